@@ -1,0 +1,91 @@
+/* rc_worker: the refcache worker library — a pool of worker threads that
+ * connect to a broker and run jobs written as compute steps.
+ *
+ * A job function runs on a worker thread. It calls rc_job_cancelled()
+ * between steps (a non-blocking poll of the control channel) and returns as
+ * soon as it sees true; it reports rc_job_progress() as it goes, and ends with
+ * exactly one rc_job_result() or rc_job_fail(). A job that returns without
+ * either fails with INTERNAL. Everything a job allocated must be freed before
+ * it returns, also when it was cancelled. */
+#ifndef RC_WORKER_H
+#define RC_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rc_job rc_job;
+typedef struct rc_pool rc_pool_t;
+
+/* A job function: returns when the job is done, failed or cancelled. The
+ * return value is ignored; what counts is rc_job_result/rc_job_fail. */
+typedef int(rc_job_fn)(rc_job *job);
+
+/* Job API (valid only inside the job function, on its thread). */
+
+/* True once the broker asked this task to stop (cancel or deadline). Cheap:
+ * it polls the control socket without blocking, and also keeps the worker's
+ * heartbeat going, so call it at least once per heartbeat interval. */
+bool rc_job_cancelled(rc_job *job);
+
+/* Reports progress (done out of total) to the broker. */
+void rc_job_progress(rc_job *job, uint64_t done, uint64_t total);
+
+/* Sets the result (copied). 0, or -1 if a result or failure was already set. */
+int rc_job_result(rc_job *job, const void *bytes, size_t len);
+
+/* Fails the task with a status code (refcache.v1.Code) and a message; a
+ * retryable failure is retried by the broker while retries remain. */
+int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The value of param `key`, or NULL. Owned by the job. */
+const char *rc_job_param(rc_job *job, const char *key);
+
+/* The payload bytes (owned by the job) and their length. */
+const void *rc_job_payload(rc_job *job, size_t *len);
+
+/* The task's ref_id and attempt (for logs). */
+const char *rc_job_ref_id(rc_job *job);
+uint32_t rc_job_attempt(rc_job *job);
+
+/* Pool */
+
+typedef struct {
+    const char *name;   /* function name, as clients submit it */
+    rc_job_fn *fn;
+    bool cacheable;     /* deterministic: results may be shared */
+} rc_function_t;
+
+typedef struct {
+    const char *work_endpoint;     /* broker's work channel */
+    const char *control_endpoint;  /* broker's control channel */
+    int threads;                   /* <= 0: number of cores */
+    int credit;                    /* tasks a thread may hold; <= 0: 2 */
+    int heartbeat_ms;              /* <= 0: 1000 */
+    int liveness;                  /* silent heartbeats before reconnecting; <= 0: 5 */
+    const rc_function_t *functions; /* NULL: the built-ins only */
+    size_t function_count;
+    bool no_builtins;              /* do not add the built-in functions */
+    /* CURVE (optional; NULL = plain): this worker's secret certificate file
+     * and the broker's public certificate file. */
+    const char *curve_secret_file;
+    const char *broker_public_file;
+} rc_pool_config_t;
+
+/* Starts the pool's threads; returns once every thread has connected and
+ * sent its Ready, or NULL with a message in errbuf. */
+rc_pool_t *rc_pool_new(const rc_pool_config_t *config, char *errbuf, size_t errlen);
+
+/* Stops every thread (a running job sees rc_job_cancelled() true) and frees
+ * the pool; accepts NULL and clears the caller's pointer. */
+void rc_pool_destroy(rc_pool_t **self_p);
+
+/* Number of tasks the pool's threads have finished (result, failure or
+ * cancel), for tests and logs. */
+uint64_t rc_pool_tasks_done(rc_pool_t *self);
+
+/* The built-in functions: echo, sleep, primes, spin, fail. */
+const rc_function_t *rc_builtin_functions(size_t *count);
+
+#endif
