@@ -1,0 +1,580 @@
+/* refcache: the command-line client. Parsing is in rc_cli_args, JSON in
+ * rc_json, the protocol in rc_client; this file runs one command and prints
+ * its outcome. */
+#include "rc_cli_args.h"
+#include "rc_client.h"
+#include "rc_common.h"
+#include "rc_json.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const global_help =
+    "usage: refcache [--endpoint EP] [--json] [--timeout MS] COMMAND [ARGS...]\n"
+    "\n"
+    "Talks to a refcache broker.\n"
+    "\n"
+    "commands:\n"
+    "  submit FUNCTION [key=value ...] [options]   start a task (see refcache submit --help)\n"
+    "  status REF                                  show a task's state and progress\n"
+    "  wait REF [--timeout MS]                     wait until a task is terminal\n"
+    "  fetch REF [--offset N] [--length N] [-o FILE]  read a result (all pages by default)\n"
+    "  cancel REF                                  cancel a PENDING or PROCESSING task\n"
+    "  delete REF                                  drop a terminal task and its result\n"
+    "  stats                                       show the broker's counters\n"
+    "  keygen PATH                                 write a CURVE certificate: PATH and PATH_secret\n"
+    "\n"
+    "global options:\n"
+    "  -e, --endpoint EP     broker clients endpoint (env REFCACHE_ENDPOINT;\n"
+    "                        default " RC_CLI_DEFAULT_ENDPOINT ")\n"
+    "  --json                print one JSON object per call (keys: code, message, ref_id,\n"
+    "                        state, cancelled, progress_done, progress_total, attempt,\n"
+    "                        result_size, result, error, ...)\n"
+    "  --timeout MS          how long to wait for each reply (default 5000; submit and wait\n"
+    "                        add their own hold time)\n"
+    "  --curve-secret FILE   this client's CURVE certificate (env REFCACHE_CURVE_SECRET)\n"
+    "  --curve-server FILE   the broker's public certificate (env REFCACHE_CURVE_SERVER)\n"
+    "  -h, --help            this help; COMMAND --help for a command's own\n"
+    "  --version             print the version\n"
+    "\n"
+    "exit status:\n"
+    "  0       the reply's code is OK\n"
+    "  1       no usable reply: timeout, transport error, bad reply, or a local file error\n"
+    "  2       usage error\n"
+    "  10+N    the reply's status code N was not OK, e.g. 15 = NOT_FOUND (5),\n"
+    "          11 = CANCELLED, 13 = INVALID_ARGUMENT, 19 = FAILED_PRECONDITION,\n"
+    "          22 = UNIMPLEMENTED, 24 = UNAVAILABLE\n"
+    "  A task's own state (FAILED, CANCELLED) does not change the exit status of\n"
+    "  status/wait: the call itself succeeded; read `state`.\n";
+
+static const char *s_command_help(rc_cmd_t cmd)
+{
+    switch (cmd) {
+    case RC_CMD_SUBMIT:
+        return "usage: refcache submit FUNCTION [key=value ...] [options]\n"
+               "\n"
+               "Starts FUNCTION(params, payload). Built-in functions: echo, sleep ms= step_ms=,\n"
+               "primes n=, spin iterations= step=, fail message= retryable=0|1.\n"
+               "\n"
+               "  --payload TEXT|@FILE   payload bytes (@- reads standard input)\n"
+               "  --async-timeout MS     hold the reply up to MS for the result (0: reply at once)\n"
+               "  --deadline MS          fail with DEADLINE_EXCEEDED if not done in MS\n"
+               "  --retries N            retries of a retryable failure or lost worker\n"
+               "  --ttl S                keep the terminal record S seconds\n"
+               "  --namespace NS         task and cache namespace\n"
+               "  --no-cache             never share this task through the cache\n";
+    case RC_CMD_STATUS:
+        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n";
+    case RC_CMD_WAIT:
+        return "usage: refcache wait REF [--timeout MS]\n\n"
+               "Waits up to MS (default 30000) until the task is terminal, then shows it like status.\n"
+               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n";
+    case RC_CMD_FETCH:
+        return "usage: refcache fetch REF [--offset N] [--length N] [-o FILE]\n\n"
+               "Reads a COMPLETE task's result. Without --length it reads every page from the\n"
+               "offset to the end. The bytes go to standard output (raw), or to FILE with -o;\n"
+               "with --json they are the `result` string.\n";
+    case RC_CMD_CANCEL:
+        return "usage: refcache cancel REF\n\n"
+               "Cancels a PENDING or PROCESSING task. `cancelled` is true only if this call\n"
+               "cancelled it; a second cancel prints false. Unknown REF: NOT_FOUND (exit 15).\n";
+    case RC_CMD_DELETE:
+        return "usage: refcache delete REF\n\nDrops a terminal task and its result now.\n";
+    case RC_CMD_STATS:
+        return "usage: refcache stats\n\nShows the broker's counters.\n";
+    case RC_CMD_KEYGEN:
+        return "usage: refcache keygen PATH\n\n"
+               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n";
+    default:
+        return global_help;
+    }
+}
+
+/* Everything one run needs, so that helpers take one argument. */
+typedef struct {
+    rc_cli_args_t *args;
+    rc_client_t *client;
+} cli_t;
+
+static int s_fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "refcache: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return RC_EXIT_TRANSPORT;
+}
+
+/* Prints the one-line error for a call that did not end OK and returns the
+ * exit status. */
+static int s_report(cli_t *cli, int rc)
+{
+    if (rc == 0)
+        return RC_EXIT_OK;
+    if (rc < 0) {
+        fprintf(stderr, "refcache: %s (%s)\n", rc_client_strerror(rc), cli->args->endpoint);
+    } else {
+        const char *msg = rc_client_message(cli->client);
+        fprintf(stderr, "refcache: %s%s%s\n", rc_code_name(rc), *msg ? ": " : "", msg);
+    }
+    return rc_cli_exit_status(rc);
+}
+
+static void s_json_emit(rc_json_t *json)
+{
+    const char *text = json ? rc_json_finish(json) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "refcache: out of memory writing JSON\n");
+}
+
+static rc_json_t *s_json_start(cli_t *cli, int rc)
+{
+    rc_json_t *json = rc_json_new();
+    if (json) {
+        rc_json_str(json, "code", rc_code_name(rc));
+        rc_json_str(json, "message", rc_client_message(cli->client));
+    }
+    return json;
+}
+
+static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
+{
+    rc_json_str(json, "ref_id", t->ref_id);
+    rc_json_str(json, "state", rc_state_name(t->state));
+    rc_json_uint(json, "progress_done", t->progress_done);
+    rc_json_uint(json, "progress_total", t->progress_total);
+    rc_json_uint(json, "attempt", t->attempt);
+    rc_json_uint(json, "result_size", t->result_size);
+    if (t->result_len || t->state == REFCACHE__V1__STATE__STATE_COMPLETE)
+        rc_json_bytes(json, "result", t->result, t->result_len);
+    rc_json_bool(json, "result_truncated", t->result_truncated);
+    rc_json_str(json, "error", t->error);
+    if (t->error_code)
+        rc_json_str(json, "error_code", rc_code_name(t->error_code));
+    rc_json_str(json, "function", t->function);
+    rc_json_str(json, "namespace", t->namespace_name);
+    rc_json_bool(json, "ever_started", t->ever_started);
+    rc_json_uint(json, "created_at_us", t->created_at_us);
+    rc_json_uint(json, "started_at_us", t->started_at_us);
+    rc_json_uint(json, "finished_at_us", t->finished_at_us);
+    rc_json_uint(json, "stopped_at_us", t->stopped_at_us);
+    rc_json_uint(json, "expires_at_us", t->expires_at_us);
+    if (submit) {
+        rc_json_bool(json, "cache_hit", t->cache_hit);
+        rc_json_bool(json, "deduplicated", t->deduplicated);
+    }
+}
+
+static void s_human_task(const rc_task_info_t *t, bool submit)
+{
+    printf("ref_id  %s  %s  progress %" PRIu64 "/%" PRIu64 "  attempt %" PRIu32 "%s%s\n", t->ref_id,
+           rc_state_name(t->state), t->progress_done, t->progress_total, t->attempt,
+           submit && t->cache_hit ? "  cache_hit" : "", submit && t->deduplicated ? "  deduplicated" : "");
+    if (t->error_code || *t->error)
+        printf("error   %s%s%s\n", rc_code_name(t->error_code), *t->error ? ": " : "", t->error);
+    if (t->state == REFCACHE__V1__STATE__STATE_COMPLETE) {
+        if (t->result_truncated)
+            printf("result  %" PRIu64 " bytes; first %zu below (read all with: refcache fetch %s)\n",
+                   t->result_size, t->result_len, t->ref_id);
+        else
+            printf("result  %" PRIu64 " bytes\n", t->result_size);
+        fwrite(t->result, 1, t->result_len, stdout);
+        if (t->result_len && t->result[t->result_len - 1] != '\n')
+            putchar('\n');
+    }
+}
+
+/* Prints a task reply (submit/status/wait) and returns the exit status. */
+static int s_task_out(cli_t *cli, int rc, rc_task_info_t *t, bool submit)
+{
+    if (rc >= 0 && cli->args->json) {
+        rc_json_t *json = s_json_start(cli, rc);
+        if (json && *t->ref_id)
+            s_json_task(json, t, submit);
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else if (rc == 0) {
+        s_human_task(t, submit);
+    }
+    rc_task_info_free(t);
+    return s_report(cli, rc);
+}
+
+/* Reads --payload: TEXT, @FILE, or @- (standard input). */
+static int s_payload(const char *arg, uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (!arg)
+        return 0;
+    if (arg[0] != '@') {
+        *len = strlen(arg);
+        *data = (uint8_t *) strdup(arg);
+        return *data ? 0 : s_fail("out of memory%s%s", "", "");
+    }
+    const char *path = arg + 1;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return s_fail("cannot read payload file %s: %s", path, strerror(errno));
+    size_t cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            uint8_t *grown = realloc(*data, cap);
+            if (!grown) {
+                rc = s_fail("out of memory reading %s%s", path, "");
+                break;
+            }
+            *data = grown;
+        }
+        size_t n = fread(*data + *len, 1, cap - *len, f);
+        *len += n;
+        if (n == 0) {
+            if (ferror(f))
+                rc = s_fail("cannot read payload file %s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+        *len = 0;
+    }
+    return rc;
+}
+
+static int s_cmd_submit(cli_t *cli)
+{
+    rc_cli_args_t *a = cli->args;
+    rc_submit_options_t opts;
+    rc_submit_options_init(&opts);
+    uint8_t *payload;
+    size_t payload_len;
+    if (s_payload(a->payload, &payload, &payload_len))
+        return RC_EXIT_TRANSPORT;
+    opts.params = a->params;
+    opts.param_count = a->param_count;
+    opts.payload = payload;
+    opts.payload_len = payload_len;
+    opts.async_timeout_ms = a->async_timeout_ms;
+    opts.deadline_ms = a->deadline_ms;
+    opts.max_retries = a->retries;
+    opts.ttl_s = a->ttl_s;
+    opts.namespace_name = a->namespace_name;
+    opts.no_cache = a->no_cache;
+    rc_task_info_t t;
+    int rc = rc_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
+    free(payload);
+    return s_task_out(cli, rc, &t, true);
+}
+
+static int s_cmd_status(cli_t *cli)
+{
+    rc_task_info_t t;
+    int rc = rc_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
+    return s_task_out(cli, rc, &t, false);
+}
+
+static int s_cmd_wait(cli_t *cli)
+{
+    rc_task_info_t t;
+    int rc = rc_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
+    return s_task_out(cli, rc, &t, false);
+}
+
+static int s_cmd_fetch(cli_t *cli)
+{
+    rc_cli_args_t *a = cli->args;
+    FILE *out = NULL;
+    if (a->out_file) {
+        out = fopen(a->out_file, "wb");
+        if (!out)
+            return s_fail("cannot write %s: %s", a->out_file, strerror(errno));
+    } else if (!a->json) {
+        out = stdout;
+    }
+    /* JSON needs the bytes at once; raw output streams page by page. */
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    uint64_t offset = a->offset, total = 0;
+    int rc = 0, exit_status = RC_EXIT_OK;
+    for (;;) {
+        rc_fetch_t page;
+        uint32_t want = a->have_length ? a->length : 0;
+        rc = rc_client_fetch(cli->client, a->operand, offset, want, &page, a->timeout_ms);
+        if (rc)
+            break;
+        total = page.total_size;
+        if (out) {
+            if (page.len && fwrite(page.data, 1, page.len, out) != page.len) {
+                rc_fetch_free(&page);
+                exit_status =
+                    s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
+                break;
+            }
+        } else if (page.len) {
+            if (len + page.len > cap) {
+                size_t ncap = cap ? cap : 65536;
+                while (ncap < len + page.len)
+                    ncap *= 2;
+                uint8_t *grown = realloc(buf, ncap);
+                if (!grown) {
+                    rc_fetch_free(&page);
+                    exit_status = s_fail("out of memory%s%s", "", "");
+                    break;
+                }
+                buf = grown;
+                cap = ncap;
+            }
+            memcpy(buf + len, page.data, page.len);
+        }
+        len += page.len;
+        offset += page.len;
+        size_t got = page.len;
+        rc_fetch_free(&page);
+        if (a->have_length || got == 0 || offset >= total)
+            break;
+    }
+    if (out == stdout) {
+        fflush(stdout);
+    } else if (out && fclose(out) != 0 && exit_status == RC_EXIT_OK) {
+        exit_status = s_fail("cannot write %s: %s", a->out_file, strerror(errno));
+    }
+    if (exit_status != RC_EXIT_OK) {
+        free(buf);
+        return exit_status;
+    }
+    if (rc >= 0 && a->json) {
+        rc_json_t *json = s_json_start(cli, rc);
+        if (json) {
+            rc_json_str(json, "ref_id", a->operand);
+            rc_json_uint(json, "offset", a->offset);
+            rc_json_uint(json, "length", len);
+            rc_json_uint(json, "result_size", total);
+            if (a->out_file)
+                rc_json_str(json, "file", a->out_file);
+            else if (rc == 0)
+                rc_json_bytes(json, "result", buf, len);
+        }
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else if (rc == 0 && a->out_file) {
+        printf("wrote %zu bytes to %s (result_size %" PRIu64 ")\n", len, a->out_file, total);
+    }
+    free(buf);
+    return s_report(cli, rc);
+}
+
+static int s_cmd_cancel(cli_t *cli)
+{
+    bool cancelled;
+    int state;
+    int rc = rc_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
+    if (rc >= 0 && cli->args->json) {
+        rc_json_t *json = s_json_start(cli, rc);
+        if (json) {
+            rc_json_str(json, "ref_id", cli->args->operand);
+            rc_json_bool(json, "cancelled", cancelled);
+            if (state)
+                rc_json_str(json, "state", rc_state_name(state));
+        }
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else if (rc == 0) {
+        printf("ref_id  %s  cancelled %s  %s\n", cli->args->operand, cancelled ? "true" : "false",
+               rc_state_name(state));
+    }
+    return s_report(cli, rc);
+}
+
+static int s_cmd_delete(cli_t *cli)
+{
+    bool found;
+    int rc = rc_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
+    if (rc >= 0 && cli->args->json) {
+        rc_json_t *json = s_json_start(cli, rc);
+        if (json) {
+            rc_json_str(json, "ref_id", cli->args->operand);
+            rc_json_bool(json, "found", found);
+        }
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else if (rc == 0) {
+        printf("ref_id  %s  deleted (found %s)\n", cli->args->operand, found ? "true" : "false");
+    }
+    return s_report(cli, rc);
+}
+
+static int s_cmd_stats(cli_t *cli)
+{
+    rc_stats_t s;
+    int rc = rc_client_stats(cli->client, &s, cli->args->timeout_ms);
+    const struct {
+        const char *name;
+        uint64_t value;
+    } f[] = {
+        {"tasks_pending", s.tasks_pending},
+        {"tasks_processing", s.tasks_processing},
+        {"tasks_complete", s.tasks_complete},
+        {"tasks_failed", s.tasks_failed},
+        {"tasks_cancelled", s.tasks_cancelled},
+        {"queue_depth", s.queue_depth},
+        {"workers", s.workers},
+        {"workers_busy", s.workers_busy},
+        {"cache_bytes", s.cache_bytes},
+        {"cache_entries", s.cache_entries},
+        {"submitted_total", s.submitted_total},
+        {"completed_total", s.completed_total},
+        {"failed_total", s.failed_total},
+        {"cancelled_total", s.cancelled_total},
+        {"cache_hits_total", s.cache_hits_total},
+        {"dedup_total", s.dedup_total},
+        {"expired_total", s.expired_total},
+        {"evicted_total", s.evicted_total},
+        {"retries_total", s.retries_total},
+        {"workers_lost_total", s.workers_lost_total},
+        {"bad_requests_total", s.bad_requests_total},
+        {"bad_worker_msgs_total", s.bad_worker_msgs_total},
+        {"stale_msgs_total", s.stale_msgs_total},
+        {"dropped_replies_total", s.dropped_replies_total},
+        {"waiters", s.waiters},
+        {"rss_bytes", s.rss_bytes},
+        {"uptime_ms", s.uptime_ms},
+        {"requests_total", s.requests_total},
+        {"resource_exhausted_total", s.resource_exhausted_total},
+        {"deadline_exceeded_total", s.deadline_exceeded_total},
+    };
+    size_t n = sizeof f / sizeof f[0];
+    if (rc >= 0 && cli->args->json) {
+        rc_json_t *json = s_json_start(cli, rc);
+        if (json && rc == 0) {
+            for (size_t i = 0; i < n; i++)
+                rc_json_uint(json, f[i].name, f[i].value);
+            rc_json_str(json, "version", s.version);
+        }
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            printf("%-26s %" PRIu64 "\n", f[i].name, f[i].value);
+        printf("%-26s %s\n", "version", s.version);
+    }
+    return s_report(cli, rc);
+}
+
+static int s_cmd_keygen(rc_cli_args_t *a)
+{
+    zcert_t *cert = zcert_new();
+    if (!cert)
+        return s_fail("cannot create a certificate%s%s", "", "");
+    int rc = zcert_save(cert, a->operand);
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", a->operand);
+    if (rc != 0) {
+        zcert_destroy(&cert);
+        return s_fail("cannot write %s or %s", a->operand, secret);
+    }
+    if (chmod(secret, 0600) != 0) {
+        zcert_destroy(&cert);
+        return s_fail("cannot chmod 0600 %s: %s", secret, strerror(errno));
+    }
+    if (a->json) {
+        rc_json_t *json = rc_json_new();
+        if (json) {
+            rc_json_str(json, "code", "OK");
+            rc_json_str(json, "message", "");
+            rc_json_str(json, "public_key", zcert_public_txt(cert));
+            rc_json_str(json, "public_file", a->operand);
+            rc_json_str(json, "secret_file", secret);
+        }
+        s_json_emit(json);
+        rc_json_destroy(&json);
+    } else {
+        printf("public key %s\nwrote %s and %s (0600)\n", zcert_public_txt(cert), a->operand, secret);
+    }
+    zcert_destroy(&cert);
+    return RC_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    rc_cli_args_t args;
+    char err[512];
+    int rc = rc_cli_parse(argc, argv, getenv("REFCACHE_ENDPOINT"), &args, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "refcache: %s\n", err);
+        rc_cli_args_free(&args);
+        return RC_EXIT_USAGE;
+    }
+    if (args.help) {
+        fputs(s_command_help(args.cmd), stdout);
+        rc_cli_args_free(&args);
+        return RC_EXIT_OK;
+    }
+    if (args.version) {
+        printf("refcache %s\n", RC_VERSION);
+        rc_cli_args_free(&args);
+        return RC_EXIT_OK;
+    }
+    if (args.cmd == RC_CMD_KEYGEN) {
+        rc = s_cmd_keygen(&args);
+        rc_cli_args_free(&args);
+        return rc;
+    }
+
+    rc_client_options_t opts;
+    rc_client_options_init(&opts);
+    opts.endpoint = args.endpoint;
+    opts.curve_secret_file = args.curve_secret ? args.curve_secret : getenv("REFCACHE_CURVE_SECRET");
+    opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
+    if (!opts.curve_secret_file != !opts.broker_public_file) {
+        fprintf(stderr, "refcache: CURVE needs both --curve-secret and --curve-server\n");
+        rc_cli_args_free(&args);
+        return RC_EXIT_USAGE;
+    }
+    rc_client_t *client = rc_client_new(&opts, err, sizeof err);
+    if (!client) {
+        fprintf(stderr, "refcache: %s\n", err);
+        rc_cli_args_free(&args);
+        return RC_EXIT_TRANSPORT;
+    }
+    cli_t cli = {&args, client};
+    switch (args.cmd) {
+    case RC_CMD_SUBMIT:
+        rc = s_cmd_submit(&cli);
+        break;
+    case RC_CMD_STATUS:
+        rc = s_cmd_status(&cli);
+        break;
+    case RC_CMD_WAIT:
+        rc = s_cmd_wait(&cli);
+        break;
+    case RC_CMD_FETCH:
+        rc = s_cmd_fetch(&cli);
+        break;
+    case RC_CMD_CANCEL:
+        rc = s_cmd_cancel(&cli);
+        break;
+    case RC_CMD_DELETE:
+        rc = s_cmd_delete(&cli);
+        break;
+    case RC_CMD_STATS:
+        rc = s_cmd_stats(&cli);
+        break;
+    default:
+        rc = RC_EXIT_USAGE;
+        break;
+    }
+    rc_client_destroy(&client);
+    rc_cli_args_free(&args);
+    return rc;
+}

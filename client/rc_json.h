@@ -1,0 +1,41 @@
+/* rc_json: a tiny writer for one flat JSON object per call, as the CLI's
+ * --json output needs. Strings are escaped so that the output is always
+ * valid JSON: valid UTF-8 passes through, control characters and every byte
+ * that is not part of a valid UTF-8 sequence become \u00XX. */
+#ifndef RC_JSON_H
+#define RC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rc_json rc_json_t;
+
+/* Starts an object ("{"). NULL on out of memory. */
+rc_json_t *rc_json_new(void);
+
+/* Frees the writer; accepts NULL and clears the caller's pointer. */
+void rc_json_destroy(rc_json_t **self_p);
+
+/* Adds "key": "string" (NUL-terminated text). */
+void rc_json_str(rc_json_t *self, const char *key, const char *value);
+
+/* Adds "key": "..." from len arbitrary bytes (binary-safe). */
+void rc_json_bytes(rc_json_t *self, const char *key, const void *bytes, size_t len);
+
+/* Adds "key": number. */
+void rc_json_uint(rc_json_t *self, const char *key, uint64_t value);
+
+/* Adds "key": true|false. */
+void rc_json_bool(rc_json_t *self, const char *key, bool value);
+
+/* Closes the object and returns its text (owned by the writer); NULL if
+ * memory ran out while writing. */
+const char *rc_json_finish(rc_json_t *self);
+
+/* Appends len bytes escaped as a JSON string body (without quotes) to out,
+ * which has room for cap bytes; returns the length the full escape needs
+ * (as snprintf does) and NUL-terminates when cap > 0. */
+size_t rc_json_escape(const void *bytes, size_t len, char *out, size_t cap);
+
+#endif
