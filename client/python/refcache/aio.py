@@ -1,0 +1,124 @@
+"""AsyncClient: the refcache client on asyncio, many calls in flight on one
+DEALER socket, replies matched to their calls by request id."""
+
+import asyncio
+import itertools
+import os
+
+import zmq
+import zmq.asyncio
+
+from . import _messages as m
+from ._pb import pb
+from .client import DEFAULT_ENDPOINT
+from .errors import Timeout
+
+
+class AsyncClient:
+    """Like Client, with coroutine methods. Create and use it inside a running
+    event loop; ``await client.close()`` (or ``async with``) when done."""
+
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None):
+        self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
+        self.timeout_ms = timeout_ms
+        self._ctx = context or zmq.asyncio.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.SNDHWM, 0)
+        self._sock.setsockopt(zmq.RCVHWM, 0)
+        self._sock.connect(self.endpoint)
+        self._ids = itertools.count(1)
+        self._pending = {}
+        self._reader = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def close(self):
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._reader = None
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("client closed"))
+        self._pending.clear()
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    async def _read_loop(self):
+        while True:
+            frames = await self._sock.recv_multipart()
+            reply = pb.Reply()
+            try:
+                reply.ParseFromString(frames[-1])
+            except Exception:
+                continue
+            fut = self._pending.pop(reply.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+            # else: late reply to a call that timed out -- discard
+
+    async def _call(self, req, hold_ms=0, timeout_ms=None):
+        if self._sock is None:
+            raise RuntimeError("client is closed")
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._read_loop())
+        if timeout_ms is None:
+            timeout_ms = self.timeout_ms
+        req.id = next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req.id] = fut
+        try:
+            await self._sock.send(req.SerializeToString())
+            return await asyncio.wait_for(fut, (hold_ms + timeout_ms) / 1000.0)
+        except asyncio.TimeoutError:
+            raise Timeout("no reply from %s within %d ms"
+                          % (self.endpoint, hold_ms + timeout_ms)) from None
+        finally:
+            self._pending.pop(req.id, None)
+
+    async def submit(self, function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
+                     max_retries=0, ttl_s=0, namespace="", no_cache=False, timeout_ms=None):
+        req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
+                               max_retries, ttl_s, namespace, no_cache)
+        return m.parse_submit(await self._call(req, async_timeout_ms, timeout_ms))
+
+    async def status(self, ref_id, timeout_ms=None):
+        return m.parse_task(await self._call(m.status_request(ref_id), 0, timeout_ms))
+
+    async def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
+        return m.parse_task(await self._call(m.wait_request(ref_id, timeout_ms), timeout_ms,
+                                             call_timeout_ms))
+
+    async def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
+        return m.parse_fetch(await self._call(m.fetch_request(ref_id, offset, length), 0,
+                                              timeout_ms))
+
+    async def fetch_all(self, ref_id, page_bytes=None):
+        chunks, offset, total = [], 0, None
+        while total is None or offset < total:
+            page = await self.fetch(ref_id, offset, page_bytes)
+            total = page.total_size
+            if not page.data and offset < total:
+                raise m.ProtocolError("empty page at offset %d of %d" % (offset, total),
+                                      code="PROTOCOL")
+            chunks.append(page.data)
+            offset += len(page.data)
+        return b"".join(chunks)
+
+    async def cancel(self, ref_id, timeout_ms=None):
+        return m.parse_cancel(await self._call(m.cancel_request(ref_id), 0, timeout_ms))
+
+    async def delete(self, ref_id, timeout_ms=None):
+        return m.parse_delete(await self._call(m.delete_request(ref_id), 0, timeout_ms))
+
+    async def stats(self, timeout_ms=None):
+        return m.parse_stats(await self._call(m.stats_request(), 0, timeout_ms))

@@ -1,0 +1,121 @@
+"""The synchronous refcache client: one DEALER socket, requests matched by id."""
+
+import itertools
+import os
+import threading
+import time
+
+import zmq
+
+from . import _messages as m
+from ._pb import pb
+from .errors import Timeout
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
+
+
+class Client:
+    """Talks to a refcache broker's client channel.
+
+    ``timeout_ms`` bounds how long a call waits for its reply (beyond the time
+    the call itself asks the broker to hold it: a Submit's async timeout, a
+    Wait's timeout); no reply in time raises ``refcache.Timeout``. A reply that
+    arrives after its call gave up is discarded. One Client may be shared by
+    threads (calls are serialised); use AsyncClient for many calls in flight.
+    """
+
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None):
+        self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
+        self.timeout_ms = timeout_ms
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(self.endpoint)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _call(self, req, hold_ms=0, timeout_ms=None):
+        if timeout_ms is None:
+            timeout_ms = self.timeout_ms
+        with self._lock:
+            if self._sock is None:
+                raise RuntimeError("client is closed")
+            req.id = next(self._ids)
+            self._sock.send(req.SerializeToString())
+            deadline = time.monotonic() + (hold_ms + timeout_ms) / 1000.0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                    raise Timeout("no reply from %s within %d ms"
+                                  % (self.endpoint, hold_ms + timeout_ms))
+                frames = self._sock.recv_multipart()
+                reply = pb.Reply()
+                try:
+                    # A DEALER gets [Reply]; tolerate a stray empty delimiter.
+                    reply.ParseFromString(frames[-1])
+                except Exception:
+                    continue
+                if reply.id == req.id:
+                    return reply
+                # else: a late reply to a call that timed out -- discard
+
+    def submit(self, function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
+               max_retries=0, ttl_s=0, namespace="", no_cache=False, timeout_ms=None):
+        """Submits ``function(params, payload)``; returns a Task (COMPLETE with
+        its result if it finished within ``async_timeout_ms``)."""
+        req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
+                               max_retries, ttl_s, namespace, no_cache)
+        return m.parse_submit(self._call(req, async_timeout_ms, timeout_ms))
+
+    def status(self, ref_id, timeout_ms=None):
+        return m.parse_task(self._call(m.status_request(ref_id), 0, timeout_ms))
+
+    def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
+        """Waits up to ``timeout_ms`` for the task to be terminal; returns its Task
+        (still non-terminal if the time ran out)."""
+        return m.parse_task(self._call(m.wait_request(ref_id, timeout_ms), timeout_ms,
+                                       call_timeout_ms))
+
+    def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
+        """Reads one page of a COMPLETE task's result: a Page(data, total_size, offset)."""
+        return m.parse_fetch(self._call(m.fetch_request(ref_id, offset, length), 0, timeout_ms))
+
+    def fetch_all(self, ref_id, page_bytes=None):
+        """Reads the whole result page by page."""
+        return m.fetch_all_pages(lambda r, o, n: self.fetch(r, o, n), ref_id, page_bytes)
+
+    def result(self, task):
+        """The whole result of a COMPLETE Task (inline, or fetched if truncated)."""
+        if not task.result_truncated and len(task.result) == task.result_size:
+            return task.result
+        return self.fetch_all(task.ref_id)
+
+    def cancel(self, ref_id, timeout_ms=None):
+        """True only if this call moved the task to CANCELLED; False if it was
+        already terminal or is unknown."""
+        return m.parse_cancel(self._call(m.cancel_request(ref_id), 0, timeout_ms))
+
+    def delete(self, ref_id, timeout_ms=None):
+        """Drops a terminal task now; raises NotFound / FailedPrecondition."""
+        return m.parse_delete(self._call(m.delete_request(ref_id), 0, timeout_ms))
+
+    def stats(self, timeout_ms=None):
+        """The broker's counters as a dict (StatsReply field -> value)."""
+        return m.parse_stats(self._call(m.stats_request(), 0, timeout_ms))
