@@ -34,6 +34,16 @@ void rc_job_progress(rc_job *job, uint64_t done, uint64_t total);
 /* Sets the result (copied). 0, or -1 if a result or failure was already set. */
 int rc_job_result(rc_job *job, const void *bytes, size_t len);
 
+/* Sets the result by taking a malloc'd buffer: *bytes_p is freed by the
+ * worker once the result is sent and cleared here, also on error (-1 if a
+ * result or failure was already set). Saves a copy of a large result. */
+int rc_job_result_take(rc_job *job, void **bytes_p, size_t len);
+
+/* Waits up to ms milliseconds while watching the control channel (and
+ * keeping the heartbeat going); returns true at once if the task is
+ * cancelled meanwhile, false after the full wait. For jobs that wait. */
+bool rc_job_sleep(rc_job *job, int ms);
+
 /* Fails the task with a status code (refcache.v1.Code) and a message; a
  * retryable failure is retried by the broker while retries remain. */
 int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)

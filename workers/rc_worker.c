@@ -1,0 +1,975 @@
+/* rc_worker: the worker pool and the job API.
+ *
+ * Each worker thread is a CZMQ actor that owns two DEALER sockets with the
+ * same routing id (its worker id): one on the work channel, one on the
+ * control channel (docs/protocol.md, "Workers"). The thread runs one task at
+ * a time and holds up to `credit` dispatched tasks in a local FIFO. Nothing
+ * is shared between threads except the read-only pool configuration and an
+ * atomic counter, so there are no locks. */
+#include "rc_worker.h"
+
+#include <czmq.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rc_common.h"
+
+typedef Refcache__V1__BrokerMessage broker_msg_t;
+typedef Refcache__V1__WorkerMessage worker_msg_t;
+
+/* High-water marks: the broker never sends more than the credit plus a few
+ * heartbeats, and the worker sends a bounded stream of progress; 1000 only
+ * matters while disconnected, where it bounds what queues up. */
+#define WORKER_HWM 1000
+/* A send that cannot proceed this long (queue full while the broker is
+ * away) is dropped: the broker will declare the worker lost and retry. */
+#define WORKER_SNDTIMEO_MS          1000
+#define WORKER_RECONNECT_IVL_MS     100
+#define WORKER_RECONNECT_IVL_MAX_MS 2000
+/* Cancel notices for tasks not (yet) held: a notice travels on the control
+ * connection and can overtake the dispatch it cancels on the work
+ * connection, so remember the last few and drop such a dispatch on arrival. */
+#define WORKER_TOMBSTONES 32
+/* Progress messages are rate-limited to one per this interval (plus the
+ * final one), so a job that steps quickly cannot flood the broker. */
+#define PROGRESS_MIN_INTERVAL_US 5000
+/* Messages handled per socket per poll, so one socket cannot starve another. */
+#define DRAIN_BATCH 64
+#define MAX_THREADS 1024
+#define MAX_CREDIT  1024
+
+typedef struct rc_worker rc_worker_t;
+
+struct rc_job {
+    rc_worker_t *worker;
+    const Refcache__V1__Dispatch *dispatch;
+    bool cancelled; /* a cancel notice for this (ref_id, attempt) arrived */
+    bool has_result;
+    bool has_failure;
+    bool retryable;
+    int fail_code;
+    const void *result; /* into the payload, the worker's buffer or `owned` */
+    size_t result_len;
+    void *owned; /* a buffer given with rc_job_result_take */
+    uint64_t last_progress_us;
+};
+
+typedef struct {
+    char ref_id[RC_REF_ID_LEN * 2 + 1];
+    uint32_t attempt;
+    bool used;
+} tombstone_t;
+
+struct rc_worker {
+    rc_pool_t *pool;
+    int index;
+    char id[48];
+    zactor_t *actor;
+    /* Set by the thread before it signals the constructor. */
+    atomic_int setup_rc;
+    char setup_err[256];
+
+    /* Everything below belongs to the worker thread. */
+    zsock_t *pipe;
+    zsock_t *work;
+    zsock_t *control;
+    void *pipe_h;
+    void *work_h;
+    void *control_h;
+    zmq_msg_t in; /* reused for every received frame */
+
+    broker_msg_t **held; /* ring of held dispatches, capacity = credit */
+    size_t held_head;
+    size_t held_count;
+    tombstone_t tombs[WORKER_TOMBSTONES];
+    size_t tomb_next;
+
+    uint64_t last_sent_us;
+    uint64_t last_heard_us;
+    bool terminating;
+    rc_job *job; /* the running job, or NULL */
+
+    uint8_t *result_buf; /* reused for copied results */
+    size_t result_cap;
+    char fail_msg[1024];
+};
+
+struct rc_pool {
+    char *work_endpoint;
+    char *control_endpoint;
+    int threads;
+    int credit;
+    int heartbeat_ms;
+    int liveness;
+    rc_function_t *functions; /* names duplicated */
+    size_t function_count;
+    char **function_names;  /* for Ready */
+    char **cacheable_names; /* for Ready */
+    size_t cacheable_count;
+    zcert_t *cert;    /* CURVE: this worker's certificate, or NULL */
+    char *server_key; /* CURVE: the broker's public key (Z85) */
+    rc_worker_t **workers;
+    int started;
+    atomic_uint_fast64_t tasks_done;
+};
+
+/* ------------------------------------------------------------ sending */
+
+/* Packs m straight into a ZeroMQ message (one copy, no staging buffer) and
+ * sends it. 0, or -1 if the socket refused it. */
+static int send_packed(void *sock, const ProtobufCMessage *m)
+{
+    size_t size = protobuf_c_message_get_packed_size(m);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, size) != 0)
+        return -1;
+    protobuf_c_message_pack(m, zmq_msg_data(&msg));
+    while (zmq_msg_send(&msg, sock, 0) < 0) {
+        if (zmq_errno() != EINTR) {
+            zmq_msg_close(&msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int send_work(rc_worker_t *w, worker_msg_t *wm)
+{
+    if (!w->work_h)
+        return -1;
+    w->last_sent_us = rc_mono_us();
+    return send_packed(w->work_h, &wm->base);
+}
+
+static void send_heartbeat(rc_worker_t *w)
+{
+    Refcache__V1__Heartbeat hb = REFCACHE__V1__HEARTBEAT__INIT;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT;
+    wm.heartbeat = &hb;
+    send_work(w, &wm);
+}
+
+static void heartbeat_if_due(rc_worker_t *w, uint64_t now)
+{
+    if (now - w->last_sent_us >= (uint64_t) w->pool->heartbeat_ms * 1000)
+        send_heartbeat(w);
+}
+
+static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
+{
+    Refcache__V1__Started st = REFCACHE__V1__STARTED__INIT;
+    st.ref_id = d->ref_id;
+    st.attempt = d->attempt;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
+    wm.started = &st;
+    send_work(w, &wm);
+}
+
+static void send_cancel_ack(rc_worker_t *w, const char *ref_id, uint32_t attempt, bool started)
+{
+    Refcache__V1__CancelAck ack = REFCACHE__V1__CANCEL_ACK__INIT;
+    ack.ref_id = (char *) ref_id;
+    ack.attempt = attempt;
+    ack.started = started;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK;
+    wm.cancel_ack = &ack;
+    send_work(w, &wm);
+}
+
+static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int code, bool retryable,
+                         const char *message)
+{
+    Refcache__V1__Failure f = REFCACHE__V1__FAILURE__INIT;
+    f.ref_id = d->ref_id;
+    f.attempt = d->attempt;
+    f.code = (Refcache__V1__Code) code;
+    f.message = (char *) message;
+    f.retryable = retryable;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_FAILURE;
+    wm.failure = &f;
+    send_work(w, &wm);
+}
+
+static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
+{
+    Refcache__V1__Result r = REFCACHE__V1__RESULT__INIT;
+    r.ref_id = d->ref_id;
+    r.attempt = d->attempt;
+    r.data.data = (uint8_t *) data;
+    r.data.len = len;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+    wm.result = &r;
+    send_work(w, &wm);
+}
+
+/* ControlHello on the control channel, then Ready on the work channel: the
+ * broker dispatches only after both, so the order does not matter to it,
+ * but sending the hello first gives it a head start. */
+static int announce(rc_worker_t *w)
+{
+    rc_pool_t *pool = w->pool;
+    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
+    hello.worker_id = w->id;
+    if (send_packed(w->control_h, &hello.base) != 0)
+        return -1;
+
+    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    ready.worker_id = w->id;
+    ready.n_functions = pool->function_count;
+    ready.functions = pool->function_names;
+    ready.n_cacheable = pool->cacheable_count;
+    ready.cacheable = pool->cacheable_names;
+    ready.credit = (uint32_t) pool->credit;
+    ready.heartbeat_ms = (uint32_t) pool->heartbeat_ms;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    wm.ready = &ready;
+    if (send_work(w, &wm) != 0)
+        return -1;
+    w->last_heard_us = rc_mono_us();
+    return 0;
+}
+
+/* ------------------------------------------------------------ held tasks */
+
+static broker_msg_t *held_at(rc_worker_t *w, size_t i)
+{
+    return w->held[(w->held_head + i) % (size_t) w->pool->credit];
+}
+
+static broker_msg_t *held_pop(rc_worker_t *w)
+{
+    if (w->held_count == 0)
+        return NULL;
+    broker_msg_t *m = w->held[w->held_head];
+    w->held[w->held_head] = NULL;
+    w->held_head = (w->held_head + 1) % (size_t) w->pool->credit;
+    w->held_count--;
+    return m;
+}
+
+/* Removes the held task (ref_id, attempt); true if it was held. */
+static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+{
+    size_t cap = (size_t) w->pool->credit;
+    for (size_t i = 0; i < w->held_count; i++) {
+        broker_msg_t *m = held_at(w, i);
+        if (m->dispatch->attempt != attempt || strcmp(m->dispatch->ref_id, ref_id) != 0)
+            continue;
+        /* Close the gap by moving the later entries one place forward. */
+        for (size_t j = i; j + 1 < w->held_count; j++)
+            w->held[(w->held_head + j) % cap] = w->held[(w->held_head + j + 1) % cap];
+        w->held[(w->held_head + w->held_count - 1) % cap] = NULL;
+        w->held_count--;
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        return true;
+    }
+    return false;
+}
+
+/* Drops every held task without telling the broker (it forgot them). */
+static void held_drop_all(rc_worker_t *w)
+{
+    broker_msg_t *m;
+    while ((m = held_pop(w)))
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+}
+
+static void tombstone_add(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+{
+    if (strlen(ref_id) >= sizeof w->tombs[0].ref_id)
+        return;
+    tombstone_t *t = &w->tombs[w->tomb_next];
+    w->tomb_next = (w->tomb_next + 1) % WORKER_TOMBSTONES;
+    strcpy(t->ref_id, ref_id);
+    t->attempt = attempt;
+    t->used = true;
+}
+
+/* True (and forgets it) if a cancel notice for (ref_id, attempt) came first. */
+static bool tombstone_take(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+{
+    for (size_t i = 0; i < WORKER_TOMBSTONES; i++) {
+        tombstone_t *t = &w->tombs[i];
+        if (t->used && t->attempt == attempt && strcmp(t->ref_id, ref_id) == 0) {
+            t->used = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ receiving */
+
+/* Receives one single-frame message without blocking into w->in. 1 when
+ * one is there, 0 when none, -1 for a multi-frame message (dropped). */
+static int recv_frame(rc_worker_t *w, void *sock)
+{
+    if (zmq_msg_recv(&w->in, sock, ZMQ_DONTWAIT) < 0)
+        return 0;
+    if (!zmq_msg_more(&w->in))
+        return 1;
+    while (zmq_msg_more(&w->in))
+        if (zmq_msg_recv(&w->in, sock, ZMQ_DONTWAIT) < 0)
+            break;
+    return -1;
+}
+
+static void on_dispatch(rc_worker_t *w, broker_msg_t *m)
+{
+    const Refcache__V1__Dispatch *d = m->dispatch;
+    if (!d || d->ref_id[0] == '\0') {
+        /* Nothing to answer to: the broker cannot match a reply. */
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        return;
+    }
+    if (tombstone_take(w, d->ref_id, d->attempt)) {
+        send_cancel_ack(w, d->ref_id, d->attempt, false);
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        return;
+    }
+    if (w->held_count >= (size_t) w->pool->credit) {
+        send_failure(w, d, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
+                     "worker credit exceeded: the broker dispatched more tasks than granted");
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        return;
+    }
+    size_t tail = (w->held_head + w->held_count) % (size_t) w->pool->credit;
+    w->held[tail] = m;
+    w->held_count++;
+}
+
+static void handle_work(rc_worker_t *w)
+{
+    for (int n = 0; n < DRAIN_BATCH; n++) {
+        int rc = recv_frame(w, w->work_h);
+        if (rc == 0)
+            break;
+        /* Anything from the broker, even garbage, shows the link is alive. */
+        w->last_heard_us = rc_mono_us();
+        if (rc < 0)
+            continue;
+        broker_msg_t *m =
+            refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+        if (!m)
+            continue;
+        switch (m->body_case) {
+        case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
+            on_dispatch(w, m); /* takes m */
+            break;
+        case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
+            refcache__v1__broker_message__free_unpacked(m, NULL);
+            held_drop_all(w);
+            announce(w);
+            break;
+        default: /* heartbeat, or a body this version does not know */
+            refcache__v1__broker_message__free_unpacked(m, NULL);
+            break;
+        }
+    }
+}
+
+static void on_cancel(rc_worker_t *w, const Refcache__V1__CancelNotice *n)
+{
+    rc_job *job = w->job;
+    if (job && job->dispatch->attempt == n->attempt && strcmp(job->dispatch->ref_id, n->ref_id) == 0)
+        job->cancelled = true;
+    else if (held_remove(w, n->ref_id, n->attempt))
+        send_cancel_ack(w, n->ref_id, n->attempt, false);
+    else
+        tombstone_add(w, n->ref_id, n->attempt);
+}
+
+static void handle_control(rc_worker_t *w)
+{
+    for (int n = 0; n < DRAIN_BATCH; n++) {
+        int rc = recv_frame(w, w->control_h);
+        if (rc == 0)
+            break;
+        if (rc < 0)
+            continue;
+        Refcache__V1__ControlMessage *m =
+            refcache__v1__control_message__unpack(NULL, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+        if (!m)
+            continue;
+        if (m->body_case == REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL && m->cancel)
+            on_cancel(w, m->cancel);
+        refcache__v1__control_message__free_unpacked(m, NULL);
+    }
+}
+
+static void handle_pipe(rc_worker_t *w)
+{
+    char *command = zstr_recv_nowait(w->pipe);
+    /* $TERM, or anything else: the pipe only ever carries a stop request,
+     * and a NULL means the pipe's peer is gone. */
+    w->terminating = true;
+    zstr_free(&command);
+}
+
+/* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
+ * the control socket, and handles what arrived. Work comes before control,
+ * so a dispatch and its cancel that arrive together find each other. */
+static void poll_input(rc_worker_t *w, long timeout_ms)
+{
+    zmq_pollitem_t items[3] = {
+        {w->pipe_h, 0, ZMQ_POLLIN, 0},
+        {w->work_h, 0, ZMQ_POLLIN, 0},
+        {w->control_h, 0, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, 3, timeout_ms) <= 0)
+        return;
+    if (items[0].revents & ZMQ_POLLIN)
+        handle_pipe(w);
+    if (items[1].revents & ZMQ_POLLIN)
+        handle_work(w);
+    if (items[2].revents & ZMQ_POLLIN)
+        handle_control(w);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+static zsock_t *open_dealer(rc_worker_t *w, const char *endpoint)
+{
+    rc_pool_t *pool = w->pool;
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, WORKER_HWM);
+    zsock_set_rcvhwm(sock, WORKER_HWM);
+    zsock_set_sndtimeo(sock, WORKER_SNDTIMEO_MS);
+    zsock_set_reconnect_ivl(sock, WORKER_RECONNECT_IVL_MS);
+    zsock_set_reconnect_ivl_max(sock, WORKER_RECONNECT_IVL_MAX_MS);
+    zsock_set_identity(sock, w->id);
+    if (pool->cert) {
+        zcert_apply(pool->cert, sock);
+        zsock_set_curve_serverkey(sock, pool->server_key);
+    }
+    if (zsock_connect(sock, "%s", endpoint) != 0) {
+        snprintf(w->setup_err, sizeof w->setup_err, "cannot connect to %s: %s", endpoint,
+                 zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+static void close_sockets(rc_worker_t *w)
+{
+    zsock_destroy(&w->work);
+    zsock_destroy(&w->control);
+    w->work_h = w->control_h = NULL;
+}
+
+static int open_sockets(rc_worker_t *w)
+{
+    w->control = open_dealer(w, w->pool->control_endpoint);
+    w->work = w->control ? open_dealer(w, w->pool->work_endpoint) : NULL;
+    if (!w->work) {
+        if (w->setup_err[0] == '\0')
+            snprintf(w->setup_err, sizeof w->setup_err, "cannot create a socket");
+        close_sockets(w);
+        return -1;
+    }
+    w->work_h = zsock_resolve(w->work);
+    w->control_h = zsock_resolve(w->control);
+    return 0;
+}
+
+/* The broker has been silent too long: it may have restarted or the link
+ * may be half-dead. New sockets drop whatever was queued for the old
+ * connection, and the broker has forgotten our held tasks anyway. */
+static void reconnect(rc_worker_t *w)
+{
+    held_drop_all(w);
+    close_sockets(w);
+    if (open_sockets(w) == 0)
+        announce(w);
+    /* On failure the next timer tick tries again. */
+    w->last_heard_us = rc_mono_us();
+}
+
+/* Heartbeat and liveness timers; call only right after draining the work
+ * socket, so that queued broker messages count as heard. */
+static void check_timers(rc_worker_t *w)
+{
+    uint64_t now = rc_mono_us();
+    uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
+    if (!w->work_h || now - w->last_heard_us >= hb_us * (uint64_t) w->pool->liveness)
+        reconnect(w);
+    else
+        heartbeat_if_due(w, now);
+}
+
+/* Milliseconds until check_timers has something to do. */
+static long timer_timeout_ms(rc_worker_t *w)
+{
+    uint64_t now = rc_mono_us();
+    uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
+    uint64_t next = w->last_sent_us + hb_us;
+    uint64_t dead = w->last_heard_us + hb_us * (uint64_t) w->pool->liveness;
+    if (dead < next)
+        next = dead;
+    if (next <= now)
+        return 0;
+    return (long) ((next - now + 999) / 1000);
+}
+
+/* ------------------------------------------------------------ running */
+
+static const rc_function_t *find_function(rc_pool_t *pool, const char *name)
+{
+    for (size_t i = 0; i < pool->function_count; i++)
+        if (strcmp(pool->functions[i].name, name) == 0)
+            return &pool->functions[i];
+    return NULL;
+}
+
+static void run_task(rc_worker_t *w, broker_msg_t *m)
+{
+    const Refcache__V1__Dispatch *d = m->dispatch;
+    const rc_function_t *fn = find_function(w->pool, d->function);
+    if (!fn) {
+        snprintf(w->fail_msg, sizeof w->fail_msg, "unknown function \"%.200s\"", d->function);
+        send_failure(w, d, REFCACHE__V1__CODE__CODE_UNIMPLEMENTED, false, w->fail_msg);
+    } else {
+        rc_job job = {.worker = w, .dispatch = d};
+        w->job = &job;
+        send_started(w, d);
+        fn->fn(&job);
+        w->job = NULL;
+        if (job.cancelled)
+            /* Never a Result for a cancelled task, even if the job set one. */
+            send_cancel_ack(w, d->ref_id, d->attempt, true);
+        else if (job.has_failure)
+            send_failure(w, d, job.fail_code, job.retryable, w->fail_msg);
+        else if (job.has_result)
+            send_result(w, d, job.result, job.result_len);
+        else if (w->terminating)
+            send_failure(w, d, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
+        else {
+            snprintf(w->fail_msg, sizeof w->fail_msg, "function \"%.200s\" returned without a result",
+                     d->function);
+            send_failure(w, d, REFCACHE__V1__CODE__CODE_INTERNAL, false, w->fail_msg);
+        }
+        free(job.owned);
+    }
+    atomic_fetch_add(&w->pool->tasks_done, 1);
+    refcache__v1__broker_message__free_unpacked(m, NULL);
+}
+
+static void worker_loop(rc_worker_t *w)
+{
+    while (!w->terminating) {
+        if (w->held_count > 0) {
+            /* Drain the control socket before starting a held task, so one
+             * cancelled while held never starts. */
+            poll_input(w, 0);
+            check_timers(w);
+            broker_msg_t *m = w->terminating ? NULL : held_pop(w);
+            if (m)
+                run_task(w, m);
+            continue;
+        }
+        poll_input(w, timer_timeout_ms(w));
+        check_timers(w);
+    }
+}
+
+/* On the way out, tell the broker about held tasks so that it can hand them
+ * to another worker at once instead of waiting for the heartbeat timeout. */
+static void farewell(rc_worker_t *w)
+{
+    broker_msg_t *m;
+    bool sent = false;
+    while ((m = held_pop(w))) {
+        send_failure(w, m->dispatch, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        sent = true;
+    }
+    /* A short linger gives those failures a chance to leave; otherwise
+     * closing discards at once. */
+    if (sent && w->work)
+        zsock_set_linger(w->work, 100);
+}
+
+static void worker_actor(zsock_t *pipe, void *args)
+{
+    rc_worker_t *w = args;
+    w->pipe = pipe;
+    w->pipe_h = zsock_resolve(pipe);
+    zmq_msg_init(&w->in);
+    int rc = open_sockets(w);
+    if (rc == 0 && announce(w) != 0) {
+        snprintf(w->setup_err, sizeof w->setup_err, "cannot send Ready: %s", zmq_strerror(zmq_errno()));
+        rc = -1;
+    }
+    atomic_store(&w->setup_rc, rc);
+    zsock_signal(pipe, 0);
+    if (rc == 0)
+        worker_loop(w);
+    else {
+        /* Setup failed: wait for the pool's $TERM, as an actor must. */
+        char *command = zstr_recv(pipe);
+        zstr_free(&command);
+    }
+    farewell(w);
+    close_sockets(w);
+    zmq_msg_close(&w->in);
+}
+
+/* ------------------------------------------------------------ job API */
+
+bool rc_job_cancelled(rc_job *job)
+{
+    if (!job || !job->worker)
+        return true;
+    rc_worker_t *w = job->worker;
+    poll_input(w, 0);
+    heartbeat_if_due(w, rc_mono_us());
+    return job->cancelled || w->terminating;
+}
+
+bool rc_job_sleep(rc_job *job, int ms)
+{
+    if (!job || !job->worker)
+        return true;
+    rc_worker_t *w = job->worker;
+    uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
+    uint64_t now = rc_mono_us();
+    uint64_t deadline = now + (uint64_t) (ms > 0 ? ms : 0) * 1000;
+    while (true) {
+        heartbeat_if_due(w, now);
+        if (job->cancelled || w->terminating)
+            return true;
+        if (now >= deadline)
+            return false;
+        uint64_t until = deadline;
+        if (w->last_sent_us + hb_us < until)
+            until = w->last_sent_us + hb_us;
+        poll_input(w, until > now ? (long) ((until - now + 999) / 1000) : 0);
+        now = rc_mono_us();
+    }
+}
+
+void rc_job_progress(rc_job *job, uint64_t done, uint64_t total)
+{
+    if (!job || !job->worker)
+        return;
+    uint64_t now = rc_mono_us();
+    if (done != total && now - job->last_progress_us < PROGRESS_MIN_INTERVAL_US) {
+        heartbeat_if_due(job->worker, now);
+        return;
+    }
+    job->last_progress_us = now;
+    Refcache__V1__Progress p = REFCACHE__V1__PROGRESS__INIT;
+    p.ref_id = job->dispatch->ref_id;
+    p.attempt = job->dispatch->attempt;
+    p.done = done;
+    p.total = total;
+    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_PROGRESS;
+    wm.progress = &p;
+    send_work(job->worker, &wm);
+}
+
+int rc_job_result(rc_job *job, const void *bytes, size_t len)
+{
+    if (!job || !job->worker || job->has_result || job->has_failure || (!bytes && len))
+        return -1;
+    rc_worker_t *w = job->worker;
+    const uint8_t *payload = job->dispatch->payload.data;
+    size_t plen = job->dispatch->payload.len;
+    if (len == 0 || (payload && (const uint8_t *) bytes >= payload && len <= plen &&
+                     (size_t) ((const uint8_t *) bytes - payload) <= plen - len)) {
+        /* The payload lives as long as the job: no copy needed (echo). */
+        job->result = bytes;
+    } else {
+        if (len > w->result_cap) {
+            uint8_t *buf = realloc(w->result_buf, len);
+            if (!buf)
+                return rc_job_fail(job, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
+                                   "out of memory for a %zu-byte result", len);
+            w->result_buf = buf;
+            w->result_cap = len;
+        }
+        memcpy(w->result_buf, bytes, len);
+        job->result = w->result_buf;
+    }
+    job->result_len = len;
+    job->has_result = true;
+    return 0;
+}
+
+int rc_job_result_take(rc_job *job, void **bytes_p, size_t len)
+{
+    if (!bytes_p)
+        return -1;
+    void *bytes = *bytes_p;
+    *bytes_p = NULL;
+    if (!job || !job->worker || job->has_result || job->has_failure || (!bytes && len)) {
+        free(bytes);
+        return -1;
+    }
+    job->owned = bytes;
+    job->result = bytes;
+    job->result_len = len;
+    job->has_result = true;
+    return 0;
+}
+
+int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)
+{
+    if (!job || !job->worker || job->has_result || job->has_failure)
+        return -1;
+    rc_worker_t *w = job->worker;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->fail_msg, sizeof w->fail_msg, fmt ? fmt : "", ap);
+    va_end(ap);
+    /* OK is not a failure; keep the broker's view consistent. */
+    job->fail_code = code > 0 ? code : REFCACHE__V1__CODE__CODE_UNKNOWN;
+    job->retryable = retryable;
+    job->has_failure = true;
+    return 0;
+}
+
+const char *rc_job_param(rc_job *job, const char *key)
+{
+    if (!job || !job->dispatch || !key)
+        return NULL;
+    const Refcache__V1__Dispatch *d = job->dispatch;
+    for (size_t i = 0; i < d->n_params; i++)
+        if (d->params[i]->key && strcmp(d->params[i]->key, key) == 0)
+            return d->params[i]->value;
+    return NULL;
+}
+
+const void *rc_job_payload(rc_job *job, size_t *len)
+{
+    if (!job || !job->dispatch) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = job->dispatch->payload.len;
+    return job->dispatch->payload.data;
+}
+
+const char *rc_job_ref_id(rc_job *job)
+{
+    return job && job->dispatch ? job->dispatch->ref_id : "";
+}
+
+uint32_t rc_job_attempt(rc_job *job)
+{
+    return job && job->dispatch ? job->dispatch->attempt : 0;
+}
+
+/* ------------------------------------------------------------ pool */
+
+static void pool_free(rc_pool_t *self)
+{
+    /* Ask every thread to stop first, so that they wind down in parallel and
+     * destroy only waits for the slowest. */
+    for (int i = 0; i < self->started; i++)
+        if (self->workers[i]->actor)
+            zstr_send(self->workers[i]->actor, "$TERM");
+    for (int i = 0; i < self->started; i++) {
+        rc_worker_t *w = self->workers[i];
+        zactor_destroy(&w->actor);
+        held_drop_all(w);
+        free(w->held);
+        free(w->result_buf);
+        free(w);
+    }
+    free(self->workers);
+    for (size_t i = 0; i < self->function_count; i++)
+        free(self->function_names[i]);
+    free(self->function_names);
+    free(self->cacheable_names);
+    free(self->functions);
+    zcert_destroy(&self->cert);
+    free(self->server_key);
+    free(self->work_endpoint);
+    free(self->control_endpoint);
+    free(self);
+}
+
+static int add_function(rc_pool_t *self, const rc_function_t *f)
+{
+    if (!f->name || !f->name[0] || !f->fn)
+        return -1;
+    if (find_function(self, f->name))
+        return 0; /* the first one wins: a user function shadows a built-in */
+    char *name = strdup(f->name);
+    if (!name)
+        return -1;
+    size_t i = self->function_count++;
+    self->functions[i] = *f;
+    self->functions[i].name = name;
+    self->function_names[i] = name;
+    if (f->cacheable)
+        self->cacheable_names[self->cacheable_count++] = name;
+    return 0;
+}
+
+static int load_curve(rc_pool_t *self, const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
+{
+    if (!cfg->curve_secret_file && !cfg->broker_public_file)
+        return 0;
+    if (!cfg->curve_secret_file || !cfg->broker_public_file) {
+        snprintf(errbuf, errlen, "CURVE needs both a worker secret certificate and the broker's public one");
+        return -1;
+    }
+    self->cert = zcert_load(cfg->curve_secret_file);
+    if (!self->cert ||
+        strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
+        snprintf(errbuf, errlen, "cannot load a secret certificate from %s", cfg->curve_secret_file);
+        return -1;
+    }
+    zcert_t *broker = zcert_load(cfg->broker_public_file);
+    if (!broker) {
+        snprintf(errbuf, errlen, "cannot load the broker's public certificate from %s",
+                 cfg->broker_public_file);
+        return -1;
+    }
+    self->server_key = strdup(zcert_public_txt(broker));
+    zcert_destroy(&broker);
+    if (!self->server_key) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
+{
+    char dummy[8];
+    if (!errbuf || errlen == 0) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    errbuf[0] = '\0';
+    if (!cfg) {
+        snprintf(errbuf, errlen, "no configuration");
+        return NULL;
+    }
+    rc_pool_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    self->threads = cfg->threads > 0 ? cfg->threads : (cores > 0 ? (int) cores : 1);
+    self->credit = cfg->credit > 0 ? cfg->credit : 2;
+    self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
+    self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
+    if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
+        snprintf(errbuf, errlen, "threads must be at most %d and credit at most %d", MAX_THREADS, MAX_CREDIT);
+        pool_free(self);
+        return NULL;
+    }
+    self->work_endpoint = strdup(cfg->work_endpoint ? cfg->work_endpoint : "tcp://127.0.0.1:5571");
+    self->control_endpoint = strdup(cfg->control_endpoint ? cfg->control_endpoint : "tcp://127.0.0.1:5572");
+
+    size_t nbuiltin = 0;
+    const rc_function_t *builtin = cfg->no_builtins ? NULL : rc_builtin_functions(&nbuiltin);
+    size_t nuser = cfg->functions ? cfg->function_count : 0;
+    size_t total = nbuiltin + nuser;
+    self->functions = calloc(total ? total : 1, sizeof *self->functions);
+    self->function_names = calloc(total ? total : 1, sizeof *self->function_names);
+    self->cacheable_names = calloc(total ? total : 1, sizeof *self->cacheable_names);
+    if (!self->work_endpoint || !self->control_endpoint || !self->functions || !self->function_names ||
+        !self->cacheable_names) {
+        snprintf(errbuf, errlen, "out of memory");
+        pool_free(self);
+        return NULL;
+    }
+    for (size_t i = 0; i < nuser + nbuiltin; i++) {
+        const rc_function_t *f = i < nuser ? &cfg->functions[i] : &builtin[i - nuser];
+        if (add_function(self, f) != 0) {
+            snprintf(errbuf, errlen, "function %zu has no name or no code", i);
+            pool_free(self);
+            return NULL;
+        }
+    }
+    if (self->function_count == 0) {
+        snprintf(errbuf, errlen, "no functions to serve");
+        pool_free(self);
+        return NULL;
+    }
+    /* Sockets come from CZMQ's global context, so inproc:// endpoints of a
+     * broker in this process (also made with zsock) are reachable. */
+    zsys_init();
+    if (load_curve(self, cfg, errbuf, errlen) != 0) {
+        pool_free(self);
+        return NULL;
+    }
+    uint8_t rnd[8];
+    char prefix[17];
+    if (rc_random_bytes(rnd, sizeof rnd) != 0) {
+        snprintf(errbuf, errlen, "cannot read the OS random source");
+        pool_free(self);
+        return NULL;
+    }
+    rc_hex_encode(rnd, sizeof rnd, prefix);
+
+    self->workers = calloc((size_t) self->threads, sizeof *self->workers);
+    if (!self->workers) {
+        snprintf(errbuf, errlen, "out of memory");
+        pool_free(self);
+        return NULL;
+    }
+    for (int i = 0; i < self->threads; i++) {
+        rc_worker_t *w = calloc(1, sizeof *w);
+        if (w)
+            w->held = calloc((size_t) self->credit, sizeof *w->held);
+        if (!w || !w->held) {
+            if (w)
+                free(w);
+            snprintf(errbuf, errlen, "out of memory");
+            pool_free(self);
+            return NULL;
+        }
+        w->pool = self;
+        w->index = i;
+        snprintf(w->id, sizeof w->id, "%s-%d", prefix, i);
+        atomic_init(&w->setup_rc, -1);
+        self->workers[self->started++] = w;
+        /* zactor_new returns once the thread has signalled: its sockets are
+         * connected and its Ready sent, or setup failed. */
+        w->actor = zactor_new(worker_actor, w);
+        if (!w->actor || atomic_load(&w->setup_rc) != 0) {
+            snprintf(errbuf, errlen, "worker %d: %s", i,
+                     w->setup_err[0] ? w->setup_err : "cannot start thread");
+            pool_free(self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void rc_pool_destroy(rc_pool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pool_free(*self_p);
+    *self_p = NULL;
+}
+
+uint64_t rc_pool_tasks_done(rc_pool_t *self)
+{
+    return self ? atomic_load(&self->tasks_done) : 0;
+}
