@@ -1,0 +1,167 @@
+/* Unit tests of rc_cli_args: the refcache CLI's command line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "rc_cli_args.h"
+
+#include <string.h>
+
+#define ARGC(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+static void test_submit_full(void **state)
+{
+    char *argv[] = {"refcache",        "--endpoint", "tcp://h:1",   "--json",    "--timeout", "250",
+                    "submit",          "sleep",      "ms=5000",     "step_ms=5", "--payload", "@f",
+                    "--async-timeout", "100",        "--deadline",  "9000",      "--retries", "3",
+                    "--ttl",           "60",         "--namespace", "ns",        "--no-cache"};
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(ARGC(argv), argv, "tcp://env:2", &a, err, sizeof err), 0);
+    assert_string_equal(a.endpoint, "tcp://h:1");
+    assert_true(a.json);
+    assert_int_equal(a.timeout_ms, 250);
+    assert_int_equal(a.cmd, RC_CMD_SUBMIT);
+    assert_string_equal(a.operand, "sleep");
+    assert_int_equal(a.param_count, 2);
+    assert_string_equal(a.params[0].key, "ms");
+    assert_string_equal(a.params[0].value, "5000");
+    assert_string_equal(a.params[1].key, "step_ms");
+    assert_string_equal(a.params[1].value, "5");
+    assert_string_equal(a.payload, "@f");
+    assert_int_equal(a.async_timeout_ms, 100);
+    assert_int_equal(a.deadline_ms, 9000);
+    assert_int_equal(a.retries, 3);
+    assert_int_equal(a.ttl_s, 60);
+    assert_string_equal(a.namespace_name, "ns");
+    assert_true(a.no_cache);
+    rc_cli_args_free(&a);
+}
+
+static void test_defaults_and_env(void **state)
+{
+    char *argv[] = {"refcache", "stats"};
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(ARGC(argv), argv, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.endpoint, RC_CLI_DEFAULT_ENDPOINT);
+    assert_int_equal(a.timeout_ms, RC_CLI_DEFAULT_TIMEOUT);
+    assert_false(a.json);
+    assert_int_equal(a.cmd, RC_CMD_STATS);
+    rc_cli_args_free(&a);
+    assert_int_equal(rc_cli_parse(ARGC(argv), argv, "tcp://env:2", &a, err, sizeof err), 0);
+    assert_string_equal(a.endpoint, "tcp://env:2");
+    rc_cli_args_free(&a);
+}
+
+static void test_wait_fetch_options(void **state)
+{
+    char *w[] = {"refcache", "wait", "abc", "--timeout", "700", "--json"};
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(ARGC(w), w, NULL, &a, err, sizeof err), 0);
+    assert_int_equal(a.cmd, RC_CMD_WAIT);
+    assert_int_equal(a.wait_ms, 700);
+    assert_int_equal(a.timeout_ms, RC_CLI_DEFAULT_TIMEOUT);
+    assert_true(a.json);
+    rc_cli_args_free(&a);
+
+    char *f[] = {"refcache", "fetch", "abc", "--offset", "10", "--length", "20", "-o", "out.bin"};
+    assert_int_equal(rc_cli_parse(ARGC(f), f, NULL, &a, err, sizeof err), 0);
+    assert_int_equal(a.offset, 10);
+    assert_int_equal(a.length, 20);
+    assert_true(a.have_length);
+    assert_string_equal(a.out_file, "out.bin");
+    rc_cli_args_free(&a);
+
+    char *f2[] = {"refcache", "fetch", "abc"};
+    assert_int_equal(rc_cli_parse(ARGC(f2), f2, NULL, &a, err, sizeof err), 0);
+    assert_false(a.have_length);
+    rc_cli_args_free(&a);
+
+    char *s[] = {"refcache", "status", "abc", "--timeout", "9"};
+    assert_int_equal(rc_cli_parse(ARGC(s), s, NULL, &a, err, sizeof err), 0);
+    assert_int_equal(a.timeout_ms, 9);
+    rc_cli_args_free(&a);
+}
+
+static void test_help_version(void **state)
+{
+    rc_cli_args_t a;
+    char err[256];
+    char *h[] = {"refcache", "--help"};
+    assert_int_equal(rc_cli_parse(ARGC(h), h, NULL, &a, err, sizeof err), 0);
+    assert_true(a.help);
+    assert_int_equal(a.cmd, RC_CMD_NONE);
+    rc_cli_args_free(&a);
+    char *hc[] = {"refcache", "cancel", "--help"};
+    assert_int_equal(rc_cli_parse(ARGC(hc), hc, NULL, &a, err, sizeof err), 0);
+    assert_true(a.help);
+    assert_int_equal(a.cmd, RC_CMD_CANCEL);
+    rc_cli_args_free(&a);
+    char *v[] = {"refcache", "--version"};
+    assert_int_equal(rc_cli_parse(ARGC(v), v, NULL, &a, err, sizeof err), 0);
+    assert_true(a.version);
+    rc_cli_args_free(&a);
+}
+
+static void s_expect_usage(int argc, char **argv, const char *fragment)
+{
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(argc, argv, NULL, &a, err, sizeof err), RC_EXIT_USAGE);
+    if (!strstr(err, fragment))
+        fail_msg("error '%s' does not mention '%s'", err, fragment);
+    rc_cli_args_free(&a);
+}
+
+static void test_usage_errors(void **state)
+{
+    char *none[] = {"refcache"};
+    s_expect_usage(ARGC(none), none, "no command");
+    char *unk[] = {"refcache", "frobnicate"};
+    s_expect_usage(ARGC(unk), unk, "unknown command");
+    char *opt[] = {"refcache", "--bogus", "stats"};
+    s_expect_usage(ARGC(opt), opt, "--bogus");
+    char *noref[] = {"refcache", "status"};
+    s_expect_usage(ARGC(noref), noref, "missing REF");
+    char *nofn[] = {"refcache", "submit", "--ttl", "5"};
+    s_expect_usage(ARGC(nofn), nofn, "missing FUNCTION");
+    char *badnum[] = {"refcache", "submit", "echo", "--ttl", "-5"};
+    s_expect_usage(ARGC(badnum), badnum, "--ttl");
+    char *big[] = {"refcache", "submit", "echo", "--retries", "99999999999"};
+    s_expect_usage(ARGC(big), big, "--retries");
+    char *noval[] = {"refcache", "submit", "echo", "--payload"};
+    s_expect_usage(ARGC(noval), noval, "--payload");
+    char *kv[] = {"refcache", "submit", "echo", "novalue"};
+    s_expect_usage(ARGC(kv), kv, "key=value");
+    char *extra[] = {"refcache", "cancel", "a", "b"};
+    s_expect_usage(ARGC(extra), extra, "unexpected");
+    char *wrongcmd[] = {"refcache", "status", "a", "--length", "3"};
+    s_expect_usage(ARGC(wrongcmd), wrongcmd, "--length");
+    char *curve[] = {"refcache", "--curve-secret", "x", "stats"};
+    s_expect_usage(ARGC(curve), curve, "together");
+}
+
+static void test_exit_status(void **state)
+{
+    assert_int_equal(rc_cli_exit_status(0), 0);
+    assert_int_equal(rc_cli_exit_status(RC_CLIENT_ETIMEOUT), 1);
+    assert_int_equal(rc_cli_exit_status(5), 15);
+    assert_int_equal(rc_cli_exit_status(3), 13);
+    assert_string_equal(rc_cli_cmd_name(RC_CMD_FETCH), "fetch");
+    assert_null(rc_cli_cmd_name(RC_CMD_NONE));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_submit_full),        cmocka_unit_test(test_defaults_and_env),
+        cmocka_unit_test(test_wait_fetch_options), cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_exit_status),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,103 @@
+/* Unit tests of rc_json: escaping keeps any bytes valid JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "rc_json.h"
+
+#include <string.h>
+
+static void s_expect_escape(const void *in, size_t len, const char *want)
+{
+    char out[256];
+    size_t need = rc_json_escape(in, len, out, sizeof out);
+    assert_string_equal(out, want);
+    assert_int_equal(need, strlen(want));
+}
+
+static void test_plain_and_specials(void **state)
+{
+    s_expect_escape("hello", 5, "hello");
+    s_expect_escape("a\"b\\c", 5, "a\\\"b\\\\c");
+    s_expect_escape("l1\nl2\tx\r", 8, "l1\\nl2\\tx\\r");
+    s_expect_escape("\x01\x1f\x7f", 3, "\\u0001\\u001f\\u007f");
+    s_expect_escape("a\0b", 3, "a\\u0000b");
+}
+
+static void test_utf8_passes_invalid_escaped(void **state)
+{
+    /* é (2 bytes), € (3 bytes), 😀 (4 bytes) pass through unchanged. */
+    s_expect_escape("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    /* Lone continuation byte, truncated sequence, overlong, surrogate, > U+10FFFF. */
+    s_expect_escape("\x80", 1, "\\u0080");
+    s_expect_escape("\xc3", 1, "\\u00c3");
+    s_expect_escape("\xe2\x82", 2, "\\u00e2\\u0082");
+    s_expect_escape("\xc0\xaf", 2, "\\u00c0\\u00af");
+    s_expect_escape("\xe0\x80\xaf", 3, "\\u00e0\\u0080\\u00af");
+    s_expect_escape("\xed\xa0\x80", 3, "\\u00ed\\u00a0\\u0080");
+    s_expect_escape("\xf4\x90\x80\x80", 4, "\\u00f4\\u0090\\u0080\\u0080");
+    s_expect_escape("\xff\xfe", 2, "\\u00ff\\u00fe");
+}
+
+static void test_escape_truncates_like_snprintf(void **state)
+{
+    char out[4];
+    size_t need = rc_json_escape("a\"bc", 4, out, sizeof out);
+    assert_int_equal(need, 5);
+    assert_int_equal(strlen(out), 3);
+    assert_int_equal(rc_json_escape("\xff", 1, NULL, 0), 6);
+}
+
+static void test_object(void **state)
+{
+    rc_json_t *json = rc_json_new();
+    assert_non_null(json);
+    rc_json_str(json, "code", "OK");
+    rc_json_str(json, "message", NULL);
+    rc_json_uint(json, "n", UINT64_MAX);
+    rc_json_bool(json, "t", true);
+    rc_json_bool(json, "f", false);
+    rc_json_bytes(json, "result", "x\xffy", 3);
+    const char *text = rc_json_finish(json);
+    assert_string_equal(text,
+                        "{\"code\": \"OK\", \"message\": \"\", \"n\": 18446744073709551615, \"t\": true, "
+                        "\"f\": false, \"result\": \"x\\u00ffy\"}");
+    /* finish is idempotent */
+    assert_string_equal(rc_json_finish(json), text);
+    rc_json_destroy(&json);
+    assert_null(json);
+    rc_json_destroy(&json);
+}
+
+static void test_large_binary(void **state)
+{
+    enum { N = 100000 };
+    static unsigned char bytes[N];
+    for (size_t i = 0; i < N; i++)
+        bytes[i] = (unsigned char) (i * 7);
+    rc_json_t *json = rc_json_new();
+    rc_json_bytes(json, "result", bytes, N);
+    const char *text = rc_json_finish(json);
+    assert_non_null(text);
+    /* Every byte is escaped or printable ASCII: the output is pure ASCII
+     * except for valid UTF-8 sequences, and ends with the closing brace. */
+    size_t len = strlen(text);
+    assert_true(len > N);
+    assert_int_equal(text[len - 1], '}');
+    rc_json_destroy(&json);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_and_specials),
+        cmocka_unit_test(test_utf8_passes_invalid_escaped),
+        cmocka_unit_test(test_escape_truncates_like_snprintf),
+        cmocka_unit_test(test_object),
+        cmocka_unit_test(test_large_binary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
