@@ -14,37 +14,37 @@ typedef struct rc_broker rc_broker_t;
 typedef struct {
     /* Endpoints to bind; "tcp://127.0.0.1:*" picks an ephemeral port (read
      * it back with rc_broker_endpoint). */
-    const char *clients_endpoint;   /* default tcp://127.0.0.1:5570 */
-    const char *workers_endpoint;   /* default tcp://127.0.0.1:5571 */
-    const char *control_endpoint;   /* default tcp://127.0.0.1:5572 */
-    int workers;                    /* in-process worker threads over inproc; 0: none */
-    int worker_credit;              /* credit of the in-process workers; 0: 2 */
-    bool insecure;                  /* allow binding a non-loopback address without CURVE */
+    const char *clients_endpoint; /* default tcp://127.0.0.1:5570 */
+    const char *workers_endpoint; /* default tcp://127.0.0.1:5571 */
+    const char *control_endpoint; /* default tcp://127.0.0.1:5572 */
+    int workers;                  /* in-process worker threads over inproc; 0: none */
+    int worker_credit;            /* credit of the in-process workers; 0: 2 */
+    bool insecure;                /* allow binding a non-loopback address without CURVE */
 
     /* Limits and defaults (0 in a Submit means these). */
-    uint32_t default_ttl_s;         /* terminal records kept; default 600 */
-    uint32_t max_ttl_s;             /* cap on a Submit's ttl_s; default 86400 */
-    uint32_t default_max_retries;   /* default 0 */
-    uint32_t inline_limit;          /* results up to this come inline; default 65536 */
-    uint32_t preview_bytes;         /* preview of a larger result; default 1024 */
-    uint32_t max_page;              /* largest Fetch page; default 1 MiB */
-    uint64_t cache_bytes;           /* result bytes kept, LRU beyond; default 256 MiB */
-    uint64_t max_records;           /* task records kept; default 2,000,000 */
-    uint64_t max_pending;           /* PENDING tasks; RESOURCE_EXHAUSTED beyond; default 1,000,000 */
-    uint64_t max_waiters;           /* held Submit/Wait replies; default 100,000 */
-    uint32_t max_wait_ms;           /* cap on Wait/async timeouts; default 300,000 */
-    int64_t max_msg_bytes;          /* ZMQ_MAXMSGSIZE on every socket; default 16 MiB */
-    uint32_t heartbeat_ms;          /* broker->worker heartbeat; default 1000 */
-    uint32_t liveness;              /* silent intervals before a worker is lost; default 5 */
-    uint32_t retry_base_ms;         /* first retry back-off; default 100 */
-    uint32_t retry_max_ms;          /* back-off cap; default 10,000 */
+    uint32_t default_ttl_s;       /* terminal records kept; default 600 */
+    uint32_t max_ttl_s;           /* cap on a Submit's ttl_s; default 86400 */
+    uint32_t default_max_retries; /* default 0 */
+    uint32_t inline_limit;        /* results up to this come inline; default 65536 */
+    uint32_t preview_bytes;       /* preview of a larger result; default 1024 */
+    uint32_t max_page;            /* largest Fetch page; default 1 MiB */
+    uint64_t cache_bytes;         /* result bytes kept, LRU beyond; default 256 MiB */
+    uint64_t max_records;         /* task records kept; default 2,000,000 */
+    uint64_t max_pending;         /* PENDING tasks; RESOURCE_EXHAUSTED beyond; default 1,000,000 */
+    uint64_t max_waiters;         /* held Submit/Wait replies; default 100,000 */
+    uint32_t max_wait_ms;         /* cap on Wait/async timeouts; default 300,000 */
+    int64_t max_msg_bytes;        /* ZMQ_MAXMSGSIZE on every socket; default 16 MiB */
+    uint32_t heartbeat_ms;        /* broker->worker heartbeat; default 1000 */
+    uint32_t liveness;            /* silent intervals before a worker is lost; default 5 */
+    uint32_t retry_base_ms;       /* first retry back-off; default 100 */
+    uint32_t retry_max_ms;        /* back-off cap; default 10,000 */
 
     /* CURVE (NULL: off). */
-    const char *curve_secret_file;  /* the broker's secret certificate */
+    const char *curve_secret_file;   /* the broker's secret certificate */
     const char *clients_allowed_dir; /* public certificates of allowed clients */
     const char *workers_allowed_dir; /* public certificates of allowed workers */
-    const char *shared_namespaces;  /* comma-separated namespaces whose cache is shared across owners */
-    bool verbose;                   /* log events to stderr (never on the hot path) */
+    const char *shared_namespaces;   /* comma-separated namespaces whose cache is shared across owners */
+    bool verbose;                    /* log events to stderr (never on the hot path) */
 } rc_broker_config_t;
 
 /* Fills config with the defaults above. */

@@ -6,11 +6,10 @@
 #include <time.h>
 
 static const char *const code_names[] = {
-    "OK",           "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-    "UNAUTHENTICATED",
+    "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",    "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED",
 };
 #define CODE_COUNT (sizeof code_names / sizeof code_names[0])
 
@@ -47,8 +46,8 @@ const char *rc_state_name(int state)
 
 bool rc_state_is_terminal(int state)
 {
-    return state == REFCACHE__V1__STATE__STATE_COMPLETE || state == REFCACHE__V1__STATE__STATE_FAILED
-           || state == REFCACHE__V1__STATE__STATE_CANCELLED;
+    return state == REFCACHE__V1__STATE__STATE_COMPLETE || state == REFCACHE__V1__STATE__STATE_FAILED ||
+           state == REFCACHE__V1__STATE__STATE_CANCELLED;
 }
 
 static uint64_t clock_us(clockid_t id)
@@ -58,9 +57,15 @@ static uint64_t clock_us(clockid_t id)
     return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-uint64_t rc_mono_us(void) { return clock_us(CLOCK_MONOTONIC); }
+uint64_t rc_mono_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
+}
 
-uint64_t rc_wall_us(void) { return clock_us(CLOCK_REALTIME); }
+uint64_t rc_wall_us(void)
+{
+    return clock_us(CLOCK_REALTIME);
+}
 
 int rc_random_bytes(void *buf, size_t len)
 {

@@ -1,0 +1,315 @@
+/* rc_broker: the actor that owns the broker's sockets and runs its loop.
+ * The loop polls three ROUTER sockets and the actor pipe, drains each socket
+ * in batches, and runs the timers that are due; rc_handlers does the rest. */
+#include "rc_broker.h"
+
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rc_broker_int.h"
+#include "rc_common.h"
+#include "rc_worker.h"
+
+#define RC_BATCH      256 /* messages taken from one socket before looking at the others */
+#define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
+
+struct rc_broker {
+    zactor_t *actor;
+    rc_pool_t *pool;
+    char endpoints[3][256];
+};
+
+typedef struct {
+    const rc_broker_config_t *cfg;
+    char work_inproc[64], control_inproc[64];
+    char endpoints[3][256];
+    char err[256];
+} start_args_t;
+
+void rc_broker_config_defaults(rc_broker_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->clients_endpoint = "tcp://127.0.0.1:5570";
+    c->workers_endpoint = "tcp://127.0.0.1:5571";
+    c->control_endpoint = "tcp://127.0.0.1:5572";
+    c->default_ttl_s = 600;
+    c->max_ttl_s = 86400;
+    c->inline_limit = 64 * 1024;
+    c->preview_bytes = 1024;
+    c->max_page = 1024 * 1024;
+    c->cache_bytes = 256ull * 1024 * 1024;
+    c->max_records = 2000000;
+    c->max_pending = 1000000;
+    c->max_waiters = 100000;
+    c->max_wait_ms = 300000;
+    c->max_msg_bytes = 16 * 1024 * 1024;
+    c->heartbeat_ms = 1000;
+    c->liveness = 5;
+    c->retry_base_ms = 100;
+    c->retry_max_ms = 10000;
+}
+
+/* True for endpoints that only this machine can reach. */
+static bool endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "inproc://", 9) == 0 || strncmp(ep, "ipc://", 6) == 0)
+        return true;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0;
+}
+
+static zsock_t *router(const rc_broker_config_t *cfg, int sndhwm, int rcvhwm)
+{
+    zsock_t *s = zsock_new(ZMQ_ROUTER);
+    if (!s)
+        return NULL;
+    /* Refuse, rather than silently drop, what cannot be delivered; the
+     * handlers count every refusal. */
+    zsock_set_router_mandatory(s, 1);
+    zsock_set_sndhwm(s, sndhwm);
+    zsock_set_rcvhwm(s, rcvhwm);
+    zsock_set_linger(s, 0);
+    zsock_set_maxmsgsize(s, cfg->max_msg_bytes);
+    return s;
+}
+
+static int bind_to(zsock_t *s, const char *ep, char *resolved, size_t len, char *err, size_t errlen)
+{
+    if (zsock_bind(s, "%s", ep) < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (resolved) {
+        char *last = zsock_last_endpoint(s);
+        snprintf(resolved, len, "%s", last ? last : ep);
+        zstr_free(&last);
+    }
+    return 0;
+}
+
+/* Receives one whole message without blocking. Returns its frame count (the
+ * first RC_MAX_FRAMES frames are kept in frames), or 0 if nothing waits. */
+static int recv_frames(void *sock, zmq_msg_t *frames)
+{
+    int count = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t scratch, *m = count < RC_MAX_FRAMES ? &frames[count] : &scratch;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(m);
+            break;
+        }
+        more = zmq_msg_more(m);
+        if (m == &scratch)
+            zmq_msg_close(m);
+        count++;
+    }
+    return count;
+}
+
+static void close_frames(zmq_msg_t *frames, int count)
+{
+    for (int i = 0; i < count && i < RC_MAX_FRAMES; i++)
+        zmq_msg_close(&frames[i]);
+}
+
+typedef void(handler_fn)(rc_core_t *, zmq_msg_t *, int);
+
+static void drain(rc_core_t *core, void *sock, handler_fn *handle)
+{
+    zmq_msg_t frames[RC_MAX_FRAMES];
+    for (int i = 0; i < RC_BATCH; i++) {
+        int n = recv_frames(sock, frames);
+        if (n == 0)
+            return;
+        handle(core, frames, n);
+        close_frames(frames, n);
+    }
+}
+
+static void broker_actor(zsock_t *pipe, void *arg)
+{
+    start_args_t *args = arg;
+    const rc_broker_config_t *cfg = args->cfg;
+    rc_core_t core;
+    zsock_t *clients = router(cfg, 200000, 200000);
+    zsock_t *workers = router(cfg, 100000, 100000);
+    zsock_t *control = router(cfg, 100000, 1000);
+    int rc = rc_core_init(&core, cfg);
+    if (rc != 0 || !clients || !workers || !control)
+        snprintf(args->err, sizeof args->err, "out of memory starting the broker");
+    else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
+                 0 ||
+             bind_to(workers, cfg->workers_endpoint, args->endpoints[RC_EP_WORKERS], 256, args->err, 256) !=
+                 0 ||
+             bind_to(control, cfg->control_endpoint, args->endpoints[RC_EP_CONTROL], 256, args->err, 256) !=
+                 0 ||
+             bind_to(workers, args->work_inproc, NULL, 0, args->err, 256) != 0 ||
+             bind_to(control, args->control_inproc, NULL, 0, args->err, 256) != 0)
+        rc = -1;
+    if (args->err[0]) {
+        zsock_destroy(&clients);
+        zsock_destroy(&workers);
+        zsock_destroy(&control);
+        rc_core_fini(&core);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    core.clients = zsock_resolve(clients);
+    core.workers = zsock_resolve(workers);
+    core.control = zsock_resolve(control);
+    zsock_signal(pipe, 0);
+
+    zmq_pollitem_t items[] = {
+        {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+        {core.workers, 0, ZMQ_POLLIN, 0},
+        {core.control, 0, ZMQ_POLLIN, 0},
+        {core.clients, 0, ZMQ_POLLIN, 0},
+    };
+    bool running = true;
+    while (running) {
+        uint64_t now = rc_mono_us();
+        uint64_t next = rc_core_timers(&core, now);
+        long timeout = -1;
+        if (next != UINT64_MAX) {
+            now = rc_mono_us();
+            timeout = next <= now ? 0 : (long) ((next - now + 999) / 1000);
+        }
+        if (zmq_poll(items, 4, timeout) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *cmd = zstr_recv(pipe);
+            if (!cmd || streq(cmd, "$TERM"))
+                running = false;
+            else if (streq(cmd, "WORKERS")) {
+                /* How many workers can take work: rc_broker_new waits for
+                 * its in-process pool with this. */
+                int ready = 0;
+                for (rc_list_t *n = core.worker_list.next; n != &core.worker_list; n = n->next) {
+                    rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+                    ready += w->ready && w->hello;
+                }
+                zsock_send(pipe, "i", ready);
+            }
+            zstr_free(&cmd);
+        }
+        /* Worker traffic first: results free credit that queued work needs. */
+        if (items[1].revents & ZMQ_POLLIN)
+            drain(&core, core.workers, rc_core_worker_msg);
+        if (items[2].revents & ZMQ_POLLIN)
+            drain(&core, core.control, rc_core_control_msg);
+        if (items[3].revents & ZMQ_POLLIN)
+            drain(&core, core.clients, rc_core_client_msg);
+    }
+    rc_core_fini(&core);
+    zsock_destroy(&clients);
+    zsock_destroy(&workers);
+    zsock_destroy(&control);
+}
+
+static int wait_for_workers(zactor_t *actor, int want)
+{
+    int64_t until = zclock_mono() + 10000;
+    while (zclock_mono() < until) {
+        zstr_send(actor, "WORKERS");
+        int ready = 0;
+        if (zsock_recv(actor, "i", &ready) != 0)
+            return -1;
+        if (ready >= want)
+            return 0;
+        zclock_sleep(2);
+    }
+    return -1;
+}
+
+rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_t errlen)
+{
+    static int instance;
+    const char *eps[] = {config->clients_endpoint, config->workers_endpoint, config->control_endpoint};
+    bool curve = config->curve_secret_file != NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!eps[i] || !*eps[i]) {
+            snprintf(errbuf, errlen, "an endpoint is missing");
+            return NULL;
+        }
+        if (!endpoint_is_local(eps[i]) && !curve && !config->insecure) {
+            snprintf(errbuf, errlen,
+                     "refusing to bind %s without CURVE: it is reachable from other machines "
+                     "(use --curve-secret, or --insecure to accept that)",
+                     eps[i]);
+            return NULL;
+        }
+    }
+    if (curve) {
+        snprintf(errbuf, errlen, "CURVE is not supported by this build yet");
+        return NULL;
+    }
+    rc_broker_t *self = calloc(1, sizeof *self);
+    start_args_t *args = calloc(1, sizeof *args);
+    if (!self || !args) {
+        free(self);
+        free(args);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
+    args->cfg = config;
+    snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
+    snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
+    self->actor = zactor_new(broker_actor, args);
+    if (!self->actor || args->err[0]) {
+        snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
+        zactor_destroy(&self->actor);
+        free(args);
+        free(self);
+        return NULL;
+    }
+    memcpy(self->endpoints, args->endpoints, sizeof self->endpoints);
+    if (config->workers > 0) {
+        rc_pool_config_t pc = {
+            .work_endpoint = args->work_inproc,
+            .control_endpoint = args->control_inproc,
+            .threads = config->workers,
+            .credit = config->worker_credit,
+            .heartbeat_ms = (int) config->heartbeat_ms,
+            .liveness = (int) config->liveness,
+        };
+        self->pool = rc_pool_new(&pc, errbuf, errlen);
+        if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
+            if (self->pool)
+                snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
+            rc_broker_destroy(&self);
+            free(args);
+            return NULL;
+        }
+    }
+    free(args);
+    return self;
+}
+
+const char *rc_broker_endpoint(rc_broker_t *self, int which)
+{
+    if (!self || which < 0 || which > 2)
+        return NULL;
+    return self->endpoints[which];
+}
+
+void rc_broker_destroy(rc_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rc_broker_t *self = *self_p;
+    /* Workers first, so none is cut off mid-message by the broker's exit. */
+    rc_pool_destroy(&self->pool);
+    zactor_destroy(&self->actor);
+    free(self);
+    *self_p = NULL;
+}

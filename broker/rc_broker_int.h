@@ -1,0 +1,141 @@
+/* rc_broker_int: the broker's internal records, shared by the loop
+ * (rc_broker.c) and the message handlers (rc_handlers.c). Everything here is
+ * owned and touched by the broker thread only: no locks. */
+#ifndef RC_BROKER_INT_H
+#define RC_BROKER_INT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rc_broker.h"
+#include "rc_codec.h"
+#include "rc_list.h"
+#include "rc_table.h"
+#include "rc_task.h"
+#include "rc_timer.h"
+
+/* Attempts are patched into the dispatch as one varint byte. */
+#define RC_MAX_RETRIES_CAP 100
+#define RC_MAX_NAME        128 /* function and namespace names */
+#define RC_MAX_PARAMS      256
+#define RC_MAX_CREDIT      64
+#define RC_MAX_ROUTING_ID  255
+
+enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_TICK };
+
+enum {
+    F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
+    F_EVER_STARTED = 1u << 1, /* some attempt began to run */
+    F_CACHEABLE = 1u << 2,    /* may be shared */
+};
+
+typedef struct rc_fn {
+    char *name;
+    rc_list_t queue; /* PENDING tasks ready for dispatch, FIFO */
+    size_t queued;
+    bool cacheable; /* some worker declared it cacheable */
+} rc_fn_t;
+
+typedef struct {
+    uint8_t ref[16];
+    uint32_t attempt;
+    bool used;
+} rc_slot_t;
+
+typedef struct rc_worker {
+    char id[RC_MAX_ROUTING_ID + 1]; /* routing id on both channels (printable) */
+    size_t id_len;
+    bool ready, hello;
+    rc_fn_t **fns;
+    size_t nfns;
+    uint32_t credit, outstanding;
+    rc_slot_t slots[RC_MAX_CREDIT];
+    uint64_t last_seen_us;
+    rc_list_t link; /* broker->workers, rotated for fairness */
+} rc_worker_t;
+
+typedef struct rc_waiter rc_waiter_t;
+
+typedef struct rc_task {
+    uint8_t ref[16];
+    uint8_t key[16];
+    uint8_t state;
+    uint8_t flags;
+    uint16_t error_code;
+    uint32_t attempt, max_retries, ttl_s;
+    rc_fn_t *fn;
+    char *ns;                                                 /* NULL: the default namespace */
+    rc_worker_t *worker;                                      /* while PROCESSING */
+    uint64_t seq;                                             /* FIFO order across functions */
+    uint64_t created_us, started_us, finished_us, stopped_us; /* wall clock */
+    uint64_t expires_mono_us;
+    uint64_t progress_done, progress_total;
+    char *error;
+    uint8_t *result;
+    size_t result_len;
+    uint8_t *spec; /* the encoded Dispatch, until terminal */
+    size_t spec_len;
+    rc_list_t link;   /* fn->queue while queued; broker->lru when terminal */
+    rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
+    rc_timer_t deadline;
+    rc_waiter_t *waiters;
+} rc_task_t;
+
+enum { W_SUBMIT, W_WAIT };
+
+struct rc_waiter {
+    rc_waiter_t *prev, *next; /* in task->waiters */
+    rc_task_t *task;
+    rc_timer_t timer;
+    uint64_t req_id;
+    uint8_t kind;
+    bool cache_hit, deduplicated;
+    bool envelope; /* the client used a REQ envelope */
+    uint8_t rid_len;
+    uint8_t rid[];
+};
+
+typedef struct {
+    uint64_t submitted, completed, failed, cancelled, cache_hits, dedup, expired, evicted, retries,
+        workers_lost, bad_requests, bad_worker_msgs, stale_msgs, dropped_replies, requests,
+        resource_exhausted, deadline_exceeded;
+} rc_counters_t;
+
+typedef struct rc_core {
+    rc_broker_config_t cfg;
+    void *clients, *workers, *control; /* raw libzmq sockets (ROUTER) */
+    rc_timers_t *timers;
+    rc_timer_t tick;
+    rc_table_t *tasks;    /* ref -> task */
+    rc_table_t *index;    /* cache key -> task (cacheable, not failed/cancelled) */
+    zhashx_t *fns;        /* name -> rc_fn_t */
+    zhashx_t *worker_ids; /* id -> rc_worker_t */
+    rc_list_t worker_list;
+    rc_list_t lru; /* terminal tasks, least recently used first */
+    uint64_t n_state[7];
+    uint64_t n_workers_live, waiters, cache_bytes, next_seq, started_mono_us;
+    rc_counters_t c;
+    uint8_t key_secret[16];
+    uint8_t rand_pool[4096];
+    size_t rand_left;
+    rc_buf_t out; /* reused reply buffer */
+    /* the message being handled (for replies) */
+    const uint8_t *rid;
+    size_t rid_len;
+    bool envelope;
+} rc_core_t;
+
+/* Core life cycle (rc_handlers.c). */
+int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg);
+void rc_core_fini(rc_core_t *core);
+
+/* One frame set from each channel; the rid is the peer's routing id. */
+void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+
+/* Runs every timer due at now; returns the next due time (or UINT64_MAX). */
+uint64_t rc_core_timers(rc_core_t *core, uint64_t now_us);
+
+#endif

@@ -1,0 +1,181 @@
+/* rc_codec: the broker's only contact with the generated protobuf structs.
+ * It decodes client Requests and WorkerMessages into internal views (which
+ * point into the decoded message until rc_codec_*_release) and encodes
+ * Replies, Dispatches and control messages from internal types. */
+#ifndef RC_CODEC_H
+#define RC_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *ptr;
+    size_t len;
+} rc_str_t;
+
+typedef struct {
+    const uint8_t *ptr;
+    size_t len;
+} rc_bytes_t;
+
+/* A growable output buffer, reused across messages. */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} rc_buf_t;
+
+/* Makes room for n bytes; 0 or -1 on out of memory. */
+int rc_buf_reserve(rc_buf_t *buf, size_t n);
+void rc_buf_free(rc_buf_t *buf);
+
+typedef enum {
+    RC_REQ_SUBMIT,
+    RC_REQ_STATUS,
+    RC_REQ_WAIT,
+    RC_REQ_FETCH,
+    RC_REQ_CANCEL,
+    RC_REQ_DELETE,
+    RC_REQ_STATS,
+} rc_req_kind_t;
+
+typedef struct {
+    uint64_t id;
+    rc_req_kind_t kind;
+    rc_str_t ref_id;     /* status, wait, fetch, cancel, delete */
+    uint32_t timeout_ms; /* wait */
+    uint64_t offset;     /* fetch */
+    uint32_t length;     /* fetch */
+    /* submit */
+    rc_str_t function, ns;
+    rc_bytes_t payload;
+    size_t n_params;
+    uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
+    bool no_cache;
+    void *pb_; /* the decoded message */
+} rc_request_t;
+
+/* Decodes a Request frame. 0, or -1 with a reason in *why (a static string). */
+int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why);
+
+/* Param i of a submit (0 <= i < n_params). */
+void rc_codec_request_param(const rc_request_t *req, size_t i, rc_str_t *key, rc_str_t *value);
+
+void rc_codec_request_release(rc_request_t *req);
+
+/* Encodes the submit's BrokerMessage{Dispatch} once, with room for the
+ * attempt, which rc_codec_dispatch_set_attempt patches in place on every
+ * (re)dispatch without re-encoding. */
+int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len);
+void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
+
+/* The broker's internal view of a task, for TaskInfo. */
+typedef struct {
+    const char *ref_hex;
+    int state;
+    rc_bytes_t result; /* inline bytes or preview */
+    uint64_t result_size;
+    bool result_truncated;
+    uint64_t progress_done, progress_total;
+    uint32_t attempt, max_retries;
+    int error_code;
+    const char *error;
+    const char *function, *ns;
+    uint64_t created_at_us, started_at_us, finished_at_us, stopped_at_us, expires_at_us;
+    bool ever_started;
+} rc_taskview_t;
+
+/* The StatsReply counters, named as in the .proto (one list, used both to
+ * declare the view and to copy it into the message). */
+#define RC_STATS_FIELDS(X)                                                                                   \
+    X(tasks_pending)                                                                                         \
+    X(tasks_processing) X(tasks_complete) X(tasks_failed) X(tasks_cancelled) X(queue_depth) X(workers)       \
+        X(workers_busy) X(cache_bytes) X(cache_entries) X(submitted_total) X(completed_total)                \
+            X(failed_total) X(cancelled_total) X(cache_hits_total) X(dedup_total) X(expired_total)           \
+                X(evicted_total) X(retries_total) X(workers_lost_total) X(bad_requests_total)                \
+                    X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total) X(waiters)         \
+                        X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)              \
+                            X(deadline_exceeded_total)
+
+typedef struct {
+#define RC_STATS_DECLARE(name) uint64_t name;
+    RC_STATS_FIELDS(RC_STATS_DECLARE)
+#undef RC_STATS_DECLARE
+    const char *version;
+} rc_statsview_t;
+
+typedef enum {
+    RC_REPLY_NONE,
+    RC_REPLY_SUBMIT,
+    RC_REPLY_TASK,
+    RC_REPLY_FETCH,
+    RC_REPLY_CANCEL,
+    RC_REPLY_DELETE,
+    RC_REPLY_STATS,
+} rc_reply_kind_t;
+
+typedef struct {
+    uint64_t id;
+    int code;
+    const char *message;
+    rc_reply_kind_t kind;
+    const rc_taskview_t *task;    /* SUBMIT, TASK */
+    bool cache_hit, deduplicated; /* SUBMIT */
+    rc_bytes_t data;              /* FETCH */
+    uint64_t total_size, offset;  /* FETCH */
+    bool flag;                    /* CANCEL: cancelled; DELETE: found */
+    int state;                    /* CANCEL */
+    const rc_statsview_t *stats;
+} rc_reply_t;
+
+/* Encodes a Reply into buf (replacing its contents). 0 or -1. */
+int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *reply);
+
+typedef enum {
+    RC_WMSG_READY,
+    RC_WMSG_STARTED,
+    RC_WMSG_PROGRESS,
+    RC_WMSG_RESULT,
+    RC_WMSG_FAILURE,
+    RC_WMSG_CANCEL_ACK,
+    RC_WMSG_HEARTBEAT,
+} rc_wmsg_kind_t;
+
+typedef struct {
+    rc_wmsg_kind_t kind;
+    rc_str_t ref_id;
+    uint32_t attempt;
+    uint64_t done, total;          /* progress */
+    rc_bytes_t data;               /* result */
+    int code;                      /* failure */
+    rc_str_t message;              /* failure */
+    bool retryable;                /* failure */
+    bool started;                  /* cancel ack */
+    uint32_t credit, heartbeat_ms; /* ready */
+    size_t n_functions, n_cacheable;
+    void *pb_;
+} rc_wmsg_t;
+
+/* Decodes a WorkerMessage frame. 0, or -1 with a reason in *why. */
+int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **why);
+
+/* Function name i (i < n_functions) or cacheable name i (i < n_cacheable) of a Ready. */
+rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
+rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
+
+/* Moves a Result's bytes out of the message: the caller owns them (free()). */
+uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len);
+
+void rc_codec_wmsg_release(rc_wmsg_t *msg);
+
+/* Decodes a ControlHello; 0 or -1. */
+int rc_codec_control_hello(const uint8_t *data, size_t len);
+
+/* Encodes a ControlMessage{CancelNotice}. */
+int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt, int reason);
+
+/* Encodes a BrokerMessage{heartbeat} or {reannounce}. */
+int rc_codec_broker_heartbeat(rc_buf_t *buf);
+int rc_codec_broker_reannounce(rc_buf_t *buf);
+
+#endif

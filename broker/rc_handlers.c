@@ -1,0 +1,1143 @@
+/* rc_handlers: what the broker does with each message and timer. The task
+ * state machine (rc_task) decides every transition; this file runs the
+ * actions it asks for. Called only from the broker thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rc_broker_int.h"
+#include "rc_common.h"
+#include "rc_key.h"
+
+#define NOW_WALL() rc_wall_us()
+
+/* ---------------------------------------------------------------- helpers */
+
+static bool str_printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static void new_ref(rc_core_t *core, uint8_t ref[16])
+{
+    /* Refill in bulk: one getrandom() per 256 tasks, not one per task. */
+    if (core->rand_left < 16) {
+        if (rc_random_bytes(core->rand_pool, sizeof core->rand_pool) != 0) {
+            /* The OS refused randomness: do not hand out guessable ids. */
+            memset(ref, 0, 16);
+            return;
+        }
+        core->rand_left = sizeof core->rand_pool;
+    }
+    core->rand_left -= 16;
+    memcpy(ref, core->rand_pool + core->rand_left, 16);
+}
+
+static int parse_ref(const rc_str_t *s, uint8_t ref[16])
+{
+    return rc_hex_decode(s->ptr, s->len, ref, 16);
+}
+
+static void set_state(rc_core_t *core, rc_task_t *t, int state)
+{
+    core->n_state[t->state]--;
+    core->n_state[state]++;
+    t->state = (uint8_t) state;
+}
+
+/* Sends [rid][""?][body] on a ROUTER without ever blocking. A refusal
+ * (peer gone: EHOSTUNREACH, or its queue full: EAGAIN) is counted, never
+ * retried: the loop must not wait on one slow peer. */
+static int route(void *sock, const void *rid, size_t rid_len, bool envelope, const void *body, size_t len,
+                 uint64_t *dropped)
+{
+    if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        goto refused;
+    if (envelope && zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        goto refused;
+    if (zmq_send(sock, body, len, ZMQ_DONTWAIT) < 0)
+        goto refused;
+    return 0;
+refused:
+    if (dropped)
+        (*dropped)++;
+    return -1;
+}
+
+static void send_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope,
+                          const rc_reply_t *r)
+{
+    if (rc_codec_reply(&core->out, r) != 0) {
+        core->c.dropped_replies++;
+        return;
+    }
+    route(core->clients, rid, rid_len, envelope, core->out.data, core->out.len, &core->c.dropped_replies);
+}
+
+static void reply(rc_core_t *core, const rc_reply_t *r)
+{
+    send_reply_to(core, core->rid, core->rid_len, core->envelope, r);
+}
+
+static void reply_error(rc_core_t *core, uint64_t id, int code, const char *message)
+{
+    rc_reply_t r = {.id = id, .code = code, .message = message};
+    reply(core, &r);
+}
+
+static void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex)
+{
+    rc_hex_encode(t->ref, 16, hex);
+    memset(v, 0, sizeof *v);
+    v->ref_hex = hex;
+    v->state = t->state;
+    v->result_size = t->result_len;
+    if (t->result) {
+        size_t n = t->result_len;
+        if (n > core->cfg.inline_limit) {
+            n = t->result_len < core->cfg.preview_bytes ? t->result_len : core->cfg.preview_bytes;
+            v->result_truncated = true;
+        }
+        v->result = (rc_bytes_t){t->result, n};
+    }
+    v->progress_done = t->progress_done;
+    v->progress_total = t->progress_total;
+    v->attempt = t->attempt;
+    v->max_retries = t->max_retries;
+    v->error_code = t->error_code;
+    v->error = t->error;
+    v->function = t->fn->name;
+    v->ns = t->ns;
+    v->created_at_us = t->created_us;
+    v->started_at_us = t->started_us;
+    v->finished_at_us = t->finished_us;
+    v->stopped_at_us = t->stopped_us;
+    v->ever_started = t->flags & F_EVER_STARTED;
+    if (t->finished_us)
+        v->expires_at_us = t->finished_us + (uint64_t) t->ttl_s * 1000000;
+}
+
+static void reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, bool hit,
+                       bool dedup)
+{
+    rc_taskview_t v;
+    char hex[RC_REF_ID_LEN + 1];
+    view_task(core, t, &v, hex);
+    rc_reply_t r = {.id = id, .code = 0, .kind = kind, .task = &v, .cache_hit = hit, .deduplicated = dedup};
+    reply(core, &r);
+}
+
+/* ---------------------------------------------------------------- waiters */
+
+static void waiter_free(rc_core_t *core, rc_waiter_t *w)
+{
+    rc_timers_cancel(core->timers, &w->timer);
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (w->task)
+        w->task->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    core->waiters--;
+    free(w);
+}
+
+static void waiter_answer(rc_core_t *core, rc_waiter_t *w)
+{
+    rc_taskview_t v;
+    char hex[RC_REF_ID_LEN + 1];
+    view_task(core, w->task, &v, hex);
+    rc_reply_t r = {.id = w->req_id,
+                    .kind = w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK,
+                    .task = &v,
+                    .cache_hit = w->cache_hit,
+                    .deduplicated = w->deduplicated};
+    send_reply_to(core, w->rid, w->rid_len, w->envelope, &r);
+    waiter_free(core, w);
+}
+
+static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms,
+                      bool dedup)
+{
+    if (core->waiters >= core->cfg.max_waiters)
+        return -1;
+    rc_waiter_t *w = calloc(1, sizeof *w + core->rid_len);
+    if (!w)
+        return -1;
+    w->task = t;
+    w->req_id = req_id;
+    w->kind = (uint8_t) kind;
+    w->deduplicated = dedup;
+    w->envelope = core->envelope;
+    w->rid_len = (uint8_t) core->rid_len;
+    memcpy(w->rid, core->rid, core->rid_len);
+    w->timer.kind = T_WAITER;
+    if (timeout_ms > core->cfg.max_wait_ms)
+        timeout_ms = core->cfg.max_wait_ms;
+    if (rc_timers_set(core->timers, &w->timer, rc_mono_us() + (uint64_t) timeout_ms * 1000) != 0) {
+        free(w);
+        return -1;
+    }
+    w->next = t->waiters;
+    if (t->waiters)
+        t->waiters->prev = w;
+    t->waiters = w;
+    core->waiters++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- records */
+
+static void task_free(rc_core_t *core, rc_task_t *t)
+{
+    while (t->waiters)
+        waiter_free(core, t->waiters);
+    rc_timers_cancel(core->timers, &t->timer);
+    rc_timers_cancel(core->timers, &t->deadline);
+    rc_list_remove(&t->link);
+    if (t->flags & F_INDEXED)
+        rc_table_remove(core->index, t);
+    rc_table_remove(core->tasks, t);
+    core->n_state[t->state]--;
+    if (t->state == RC_COMPLETE)
+        core->cache_bytes -= t->result_len;
+    free(t->result);
+    free(t->error);
+    free(t->spec);
+    free(t->ns);
+    free(t);
+}
+
+static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
+{
+    free(t->error);
+    t->error = strndup(msg, len);
+    t->error_code = (uint16_t) code;
+}
+
+/* Drops least recently used terminal records while the byte cap or the
+ * record cap is exceeded. Bounded by what is over, never a scan. `keep`, the
+ * task being handled, is never dropped under its caller. */
+static void evict(rc_core_t *core, const rc_task_t *keep)
+{
+    while (!rc_list_empty(&core->lru) && (core->cache_bytes > core->cfg.cache_bytes ||
+                                          rc_table_size(core->tasks) > core->cfg.max_records)) {
+        rc_task_t *t = rc_container_of(rc_list_front(&core->lru), rc_task_t, link);
+        if (t == keep)
+            break;
+        core->c.evicted++;
+        task_free(core, t);
+    }
+}
+
+static void lru_touch(rc_core_t *core, rc_task_t *t)
+{
+    if (rc_state_is_terminal(t->state)) {
+        rc_list_remove(&t->link);
+        rc_list_push_back(&core->lru, &t->link);
+    }
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static bool serves(const rc_worker_t *w, const rc_fn_t *fn)
+{
+    for (size_t i = 0; i < w->nfns; i++)
+        if (w->fns[i] == fn)
+            return true;
+    return false;
+}
+
+static bool usable(const rc_worker_t *w)
+{
+    return w->ready && w->hello && w->outstanding < w->credit;
+}
+
+/* An idle worker for fn if there is one, else one with credit left. */
+static rc_worker_t *pick_worker(rc_core_t *core, const rc_fn_t *fn)
+{
+    rc_worker_t *partial = NULL;
+    for (rc_list_t *n = core->worker_list.next; n != &core->worker_list; n = n->next) {
+        rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+        if (!usable(w) || !serves(w, fn))
+            continue;
+        if (w->outstanding == 0)
+            return w;
+        if (!partial)
+            partial = w;
+    }
+    return partial;
+}
+
+static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_facts_t *facts, int code,
+                  rc_worker_t *w, rc_wmsg_t *msg);
+
+static void assign(rc_core_t *core, rc_task_t *t, rc_worker_t *w)
+{
+    rc_task_facts_t f = {0};
+    apply(core, t, RC_EV_DISPATCH, &f, 0, w, NULL);
+}
+
+static void dispatch_fn(rc_core_t *core, rc_fn_t *fn)
+{
+    while (fn->queued) {
+        rc_worker_t *w = pick_worker(core, fn);
+        if (!w)
+            return;
+        rc_task_t *t = rc_container_of(rc_list_front(&fn->queue), rc_task_t, link);
+        assign(core, t, w);
+    }
+}
+
+/* Fills a worker's free credit with the oldest tasks it can run. */
+static void dispatch_worker(rc_core_t *core, rc_worker_t *w)
+{
+    while (usable(w)) {
+        rc_task_t *best = NULL;
+        for (size_t i = 0; i < w->nfns; i++) {
+            rc_list_t *front = rc_list_front(&w->fns[i]->queue);
+            if (!front)
+                continue;
+            rc_task_t *t = rc_container_of(front, rc_task_t, link);
+            if (!best || t->seq < best->seq)
+                best = t;
+        }
+        if (!best)
+            return;
+        assign(core, best, w);
+    }
+}
+
+static rc_slot_t *slot_find(rc_worker_t *w, const uint8_t ref[16], uint32_t attempt)
+{
+    for (uint32_t i = 0; i < w->credit; i++)
+        if (w->slots[i].used && w->slots[i].attempt == attempt && memcmp(w->slots[i].ref, ref, 16) == 0)
+            return &w->slots[i];
+    return NULL;
+}
+
+static void slot_release(rc_worker_t *w, rc_slot_t *s)
+{
+    s->used = false;
+    w->outstanding--;
+}
+
+static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, int reason)
+{
+    char hex[RC_REF_ID_LEN + 1];
+    rc_hex_encode(t->ref, 16, hex);
+    if (rc_codec_cancel_notice(&core->out, hex, t->attempt, reason) != 0)
+        return;
+    route(core->control, w->id, w->id_len, false, core->out.data, core->out.len, NULL);
+}
+
+/* ---------------------------------------------------------------- the actions */
+
+static uint64_t backoff_us(rc_core_t *core, uint32_t attempt)
+{
+    uint64_t ms = core->cfg.retry_base_ms;
+    for (uint32_t i = 1; i < attempt && ms < core->cfg.retry_max_ms; i++)
+        ms *= 2;
+    if (ms > core->cfg.retry_max_ms)
+        ms = core->cfg.retry_max_ms;
+    /* Full jitter over the upper half, so retries of many tasks spread out. */
+    uint64_t r = 0;
+    rc_random_bytes(&r, sizeof r);
+    return (ms / 2 + r % (ms / 2 + 1)) * 1000;
+}
+
+/* Runs the state machine on t and carries out its actions. code: the error
+ * code for failures; w: the worker the event concerns; msg: the worker
+ * message (its result bytes are moved into the task). */
+static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_facts_t *facts, int code,
+                  rc_worker_t *w, rc_wmsg_t *msg)
+{
+    rc_transition_t tr = rc_task_step(t->state, ev, facts);
+    uint32_t a = tr.actions;
+    if (a & RC_ACT_STALE)
+        core->c.stale_msgs++;
+    if (!tr.applied && !(a & RC_ACT_RECORD_STOPPED))
+        return;
+
+    if (a & RC_ACT_DEQUEUE) {
+        if (rc_list_linked(&t->link)) {
+            rc_list_remove(&t->link);
+            t->fn->queued--;
+        }
+    }
+    if (a & RC_ACT_NOTIFY_WORKER && t->worker)
+        send_cancel_notice(core, t->worker, t, tr.code);
+    if (a & RC_ACT_UNBIND)
+        t->worker = NULL;
+    if (a & RC_ACT_CANCEL_RETRY)
+        rc_timers_cancel(core->timers, &t->timer);
+    if (a & RC_ACT_CANCEL_DEADLINE)
+        rc_timers_cancel(core->timers, &t->deadline);
+    if (a & RC_ACT_UNINDEX && t->flags & F_INDEXED) {
+        rc_table_remove(core->index, t);
+        t->flags &= (uint8_t) ~F_INDEXED;
+    }
+    if (a & RC_ACT_MARK_STARTED) {
+        t->started_us = NOW_WALL();
+        t->flags |= F_EVER_STARTED;
+    }
+    if (a & RC_ACT_PROGRESS && msg) {
+        t->progress_done = msg->done;
+        t->progress_total = msg->total;
+    }
+    if (a & RC_ACT_RECORD_STOPPED) {
+        t->stopped_us = NOW_WALL();
+        if (msg && msg->started)
+            t->flags |= F_EVER_STARTED;
+    }
+    if (a & RC_ACT_RECORD_ERROR) {
+        int c = tr.code ? tr.code : code;
+        if (tr.code == REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED)
+            set_error(t, c, "deadline exceeded", 17);
+        else if (ev == RC_EV_FAILURE && msg)
+            set_error(t, c ? c : REFCACHE__V1__CODE__CODE_UNKNOWN, msg->message.ptr, msg->message.len);
+        else
+            set_error(t, c, "worker lost", 11);
+    }
+    if (tr.next == RC_CANCELLED)
+        set_error(t, REFCACHE__V1__CODE__CODE_CANCELLED, "cancelled", 9);
+
+    if (a & RC_ACT_ASSIGN) {
+        rc_slot_t *s = NULL;
+        for (uint32_t i = 0; i < w->credit; i++)
+            if (!w->slots[i].used) {
+                s = &w->slots[i];
+                break;
+            }
+        t->attempt++;
+        memcpy(s->ref, t->ref, 16);
+        s->attempt = t->attempt;
+        s->used = true;
+        w->outstanding++;
+        t->worker = w;
+        t->started_us = 0;
+        t->progress_done = t->progress_total = 0;
+        rc_codec_dispatch_set_attempt(t->spec, t->spec_len, t->attempt);
+        /* Round-robin among equals: the worker goes to the back. */
+        rc_list_remove(&w->link);
+        rc_list_push_back(&core->worker_list, &w->link);
+        if (route(core->workers, w->id, w->id_len, false, t->spec, t->spec_len, NULL) != 0) {
+            /* The worker vanished between its last message and now: treat
+             * it as a lost attempt (retry while retries remain). */
+            set_state(core, t, tr.next);
+            slot_release(w, s);
+            rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
+            apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
+            return;
+        }
+    }
+    if (a & RC_ACT_STORE_RESULT && msg) {
+        t->result = rc_codec_wmsg_take_data(msg, &t->result_len);
+        core->cache_bytes += t->result_len;
+        core->c.completed++;
+    }
+    set_state(core, t, tr.next);
+
+    if (a & RC_ACT_SCHEDULE_RETRY) {
+        core->c.retries++;
+        t->timer.kind = T_RETRY;
+        rc_timers_set(core->timers, &t->timer, rc_mono_us() + backoff_us(core, t->attempt));
+    }
+    if (a & RC_ACT_ENQUEUE) {
+        rc_list_push_back(&t->fn->queue, &t->link);
+        t->fn->queued++;
+        dispatch_fn(core, t->fn);
+    }
+    if (a & RC_ACT_FINISH) {
+        t->finished_us = NOW_WALL();
+        free(t->spec);
+        t->spec = NULL;
+        if (tr.next == RC_FAILED) {
+            core->c.failed++;
+            if (tr.code == REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED)
+                core->c.deadline_exceeded++;
+        } else if (tr.next == RC_CANCELLED)
+            core->c.cancelled++;
+        t->timer.kind = T_TTL;
+        t->expires_mono_us = rc_mono_us() + (uint64_t) t->ttl_s * 1000000;
+        rc_timers_set(core->timers, &t->timer, t->expires_mono_us);
+        rc_list_push_back(&core->lru, &t->link);
+        while (t->waiters)
+            waiter_answer(core, t->waiters);
+        evict(core, t);
+    }
+}
+
+/* ---------------------------------------------------------------- client requests */
+
+static void on_submit(rc_core_t *core, rc_request_t *req)
+{
+    const char *bad = NULL;
+    if (req->function.len == 0)
+        bad = "submit needs a function name";
+    else if (req->function.len > RC_MAX_NAME || !str_printable(req->function.ptr, req->function.len))
+        bad = "function name too long or not printable";
+    else if (req->ns.len > RC_MAX_NAME || !str_printable(req->ns.ptr, req->ns.len))
+        bad = "namespace too long or not printable";
+    else if (req->n_params > RC_MAX_PARAMS)
+        bad = "too many params";
+    else if (req->max_retries > RC_MAX_RETRIES_CAP)
+        bad = "max_retries above 100";
+    if (bad) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, bad);
+        return;
+    }
+    char name[RC_MAX_NAME + 1];
+    memcpy(name, req->function.ptr, req->function.len);
+    name[req->function.len] = '\0';
+    rc_fn_t *fn = zhashx_lookup(core->fns, name);
+    if (!fn) {
+        char msg[RC_MAX_NAME + 64];
+        snprintf(msg, sizeof msg, "no worker serves function '%s'", name);
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_UNIMPLEMENTED, msg);
+        return;
+    }
+
+    uint8_t key[16] = {0};
+    bool cacheable = fn->cacheable && !req->no_cache;
+    if (cacheable) {
+        rc_key_state_t ks;
+        rc_key_init(&ks, core->key_secret);
+        rc_key_field(&ks, req->ns.ptr, req->ns.len);
+        rc_key_field(&ks, req->function.ptr, req->function.len);
+        /* Params in key order, so the map's wire order does not matter. */
+        size_t n = req->n_params;
+        size_t order[RC_MAX_PARAMS];
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0; j--) {
+                rc_str_t ka, kb, va, vb;
+                rc_codec_request_param(req, order[j - 1], &ka, &va);
+                rc_codec_request_param(req, order[j], &kb, &vb);
+                int c = strcmp(ka.ptr, kb.ptr);
+                if (c < 0 || (c == 0 && strcmp(va.ptr, vb.ptr) <= 0))
+                    break;
+                size_t tmp = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = tmp;
+            }
+        for (size_t i = 0; i < n; i++) {
+            rc_str_t k, v;
+            rc_codec_request_param(req, order[i], &k, &v);
+            rc_key_field(&ks, k.ptr, k.len);
+            rc_key_field(&ks, v.ptr, v.len);
+        }
+        rc_key_field(&ks, req->payload.ptr, req->payload.len);
+        rc_key_final(&ks, key);
+
+        rc_task_t *hit = rc_table_get(core->index, key);
+        if (hit) {
+            bool complete = hit->state == RC_COMPLETE;
+            if (complete) {
+                core->c.cache_hits++;
+                lru_touch(core, hit);
+            } else
+                core->c.dedup++;
+            if (!complete && req->async_timeout_ms > 0 &&
+                waiter_add(core, hit, req->id, W_SUBMIT, req->async_timeout_ms, true) == 0)
+                return;
+            reply_task(core, req->id, RC_REPLY_SUBMIT, hit, complete, !complete);
+            return;
+        }
+    }
+
+    if (core->n_state[RC_PENDING] >= core->cfg.max_pending) {
+        core->c.resource_exhausted++;
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "too many pending tasks");
+        return;
+    }
+    rc_task_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    rc_list_init(&t->link);
+    new_ref(core, t->ref);
+    char hex[RC_REF_ID_LEN + 1];
+    rc_hex_encode(t->ref, 16, hex);
+    if (rc_codec_dispatch_spec(req, hex, &t->spec, &t->spec_len) != 0 ||
+        (req->ns.len && !(t->ns = strndup(req->ns.ptr, req->ns.len))) || rc_table_put(core->tasks, t) != 0) {
+        free(t->spec);
+        free(t->ns);
+        free(t);
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    memcpy(t->key, key, 16);
+    if (cacheable && rc_table_put(core->index, t) == 0)
+        t->flags |= F_INDEXED | F_CACHEABLE;
+    t->fn = fn;
+    t->state = RC_PENDING;
+    core->n_state[RC_PENDING]++;
+    t->max_retries = req->max_retries ? req->max_retries : core->cfg.default_max_retries;
+    t->ttl_s = req->ttl_s ? req->ttl_s : core->cfg.default_ttl_s;
+    if (t->ttl_s > core->cfg.max_ttl_s)
+        t->ttl_s = core->cfg.max_ttl_s;
+    t->seq = core->next_seq++;
+    t->created_us = NOW_WALL();
+    core->c.submitted++;
+    if (req->deadline_ms) {
+        t->deadline.kind = T_DEADLINE;
+        rc_timers_set(core->timers, &t->deadline, rc_mono_us() + (uint64_t) req->deadline_ms * 1000);
+    }
+
+    /* Queue it and let the dispatcher decide; it may run, and even finish
+     * (not within this call: results arrive as messages), right away. */
+    rc_list_push_back(&fn->queue, &t->link);
+    fn->queued++;
+    dispatch_fn(core, fn);
+
+    if (req->async_timeout_ms > 0 &&
+        waiter_add(core, t, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
+        return;
+    reply_task(core, req->id, RC_REPLY_SUBMIT, t, false, false);
+}
+
+static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind)
+{
+    uint8_t ref[16];
+    if (parse_ref(&req->ref_id, ref) != 0) {
+        rc_reply_t r = {.id = req->id,
+                        .code = REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
+                        .message = "ref_id must be 32 hex characters",
+                        .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
+        reply(core, &r);
+        return NULL;
+    }
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    if (!t) {
+        rc_reply_t r = {.id = req->id,
+                        .code = REFCACHE__V1__CODE__CODE_NOT_FOUND,
+                        .message = "no such task",
+                        .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
+        reply(core, &r);
+    }
+    return t;
+}
+
+static void on_status(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    if (!t)
+        return;
+    lru_touch(core, t);
+    reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+}
+
+static void on_wait(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    if (!t)
+        return;
+    if (!rc_state_is_terminal(t->state) && req->timeout_ms > 0) {
+        if (waiter_add(core, t, req->id, W_WAIT, req->timeout_ms, false) == 0)
+            return;
+        core->c.resource_exhausted++;
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "too many waiters");
+        return;
+    }
+    lru_touch(core, t);
+    reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+}
+
+static void on_fetch(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_FETCH);
+    if (!t)
+        return;
+    if (t->state != RC_COMPLETE) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_FAILED_PRECONDITION,
+                    "task has no result (not COMPLETE)");
+        return;
+    }
+    if (req->offset > t->result_len) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_OUT_OF_RANGE,
+                    "offset beyond the end of the result");
+        return;
+    }
+    uint64_t len = req->length ? req->length : core->cfg.max_page;
+    if (len > core->cfg.max_page)
+        len = core->cfg.max_page;
+    if (len > t->result_len - req->offset)
+        len = t->result_len - req->offset;
+    lru_touch(core, t);
+    rc_reply_t r = {.id = req->id,
+                    .kind = RC_REPLY_FETCH,
+                    .data = {t->result + req->offset, (size_t) len},
+                    .total_size = t->result_len,
+                    .offset = req->offset};
+    reply(core, &r);
+}
+
+static void on_cancel(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_CANCEL);
+    if (!t)
+        return;
+    rc_transition_t tr = rc_task_step(t->state, RC_EV_CANCEL, NULL);
+    bool cancelled = tr.applied;
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_CANCEL, .flag = cancelled, .state = tr.next};
+    if (cancelled) {
+        rc_task_facts_t f = {0};
+        apply(core, t, RC_EV_CANCEL, &f, 0, NULL, NULL);
+        r.message = "cancelled";
+    } else
+        r.message = "task already finished";
+    reply(core, &r);
+}
+
+static void on_delete(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_DELETE);
+    if (!t)
+        return;
+    if (!rc_state_is_terminal(t->state)) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_FAILED_PRECONDITION,
+                    "task is not finished; cancel it first");
+        return;
+    }
+    task_free(core, t);
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_DELETE, .flag = true, .message = "deleted"};
+    reply(core, &r);
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t) resident * (uint64_t) sysconf(_SC_PAGESIZE);
+}
+
+static void on_stats(rc_core_t *core, rc_request_t *req)
+{
+    rc_statsview_t s = {0};
+    s.tasks_pending = core->n_state[RC_PENDING];
+    s.tasks_processing = core->n_state[RC_PROCESSING];
+    s.tasks_complete = core->n_state[RC_COMPLETE];
+    s.tasks_failed = core->n_state[RC_FAILED];
+    s.tasks_cancelled = core->n_state[RC_CANCELLED];
+    for (void *fn = zhashx_first(core->fns); fn; fn = zhashx_next(core->fns))
+        s.queue_depth += ((rc_fn_t *) fn)->queued;
+    for (rc_list_t *n = core->worker_list.next; n != &core->worker_list; n = n->next) {
+        rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+        s.workers++;
+        if (w->outstanding)
+            s.workers_busy++;
+    }
+    s.cache_bytes = core->cache_bytes;
+    s.cache_entries = rc_table_size(core->index);
+    s.submitted_total = core->c.submitted;
+    s.completed_total = core->c.completed;
+    s.failed_total = core->c.failed;
+    s.cancelled_total = core->c.cancelled;
+    s.cache_hits_total = core->c.cache_hits;
+    s.dedup_total = core->c.dedup;
+    s.expired_total = core->c.expired;
+    s.evicted_total = core->c.evicted;
+    s.retries_total = core->c.retries;
+    s.workers_lost_total = core->c.workers_lost;
+    s.bad_requests_total = core->c.bad_requests;
+    s.bad_worker_msgs_total = core->c.bad_worker_msgs;
+    s.stale_msgs_total = core->c.stale_msgs;
+    s.dropped_replies_total = core->c.dropped_replies;
+    s.waiters = core->waiters;
+    s.rss_bytes = rss_bytes();
+    s.uptime_ms = (rc_mono_us() - core->started_mono_us) / 1000;
+    s.requests_total = core->c.requests;
+    s.resource_exhausted_total = core->c.resource_exhausted;
+    s.deadline_exceeded_total = core->c.deadline_exceeded;
+    s.version = RC_VERSION;
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_STATS, .stats = &s};
+    reply(core, &r);
+}
+
+void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+{
+    core->c.requests++;
+    core->rid = zmq_msg_data(&frames[0]);
+    core->rid_len = zmq_msg_size(&frames[0]);
+    core->envelope = false;
+    int body = 1;
+    if (nframes == 3 && zmq_msg_size(&frames[1]) == 0) {
+        core->envelope = true; /* a REQ client: ["", body] */
+        body = 2;
+    } else if (nframes != 2) {
+        core->c.bad_requests++;
+        core->envelope = nframes >= 2 && zmq_msg_size(&frames[1]) == 0;
+        reply_error(core, 0, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
+                    "expected one Request frame (or an empty delimiter and one Request frame)");
+        return;
+    }
+    rc_request_t req;
+    const char *why = NULL;
+    if (rc_codec_request(zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]), &req, &why) != 0) {
+        core->c.bad_requests++;
+        reply_error(core, req.id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, why);
+        rc_codec_request_release(&req);
+        return;
+    }
+    switch (req.kind) {
+    case RC_REQ_SUBMIT:
+        on_submit(core, &req);
+        break;
+    case RC_REQ_STATUS:
+        on_status(core, &req);
+        break;
+    case RC_REQ_WAIT:
+        on_wait(core, &req);
+        break;
+    case RC_REQ_FETCH:
+        on_fetch(core, &req);
+        break;
+    case RC_REQ_CANCEL:
+        on_cancel(core, &req);
+        break;
+    case RC_REQ_DELETE:
+        on_delete(core, &req);
+        break;
+    case RC_REQ_STATS:
+        on_stats(core, &req);
+        break;
+    }
+    rc_codec_request_release(&req);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static rc_worker_t *worker_lookup(rc_core_t *core, const zmq_msg_t *rid_frame)
+{
+    size_t len = zmq_msg_size(rid_frame);
+    char id[RC_MAX_ROUTING_ID + 1];
+    if (len == 0 || len > RC_MAX_ROUTING_ID)
+        return NULL;
+    memcpy(id, zmq_msg_data((zmq_msg_t *) rid_frame), len);
+    id[len] = '\0';
+    if (strlen(id) != len)
+        return NULL;
+    return zhashx_lookup(core->worker_ids, id);
+}
+
+static rc_worker_t *worker_get_or_new(rc_core_t *core, zmq_msg_t *rid_frame)
+{
+    rc_worker_t *w = worker_lookup(core, rid_frame);
+    if (w)
+        return w;
+    size_t len = zmq_msg_size(rid_frame);
+    if (len == 0 || len > RC_MAX_ROUTING_ID || !str_printable(zmq_msg_data(rid_frame), len) ||
+        memchr(zmq_msg_data(rid_frame), 0, len))
+        return NULL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    memcpy(w->id, zmq_msg_data(rid_frame), len);
+    w->id_len = len;
+    w->last_seen_us = rc_mono_us();
+    zhashx_insert(core->worker_ids, w->id, w);
+    rc_list_push_back(&core->worker_list, &w->link);
+    return w;
+}
+
+/* Forgets a worker: every task it ran goes back (retry) or fails. */
+static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
+{
+    if (lost)
+        core->c.workers_lost++;
+    for (uint32_t i = 0; i < w->credit; i++) {
+        rc_slot_t *s = &w->slots[i];
+        if (!s->used)
+            continue;
+        rc_task_t *t = rc_table_get(core->tasks, s->ref);
+        slot_release(w, s);
+        if (t && t->worker == w && t->attempt == s->attempt) {
+            rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
+            apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
+        }
+    }
+    rc_list_remove(&w->link);
+    zhashx_delete(core->worker_ids, w->id);
+    free(w->fns);
+    free(w);
+}
+
+static void reannounce(rc_core_t *core, const zmq_msg_t *rid)
+{
+    if (rc_codec_broker_reannounce(&core->out) == 0)
+        route(core->workers, zmq_msg_data((zmq_msg_t *) rid), zmq_msg_size(rid), false, core->out.data,
+              core->out.len, NULL);
+}
+
+static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
+{
+    /* A second Ready means the worker restarted its session: whatever it
+     * held is gone on its side. */
+    if (w->ready) {
+        for (uint32_t i = 0; i < w->credit; i++) {
+            rc_slot_t *s = &w->slots[i];
+            if (!s->used)
+                continue;
+            rc_task_t *t = rc_table_get(core->tasks, s->ref);
+            slot_release(w, s);
+            if (t && t->worker == w && t->attempt == s->attempt) {
+                rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
+                apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
+            }
+        }
+    }
+    size_t n = m->n_functions;
+    rc_fn_t **fns = calloc(n ? n : 1, sizeof *fns);
+    if (!fns)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc_str_t name = rc_codec_wmsg_function(m, i);
+        if (name.len == 0 || name.len > RC_MAX_NAME || !str_printable(name.ptr, name.len))
+            continue;
+        rc_fn_t *fn = zhashx_lookup(core->fns, name.ptr);
+        if (!fn) {
+            fn = calloc(1, sizeof *fn);
+            if (!fn || !(fn->name = strdup(name.ptr))) {
+                free(fn);
+                continue;
+            }
+            rc_list_init(&fn->queue);
+            zhashx_insert(core->fns, fn->name, fn);
+        }
+        for (size_t j = 0; j < m->n_cacheable; j++)
+            if (strcmp(rc_codec_wmsg_cacheable(m, j).ptr, name.ptr) == 0)
+                fn->cacheable = true;
+        fns[k++] = fn;
+    }
+    free(w->fns);
+    w->fns = fns;
+    w->nfns = k;
+    w->credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
+    w->ready = true;
+    dispatch_worker(core, w);
+}
+
+void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+{
+    if (nframes != 2) {
+        core->c.bad_worker_msgs++;
+        return;
+    }
+    rc_wmsg_t m;
+    const char *why;
+    if (rc_codec_wmsg(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &m, &why) != 0) {
+        core->c.bad_worker_msgs++;
+        rc_codec_wmsg_release(&m);
+        return;
+    }
+    rc_worker_t *w =
+        m.kind == RC_WMSG_READY ? worker_get_or_new(core, &frames[0]) : worker_lookup(core, &frames[0]);
+    if (!w || (!w->ready && m.kind != RC_WMSG_READY)) {
+        /* A worker we do not know (we restarted, or declared it lost): it
+         * must announce itself again before it gets or returns work. */
+        if (!w)
+            core->c.stale_msgs++;
+        reannounce(core, &frames[0]);
+        rc_codec_wmsg_release(&m);
+        return;
+    }
+    w->last_seen_us = rc_mono_us();
+    if (m.kind == RC_WMSG_READY) {
+        on_ready(core, w, &m);
+        rc_codec_wmsg_release(&m);
+        return;
+    }
+    if (m.kind == RC_WMSG_HEARTBEAT) {
+        rc_codec_wmsg_release(&m);
+        return;
+    }
+
+    uint8_t ref[16];
+    if (parse_ref(&m.ref_id, ref) != 0) {
+        core->c.bad_worker_msgs++;
+        rc_codec_wmsg_release(&m);
+        return;
+    }
+    rc_slot_t *slot = slot_find(w, ref, m.attempt);
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    rc_task_facts_t f = {
+        .current = t && slot && t->attempt == m.attempt && (t->worker == w || m.kind == RC_WMSG_CANCEL_ACK),
+        .retryable = m.retryable,
+        .retries_left = t && t->attempt <= t->max_retries,
+    };
+    /* A Result, Failure or CancelAck ends the worker's hold on the task,
+     * whatever the broker thinks of the task now. */
+    bool ends = m.kind == RC_WMSG_RESULT || m.kind == RC_WMSG_FAILURE || m.kind == RC_WMSG_CANCEL_ACK;
+    if (ends && slot)
+        slot_release(w, slot);
+    if (!t) {
+        core->c.stale_msgs++;
+    } else {
+        static const rc_event_t ev_of[] = {
+            [RC_WMSG_STARTED] = RC_EV_STARTED,       [RC_WMSG_PROGRESS] = RC_EV_PROGRESS,
+            [RC_WMSG_RESULT] = RC_EV_RESULT,         [RC_WMSG_FAILURE] = RC_EV_FAILURE,
+            [RC_WMSG_CANCEL_ACK] = RC_EV_CANCEL_ACK,
+        };
+        int code = m.code;
+        if (code < 0 || code > 16)
+            code = REFCACHE__V1__CODE__CODE_UNKNOWN;
+        apply(core, t, ev_of[m.kind], &f, code, w, &m);
+    }
+    rc_codec_wmsg_release(&m);
+    if (ends)
+        dispatch_worker(core, w);
+}
+
+void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+{
+    if (nframes != 2 || rc_codec_control_hello(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1])) != 0) {
+        core->c.bad_worker_msgs++;
+        return;
+    }
+    rc_worker_t *w = worker_get_or_new(core, &frames[0]);
+    if (!w) {
+        core->c.bad_worker_msgs++;
+        return;
+    }
+    w->hello = true;
+    w->last_seen_us = rc_mono_us();
+    if (w->ready)
+        dispatch_worker(core, w);
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void tick(rc_core_t *core, uint64_t now)
+{
+    /* Heartbeats out, and lost workers found. Workers are few (threads, not
+     * tasks), so one pass per interval is cheap. */
+    uint64_t limit = (uint64_t) core->cfg.heartbeat_ms * core->cfg.liveness * 1000;
+    if (rc_codec_broker_heartbeat(&core->out) != 0)
+        return;
+    rc_list_t *n = core->worker_list.next;
+    while (n != &core->worker_list) {
+        rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+        n = n->next;
+        if (now - w->last_seen_us > limit) {
+            worker_drop(core, w, true);
+            continue;
+        }
+        if (w->ready)
+            route(core->workers, w->id, w->id_len, false, core->out.data, core->out.len, NULL);
+    }
+}
+
+uint64_t rc_core_timers(rc_core_t *core, uint64_t now)
+{
+    /* Bounded per call so a burst of expiries cannot stall the loop. */
+    for (int budget = 4096; budget > 0; budget--) {
+        rc_timer_t *tm = rc_timers_pop_due(core->timers, now);
+        if (!tm)
+            break;
+        switch (tm->kind) {
+        case T_TICK:
+            tick(core, now);
+            rc_timers_set(core->timers, &core->tick, now + (uint64_t) core->cfg.heartbeat_ms * 1000);
+            break;
+        case T_WAITER: {
+            rc_waiter_t *w = rc_container_of(tm, rc_waiter_t, timer);
+            waiter_answer(core, w);
+            break;
+        }
+        case T_DEADLINE: {
+            rc_task_t *t = rc_container_of(tm, rc_task_t, deadline);
+            apply(core, t, RC_EV_DEADLINE, NULL, 0, NULL, NULL);
+            break;
+        }
+        case T_RETRY: {
+            rc_task_t *t = rc_container_of(tm, rc_task_t, timer);
+            apply(core, t, RC_EV_RETRY_DUE, NULL, 0, NULL, NULL);
+            break;
+        }
+        case T_TTL: {
+            rc_task_t *t = rc_container_of(tm, rc_task_t, timer);
+            core->c.expired++;
+            task_free(core, t);
+            break;
+        }
+        }
+    }
+    rc_timer_t *first = rc_timers_first(core->timers);
+    return first ? first->due_us : UINT64_MAX;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static void fn_destroy(void **item)
+{
+    rc_fn_t *fn = *item;
+    free(fn->name);
+    free(fn);
+    *item = NULL;
+}
+
+int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
+{
+    memset(core, 0, sizeof *core);
+    core->cfg = *cfg;
+    core->timers = rc_timers_new();
+    core->tasks = rc_table_new(offsetof(rc_task_t, ref));
+    core->index = rc_table_new(offsetof(rc_task_t, key));
+    core->fns = zhashx_new();
+    core->worker_ids = zhashx_new();
+    if (!core->timers || !core->tasks || !core->index || !core->fns || !core->worker_ids)
+        return -1;
+    zhashx_set_destructor(core->fns, fn_destroy);
+    rc_list_init(&core->worker_list);
+    rc_list_init(&core->lru);
+    if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0)
+        return -1;
+    core->started_mono_us = rc_mono_us();
+    core->tick.kind = T_TICK;
+    return rc_timers_set(core->timers, &core->tick,
+                         core->started_mono_us + (uint64_t) cfg->heartbeat_ms * 1000);
+}
+
+void rc_core_fini(rc_core_t *core)
+{
+    /* Tasks first (they reference functions), then workers. Tasks that are
+     * PROCESSING or waiting for a retry are in no list: the table is the one
+     * place that has them all. */
+    if (core->tasks) {
+        size_t n = 0;
+        void **all = rc_table_snapshot(core->tasks, &n);
+        for (size_t i = 0; all && i < n; i++) {
+            rc_task_t *t = all[i];
+            if (rc_list_linked(&t->link) && t->state == RC_PENDING)
+                t->fn->queued--;
+            task_free(core, t);
+        }
+        free(all);
+    }
+    while (!rc_list_empty(&core->worker_list)) {
+        rc_worker_t *w = rc_container_of(rc_list_front(&core->worker_list), rc_worker_t, link);
+        rc_list_remove(&w->link);
+        free(w->fns);
+        free(w);
+    }
+    zhashx_destroy(&core->worker_ids);
+    rc_buf_free(&core->out);
+    rc_timers_destroy(&core->timers);
+    rc_table_destroy(&core->index);
+    zhashx_destroy(&core->fns);
+    rc_table_destroy(&core->tasks);
+}
