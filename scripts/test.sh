@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up (scripts/setup.sh --test) and runs the whole test suite:
+#   1. the build with -Werror, all tests (cmocka unit and integration tests,
+#      the CLI, the Python client and worker) under ctest;
+#   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the integration tests once under valgrind (no leak allowed).
+# Usage: scripts/test.sh [--quick]   (--quick: step 1 only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/setup.sh --test
+jobs=$(nproc)
+
+echo "== tests (build/)"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 600)
+
+[ "${1:-}" = "--quick" ] && exit 0
+
+echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_WERROR=ON -DRC_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j "$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure -j "$jobs" --timeout 600 -E '^python')
+
+echo "== integration tests under valgrind (build/)"
+for t in test_e2e test_worker_protocol; do
+  [ -x "build/tests/$t" ] || { echo "missing build/tests/$t" >&2; exit 1; }
+  valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+    "build/tests/$t"
+done
+echo "== all test stages passed"
