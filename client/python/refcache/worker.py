@@ -92,6 +92,10 @@ class Worker:
         self._stop = threading.Event()
         self._work = self._control = None
         self._held = collections.deque()
+        # Cancel notices for tasks not (yet) held: the notice travels on the
+        # control connection and may overtake its Dispatch on the work
+        # connection, so it is remembered and applied when the Dispatch comes.
+        self._early_cancels = collections.OrderedDict()
         self._running = None
         self._last_sent = self._last_heard = 0.0
         self.tasks_done = 0          # results, failures and cancel acks sent
@@ -150,6 +154,7 @@ class Worker:
         # a new id (the broker may still hold the old routing id), announce again.
         self._close()
         self._held.clear()
+        self._early_cancels.clear()
         self._generation += 1
         self.reconnects += 1
         self.worker_id = "%s.%d" % (self._base_id, self._generation)
@@ -183,7 +188,8 @@ class Worker:
 
     def _drain(self):
         """Handles everything waiting on both sockets, without blocking."""
-        for sock, handler in ((self._control, self._on_control), (self._work, self._on_work)):
+        # Work first: a Dispatch already here is held before its notice is read.
+        for sock, handler in ((self._work, self._on_work), (self._control, self._on_control)):
             while True:
                 try:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
@@ -217,7 +223,11 @@ class Worker:
                 self._held.remove(d)
                 self._send_cancel_ack(d.ref_id, d.attempt, started=False)
                 return
-        # a notice for a task this worker does not hold: ignored
+        # A notice for a task this worker does not hold: either finished (then
+        # nothing to do) or its Dispatch is still in flight; remember it.
+        self._early_cancels[(c.ref_id, c.attempt)] = True
+        while len(self._early_cancels) > 4096:
+            self._early_cancels.popitem(last=False)
 
     def _on_work(self, data):
         msg = pb.BrokerMessage()
@@ -227,12 +237,17 @@ class Worker:
             return
         kind = msg.WhichOneof("body")
         if kind == "dispatch":
-            d = pb.Dispatch()
-            d.CopyFrom(msg.dispatch)
-            self._held.append(d)
+            d = msg.dispatch
+            if self._early_cancels.pop((d.ref_id, d.attempt), None):
+                self._send_cancel_ack(d.ref_id, d.attempt, started=False)
+                return
+            held = pb.Dispatch()
+            held.CopyFrom(d)
+            self._held.append(held)
         elif kind == "reannounce":
             # The broker does not know us: drop held tasks without acking, announce again.
             self._held.clear()
+            self._early_cancels.clear()
             self._announce()
         # heartbeat: _last_heard was updated by _drain
 

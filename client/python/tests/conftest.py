@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -162,3 +163,49 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+class WorkerThread:
+    """A refcache.Worker serving in a background thread."""
+
+    def __init__(self, broker, functions, **kwargs):
+        self.worker = refcache.Worker(broker.workers, broker.control, functions, **kwargs)
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.worker.announced.wait(5), "worker did not announce itself"
+
+    def _run(self):
+        try:
+            self.worker.run()
+        except BaseException as e:  # surfaced by stop()
+            self.error = e
+
+    def stop(self):
+        self.worker.stop()
+        self.thread.join(5)
+        assert not self.thread.is_alive(), "Worker.run() did not return after stop()"
+        if self.error:
+            raise self.error
+
+
+@pytest.fixture
+def start_worker(request):
+    """start_worker(broker, functions, **kwargs) -> WorkerThread, stopped at teardown;
+    returns once the broker counts the extra worker."""
+    started = []
+
+    def start(broker, functions, **kwargs):
+        c = refcache.Client(broker.clients, timeout_ms=5000)
+        try:
+            before = c.stats()["workers"]
+            w = WorkerThread(broker, functions, **kwargs)
+            started.append(w)
+            wait_for(lambda: c.stats()["workers"] > before, what="broker to count the worker")
+        finally:
+            c.close()
+        return w
+
+    yield start
+    for w in started:
+        w.stop()

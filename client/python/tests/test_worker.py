@@ -1,0 +1,139 @@
+"""Python job functions served by refcache.Worker, submitted, watched and
+cancelled like the C built-ins."""
+
+import threading
+import time
+
+import pytest
+
+import refcache
+from conftest import wait_for
+
+STEPS = 200
+STEP_S = 0.010
+
+
+class Slow:
+    """pyslow: STEPS x 10 ms, progress and cancelled() at every step."""
+
+    def __init__(self):
+        self.calls = []            # ref_ids the function was called for
+        self.step = 0              # steps completed by the current call
+        self.seen_cancel_at = None # step at which cancelled() returned True
+        self.returned = threading.Event()
+
+    def __call__(self, job):
+        self.calls.append(job.ref_id)
+        self.step = 0
+        for i in range(STEPS):
+            if job.cancelled():
+                self.seen_cancel_at = i
+                self.seen_reason = job.cancel_reason
+                self.returned.set()
+                return b"partial"   # ignored: a cancelled job is acked, never completed
+            time.sleep(STEP_S)
+            self.step = i + 1
+            job.progress(i + 1, STEPS)
+        self.returned.set()
+        return b"done"
+
+
+def upper(job):
+    assert isinstance(job.params, dict) and isinstance(job.payload, bytes)
+    return job.payload.upper() + job.params.get("suffix", "").encode()
+
+
+def boom(job):
+    raise ValueError("bad input %s" % job.params.get("x"))
+
+
+def picky(job):
+    raise refcache.JobFailed("INVALID_ARGUMENT", "picky says no", retryable=False)
+
+
+def test_python_function_result(bare_broker, start_worker):
+    start_worker(bare_broker, {"pyupper": upper}, cacheable=["pyupper"])
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        t = c.submit("pyupper", {"suffix": "!"}, payload=b"abc", async_timeout_ms=3000)
+        assert t.state == "COMPLETE" and t.result == b"ABC!" and t.attempt == 1
+        again = c.submit("pyupper", {"suffix": "!"}, payload=b"abc", async_timeout_ms=3000)
+        assert again.cache_hit and again.result == b"ABC!"
+
+
+def test_python_function_failures(bare_broker, start_worker):
+    start_worker(bare_broker, {"pyboom": boom, "pypicky": picky})
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        t = c.submit("pyboom", {"x": "42"}, async_timeout_ms=3000)
+        assert t.state == "FAILED"
+        assert t.error_code == "UNKNOWN"
+        assert "ValueError" in t.error and "bad input 42" in t.error
+        t = c.submit("pypicky", async_timeout_ms=3000)
+        assert t.state == "FAILED"
+        assert t.error_code == "INVALID_ARGUMENT" and "picky says no" in t.error
+
+
+def test_python_function_cancelled_midway(bare_broker, start_worker):
+    slow = Slow()
+    start_worker(bare_broker, {"pyslow": slow}, heartbeat_ms=200)
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        t = c.submit("pyslow", async_timeout_ms=300)
+        assert t.state == "PROCESSING"
+        wait_for(lambda: c.status(t.ref_id).progress_done >= 10, what="progress")
+        step_at_cancel = slow.step
+        t0 = time.monotonic()
+        assert c.cancel(t.ref_id) is True
+        assert slow.returned.wait(2), "the job never returned after cancel"
+        elapsed = time.monotonic() - t0
+        # It stopped at the next step boundary: at most one step (plus the one
+        # in progress while the notice travelled) after the cancel.
+        assert slow.seen_cancel_at is not None
+        assert slow.seen_cancel_at - step_at_cancel <= 2, (step_at_cancel, slow.seen_cancel_at)
+        assert slow.seen_reason == "CANCELLED"
+        assert elapsed < 0.5
+        wait_for(lambda: c.status(t.ref_id).stopped_at_us > 0, timeout=3,
+                 what="the broker to record the CancelAck")
+        s = c.status(t.ref_id)
+        assert s.state == "CANCELLED" and s.ever_started
+        assert s.result == b"" and s.result_size == 0
+        done = s.progress_done
+        assert done < STEPS
+        time.sleep(0.1)
+        assert c.status(t.ref_id).progress_done == done
+        assert c.cancel(t.ref_id) is False
+        # The worker is free again: its credit slot came back with the ack.
+        slow.returned.clear()
+        t2 = c.submit("pyslow", async_timeout_ms=100)
+        assert t2.state == "PROCESSING"
+        assert c.cancel(t2.ref_id) is True
+        assert slow.returned.wait(2)
+
+
+def test_held_task_cancelled_never_starts(bare_broker, start_worker):
+    slow = Slow()
+    start_worker(bare_broker, {"pyslow": slow}, credit=2)
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        a = c.submit("pyslow", async_timeout_ms=200)
+        b = c.submit("pyslow")
+        assert a.state == "PROCESSING"
+        wait_for(lambda: c.stats()["queue_depth"] == 0, what="b dispatched (held)")
+        assert c.cancel(b.ref_id) is True
+        wait_for(lambda: c.status(b.ref_id).stopped_at_us > 0, timeout=3,
+                 what="CancelAck for the held task")
+        assert not c.status(b.ref_id).ever_started
+        assert c.cancel(a.ref_id) is True
+        assert slow.returned.wait(2)
+        time.sleep(0.1)
+        assert slow.calls == [a.ref_id], "the cancelled held task was started"
+
+
+def test_stop_while_idle_and_busy(bare_broker, start_worker):
+    slow = Slow()
+    w = start_worker(bare_broker, {"pyslow": slow})
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        t = c.submit("pyslow", {"x": 1}, async_timeout_ms=100, max_retries=0)
+        assert t.state == "PROCESSING"
+        t0 = time.monotonic()
+        w.stop()
+        assert time.monotonic() - t0 < 1.0
+        s = c.wait(t.ref_id, 3000)
+        assert s.state == "FAILED" and s.error_code == "UNAVAILABLE"
