@@ -591,15 +591,14 @@ static void worker_loop(rc_worker_t *w)
 static void farewell(rc_worker_t *w)
 {
     broker_msg_t *m;
-    bool sent = false;
     while ((m = held_pop(w))) {
         send_failure(w, m->dispatch, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
         refcache__v1__broker_message__free_unpacked(m, NULL);
-        sent = true;
     }
-    /* A short linger gives those failures a chance to leave; otherwise
-     * closing discards at once. */
-    if (sent && w->work)
+    /* A short linger gives those failures (and the running task's) a chance
+     * to leave; with linger 0 closing would discard them. It bounds how long
+     * the context's shutdown can wait, not this thread. */
+    if (w->work)
         zsock_set_linger(w->work, 100);
 }
 

@@ -1,0 +1,762 @@
+/* The worker side of the protocol (docs/protocol.md, "Workers"), checked
+ * against two real ROUTER sockets that the test binds itself on ephemeral
+ * loopback ports and drives by hand, as a broker would. Every wait polls
+ * with a timeout; nothing sleeps a fixed time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <czmq.h>
+
+#include "rc_builtins.h"
+#include "rc_common.h"
+#include "rc_worker.h"
+
+typedef Refcache__V1__WorkerMessage worker_msg_t;
+
+#define HB_MS 100
+/* Generous: the tests also run under valgrind. */
+#define WAIT_MS 5000
+
+typedef struct {
+    zsock_t *work;    /* the broker's work ROUTER */
+    zsock_t *control; /* the broker's control ROUTER */
+    rc_pool_t *pool;
+    char wid[128]; /* the worker's routing id, learnt from its first message */
+    bool send_hb;  /* act as a live broker: heartbeat the worker */
+    uint64_t last_hb_us;
+    int heartbeats; /* worker heartbeats seen */
+    int progress;   /* progress messages seen */
+    int hellos;     /* ControlHello messages seen */
+    char curve_dir[64];
+} fx_t;
+
+static uint64_t ms_since(uint64_t start_us)
+{
+    return (rc_mono_us() - start_us) / 1000;
+}
+
+static void router_send(fx_t *f, zsock_t *router, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    void *h = zsock_resolve(router);
+    assert_int_equal(zmq_send(h, f->wid, strlen(f->wid), ZMQ_SNDMORE), (int) strlen(f->wid));
+    assert_int_equal(zmq_send(h, buf, len, 0), (int) len);
+    free(buf);
+}
+
+static void send_broker(fx_t *f, Refcache__V1__BrokerMessage *bm)
+{
+    router_send(f, f->work, &bm->base);
+}
+
+static void send_heartbeat(fx_t *f)
+{
+    Refcache__V1__Heartbeat hb = REFCACHE__V1__HEARTBEAT__INIT;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_HEARTBEAT;
+    bm.heartbeat = &hb;
+    send_broker(f, &bm);
+}
+
+static void send_reannounce(fx_t *f)
+{
+    Refcache__V1__Reannounce re = REFCACHE__V1__REANNOUNCE__INIT;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE;
+    bm.reannounce = &re;
+    send_broker(f, &bm);
+}
+
+/* Sends a Dispatch; params is a NULL-terminated list of key, value. */
+static void send_dispatch(fx_t *f, const char *ref_id, uint32_t attempt, const char *function,
+                          const char *payload, const char *const *params)
+{
+    Refcache__V1__Dispatch__ParamsEntry entries[8];
+    Refcache__V1__Dispatch__ParamsEntry *ptrs[8];
+    size_t n = 0;
+    for (; params && params[2 * n]; n++) {
+        assert_true(n < 8);
+        Refcache__V1__Dispatch__ParamsEntry e = REFCACHE__V1__DISPATCH__PARAMS_ENTRY__INIT;
+        e.key = (char *) params[2 * n];
+        e.value = (char *) params[2 * n + 1];
+        entries[n] = e;
+        ptrs[n] = &entries[n];
+    }
+    Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
+    d.ref_id = (char *) ref_id;
+    d.attempt = attempt;
+    d.function = (char *) function;
+    d.n_params = n;
+    d.params = ptrs;
+    d.payload.data = (uint8_t *) payload;
+    d.payload.len = payload ? strlen(payload) : 0;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH;
+    bm.dispatch = &d;
+    send_broker(f, &bm);
+}
+
+static void send_cancel(fx_t *f, const char *ref_id, uint32_t attempt)
+{
+    Refcache__V1__CancelNotice n = REFCACHE__V1__CANCEL_NOTICE__INIT;
+    n.ref_id = (char *) ref_id;
+    n.attempt = attempt;
+    n.reason = REFCACHE__V1__CODE__CODE_CANCELLED;
+    Refcache__V1__ControlMessage cm = REFCACHE__V1__CONTROL_MESSAGE__INIT;
+    cm.body_case = REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL;
+    cm.cancel = &n;
+    router_send(f, f->control, &cm.base);
+}
+
+/* Reads [routing id, body] from a router; checks (or learns) the id. Returns
+ * the body as a zframe the caller destroys. */
+static zframe_t *router_recv(fx_t *f, zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv(router);
+    assert_non_null(msg);
+    assert_int_equal(zmsg_size(msg), 2);
+    char *id = zmsg_popstr(msg);
+    if (f->wid[0] == '\0')
+        snprintf(f->wid, sizeof f->wid, "%s", id);
+    assert_string_equal(id, f->wid);
+    free(id);
+    zframe_t *body = zmsg_pop(msg);
+    zmsg_destroy(&msg);
+    return body;
+}
+
+/* Waits up to timeout_ms for the next work-channel message that is not a
+ * Heartbeat or Progress (those are counted), heartbeating the worker
+ * meanwhile if f->send_hb. ControlHellos are counted and checked. NULL on
+ * timeout. */
+static worker_msg_t *next_work(fx_t *f, int timeout_ms)
+{
+    uint64_t start = rc_mono_us();
+    while (true) {
+        uint64_t now = rc_mono_us();
+        if (f->send_hb && f->wid[0] && now - f->last_hb_us >= HB_MS * 1000 / 2) {
+            send_heartbeat(f);
+            f->last_hb_us = now;
+        }
+        long left = (long) timeout_ms - (long) ms_since(start);
+        if (left <= 0)
+            return NULL;
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve(f->work), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(f->control), 0, ZMQ_POLLIN, 0},
+        };
+        zmq_poll(items, 2, left < HB_MS / 4 ? left : HB_MS / 4);
+        if (items[1].revents & ZMQ_POLLIN) {
+            zframe_t *body = router_recv(f, f->control);
+            Refcache__V1__ControlHello *hello =
+                refcache__v1__control_hello__unpack(NULL, zframe_size(body), zframe_data(body));
+            assert_non_null(hello);
+            assert_string_equal(hello->worker_id, f->wid);
+            f->hellos++;
+            refcache__v1__control_hello__free_unpacked(hello, NULL);
+            zframe_destroy(&body);
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            zframe_t *body = router_recv(f, f->work);
+            worker_msg_t *wm =
+                refcache__v1__worker_message__unpack(NULL, zframe_size(body), zframe_data(body));
+            zframe_destroy(&body);
+            assert_non_null(wm);
+            if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT)
+                f->heartbeats++;
+            else if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_PROGRESS)
+                f->progress++;
+            else
+                return wm;
+            refcache__v1__worker_message__free_unpacked(wm, NULL);
+        }
+    }
+}
+
+/* The next message must be of body case `body` for (ref_id, attempt). */
+static worker_msg_t *expect(fx_t *f, int body, const char *ref_id, uint32_t attempt)
+{
+    worker_msg_t *wm = next_work(f, WAIT_MS);
+    assert_non_null(wm);
+    if ((int) wm->body_case != body)
+        fail_msg("expected body %d, got %d", body, (int) wm->body_case);
+    const char *got_ref = NULL;
+    uint32_t got_attempt = 0;
+    switch (wm->body_case) {
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED:
+        got_ref = wm->started->ref_id;
+        got_attempt = wm->started->attempt;
+        break;
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT:
+        got_ref = wm->result->ref_id;
+        got_attempt = wm->result->attempt;
+        break;
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_FAILURE:
+        got_ref = wm->failure->ref_id;
+        got_attempt = wm->failure->attempt;
+        break;
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK:
+        got_ref = wm->cancel_ack->ref_id;
+        got_attempt = wm->cancel_ack->attempt;
+        break;
+    default:
+        break;
+    }
+    if (ref_id) {
+        assert_non_null(got_ref);
+        assert_string_equal(got_ref, ref_id);
+        assert_int_equal(got_attempt, attempt);
+    }
+    return wm;
+}
+
+static void expect_ready(fx_t *f, int credit)
+{
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
+    Refcache__V1__Ready *r = wm->ready;
+    assert_string_equal(r->worker_id, f->wid);
+    assert_int_equal(r->credit, credit);
+    assert_int_equal(r->heartbeat_ms, HB_MS);
+    const char *names[] = {"echo", "sleep", "primes", "spin", "fail"};
+    assert_int_equal(r->n_functions, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(r->functions[i], names[i]);
+    const char *cacheable[] = {"echo", "primes", "spin"};
+    assert_int_equal(r->n_cacheable, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(r->cacheable[i], cacheable[i]);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+/* Waits until the worker's ControlHello count reaches n. */
+static void wait_hellos(fx_t *f, int n)
+{
+    uint64_t start = rc_mono_us();
+    while (f->hellos < n && ms_since(start) < WAIT_MS) {
+        worker_msg_t *wm = next_work(f, 50);
+        if (wm)
+            fail_msg("unexpected work message %d", (int) wm->body_case);
+    }
+    assert_int_equal(f->hellos, n);
+}
+
+static zsock_t *bind_router(char *endpoint, size_t len)
+{
+    zsock_t *r = zsock_new(ZMQ_ROUTER);
+    assert_non_null(r);
+    zsock_set_linger(r, 0);
+    zsock_set_router_mandatory(r, 1);
+    assert_true(zsock_bind(r, "tcp://127.0.0.1:*") > 0);
+    snprintf(endpoint, len, "%s", zsock_endpoint(r));
+    return r;
+}
+
+static fx_t *fixture_new(int credit, int liveness, const char *secret, const char *broker_public)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->send_hb = true;
+    char work_ep[128], control_ep[128];
+    f->work = bind_router(work_ep, sizeof work_ep);
+    f->control = bind_router(control_ep, sizeof control_ep);
+    return f;
+}
+
+static void fixture_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public)
+{
+    rc_pool_config_t cfg = {0};
+    char work_ep[128], control_ep[128];
+    snprintf(work_ep, sizeof work_ep, "%s", zsock_endpoint(f->work));
+    snprintf(control_ep, sizeof control_ep, "%s", zsock_endpoint(f->control));
+    cfg.work_endpoint = work_ep;
+    cfg.control_endpoint = control_ep;
+    cfg.threads = 1;
+    cfg.credit = credit;
+    cfg.heartbeat_ms = HB_MS;
+    cfg.liveness = liveness;
+    cfg.curve_secret_file = secret;
+    cfg.broker_public_file = broker_public;
+    char err[256];
+    f->pool = rc_pool_new(&cfg, err, sizeof err);
+    if (!f->pool)
+        fail_msg("rc_pool_new: %s", err);
+    /* The ControlHello and the Ready travel on different connections and may
+     * arrive in either order; both carry the same routing id. */
+    expect_ready(f, credit);
+    wait_hellos(f, 1);
+}
+
+static void fixture_destroy(fx_t **f_p)
+{
+    fx_t *f = *f_p;
+    rc_pool_destroy(&f->pool);
+    assert_null(f->pool);
+    zsock_destroy(&f->work);
+    zsock_destroy(&f->control);
+    free(f);
+    *f_p = NULL;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = fixture_new(2, 10, NULL, NULL);
+    fixture_start(f, 2, 10, NULL, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    fixture_destroy(&f);
+    return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_announce(void **state)
+{
+    fx_t *f = *state;
+    /* setup checked Ready and ControlHello; the id looks like prefix-N. */
+    assert_true(strlen(f->wid) > 2);
+    assert_non_null(strchr(f->wid, '-'));
+}
+
+static void test_echo(void **state)
+{
+    fx_t *f = *state;
+    send_dispatch(f, "r-echo", 1, "echo", "hello, worker", NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-echo", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-echo", 1);
+    assert_int_equal(wm->result->data.len, strlen("hello, worker"));
+    assert_memory_equal(wm->result->data.data, "hello, worker", wm->result->data.len);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    /* An empty payload echoes an empty result; many in a row all complete. */
+    for (int i = 0; i < 50; i++) {
+        char ref[16];
+        snprintf(ref, sizeof ref, "e%d", i);
+        send_dispatch(f, ref, 2, "echo", i % 2 ? "x" : NULL, NULL);
+        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, ref, 2);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, ref, 2);
+        assert_int_equal(wm->result->data.len, i % 2);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+    uint64_t start = rc_mono_us();
+    while (rc_pool_tasks_done(f->pool) < 51 && ms_since(start) < WAIT_MS)
+        zclock_sleep(1);
+    assert_int_equal(rc_pool_tasks_done(f->pool), 51);
+}
+
+static void test_sleep_cancel(void **state)
+{
+    fx_t *f = *state;
+    const char *params[] = {"ms", "20000", "step_ms", "10", NULL};
+    send_dispatch(f, "r-sleep", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-sleep", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    /* Let it report some progress first. */
+    uint64_t start = rc_mono_us();
+    while (f->progress < 2 && ms_since(start) < WAIT_MS)
+        assert_null(next_work(f, 20));
+    assert_true(f->progress >= 2);
+
+    /* A notice for another task or attempt is ignored. */
+    send_cancel(f, "r-sleep", 2);
+    send_cancel(f, "r-other", 1);
+    start = rc_mono_us();
+    send_cancel(f, "r-sleep", 1);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-sleep", 1);
+    uint64_t took = ms_since(start);
+    assert_true(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    /* The sleep waits on the control socket, so it stops well within a
+     * step; the bound is loose for valgrind. */
+    assert_true(took < 1000);
+
+    /* The worker is free again, and no Result for the cancelled task ever
+     * came: the next message is the echo's Started. */
+    send_dispatch(f, "r-after", 1, "echo", "x", NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-after", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-after", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_spin_cancel(void **state)
+{
+    fx_t *f = *state;
+    const char *params[] = {"iterations", "1000000000000", "step", "10000", NULL};
+    send_dispatch(f, "r-spin", 3, "spin", "seed", params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-spin", 3);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_cancel(f, "r-spin", 3);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-spin", 3);
+    assert_true(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_held_cancel(void **state)
+{
+    fx_t *f = *state;
+    const char *params[] = {"ms", "20000", NULL};
+    send_dispatch(f, "r-a", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-a", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    /* B is held behind A (credit 2); cancelled while held, it never starts. */
+    send_dispatch(f, "r-b", 1, "echo", "b", NULL);
+    send_cancel(f, "r-b", 1);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-b", 1);
+    assert_false(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    /* A notice that overtakes its dispatch (they travel on different
+     * connections) still keeps the task from running. */
+    send_cancel(f, "r-c", 4);
+    wm = next_work(f, 200);
+    assert_null(wm);
+    send_dispatch(f, "r-c", 4, "echo", "c", NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-c", 4);
+    assert_false(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    /* Now stop A; the next message is its ack, and a fresh task runs next:
+     * had B or C run, their Started would come first. */
+    send_cancel(f, "r-a", 1);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-a", 1);
+    assert_true(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_dispatch(f, "r-d", 1, "echo", "d", NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-d", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-d", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_held_runs_in_order(void **state)
+{
+    fx_t *f = *state;
+    const char *params[] = {"ms", "50", NULL};
+    send_dispatch(f, "r-1", 1, "sleep", NULL, params);
+    send_dispatch(f, "r-2", 1, "echo", "two", NULL);
+    const char *want[][2] = {{"r-1", "S"}, {"r-1", "R"}, {"r-2", "S"}, {"r-2", "R"}};
+    for (size_t i = 0; i < 4; i++) {
+        int body = want[i][1][0] == 'S' ? REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED
+                                        : REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+        worker_msg_t *wm = expect(f, body, want[i][0], 1);
+        if (i == 1)
+            assert_memory_equal(wm->result->data.data, "slept 50 ms", 11);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+}
+
+static void test_reannounce(void **state)
+{
+    fx_t *f = *state;
+    /* Held tasks are dropped without an ack when the broker forgets us. */
+    const char *params[] = {"ms", "300", NULL};
+    send_dispatch(f, "r-x", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-x", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_dispatch(f, "r-y", 1, "echo", "y", NULL);
+    send_reannounce(f);
+    expect_ready(f, 2);
+    wait_hellos(f, 2);
+    /* The running task still ends (its result is the broker's to discard);
+     * the held one never starts. */
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-x", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    assert_null(next_work(f, 300));
+}
+
+static void test_heartbeats(void **state)
+{
+    fx_t *f = *state;
+    int before = f->heartbeats;
+    uint64_t start = rc_mono_us();
+    while (f->heartbeats < before + 3 && ms_since(start) < WAIT_MS)
+        assert_null(next_work(f, 50));
+    assert_true(f->heartbeats >= before + 3);
+
+    /* Also while a job runs without progress (a long sleep step). */
+    const char *params[] = {"ms", "20000", "step_ms", "10000", NULL};
+    send_dispatch(f, "r-hb", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-hb", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    before = f->heartbeats;
+    start = rc_mono_us();
+    while (f->heartbeats < before + 3 && ms_since(start) < WAIT_MS)
+        assert_null(next_work(f, 50));
+    assert_true(f->heartbeats >= before + 3);
+    send_cancel(f, "r-hb", 1);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "r-hb", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void expect_failure(fx_t *f, const char *ref, int code, bool retryable, const char *message)
+{
+    worker_msg_t *wm = next_work(f, WAIT_MS);
+    assert_non_null(wm);
+    if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED) {
+        assert_string_equal(wm->started->ref_id, ref);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+        wm = next_work(f, WAIT_MS);
+        assert_non_null(wm);
+    }
+    assert_int_equal(wm->body_case, REFCACHE__V1__WORKER_MESSAGE__BODY_FAILURE);
+    assert_string_equal(wm->failure->ref_id, ref);
+    assert_int_equal(wm->failure->code, code);
+    assert_int_equal(wm->failure->retryable, retryable);
+    if (message && !strstr(wm->failure->message, message))
+        fail_msg("message \"%s\" lacks \"%s\"", wm->failure->message, message);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_failures(void **state)
+{
+    fx_t *f = *state;
+    send_dispatch(f, "f-1", 1, "nosuch", NULL, NULL);
+    expect_failure(f, "f-1", REFCACHE__V1__CODE__CODE_UNIMPLEMENTED, false, "nosuch");
+
+    const char *p2[] = {"message", "boom", "retryable", "1", NULL};
+    send_dispatch(f, "f-2", 1, "fail", NULL, p2);
+    expect_failure(f, "f-2", REFCACHE__V1__CODE__CODE_UNKNOWN, true, "boom");
+
+    send_dispatch(f, "f-3", 1, "fail", NULL, NULL);
+    expect_failure(f, "f-3", REFCACHE__V1__CODE__CODE_UNKNOWN, false, "failed on purpose");
+
+    const char *p4[] = {"ms", "soon", NULL};
+    send_dispatch(f, "f-4", 1, "sleep", NULL, p4);
+    expect_failure(f, "f-4", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "ms");
+
+    send_dispatch(f, "f-5", 1, "primes", NULL, NULL);
+    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n is required");
+
+    const char *p6[] = {"n", "1", NULL};
+    send_dispatch(f, "f-6", 1, "primes", NULL, p6);
+    expect_failure(f, "f-6", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n");
+
+    const char *p7[] = {"step", "0", NULL};
+    send_dispatch(f, "f-7", 1, "spin", NULL, p7);
+    expect_failure(f, "f-7", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "step");
+
+    const char *p8[] = {"retryable", "maybe", NULL};
+    send_dispatch(f, "f-8", 1, "fail", NULL, p8);
+    expect_failure(f, "f-8", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "retryable");
+}
+
+static void test_primes_and_spin(void **state)
+{
+    fx_t *f = *state;
+    const char *p1[] = {"n", "30", NULL};
+    send_dispatch(f, "p-1", 1, "primes", NULL, p1);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "p-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "p-1", 1);
+    const char *want = "2\n3\n5\n7\n11\n13\n17\n19\n23\n29\n";
+    assert_int_equal(wm->result->data.len, strlen(want));
+    assert_memory_equal(wm->result->data.data, want, strlen(want));
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+
+    const char *p2[] = {"iterations", "12345", "step", "100", NULL};
+    send_dispatch(f, "s-1", 1, "spin", "abc", p2);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "s-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "s-1", 1);
+    rc_spin_t spin;
+    char hex[65];
+    rc_spin_seed(&spin, "abc", 3);
+    rc_spin_run(&spin, 0, 12345);
+    rc_spin_hex(&spin, hex);
+    assert_int_equal(wm->result->data.len, 64);
+    assert_memory_equal(wm->result->data.data, hex, 64);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_garbage_ignored(void **state)
+{
+    fx_t *f = *state;
+    /* Bytes that are not a BrokerMessage, an empty frame and a three-frame
+     * message: the worker survives and keeps working. */
+    void *h = zsock_resolve(f->work);
+    zmq_send(h, f->wid, strlen(f->wid), ZMQ_SNDMORE);
+    zmq_send(h, "\xff\xff\xff", 3, 0);
+    zmq_send(h, f->wid, strlen(f->wid), ZMQ_SNDMORE);
+    zmq_send(h, "", 0, 0);
+    zmq_send(h, f->wid, strlen(f->wid), ZMQ_SNDMORE);
+    zmq_send(h, "a", 1, ZMQ_SNDMORE);
+    zmq_send(h, "b", 1, 0);
+    void *c = zsock_resolve(f->control);
+    zmq_send(c, f->wid, strlen(f->wid), ZMQ_SNDMORE);
+    zmq_send(c, "\x0a\xff", 2, 0);
+    send_dispatch(f, "", 1, "echo", "no ref", NULL);
+    send_dispatch(f, "g-1", 1, "echo", "ok", NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "g-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "g-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void test_over_credit(void **state)
+{
+    fx_t *f = *state;
+    /* A broker that ignores the credit gets the extra task back as a
+     * retryable RESOURCE_EXHAUSTED instead of an unbounded queue. */
+    const char *params[] = {"ms", "20000", NULL};
+    send_dispatch(f, "o-1", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "o-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_dispatch(f, "o-2", 1, "echo", NULL, NULL);
+    send_dispatch(f, "o-3", 1, "echo", NULL, NULL);
+    send_dispatch(f, "o-4", 1, "echo", NULL, NULL);
+    expect_failure(f, "o-4", REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true, "credit");
+    send_cancel(f, "o-1", 1);
+    const char *want[][2] = {{"o-1", "A"}, {"o-2", "S"}, {"o-2", "R"}, {"o-3", "S"}, {"o-3", "R"}};
+    for (size_t i = 0; i < 5; i++) {
+        int body = want[i][1][0] == 'A'   ? REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK
+                   : want[i][1][0] == 'S' ? REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED
+                                          : REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+        wm = expect(f, body, want[i][0], 1);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+}
+
+static void test_destroy_while_running(void **state)
+{
+    fx_t *f = *state;
+    const char *params[] = {"ms", "60000", "step_ms", "60000", NULL};
+    send_dispatch(f, "d-1", 1, "sleep", NULL, params);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "d-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    uint64_t start = rc_mono_us();
+    rc_pool_destroy(&f->pool);
+    assert_null(f->pool);
+    assert_true(ms_since(start) < 1000);
+    /* The broker hears that the task must go elsewhere. */
+    expect_failure(f, "d-1", REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "shutting down");
+    rc_pool_destroy(&f->pool); /* NULL is fine */
+}
+
+static void test_liveness_reconnect(void **state)
+{
+    fx_t *f = fixture_new(1, 3, NULL, NULL);
+    fixture_start(f, 1, 3, NULL, NULL);
+    /* A silent broker: after 3 intervals the worker opens new sockets and
+     * announces itself again (same id), and again after that. */
+    f->send_hb = false;
+    uint64_t start = rc_mono_us();
+    expect_ready(f, 1);
+    uint64_t took = ms_since(start);
+    assert_true(took >= 3 * HB_MS - 20);
+    wait_hellos(f, 2);
+    /* A live broker keeps it connected: heartbeats and no new Ready. */
+    f->send_hb = true;
+    assert_null(next_work(f, 8 * HB_MS));
+    fixture_destroy(&f);
+}
+
+static void test_bad_config(void **state)
+{
+    char err[256];
+    rc_pool_config_t cfg = {.work_endpoint = "tcp://127.0.0.1:1", .control_endpoint = "tcp://127.0.0.1:2"};
+    cfg.curve_secret_file = "/nonexistent/worker.cert";
+    cfg.broker_public_file = "/nonexistent/broker.cert";
+    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/worker.cert"));
+    cfg.broker_public_file = NULL;
+    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "both"));
+    cfg.curve_secret_file = NULL;
+    cfg.work_endpoint = "nonsense://x";
+    cfg.threads = 2;
+    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "nonsense://x"));
+    cfg.work_endpoint = "tcp://127.0.0.1:1";
+    cfg.no_builtins = true;
+    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "no functions"));
+    assert_null(rc_pool_new(NULL, err, sizeof err));
+}
+
+static void test_curve(void **state)
+{
+    char dir[] = "/tmp/rc-curve-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char worker_path[64], broker_path[64], path[80];
+    snprintf(worker_path, sizeof worker_path, "%s/worker", dir);
+    snprintf(broker_path, sizeof broker_path, "%s/broker", dir);
+    zcert_t *worker = zcert_new();
+    zcert_t *broker = zcert_new();
+    assert_int_equal(zcert_save(worker, worker_path), 0);
+    assert_int_equal(zcert_save(broker, broker_path), 0);
+
+    fx_t *f = fixture_new(2, 10, NULL, NULL);
+    /* Rebind as CURVE servers: options must be set before bind. */
+    zsock_destroy(&f->work);
+    zsock_destroy(&f->control);
+    zsock_t *routers[2];
+    for (int i = 0; i < 2; i++) {
+        routers[i] = zsock_new(ZMQ_ROUTER);
+        zsock_set_linger(routers[i], 0);
+        zsock_set_router_mandatory(routers[i], 1);
+        zcert_apply(broker, routers[i]);
+        zsock_set_curve_server(routers[i], 1);
+        assert_true(zsock_bind(routers[i], "tcp://127.0.0.1:*") > 0);
+    }
+    f->work = routers[0];
+    f->control = routers[1];
+    fixture_start(f, 2, 10, worker_path, broker_path);
+    send_dispatch(f, "c-1", 1, "echo", "secret", NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "c-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "c-1", 1);
+    assert_memory_equal(wm->result->data.data, "secret", 6);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    fixture_destroy(&f);
+
+    zcert_destroy(&worker);
+    zcert_destroy(&broker);
+    const char *names[] = {"worker", "worker_secret", "broker", "broker_secret"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sleep_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spin_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_runs_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reannounce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_primes_and_spin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_over_credit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_while_running, setup, teardown),
+        cmocka_unit_test(test_liveness_reconnect),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_curve),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
