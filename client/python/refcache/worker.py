@@ -21,6 +21,15 @@ from .errors import JobFailed
 
 _counter = itertools.count(1)
 
+# As the C worker (workers/rc_worker.c): bounded queues, a send that cannot
+# proceed for a second (broker away, queue full) is dropped, quick reconnects,
+# and progress rate-limited so that a fast-stepping job cannot flood the broker.
+WORKER_HWM = 1000
+WORKER_SNDTIMEO_MS = 1000
+WORKER_RECONNECT_IVL_MS = 100
+WORKER_RECONNECT_IVL_MAX_MS = 2000
+PROGRESS_MIN_INTERVAL_S = 0.005
+
 
 class Job:
     """What a job function receives."""
@@ -35,6 +44,7 @@ class Job:
         self.cancel_reason = None   # "CANCELLED" or "DEADLINE_EXCEEDED" once cancelled
         self._cancelled = False     # the broker sent a CancelNotice for this attempt
         self._stop_seen = False     # the worker is stopping and the job was told so
+        self._last_progress = 0.0
 
     def cancelled(self):
         """True once the broker asked this task to stop (or the worker is
@@ -49,7 +59,13 @@ class Job:
         return False
 
     def progress(self, done, total):
-        """Reports progress (done out of total) to the broker."""
+        """Reports progress (done out of total) to the broker (at most one
+        message per 5 ms, and always the final done == total)."""
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_MIN_INTERVAL_S and done < total:
+            self._worker._poll_during_job()
+            return
+        self._last_progress = now
         msg = pb.WorkerMessage()
         msg.progress.ref_id = self.ref_id
         msg.progress.attempt = self.attempt
@@ -63,7 +79,8 @@ class Worker:
     """Serves ``functions`` ({"name": fn(job) -> bytes}) to the broker at
     ``endpoint`` (work channel) / ``control_endpoint`` (control channel).
 
-    A function returns the result bytes (str is UTF-8 encoded, None is b"").
+    A function returns the result bytes (str is UTF-8 encoded; anything else,
+    None included, fails the task with INTERNAL, as a C job that sets no result).
     Raising ``refcache.JobFailed(code, message, retryable)`` fails the task with
     that code; any other exception fails it with UNKNOWN and the exception
     text. A function should call ``job.cancelled()`` between steps and return
@@ -138,6 +155,11 @@ class Worker:
         self._work = self._ctx.socket(zmq.DEALER)
         for sock, ep in ((self._control, self.control_endpoint), (self._work, self.endpoint)):
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, WORKER_HWM)
+            sock.setsockopt(zmq.RCVHWM, WORKER_HWM)
+            sock.setsockopt(zmq.SNDTIMEO, WORKER_SNDTIMEO_MS)
+            sock.setsockopt(zmq.RECONNECT_IVL, WORKER_RECONNECT_IVL_MS)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, WORKER_RECONNECT_IVL_MAX_MS)
             sock.setsockopt(zmq.ROUTING_ID, self.worker_id.encode())
             sock.connect(ep)
         self._last_heard = time.monotonic()
@@ -162,7 +184,10 @@ class Worker:
 
     def _announce(self):
         hello = pb.ControlHello(worker_id=self.worker_id)
-        self._control.send(hello.SerializeToString())
+        try:
+            self._control.send(hello.SerializeToString())
+        except zmq.Again:
+            pass  # liveness will reconnect
         msg = pb.WorkerMessage()
         r = msg.ready
         r.worker_id = self.worker_id
@@ -175,9 +200,9 @@ class Worker:
 
     def _send_work(self, msg):
         try:
-            self._work.send(msg.SerializeToString(), zmq.NOBLOCK)
+            self._work.send(msg.SerializeToString())
         except zmq.Again:
-            pass  # broker unreachable and queue full; liveness will reconnect
+            pass  # broker away and queue full for SNDTIMEO: it will declare us lost
         self._last_sent = time.monotonic()
 
     def _heartbeat_if_due(self):
@@ -283,19 +308,17 @@ class Worker:
         outcome = None
         try:
             if fn is None:
-                outcome = ("fail", pb.CODE_UNIMPLEMENTED, "no function %r here" % job.function,
+                outcome = ("fail", pb.CODE_UNIMPLEMENTED, 'unknown function "%s"' % job.function,
                            False)
             else:
                 out = fn(job)
-                if out is None:
-                    out = b""
-                elif isinstance(out, str):
+                if isinstance(out, str):
                     out = out.encode()
                 if isinstance(out, (bytes, bytearray, memoryview)):
                     outcome = ("result", bytes(out))
                 else:
-                    outcome = ("fail", pb.CODE_INTERNAL,
-                               "job returned %s, not bytes" % type(out).__name__, False)
+                    outcome = ("fail", pb.CODE_INTERNAL, 'function "%s" returned %s, not bytes'
+                               % (job.function, type(out).__name__), False)
         except JobFailed as e:
             outcome = ("fail", e.code, e.message, e.retryable)
         except Exception as e:
@@ -309,7 +332,7 @@ class Worker:
             self._send_cancel_ack(job.ref_id, job.attempt, started=True)
         elif job._stop_seen:
             self._send_failure(job.ref_id, job.attempt, pb.CODE_UNAVAILABLE,
-                               "worker %s stopping" % self.worker_id, True)
+                               "worker shutting down", True)
         elif outcome[0] == "result":
             msg = pb.WorkerMessage()
             msg.result.ref_id = job.ref_id
@@ -327,5 +350,5 @@ class Worker:
             while self._held:
                 d = self._held.popleft()
                 self._send_failure(d.ref_id, d.attempt, pb.CODE_UNAVAILABLE,
-                                   "worker %s stopping" % self.worker_id, True)
+                                   "worker shutting down", True)
         self._close(linger=500)
