@@ -137,3 +137,40 @@ def test_stop_while_idle_and_busy(bare_broker, start_worker):
         assert time.monotonic() - t0 < 1.0
         s = c.wait(t.ref_id, 3000)
         assert s.state == "FAILED" and s.error_code == "UNAVAILABLE"
+
+
+def test_python_job_deadline(bare_broker, start_worker):
+    slow = Slow()
+    start_worker(bare_broker, {"pyslow": slow})
+    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+        t = c.submit("pyslow", deadline_ms=150, async_timeout_ms=3000)
+        assert t.state == "FAILED" and t.error_code == "DEADLINE_EXCEEDED"
+        assert slow.returned.wait(2)
+        assert slow.seen_reason == "DEADLINE_EXCEEDED"
+        assert slow.seen_cancel_at < STEPS
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_worker_rejoins_restarted_broker(request):
+    from conftest import Broker, WorkerThread
+    eps = dict(workers_endpoint="tcp://127.0.0.1:%d" % _free_port(),
+               control_endpoint="tcp://127.0.0.1:%d" % _free_port())
+    first = Broker(workers=0, **eps)
+    request.addfinalizer(first.stop)
+    w = WorkerThread(first, {"pyupper": upper}, heartbeat_ms=100, liveness=3)
+    request.addfinalizer(w.stop)
+    with refcache.Client(first.clients, timeout_ms=5000) as c:
+        wait_for(lambda: c.stats()["workers"] == 1, what="worker joined")
+        assert c.submit("pyupper", payload=b"a", async_timeout_ms=3000).result == b"A"
+    first.stop()
+    second = Broker(workers=0, **eps)
+    request.addfinalizer(second.stop)
+    with refcache.Client(second.clients, timeout_ms=5000) as c:
+        wait_for(lambda: c.stats()["workers"] == 1, timeout=10, what="worker rejoined")
+        assert c.submit("pyupper", payload=b"b", async_timeout_ms=3000).result == b"B"
