@@ -28,8 +28,9 @@ typedef struct {
     zsock_t *work;    /* the broker's work ROUTER */
     zsock_t *control; /* the broker's control ROUTER */
     rc_pool_t *pool;
-    char wid[128]; /* the worker's routing id, learnt from its first message */
-    bool send_hb;  /* act as a live broker: heartbeat the worker */
+    char wid[128];         /* the worker's routing id, from its last Ready */
+    char control_wid[128]; /* the routing id of its last ControlHello */
+    bool send_hb;          /* act as a live broker: heartbeat the worker */
     uint64_t last_hb_us;
     int heartbeats; /* worker heartbeats seen */
     int progress;   /* progress messages seen */
@@ -118,17 +119,15 @@ static void send_cancel(fx_t *f, const char *ref_id, uint32_t attempt)
     router_send(f, f->control, &cm.base);
 }
 
-/* Reads [routing id, body] from a router; checks (or learns) the id. Returns
+/* Reads [routing id, body] from a router; the id goes to id_out. Returns
  * the body as a zframe the caller destroys. */
-static zframe_t *router_recv(fx_t *f, zsock_t *router)
+static zframe_t *router_recv(zsock_t *router, char *id_out, size_t id_len)
 {
     zmsg_t *msg = zmsg_recv(router);
     assert_non_null(msg);
     assert_int_equal(zmsg_size(msg), 2);
     char *id = zmsg_popstr(msg);
-    if (f->wid[0] == '\0')
-        snprintf(f->wid, sizeof f->wid, "%s", id);
-    assert_string_equal(id, f->wid);
+    snprintf(id_out, id_len, "%s", id);
     free(id);
     zframe_t *body = zmsg_pop(msg);
     zmsg_destroy(&msg);
@@ -137,11 +136,13 @@ static zframe_t *router_recv(fx_t *f, zsock_t *router)
 
 /* Waits up to timeout_ms for the next work-channel message that is not a
  * Heartbeat or Progress (those are counted), heartbeating the worker
- * meanwhile if f->send_hb. ControlHellos are counted and checked. NULL on
- * timeout. */
+ * meanwhile if f->send_hb. A Ready (re)sets the worker id, which every
+ * other message must carry as its routing id; ControlHellos are counted and
+ * their id kept for wait_hellos. NULL on timeout. */
 static worker_msg_t *next_work(fx_t *f, int timeout_ms)
 {
     uint64_t start = rc_mono_us();
+    char id[128];
     while (true) {
         uint64_t now = rc_mono_us();
         if (f->send_hb && f->wid[0] && now - f->last_hb_us >= HB_MS * 1000 / 2) {
@@ -157,21 +158,27 @@ static worker_msg_t *next_work(fx_t *f, int timeout_ms)
         };
         zmq_poll(items, 2, left < HB_MS / 4 ? left : HB_MS / 4);
         if (items[1].revents & ZMQ_POLLIN) {
-            zframe_t *body = router_recv(f, f->control);
+            zframe_t *body = router_recv(f->control, id, sizeof id);
             Refcache__V1__ControlHello *hello =
                 refcache__v1__control_hello__unpack(NULL, zframe_size(body), zframe_data(body));
             assert_non_null(hello);
-            assert_string_equal(hello->worker_id, f->wid);
+            assert_string_equal(hello->worker_id, id);
+            snprintf(f->control_wid, sizeof f->control_wid, "%s", id);
             f->hellos++;
             refcache__v1__control_hello__free_unpacked(hello, NULL);
             zframe_destroy(&body);
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            zframe_t *body = router_recv(f, f->work);
+            zframe_t *body = router_recv(f->work, id, sizeof id);
             worker_msg_t *wm =
                 refcache__v1__worker_message__unpack(NULL, zframe_size(body), zframe_data(body));
             zframe_destroy(&body);
             assert_non_null(wm);
+            if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_READY) {
+                assert_string_equal(wm->ready->worker_id, id);
+                snprintf(f->wid, sizeof f->wid, "%s", id);
+            }
+            assert_string_equal(id, f->wid);
             if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT)
                 f->heartbeats++;
             else if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_PROGRESS)
@@ -248,6 +255,8 @@ static void wait_hellos(fx_t *f, int n)
             fail_msg("unexpected work message %d", (int) wm->body_case);
     }
     assert_int_equal(f->hellos, n);
+    /* Both channels carry the same routing id. */
+    assert_string_equal(f->control_wid, f->wid);
 }
 
 static zsock_t *bind_router(char *endpoint, size_t len)
@@ -658,8 +667,13 @@ static void test_liveness_reconnect(void **state)
     /* A silent broker: after 3 intervals the worker opens new sockets and
      * announces itself again (same id), and again after that. */
     f->send_hb = false;
+    char first_id[128];
+    snprintf(first_id, sizeof first_id, "%s", f->wid);
     uint64_t start = rc_mono_us();
     expect_ready(f, 1);
+    /* A new id per connection: the broker's ROUTER may still hold the old
+     * connection under the old one. */
+    assert_string_not_equal(f->wid, first_id);
     uint64_t took = ms_since(start);
     assert_true(took >= 3 * HB_MS - 20);
     wait_hellos(f, 2);
@@ -758,5 +772,8 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),
     };
+    /* RC_TEST_FILTER=test_echo runs a single test (a glob). */
+    if (getenv("RC_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

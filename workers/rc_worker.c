@@ -67,7 +67,8 @@ typedef struct {
 struct rc_worker {
     rc_pool_t *pool;
     int index;
-    char id[48];
+    char id[48];         /* routing id of the current connections */
+    unsigned generation; /* reconnections so far */
     zactor_t *actor;
     /* Set by the thread before it signals the constructor. */
     atomic_int setup_rc;
@@ -110,8 +111,9 @@ struct rc_pool {
     char **function_names;  /* for Ready */
     char **cacheable_names; /* for Ready */
     size_t cacheable_count;
-    zcert_t *cert;    /* CURVE: this worker's certificate, or NULL */
-    char *server_key; /* CURVE: the broker's public key (Z85) */
+    zcert_t *cert;      /* CURVE: this worker's certificate, or NULL */
+    char *server_key;   /* CURVE: the broker's public key (Z85) */
+    char id_prefix[17]; /* random, shared by the pool's worker ids */
     rc_worker_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
@@ -493,6 +495,11 @@ static void reconnect(rc_worker_t *w)
 {
     held_drop_all(w);
     close_sockets(w);
+    /* A new routing id for the new connections: a ROUTER without
+     * ZMQ_ROUTER_HANDOVER rejects a peer whose id is still bound to the old,
+     * not yet torn down connection, and would drop our Ready with it. */
+    w->generation++;
+    snprintf(w->id, sizeof w->id, "%s-%d.%u", w->pool->id_prefix, w->index, w->generation);
     if (open_sockets(w) == 0)
         announce(w);
     /* On failure the next timer tick tries again. */
@@ -917,13 +924,12 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
         return NULL;
     }
     uint8_t rnd[8];
-    char prefix[17];
     if (rc_random_bytes(rnd, sizeof rnd) != 0) {
         snprintf(errbuf, errlen, "cannot read the OS random source");
         pool_free(self);
         return NULL;
     }
-    rc_hex_encode(rnd, sizeof rnd, prefix);
+    rc_hex_encode(rnd, sizeof rnd, self->id_prefix);
 
     self->workers = calloc((size_t) self->threads, sizeof *self->workers);
     if (!self->workers) {
@@ -944,7 +950,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
         }
         w->pool = self;
         w->index = i;
-        snprintf(w->id, sizeof w->id, "%s-%d", prefix, i);
+        snprintf(w->id, sizeof w->id, "%s-%d", self->id_prefix, i);
         atomic_init(&w->setup_rc, -1);
         self->workers[self->started++] = w;
         /* zactor_new returns once the thread has signalled: its sockets are
