@@ -259,26 +259,32 @@ static void wait_hellos(fx_t *f, int n)
     assert_string_equal(f->control_wid, f->wid);
 }
 
-static zsock_t *bind_router(char *endpoint, size_t len)
+static zsock_t *bind_router(const char *where, char *endpoint, size_t len)
 {
     zsock_t *r = zsock_new(ZMQ_ROUTER);
     assert_non_null(r);
     zsock_set_linger(r, 0);
     zsock_set_router_mandatory(r, 1);
-    assert_true(zsock_bind(r, "tcp://127.0.0.1:*") > 0);
+    assert_true(zsock_bind(r, "%s", where) >= 0);
     snprintf(endpoint, len, "%s", zsock_endpoint(r));
     return r;
 }
 
-static fx_t *fixture_new(int credit, int liveness, const char *secret, const char *broker_public)
+/* A fixture with the two ROUTERs bound at work_at and control_at. */
+static fx_t *fixture_bind(const char *work_at, const char *control_at)
 {
     fx_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->send_hb = true;
     char work_ep[128], control_ep[128];
-    f->work = bind_router(work_ep, sizeof work_ep);
-    f->control = bind_router(control_ep, sizeof control_ep);
+    f->work = bind_router(work_at, work_ep, sizeof work_ep);
+    f->control = bind_router(control_at, control_ep, sizeof control_ep);
     return f;
+}
+
+static fx_t *fixture_new(void)
+{
+    return fixture_bind("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
 }
 
 static void fixture_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public)
@@ -318,7 +324,7 @@ static void fixture_destroy(fx_t **f_p)
 
 static int setup(void **state)
 {
-    fx_t *f = fixture_new(2, 10, NULL, NULL);
+    fx_t *f = fixture_new();
     fixture_start(f, 2, 10, NULL, NULL);
     *state = f;
     return 0;
@@ -662,7 +668,7 @@ static void test_destroy_while_running(void **state)
 
 static void test_liveness_reconnect(void **state)
 {
-    fx_t *f = fixture_new(1, 3, NULL, NULL);
+    fx_t *f = fixture_new();
     fixture_start(f, 1, 3, NULL, NULL);
     /* A silent broker: after 3 intervals the worker opens new sockets and
      * announces itself again (same id), and again after that. */
@@ -680,6 +686,20 @@ static void test_liveness_reconnect(void **state)
     /* A live broker keeps it connected: heartbeats and no new Ready. */
     f->send_hb = true;
     assert_null(next_work(f, 8 * HB_MS));
+    fixture_destroy(&f);
+}
+
+static void test_inproc(void **state)
+{
+    /* The broker's in-process pool: same process, CZMQ's context. */
+    fx_t *f = fixture_bind("inproc://test-refcache-work", "inproc://test-refcache-control");
+    fixture_start(f, 2, 10, NULL, NULL);
+    send_dispatch(f, "i-1", 1, "echo", "inproc", NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "i-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "i-1", 1);
+    assert_memory_equal(wm->result->data.data, "inproc", 6);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
     fixture_destroy(&f);
 }
 
@@ -718,7 +738,7 @@ static void test_curve(void **state)
     assert_int_equal(zcert_save(worker, worker_path), 0);
     assert_int_equal(zcert_save(broker, broker_path), 0);
 
-    fx_t *f = fixture_new(2, 10, NULL, NULL);
+    fx_t *f = fixture_new();
     /* Rebind as CURVE servers: options must be set before bind. */
     zsock_destroy(&f->work);
     zsock_destroy(&f->control);
@@ -769,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_over_credit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_while_running, setup, teardown),
         cmocka_unit_test(test_liveness_reconnect),
+        cmocka_unit_test(test_inproc),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),
     };

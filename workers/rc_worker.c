@@ -739,10 +739,14 @@ int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)
     if (!job || !job->worker || job->has_result || job->has_failure)
         return -1;
     rc_worker_t *w = job->worker;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(w->fail_msg, sizeof w->fail_msg, fmt ? fmt : "", ap);
-    va_end(ap);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->fail_msg, sizeof w->fail_msg, fmt, ap);
+        va_end(ap);
+    } else {
+        w->fail_msg[0] = '\0';
+    }
     /* OK is not a failure; keep the broker's view consistent. */
     job->fail_code = code > 0 ? code : REFCACHE__V1__CODE__CODE_UNKNOWN;
     job->retryable = retryable;
