@@ -369,10 +369,26 @@ static void test_echo(void **state)
         assert_int_equal(wm->result->data.len, i % 2);
         refcache__v1__worker_message__free_unpacked(wm, NULL);
     }
+    /* A payload larger than the worker's receive arena. */
+    size_t big_len = 200 * 1024;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char) ('a' + i % 26);
+    big[big_len] = '\0';
+    send_dispatch(f, "e-big", 1, "echo", big, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "e-big", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "e-big", 1);
+    assert_int_equal(wm->result->data.len, big_len);
+    assert_memory_equal(wm->result->data.data, big, big_len);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    free(big);
+
     uint64_t start = rc_mono_us();
-    while (rc_pool_tasks_done(f->pool) < 51 && ms_since(start) < WAIT_MS)
+    while (rc_pool_tasks_done(f->pool) < 52 && ms_since(start) < WAIT_MS)
         zclock_sleep(1);
-    assert_int_equal(rc_pool_tasks_done(f->pool), 51);
+    assert_int_equal(rc_pool_tasks_done(f->pool), 52);
 }
 
 static void test_sleep_cancel(void **state)

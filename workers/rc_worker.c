@@ -44,6 +44,18 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 
 typedef struct rc_worker rc_worker_t;
 
+/* Received messages are unpacked into per-message arenas that are reused,
+ * so the hot path does not call malloc for every field of every message.
+ * An arena lives as long as its message (a held task keeps its arena); at
+ * most credit + 2 are ever in use. What does not fit goes to malloc. */
+#define ARENA_BYTES 4096
+typedef struct arena {
+    ProtobufCAllocator allocator; /* allocator_data = this arena */
+    struct arena *next;           /* free list */
+    size_t used;
+    _Alignas(16) unsigned char buf[]; /* ARENA_BYTES; the message comes first */
+} arena_t;
+
 struct rc_job {
     rc_worker_t *worker;
     const Refcache__V1__Dispatch *dispatch;
@@ -82,6 +94,7 @@ struct rc_worker {
     void *work_h;
     void *control_h;
     zmq_msg_t in; /* reused for every received frame */
+    arena_t *free_arenas;
 
     broker_msg_t **held; /* ring of held dispatches, capacity = credit */
     size_t held_head;
@@ -241,6 +254,91 @@ static int announce(rc_worker_t *w)
     return 0;
 }
 
+/* ------------------------------------------------------------ arenas */
+
+static void *arena_alloc(void *data, size_t size)
+{
+    arena_t *a = data;
+    size_t need = (size + 15) & ~(size_t) 15;
+    if (need >= size && need <= ARENA_BYTES - a->used) {
+        void *p = a->buf + a->used;
+        a->used += need;
+        return p;
+    }
+    return malloc(size);
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    arena_t *a = data;
+    if ((unsigned char *) ptr >= a->buf && (unsigned char *) ptr < a->buf + ARENA_BYTES)
+        return; /* released all at once when the arena is reset */
+    free(ptr);
+}
+
+static arena_t *arena_get(rc_worker_t *w)
+{
+    arena_t *a = w->free_arenas;
+    if (a) {
+        w->free_arenas = a->next;
+    } else {
+        a = malloc(sizeof *a + ARENA_BYTES);
+        if (!a)
+            return NULL;
+        a->allocator.alloc = arena_alloc;
+        a->allocator.free = arena_free;
+        a->allocator.allocator_data = a;
+    }
+    a->used = 0;
+    a->next = NULL;
+    return a;
+}
+
+static void arena_put(rc_worker_t *w, arena_t *a)
+{
+    a->used = 0;
+    a->next = w->free_arenas;
+    w->free_arenas = a;
+}
+
+static void arenas_free_all(rc_worker_t *w)
+{
+    while (w->free_arenas) {
+        arena_t *a = w->free_arenas;
+        w->free_arenas = a->next;
+        free(a);
+    }
+}
+
+/* Unpacks w->in as desc into a fresh arena; NULL if it is not valid. */
+static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc)
+{
+    arena_t *a = arena_get(w);
+    if (!a)
+        return NULL;
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(desc, &a->allocator, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+    if (m && (unsigned char *) m != a->buf) {
+        /* msg_free finds the arena from the message's address, which needs
+         * the message to be the arena's first allocation. */
+        protobuf_c_message_free_unpacked(m, &a->allocator);
+        m = NULL;
+    }
+    if (!m)
+        arena_put(w, a);
+    return m;
+}
+
+/* Frees a message from msg_unpack and recycles its arena. */
+static void msg_free(rc_worker_t *w, void *msg)
+{
+    if (!msg)
+        return;
+    arena_t *a = (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
+    protobuf_c_message_free_unpacked(msg, &a->allocator);
+    arena_put(w, a);
+}
+
 /* ------------------------------------------------------------ held tasks */
 
 static broker_msg_t *held_at(rc_worker_t *w, size_t i)
@@ -272,7 +370,7 @@ static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
             w->held[(w->held_head + j) % cap] = w->held[(w->held_head + j + 1) % cap];
         w->held[(w->held_head + w->held_count - 1) % cap] = NULL;
         w->held_count--;
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
         return true;
     }
     return false;
@@ -283,7 +381,7 @@ static void held_drop_all(rc_worker_t *w)
 {
     broker_msg_t *m;
     while ((m = held_pop(w)))
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
 }
 
 static void tombstone_add(rc_worker_t *w, const char *ref_id, uint32_t attempt)
@@ -331,18 +429,18 @@ static void on_dispatch(rc_worker_t *w, broker_msg_t *m)
     const Refcache__V1__Dispatch *d = m->dispatch;
     if (!d || d->ref_id[0] == '\0') {
         /* Nothing to answer to: the broker cannot match a reply. */
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
         return;
     }
     if (tombstone_take(w, d->ref_id, d->attempt)) {
         send_cancel_ack(w, d->ref_id, d->attempt, false);
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
         return;
     }
     if (w->held_count >= (size_t) w->pool->credit) {
         send_failure(w, d, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
                      "worker credit exceeded: the broker dispatched more tasks than granted");
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
         return;
     }
     size_t tail = (w->held_head + w->held_count) % (size_t) w->pool->credit;
@@ -360,8 +458,7 @@ static void handle_work(rc_worker_t *w)
         w->last_heard_us = rc_mono_us();
         if (rc < 0)
             continue;
-        broker_msg_t *m =
-            refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+        broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor);
         if (!m)
             continue;
         switch (m->body_case) {
@@ -369,12 +466,12 @@ static void handle_work(rc_worker_t *w)
             on_dispatch(w, m); /* takes m */
             break;
         case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
-            refcache__v1__broker_message__free_unpacked(m, NULL);
+            msg_free(w, m);
             held_drop_all(w);
             announce(w);
             break;
         default: /* heartbeat, or a body this version does not know */
-            refcache__v1__broker_message__free_unpacked(m, NULL);
+            msg_free(w, m);
             break;
         }
     }
@@ -399,13 +496,12 @@ static void handle_control(rc_worker_t *w)
             break;
         if (rc < 0)
             continue;
-        Refcache__V1__ControlMessage *m =
-            refcache__v1__control_message__unpack(NULL, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+        Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor);
         if (!m)
             continue;
         if (m->body_case == REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL && m->cancel)
             on_cancel(w, m->cancel);
-        refcache__v1__control_message__free_unpacked(m, NULL);
+        msg_free(w, m);
     }
 }
 
@@ -572,7 +668,7 @@ static void run_task(rc_worker_t *w, broker_msg_t *m)
         free(job.owned);
     }
     atomic_fetch_add(&w->pool->tasks_done, 1);
-    refcache__v1__broker_message__free_unpacked(m, NULL);
+    msg_free(w, m);
 }
 
 static void worker_loop(rc_worker_t *w)
@@ -600,7 +696,7 @@ static void farewell(rc_worker_t *w)
     broker_msg_t *m;
     while ((m = held_pop(w))) {
         send_failure(w, m->dispatch, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
-        refcache__v1__broker_message__free_unpacked(m, NULL);
+        msg_free(w, m);
     }
     /* A short linger gives those failures (and the running task's) a chance
      * to leave; with linger 0 closing would discard them. It bounds how long
@@ -800,6 +896,7 @@ static void pool_free(rc_pool_t *self)
         rc_worker_t *w = self->workers[i];
         zactor_destroy(&w->actor);
         held_drop_all(w);
+        arenas_free_all(w);
         free(w->held);
         free(w->result_buf);
         free(w);
