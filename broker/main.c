@@ -14,40 +14,47 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: refcache-broker [options]\n"
-            "\n"
-            "Runs the refcache broker. With --workers N it also runs N worker threads in\n"
-            "this process (the embedded default: one command, a complete service).\n"
-            "\n"
-            "endpoints (environment variable in brackets):\n"
-            "  --clients EP            client endpoint [REFCACHE_CLIENTS] (tcp://127.0.0.1:5570)\n"
-            "  --workers-endpoint EP   worker endpoint [REFCACHE_WORKERS_ENDPOINT] (tcp://127.0.0.1:5571)\n"
-            "  --control EP            control endpoint [REFCACHE_CONTROL] (tcp://127.0.0.1:5572)\n"
-            "                          use port * for an ephemeral port; the bound endpoints are printed\n"
-            "  --workers N             in-process worker threads [REFCACHE_WORKERS] (0; the\n"
-            "                          embedded default of the README uses the number of cores)\n"
-            "  --credit N              tasks an in-process worker may hold (2)\n"
-            "  --insecure              allow binding a non-loopback address without CURVE\n"
-            "limits and defaults:\n"
-            "  --ttl S                 default TTL of finished tasks, seconds (600)\n"
-            "  --max-ttl S             cap on a submit's ttl_s (86400)\n"
-            "  --retries N             default max_retries (0)\n"
-            "  --inline-limit BYTES    results up to this come inline (65536)\n"
-            "  --max-page BYTES        largest Fetch page (1048576)\n"
-            "  --cache-bytes BYTES     result bytes kept before LRU eviction (268435456)\n"
-            "  --max-records N         task records kept (2000000)\n"
-            "  --max-pending N         pending tasks before RESOURCE_EXHAUSTED (1000000)\n"
-            "  --max-waiters N         held Submit/Wait replies (100000)\n"
-            "  --max-wait-ms MS        cap on Wait and async timeouts (300000)\n"
-            "  --max-msg-bytes BYTES   largest message any peer may send (16777216)\n"
-            "  --heartbeat-ms MS       heartbeat interval to workers (1000)\n"
-            "  --liveness N            silent intervals before a worker is lost (5)\n"
-            "  --retry-base-ms MS      first retry back-off (100), doubling up to\n"
-            "  --retry-max-ms MS       (10000)\n"
-            "  -v, --verbose           log to stderr\n"
-            "  -h, --help              this help\n"
-            "  -V, --version           print the version\n");
+    fprintf(
+        out,
+        "usage: refcache-broker [options]\n"
+        "\n"
+        "Runs the refcache broker. With --workers N it also runs N worker threads in\n"
+        "this process (the embedded default: one command, a complete service).\n"
+        "\n"
+        "endpoints (environment variable in brackets):\n"
+        "  --clients EP            client endpoint [REFCACHE_CLIENTS] (tcp://127.0.0.1:5570)\n"
+        "  --workers-endpoint EP   worker endpoint [REFCACHE_WORKERS_ENDPOINT] (tcp://127.0.0.1:5571)\n"
+        "  --control EP            control endpoint [REFCACHE_CONTROL] (tcp://127.0.0.1:5572)\n"
+        "                          use port * for an ephemeral port; the bound endpoints are printed\n"
+        "  --workers N             in-process worker threads [REFCACHE_WORKERS] (0; the\n"
+        "                          embedded default of the README uses the number of cores)\n"
+        "  --credit N              tasks an in-process worker may hold (2)\n"
+        "  --insecure              allow binding a non-loopback address without CURVE\n"
+        "security (CURVE on every TCP socket; see README):\n"
+        "  --curve-secret FILE     the broker's certificate (from 'refcache keygen FILE')\n"
+        "                          [REFCACHE_CURVE_SECRET]\n"
+        "  --clients-allowed DIR   public certificates of the clients allowed [REFCACHE_CLIENTS_ALLOWED]\n"
+        "  --workers-allowed DIR   public certificates of the workers allowed [REFCACHE_WORKERS_ALLOWED]\n"
+        "  --shared-namespaces L   comma-separated namespaces whose cache is shared across owners\n"
+        "limits and defaults:\n"
+        "  --ttl S                 default TTL of finished tasks, seconds (600)\n"
+        "  --max-ttl S             cap on a submit's ttl_s (86400)\n"
+        "  --retries N             default max_retries (0)\n"
+        "  --inline-limit BYTES    results up to this come inline (65536)\n"
+        "  --max-page BYTES        largest Fetch page (1048576)\n"
+        "  --cache-bytes BYTES     result bytes kept before LRU eviction (268435456)\n"
+        "  --max-records N         task records kept (2000000)\n"
+        "  --max-pending N         pending tasks before RESOURCE_EXHAUSTED (1000000)\n"
+        "  --max-waiters N         held Submit/Wait replies (100000)\n"
+        "  --max-wait-ms MS        cap on Wait and async timeouts (300000)\n"
+        "  --max-msg-bytes BYTES   largest message any peer may send (16777216)\n"
+        "  --heartbeat-ms MS       heartbeat interval to workers (1000)\n"
+        "  --liveness N            silent intervals before a worker is lost (5)\n"
+        "  --retry-base-ms MS      first retry back-off (100), doubling up to\n"
+        "  --retry-max-ms MS       (10000)\n"
+        "  -v, --verbose           log to stderr\n"
+        "  -h, --help              this help\n"
+        "  -V, --version           print the version\n");
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t max, uint64_t *out)
@@ -75,6 +82,9 @@ int main(int argc, char **argv)
         cfg.workers_endpoint = env;
     if ((env = getenv("REFCACHE_CONTROL")))
         cfg.control_endpoint = env;
+    cfg.curve_secret_file = getenv("REFCACHE_CURVE_SECRET");
+    cfg.clients_allowed_dir = getenv("REFCACHE_CLIENTS_ALLOWED");
+    cfg.workers_allowed_dir = getenv("REFCACHE_WORKERS_ALLOWED");
     uint64_t v;
     if ((env = getenv("REFCACHE_WORKERS"))) {
         if (parse_u64("REFCACHE_WORKERS", env, 1024, &v) != 0)
@@ -104,6 +114,10 @@ int main(int argc, char **argv)
         O_LIVENESS,
         O_RBASE,
         O_RMAX,
+        O_CURVE,
+        O_CALLOW,
+        O_WALLOW,
+        O_SHARED,
     };
     static const struct option opts[] = {
         {"clients", required_argument, 0, O_CLIENTS},
@@ -127,6 +141,10 @@ int main(int argc, char **argv)
         {"liveness", required_argument, 0, O_LIVENESS},
         {"retry-base-ms", required_argument, 0, O_RBASE},
         {"retry-max-ms", required_argument, 0, O_RMAX},
+        {"curve-secret", required_argument, 0, O_CURVE},
+        {"clients-allowed", required_argument, 0, O_CALLOW},
+        {"workers-allowed", required_argument, 0, O_WALLOW},
+        {"shared-namespaces", required_argument, 0, O_SHARED},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
@@ -216,6 +234,18 @@ int main(int argc, char **argv)
         case O_RMAX:
             bad = parse_u64(flag, optarg, 3600000, &v);
             cfg.retry_max_ms = (uint32_t) v;
+            break;
+        case O_CURVE:
+            cfg.curve_secret_file = optarg;
+            break;
+        case O_CALLOW:
+            cfg.clients_allowed_dir = optarg;
+            break;
+        case O_WALLOW:
+            cfg.workers_allowed_dir = optarg;
+            break;
+        case O_SHARED:
+            cfg.shared_namespaces = optarg;
             break;
         case 'v':
             cfg.verbose = true;

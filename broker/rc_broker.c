@@ -4,7 +4,9 @@
 #include "rc_broker.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rc_broker_int.h"
@@ -16,12 +18,16 @@
 
 struct rc_broker {
     zactor_t *actor;
+    zactor_t *auth;    /* the ZAP handler, with CURVE */
+    char auth_dir[64]; /* the allow-lists merged for it */
     rc_pool_t *pool;
     char endpoints[3][256];
 };
 
 typedef struct {
     const rc_broker_config_t *cfg;
+    zcert_t *cert;                                   /* the broker's certificate, with CURVE */
+    zhashx_t *client_keys, *worker_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64];
     char endpoints[3][256];
     char err[256];
@@ -62,11 +68,19 @@ static bool endpoint_is_local(const char *ep)
            strncmp(host, "[::1]:", 6) == 0;
 }
 
-static zsock_t *router(const rc_broker_config_t *cfg, int sndhwm, int rcvhwm)
+static zsock_t *router(const start_args_t *args, const char *zap_domain, int sndhwm, int rcvhwm)
 {
+    const rc_broker_config_t *cfg = args->cfg;
     zsock_t *s = zsock_new(ZMQ_ROUTER);
     if (!s)
         return NULL;
+    if (args->cert) {
+        /* TCP peers must complete a CURVE handshake with a key the ZAP
+         * handler allows; inproc peers (the in-process pool) skip it. */
+        zcert_apply(args->cert, s);
+        zsock_set_curve_server(s, 1);
+        zsock_set_zap_domain(s, zap_domain);
+    }
     /* Refuse, rather than silently drop, what cannot be delivered; the
      * handlers count every refusal. */
     zsock_set_router_mandatory(s, 1);
@@ -137,10 +151,15 @@ static void broker_actor(zsock_t *pipe, void *arg)
     start_args_t *args = arg;
     const rc_broker_config_t *cfg = args->cfg;
     rc_core_t core;
-    zsock_t *clients = router(cfg, 200000, 200000);
-    zsock_t *workers = router(cfg, 100000, 100000);
-    zsock_t *control = router(cfg, 100000, 1000);
+    zsock_t *clients = router(args, "refcache-clients", 200000, 200000);
+    zsock_t *workers = router(args, "refcache-workers", 100000, 100000);
+    zsock_t *control = router(args, "refcache-workers", 100000, 1000);
     int rc = rc_core_init(&core, cfg);
+    /* The loop owns the key sets from here on. */
+    core.client_keys = args->client_keys;
+    core.worker_keys = args->worker_keys;
+    core.shared_ns = args->shared_ns;
+    args->client_keys = args->worker_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
     else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
@@ -215,6 +234,129 @@ static void broker_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&control);
 }
 
+/* Loads the public keys (Z85) of every certificate in dir into a set, and
+ * copies the certificate files into merged (the one directory zauth reads). */
+static zhashx_t *load_keys(const char *dir, const char *merged, const char *prefix, char *err, size_t errlen)
+{
+    zhashx_t *keys = zhashx_new();
+    zdir_t *d = zdir_new(dir, "-");
+    if (!keys || !d) {
+        snprintf(err, errlen, "cannot read the allow-list directory %s", dir);
+        zhashx_destroy(&keys);
+        zdir_destroy(&d);
+        return NULL;
+    }
+    zfile_t **files = zdir_flatten(d);
+    for (size_t i = 0; files && files[i]; i++) {
+        const char *path = zfile_filename(files[i], NULL);
+        size_t len = strlen(path);
+        if (len > 7 && strcmp(path + len - 7, "_secret") == 0)
+            continue; /* a secret file has no place in an allow-list: skip it */
+        zcert_t *cert = zcert_load(path);
+        if (!cert)
+            continue;
+        zhashx_insert(keys, zcert_public_txt(cert), (void *) "");
+        char copy[512];
+        snprintf(copy, sizeof copy, "%s/%s-%zu.txt", merged, prefix, i);
+        zcert_save_public(cert, copy);
+        zcert_destroy(&cert);
+    }
+    zdir_flatten_free(&files);
+    zdir_destroy(&d);
+    return keys;
+}
+
+/* Loads a certificate given either of the two names zcert_save writes:
+ * PATH (public) or PATH_secret. NULL if it has no secret key. */
+static zcert_t *load_secret_cert(const char *file)
+{
+    char base[512];
+    snprintf(base, sizeof base, "%s", file);
+    size_t len = strlen(base);
+    if (len > 7 && strcmp(base + len - 7, "_secret") == 0)
+        base[len - 7] = '\0';
+    zcert_t *cert = zcert_load(base);
+    if (!cert)
+        return NULL;
+    static const char zeros[41] = "0000000000000000000000000000000000000000";
+    if (strcmp(zcert_secret_txt(cert), zeros) == 0) {
+        zcert_destroy(&cert);
+        return NULL;
+    }
+    return cert;
+}
+
+static void remove_dir(const char *path)
+{
+    zdir_t *d = zdir_new(path, "-");
+    if (d) {
+        zdir_remove(d, true);
+        zdir_destroy(&d);
+    }
+}
+
+static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_args_t *args, char *err,
+                       size_t errlen)
+{
+    if (!zsys_has_curve()) {
+        snprintf(err, errlen, "this libzmq has no CURVE support");
+        return -1;
+    }
+    if (!c->clients_allowed_dir || !c->workers_allowed_dir) {
+        snprintf(err, errlen, "CURVE needs --clients-allowed DIR and --workers-allowed DIR");
+        return -1;
+    }
+    args->cert = load_secret_cert(c->curve_secret_file);
+    if (!args->cert) {
+        snprintf(
+            err, errlen,
+            "cannot load the broker's secret certificate from %s (write one with 'refcache keygen PATH')",
+            c->curve_secret_file);
+        return -1;
+    }
+    snprintf(self->auth_dir, sizeof self->auth_dir, "/tmp/refcache-allow-XXXXXX");
+    if (!mkdtemp(self->auth_dir)) {
+        self->auth_dir[0] = '\0';
+        snprintf(err, errlen, "cannot create a directory for the allow-list: %s", strerror(errno));
+        return -1;
+    }
+    args->client_keys = load_keys(c->clients_allowed_dir, self->auth_dir, "client", err, errlen);
+    if (!args->client_keys)
+        return -1;
+    args->worker_keys = load_keys(c->workers_allowed_dir, self->auth_dir, "worker", err, errlen);
+    if (!args->worker_keys)
+        return -1;
+    self->auth = zactor_new(zauth, NULL);
+    if (!self->auth || zstr_sendx(self->auth, "CURVE", self->auth_dir, NULL) != 0 ||
+        zsock_wait(self->auth) != 0) {
+        snprintf(err, errlen, "cannot start the ZAP handler");
+        return -1;
+    }
+    return 0;
+}
+
+static zhashx_t *parse_set(const char *list)
+{
+    zhashx_t *set = zhashx_new();
+    if (!set || !list)
+        return set;
+    char *copy = strdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (*tok)
+            zhashx_insert(set, tok, (void *) "");
+    free(copy);
+    return set;
+}
+
+static void free_args(start_args_t *args)
+{
+    zcert_destroy(&args->cert);
+    zhashx_destroy(&args->client_keys);
+    zhashx_destroy(&args->worker_keys);
+    zhashx_destroy(&args->shared_ns);
+    free(args);
+}
+
 static int wait_for_workers(zactor_t *actor, int want)
 {
     int64_t until = zclock_mono() + 10000;
@@ -248,10 +390,6 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             return NULL;
         }
     }
-    if (curve) {
-        snprintf(errbuf, errlen, "CURVE is not supported by this build yet");
-        return NULL;
-    }
     rc_broker_t *self = calloc(1, sizeof *self);
     start_args_t *args = calloc(1, sizeof *args);
     if (!self || !args) {
@@ -260,16 +398,21 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     args->cfg = config;
+    args->shared_ns = parse_set(config->shared_namespaces);
+    if (curve && setup_curve(self, config, args, errbuf, errlen) != 0) {
+        free_args(args);
+        rc_broker_destroy(&self);
+        return NULL;
+    }
+    int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
     self->actor = zactor_new(broker_actor, args);
     if (!self->actor || args->err[0]) {
         snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
-        zactor_destroy(&self->actor);
-        free(args);
-        free(self);
+        free_args(args);
+        rc_broker_destroy(&self);
         return NULL;
     }
     memcpy(self->endpoints, args->endpoints, sizeof self->endpoints);
@@ -287,11 +430,11 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
             rc_broker_destroy(&self);
-            free(args);
+            free_args(args);
             return NULL;
         }
     }
-    free(args);
+    free_args(args);
     return self;
 }
 
@@ -310,6 +453,9 @@ void rc_broker_destroy(rc_broker_t **self_p)
     /* Workers first, so none is cut off mid-message by the broker's exit. */
     rc_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
+    zactor_destroy(&self->auth);
+    if (self->auth_dir[0])
+        remove_dir(self->auth_dir);
     free(self);
     *self_p = NULL;
 }

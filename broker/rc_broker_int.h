@@ -65,9 +65,10 @@ typedef struct rc_task {
     uint16_t error_code;
     uint32_t attempt, max_retries, ttl_s;
     rc_fn_t *fn;
-    char *ns;                                                 /* NULL: the default namespace */
-    rc_worker_t *worker;                                      /* while PROCESSING */
-    uint64_t seq;                                             /* FIFO order across functions */
+    char *ns;            /* NULL: the default namespace */
+    rc_worker_t *worker; /* while PROCESSING */
+    uint64_t seq;        /* FIFO order across functions */
+    uint64_t owner;      /* keyed hash of the owner's key; 0 without CURVE */
     uint64_t created_us, started_us, finished_us, stopped_us; /* wall clock */
     uint64_t expires_mono_us;
     uint64_t progress_done, progress_total;
@@ -124,6 +125,10 @@ typedef struct rc_core {
     const uint8_t *rid;
     size_t rid_len;
     bool envelope;
+    uint64_t owner; /* owner of the request being handled */
+    /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
+    zhashx_t *client_keys, *worker_keys;
+    zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
 } rc_core_t;
 
 /* Core life cycle (rc_handlers.c). */
@@ -134,6 +139,9 @@ void rc_core_fini(rc_core_t *core);
 void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
 void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
 void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+
+/* The owner id of a CURVE public key (Z85): a keyed hash, never 0. */
+uint64_t rc_core_owner_of(rc_core_t *core, const char *key);
 
 /* Runs every timer due at now; returns the next due time (or UINT64_MAX). */
 uint64_t rc_core_timers(rc_core_t *core, uint64_t now_us);

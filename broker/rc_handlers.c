@@ -510,6 +510,17 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         rc_key_init(&ks, core->key_secret);
         rc_key_field(&ks, req->ns.ptr, req->ns.len);
         rc_key_field(&ks, req->function.ptr, req->function.len);
+        /* Results are shared only among tasks of one owner, unless the
+         * namespace is configured as shared. */
+        uint64_t owner = core->owner;
+        if (core->shared_ns && req->ns.len) {
+            char ns[RC_MAX_NAME + 1];
+            memcpy(ns, req->ns.ptr, req->ns.len);
+            ns[req->ns.len] = '\0';
+            if (zhashx_lookup(core->shared_ns, ns))
+                owner = 0;
+        }
+        rc_key_field(&ks, &owner, sizeof owner);
         /* Params in key order, so the map's wire order does not matter. */
         size_t n = req->n_params;
         size_t order[RC_MAX_PARAMS];
@@ -578,6 +589,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     if (cacheable && rc_table_put(core->index, t) == 0)
         t->flags |= F_INDEXED | F_CACHEABLE;
     t->fn = fn;
+    t->owner = core->owner;
     t->state = RC_PENDING;
     core->n_state[RC_PENDING]++;
     t->max_retries = req->max_retries ? req->max_retries : core->cfg.default_max_retries;
@@ -616,6 +628,9 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
         return NULL;
     }
     rc_task_t *t = rc_table_get(core->tasks, ref);
+    /* Another owner's task is indistinguishable from a missing one. */
+    if (t && t->owner != core->owner)
+        t = NULL;
     if (!t) {
         rc_reply_t r = {.id = req->id,
                         .code = REFCACHE__V1__CODE__CODE_NOT_FOUND,
@@ -792,6 +807,22 @@ void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         rc_codec_request_release(&req);
         return;
     }
+    core->owner = 0;
+    if (core->client_keys) {
+        /* With CURVE the ZAP handler let in any allowed key (client or
+         * worker); this channel takes only client keys. Connections over
+         * inproc (in-process) carry no key and are trusted. */
+        const char *key = zmq_msg_gets(&frames[body], "User-Id");
+        if (key && !zhashx_lookup(core->client_keys, key)) {
+            core->c.bad_requests++;
+            reply_error(core, req.id, REFCACHE__V1__CODE__CODE_PERMISSION_DENIED,
+                        "this key may not act as a client");
+            rc_codec_request_release(&req);
+            return;
+        }
+        if (key)
+            core->owner = rc_core_owner_of(core, key);
+    }
     switch (req.kind) {
     case RC_REQ_SUBMIT:
         on_submit(core, &req);
@@ -931,9 +962,30 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
     dispatch_worker(core, w);
 }
 
+uint64_t rc_core_owner_of(rc_core_t *core, const char *key)
+{
+    rc_key_state_t ks;
+    uint8_t digest[16];
+    uint64_t owner;
+    rc_key_init(&ks, core->key_secret);
+    rc_key_field(&ks, key, strlen(key));
+    rc_key_final(&ks, digest);
+    memcpy(&owner, digest, sizeof owner);
+    return owner ? owner : 1; /* 0 means "no CURVE identity" */
+}
+
+/* With CURVE, only worker keys may speak on the work and control channels. */
+static bool worker_key_ok(rc_core_t *core, zmq_msg_t *frame)
+{
+    if (!core->worker_keys)
+        return true;
+    const char *key = zmq_msg_gets(frame, "User-Id");
+    return !key || zhashx_lookup(core->worker_keys, key);
+}
+
 void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
-    if (nframes != 2) {
+    if (nframes != 2 || !worker_key_ok(core, &frames[1])) {
         core->c.bad_worker_msgs++;
         return;
     }
@@ -1004,7 +1056,8 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 
 void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
-    if (nframes != 2 || rc_codec_control_hello(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1])) != 0) {
+    if (nframes != 2 || !worker_key_ok(core, &frames[1]) ||
+        rc_codec_control_hello(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1])) != 0) {
         core->c.bad_worker_msgs++;
         return;
     }
@@ -1135,6 +1188,9 @@ void rc_core_fini(rc_core_t *core)
         free(w);
     }
     zhashx_destroy(&core->worker_ids);
+    zhashx_destroy(&core->client_keys);
+    zhashx_destroy(&core->worker_keys);
+    zhashx_destroy(&core->shared_ns);
     rc_buf_free(&core->out);
     rc_timers_destroy(&core->timers);
     rc_table_destroy(&core->index);
