@@ -1,0 +1,9 @@
+# Broker unit tests: one cmocka executable per module, no sockets. The state
+# machine, the timer heap, the hash table, the keyed hash, the protobuf codec
+# and the shared helpers in proto/ (rc_broker carries rc_proto).
+rc_add_test(test_task SOURCES test_task.c LIBS rc_broker)
+rc_add_test(test_timer SOURCES test_timer.c LIBS rc_broker)
+rc_add_test(test_table SOURCES test_table.c LIBS rc_broker)
+rc_add_test(test_key SOURCES test_key.c LIBS rc_broker)
+rc_add_test(test_codec SOURCES test_codec.c LIBS rc_broker)
+rc_add_test(test_common SOURCES test_common.c LIBS rc_broker)
