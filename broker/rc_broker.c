@@ -424,6 +424,9 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .credit = config->worker_credit,
             .heartbeat_ms = (int) config->heartbeat_ms,
             .liveness = (int) config->liveness,
+            /* Leave room for the envelope under the broker's message limit. */
+            .max_result_bytes =
+                config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
         self->pool = rc_pool_new(&pc, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {

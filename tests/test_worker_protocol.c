@@ -507,11 +507,16 @@ static void test_reannounce(void **state)
     send_reannounce(f);
     expect_ready(f, 2);
     wait_hellos(f, 2);
-    /* The running task still ends (its result is the broker's to discard);
-     * the held one never starts. */
-    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-x", 1);
+    /* The broker has already retried or failed both: the running job stops
+     * and nothing is said of it (no Result, no CancelAck), and the held one
+     * never starts. */
+    assert_null(next_work(f, 500));
+    /* The worker is free for new work at once. */
+    send_dispatch(f, "r-z", 1, "echo", "z", NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "r-z", 1);
     refcache__v1__worker_message__free_unpacked(wm, NULL);
-    assert_null(next_work(f, 300));
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "r-z", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
 }
 
 static void test_heartbeats(void **state)
@@ -705,6 +710,92 @@ static void test_liveness_reconnect(void **state)
     fixture_destroy(&f);
 }
 
+/* A job step that runs past the broker's liveness window without calling
+ * back (the worker looks frozen to the broker), then asks whether it should
+ * go on. */
+static volatile bool stall_saw_cancel;
+static int stall_fn(rc_job *job)
+{
+    uint64_t start = rc_mono_us();
+    while (rc_mono_us() - start < (uint64_t) 6 * HB_MS * 1000)
+        ; /* busy: no heartbeat goes out */
+    stall_saw_cancel = rc_job_cancelled(job);
+    return rc_job_result(job, "late", 4);
+}
+
+static int big_fn(rc_job *job)
+{
+    static char big[4096];
+    return rc_job_result(job, big, sizeof big);
+}
+
+/* Starts a pool with extra functions (besides the built-ins) and a result cap. */
+static void fixture_start_with(fx_t *f, int credit, int liveness, const rc_function_t *fns, size_t n,
+                               size_t max_result)
+{
+    rc_pool_config_t cfg = {0};
+    char work_ep[128], control_ep[128];
+    snprintf(work_ep, sizeof work_ep, "%s", zsock_endpoint(f->work));
+    snprintf(control_ep, sizeof control_ep, "%s", zsock_endpoint(f->control));
+    cfg.work_endpoint = work_ep;
+    cfg.control_endpoint = control_ep;
+    cfg.threads = 1;
+    cfg.credit = credit;
+    cfg.heartbeat_ms = HB_MS;
+    cfg.liveness = liveness;
+    cfg.functions = fns;
+    cfg.function_count = n;
+    cfg.max_result_bytes = max_result;
+    char err[256];
+    f->pool = rc_pool_new(&cfg, err, sizeof err);
+    if (!f->pool)
+        fail_msg("rc_pool_new: %s", err);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wait_hellos(f, 1);
+}
+
+static void test_frozen_worker_disowns(void **state)
+{
+    /* The broker declares a worker lost after liveness silent intervals and
+     * gives its tasks to others. A worker that was silent that long (frozen,
+     * or stuck in a long step) must not go on with them: the running job is
+     * told to stop, nothing is reported about it, the held task never
+     * starts, and the worker joins again as a new worker. */
+    fx_t *f = fixture_new();
+    const rc_function_t fns[] = {{"stall", stall_fn, false}};
+    fixture_start_with(f, 2, 3, fns, 1, 0);
+    char first_id[128];
+    snprintf(first_id, sizeof first_id, "%s", f->wid);
+    stall_saw_cancel = false;
+    send_dispatch(f, "st-1", 1, "stall", NULL, NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "st-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_dispatch(f, "st-2", 1, "echo", "held", NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    assert_string_not_equal(f->wid, first_id);
+    assert_true(stall_saw_cancel);
+    /* Neither task is mentioned again. */
+    assert_null(next_work(f, 300));
+    fixture_destroy(&f);
+}
+
+static void test_result_too_large(void **state)
+{
+    fx_t *f = fixture_new();
+    const rc_function_t fns[] = {{"big", big_fn, false}};
+    fixture_start_with(f, 1, 10, fns, 1, 1024);
+    send_dispatch(f, "big-1", 1, "big", NULL, NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "big-1", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_FAILURE, "big-1", 1);
+    assert_int_equal(wm->failure->code, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(wm->failure->message, "4096"));
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    fixture_destroy(&f);
+}
+
 static void test_inproc(void **state)
 {
     /* The broker's in-process pool: same process, CZMQ's context. */
@@ -805,6 +896,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_over_credit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_while_running, setup, teardown),
         cmocka_unit_test(test_liveness_reconnect),
+        cmocka_unit_test(test_frozen_worker_disowns),
+        cmocka_unit_test(test_result_too_large),
         cmocka_unit_test(test_inproc),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),

@@ -60,6 +60,7 @@ struct rc_job {
     rc_worker_t *worker;
     const Refcache__V1__Dispatch *dispatch;
     bool cancelled; /* a cancel notice for this (ref_id, attempt) arrived */
+    bool disowned;  /* the broker no longer counts this task as ours: say nothing of it */
     bool has_result;
     bool has_failure;
     bool retryable;
@@ -105,7 +106,8 @@ struct rc_worker {
     uint64_t last_sent_us;
     uint64_t last_heard_us;
     bool terminating;
-    rc_job *job; /* the running job, or NULL */
+    bool silent_too_long; /* we sent nothing for the broker's whole liveness window */
+    rc_job *job;          /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
     size_t result_cap;
@@ -119,6 +121,7 @@ struct rc_pool {
     int credit;
     int heartbeat_ms;
     int liveness;
+    size_t max_result_bytes;
     rc_function_t *functions; /* names duplicated */
     size_t function_count;
     char **function_names;  /* for Ready */
@@ -173,6 +176,20 @@ static void heartbeat_if_due(rc_worker_t *w, uint64_t now)
 {
     if (now - w->last_sent_us >= (uint64_t) w->pool->heartbeat_ms * 1000)
         send_heartbeat(w);
+}
+
+/* A worker that has sent nothing for the broker's whole liveness window (it
+ * was frozen by SIGSTOP, or a job step ran too long) has been declared lost:
+ * the broker gave its tasks to others. Such a worker must not start or go
+ * on with any of them; it reconnects as a new worker instead. */
+static void check_silence(rc_worker_t *w)
+{
+    uint64_t limit = (uint64_t) w->pool->heartbeat_ms * (uint64_t) w->pool->liveness * 1000;
+    if (w->silent_too_long || rc_mono_us() - w->last_sent_us <= limit)
+        return;
+    w->silent_too_long = true;
+    if (w->job)
+        w->job->cancelled = w->job->disowned = true;
 }
 
 static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
@@ -466,8 +483,12 @@ static void handle_work(rc_worker_t *w)
             on_dispatch(w, m); /* takes m */
             break;
         case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
+            /* The broker forgot us: it has already retried or failed what
+             * we hold and run, so stop the running job and say nothing of it. */
             msg_free(w, m);
             held_drop_all(w);
+            if (w->job)
+                w->job->cancelled = w->job->disowned = true;
             announce(w);
             break;
         default: /* heartbeat, or a body this version does not know */
@@ -651,12 +672,20 @@ static void run_task(rc_worker_t *w, broker_msg_t *m)
         send_started(w, d);
         fn->fn(&job);
         w->job = NULL;
-        if (job.cancelled)
+        if (job.disowned)
+            ; /* the broker gave it away: any message about it would be stale */
+        else if (job.cancelled)
             /* Never a Result for a cancelled task, even if the job set one. */
             send_cancel_ack(w, d->ref_id, d->attempt, true);
         else if (job.has_failure)
             send_failure(w, d, job.fail_code, job.retryable, w->fail_msg);
-        else if (job.has_result)
+        else if (job.has_result && job.result_len > w->pool->max_result_bytes) {
+            /* The broker would refuse the message (and drop the connection
+             * with it): fail the task instead, clearly. */
+            snprintf(w->fail_msg, sizeof w->fail_msg, "result of %zu bytes is larger than the %zu-byte limit",
+                     job.result_len, w->pool->max_result_bytes);
+            send_failure(w, d, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, false, w->fail_msg);
+        } else if (job.has_result)
             send_result(w, d, job.result, job.result_len);
         else if (w->terminating)
             send_failure(w, d, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
@@ -674,6 +703,12 @@ static void run_task(rc_worker_t *w, broker_msg_t *m)
 static void worker_loop(rc_worker_t *w)
 {
     while (!w->terminating) {
+        check_silence(w);
+        if (w->silent_too_long) {
+            w->silent_too_long = false;
+            reconnect(w); /* drops what we held: the broker gave it away */
+            continue;
+        }
         if (w->held_count > 0) {
             /* Drain the control socket before starting a held task, so one
              * cancelled while held never starts. */
@@ -737,6 +772,7 @@ bool rc_job_cancelled(rc_job *job)
     if (!job || !job->worker)
         return true;
     rc_worker_t *w = job->worker;
+    check_silence(w);
     poll_input(w, 0);
     heartbeat_if_due(w, rc_mono_us());
     return job->cancelled || w->terminating;
@@ -751,6 +787,7 @@ bool rc_job_sleep(rc_job *job, int ms)
     uint64_t now = rc_mono_us();
     uint64_t deadline = now + (uint64_t) (ms > 0 ? ms : 0) * 1000;
     while (true) {
+        check_silence(w);
         heartbeat_if_due(w, now);
         if (job->cancelled || w->terminating)
             return true;
@@ -983,6 +1020,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     self->credit = cfg->credit > 0 ? cfg->credit : 2;
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
+    self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
     if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
         snprintf(errbuf, errlen, "threads must be at most %d and credit at most %d", MAX_THREADS, MAX_CREDIT);
         pool_free(self);

@@ -62,21 +62,23 @@ uint32_t rc_job_attempt(rc_job *job);
 /* Pool */
 
 typedef struct {
-    const char *name;   /* function name, as clients submit it */
+    const char *name; /* function name, as clients submit it */
     rc_job_fn *fn;
-    bool cacheable;     /* deterministic: results may be shared */
+    bool cacheable; /* deterministic: results may be shared */
 } rc_function_t;
 
 typedef struct {
-    const char *work_endpoint;     /* broker's work channel */
-    const char *control_endpoint;  /* broker's control channel */
-    int threads;                   /* <= 0: number of cores */
-    int credit;                    /* tasks a thread may hold; <= 0: 2 */
-    int heartbeat_ms;              /* <= 0: 1000 */
-    int liveness;                  /* silent heartbeats before reconnecting; <= 0: 5 */
+    const char *work_endpoint;      /* broker's work channel */
+    const char *control_endpoint;   /* broker's control channel */
+    int threads;                    /* <= 0: number of cores */
+    int credit;                     /* tasks a thread may hold; <= 0: 2 */
+    int heartbeat_ms;               /* <= 0: 1000 */
+    int liveness;                   /* silent heartbeats before reconnecting; <= 0: 5 */
+    size_t max_result_bytes;        /* larger results fail RESOURCE_EXHAUSTED; 0: 16 MiB - 64 KiB,
+                                       to stay under the broker's default message limit */
     const rc_function_t *functions; /* NULL: the built-ins only */
     size_t function_count;
-    bool no_builtins;              /* do not add the built-in functions */
+    bool no_builtins; /* do not add the built-in functions */
     /* CURVE (optional; NULL = plain): this worker's secret certificate file
      * and the broker's public certificate file. */
     const char *curve_secret_file;
