@@ -62,25 +62,30 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
     case REFCACHE__V1__REQUEST__BODY_STATUS:
         req->kind = RC_REQ_STATUS;
         req->ref_id = str_of(pb->status->ref_id);
+        req->ns = str_of(pb->status->namespace_);
         return 0;
     case REFCACHE__V1__REQUEST__BODY_WAIT:
         req->kind = RC_REQ_WAIT;
         req->ref_id = str_of(pb->wait->ref_id);
         req->timeout_ms = pb->wait->timeout_ms;
+        req->ns = str_of(pb->wait->namespace_);
         return 0;
     case REFCACHE__V1__REQUEST__BODY_FETCH:
         req->kind = RC_REQ_FETCH;
         req->ref_id = str_of(pb->fetch->ref_id);
         req->offset = pb->fetch->offset;
         req->length = pb->fetch->length;
+        req->ns = str_of(pb->fetch->namespace_);
         return 0;
     case REFCACHE__V1__REQUEST__BODY_CANCEL:
         req->kind = RC_REQ_CANCEL;
         req->ref_id = str_of(pb->cancel->ref_id);
+        req->ns = str_of(pb->cancel->namespace_);
         return 0;
     case REFCACHE__V1__REQUEST__BODY_DELETE:
         req->kind = RC_REQ_DELETE;
         req->ref_id = str_of(pb->delete_->ref_id);
+        req->ns = str_of(pb->delete_->namespace_);
         return 0;
     case REFCACHE__V1__REQUEST__BODY_STATS:
         req->kind = RC_REQ_STATS;

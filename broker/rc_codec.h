@@ -46,8 +46,9 @@ typedef struct {
     uint32_t timeout_ms; /* wait */
     uint64_t offset;     /* fetch */
     uint32_t length;     /* fetch */
+    rc_str_t ns;         /* every request but stats: the task's namespace */
     /* submit */
-    rc_str_t function, ns;
+    rc_str_t function;
     rc_bytes_t payload;
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
@@ -90,12 +91,13 @@ typedef struct {
 #define RC_STATS_FIELDS(X)                                                                                   \
     X(tasks_pending)                                                                                         \
     X(tasks_processing)                                                                                      \
-    X(tasks_complete) X(tasks_failed) X(tasks_cancelled) X(queue_depth) X(workers) X(workers_busy)           \
-        X(cache_bytes) X(cache_entries) X(submitted_total) X(completed_total) X(failed_total)                \
-            X(cancelled_total) X(cache_hits_total) X(dedup_total) X(expired_total) X(evicted_total)          \
-                X(retries_total) X(workers_lost_total) X(bad_requests_total) X(bad_worker_msgs_total)        \
-                    X(stale_msgs_total) X(dropped_replies_total) X(waiters) X(rss_bytes) X(uptime_ms)        \
-                        X(requests_total) X(resource_exhausted_total) X(deadline_exceeded_total)
+    X(tasks_complete)                                                                                        \
+    X(tasks_failed) X(tasks_cancelled) X(queue_depth) X(workers) X(workers_busy) X(cache_bytes)              \
+        X(cache_entries) X(submitted_total) X(completed_total) X(failed_total) X(cancelled_total)            \
+            X(cache_hits_total) X(dedup_total) X(expired_total) X(evicted_total) X(retries_total)            \
+                X(workers_lost_total) X(bad_requests_total) X(bad_worker_msgs_total) X(stale_msgs_total)     \
+                    X(dropped_replies_total) X(waiters) X(rss_bytes) X(uptime_ms) X(requests_total)          \
+                        X(resource_exhausted_total) X(deadline_exceeded_total)
 
 typedef struct {
 #define RC_STATS_DECLARE(name) uint64_t name;

@@ -616,6 +616,13 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     reply_task(core, req->id, RC_REPLY_SUBMIT, t, false, false);
 }
 
+static bool same_ns(const rc_task_t *t, const rc_str_t *ns)
+{
+    if (!t->ns)
+        return ns->len == 0;
+    return strlen(t->ns) == ns->len && memcmp(t->ns, ns->ptr, ns->len) == 0;
+}
+
 static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind)
 {
     uint8_t ref[16];
@@ -628,8 +635,9 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
         return NULL;
     }
     rc_task_t *t = rc_table_get(core->tasks, ref);
-    /* Another owner's task is indistinguishable from a missing one. */
-    if (t && t->owner != core->owner)
+    /* Another owner's or another namespace's task is indistinguishable
+     * from a missing one. */
+    if (t && (t->owner != core->owner || !same_ns(t, &req->ns)))
         t = NULL;
     if (!t) {
         rc_reply_t r = {.id = req->id,
