@@ -296,8 +296,8 @@ static void check_dispatch(size_t payload_len, size_t n_params)
         payload[i] = (uint8_t) (i * 7 + 3);
     Refcache__V1__SubmitRequest__ParamsEntry *entries = calloc(n_params ? n_params : 1, sizeof *entries);
     Refcache__V1__SubmitRequest__ParamsEntry **params = calloc(n_params ? n_params : 1, sizeof *params);
-    char(*keys)[16] = calloc(n_params ? n_params : 1, sizeof *keys);
-    char(*vals)[16] = calloc(n_params ? n_params : 1, sizeof *vals);
+    char(*keys)[24] = calloc(n_params ? n_params : 1, sizeof *keys);
+    char(*vals)[24] = calloc(n_params ? n_params : 1, sizeof *vals);
     for (size_t i = 0; i < n_params; i++) {
         Refcache__V1__SubmitRequest__ParamsEntry init = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
         entries[i] = init;
