@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 static const char *const global_help =
-    "usage: refcache [--endpoint EP] [--json] [--timeout MS] COMMAND [ARGS...]\n"
+    "usage: refcache [--endpoint EP] [--namespace NS] [--json] [--timeout MS] COMMAND [ARGS...]\n"
     "\n"
     "Talks to a refcache broker.\n"
     "\n"
@@ -32,6 +32,10 @@ static const char *const global_help =
     "global options:\n"
     "  -e, --endpoint EP     broker clients endpoint (env REFCACHE_ENDPOINT;\n"
     "                        default " RC_CLI_DEFAULT_ENDPOINT ")\n"
+    "  --namespace NS        the namespace every command runs in (env REFCACHE_NAMESPACE;\n"
+    "                        default: the default namespace). A task is found only in\n"
+    "                        the namespace it was submitted in: status, wait, fetch,\n"
+    "                        cancel and delete of it from any other answer NOT_FOUND\n"
     "  --json                print one JSON object per call (keys: code, message, ref_id,\n"
     "                        state, cancelled, progress_done, progress_total, attempt,\n"
     "                        result_size, result, error, ...)\n"
@@ -66,7 +70,8 @@ static const char *s_command_help(rc_cmd_t cmd)
                "  --deadline MS          fail with DEADLINE_EXCEEDED if not done in MS\n"
                "  --retries N            retries of a retryable failure or lost worker\n"
                "  --ttl S                keep the terminal record S seconds\n"
-               "  --namespace NS         task and cache namespace\n"
+               "  --namespace NS         task and cache namespace (also a global option; later\n"
+               "                         commands on the task need the same --namespace)\n"
                "  --no-cache             never share this task through the cache\n";
     case RC_CMD_STATUS:
         return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n";
@@ -269,7 +274,6 @@ static int s_cmd_submit(cli_t *cli)
     opts.deadline_ms = a->deadline_ms;
     opts.max_retries = a->retries;
     opts.ttl_s = a->ttl_s;
-    opts.namespace_name = a->namespace_name;
     opts.no_cache = a->no_cache;
     rc_task_info_t t;
     int rc = rc_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
@@ -536,6 +540,7 @@ int main(int argc, char **argv)
     opts.endpoint = args.endpoint;
     opts.curve_secret_file = args.curve_secret ? args.curve_secret : getenv("REFCACHE_CURVE_SECRET");
     opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
+    opts.namespace_name = args.namespace_name ? args.namespace_name : getenv("REFCACHE_NAMESPACE");
     if (!opts.curve_secret_file != !opts.broker_public_file) {
         fprintf(stderr, "refcache: CURVE needs both --curve-secret and --curve-server\n");
         rc_cli_args_free(&args);

@@ -114,6 +114,9 @@ static int s_global(rc_cli_args_t *args, int argc, char **argv, int *i, bool bef
     } else if (strcmp(a, "--endpoint") == 0 || strcmp(a, "-e") == 0) {
         if (!(args->endpoint = s_value(argc, argv, i)))
             return s_usage(err, errlen, "%s needs a value", a);
+    } else if (strcmp(a, "--namespace") == 0) {
+        if (!(args->namespace_name = s_value(argc, argv, i)))
+            return s_usage(err, errlen, "%s needs a value", a);
     } else if (strcmp(a, "--curve-secret") == 0) {
         if (!(args->curve_secret = s_value(argc, argv, i)))
             return s_usage(err, errlen, "%s needs a value", a);
@@ -194,9 +197,6 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
             if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
                 return rc;
             args->ttl_s = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--namespace") == 0) {
-            if (!(args->namespace_name = s_value(argc, argv, &i)))
-                return s_usage(err, errlen, "--namespace needs a value");
         } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--no-cache") == 0) {
             args->no_cache = true;
         } else if (args->cmd == RC_CMD_WAIT && strcmp(a, "--timeout") == 0) {

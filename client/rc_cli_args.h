@@ -40,6 +40,9 @@ typedef struct {
     int timeout_ms;
     const char *curve_secret;
     const char *curve_server;
+    /* --namespace NS (NULL if not given; the CLI then reads
+     * REFCACHE_NAMESPACE): the namespace every command runs in */
+    const char *namespace_name;
     bool help;
     bool version;
     rc_cmd_t cmd;
@@ -53,7 +56,6 @@ typedef struct {
     uint32_t deadline_ms;
     uint32_t retries;
     uint32_t ttl_s;
-    const char *namespace_name;
     bool no_cache;
     /* wait */
     uint32_t wait_ms;

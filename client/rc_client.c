@@ -38,6 +38,7 @@ struct rc_client {
     arena_t arena;
     ProtobufCAllocator allocator;
     const char *message;
+    char *namespace_name; /* NULL: the default namespace */
 };
 
 static void *s_arena_alloc(void *data, size_t size)
@@ -159,6 +160,13 @@ rc_client_t *rc_client_new(const rc_client_options_t *options, char *errbuf, siz
     self->allocator.free = s_arena_free;
     self->allocator.allocator_data = &self->arena;
     zmq_msg_init(&self->msg);
+    if (options->namespace_name && *options->namespace_name) {
+        self->namespace_name = strdup(options->namespace_name);
+        if (!self->namespace_name) {
+            s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
+            goto fail;
+        }
+    }
 
     self->sock = zsock_new(ZMQ_DEALER);
     if (!self->sock) {
@@ -204,6 +212,7 @@ void rc_client_destroy(rc_client_t **self_p)
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
     s_arena_destroy(&self->arena);
+    free(self->namespace_name);
     free(self);
     *self_p = NULL;
 }
@@ -269,6 +278,13 @@ static int s_send(rc_client_t *self, Refcache__V1__Request *req, uint64_t *id)
     return 0;
 }
 
+/* Points a request's namespace field at the connection's (if it has one). */
+static void s_set_namespace(rc_client_t *self, char **field)
+{
+    if (self->namespace_name)
+        *field = self->namespace_name;
+}
+
 static bool s_ref_ok(const char *ref_id)
 {
     return ref_id && strlen(ref_id) <= RC_CLIENT_REF_MAX;
@@ -323,8 +339,11 @@ static int s_send_submit(rc_client_t *self, const char *function, const rc_submi
     sub.deadline_ms = options->deadline_ms;
     sub.max_retries = options->max_retries;
     sub.ttl_s = options->ttl_s;
-    if (options->namespace_name)
+    /* The submit's own namespace wins over the connection's. */
+    if (options->namespace_name && *options->namespace_name)
         sub.namespace_ = (char *) options->namespace_name;
+    else if (self->namespace_name)
+        sub.namespace_ = self->namespace_name;
     sub.no_cache = options->no_cache;
 
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
@@ -351,6 +370,7 @@ int rc_client_send_status(rc_client_t *self, const char *ref_id, uint64_t *id)
         return RC_CLIENT_EINVAL;
     Refcache__V1__StatusRequest body = REFCACHE__V1__STATUS_REQUEST__INIT;
     body.ref_id = (char *) ref_id;
+    s_set_namespace(self, &body.namespace_);
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.body_case = REFCACHE__V1__REQUEST__BODY_STATUS;
     req.status = &body;
@@ -363,6 +383,7 @@ int rc_client_send_wait(rc_client_t *self, const char *ref_id, uint32_t wait_ms,
         return RC_CLIENT_EINVAL;
     Refcache__V1__WaitRequest body = REFCACHE__V1__WAIT_REQUEST__INIT;
     body.ref_id = (char *) ref_id;
+    s_set_namespace(self, &body.namespace_);
     body.timeout_ms = wait_ms;
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.body_case = REFCACHE__V1__REQUEST__BODY_WAIT;
@@ -377,6 +398,7 @@ int rc_client_send_fetch(rc_client_t *self, const char *ref_id, uint64_t offset,
         return RC_CLIENT_EINVAL;
     Refcache__V1__FetchRequest body = REFCACHE__V1__FETCH_REQUEST__INIT;
     body.ref_id = (char *) ref_id;
+    s_set_namespace(self, &body.namespace_);
     body.offset = offset;
     body.length = length;
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
@@ -391,6 +413,7 @@ int rc_client_send_cancel(rc_client_t *self, const char *ref_id, uint64_t *id)
         return RC_CLIENT_EINVAL;
     Refcache__V1__CancelRequest body = REFCACHE__V1__CANCEL_REQUEST__INIT;
     body.ref_id = (char *) ref_id;
+    s_set_namespace(self, &body.namespace_);
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.body_case = REFCACHE__V1__REQUEST__BODY_CANCEL;
     req.cancel = &body;
@@ -403,6 +426,7 @@ int rc_client_send_delete(rc_client_t *self, const char *ref_id, uint64_t *id)
         return RC_CLIENT_EINVAL;
     Refcache__V1__DeleteRequest body = REFCACHE__V1__DELETE_REQUEST__INIT;
     body.ref_id = (char *) ref_id;
+    s_set_namespace(self, &body.namespace_);
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.body_case = REFCACHE__V1__REQUEST__BODY_DELETE;
     req.delete_ = &body;

@@ -16,6 +16,11 @@
  *    blocking calls with requests still in flight: a blocking call discards
  *    the replies it does not wait for.
  *
+ * Namespaces: every request carries the connection's namespace
+ * (rc_client_options_t.namespace_name); a task is visible only in the
+ * namespace it was submitted in (elsewhere: NOT_FOUND, and cancel/delete
+ * find nothing).
+ *
  * A client is not thread-safe: use one per thread (several per process are
  * fine). Every call returns a status code (refcache.v1.Code: 0 = OK, > 0 the
  * broker's code) or a negative RC_CLIENT_E* library error; the Reply's message
@@ -53,6 +58,12 @@ typedef struct {
     const char *broker_public_file; /* the broker's public certificate */
     int sndhwm;                     /* ZMQ_SNDHWM; 0: unlimited (the default) */
     int rcvhwm;                     /* ZMQ_RCVHWM; 0: unlimited (the default) */
+    /* The connection's namespace (NULL or "": the default one), copied by
+     * rc_client_new and sent on every request: submit (unless the submit
+     * options name a namespace of their own), status, wait, fetch, cancel
+     * and delete. The broker finds a task only in the namespace it was
+     * submitted in; from any other one it answers NOT_FOUND. */
+    const char *namespace_name;
 } rc_client_options_t;
 
 /* State of one task. Pointers either borrow the client's buffers (views
@@ -121,7 +132,9 @@ typedef struct {
     uint32_t deadline_ms;
     uint32_t max_retries;
     uint32_t ttl_s;
-    const char *namespace_name; /* NULL or "": the default namespace */
+    /* NULL or "": the connection's namespace (rc_client_options_t); a
+     * non-empty name wins over it for this submit. */
+    const char *namespace_name;
     bool no_cache;
 } rc_submit_options_t;
 
@@ -184,6 +197,9 @@ void rc_submit_options_init(rc_submit_options_t *options);
 int rc_client_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
                      rc_task_info_t *info, int timeout_ms);
 
+/* The calls below that name a task by ref_id look it up in the connection's
+ * namespace: a task submitted in another one answers NOT_FOUND. */
+
 /* Reads a task's state into info (caller frees). */
 int rc_client_status(rc_client_t *self, const char *ref_id, rc_task_info_t *info, int timeout_ms);
 
@@ -218,7 +234,8 @@ void rc_fetch_free(rc_fetch_t *page);
 
 /* Pipelined API: each send returns 0 and the request's id in *id (may be
  * NULL), or a negative error; it never blocks on the network (HWMs are
- * unlimited by default). */
+ * unlimited by default). Each request carries the connection's namespace,
+ * like the blocking calls. */
 
 int rc_client_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
                           uint64_t *id);

@@ -259,6 +259,65 @@ static void test_fetch_and_stats(void **state)
     assert_int_equal(s_run((const char *[]){"--endpoint", ep, "status", ref, NULL}), 15);
 }
 
+/* --namespace is global (before or after the command, or REFCACHE_NAMESPACE):
+ * a task is found only in its own namespace, NOT_FOUND (exit 15) elsewhere. */
+static void test_namespace(void **state)
+{
+    const char *ep = s_endpoint;
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "--namespace", "team-a", "--json", "submit",
+                                            "sleep", "ms=2000", "--no-cache", NULL}),
+                     0);
+    s_expect(s_out, "\"namespace\": \"team-a\"");
+    char ref[80];
+    s_json_value("ref_id", ref, sizeof ref);
+
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "--namespace", "team-a", "status", ref, NULL}),
+                     0);
+    s_expect(s_out, ref);
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "status", ref, NULL}), 15);
+    s_expect(s_err, "NOT_FOUND");
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "status", ref, "--namespace", "team-b", NULL}),
+                     15);
+    assert_int_equal(
+        s_run((const char *[]){"--endpoint", ep, "--json", "wait", ref, "--timeout", "50", NULL}), 15);
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "fetch", ref, NULL}), 15);
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "delete", ref, NULL}), 15);
+    assert_int_equal(
+        s_run((const char *[]){"--endpoint", ep, "--json", "cancel", ref, "--namespace", "team-b", NULL}),
+        15);
+    s_expect(s_out, "\"cancelled\": false");
+
+    /* The environment gives the namespace too; the option wins over it. */
+    setenv("REFCACHE_NAMESPACE", "team-a", 1);
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "--json", "status", ref, NULL}), 0);
+    s_expect(s_out, "\"state\": \"PROCESSING\"");
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "--namespace", "team-b", "status", ref, NULL}),
+                     15);
+    unsetenv("REFCACHE_NAMESPACE");
+
+    assert_int_equal(
+        s_run((const char *[]){"--endpoint", ep, "--json", "cancel", ref, "--namespace", "team-a", NULL}), 0);
+    s_expect(s_out, "\"cancelled\": true");
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "--namespace", "team-a", "delete", ref, NULL}),
+                     0);
+
+    /* submit --namespace still names the submit's namespace. */
+    assert_int_equal(
+        s_run((const char *[]){"--endpoint", ep, "--json", "submit", "echo", "--payload", "x",
+                               "--async-timeout", "3000", "--no-cache", "--namespace", "team-a", NULL}),
+        0);
+    s_expect(s_out, "\"namespace\": \"team-a\"");
+    s_json_value("ref_id", ref, sizeof ref);
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "fetch", ref, "--namespace", "team-a", NULL}),
+                     0);
+    assert_string_equal(s_out, "x");
+    assert_int_equal(s_run((const char *[]){"--endpoint", ep, "fetch", ref, NULL}), 15);
+
+    assert_int_equal(s_run((const char *[]){"--help", NULL}), 0);
+    s_expect(s_out, "--namespace NS");
+    s_expect(s_out, "REFCACHE_NAMESPACE");
+}
+
 static void test_keygen(void **state)
 {
     char dir[] = "/tmp/rc_cli_keys_XXXXXX";
@@ -283,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_help_version_usage),  cmocka_unit_test(test_seed_scenario_json),
         cmocka_unit_test(test_not_found_exit_code), cmocka_unit_test(test_echo_binary_and_env),
         cmocka_unit_test(test_fetch_and_stats),     cmocka_unit_test(test_keygen),
+        cmocka_unit_test(test_namespace),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -108,6 +108,44 @@ static void test_help_version(void **state)
     rc_cli_args_free(&a);
 }
 
+/* --namespace is global: before or after the command, for every command. */
+static void test_global_namespace(void **state)
+{
+    rc_cli_args_t a;
+    char err[256];
+    char *before[] = {"refcache", "--namespace", "team-a", "status", "abc"};
+    assert_int_equal(rc_cli_parse(ARGC(before), before, NULL, &a, err, sizeof err), 0);
+    assert_int_equal(a.cmd, RC_CMD_STATUS);
+    assert_string_equal(a.operand, "abc");
+    assert_string_equal(a.namespace_name, "team-a");
+    rc_cli_args_free(&a);
+
+    const char *cmds[] = {"status", "wait", "fetch", "cancel", "delete"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *after[] = {"refcache", (char *) cmds[i], "abc", "--namespace", "team-b"};
+        assert_int_equal(rc_cli_parse(ARGC(after), after, NULL, &a, err, sizeof err), 0);
+        assert_string_equal(rc_cli_cmd_name(a.cmd), cmds[i]);
+        assert_string_equal(a.operand, "abc");
+        assert_string_equal(a.namespace_name, "team-b");
+        rc_cli_args_free(&a);
+    }
+
+    char *sub[] = {"refcache", "--namespace", "x", "submit", "echo", "--namespace", "y"};
+    assert_int_equal(rc_cli_parse(ARGC(sub), sub, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.namespace_name, "y"); /* the last one wins */
+    rc_cli_args_free(&a);
+
+    char *stats[] = {"refcache", "stats", "--namespace", "z"};
+    assert_int_equal(rc_cli_parse(ARGC(stats), stats, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.namespace_name, "z");
+    rc_cli_args_free(&a);
+
+    char *none[] = {"refcache", "status", "abc"};
+    assert_int_equal(rc_cli_parse(ARGC(none), none, NULL, &a, err, sizeof err), 0);
+    assert_null(a.namespace_name);
+    rc_cli_args_free(&a);
+}
+
 static void s_expect_usage(int argc, char **argv, const char *fragment)
 {
     rc_cli_args_t a;
@@ -142,6 +180,10 @@ static void test_usage_errors(void **state)
     s_expect_usage(ARGC(extra), extra, "unexpected");
     char *wrongcmd[] = {"refcache", "status", "a", "--length", "3"};
     s_expect_usage(ARGC(wrongcmd), wrongcmd, "--length");
+    char *nons[] = {"refcache", "status", "abc", "--namespace"};
+    s_expect_usage(ARGC(nons), nons, "--namespace");
+    char *nons2[] = {"refcache", "--namespace"};
+    s_expect_usage(ARGC(nons2), nons2, "--namespace");
     char *curve[] = {"refcache", "--curve-secret", "x", "stats"};
     s_expect_usage(ARGC(curve), curve, "together");
 }
@@ -162,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_submit_full),        cmocka_unit_test(test_defaults_and_env),
         cmocka_unit_test(test_wait_fetch_options), cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_exit_status),
+        cmocka_unit_test(test_global_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -697,6 +697,138 @@ static void test_pipelined_many(void **state)
     assert_int_equal(complete, N);
 }
 
+static rc_client_t *s_client_in(fixture_t *f, const char *ns)
+{
+    rc_client_options_t opts;
+    rc_client_options_init(&opts);
+    opts.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
+    opts.namespace_name = ns;
+    char err[256] = "";
+    rc_client_t *c = rc_client_new(&opts, err, sizeof err);
+    if (!c)
+        fail_msg("rc_client_new: %s", err);
+    return c;
+}
+
+/* From outside its namespace a task does not exist: every call that names it
+ * answers NOT_FOUND, and cancel cancels nothing. */
+static void s_expect_invisible(rc_client_t *c, const char *ref)
+{
+    rc_task_info_t t;
+    assert_int_equal(rc_client_status(c, ref, &t, CALL_MS), C_NOT_FOUND);
+    assert_string_equal(t.ref_id, "");
+    rc_task_info_free(&t);
+    assert_int_equal(rc_client_wait(c, ref, 50, &t, CALL_MS), C_NOT_FOUND);
+    rc_task_info_free(&t);
+    rc_fetch_t page;
+    assert_int_equal(rc_client_fetch(c, ref, 0, 0, &page, CALL_MS), C_NOT_FOUND);
+    rc_fetch_free(&page);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(rc_client_fetch_all(c, ref, 0, &data, &len, CALL_MS), C_NOT_FOUND);
+    assert_null(data);
+    bool cancelled = true;
+    int st = -1;
+    assert_int_equal(rc_client_cancel(c, ref, &cancelled, &st, CALL_MS), C_NOT_FOUND);
+    assert_false(cancelled);
+    bool found = true;
+    assert_int_equal(rc_client_delete(c, ref, &found, CALL_MS), C_NOT_FOUND);
+    assert_false(found);
+    /* The pipelined calls carry the namespace too. */
+    uint64_t id;
+    rc_reply_t r;
+    assert_int_equal(rc_client_send_status(c, ref, &id), 0);
+    assert_int_equal(rc_client_recv(c, &r, CALL_MS), 0);
+    assert_int_equal(r.id, id);
+    assert_int_equal(r.code, C_NOT_FOUND);
+    assert_int_equal(rc_client_send_cancel(c, ref, &id), 0);
+    assert_int_equal(rc_client_recv(c, &r, CALL_MS), 0);
+    assert_int_equal(r.id, id);
+    assert_int_equal(r.code, C_NOT_FOUND);
+    assert_false(r.cancelled);
+}
+
+/* A task is found only in the namespace it was submitted in; the client
+ * sends its connection's namespace on every request. */
+static void test_namespace_scoping(void **state)
+{
+    fixture_t *f = *state;
+    rc_client_t *a = s_client_in(f, "team-a");
+    rc_client_t *b = s_client_in(f, "team-b");
+    rc_client_t *empty = s_client_in(f, ""); /* "" is the default namespace */
+
+    /* Submitted through the team-a connection, no namespace of its own. */
+    rc_task_info_t t;
+    const char *kv[] = {"ms=2000", NULL};
+    assert_int_equal(s_submit(a, "sleep", kv, NULL, 0, true, &t), C_OK);
+    assert_string_equal(t.namespace_name, "team-a");
+    char ref[RC_CLIENT_REF_MAX + 1];
+    strcpy(ref, t.ref_id);
+    rc_task_info_free(&t);
+
+    s_expect_invisible(f->client, ref);
+    s_expect_invisible(b, ref);
+    s_expect_invisible(empty, ref);
+
+    /* Still running: nobody else's cancel touched it. */
+    assert_int_equal(rc_client_status(a, ref, &t, CALL_MS), C_OK);
+    assert_string_equal(t.ref_id, ref);
+    assert_string_equal(t.namespace_name, "team-a");
+    assert_true(t.state == PENDING || t.state == PROCESSING);
+    rc_task_info_free(&t);
+    assert_int_equal(rc_client_wait(a, ref, 10, &t, CALL_MS), C_OK);
+    assert_true(t.state == PENDING || t.state == PROCESSING);
+    rc_task_info_free(&t);
+    rc_fetch_t page;
+    int rc = rc_client_fetch(a, ref, 0, 0, &page, CALL_MS); /* found, but not COMPLETE */
+    assert_true(rc != C_NOT_FOUND && rc != C_OK);
+    rc_fetch_free(&page);
+    uint64_t id;
+    rc_reply_t r;
+    assert_int_equal(rc_client_send_status(a, ref, &id), 0);
+    assert_int_equal(rc_client_recv(a, &r, CALL_MS), 0);
+    assert_int_equal(r.id, id);
+    assert_int_equal(r.code, C_OK);
+    assert_string_equal(r.task.namespace_name, "team-a");
+
+    bool cancelled = false;
+    int st = 0;
+    assert_int_equal(rc_client_cancel(a, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_true(cancelled);
+    assert_int_equal(st, CANCELLED);
+    s_expect_invisible(b, ref); /* terminal now: still invisible elsewhere */
+    bool found = false;
+    assert_int_equal(rc_client_delete(a, ref, &found, CALL_MS), C_OK);
+    assert_true(found);
+    assert_int_equal(rc_client_status(a, ref, &t, CALL_MS), C_NOT_FOUND);
+    rc_task_info_free(&t);
+
+    /* A submit's own namespace wins over the connection's. */
+    rc_submit_options_t opts;
+    rc_submit_options_init(&opts);
+    opts.payload = "ns";
+    opts.payload_len = 2;
+    opts.async_timeout_ms = 3000;
+    opts.no_cache = true;
+    opts.namespace_name = "team-a";
+    assert_int_equal(rc_client_submit(b, "echo", &opts, &t, CALL_MS), C_OK);
+    assert_string_equal(t.namespace_name, "team-a");
+    strcpy(ref, t.ref_id);
+    rc_task_info_free(&t);
+    assert_int_equal(rc_client_status(b, ref, &t, CALL_MS), C_NOT_FOUND);
+    rc_task_info_free(&t);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(rc_client_fetch_all(a, ref, 0, &data, &len, CALL_MS), C_OK);
+    assert_int_equal(len, 2);
+    assert_memory_equal(data, "ns", 2);
+    free(data);
+
+    rc_client_destroy(&empty);
+    rc_client_destroy(&b);
+    rc_client_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_many, setup2, teardown),
+        cmocka_unit_test_setup_teardown(test_namespace_scoping, setup2, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

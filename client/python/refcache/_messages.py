@@ -87,41 +87,46 @@ def submit_request(function, params=None, payload=b"", async_timeout_ms=0, deadl
     s.deadline_ms = int(deadline_ms)
     s.max_retries = int(max_retries)
     s.ttl_s = int(ttl_s)
-    setattr(s, "namespace", namespace)
+    setattr(s, "namespace", namespace or "")
     s.no_cache = bool(no_cache)
     return req
 
 
-def status_request(ref_id):
+def status_request(ref_id, namespace=""):
     req = pb.Request()
     req.status.ref_id = ref_id
+    setattr(req.status, "namespace", namespace or "")
     return req
 
 
-def wait_request(ref_id, timeout_ms):
+def wait_request(ref_id, timeout_ms, namespace=""):
     req = pb.Request()
     req.wait.ref_id = ref_id
+    setattr(req.wait, "namespace", namespace or "")
     req.wait.timeout_ms = int(timeout_ms)
     return req
 
 
-def fetch_request(ref_id, offset=0, length=None):
+def fetch_request(ref_id, offset=0, length=None, namespace=""):
     req = pb.Request()
     req.fetch.ref_id = ref_id
+    setattr(req.fetch, "namespace", namespace or "")
     req.fetch.offset = int(offset)
     req.fetch.length = int(length or 0)
     return req
 
 
-def cancel_request(ref_id):
+def cancel_request(ref_id, namespace=""):
     req = pb.Request()
     req.cancel.ref_id = ref_id
+    setattr(req.cancel, "namespace", namespace or "")
     return req
 
 
-def delete_request(ref_id):
+def delete_request(ref_id, namespace=""):
     req = pb.Request()
     req.delete.ref_id = ref_id
+    setattr(req.delete, "namespace", namespace or "")
     return req
 
 

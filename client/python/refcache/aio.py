@@ -16,11 +16,15 @@ from .errors import Timeout
 
 class AsyncClient:
     """Like Client, with coroutine methods. Create and use it inside a running
-    event loop; ``await client.close()`` (or ``async with``) when done."""
+    event loop; ``await client.close()`` (or ``async with``) when done.
+    ``namespace`` works as in Client: sent on every request, a non-empty
+    ``submit(namespace=...)`` wins for that submit."""
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None):
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace=""):
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
+        # Sent on every request: a task is found only in its own namespace.
+        self.namespace = namespace or ""
         self._ctx = context or zmq.asyncio.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -88,19 +92,20 @@ class AsyncClient:
     async def submit(self, function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
                      max_retries=0, ttl_s=0, namespace="", no_cache=False, timeout_ms=None):
         req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
-                               max_retries, ttl_s, namespace, no_cache)
+                               max_retries, ttl_s, namespace or self.namespace, no_cache)
         return m.parse_submit(await self._call(req, async_timeout_ms, timeout_ms))
 
     async def status(self, ref_id, timeout_ms=None):
-        return m.parse_task(await self._call(m.status_request(ref_id), 0, timeout_ms))
+        req = m.status_request(ref_id, self.namespace)
+        return m.parse_task(await self._call(req, 0, timeout_ms))
 
     async def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
-        return m.parse_task(await self._call(m.wait_request(ref_id, timeout_ms), timeout_ms,
-                                             call_timeout_ms))
+        req = m.wait_request(ref_id, timeout_ms, self.namespace)
+        return m.parse_task(await self._call(req, timeout_ms, call_timeout_ms))
 
     async def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
-        return m.parse_fetch(await self._call(m.fetch_request(ref_id, offset, length), 0,
-                                              timeout_ms))
+        req = m.fetch_request(ref_id, offset, length, self.namespace)
+        return m.parse_fetch(await self._call(req, 0, timeout_ms))
 
     async def fetch_all(self, ref_id, page_bytes=None):
         chunks, offset, total = [], 0, None
@@ -115,10 +120,12 @@ class AsyncClient:
         return b"".join(chunks)
 
     async def cancel(self, ref_id, timeout_ms=None):
-        return m.parse_cancel(await self._call(m.cancel_request(ref_id), 0, timeout_ms))
+        req = m.cancel_request(ref_id, self.namespace)
+        return m.parse_cancel(await self._call(req, 0, timeout_ms))
 
     async def delete(self, ref_id, timeout_ms=None):
-        return m.parse_delete(await self._call(m.delete_request(ref_id), 0, timeout_ms))
+        req = m.delete_request(ref_id, self.namespace)
+        return m.parse_delete(await self._call(req, 0, timeout_ms))
 
     async def stats(self, timeout_ms=None):
         return m.parse_stats(await self._call(m.stats_request(), 0, timeout_ms))

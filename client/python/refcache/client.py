@@ -22,11 +22,18 @@ class Client:
     Wait's timeout); no reply in time raises ``refcache.Timeout``. A reply that
     arrives after its call gave up is discarded. One Client may be shared by
     threads (calls are serialised); use AsyncClient for many calls in flight.
+
+    ``namespace`` is the connection's namespace, sent on every request: a task
+    is found only in the namespace it was submitted in (from any other one,
+    status/wait/fetch/delete raise NotFound and cancel returns False).
+    ``submit(namespace=...)`` overrides it for that submit.
     """
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None):
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace=""):
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
+        # Sent on every request: a task is found only in its own namespace.
+        self.namespace = namespace or ""
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -81,21 +88,22 @@ class Client:
         """Submits ``function(params, payload)``; returns a Task (COMPLETE with
         its result if it finished within ``async_timeout_ms``)."""
         req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
-                               max_retries, ttl_s, namespace, no_cache)
+                               max_retries, ttl_s, namespace or self.namespace, no_cache)
         return m.parse_submit(self._call(req, async_timeout_ms, timeout_ms))
 
     def status(self, ref_id, timeout_ms=None):
-        return m.parse_task(self._call(m.status_request(ref_id), 0, timeout_ms))
+        return m.parse_task(self._call(m.status_request(ref_id, self.namespace), 0, timeout_ms))
 
     def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
         """Waits up to ``timeout_ms`` for the task to be terminal; returns its Task
         (still non-terminal if the time ran out)."""
-        return m.parse_task(self._call(m.wait_request(ref_id, timeout_ms), timeout_ms,
-                                       call_timeout_ms))
+        req = m.wait_request(ref_id, timeout_ms, self.namespace)
+        return m.parse_task(self._call(req, timeout_ms, call_timeout_ms))
 
     def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
         """Reads one page of a COMPLETE task's result: a Page(data, total_size, offset)."""
-        return m.parse_fetch(self._call(m.fetch_request(ref_id, offset, length), 0, timeout_ms))
+        req = m.fetch_request(ref_id, offset, length, self.namespace)
+        return m.parse_fetch(self._call(req, 0, timeout_ms))
 
     def fetch_all(self, ref_id, page_bytes=None):
         """Reads the whole result page by page."""
@@ -110,11 +118,11 @@ class Client:
     def cancel(self, ref_id, timeout_ms=None):
         """True only if this call moved the task to CANCELLED; False if it was
         already terminal or is unknown."""
-        return m.parse_cancel(self._call(m.cancel_request(ref_id), 0, timeout_ms))
+        return m.parse_cancel(self._call(m.cancel_request(ref_id, self.namespace), 0, timeout_ms))
 
     def delete(self, ref_id, timeout_ms=None):
         """Drops a terminal task now; raises NotFound / FailedPrecondition."""
-        return m.parse_delete(self._call(m.delete_request(ref_id), 0, timeout_ms))
+        return m.parse_delete(self._call(m.delete_request(ref_id, self.namespace), 0, timeout_ms))
 
     def stats(self, timeout_ms=None):
         """The broker's counters as a dict (StatsReply field -> value)."""

@@ -30,3 +30,35 @@ def test_pipelined_echo(broker):
             assert await c.cancel("0" * 32) is False
             assert (await c.stats())["submitted_total"] >= 1
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_namespace_scoping(broker):
+    async def invisible(c, ref):
+        for call in (c.status(ref), c.wait(ref, 50), c.fetch(ref), c.delete(ref)):
+            try:
+                await call
+            except refcache.NotFound:
+                pass
+            else:
+                raise AssertionError("expected NotFound")
+        assert await c.cancel(ref) is False
+
+    async def main():
+        async with refcache.AsyncClient(broker.clients, namespace="team-a") as a, \
+                refcache.AsyncClient(broker.clients, namespace="team-b") as b, \
+                refcache.AsyncClient(broker.clients) as none:
+            task = await a.submit("sleep", {"ms": 2000}, no_cache=True)
+            assert task.namespace == "team-a"
+            await invisible(none, task.ref_id)
+            await invisible(b, task.ref_id)
+            st = await a.status(task.ref_id)
+            assert st.state in ("PENDING", "PROCESSING")
+            assert (await a.wait(task.ref_id, 10)).state in ("PENDING", "PROCESSING")
+            assert await a.cancel(task.ref_id) is True
+            assert await a.delete(task.ref_id) is True
+            echo = await b.submit("echo", payload=b"x", async_timeout_ms=3000, no_cache=True,
+                                  namespace="team-a")
+            assert echo.namespace == "team-a"
+            assert await a.fetch_all(echo.ref_id) == b"x"
+            await invisible(b, echo.ref_id)
+    asyncio.run(asyncio.wait_for(main(), 60))

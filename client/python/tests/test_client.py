@@ -173,3 +173,43 @@ def test_stats(client):
     assert s["submitted_total"] >= 1
     assert s["requests_total"] >= 2
     assert s["version"]
+
+
+def _assert_invisible(c, ref):
+    """From outside its namespace a task does not exist."""
+    with pytest.raises(refcache.NotFound):
+        c.status(ref)
+    with pytest.raises(refcache.NotFound):
+        c.wait(ref, 50)
+    with pytest.raises(refcache.NotFound):
+        c.fetch(ref)
+    assert c.cancel(ref) is False
+    with pytest.raises(refcache.NotFound):
+        c.delete(ref)
+
+
+def test_namespace_scoping(broker, client):
+    with refcache.Client(broker.clients, namespace="team-a") as a, \
+            refcache.Client(broker.clients, namespace="team-b") as b:
+        task = a.submit("sleep", {"ms": 2000}, no_cache=True)   # the connection's namespace
+        assert task.namespace == "team-a"
+        _assert_invisible(client, task.ref_id)                   # no namespace
+        _assert_invisible(b, task.ref_id)                        # another one
+        st = a.status(task.ref_id)                               # still running
+        assert st.namespace == "team-a" and st.state in ("PENDING", "PROCESSING")
+        assert a.wait(task.ref_id, 10).state in ("PENDING", "PROCESSING")
+        with pytest.raises(refcache.FailedPrecondition):
+            a.fetch(task.ref_id)                                 # found, not COMPLETE
+        assert a.cancel(task.ref_id) is True
+        _assert_invisible(b, task.ref_id)
+        assert a.delete(task.ref_id) is True
+        with pytest.raises(refcache.NotFound):
+            a.status(task.ref_id)
+
+        # submit(namespace=...) wins over the connection's for that call.
+        echo = b.submit("echo", payload=b"ns", async_timeout_ms=3000, no_cache=True,
+                        namespace="team-a")
+        assert echo.namespace == "team-a" and echo.state == "COMPLETE"
+        with pytest.raises(refcache.NotFound):
+            b.status(echo.ref_id)
+        assert a.fetch_all(echo.ref_id) == b"ns"
