@@ -23,6 +23,9 @@ cmake --build build-asan -j "$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j "$jobs" --timeout 600 -E '^python')
 
+echo "== short fuzz run of the broker (build-fuzz/; exits non-zero on a crash or leak)"
+bash scripts/fuzz.sh 60
+
 echo "== integration tests under valgrind (build/)"
 for t in test_e2e test_worker_protocol; do
   [ -x "build/tests/$t" ] || { echo "missing build/tests/$t" >&2; exit 1; }

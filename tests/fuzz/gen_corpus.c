@@ -1,0 +1,299 @@
+/* gen_corpus: writes the hand-made seed inputs of the broker fuzzer (the
+ * record format of fuzz_replay.h) into a directory, with messages packed by
+ * the generated protobuf code. Run once to (re)make tests/fuzz/corpus:
+ *   rc_fuzz_gen_corpus tests/fuzz/corpus
+ * RC_REPLAY_VERBOSE=1 on the replay test prints what each input did. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_replay.h"
+#include "refcache.pb-c.h"
+
+#define REF1 "00000000000000000000000000000001"
+#define REF2 "00000000000000000000000000000002"
+
+static uint8_t s_frame[65536];
+
+static void put_pb(rc_replay_buf_t *b, uint8_t op, const char *rid, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_pack(m, s_frame);
+    const void *f[1] = {s_frame};
+    size_t l[1] = {n};
+    rc_replay_put_msg(b, op, rid, f, l, 1);
+}
+
+static void req(rc_replay_buf_t *b, const char *rid, Refcache__V1__Request *r)
+{
+    put_pb(b, RC_REPLAY_CLIENTS, rid, &r->base);
+}
+
+static void wmsg(rc_replay_buf_t *b, const char *rid, Refcache__V1__WorkerMessage *m)
+{
+    put_pb(b, RC_REPLAY_WORKERS, rid, &m->base);
+}
+
+/* ControlHello and Ready for worker rid, serving the given functions. */
+static void announce(rc_replay_buf_t *b, const char *rid, char **fns, size_t n, uint32_t credit)
+{
+    Refcache__V1__ControlHello h = REFCACHE__V1__CONTROL_HELLO__INIT;
+    h.worker_id = (char *) rid;
+    put_pb(b, RC_REPLAY_CONTROL, rid, &h.base);
+    Refcache__V1__Ready r = REFCACHE__V1__READY__INIT;
+    r.worker_id = (char *) rid;
+    r.functions = fns;
+    r.n_functions = n;
+    r.cacheable = fns;
+    r.n_cacheable = 1;
+    r.credit = credit;
+    r.heartbeat_ms = 100;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    m.ready = &r;
+    wmsg(b, rid, &m);
+}
+
+static void submit(rc_replay_buf_t *b, const char *rid, uint64_t id, const char *fn, const char *payload,
+                   uint32_t async_ms, uint32_t deadline_ms, uint32_t retries)
+{
+    Refcache__V1__SubmitRequest s = REFCACHE__V1__SUBMIT_REQUEST__INIT;
+    s.function = (char *) fn;
+    Refcache__V1__SubmitRequest__ParamsEntry e = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
+    Refcache__V1__SubmitRequest__ParamsEntry *ep[1] = {&e};
+    e.key = "ms";
+    e.value = "50";
+    s.params = ep;
+    s.n_params = 1;
+    s.payload.data = (uint8_t *) payload;
+    s.payload.len = payload ? strlen(payload) : 0;
+    s.async_timeout_ms = async_ms;
+    s.deadline_ms = deadline_ms;
+    s.max_retries = retries;
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = id;
+    r.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+    r.submit = &s;
+    req(b, rid, &r);
+}
+
+static void by_ref(rc_replay_buf_t *b, const char *rid, uint64_t id, int kind, const char *ref)
+{
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    Refcache__V1__StatusRequest st = REFCACHE__V1__STATUS_REQUEST__INIT;
+    Refcache__V1__WaitRequest wt = REFCACHE__V1__WAIT_REQUEST__INIT;
+    Refcache__V1__FetchRequest fe = REFCACHE__V1__FETCH_REQUEST__INIT;
+    Refcache__V1__CancelRequest ca = REFCACHE__V1__CANCEL_REQUEST__INIT;
+    Refcache__V1__DeleteRequest de = REFCACHE__V1__DELETE_REQUEST__INIT;
+    Refcache__V1__StatsRequest sa = REFCACHE__V1__STATS_REQUEST__INIT;
+    r.id = id;
+    r.body_case = kind;
+    switch (kind) {
+    case REFCACHE__V1__REQUEST__BODY_STATUS:
+        st.ref_id = (char *) ref;
+        r.status = &st;
+        break;
+    case REFCACHE__V1__REQUEST__BODY_WAIT:
+        wt.ref_id = (char *) ref;
+        wt.timeout_ms = 1000;
+        r.wait = &wt;
+        break;
+    case REFCACHE__V1__REQUEST__BODY_FETCH:
+        fe.ref_id = (char *) ref;
+        fe.offset = 3;
+        fe.length = 5;
+        r.fetch = &fe;
+        break;
+    case REFCACHE__V1__REQUEST__BODY_CANCEL:
+        ca.ref_id = (char *) ref;
+        r.cancel = &ca;
+        break;
+    case REFCACHE__V1__REQUEST__BODY_DELETE:
+        de.ref_id = (char *) ref;
+        r.delete_ = &de;
+        break;
+    default:
+        r.stats = &sa;
+        break;
+    }
+    req(b, rid, &r);
+}
+
+static void started(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_t attempt)
+{
+    Refcache__V1__Started s = REFCACHE__V1__STARTED__INIT;
+    s.ref_id = (char *) ref;
+    s.attempt = attempt;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
+    m.started = &s;
+    wmsg(b, rid, &m);
+}
+
+static void progress(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_t attempt)
+{
+    Refcache__V1__Progress p = REFCACHE__V1__PROGRESS__INIT;
+    p.ref_id = (char *) ref;
+    p.attempt = attempt;
+    p.done = 1;
+    p.total = 2;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_PROGRESS;
+    m.progress = &p;
+    wmsg(b, rid, &m);
+}
+
+static void result(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_t attempt, size_t size)
+{
+    static uint8_t data[300];
+    memset(data, 'r', sizeof data);
+    Refcache__V1__Result r = REFCACHE__V1__RESULT__INIT;
+    r.ref_id = (char *) ref;
+    r.attempt = attempt;
+    r.data.data = data;
+    r.data.len = size;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+    m.result = &r;
+    wmsg(b, rid, &m);
+}
+
+static void failure(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_t attempt, bool retryable)
+{
+    Refcache__V1__Failure f = REFCACHE__V1__FAILURE__INIT;
+    f.ref_id = (char *) ref;
+    f.attempt = attempt;
+    f.code = REFCACHE__V1__CODE__CODE_INTERNAL;
+    f.message = "boom";
+    f.retryable = retryable;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_FAILURE;
+    m.failure = &f;
+    wmsg(b, rid, &m);
+}
+
+static void cancel_ack(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_t attempt)
+{
+    Refcache__V1__CancelAck a = REFCACHE__V1__CANCEL_ACK__INIT;
+    a.ref_id = (char *) ref;
+    a.attempt = attempt;
+    a.started = true;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK;
+    m.cancel_ack = &a;
+    wmsg(b, rid, &m);
+}
+
+static void heartbeat(rc_replay_buf_t *b, const char *rid)
+{
+    Refcache__V1__Heartbeat h = REFCACHE__V1__HEARTBEAT__INIT;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT;
+    m.heartbeat = &h;
+    wmsg(b, rid, &m);
+}
+
+static int save(const char *dir, const char *name, rc_replay_buf_t *b)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(b->data, 1, b->len, f) != b->len) {
+        perror(path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    rc_replay_buf_free(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[1];
+    char *fns[] = {"echo", "sleep", "fail"};
+    rc_replay_buf_t b = {0};
+    int rc = 0;
+
+    /* Client requests on a worker that never answers (replies refused). */
+    announce(&b, "w1", fns, 3, 2);
+    submit(&b, "c1", 1, "echo", "hi", 0, 0, 0);
+    by_ref(&b, "c1", 2, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    by_ref(&b, "c1", 3, REFCACHE__V1__REQUEST__BODY_CANCEL, REF1);
+    by_ref(&b, "c1", 4, REFCACHE__V1__REQUEST__BODY_WAIT, REF1);
+    by_ref(&b, "c1", 5, REFCACHE__V1__REQUEST__BODY_DELETE, REF1);
+    by_ref(&b, "c1", 6, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    submit(&b, "c1", 7, "nope", NULL, 0, 0, 0);
+    rc |= save(dir, "client_submit_status_cancel", &b);
+
+    /* A full run: dispatch (delivered), Started, Progress, Result, Fetch. */
+    uint8_t nm = RC_REPLAY_CLOCK | RC_REPLAY_NO_MANDATORY;
+    rc_replay_put_clock(&b, nm);
+    announce(&b, "w1", fns, 3, 2);
+    submit(&b, "c1", 1, "sleep", "x", 1000, 0, 0);
+    started(&b, "w1", REF1, 1);
+    progress(&b, "w1", REF1, 1);
+    heartbeat(&b, "w1");
+    result(&b, "w1", REF1, 1, 200);
+    by_ref(&b, "c1", 2, REFCACHE__V1__REQUEST__BODY_FETCH, REF1);
+    by_ref(&b, "c1", 3, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    submit(&b, "c2", 4, "echo", "same", 0, 0, 0);
+    result(&b, "w1", REF2, 1, 10);
+    submit(&b, "c2", 5, "echo", "same", 0, 0, 0); /* cache hit */
+    by_ref(&b, "c1", 6, REFCACHE__V1__REQUEST__BODY_DELETE, REF1);
+    rc |= save(dir, "worker_result_fetch", &b);
+
+    /* Retries: a retryable failure, back-off, a second attempt that fails
+     * for good; a stale result of attempt 1. */
+    rc_replay_put_clock(&b, nm);
+    announce(&b, "w1", fns, 3, 1);
+    submit(&b, "c1", 1, "fail", NULL, 0, 0, 2);
+    failure(&b, "w1", REF1, 1, true);
+    for (int i = 0; i < 12; i++) /* past the back-off, within liveness */
+        rc_replay_put_clock(&b, RC_REPLAY_STEP_1MS);
+    heartbeat(&b, "w1");
+    result(&b, "w1", REF1, 1, 5);
+    failure(&b, "w1", REF1, 2, false);
+    by_ref(&b, "c1", 2, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    rc |= save(dir, "worker_failure_retry", &b);
+
+    /* Cancel and deadline while PROCESSING, acks; a worker lost. */
+    rc_replay_put_clock(&b, nm);
+    announce(&b, "w1", fns, 3, 2);
+    announce(&b, "w2", fns, 3, 2);
+    submit(&b, "c1", 1, "sleep", NULL, 0, 0, 1);
+    submit(&b, "c1", 2, "sleep", NULL, 0, 200, 0);
+    by_ref(&b, "c1", 3, REFCACHE__V1__REQUEST__BODY_CANCEL, REF1);
+    cancel_ack(&b, "w1", REF1, 1);
+    rc_replay_put_clock(&b, RC_REPLAY_STEP_300MS);
+    cancel_ack(&b, "w2", REF2, 1);
+    submit(&b, "c1", 4, "sleep", NULL, 0, 0, 1);
+    rc_replay_put_clock(&b, RC_REPLAY_STEP_10S);
+    by_ref(&b, "c1", 5, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    rc |= save(dir, "cancel_deadline_lost", &b);
+
+    /* Malformed frames on every channel, and a REQ envelope. */
+    const void *f3[3] = {"", "\x0a\x01", "junk"};
+    size_t l3[3] = {0, 2, 4};
+    rc_replay_put_msg(&b, RC_REPLAY_CLIENTS, "c1", f3, l3, 1);
+    rc_replay_put_msg(&b, RC_REPLAY_CLIENTS, "c1", f3, l3, 3);
+    rc_replay_put_msg(&b, RC_REPLAY_CLIENTS, "c1", f3 + 1, l3 + 1, 2);
+    rc_replay_put_msg(&b, RC_REPLAY_WORKERS, "w\x01", f3 + 2, l3 + 2, 1);
+    rc_replay_put_msg(&b, RC_REPLAY_CONTROL, "", f3 + 2, l3 + 2, 1);
+    Refcache__V1__Request st = REFCACHE__V1__REQUEST__INIT;
+    Refcache__V1__StatsRequest sr = REFCACHE__V1__STATS_REQUEST__INIT;
+    st.id = 9;
+    st.body_case = REFCACHE__V1__REQUEST__BODY_STATS;
+    st.stats = &sr;
+    size_t n = protobuf_c_message_pack(&st.base, s_frame);
+    const void *env[2] = {"", s_frame};
+    size_t envl[2] = {0, n};
+    rc_replay_put_msg(&b, RC_REPLAY_CLIENTS, "req", env, envl, 2);
+    rc |= save(dir, "malformed_and_envelope", &b);
+    return rc ? 1 : 0;
+}
