@@ -28,6 +28,7 @@ enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
     F_EVER_STARTED = 1u << 1, /* some attempt began to run */
     F_CACHEABLE = 1u << 2,    /* may be shared */
+    F_SHARED_NS = 1u << 3,    /* in a namespace shared across owners: visible to all */
 };
 
 typedef struct rc_fn {

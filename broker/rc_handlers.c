@@ -503,6 +503,16 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         return;
     }
 
+    /* A namespace listed as shared is one space for every owner: its cache
+     * entries and its tasks are visible to all (a cache hit hands out the
+     * first owner's ref_id, which must then be readable). */
+    bool shared = false;
+    if (core->shared_ns && req->ns.len) {
+        char ns[RC_MAX_NAME + 1];
+        memcpy(ns, req->ns.ptr, req->ns.len);
+        ns[req->ns.len] = '\0';
+        shared = zhashx_lookup(core->shared_ns, ns) != NULL;
+    }
     uint8_t key[16] = {0};
     bool cacheable = fn->cacheable && !req->no_cache;
     if (cacheable) {
@@ -512,14 +522,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         rc_key_field(&ks, req->function.ptr, req->function.len);
         /* Results are shared only among tasks of one owner, unless the
          * namespace is configured as shared. */
-        uint64_t owner = core->owner;
-        if (core->shared_ns && req->ns.len) {
-            char ns[RC_MAX_NAME + 1];
-            memcpy(ns, req->ns.ptr, req->ns.len);
-            ns[req->ns.len] = '\0';
-            if (zhashx_lookup(core->shared_ns, ns))
-                owner = 0;
-        }
+        uint64_t owner = shared ? 0 : core->owner;
         rc_key_field(&ks, &owner, sizeof owner);
         /* Params in key order, so the map's wire order does not matter. */
         size_t n = req->n_params;
@@ -590,6 +593,8 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         t->flags |= F_INDEXED | F_CACHEABLE;
     t->fn = fn;
     t->owner = core->owner;
+    if (shared)
+        t->flags |= F_SHARED_NS;
     t->state = RC_PENDING;
     core->n_state[RC_PENDING]++;
     t->max_retries = req->max_retries ? req->max_retries : core->cfg.default_max_retries;
@@ -637,7 +642,7 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
     rc_task_t *t = rc_table_get(core->tasks, ref);
     /* Another owner's or another namespace's task is indistinguishable
      * from a missing one. */
-    if (t && (t->owner != core->owner || !same_ns(t, &req->ns)))
+    if (t && ((t->owner != core->owner && !(t->flags & F_SHARED_NS)) || !same_ns(t, &req->ns)))
         t = NULL;
     if (!t) {
         rc_reply_t r = {.id = req->id,

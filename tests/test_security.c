@@ -148,12 +148,13 @@ static void s_config(rc_broker_config_t *c, const keydir_t *k, char *secret, siz
 
 /* A client of f's broker using key KEYS/key (NULL: no CURVE) and the broker
  * public certificate KEYS/server (NULL: the real one). */
-static rc_client_t *s_client(fixture_t *f, const char *key, const char *server)
+static rc_client_t *s_client_ns(fixture_t *f, const char *key, const char *server, const char *ns)
 {
     char secret[256], pub[256], err[256] = "";
     rc_client_options_t o;
     rc_client_options_init(&o);
     o.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
+    o.namespace_name = ns;
     if (key) {
         s_path(secret, sizeof secret, f->keys->keys, key);
         s_path(pub, sizeof pub, f->keys->keys, server ? server : "broker");
@@ -164,6 +165,11 @@ static rc_client_t *s_client(fixture_t *f, const char *key, const char *server)
     if (!c)
         fail_msg("rc_client_new(%s): %s", key ? key : "no key", err);
     return c;
+}
+
+static rc_client_t *s_client(fixture_t *f, const char *key, const char *server)
+{
+    return s_client_ns(f, key, server, NULL);
 }
 
 /* A pool of `threads` worker threads connecting over TCP with KEYS/key. */
@@ -517,21 +523,24 @@ static void test_cache_does_not_cross_owners(void **state)
     s_stop(&f);
 }
 
-/* Known broker problem (reported): a shared-namespace cache hit hands Bob the
- * ref_id of Alice's task, which Bob's own Status/Fetch then answer NOT_FOUND.
- * Skipped unless RC_TEST_KNOWN_BROKEN is set, so that CI stays green until
- * the broker decides what a shared hit should return. */
+/* A shared-namespace cache hit hands Bob the ref_id of Alice's task: tasks
+ * in a shared namespace are visible to every owner, so Bob can read it. */
 static void test_shared_cache_hit_is_readable(void **state)
 {
-    if (!getenv("RC_TEST_KNOWN_BROKEN"))
-        skip();
     fixture_t *f = s_start_with(*state, "pub", 1);
     rc_task_info_t a = {0}, b = {0}, st = {0};
     s_echo(f->alice, "pub", "shared input", &a);
     s_echo(f->bob, "pub", "shared input", &b);
     assert_true(b.cache_hit);
-    int rc = rc_client_status(f->bob, b.ref_id, &st, CALL_MS);
+    /* Bob reads it from inside the shared namespace... */
+    rc_client_t *bob_pub = s_client_ns(f, "bob", NULL, "pub");
+    int rc = rc_client_status(bob_pub, b.ref_id, &st, CALL_MS);
     rc_task_info_free(&st);
+    /* ...and, like anyone, not from outside it. */
+    int outside = rc_client_status(f->bob, b.ref_id, &st, CALL_MS);
+    rc_task_info_free(&st);
+    rc_client_destroy(&bob_pub);
+    assert_int_equal(outside, C_NOT_FOUND);
     rc_task_info_free(&a);
     rc_task_info_free(&b);
     s_stop(&f);
