@@ -237,8 +237,13 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
                                                         : "REF";
         return s_usage(err, errlen, "%s: missing %s (see refcache %s --help)", cmd, what, cmd);
     }
-    if (!args->curve_secret != !args->curve_server)
-        return s_usage(err, errlen, "--curve-secret and --curve-server go together");
+    /* Each may come from its flag or its environment variable. */
+    const char *secret = args->curve_secret ? args->curve_secret : getenv("REFCACHE_CURVE_SECRET");
+    const char *server = args->curve_server ? args->curve_server : getenv("REFCACHE_CURVE_SERVER");
+    if (!secret != !server)
+        return s_usage(err, errlen,
+                       "--curve-secret and --curve-server go together (or REFCACHE_CURVE_SECRET and "
+                       "REFCACHE_CURVE_SERVER)");
     return 0;
 }
 

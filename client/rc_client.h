@@ -44,7 +44,8 @@ enum {
     RC_CLIENT_ECURVE = -6,      /* a CURVE certificate could not be loaded */
     RC_CLIENT_EINTR = -7,       /* interrupted by a signal (SIGINT/SIGTERM) */
     RC_CLIENT_EOUTOFORDER = -8, /* fetch_all: pages did not fit together */
-    RC_CLIENT_EAGAIN = -9       /* the send queue is full (only with a finite sndhwm) */
+    RC_CLIENT_EAGAIN = -9       /* the request could not be queued: no connection to the broker is
+                                   up (e.g. its CURVE handshake was refused) or the send queue is full */
 };
 
 /* Longest ref_id the library keeps (the broker sends 32 hex characters). */
