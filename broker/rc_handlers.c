@@ -702,7 +702,7 @@ static void on_fetch(rc_core_t *core, rc_request_t *req)
     lru_touch(core, t);
     rc_reply_t r = {.id = req->id,
                     .kind = RC_REPLY_FETCH,
-                    .data = {t->result + req->offset, (size_t) len},
+                    .data = {t->result ? t->result + req->offset : NULL, (size_t) len},
                     .total_size = t->result_len,
                     .offset = req->offset};
     reply(core, &r);
