@@ -436,6 +436,12 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
             return;
         }
     }
+    if (a & RC_ACT_STORE_RESULT && !t->started_us) {
+        /* A job that finished before its first step boundary sends no
+         * Started: its Result says it ran. */
+        t->started_us = NOW_WALL();
+        t->flags |= F_EVER_STARTED;
+    }
     if (a & RC_ACT_STORE_RESULT && msg) {
         t->result = rc_codec_wmsg_take_data(msg, &t->result_len);
         core->cache_bytes += t->result_len;

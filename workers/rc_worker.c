@@ -39,8 +39,11 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 #define PROGRESS_MIN_INTERVAL_US 5000
 /* Messages handled per socket per poll, so one socket cannot starve another. */
 #define DRAIN_BATCH 64
-#define MAX_THREADS 1024
-#define MAX_CREDIT  1024
+/* While held tasks keep the thread busy, look at the pipe and the work
+ * socket once per this many tasks (the control socket: before every one). */
+#define FULL_POLL_EVERY 16
+#define MAX_THREADS     1024
+#define MAX_CREDIT      1024
 
 typedef struct rc_worker rc_worker_t;
 
@@ -59,8 +62,9 @@ typedef struct arena {
 struct rc_job {
     rc_worker_t *worker;
     const Refcache__V1__Dispatch *dispatch;
-    bool cancelled; /* a cancel notice for this (ref_id, attempt) arrived */
-    bool disowned;  /* the broker no longer counts this task as ours: say nothing of it */
+    bool cancelled;    /* a cancel notice for this (ref_id, attempt) arrived */
+    bool disowned;     /* the broker no longer counts this task as ours: say nothing of it */
+    bool started_sent; /* Started went out (at the job's first step boundary) */
     bool has_result;
     bool has_failure;
     bool retryable;
@@ -107,6 +111,7 @@ struct rc_worker {
     uint64_t last_heard_us;
     bool terminating;
     bool silent_too_long; /* we sent nothing for the broker's whole liveness window */
+    unsigned since_poll;  /* held tasks started since the last full poll */
     rc_job *job;          /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
@@ -201,6 +206,17 @@ static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
     wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
     wm.started = &st;
     send_work(w, &wm);
+}
+
+/* Started goes out when the job first reaches a step boundary (a call to
+ * the job API), not before it runs: a job that finishes without one, like
+ * echo, costs one message less, and its Result tells the broker it ran. */
+static void job_started(rc_job *job)
+{
+    if (!job->started_sent && !job->disowned) {
+        job->started_sent = true;
+        send_started(job->worker, job->dispatch);
+    }
 }
 
 static void send_cancel_ack(rc_worker_t *w, const char *ref_id, uint32_t attempt, bool started)
@@ -669,7 +685,6 @@ static void run_task(rc_worker_t *w, broker_msg_t *m)
     } else {
         rc_job job = {.worker = w, .dispatch = d};
         w->job = &job;
-        send_started(w, d);
         fn->fn(&job);
         w->job = NULL;
         if (job.disowned)
@@ -711,8 +726,15 @@ static void worker_loop(rc_worker_t *w)
         }
         if (w->held_count > 0) {
             /* Drain the control socket before starting a held task, so one
-             * cancelled while held never starts. */
-            poll_input(w, 0);
+             * cancelled while held never starts. That takes one non-blocking
+             * receive; a full poll of all three sockets (several system
+             * calls) is only needed now and then while work keeps coming,
+             * since the credit bounds what the broker can send meanwhile. */
+            if (++w->since_poll >= FULL_POLL_EVERY) {
+                w->since_poll = 0;
+                poll_input(w, 0);
+            } else
+                handle_control(w);
             check_timers(w);
             broker_msg_t *m = w->terminating ? NULL : held_pop(w);
             if (m)
@@ -772,7 +794,8 @@ bool rc_job_cancelled(rc_job *job)
     if (!job || !job->worker)
         return true;
     rc_worker_t *w = job->worker;
-    check_silence(w);
+    check_silence(w); /* before anything is sent: sending resets the silence */
+    job_started(job);
     poll_input(w, 0);
     heartbeat_if_due(w, rc_mono_us());
     return job->cancelled || w->terminating;
@@ -783,6 +806,8 @@ bool rc_job_sleep(rc_job *job, int ms)
     if (!job || !job->worker)
         return true;
     rc_worker_t *w = job->worker;
+    check_silence(w);
+    job_started(job);
     uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
     uint64_t now = rc_mono_us();
     uint64_t deadline = now + (uint64_t) (ms > 0 ? ms : 0) * 1000;
@@ -805,6 +830,8 @@ void rc_job_progress(rc_job *job, uint64_t done, uint64_t total)
 {
     if (!job || !job->worker)
         return;
+    check_silence(job->worker);
+    job_started(job);
     uint64_t now = rc_mono_us();
     if (done != total && now - job->last_progress_us < PROGRESS_MIN_INTERVAL_US) {
         heartbeat_if_due(job->worker, now);
