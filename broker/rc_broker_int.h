@@ -58,31 +58,46 @@ typedef struct rc_worker {
 
 typedef struct rc_waiter rc_waiter_t;
 
+/* A task record. The fields up to `worker` are kept for the record's
+ * whole life; the rest serve only while the task is PENDING or PROCESSING.
+ * When the task ends, the record is shrunk to RC_TASK_KEPT bytes with the
+ * result bytes inline right after them (rc_task_result), so a finished task
+ * costs one allocation of about 160 bytes plus its result. Nothing may touch
+ * an active-only field of a terminal record. */
 typedef struct rc_task {
     uint8_t ref[16];
     uint8_t key[16];
     uint8_t state;
     uint8_t flags;
-    uint16_t error_code;
-    uint32_t attempt, max_retries, ttl_s;
+    uint8_t error_code;  /* refcache.v1.Code */
+    uint8_t attempt;     /* <= RC_MAX_RETRIES_CAP + 1 */
+    uint8_t max_retries; /* <= RC_MAX_RETRIES_CAP */
+    uint32_t ttl_s;
+    uint32_t result_len; /* results are bounded by the message size limit */
     rc_fn_t *fn;
-    char *ns;            /* NULL: the default namespace */
-    rc_worker_t *worker; /* while PROCESSING */
-    uint64_t seq;        /* FIFO order across functions */
-    uint64_t owner;      /* keyed hash of the owner's key; 0 without CURVE */
+    char *ns;       /* NULL: the default namespace */
+    uint64_t owner; /* keyed hash of the owner's key; 0 without CURVE */
     uint64_t created_us, started_us, finished_us, stopped_us; /* wall clock */
-    uint64_t expires_mono_us;
     uint64_t progress_done, progress_total;
     char *error;
-    uint8_t *result;
-    size_t result_len;
-    uint8_t *spec; /* the encoded Dispatch, until terminal */
-    size_t spec_len;
     rc_list_t link;   /* fn->queue while queued; broker->lru when terminal */
     rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
+    /* Active only. */
+    rc_worker_t *worker; /* while PROCESSING */
+    uint64_t seq;        /* FIFO order across functions */
+    uint8_t *spec;       /* the encoded Dispatch */
+    size_t spec_len;
     rc_timer_t deadline;
     rc_waiter_t *waiters;
 } rc_task_t;
+
+#define RC_TASK_KEPT offsetof(rc_task_t, worker)
+
+/* The result bytes of a COMPLETE task (inline after the kept fields), or NULL. */
+static inline const uint8_t *rc_task_result(const rc_task_t *t)
+{
+    return t->state == RC_COMPLETE && t->result_len ? (const uint8_t *) t + RC_TASK_KEPT : NULL;
+}
 
 enum { W_SUBMIT, W_WAIT };
 

@@ -92,12 +92,13 @@ typedef struct {
     X(tasks_pending)                                                                                         \
     X(tasks_processing)                                                                                      \
     X(tasks_complete)                                                                                        \
-    X(tasks_failed) X(tasks_cancelled) X(queue_depth) X(workers) X(workers_busy) X(cache_bytes)              \
-        X(cache_entries) X(submitted_total) X(completed_total) X(failed_total) X(cancelled_total)            \
-            X(cache_hits_total) X(dedup_total) X(expired_total) X(evicted_total) X(retries_total)            \
-                X(workers_lost_total) X(bad_requests_total) X(bad_worker_msgs_total) X(stale_msgs_total)     \
-                    X(dropped_replies_total) X(waiters) X(rss_bytes) X(uptime_ms) X(requests_total)          \
-                        X(resource_exhausted_total) X(deadline_exceeded_total)
+    X(tasks_failed)                                                                                          \
+    X(tasks_cancelled) X(queue_depth) X(workers) X(workers_busy) X(cache_bytes) X(cache_entries)             \
+        X(submitted_total) X(completed_total) X(failed_total) X(cancelled_total) X(cache_hits_total)         \
+            X(dedup_total) X(expired_total) X(evicted_total) X(retries_total) X(workers_lost_total)          \
+                X(bad_requests_total) X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total)  \
+                    X(waiters) X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)       \
+                        X(deadline_exceeded_total)
 
 typedef struct {
 #define RC_STATS_DECLARE(name) uint64_t name;

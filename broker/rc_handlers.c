@@ -97,13 +97,14 @@ static void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, cha
     v->ref_hex = hex;
     v->state = t->state;
     v->result_size = t->result_len;
-    if (t->result) {
+    const uint8_t *result = rc_task_result(t);
+    if (result) {
         size_t n = t->result_len;
         if (n > core->cfg.inline_limit) {
             n = t->result_len < core->cfg.preview_bytes ? t->result_len : core->cfg.preview_bytes;
             v->result_truncated = true;
         }
-        v->result = (rc_bytes_t){t->result, n};
+        v->result = (rc_bytes_t){result, n};
     }
     v->progress_done = t->progress_done;
     v->progress_total = t->progress_total;
@@ -147,7 +148,7 @@ static void waiter_free(rc_core_t *core, rc_waiter_t *w)
     free(w);
 }
 
-static void waiter_answer(rc_core_t *core, rc_waiter_t *w)
+static void waiter_send(rc_core_t *core, rc_waiter_t *w)
 {
     rc_taskview_t v;
     char hex[RC_REF_ID_LEN + 1];
@@ -158,7 +159,22 @@ static void waiter_answer(rc_core_t *core, rc_waiter_t *w)
                     .cache_hit = w->cache_hit,
                     .deduplicated = w->deduplicated};
     send_reply_to(core, w->rid, w->rid_len, w->envelope, &r);
+}
+
+/* Answers a waiter with its task's state now and frees it. */
+static void waiter_answer(rc_core_t *core, rc_waiter_t *w)
+{
+    waiter_send(core, w);
     waiter_free(core, w);
+}
+
+/* The same for a waiter already taken off its task's list. */
+static void waiter_answer_detached(rc_core_t *core, rc_waiter_t *w)
+{
+    waiter_send(core, w);
+    rc_timers_cancel(core->timers, &w->timer);
+    core->waiters--;
+    free(w);
 }
 
 static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms,
@@ -195,10 +211,14 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
 
 static void task_free(rc_core_t *core, rc_task_t *t)
 {
-    while (t->waiters)
-        waiter_free(core, t->waiters);
+    if (!rc_state_is_terminal(t->state)) {
+        /* Only an active record has these (a terminal one was shrunk). */
+        while (t->waiters)
+            waiter_free(core, t->waiters);
+        rc_timers_cancel(core->timers, &t->deadline);
+        free(t->spec);
+    }
     rc_timers_cancel(core->timers, &t->timer);
-    rc_timers_cancel(core->timers, &t->deadline);
     rc_list_remove(&t->link);
     if (t->flags & F_INDEXED)
         rc_table_remove(core->index, t);
@@ -206,9 +226,7 @@ static void task_free(rc_core_t *core, rc_task_t *t)
     core->n_state[t->state]--;
     if (t->state == RC_COMPLETE)
         core->cache_bytes -= t->result_len;
-    free(t->result);
     free(t->error);
-    free(t->spec);
     free(t->ns);
     free(t);
 }
@@ -217,7 +235,50 @@ static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
 {
     free(t->error);
     t->error = strndup(msg, len);
-    t->error_code = (uint16_t) code;
+    t->error_code = (uint8_t) code;
+}
+
+/* Shrinks a task that has just become terminal to its kept fields plus its
+ * result bytes (which it takes), and puts the new record where the old one
+ * was in the tables. Waiters, queue and timers no longer refer to it.
+ * Returns the record, which may have moved. */
+static rc_task_t *compact(rc_core_t *core, rc_task_t *t, uint8_t *result, size_t len)
+{
+    rc_task_t *n = malloc(RC_TASK_KEPT + len);
+    if (!n) {
+        /* No room: keep the big record as it is; a result that cannot be
+         * kept makes the task fail rather than lie. */
+        if (len) {
+            core->n_state[RC_COMPLETE]--;
+            core->n_state[RC_FAILED]++;
+            core->c.completed--;
+            core->c.failed++;
+            core->cache_bytes -= len;
+            t->state = RC_FAILED;
+            t->result_len = 0;
+            set_error(t, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory keeping the result", 32);
+            if (t->flags & F_INDEXED) {
+                rc_table_remove(core->index, t);
+                t->flags &= (uint8_t) ~F_INDEXED;
+            }
+        }
+        free(result);
+        return t;
+    }
+    rc_table_remove(core->tasks, t);
+    if (t->flags & F_INDEXED)
+        rc_table_remove(core->index, t);
+    memcpy(n, t, RC_TASK_KEPT);
+    rc_list_init(&n->link); /* the copy's links still pointed at the old record */
+    if (len)
+        memcpy((uint8_t *) n + RC_TASK_KEPT, result, len);
+    free(result);
+    free(t);
+    /* Neither put can fail: the slots were just freed. */
+    rc_table_put(core->tasks, n);
+    if (n->flags & F_INDEXED)
+        rc_table_put(core->index, n);
+    return n;
 }
 
 /* Drops least recently used terminal records while the byte cap or the
@@ -442,9 +503,12 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->started_us = NOW_WALL();
         t->flags |= F_EVER_STARTED;
     }
+    uint8_t *result = NULL;
+    size_t result_len = 0;
     if (a & RC_ACT_STORE_RESULT && msg) {
-        t->result = rc_codec_wmsg_take_data(msg, &t->result_len);
-        core->cache_bytes += t->result_len;
+        result = rc_codec_wmsg_take_data(msg, &result_len);
+        t->result_len = (uint32_t) result_len;
+        core->cache_bytes += result_len;
         core->c.completed++;
     }
     set_state(core, t, tr.next);
@@ -463,6 +527,9 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->finished_us = NOW_WALL();
         free(t->spec);
         t->spec = NULL;
+        rc_waiter_t *waiters = t->waiters;
+        t->waiters = NULL;
+        t = compact(core, t, result, result_len);
         if (tr.next == RC_FAILED) {
             core->c.failed++;
             if (tr.code == REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED)
@@ -470,12 +537,20 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         } else if (tr.next == RC_CANCELLED)
             core->c.cancelled++;
         t->timer.kind = T_TTL;
-        t->expires_mono_us = rc_mono_us() + (uint64_t) t->ttl_s * 1000000;
-        rc_timers_set(core->timers, &t->timer, t->expires_mono_us);
+        rc_timers_set(core->timers, &t->timer, rc_mono_us() + (uint64_t) t->ttl_s * 1000000);
         rc_list_push_back(&core->lru, &t->link);
-        while (t->waiters)
-            waiter_answer(core, t->waiters);
+        /* The waiters still point at the old record: answer them from the
+         * detached list, never through the task. */
+        while (waiters) {
+            rc_waiter_t *wt = waiters;
+            waiters = wt->next;
+            wt->task = t;
+            wt->prev = wt->next = NULL;
+            waiter_answer_detached(core, wt);
+        }
         evict(core, t);
+    } else if (result) {
+        free(result); /* not reached: a result always ends the task */
     }
 }
 
@@ -615,11 +690,20 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         rc_timers_set(core->timers, &t->deadline, rc_mono_us() + (uint64_t) req->deadline_ms * 1000);
     }
 
-    /* Queue it and let the dispatcher decide; it may run, and even finish
-     * (not within this call: results arrive as messages), right away. */
+    /* Queue it and let the dispatcher decide. A dispatch that fails at once
+     * (the worker vanished) can even end the task here, and an ended record
+     * is shrunk and may move: find it again by its ref. */
     rc_list_push_back(&fn->queue, &t->link);
     fn->queued++;
+    uint8_t ref[16];
+    memcpy(ref, t->ref, sizeof ref);
     dispatch_fn(core, fn);
+    t = rc_table_get(core->tasks, ref);
+    if (!t) {
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED,
+                    "task dropped at once (over the record cap)");
+        return;
+    }
 
     if (req->async_timeout_ms > 0 &&
         waiter_add(core, t, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
@@ -708,7 +792,7 @@ static void on_fetch(rc_core_t *core, rc_request_t *req)
     lru_touch(core, t);
     rc_reply_t r = {.id = req->id,
                     .kind = RC_REPLY_FETCH,
-                    .data = {t->result ? t->result + req->offset : NULL, (size_t) len},
+                    .data = {rc_task_result(t) ? rc_task_result(t) + req->offset : NULL, (size_t) len},
                     .total_size = t->result_len,
                     .offset = req->offset};
     reply(core, &r);
@@ -914,7 +998,7 @@ static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
             continue;
         rc_task_t *t = rc_table_get(core->tasks, s->ref);
         slot_release(w, s);
-        if (t && t->worker == w && t->attempt == s->attempt) {
+        if (t && t->state == RC_PROCESSING && t->worker == w && t->attempt == s->attempt) {
             rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
             apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
         }
@@ -943,7 +1027,7 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
                 continue;
             rc_task_t *t = rc_table_get(core->tasks, s->ref);
             slot_release(w, s);
-            if (t && t->worker == w && t->attempt == s->attempt) {
+            if (t && t->state == RC_PROCESSING && t->worker == w && t->attempt == s->attempt) {
                 rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
                 apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
             }
@@ -1046,7 +1130,8 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     rc_slot_t *slot = slot_find(w, ref, m.attempt);
     rc_task_t *t = rc_table_get(core->tasks, ref);
     rc_task_facts_t f = {
-        .current = t && slot && t->attempt == m.attempt && (t->worker == w || m.kind == RC_WMSG_CANCEL_ACK),
+        .current = t && slot && t->attempt == m.attempt &&
+                   (m.kind == RC_WMSG_CANCEL_ACK || (t->state == RC_PROCESSING && t->worker == w)),
         .retryable = m.retryable,
         .retries_left = t && t->attempt <= t->max_retries,
     };
