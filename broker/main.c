@@ -28,7 +28,7 @@ static void usage(FILE *out)
         "                          use port * for an ephemeral port; the bound endpoints are printed\n"
         "  --workers N             in-process worker threads [REFCACHE_WORKERS] (0; the\n"
         "                          embedded default of the README uses the number of cores)\n"
-        "  --credit N              tasks an in-process worker may hold (2)\n"
+        "  --credit N              tasks an in-process worker may hold (8)\n"
         "  --insecure              allow binding a non-loopback address without CURVE\n"
         "security (CURVE on every TCP socket; see README):\n"
         "  --curve-secret FILE     the broker's certificate (from 'refcache keygen FILE')\n"

@@ -1044,7 +1044,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     self->threads = cfg->threads > 0 ? cfg->threads : (cores > 0 ? (int) cores : 1);
-    self->credit = cfg->credit > 0 ? cfg->credit : 2;
+    self->credit = cfg->credit > 0 ? cfg->credit : RC_DEFAULT_CREDIT;
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);

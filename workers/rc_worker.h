@@ -14,6 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The credit a worker thread grants by default: how many tasks the broker
+ * may hand it at once (running + held). Above one, a thread finds its next
+ * task already waiting instead of idling for a round trip; 8 halves the
+ * broker's system calls per task against 2 (docs/performance.md) while a
+ * held task still waits behind at most 7 others. */
+#define RC_DEFAULT_CREDIT 8
+
 typedef struct rc_job rc_job;
 typedef struct rc_pool rc_pool_t;
 
@@ -71,7 +78,7 @@ typedef struct {
     const char *work_endpoint;      /* broker's work channel */
     const char *control_endpoint;   /* broker's control channel */
     int threads;                    /* <= 0: number of cores */
-    int credit;                     /* tasks a thread may hold; <= 0: 2 */
+    int credit;                     /* tasks a thread may hold; <= 0: RC_DEFAULT_CREDIT */
     int heartbeat_ms;               /* <= 0: 1000 */
     int liveness;                   /* silent heartbeats before reconnecting; <= 0: 5 */
     size_t max_result_bytes;        /* larger results fail RESOURCE_EXHAUSTED; 0: 16 MiB - 64 KiB,
