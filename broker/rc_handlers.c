@@ -987,11 +987,10 @@ static rc_worker_t *worker_get_or_new(rc_core_t *core, zmq_msg_t *rid_frame)
     return w;
 }
 
-/* Forgets a worker: every task it ran goes back (retry) or fails. */
-static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
+/* Empties every credit slot of a worker whose session is over: each task it
+ * still ran goes back (retry) or fails, as for a lost worker. */
+static void release_all(rc_core_t *core, rc_worker_t *w)
 {
-    if (lost)
-        core->c.workers_lost++;
     for (uint32_t i = 0; i < w->credit; i++) {
         rc_slot_t *s = &w->slots[i];
         if (!s->used)
@@ -1003,6 +1002,14 @@ static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
             apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
         }
     }
+}
+
+/* Forgets a worker: every task it ran goes back (retry) or fails. */
+static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
+{
+    if (lost)
+        core->c.workers_lost++;
+    release_all(core, w);
     rc_list_remove(&w->link);
     zhashx_delete(core->worker_ids, w->id);
     free(w->fns);
@@ -1020,19 +1027,8 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
 {
     /* A second Ready means the worker restarted its session: whatever it
      * held is gone on its side. */
-    if (w->ready) {
-        for (uint32_t i = 0; i < w->credit; i++) {
-            rc_slot_t *s = &w->slots[i];
-            if (!s->used)
-                continue;
-            rc_task_t *t = rc_table_get(core->tasks, s->ref);
-            slot_release(w, s);
-            if (t && t->state == RC_PROCESSING && t->worker == w && t->attempt == s->attempt) {
-                rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
-                apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
-            }
-        }
-    }
+    if (w->ready)
+        release_all(core, w);
     size_t n = m->n_functions;
     rc_fn_t **fns = calloc(n ? n : 1, sizeof *fns);
     if (!fns)

@@ -319,7 +319,8 @@ static fx_t *fixture_new(void)
     return fixture_bind("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
 }
 
-static void fixture_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public)
+static void pool_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public,
+                       const rc_function_t *fns, size_t n, size_t max_result)
 {
     rc_pool_config_t cfg = {0};
     char work_ep[128], control_ep[128];
@@ -333,10 +334,18 @@ static void fixture_start(fx_t *f, int credit, int liveness, const char *secret,
     cfg.liveness = liveness;
     cfg.curve_secret_file = secret;
     cfg.broker_public_file = broker_public;
+    cfg.functions = fns;
+    cfg.function_count = n;
+    cfg.max_result_bytes = max_result;
     char err[256];
     f->pool = rc_pool_new(&cfg, err, sizeof err);
     if (!f->pool)
         fail_msg("rc_pool_new: %s", err);
+}
+
+static void fixture_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public)
+{
+    pool_start(f, credit, liveness, secret, broker_public, NULL, 0, 0);
     /* The ControlHello and the Ready travel on different connections and may
      * arrive in either order; both carry the same routing id. */
     expect_ready(f, credit);
@@ -763,27 +772,12 @@ static int big_fn(rc_job *job)
     return rc_job_result(job, big, sizeof big);
 }
 
-/* Starts a pool with extra functions (besides the built-ins) and a result cap. */
+/* Starts a pool with extra functions (besides the built-ins) and a result
+ * cap, and takes its Ready without checking the function list. */
 static void fixture_start_with(fx_t *f, int credit, int liveness, const rc_function_t *fns, size_t n,
                                size_t max_result)
 {
-    rc_pool_config_t cfg = {0};
-    char work_ep[128], control_ep[128];
-    snprintf(work_ep, sizeof work_ep, "%s", zsock_endpoint(f->work));
-    snprintf(control_ep, sizeof control_ep, "%s", zsock_endpoint(f->control));
-    cfg.work_endpoint = work_ep;
-    cfg.control_endpoint = control_ep;
-    cfg.threads = 1;
-    cfg.credit = credit;
-    cfg.heartbeat_ms = HB_MS;
-    cfg.liveness = liveness;
-    cfg.functions = fns;
-    cfg.function_count = n;
-    cfg.max_result_bytes = max_result;
-    char err[256];
-    f->pool = rc_pool_new(&cfg, err, sizeof err);
-    if (!f->pool)
-        fail_msg("rc_pool_new: %s", err);
+    pool_start(f, credit, liveness, NULL, NULL, fns, n, max_result);
     worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
     refcache__v1__worker_message__free_unpacked(wm, NULL);
     wait_hellos(f, 1);
