@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Measures refcache against the bare ZeroMQ relay (../shared/tools/relay.c), side
+# by side, in one run on this machine: the method of docs/performance.md.
+# Builds Release into build-rel/, then REPS times (default 3): a fresh
+# `refcache-broker --workers 2` and a fresh relay with 2 echo threads, and
+#   relay load / refcache-bench throughput   (1 client, 1000 in flight)
+#   relay ping / refcache-bench latency      (sequential round trips)
+#   refcache-bench cancel, storm (100,000), open-loop latency, mixed (10 s)
+# Prints every run's figures and a table of medians with ratios to the relay.
+# JSON of every run is left in build-rel/perf/. Not part of the test suite.
+# Usage: scripts/perf.sh [REPS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=${1:-3}
+relay_src=${RC_RELAY_SRC:-../shared/tools/relay.c}
+[ -f "$relay_src" ] || { echo "perf.sh: no relay at $relay_src (set RC_RELAY_SRC)" >&2; exit 1; }
+
+cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build build-rel -j "$(nproc)" --target refcache-broker refcache-bench >/dev/null
+gcc -O2 -o build-rel/relay "$relay_src" $(pkg-config --cflags --libs libzmq) -lpthread
+out=build-rel/perf
+rm -rf "$out" && mkdir -p "$out"
+bench=build-rel/client/refcache-bench
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+for rep in $(seq 1 "$reps"); do
+  build-rel/broker/refcache-broker --workers 2 --clients 'tcp://127.0.0.1:*' \
+    --workers-endpoint 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' >"$out/broker-$rep.txt" 2>&1 &
+  bpid=$!; pids+=("$bpid")
+  for _ in $(seq 100); do grep -q '^ready' "$out/broker-$rep.txt" 2>/dev/null && break; sleep 0.05; done
+  ep=$(awk '/^clients/{print $2}' "$out/broker-$rep.txt")
+  port=$((16800 + rep))
+  build-rel/relay serve "tcp://127.0.0.1:$port" 2 & rpid=$!; pids+=("$rpid")
+  sleep 0.3
+  echo "== run $rep (broker $ep, relay :$port)"
+  build-rel/relay load "tcp://127.0.0.1:$port" 500000 1000 | tee "$out/relay-load-$rep.txt"
+  $bench -e "$ep" --json -c 1 -d 1000 -n 200000 throughput >"$out/throughput-$rep.json"
+  build-rel/relay ping "tcp://127.0.0.1:$port" 20000 | tee "$out/relay-ping-$rep.txt"
+  $bench -e "$ep" --json -n 20000 latency >"$out/latency-$rep.json"
+  $bench -e "$ep" --json --rate 2000 -n 20000 latency >"$out/openloop-$rep.json"
+  $bench -e "$ep" --json -n 100 cancel >"$out/cancel-$rep.json"
+  $bench -e "$ep" --json -n 100000 storm >"$out/storm-$rep.json"
+  $bench -e "$ep" --json --duration 10 mixed >"$out/mixed-$rep.json"
+  kill "$bpid" "$rpid"; wait "$bpid" "$rpid" 2>/dev/null || true
+done
+
+/usr/bin/python3 - "$out" "$reps" <<'EOF'
+import json, statistics, sys
+out, reps = sys.argv[1], int(sys.argv[2])
+def j(name, r): return json.load(open(f"{out}/{name}-{r}.json"))
+def relay(name, r):
+    words = open(f"{out}/relay-{name}-{r}.txt").read().split()
+    return {w: float(words[i + 1]) for i, w in enumerate(words[:-1]) if w in ("relay_rps", "p50", "p99")}
+rows = []
+def row(what, vals, fmt, ref=None, goal=""):
+    med = statistics.median(vals)
+    ratio = "" if ref is None else f"{med / statistics.median(ref):.3f}"
+    refs = "" if ref is None else fmt.format(statistics.median(ref))
+    rows.append((what, fmt.format(med), refs, ratio, goal, " / ".join(fmt.format(v) for v in vals)))
+R = range(1, reps + 1)
+tp = [j("throughput", r) for r in R]
+row("throughput (tasks/s)", [t["throughput_rps"] for t in tp], "{:.0f}", [relay("load", r)["relay_rps"] for r in R], ">= 0.5")
+lat = [j("latency", r) for r in R]
+row("latency p50 (us)", [t["latency_us"]["p50"] for t in lat], "{:.1f}", [relay("ping", r)["p50"] for r in R], "<= 1.3")
+row("latency p99 (us)", [t["latency_us"]["p99"] for t in lat], "{:.1f}", [relay("ping", r)["p99"] for r in R])
+ol = [j("openloop", r) for r in R]
+row("open loop 2000/s p99 (us)", [t["latency_us"]["p99"] for t in ol], "{:.1f}")
+ca = [j("cancel", r) for r in R]
+row("cancel reply p99 (us)", [t["cancel_reply_us"]["p99"] for t in ca], "{:.0f}", goal="< 1000")
+row("stop latency p99 (us)", [t["stop_latency_us"]["p99"] for t in ca], "{:.0f}", goal="< 11000 (step 10 ms + 1 ms)")
+st = [j("storm", r) for r in R]
+row("storm 100k: cancel_all (s)", [t["cancel_all_s"] for t in st], "{:.3f}", goal="< 1")
+row("storm 100k: drain (s)", [t["drain_s"] for t in st], "{:.3f}")
+row("storm 100k: started after cancel", [t["started_after_cancel"] for t in st], "{:.0f}", goal="0")
+mem = []
+for t in tp:
+    b, a = t["broker_before"], t["broker_after"]
+    kept = a["tasks"] - b["tasks"]
+    mem.append((a["rss_bytes"] - b["rss_bytes"]) / kept - 32)
+row("memory per kept task beyond its 32 B result (B)", mem, "{:.0f}", goal="<= 200")
+mx = [j("mixed", r) for r in R]
+row("mixed 10 s (requests/s)", [t["throughput_rps"] for t in mx], "{:.0f}")
+errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "latency", "openloop", "cancel", "storm", "mixed") for r in R)
+w = [max(len(r[i]) for r in rows + [("what", "refcache", "relay", "ratio", "goal", "runs")]) for i in range(6)]
+hdr = ("what", "refcache", "relay", "ratio", "goal", "runs")
+print()
+print("| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(hdr)) + " |")
+print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows:
+    print("| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |")
+print(f"\nmedians of {reps} runs; errors reported by the bench over all runs: {errs}")
+EOF
