@@ -2,6 +2,7 @@
  * state machine (rc_task) decides every transition; this file runs the
  * actions it asks for. Called only from the broker thread. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,9 @@ static void waiter_answer_detached(rc_core_t *core, rc_waiter_t *w)
 static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms,
                       bool dedup)
 {
-    if (core->waiters >= core->cfg.max_waiters)
+    /* A finished task has nothing to wait for (and its compact record has
+     * no waiter list): the caller answers at once. */
+    if (rc_state_is_terminal(t->state) || core->waiters >= core->cfg.max_waiters)
         return -1;
     rc_waiter_t *w = calloc(1, sizeof *w + core->rid_len);
     if (!w)
@@ -229,6 +232,7 @@ static void task_free(rc_core_t *core, rc_task_t *t)
     free(t->error);
     free(t->ns);
     free(t);
+    core->freed_since_trim++;
 }
 
 static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
@@ -1174,8 +1178,17 @@ void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 
 /* ---------------------------------------------------------------- timers */
 
+/* After many records were dropped (TTL, eviction, delete), hand the freed
+ * heap back to the OS: glibc keeps it otherwise, and the broker's resident
+ * memory would stay at its high-water mark. At most once per tick. */
+#define RC_TRIM_AFTER 4096
+
 static void tick(rc_core_t *core, uint64_t now)
 {
+    if (core->freed_since_trim >= RC_TRIM_AFTER) {
+        malloc_trim(0);
+        core->freed_since_trim = 0;
+    }
     /* Heartbeats out, and lost workers found. Workers are few (threads, not
      * tasks), so one pass per interval is cheap. */
     uint64_t limit = (uint64_t) core->cfg.heartbeat_ms * core->cfg.liveness * 1000;
