@@ -132,6 +132,7 @@ typedef struct rc_core {
     rc_list_t lru; /* terminal tasks, least recently used first */
     uint64_t n_state[7];
     uint64_t n_workers_live, waiters, cache_bytes, next_seq, started_mono_us;
+    uint64_t freed_since_trim; /* records freed since memory was last handed back */
     rc_counters_t c;
     uint8_t key_secret[16];
     uint8_t rand_pool[4096];
