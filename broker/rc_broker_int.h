@@ -48,6 +48,7 @@ typedef struct rc_worker {
     char id[RC_MAX_ROUTING_ID + 1]; /* routing id on both channels (printable) */
     size_t id_len;
     bool ready, hello;
+    bool refused; /* a send to it was refused: no dispatch until it speaks again */
     rc_fn_t **fns;
     size_t nfns;
     uint32_t credit, outstanding;

@@ -320,7 +320,7 @@ static bool serves(const rc_worker_t *w, const rc_fn_t *fn)
 
 static bool usable(const rc_worker_t *w)
 {
-    return w->ready && w->hello && w->outstanding < w->credit;
+    return w->ready && w->hello && !w->refused && w->outstanding < w->credit;
 }
 
 /* An idle worker for fn if there is one, else one with credit left. */
@@ -493,7 +493,9 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         rc_list_push_back(&core->worker_list, &w->link);
         if (route(core->workers, w->id, w->id_len, false, t->spec, t->spec_len, NULL) != 0) {
             /* The worker vanished between its last message and now: treat
-             * it as a lost attempt (retry while retries remain). */
+             * it as a lost attempt (retry while retries remain), and give it
+             * nothing more until it speaks again (or the tick drops it). */
+            w->refused = true;
             set_state(core, t, tr.next);
             slot_release(w, s);
             rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
@@ -1111,6 +1113,7 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         return;
     }
     w->last_seen_us = rc_mono_us();
+    w->refused = false;
     if (m.kind == RC_WMSG_READY) {
         on_ready(core, w, &m);
         rc_codec_wmsg_release(&m);
