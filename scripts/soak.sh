@@ -5,7 +5,8 @@
 # of the worker processes is killed with SIGKILL (and restarted) every 20 s.
 # At the end: every ref_id handed out is terminal, nothing is PENDING or
 # PROCESSING, no wait is held; the broker's rss before/after is printed.
-# The broker keeps finished tasks for RC_SOAK_TTL seconds (default 60); after
+# The broker keeps finished tasks for RC_SOAK_TTL seconds (default: the run
+# plus 60 s, so that the driver can still read every one at the end); after
 # the load, the script waits until they have expired and prints the broker's
 # task count and rss again, so a leak or memory that is not handed back shows.
 # Usage: scripts/soak.sh [MINUTES]    (env RC_SOAK_BUILD: build dir, RC_SOAK_TTL)
@@ -17,7 +18,8 @@ build=${RC_SOAK_BUILD:-$root/build-soak}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target refcache-broker refcache-worker refcache soak_driver >/dev/null
-ttl=${RC_SOAK_TTL:-60}
+# Records must outlive the run (the driver reads every one at the end).
+ttl=${RC_SOAK_TTL:-$(awk -v m="$minutes" 'BEGIN { print int(m * 60) + 60 }')}
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cep=tcp://127.0.0.1:$(port) wep=tcp://127.0.0.1:$(port) kep=tcp://127.0.0.1:$(port)
