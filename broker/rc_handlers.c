@@ -3,6 +3,7 @@
  * actions it asks for. Called only from the broker thread. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,22 @@
 #include "rc_key.h"
 
 #define NOW_WALL() rc_wall_us()
+
+/* Logs a broker event to stderr with --verbose. Only for events that are
+ * rare by nature (workers joining and leaving, refused keys), never on the
+ * per-message path. */
+static void note(const rc_core_t *core, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const rc_core_t *core, const char *fmt, ...)
+{
+    if (!core->cfg.verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "refcache-broker: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -924,6 +941,7 @@ void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         const char *key = zmq_msg_gets(&frames[body], "User-Id");
         if (key && !zhashx_lookup(core->client_keys, key)) {
             core->c.bad_requests++;
+            note(core, "request from key %s refused: not a client key", key);
             reply_error(core, req.id, REFCACHE__V1__CODE__CODE_PERMISSION_DENIED,
                         "this key may not act as a client");
             rc_codec_request_release(&req);
@@ -1013,8 +1031,11 @@ static void release_all(rc_core_t *core, rc_worker_t *w)
 /* Forgets a worker: every task it ran goes back (retry) or fails. */
 static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
 {
-    if (lost)
+    if (lost) {
         core->c.workers_lost++;
+        note(core, "worker %s lost (silent for %u heartbeats); its %u task(s) retried or failed", w->id,
+             core->cfg.liveness, w->outstanding);
+    }
     release_all(core, w);
     rc_list_remove(&w->link);
     zhashx_delete(core->worker_ids, w->id);
@@ -1033,8 +1054,11 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
 {
     /* A second Ready means the worker restarted its session: whatever it
      * held is gone on its side. */
-    if (w->ready)
+    if (w->ready) {
+        note(core, "worker %s announced itself again; its %u task(s) retried or failed", w->id,
+             w->outstanding);
         release_all(core, w);
+    }
     size_t n = m->n_functions;
     rc_fn_t **fns = calloc(n ? n : 1, sizeof *fns);
     if (!fns)
@@ -1064,6 +1088,7 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
     w->nfns = k;
     w->credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
     w->ready = true;
+    note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     dispatch_worker(core, w);
 }
 
