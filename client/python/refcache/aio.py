@@ -8,6 +8,7 @@ import os
 import zmq
 import zmq.asyncio
 
+from . import _curve
 from . import _messages as m
 from ._pb import pb
 from .client import DEFAULT_ENDPOINT
@@ -20,7 +21,8 @@ class AsyncClient:
     ``namespace`` works as in Client: sent on every request, a non-empty
     ``submit(namespace=...)`` wins for that submit."""
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace=""):
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace="", curve_secret_file=None,
+                 broker_public_file=None):
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
         # Sent on every request: a task is found only in its own namespace.
@@ -30,6 +32,11 @@ class AsyncClient:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 0)
         self._sock.setsockopt(zmq.RCVHWM, 0)
+        try:
+            _curve.apply(self._sock, *_curve.from_env(curve_secret_file, broker_public_file))
+        except ValueError:
+            self._sock.close(0)
+            raise
         self._sock.connect(self.endpoint)
         self._ids = itertools.count(1)
         self._pending = {}

@@ -7,6 +7,8 @@ import time
 
 import zmq
 
+from . import _curve
+
 from . import _messages as m
 from ._pb import pb
 from .errors import Timeout
@@ -29,7 +31,8 @@ class Client:
     ``submit(namespace=...)`` overrides it for that submit.
     """
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace=""):
+    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace="", curve_secret_file=None,
+                 broker_public_file=None):
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
         # Sent on every request: a task is found only in its own namespace.
@@ -37,6 +40,11 @@ class Client:
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        try:
+            _curve.apply(self._sock, *_curve.from_env(curve_secret_file, broker_public_file))
+        except ValueError:
+            self._sock.close(0)
+            raise
         self._sock.connect(self.endpoint)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ import time
 
 import zmq
 
+from . import _curve
 from ._pb import pb
 from .errors import JobFailed
 
@@ -89,7 +90,8 @@ class Worker:
     """
 
     def __init__(self, endpoint, control_endpoint, functions, cacheable=(), credit=1,
-                 heartbeat_ms=1000, liveness=5, worker_id=None, context=None):
+                 heartbeat_ms=1000, liveness=5, worker_id=None, context=None, curve_secret_file=None,
+                 broker_public_file=None):
         if not functions:
             raise ValueError("a worker needs at least one function")
         unknown = set(cacheable) - set(functions)
@@ -106,6 +108,13 @@ class Worker:
         self.worker_id = self._base_id
         self._generation = 0
         self._ctx = context or zmq.Context.instance()
+        self._curve = (curve_secret_file, broker_public_file)
+        # Fail now, with the file's name, rather than on the worker thread.
+        probe = self._ctx.socket(zmq.DEALER)
+        try:
+            _curve.apply(probe, *self._curve)
+        finally:
+            probe.close(0)
         self._stop = threading.Event()
         self._work = self._control = None
         self._held = collections.deque()
@@ -161,6 +170,7 @@ class Worker:
             sock.setsockopt(zmq.RECONNECT_IVL, WORKER_RECONNECT_IVL_MS)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, WORKER_RECONNECT_IVL_MAX_MS)
             sock.setsockopt(zmq.ROUTING_ID, self.worker_id.encode())
+            _curve.apply(sock, *self._curve)
             sock.connect(ep)
         self._last_heard = time.monotonic()
         self._announce()
