@@ -42,7 +42,8 @@ static const char *const global_help =
     "  --timeout MS          how long to wait for each reply (default 5000; submit and wait\n"
     "                        add their own hold time)\n"
     "  --curve-secret FILE   this client's CURVE certificate (env REFCACHE_CURVE_SECRET)\n"
-    "  --curve-server FILE   the broker's public certificate (env REFCACHE_CURVE_SERVER)\n"
+    "  --broker-public FILE  the broker's public certificate (env REFCACHE_CURVE_SERVER;\n"
+    "                        --curve-server is the same flag)\n"
     "  -h, --help            this help; COMMAND --help for a command's own\n"
     "  --version             print the version\n"
     "\n"
@@ -542,7 +543,7 @@ int main(int argc, char **argv)
     opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
     opts.namespace_name = args.namespace_name ? args.namespace_name : getenv("REFCACHE_NAMESPACE");
     if (!opts.curve_secret_file != !opts.broker_public_file) {
-        fprintf(stderr, "refcache: CURVE needs both --curve-secret and --curve-server\n");
+        fprintf(stderr, "refcache: CURVE needs both --curve-secret and --broker-public\n");
         rc_cli_args_free(&args);
         return RC_EXIT_USAGE;
     }

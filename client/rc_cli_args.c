@@ -120,7 +120,9 @@ static int s_global(rc_cli_args_t *args, int argc, char **argv, int *i, bool bef
     } else if (strcmp(a, "--curve-secret") == 0) {
         if (!(args->curve_secret = s_value(argc, argv, i)))
             return s_usage(err, errlen, "%s needs a value", a);
-    } else if (strcmp(a, "--curve-server") == 0) {
+    } else if (strcmp(a, "--broker-public") == 0 || strcmp(a, "--curve-server") == 0) {
+        /* --broker-public, as refcache-worker names it; --curve-server is
+         * the older name, kept. */
         if (!(args->curve_server = s_value(argc, argv, i)))
             return s_usage(err, errlen, "%s needs a value", a);
     } else if ((before_cmd || args->cmd != RC_CMD_WAIT) && strcmp(a, "--timeout") == 0) {
@@ -242,7 +244,7 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
     const char *server = args->curve_server ? args->curve_server : getenv("REFCACHE_CURVE_SERVER");
     if (!secret != !server)
         return s_usage(err, errlen,
-                       "--curve-secret and --curve-server go together (or REFCACHE_CURVE_SECRET and "
+                       "--curve-secret and --broker-public go together (or REFCACHE_CURVE_SECRET and "
                        "REFCACHE_CURVE_SERVER)");
     return 0;
 }

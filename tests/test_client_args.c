@@ -188,6 +188,21 @@ static void test_usage_errors(void **state)
     s_expect_usage(ARGC(curve), curve, "together");
 }
 
+static void test_curve_flags(void **state)
+{
+    /* --broker-public, as issue 6 and refcache-worker name it, and the
+     * older --curve-server. */
+    const char *names[] = {"--broker-public", "--curve-server"};
+    for (size_t i = 0; i < 2; i++) {
+        char *argv[] = {"refcache", "--curve-secret", "me_secret", (char *) names[i], "broker", "stats"};
+        rc_cli_args_t a;
+        char err[256];
+        assert_int_equal(rc_cli_parse(ARGC(argv), argv, NULL, &a, err, sizeof err), 0);
+        assert_string_equal(a.curve_secret, "me_secret");
+        assert_string_equal(a.curve_server, "broker");
+    }
+}
+
 static void test_exit_status(void **state)
 {
     assert_int_equal(rc_cli_exit_status(0), 0);
@@ -204,7 +219,7 @@ int main(void)
         cmocka_unit_test(test_submit_full),        cmocka_unit_test(test_defaults_and_env),
         cmocka_unit_test(test_wait_fetch_options), cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_exit_status),
-        cmocka_unit_test(test_global_namespace),
+        cmocka_unit_test(test_global_namespace),   cmocka_unit_test(test_curve_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
