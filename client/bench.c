@@ -1079,6 +1079,7 @@ static void s_run_mixed(conn_t *c)
     }
     uint64_t sent = 0, got = 0, seq = 0;
     bool stopping = false;
+    uint64_t last_reply = s_mono_ns();
     while (!(stopping && got == sent)) {
         while (!stopping && sent - got < (uint64_t) o->depth) {
             if (s_should_stop(c, sent)) {
@@ -1161,13 +1162,25 @@ static void s_run_mixed(conn_t *c)
         if (stopping && got == sent)
             break;
         rc = rc_client_recv(c->client, &r, 1000);
-        if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR)
+        if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
+            /* As in the other scenarios: no reply for longer than any
+             * request can be held (async timeout 30 s) means the broker is
+             * gone; count what is outstanding as timed out, and stop. */
+            if (s_mono_ns() - last_reply > 35000000000ull) {
+                for (; got < sent; got++) {
+                    s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
+                    s_count_done(c);
+                }
+                stopping = true;
+            }
             continue;
+        }
         if (rc) {
             s_error(c, s_err_class(rc));
             continue;
         }
         uint64_t now = s_mono_ns();
+        last_reply = now;
         infl_ent_t e;
         if (!s_infl_take(&m, r.id, &e))
             continue;
