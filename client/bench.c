@@ -496,6 +496,20 @@ static void s_error(conn_t *c, int cls)
     c->errors[cls]++;
 }
 
+/* No reply for longer than any request can be held (the async timeout of
+ * 30 s, plus a margin) means the broker is gone: count what is outstanding
+ * as timed out. Returns true if it gave up. */
+static bool s_give_up(conn_t *c, uint64_t last_reply_ns, uint64_t now_ns, uint64_t *got, uint64_t sent)
+{
+    if (now_ns - last_reply_ns <= 35000000000ull)
+        return false;
+    for (; *got < sent; (*got)++) {
+        s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
+        s_count_done(c);
+    }
+    return true;
+}
+
 /* Sends nothing; waits for the reply to id, discarding others (those only
  * occur when an earlier wait gave up). */
 static int s_await(conn_t *c, uint64_t id, rc_reply_t *r, int timeout_ms)
@@ -588,13 +602,8 @@ static void s_run_closed(conn_t *c)
         uint64_t now = s_mono_ns();
         infl_ent_t e;
         if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
-            if (now - last_reply > 35000000000ull) { /* beyond the async timeout: give up */
-                for (; got < sent; got++) {
-                    s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
-                    s_count_done(c);
-                }
+            if (s_give_up(c, last_reply, now, &got, sent))
                 stopping = true;
-            }
             continue;
         }
         if (rc) {
@@ -696,12 +705,8 @@ static void s_run_open(conn_t *c)
         int rc = rc_client_recv(c->client, &r, wait_ms);
         now = s_mono_ns();
         if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
-            if (stopping && now - last_reply > 35000000000ull) {
-                for (; got < sent; got++) {
-                    s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
-                    s_count_done(c);
-                }
-            }
+            if (stopping)
+                s_give_up(c, last_reply, now, &got, sent);
             continue;
         }
         if (rc) {
@@ -1163,16 +1168,8 @@ static void s_run_mixed(conn_t *c)
             break;
         rc = rc_client_recv(c->client, &r, 1000);
         if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
-            /* As in the other scenarios: no reply for longer than any
-             * request can be held (async timeout 30 s) means the broker is
-             * gone; count what is outstanding as timed out, and stop. */
-            if (s_mono_ns() - last_reply > 35000000000ull) {
-                for (; got < sent; got++) {
-                    s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
-                    s_count_done(c);
-                }
+            if (s_give_up(c, last_reply, s_mono_ns(), &got, sent))
                 stopping = true;
-            }
             continue;
         }
         if (rc) {
