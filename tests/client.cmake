@@ -7,8 +7,8 @@ rc_add_test(test_client_lib SOURCES test_client_lib.c LIBS rc_client)
 # Integration tests with a real broker and its in-process workers; they need
 # the rc_broker library target.
 if(TARGET rc_broker)
-  rc_add_test(test_e2e SOURCES test_e2e.c LIBS rc_client rc_broker TIMEOUT 300)
-  rc_add_test(test_cli SOURCES test_cli.c LIBS rc_client rc_broker TIMEOUT 120)
+  rc_add_test(test_e2e SOURCES test_e2e.c LIBS rc_testkit TIMEOUT 300)
+  rc_add_test(test_cli SOURCES test_cli.c LIBS rc_testkit TIMEOUT 120)
   target_compile_definitions(test_cli PRIVATE RC_CLI_PATH="$<TARGET_FILE:refcache>")
   add_dependencies(test_cli refcache)
 endif()

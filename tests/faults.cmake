@@ -2,7 +2,7 @@
 # refcache-worker processes (killed, frozen), a garbage-speaking worker, a
 # submit flood and vanishing clients.
 if(TARGET rc_broker AND TARGET rc_client AND TARGET refcache-worker)
-  rc_add_test(test_faults SOURCES test_faults.c LIBS rc_client rc_broker TIMEOUT 300)
+  rc_add_test(test_faults SOURCES test_faults.c LIBS rc_testkit TIMEOUT 300)
   target_compile_definitions(test_faults PRIVATE RC_WORKER_PATH="$<TARGET_FILE:refcache-worker>")
   add_dependencies(test_faults refcache-worker)
 endif()

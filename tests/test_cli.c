@@ -9,6 +9,7 @@
 
 #include "rc_broker.h"
 #include "rc_common.h"
+#include "rc_testkit.h"
 
 #include <czmq.h>
 #include <fcntl.h>
@@ -101,15 +102,9 @@ static void s_json_value(const char *key, char *buf, size_t cap)
 static int setup(void **state)
 {
     rc_broker_config_t config;
-    rc_broker_config_defaults(&config);
-    config.clients_endpoint = "tcp://127.0.0.1:*";
-    config.workers_endpoint = "tcp://127.0.0.1:*";
-    config.control_endpoint = "tcp://127.0.0.1:*";
+    rc_testkit_config(&config);
     config.workers = 2;
-    char err[256] = "";
-    s_broker = rc_broker_new(&config, err, sizeof err);
-    if (!s_broker)
-        fail_msg("rc_broker_new: %s", err);
+    s_broker = rc_testkit_broker(&config);
     snprintf(s_endpoint, sizeof s_endpoint, "%s", rc_broker_endpoint(s_broker, RC_EP_CLIENTS));
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "rc_broker.h"
 #include "rc_client.h"
 #include "rc_common.h"
+#include "rc_testkit.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -43,21 +44,10 @@ static fixture_t *s_start(int workers)
     fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     rc_broker_config_t config;
-    rc_broker_config_defaults(&config);
-    config.clients_endpoint = "tcp://127.0.0.1:*";
-    config.workers_endpoint = "tcp://127.0.0.1:*";
-    config.control_endpoint = "tcp://127.0.0.1:*";
+    rc_testkit_config(&config);
     config.workers = workers;
-    char err[256] = "";
-    f->broker = rc_broker_new(&config, err, sizeof err);
-    if (!f->broker)
-        fail_msg("rc_broker_new: %s", err);
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
-    opts.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
-    f->client = rc_client_new(&opts, err, sizeof err);
-    if (!f->client)
-        fail_msg("rc_client_new: %s", err);
+    f->broker = rc_testkit_broker(&config);
+    f->client = rc_testkit_client(f->broker);
     return f;
 }
 

@@ -1,0 +1,18 @@
+/* rc_testkit: what the integration tests share — a real broker on ephemeral
+ * loopback ports and a client of it. Failures end the calling cmocka test. */
+#ifndef RC_TESTKIT_H
+#define RC_TESTKIT_H
+
+#include "rc_broker.h"
+#include "rc_client.h"
+
+/* The broker's defaults, with all three endpoints on tcp://127.0.0.1:*. */
+void rc_testkit_config(rc_broker_config_t *config);
+
+/* Starts a broker with config, or fails the test with the broker's error. */
+rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config);
+
+/* A client connected to broker's clients endpoint, or fails the test. */
+rc_client_t *rc_testkit_client(rc_broker_t *broker);
+
+#endif
