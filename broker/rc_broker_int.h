@@ -27,8 +27,7 @@ enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_TICK };
 enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
     F_EVER_STARTED = 1u << 1, /* some attempt began to run */
-    F_CACHEABLE = 1u << 2,    /* may be shared */
-    F_SHARED_NS = 1u << 3,    /* in a namespace shared across owners: visible to all */
+    F_SHARED_NS = 1u << 2,    /* in a namespace shared across owners: visible to all */
 };
 
 typedef struct rc_fn {
@@ -132,7 +131,7 @@ typedef struct rc_core {
     rc_list_t worker_list;
     rc_list_t lru; /* terminal tasks, least recently used first */
     uint64_t n_state[7];
-    uint64_t n_workers_live, waiters, cache_bytes, next_seq, started_mono_us;
+    uint64_t waiters, cache_bytes, next_seq, started_mono_us;
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
     rc_counters_t c;
     uint8_t key_secret[16];

@@ -694,7 +694,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     }
     memcpy(t->key, key, 16);
     if (cacheable && rc_table_put(core->index, t) == 0)
-        t->flags |= F_INDEXED | F_CACHEABLE;
+        t->flags |= F_INDEXED;
     t->fn = fn;
     t->owner = core->owner;
     if (shared)
