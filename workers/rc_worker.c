@@ -39,9 +39,14 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 #define PROGRESS_MIN_INTERVAL_US 5000
 /* Messages handled per socket per poll, so one socket cannot starve another. */
 #define DRAIN_BATCH 64
-/* While held tasks keep the thread busy, look at the pipe and the work
- * socket once per this many tasks (the control socket: before every one). */
-#define FULL_POLL_EVERY 16
+/* While held tasks keep the thread busy, look at the pipe, the work and the
+ * control socket before starting the next one when this long has passed
+ * since the last look. Looking costs system calls (a libzmq socket reports
+ * empty only after polling its mailbox), which would dominate a stream of
+ * short tasks; a task cancelled while held therefore never starts unless its
+ * notice arrived within this window, and such a task stops at its first step
+ * boundary, where the job API looks at once. */
+#define INPUT_CHECK_US 50
 #define MAX_THREADS     1024
 #define MAX_CREDIT      1024
 
@@ -111,7 +116,7 @@ struct rc_worker {
     uint64_t last_heard_us;
     bool terminating;
     bool silent_too_long; /* we sent nothing for the broker's whole liveness window */
-    unsigned since_poll;  /* held tasks started since the last full poll */
+    uint64_t last_look_us; /* when the sockets were last polled */
     rc_job *job;          /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
@@ -561,7 +566,9 @@ static void poll_input(rc_worker_t *w, long timeout_ms)
         {w->work_h, 0, ZMQ_POLLIN, 0},
         {w->control_h, 0, ZMQ_POLLIN, 0},
     };
-    if (zmq_poll(items, 3, timeout_ms) <= 0)
+    int n = zmq_poll(items, 3, timeout_ms);
+    w->last_look_us = rc_mono_us();
+    if (n <= 0)
         return;
     if (items[0].revents & ZMQ_POLLIN)
         handle_pipe(w);
@@ -725,17 +732,12 @@ static void worker_loop(rc_worker_t *w)
             continue;
         }
         if (w->held_count > 0) {
-            /* Drain the control socket before starting a held task, so one
-             * cancelled while held never starts. That takes one non-blocking
-             * receive; a full poll of all three sockets (several system
-             * calls) is only needed now and then while work keeps coming,
-             * since the credit bounds what the broker can send meanwhile. */
-            if (++w->since_poll >= FULL_POLL_EVERY) {
-                w->since_poll = 0;
+            /* Look for cancel notices (and new work) before starting a held
+             * task, unless the last look was only just now. */
+            if (rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
                 poll_input(w, 0);
-            } else
-                handle_control(w);
-            check_timers(w);
+                check_timers(w);
+            }
             broker_msg_t *m = w->terminating ? NULL : held_pop(w);
             if (m)
                 run_task(w, m);
