@@ -28,7 +28,9 @@ static void usage(FILE *out)
         "                          use port * for an ephemeral port; the bound endpoints are printed\n"
         "  --workers N             in-process worker threads [REFCACHE_WORKERS] (0; the\n"
         "                          embedded default of the README uses the number of cores)\n"
-        "  --credit N              tasks an in-process worker may hold (8)\n"
+        "  --credit N              tasks an in-process worker may hold (64)\n"
+        "  --dispatch-window-us US a busy worker is sent more tasks only while what it\n"
+        "                          holds is expected to take at most this long (1000; 0: never)\n"
         "  --insecure              allow binding a non-loopback address without CURVE\n"
         "security (CURVE on every TCP socket; see README):\n"
         "  --curve-secret FILE     the broker's certificate (from 'refcache keygen FILE')\n"
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
         O_CONTROL,
         O_WORKERS,
         O_CREDIT,
+        O_WINDOW,
         O_INSECURE,
         O_TTL,
         O_MAX_TTL,
@@ -125,6 +128,7 @@ int main(int argc, char **argv)
         {"control", required_argument, 0, O_CONTROL},
         {"workers", required_argument, 0, O_WORKERS},
         {"credit", required_argument, 0, O_CREDIT},
+        {"dispatch-window-us", required_argument, 0, O_WINDOW},
         {"insecure", no_argument, 0, O_INSECURE},
         {"ttl", required_argument, 0, O_TTL},
         {"max-ttl", required_argument, 0, O_MAX_TTL},
@@ -172,8 +176,12 @@ int main(int argc, char **argv)
             cfg.workers = (int) v;
             break;
         case O_CREDIT:
-            bad = parse_u64(flag, optarg, 64, &v);
+            bad = parse_u64(flag, optarg, 1024, &v);
             cfg.worker_credit = (int) v;
+            break;
+        case O_WINDOW:
+            bad = parse_u64(flag, optarg, 60000000, &v);
+            cfg.dispatch_window_us = (uint32_t) v;
             break;
         case O_TTL:
             bad = parse_u64(flag, optarg, UINT32_MAX, &v);

@@ -49,6 +49,7 @@ void rc_broker_config_defaults(rc_broker_config_t *c)
     c->max_pending = 1000000;
     c->max_waiters = 100000;
     c->max_wait_ms = 300000;
+    c->dispatch_window_us = 1000;
     c->max_msg_bytes = 16 * 1024 * 1024;
     c->heartbeat_ms = 1000;
     c->liveness = 5;

@@ -19,7 +19,7 @@
 #define RC_MAX_RETRIES_CAP 100
 #define RC_MAX_NAME        128 /* function and namespace names */
 #define RC_MAX_PARAMS      256
-#define RC_MAX_CREDIT      64
+#define RC_MAX_CREDIT      1024
 #define RC_MAX_ROUTING_ID  255
 
 enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_TICK };
@@ -35,12 +35,17 @@ typedef struct rc_fn {
     rc_list_t queue; /* PENDING tasks ready for dispatch, FIFO */
     size_t queued;
     bool cacheable; /* some worker declared it cacheable */
+    bool svc_known;
+    uint64_t svc_ns; /* service time per task: a moving average of 1/8 */
 } rc_fn_t;
 
 typedef struct {
     uint8_t ref[16];
     uint32_t attempt;
     bool used;
+    rc_fn_t *fn;
+    uint64_t est_ns;  /* the function's service time when dispatched */
+    uint64_t sent_ns; /* when dispatched */
 } rc_slot_t;
 
 typedef struct rc_worker {
@@ -51,7 +56,11 @@ typedef struct rc_worker {
     rc_fn_t **fns;
     size_t nfns;
     uint32_t credit, outstanding;
-    rc_slot_t slots[RC_MAX_CREDIT];
+    rc_slot_t *slots;    /* credit of them */
+    uint32_t slot_next;  /* where to look for a free slot first */
+    uint32_t slot_done;  /* where to look for a finished task's slot first */
+    uint64_t backlog_ns; /* expected work in what it holds: sum of est_ns */
+    uint64_t last_end_ns; /* when it last finished a task */
     uint64_t last_seen_us;
     rc_list_t link; /* broker->workers, rotated for fairness */
 } rc_worker_t;
@@ -130,6 +139,7 @@ typedef struct rc_core {
     zhashx_t *worker_ids; /* id -> rc_worker_t */
     rc_list_t worker_list;
     rc_list_t lru; /* terminal tasks, least recently used first */
+    uint64_t window_ns; /* cfg.dispatch_window_us */
     uint64_t n_state[7];
     uint64_t waiters, cache_bytes, next_seq, started_mono_us;
     uint64_t freed_since_trim; /* records freed since memory was last handed back */

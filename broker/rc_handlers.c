@@ -340,13 +340,32 @@ static bool usable(const rc_worker_t *w)
     return w->ready && w->hello && !w->refused && w->outstanding < w->credit;
 }
 
-/* An idle worker for fn if there is one, else one with credit left. */
+/* What a task of fn is expected to cost a worker: its measured service
+ * time, or the whole dispatch window while it has never finished one (so a
+ * function of unknown length is never queued behind another task). */
+static uint64_t estimate_ns(const rc_core_t *core, const rc_fn_t *fn)
+{
+    return fn->svc_known ? fn->svc_ns : core->window_ns;
+}
+
+/* Dispatch ahead (docs/protocol.md, "Dispatch"): a worker takes one more
+ * task of fn when it holds none, or when all it holds plus this one is
+ * expected to be done within the dispatch window. Short tasks go out in
+ * batches; a long one waits in the broker's queue, where a cancel stops it
+ * before it starts and whichever worker frees up first takes it. */
+static bool has_room(const rc_core_t *core, const rc_worker_t *w, const rc_fn_t *fn)
+{
+    return w->outstanding == 0 ||
+           (core->window_ns > 0 && w->backlog_ns + estimate_ns(core, fn) <= core->window_ns);
+}
+
+/* An idle worker for fn if there is one, else one with room left. */
 static rc_worker_t *pick_worker(rc_core_t *core, const rc_fn_t *fn)
 {
     rc_worker_t *partial = NULL;
     for (rc_list_t *n = core->worker_list.next; n != &core->worker_list; n = n->next) {
         rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
-        if (!usable(w) || !serves(w, fn))
+        if (!usable(w) || !serves(w, fn) || !has_room(core, w, fn))
             continue;
         if (w->outstanding == 0)
             return w;
@@ -389,24 +408,58 @@ static void dispatch_worker(rc_core_t *core, rc_worker_t *w)
             if (!best || t->seq < best->seq)
                 best = t;
         }
-        if (!best)
+        if (!best || !has_room(core, w, best->fn))
             return;
         assign(core, best, w);
     }
 }
 
+/* A worker runs what it holds in order, so the slot of the next task to
+ * end is usually the one after the last freed: the search starts there. */
 static rc_slot_t *slot_find(rc_worker_t *w, const uint8_t ref[16], uint32_t attempt)
 {
-    for (uint32_t i = 0; i < w->credit; i++)
-        if (w->slots[i].used && w->slots[i].attempt == attempt && memcmp(w->slots[i].ref, ref, 16) == 0)
-            return &w->slots[i];
+    for (uint32_t i = 0, k = w->slot_done; i < w->credit; i++, k = k + 1 == w->credit ? 0 : k + 1) {
+        rc_slot_t *s = &w->slots[k];
+        if (s->used && s->attempt == attempt && memcmp(s->ref, ref, 16) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* A free slot (the caller checked the credit), searched in dispatch order. */
+static rc_slot_t *slot_take(rc_worker_t *w)
+{
+    for (uint32_t i = 0, k = w->slot_next; i < w->credit; i++, k = k + 1 == w->credit ? 0 : k + 1)
+        if (!w->slots[k].used) {
+            w->slot_next = k + 1 == w->credit ? 0 : k + 1;
+            return &w->slots[k];
+        }
     return NULL;
 }
 
 static void slot_release(rc_worker_t *w, rc_slot_t *s)
 {
+    uint32_t k = (uint32_t) (s - w->slots);
+    w->slot_done = k + 1 == w->credit ? 0 : k + 1;
+    w->backlog_ns = w->backlog_ns > s->est_ns ? w->backlog_ns - s->est_ns : 0;
     s->used = false;
     w->outstanding--;
+}
+
+/* A worker finished a task of fn at now: its service time is the time since
+ * it was dispatched or since the worker's previous task ended, whichever is
+ * later (the worker runs one task at a time, in order). */
+static void learn_service_time(rc_worker_t *w, rc_slot_t *s, uint64_t now)
+{
+    uint64_t from = s->sent_ns > w->last_end_ns ? s->sent_ns : w->last_end_ns;
+    uint64_t sample = now > from ? now - from : 0;
+    rc_fn_t *fn = s->fn;
+    if (!fn->svc_known) {
+        fn->svc_ns = sample;
+        fn->svc_known = true;
+    } else {
+        fn->svc_ns = fn->svc_ns - fn->svc_ns / 8 + sample / 8;
+    }
 }
 
 static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, int reason)
@@ -490,16 +543,15 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         set_error(t, REFCACHE__V1__CODE__CODE_CANCELLED, "cancelled", 9);
 
     if (a & RC_ACT_ASSIGN) {
-        rc_slot_t *s = NULL;
-        for (uint32_t i = 0; i < w->credit; i++)
-            if (!w->slots[i].used) {
-                s = &w->slots[i];
-                break;
-            }
+        rc_slot_t *s = slot_take(w);
         t->attempt++;
         memcpy(s->ref, t->ref, 16);
         s->attempt = t->attempt;
         s->used = true;
+        s->fn = t->fn;
+        s->est_ns = estimate_ns(core, t->fn);
+        s->sent_ns = rc_mono_ns();
+        w->backlog_ns += s->est_ns;
         w->outstanding++;
         t->worker = w;
         t->started_us = 0;
@@ -1040,6 +1092,7 @@ static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
     rc_list_remove(&w->link);
     zhashx_delete(core->worker_ids, w->id);
     free(w->fns);
+    free(w->slots);
     free(w);
 }
 
@@ -1083,10 +1136,22 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
                 fn->cacheable = true;
         fns[k++] = fn;
     }
+    uint32_t credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
+    if (credit != w->credit) {
+        /* Every slot is free here (a new worker, or release_all above). */
+        rc_slot_t *slots = calloc(credit, sizeof *slots);
+        if (!slots) {
+            free(fns);
+            return;
+        }
+        free(w->slots);
+        w->slots = slots;
+        w->credit = credit;
+        w->slot_next = w->slot_done = 0;
+    }
     free(w->fns);
     w->fns = fns;
     w->nfns = k;
-    w->credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
     w->ready = true;
     note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     dispatch_worker(core, w);
@@ -1166,8 +1231,14 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     /* A Result, Failure or CancelAck ends the worker's hold on the task,
      * whatever the broker thinks of the task now. */
     bool ends = m.kind == RC_WMSG_RESULT || m.kind == RC_WMSG_FAILURE || m.kind == RC_WMSG_CANCEL_ACK;
-    if (ends && slot)
+    if (ends && slot) {
+        uint64_t now = rc_mono_ns();
+        /* A cancelled task's time says nothing of its function's. */
+        if (m.kind != RC_WMSG_CANCEL_ACK)
+            learn_service_time(w, slot, now);
+        w->last_end_ns = now;
         slot_release(w, slot);
+    }
     if (!t) {
         core->c.stale_msgs++;
     } else {
@@ -1288,6 +1359,7 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
 {
     memset(core, 0, sizeof *core);
     core->cfg = *cfg;
+    core->window_ns = (uint64_t) cfg->dispatch_window_us * 1000;
     core->timers = rc_timers_new();
     core->tasks = rc_table_new(offsetof(rc_task_t, ref));
     core->index = rc_table_new(offsetof(rc_task_t, key));
@@ -1326,6 +1398,7 @@ void rc_core_fini(rc_core_t *core)
         rc_worker_t *w = rc_container_of(rc_list_front(&core->worker_list), rc_worker_t, link);
         rc_list_remove(&w->link);
         free(w->fns);
+        free(w->slots);
         free(w);
     }
     zhashx_destroy(&core->worker_ids);

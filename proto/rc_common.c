@@ -62,6 +62,13 @@ uint64_t rc_mono_us(void)
     return clock_us(CLOCK_MONOTONIC);
 }
 
+uint64_t rc_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
 uint64_t rc_wall_us(void)
 {
     return clock_us(CLOCK_REALTIME);

@@ -28,6 +28,9 @@ bool rc_state_is_terminal(int state);
 /* Microseconds on the monotonic clock (for timers and latencies). */
 uint64_t rc_mono_us(void);
 
+/* Nanoseconds on the monotonic clock (for short durations). */
+uint64_t rc_mono_ns(void);
+
 /* Microseconds since the Unix epoch (for timestamps shown to users). */
 uint64_t rc_wall_us(void);
 

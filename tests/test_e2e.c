@@ -289,6 +289,68 @@ static void test_cancel_pending(void **state)
     rc_task_info_free(&t);
 }
 
+/* Starts `sleep ms` (no cache) and returns its ref in ref once it runs. */
+static void s_start_sleep(rc_client_t *c, const char *ms, char *ref)
+{
+    char kv0[32];
+    snprintf(kv0, sizeof kv0, "ms=%s", ms);
+    const char *kv[] = {kv0, NULL};
+    rc_task_info_t t;
+    assert_int_equal(s_submit(c, "sleep", kv, NULL, 0, true, &t), C_OK);
+    strcpy(ref, t.ref_id);
+    rc_task_info_free(&t);
+    s_poll_until(c, ref, p_started, 5000, &t);
+    rc_task_info_free(&t);
+}
+
+/* Submits a second sleep while the only worker runs the first, and returns
+ * the broker's queue depth then; cancels both. */
+static uint64_t s_queued_behind_busy(rc_client_t *c)
+{
+    char busy[RC_CLIENT_REF_MAX + 1], next[RC_CLIENT_REF_MAX + 1];
+    s_start_sleep(c, "20000", busy);
+    const char *kv[] = {"ms=100", NULL};
+    rc_task_info_t t;
+    assert_int_equal(s_submit(c, "sleep", kv, NULL, 0, true, &t), C_OK);
+    strcpy(next, t.ref_id);
+    rc_task_info_free(&t);
+    rc_stats_t s;
+    assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
+    bool cancelled = false;
+    assert_int_equal(rc_client_cancel(c, next, &cancelled, NULL, CALL_MS), C_OK);
+    assert_true(cancelled);
+    assert_int_equal(rc_client_cancel(c, busy, &cancelled, NULL, CALL_MS), C_OK);
+    assert_true(cancelled);
+    return s.queue_depth;
+}
+
+/* A busy worker is sent more only while what it holds is expected to end
+ * within the dispatch window: a function never seen to finish stays in the
+ * broker's queue (credit 64 would allow more); one known to be quick goes
+ * ahead to the worker that will be free first. */
+static void test_dispatch_window(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(s_queued_behind_busy(f->client), 1);
+
+    rc_broker_config_t config;
+    rc_testkit_config(&config);
+    config.workers = 1;
+    config.dispatch_window_us = 60000000;
+    rc_broker_t *broker = rc_testkit_broker(&config);
+    rc_client_t *c = rc_testkit_client(broker);
+    assert_int_equal(s_queued_behind_busy(c), 1); /* still unknown */
+    const char *kv[] = {"ms=0", NULL};
+    rc_task_info_t t;
+    assert_int_equal(s_submit(c, "sleep", kv, NULL, 3000, true, &t), C_OK);
+    assert_int_equal(t.state, COMPLETE);
+    rc_task_info_free(&t);
+    /* Now measured: ms=0 took far less than 60 s, so the next goes ahead. */
+    assert_int_equal(s_queued_behind_busy(c), 0);
+    rc_client_destroy(&c);
+    rc_broker_destroy(&broker);
+}
+
 static void test_cancel_unknown(void **state)
 {
     fixture_t *f = *state;
@@ -825,6 +887,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_scenario, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_worker_really_stopped, setup1, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pending, setup1, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_window, setup1, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_unknown, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_race, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_leaves_no_cache, setup2, teardown),

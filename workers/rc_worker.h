@@ -16,10 +16,11 @@
 
 /* The credit a worker thread grants by default: how many tasks the broker
  * may hand it at once (running + held). Above one, a thread finds its next
- * task already waiting instead of idling for a round trip; 8 halves the
- * broker's system calls per task against 2 (docs/performance.md) while a
- * held task still waits behind at most 7 others. */
-#define RC_DEFAULT_CREDIT 8
+ * task already waiting instead of idling for a round trip, and short tasks
+ * travel in batches (docs/performance.md). The broker sends a busy worker
+ * more only while what it holds is expected to end within its dispatch
+ * window (1 ms by default), so a long task never waits behind another. */
+#define RC_DEFAULT_CREDIT 64
 
 typedef struct rc_job rc_job;
 typedef struct rc_pool rc_pool_t;

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import refcache
-from conftest import wait_for
+from conftest import Broker, wait_for
 
 STEPS = 200
 STEP_S = 0.010
@@ -25,7 +25,8 @@ class Slow:
     def __call__(self, job):
         self.calls.append(job.ref_id)
         self.step = 0
-        for i in range(STEPS):
+        steps = int(job.params.get("steps", STEPS))
+        for i in range(steps):
             if job.cancelled():
                 self.seen_cancel_at = i
                 self.seen_reason = job.cancel_reason
@@ -33,7 +34,7 @@ class Slow:
                 return b"partial"   # ignored: a cancelled job is acked, never completed
             time.sleep(STEP_S)
             self.step = i + 1
-            job.progress(i + 1, STEPS)
+            job.progress(i + 1, steps)
         self.returned.set()
         return b"done"
 
@@ -109,10 +110,18 @@ def test_python_function_cancelled_midway(bare_broker, start_worker):
         assert slow.returned.wait(2)
 
 
-def test_held_task_cancelled_never_starts(bare_broker, start_worker):
+def test_held_task_cancelled_never_starts(request, start_worker):
+    # The broker sends a task to a busy worker only while what the worker
+    # holds is expected to end within its dispatch window: a wide window, and
+    # one quick call so that pyslow's service time is known and short.
+    broker = Broker(workers=0, extra=["--dispatch-window-us", "60000000"])
+    request.addfinalizer(broker.stop)
     slow = Slow()
-    start_worker(bare_broker, {"pyslow": slow}, credit=2)
-    with refcache.Client(bare_broker.clients, timeout_ms=5000) as c:
+    start_worker(broker, {"pyslow": slow}, credit=2)
+    with refcache.Client(broker.clients, timeout_ms=5000) as c:
+        assert c.submit("pyslow", params={"steps": "0"}, no_cache=True,
+                        async_timeout_ms=2000).state == "COMPLETE"
+        slow.calls.clear()
         a = c.submit("pyslow", async_timeout_ms=200)
         b = c.submit("pyslow")
         assert a.state == "PROCESSING"
