@@ -1,9 +1,35 @@
 #include "rc_codec.h"
 
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "refcache.pb-c.h"
+
+/* Arena memory is reused, so a view read after its release would go unseen
+ * by ASan and memcheck: released arenas are poisoned for both. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#elif defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define ARENA_POISON(p, n)   VALGRIND_MAKE_MEM_NOACCESS(p, n)
+#define ARENA_UNPOISON(p, n) VALGRIND_MAKE_MEM_UNDEFINED(p, n)
+#endif
+#endif
+#ifndef ARENA_POISON
+#define ARENA_POISON(p, n)   ((void) (p), (void) (n))
+#define ARENA_UNPOISON(p, n) ((void) (p), (void) (n))
+#endif
 
 int rc_buf_reserve(rc_buf_t *buf, size_t n)
 {
@@ -32,17 +58,152 @@ static rc_str_t str_of(const char *s)
     return (rc_str_t){s, s ? strlen(s) : 0};
 }
 
+/* ---------------------------------------------------------------- arenas */
+
+/* protobuf-c's unpack allocates every submessage, string and bytes field
+ * apart; an arena makes that a pointer bump, and its release one store. The
+ * static arenas are taken with an atomic flag, so that the broker, the tests
+ * and the fuzzer may decode from any thread and keep several messages alive
+ * at once; when every one is taken, a heap arena with no buffer of its own
+ * (every allocation is a block) stands in. */
+#define ARENA_BYTES 16384
+#define ARENA_SLOTS 8
+#define ARENA_ALIGN alignof(max_align_t)
+
+/* An allocation that did not fit in the arena: malloc'd with this header in
+ * front, on the arena's list so that the release frees it. */
+typedef union rc_block {
+    struct {
+        union rc_block *prev, *next;
+    } l;
+    max_align_t align_;
+} rc_block_t;
+
+typedef struct {
+    ProtobufCAllocator pa;
+    uint8_t *buf;
+    size_t cap, used;
+    rc_block_t *blocks;
+    bool heap;        /* a stand-in, freed at the release */
+    atomic_bool busy; /* static arenas: taken */
+} rc_arena_t;
+
+static alignas(ARENA_ALIGN) uint8_t arena_mem[ARENA_SLOTS][ARENA_BYTES];
+static rc_arena_t arenas[ARENA_SLOTS];
+static atomic_size_t arenas_live;
+
+static void *arena_alloc(void *data, size_t size)
+{
+    rc_arena_t *a = data;
+    size_t n = (size + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
+    if (size && n >= size && n <= a->cap - a->used) {
+        void *p = a->buf + a->used;
+        a->used += n;
+        return p;
+    }
+    if (size > SIZE_MAX - sizeof(rc_block_t))
+        return NULL;
+    rc_block_t *b = malloc(sizeof *b + size);
+    if (!b)
+        return NULL;
+    b->l.prev = NULL;
+    b->l.next = a->blocks;
+    if (a->blocks)
+        a->blocks->l.prev = b;
+    a->blocks = b;
+    return b + 1;
+}
+
+/* protobuf-c frees what it allocated only when an unpack fails half-way (and
+ * its scratch space for messages of many fields): arena memory is left for
+ * the release, a block is freed now. */
+static void arena_free(void *data, void *p)
+{
+    rc_arena_t *a = data;
+    uintptr_t u = (uintptr_t) p;
+    if (!p || (u >= (uintptr_t) a->buf && u < (uintptr_t) a->buf + a->cap))
+        return;
+    rc_block_t *b = (rc_block_t *) p - 1;
+    if (b->l.prev)
+        b->l.prev->l.next = b->l.next;
+    else
+        a->blocks = b->l.next;
+    if (b->l.next)
+        b->l.next->l.prev = b->l.prev;
+    free(b);
+}
+
+static rc_arena_t *arena_acquire(void)
+{
+    rc_arena_t *a = NULL;
+    for (size_t i = 0; i < ARENA_SLOTS; i++) {
+        if (!atomic_load_explicit(&arenas[i].busy, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&arenas[i].busy, true, memory_order_acquire)) {
+            a = &arenas[i];
+            a->buf = arena_mem[i];
+            a->cap = ARENA_BYTES;
+            a->heap = false;
+            break;
+        }
+    }
+    if (!a) {
+        a = malloc(sizeof *a);
+        if (!a)
+            return NULL;
+        a->buf = NULL;
+        a->cap = 0;
+        a->heap = true;
+    }
+    a->used = 0;
+    a->blocks = NULL;
+    a->pa.alloc = arena_alloc;
+    a->pa.free = arena_free;
+    a->pa.allocator_data = a;
+    ARENA_UNPOISON(a->buf, a->cap);
+    atomic_fetch_add_explicit(&arenas_live, 1, memory_order_relaxed);
+    return a;
+}
+
+static void arena_release(rc_arena_t *a)
+{
+    if (!a)
+        return;
+    for (rc_block_t *b = a->blocks, *next; b; b = next) {
+        next = b->l.next;
+        free(b);
+    }
+    atomic_fetch_sub_explicit(&arenas_live, 1, memory_order_relaxed);
+    if (a->heap) {
+        free(a);
+        return;
+    }
+    ARENA_POISON(a->buf, a->used);
+    atomic_store_explicit(&a->busy, false, memory_order_release);
+}
+
+size_t rc_codec_live_messages(void)
+{
+    return atomic_load_explicit(&arenas_live, memory_order_relaxed);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why)
 {
     memset(req, 0, sizeof *req);
-    Refcache__V1__Request *pb = refcache__v1__request__unpack(NULL, len, data);
+    rc_arena_t *a = arena_acquire();
+    if (!a) {
+        *why = "out of memory decoding a Request";
+        return -1;
+    }
+    Refcache__V1__Request *pb = refcache__v1__request__unpack(&a->pa, len, data);
     if (!pb) {
+        arena_release(a);
         *why = "not a refcache.v1.Request";
         return -1;
     }
     req->pb_ = pb;
+    req->arena_ = a;
     req->id = pb->id;
     switch (pb->body_case) {
     case REFCACHE__V1__REQUEST__BODY_SUBMIT: {
@@ -106,8 +267,9 @@ void rc_codec_request_param(const rc_request_t *req, size_t i, rc_str_t *key, rc
 
 void rc_codec_request_release(rc_request_t *req)
 {
-    if (req->pb_)
-        refcache__v1__request__free_unpacked(req->pb_, NULL);
+    /* Everything the unpack allocated is in the arena or on its list. */
+    arena_release(req->arena_);
+    req->arena_ = NULL;
     req->pb_ = NULL;
 }
 
@@ -269,12 +431,19 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
 int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **why)
 {
     memset(msg, 0, sizeof *msg);
-    Refcache__V1__WorkerMessage *pb = refcache__v1__worker_message__unpack(NULL, len, data);
+    rc_arena_t *a = arena_acquire();
+    if (!a) {
+        *why = "out of memory decoding a WorkerMessage";
+        return -1;
+    }
+    Refcache__V1__WorkerMessage *pb = refcache__v1__worker_message__unpack(&a->pa, len, data);
     if (!pb) {
+        arena_release(a);
         *why = "not a refcache.v1.WorkerMessage";
         return -1;
     }
     msg->pb_ = pb;
+    msg->arena_ = a;
     switch (pb->body_case) {
     case REFCACHE__V1__WORKER_MESSAGE__BODY_READY:
         msg->kind = RC_WMSG_READY;
@@ -338,12 +507,14 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
 
 uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len)
 {
+    /* The bytes live in the arena (or on its list), which the release
+     * frees as a whole: the caller gets a copy. */
     Refcache__V1__WorkerMessage *pb = msg->pb_;
     ProtobufCBinaryData *d = &pb->result->data;
-    uint8_t *data = d->data;
-    *len = d->len;
-    /* protobuf-c allocated it with the default allocator (malloc); leaving
-     * NULL behind makes free_unpacked skip it. */
+    uint8_t *data = d->len ? malloc(d->len) : NULL;
+    *len = data ? d->len : 0;
+    if (data)
+        memcpy(data, d->data, d->len);
     d->data = NULL;
     d->len = 0;
     msg->data = (rc_bytes_t){NULL, 0};
@@ -352,18 +523,19 @@ uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len)
 
 void rc_codec_wmsg_release(rc_wmsg_t *msg)
 {
-    if (msg->pb_)
-        refcache__v1__worker_message__free_unpacked(msg->pb_, NULL);
+    arena_release(msg->arena_);
+    msg->arena_ = NULL;
     msg->pb_ = NULL;
 }
 
 int rc_codec_control_hello(const uint8_t *data, size_t len)
 {
-    Refcache__V1__ControlHello *pb = refcache__v1__control_hello__unpack(NULL, len, data);
-    if (!pb)
+    rc_arena_t *a = arena_acquire();
+    if (!a)
         return -1;
-    refcache__v1__control_hello__free_unpacked(pb, NULL);
-    return 0;
+    Refcache__V1__ControlHello *pb = refcache__v1__control_hello__unpack(&a->pa, len, data);
+    arena_release(a);
+    return pb ? 0 : -1;
 }
 
 int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt, int reason)

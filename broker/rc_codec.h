@@ -1,7 +1,14 @@
 /* rc_codec: the broker's only contact with the generated protobuf structs.
  * It decodes client Requests and WorkerMessages into internal views (which
  * point into the decoded message until rc_codec_*_release) and encodes
- * Replies, Dispatches and control messages from internal types. */
+ * Replies, Dispatches and control messages from internal types.
+ *
+ * Decoded messages live in arenas (a few static ones, reused, and a heap one
+ * when all are taken), so a decode costs no malloc per field; anything an
+ * arena cannot hold is malloc'd and freed at the release. Any number of
+ * decoded messages may be alive at once, on any thread. The hot replies and
+ * the dispatch spec are encoded by hand, byte for byte as protobuf-c would
+ * encode them (proto3: fields in number order, defaults left out). */
 #ifndef RC_CODEC_H
 #define RC_CODEC_H
 
@@ -53,10 +60,13 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
-    void *pb_; /* the decoded message */
+    void *pb_;    /* the decoded message */
+    void *arena_; /* where it lives */
 } rc_request_t;
 
-/* Decodes a Request frame. 0, or -1 with a reason in *why (a static string). */
+/* Decodes a Request frame. 0, or -1 with a reason in *why (a static string);
+ * either way rc_codec_request_release must follow (a Request without a body
+ * fails but keeps its id for the error reply). */
 int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why);
 
 /* Param i of a submit (0 <= i < n_params). */
@@ -157,6 +167,7 @@ typedef struct {
     uint32_t credit, heartbeat_ms; /* ready */
     size_t n_functions, n_cacheable;
     void *pb_;
+    void *arena_;
 } rc_wmsg_t;
 
 /* Decodes a WorkerMessage frame. 0, or -1 with a reason in *why. */
@@ -166,7 +177,9 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
 rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
 
-/* Moves a Result's bytes out of the message: the caller owns them (free()). */
+/* A Result's bytes, copied out of the message: the caller owns them (free());
+ * NULL for an empty result or on out of memory (then *len is 0). Reading
+ * msg->data before the release avoids the copy. */
 uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len);
 
 void rc_codec_wmsg_release(rc_wmsg_t *msg);
@@ -180,5 +193,9 @@ int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt,
 /* Encodes a BrokerMessage{heartbeat} or {reannounce}. */
 int rc_codec_broker_heartbeat(rc_buf_t *buf);
 int rc_codec_broker_reannounce(rc_buf_t *buf);
+
+/* How many decoded messages (and their arenas) are not yet released, in the
+ * whole process: tests check that it returns to what it was. */
+size_t rc_codec_live_messages(void);
 
 #endif
