@@ -1,7 +1,10 @@
 /* Unit tests of the open-addressing table (rc_table): thousands of random
  * keys, removal in random order with every other key still findable (the
  * backward-shift deletion), long chains of keys that share a home slot and
- * wrap around the end of the slot array, growth and snapshots. */
+ * wrap around the end of the slot array, growth and snapshots; keys that
+ * share a home slot and a tag; the 7/8 load limit; a long random run checked
+ * against a reference model; and the fallback for addresses too wide for a
+ * tag. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -47,6 +51,20 @@ static void key_with_hash(uint8_t key[RC_KEY_LEN], uint64_t h)
     memcpy(key, &h, 8);
     memcpy(key + 8, &b, 8);
 }
+
+/* A key whose first 8 bytes are h and whose second 8 bytes, read the way
+ * the table reads them, carry tag in their top 16 bits (the tag bits the
+ * table packs into a slot) and random bits below. */
+static void key_with_hash_tag(uint8_t key[RC_KEY_LEN], uint64_t h, uint16_t tag)
+{
+    uint64_t b = (uint64_t) tag << 48 | (rnd() & ((UINT64_C(1) << 48) - 1));
+    memcpy(key, &h, 8);
+    memcpy(key + 8, &b, 8);
+}
+
+/* A first half whose home is the last slot at every capacity up to 2^35:
+ * home() mixes h ^ (h >> 29), which is 0x7ffffffff here. */
+#define HASH_LAST_SLOT UINT64_C(0x7ffffffc0)
 
 static void shuffle(size_t *order, size_t n)
 {
@@ -313,6 +331,301 @@ static void test_key_offset(void **state)
     rc_table_destroy(&t);
 }
 
+/* Keys that share both their home slot and their tag, and differ only in
+ * bits below the tag: the tag lets all of them through, the key comparison
+ * must tell them apart. Their home is the last slot, so the chain wraps at
+ * every capacity it grows through. */
+static void test_same_home_and_tag(void **state)
+{
+    enum { N = 300 };
+    rc_table_t *t = new_table();
+    obj_t *objs = calloc(N, sizeof *objs);
+    size_t order[N];
+    for (size_t i = 0; i < N; i++) {
+        key_with_hash_tag(objs[i].key, HASH_LAST_SLOT, 0xbeef);
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+        objs[i].stored = true;
+        if (i % 37 == 0)
+            check_all(t, objs, N);
+    }
+    check_all(t, objs, N);
+    /* A key with the same home and tag that is not stored. */
+    uint8_t other[RC_KEY_LEN];
+    key_with_hash_tag(other, HASH_LAST_SLOT, 0xbeef);
+    assert_null(rc_table_get(t, other));
+    shuffle(order, N);
+    for (size_t k = 0; k < N; k++) {
+        assert_int_equal(rc_table_remove(t, &objs[order[k]]), 0);
+        objs[order[k]].stored = false;
+        if (k % 11 == 0 || N - k < 20)
+            check_all(t, objs, N);
+    }
+    assert_int_equal(rc_table_size(t), 0);
+    rc_table_destroy(&t);
+    free(objs);
+}
+
+/* Mixed homes around the end of the array, with tags from a set of three so
+ * that neighbours often share a tag and sometimes a home as well: moving an
+ * entry back into a hole must carry its tag with it. Stays at 56 of 64
+ * slots, the most the table holds before it grows. */
+static void test_wraparound_tags(void **state)
+{
+    enum { N = 56, ROUNDS = 200 };
+    static const uint64_t homes[] = {59, 60, 61, 62, 63, 0, 1, 2};
+    static const uint16_t tags[] = {0, 1, 0xffff};
+    for (int round = 0; round < ROUNDS; round++) {
+        rc_table_t *t = new_table();
+        size_t bytes = rc_table_bytes(t);
+        obj_t objs[N];
+        size_t order[N];
+        memset(objs, 0, sizeof objs);
+        for (size_t i = 0; i < N; i++) {
+            key_with_hash_tag(objs[i].key, homes[rnd() % (sizeof homes / sizeof homes[0])], tags[rnd() % 3]);
+            assert_int_equal(rc_table_put(t, &objs[i]), 0);
+            objs[i].stored = true;
+        }
+        assert_int_equal(rc_table_bytes(t), bytes);
+        check_all(t, objs, N);
+        shuffle(order, N);
+        for (size_t k = 0; k < N; k++) {
+            assert_int_equal(rc_table_remove(t, &objs[order[k]]), 0);
+            objs[order[k]].stored = false;
+            check_all(t, objs, N);
+            if (rnd() % 3 == 0) {
+                size_t back = order[rnd() % (k + 1)];
+                if (!objs[back].stored) {
+                    assert_int_equal(rc_table_put(t, &objs[back]), 0);
+                    objs[back].stored = true;
+                    check_all(t, objs, N);
+                }
+            }
+        }
+        rc_table_destroy(&t);
+    }
+}
+
+/* The load never exceeds 7/8 after a put, and the table fills to exactly
+ * 7/8 before it doubles (slots are 8 bytes). */
+static void test_load_limit(void **state)
+{
+    enum { N = 120000 };
+    rc_table_t *t = new_table();
+    obj_t *objs = calloc(N, sizeof *objs);
+    size_t slots = rc_table_bytes(t) / 8, growths = 0;
+    for (size_t i = 0; i < N; i++) {
+        random_key(objs[i].key);
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+        size_t now = rc_table_bytes(t) / 8;
+        if (now != slots) {
+            assert_int_equal(now, 2 * slots);
+            assert_int_equal(i, slots / 8 * 7); /* i entries were already in */
+            slots = now;
+            growths++;
+        }
+        assert_true(rc_table_size(t) * 8 <= slots * 7);
+    }
+    assert_true(growths >= 10);
+    assert_int_equal(rc_table_bytes(t), 8 * 262144);
+    rc_table_destroy(&t);
+    free(objs);
+}
+
+/* 200,000 random operations against a reference model (the stored flag),
+ * filling to high load through several growths, then draining and
+ * refilling: every get is checked, and all keys now and then. */
+static void test_reference_model(void **state)
+{
+    enum { N = 30000, OPS = 200000 };
+    rng_state = 0x9e3779b97f4a7c15ULL;
+    rc_table_t *t = new_table();
+    obj_t *objs = calloc(N, sizeof *objs);
+    for (size_t i = 0; i < N; i++) {
+        objs[i].id = (uint32_t) i;
+        /* A fifth of the keys share a few homes and tags. */
+        if (i % 5 == 0)
+            key_with_hash_tag(objs[i].key, rnd() % 4096, (uint16_t) (rnd() % 4));
+        else
+            random_key(objs[i].key);
+    }
+    size_t stored = 0, max_stored = 0;
+    for (size_t op = 0; op < OPS; op++) {
+        /* 70% puts and removes, 30% gets. Puts dominate for the first half
+         * (towards 90% of the keys stored), removes for the next quarter,
+         * then they even out. */
+        unsigned puts = op < OPS / 2 ? 63 : op < OPS * 3 / 4 ? 20 : 35;
+        obj_t *o = &objs[rnd() % N];
+        unsigned r = (unsigned) (rnd() % 100);
+        if (r < puts) {
+            if (!o->stored) {
+                assert_int_equal(rc_table_put(t, o), 0);
+                o->stored = true;
+                stored++;
+            }
+        } else if (r < 70) {
+            assert_int_equal(rc_table_remove(t, o), o->stored ? 0 : -1);
+            stored -= o->stored;
+            o->stored = false;
+        } else if (r < 90) {
+            uint8_t copy[RC_KEY_LEN];
+            memcpy(copy, o->key, RC_KEY_LEN);
+            assert_ptr_equal(rc_table_get(t, copy), o->stored ? o : NULL);
+        } else {
+            uint8_t missing[RC_KEY_LEN];
+            random_key(missing);
+            assert_null(rc_table_get(t, missing));
+        }
+        assert_int_equal(rc_table_size(t), stored);
+        assert_true(stored * 8 <= rc_table_bytes(t) / 8 * 7);
+        if (stored > max_stored)
+            max_stored = stored;
+        if (op % 20000 == 0)
+            check_all(t, objs, N);
+    }
+    check_all(t, objs, N);
+    assert_true(max_stored > N * 7 / 10); /* 21,000 of 32,768 slots and more */
+    rc_table_destroy(&t);
+    free(objs);
+}
+
+/* The snapshot holds the very pointers that were put, with no tag bits. */
+static void test_snapshot_pointers(void **state)
+{
+    enum { N = 3000 };
+    rc_table_t *t = new_table();
+    obj_t *objs = calloc(N, sizeof *objs);
+    for (size_t i = 0; i < N; i++) {
+        objs[i].id = (uint32_t) i;
+        key_with_hash_tag(objs[i].key, rnd(), (uint16_t) (0xff00 | i)); /* non-zero tags */
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+    }
+    size_t count = 0;
+    void **all = rc_table_snapshot(t, &count);
+    assert_non_null(all);
+    assert_int_equal(count, N);
+    unsigned char *seen = calloc(N, 1);
+    for (size_t i = 0; i < count; i++) {
+        uintptr_t p = (uintptr_t) all[i], base = (uintptr_t) objs;
+        assert_true(p >= base && p < base + N * sizeof *objs);
+        assert_int_equal((p - base) % sizeof *objs, 0);
+        size_t k = (p - base) / sizeof *objs;
+        assert_ptr_equal(all[i], &objs[k]);
+        assert_int_equal(seen[k], 0);
+        seen[k] = 1;
+    }
+    free(seen);
+    free(all);
+    rc_table_destroy(&t);
+    free(objs);
+}
+
+/* The fallback for addresses that leave no room for a tag. A second copy
+ * of the table is built into this file with room for 36-bit addresses
+ * only; objects in a mapping below 2^36 are stored with tags, and the first
+ * object from a mapping above turns tagging off for the table. */
+#define RC_TABLE_ADDR_BITS 36
+#define rc_table_new       narrow_table_new
+#define rc_table_destroy   narrow_table_destroy
+#define rc_table_get       narrow_table_get
+#define rc_table_put       narrow_table_put
+#define rc_table_remove    narrow_table_remove
+#define rc_table_size      narrow_table_size
+#define rc_table_snapshot  narrow_table_snapshot
+#define rc_table_bytes     narrow_table_bytes
+#include "rc_table.c"
+
+static obj_t *map_at(uintptr_t where, size_t n)
+{
+    void *p = mmap((void *) where, n * sizeof(obj_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t) p != where) { /* a kernel older than MAP_FIXED_NOREPLACE */
+        munmap(p, n * sizeof(obj_t));
+        return NULL;
+    }
+    return p;
+}
+
+static void check_narrow(rc_table_t *t, obj_t *objs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t copy[RC_KEY_LEN];
+        memcpy(copy, objs[i].key, RC_KEY_LEN);
+        assert_ptr_equal(narrow_table_get(t, copy), objs[i].stored ? &objs[i] : NULL);
+    }
+}
+
+static void test_untag_fallback(void **state)
+{
+    enum { N = 400 };
+    obj_t *low = map_at(0x10000000, N), *high = map_at(0x500000000000, N);
+    if (!low || !high) {
+        if (low)
+            munmap(low, N * sizeof(obj_t));
+        if (high)
+            munmap(high, N * sizeof(obj_t));
+        skip();
+    }
+    rc_table_t *t = narrow_table_new(offsetof(obj_t, key));
+    assert_non_null(t);
+    for (size_t i = 0; i < N; i++) {
+        key_with_hash_tag(low[i].key, rnd() % 64, (uint16_t) (rnd() % 2));
+        key_with_hash_tag(high[i].key, rnd() % 64, (uint16_t) (rnd() % 2));
+    }
+    /* Tagged while every address fits, through two growths. */
+    for (size_t i = 0; i < N / 2; i++) {
+        assert_int_equal(narrow_table_put(t, &low[i]), 0);
+        low[i].stored = true;
+    }
+    assert_int_not_equal(t->tag_mask, 0);
+    check_narrow(t, low, N);
+    check_narrow(t, high, N);
+    assert_int_equal(narrow_table_remove(t, &high[0]), -1);
+    /* One wide address: tags go, every entry stays reachable. */
+    assert_int_equal(narrow_table_put(t, &high[0]), 0);
+    high[0].stored = true;
+    assert_int_equal(t->tag_mask, 0);
+    check_narrow(t, low, N);
+    check_narrow(t, high, N);
+    /* Both kinds from then on, removals included. */
+    for (size_t i = 1; i < N; i++) {
+        assert_int_equal(narrow_table_put(t, &high[i]), 0);
+        high[i].stored = true;
+        if (i >= N / 2) {
+            assert_int_equal(narrow_table_put(t, &low[i]), 0);
+            low[i].stored = true;
+        }
+        if (i % 3 == 0) {
+            assert_int_equal(narrow_table_remove(t, &low[i - 1]), 0);
+            low[i - 1].stored = false;
+        }
+    }
+    check_narrow(t, low, N);
+    check_narrow(t, high, N);
+    size_t count = 0, expect = 0;
+    for (size_t i = 0; i < N; i++)
+        expect += low[i].stored + high[i].stored;
+    void **all = narrow_table_snapshot(t, &count);
+    assert_non_null(all);
+    assert_int_equal(count, expect);
+    assert_int_equal(narrow_table_size(t), expect);
+    for (size_t i = 0; i < count; i++) {
+        obj_t *o = all[i];
+        assert_true((o >= low && o < low + N) || (o >= high && o < high + N));
+        assert_true(o->stored);
+    }
+    free(all);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(narrow_table_remove(t, &low[i]), low[i].stored ? 0 : -1);
+        assert_int_equal(narrow_table_remove(t, &high[i]), 0);
+    }
+    assert_int_equal(narrow_table_size(t), 0);
+    narrow_table_destroy(&t);
+    munmap(low, N * sizeof(obj_t));
+    munmap(high, N * sizeof(obj_t));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +636,12 @@ int main(void)
         cmocka_unit_test(test_remove_by_pointer),
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_key_offset),
+        cmocka_unit_test(test_same_home_and_tag),
+        cmocka_unit_test(test_wraparound_tags),
+        cmocka_unit_test(test_load_limit),
+        cmocka_unit_test(test_reference_model),
+        cmocka_unit_test(test_snapshot_pointers),
+        cmocka_unit_test(test_untag_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
