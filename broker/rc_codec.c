@@ -273,27 +273,104 @@ void rc_codec_request_release(rc_request_t *req)
     req->pb_ = NULL;
 }
 
-/* Varint helpers for the hand-framed dispatch envelope. */
-static size_t varint_size(uint64_t v)
+/* ---------------------------------------------------------------- wire format */
+
+/* The hot messages are encoded here by hand, as protobuf-c's pack would
+ * (the tests compare the bytes): fields in field-number order; a number,
+ * bool, enum, string or bytes field equal to its default (0, false, "") is
+ * left out, as proto3 wants; a submessage is written when present, even
+ * empty; strings are sent up to their NUL, as protobuf-c measures them; an
+ * enum is an int32, so a negative one takes ten bytes. Sizes are computed
+ * first, so each length prefix is known when it is written. */
+enum { WT_VARINT = 0, WT_LEN = 2 };
+
+#define KEY(field, wt) (((uint32_t) (field) << 3) | (wt))
+
+static inline size_t vsize(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* 1 + floor(log2(v)) / 7, without a loop. */
+    return (size_t) ((63 - __builtin_clzll(v | 1)) * 9 + 73) / 64;
 }
 
-static size_t varint_put(uint8_t *p, uint64_t v)
+static inline uint8_t *vput(uint8_t *p, uint64_t v)
 {
-    size_t n = 0;
     while (v >= 0x80) {
-        p[n++] = (uint8_t) (v | 0x80);
+        *p++ = (uint8_t) (v | 0x80);
         v >>= 7;
     }
-    p[n++] = (uint8_t) v;
-    return n;
+    *p++ = (uint8_t) v;
+    return p;
 }
+
+static inline size_t sz_varint(uint32_t field, uint64_t v)
+{
+    return v ? vsize(KEY(field, WT_VARINT)) + vsize(v) : 0;
+}
+
+static inline size_t sz_enum(uint32_t field, int32_t v)
+{
+    return v ? vsize(KEY(field, WT_VARINT)) + vsize((uint64_t) (int64_t) v) : 0;
+}
+
+static inline size_t sz_bool(uint32_t field, bool v)
+{
+    return v ? vsize(KEY(field, WT_VARINT)) + 1 : 0;
+}
+
+static inline size_t sz_bytes(uint32_t field, size_t n)
+{
+    return n ? vsize(KEY(field, WT_LEN)) + vsize(n) + n : 0;
+}
+
+static inline size_t sz_msg(uint32_t field, size_t n)
+{
+    return vsize(KEY(field, WT_LEN)) + vsize(n) + n;
+}
+
+static inline uint8_t *put_varint(uint8_t *p, uint32_t field, uint64_t v)
+{
+    if (!v)
+        return p;
+    p = vput(p, KEY(field, WT_VARINT));
+    return vput(p, v);
+}
+
+static inline uint8_t *put_enum(uint8_t *p, uint32_t field, int32_t v)
+{
+    return put_varint(p, field, (uint64_t) (int64_t) v);
+}
+
+static inline uint8_t *put_bool(uint8_t *p, uint32_t field, bool v)
+{
+    if (!v)
+        return p;
+    p = vput(p, KEY(field, WT_VARINT));
+    *p++ = 1;
+    return p;
+}
+
+static inline uint8_t *put_bytes(uint8_t *p, uint32_t field, const void *data, size_t n)
+{
+    if (!n)
+        return p;
+    p = vput(p, KEY(field, WT_LEN));
+    p = vput(p, n);
+    memcpy(p, data, n);
+    return p + n;
+}
+
+static inline uint8_t *put_msg(uint8_t *p, uint32_t field, size_t n)
+{
+    p = vput(p, KEY(field, WT_LEN));
+    return vput(p, n);
+}
+
+static inline size_t len_of(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* ---------------------------------------------------------------- dispatch */
 
 /* The attempt is the last field of the Dispatch and always takes one byte
  * (max_retries is capped so attempts stay below 128): a field that appears
@@ -301,29 +378,40 @@ static size_t varint_put(uint8_t *p, uint64_t v)
  * varint. */
 #define ATTEMPT_TAIL 2
 
+/* Dispatch.params is a map<string, string>: each entry a submessage
+ * {key = 1, value = 2}. */
+static size_t param_size(const Refcache__V1__SubmitRequest__ParamsEntry *e)
+{
+    return sz_bytes(1, len_of(e->key)) + sz_bytes(2, len_of(e->value));
+}
+
 int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len)
 {
     const Refcache__V1__Request *pb = req->pb_;
     const Refcache__V1__SubmitRequest *s = pb->submit;
-    Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
-    d.ref_id = (char *) ref_hex;
-    d.function = s->function;
-    d.n_params = s->n_params;
-    d.params = (Refcache__V1__Dispatch__ParamsEntry **) s->params; /* same layout: key, value */
-    d.payload = s->payload;
-    size_t inner = refcache__v1__dispatch__get_packed_size(&d) + ATTEMPT_TAIL;
-    size_t total = 1 + varint_size(inner) + inner;
+    size_t ref_len = len_of(ref_hex), fn_len = len_of(s->function);
+    size_t inner = sz_bytes(1, ref_len) + sz_bytes(3, fn_len) + sz_bytes(5, s->payload.len) + ATTEMPT_TAIL;
+    for (size_t i = 0; i < s->n_params; i++)
+        inner += sz_msg(4, param_size(s->params[i]));
+    size_t total = sz_msg(1, inner);
     uint8_t *out = malloc(total);
     if (!out)
         return -1;
-    size_t n = 0;
-    out[n++] = 0x0a; /* BrokerMessage field 1 (dispatch), length-delimited */
-    n += varint_put(out + n, inner);
-    n += refcache__v1__dispatch__pack(&d, out + n);
-    out[n++] = 0x10;
-    out[n++] = 0;
+    uint8_t *p = put_msg(out, 1, inner); /* BrokerMessage.dispatch */
+    p = put_bytes(p, 1, ref_hex, ref_len);
+    p = put_bytes(p, 3, s->function, fn_len);
+    for (size_t i = 0; i < s->n_params; i++) {
+        const Refcache__V1__SubmitRequest__ParamsEntry *e = s->params[i];
+        p = put_msg(p, 4, param_size(e));
+        p = put_bytes(p, 1, e->key, len_of(e->key));
+        p = put_bytes(p, 2, e->value, len_of(e->value));
+    }
+    p = put_bytes(p, 5, s->payload.data, s->payload.len);
+    *p++ = KEY(2, WT_VARINT);
+    *p++ = 0;
+    assert((size_t) (p - out) == total);
     *spec = out;
-    *len = n;
+    *len = total;
     return 0;
 }
 
@@ -334,95 +422,154 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt)
 
 /* ---------------------------------------------------------------- replies */
 
-static void fill_task(Refcache__V1__TaskInfo *ti, const rc_taskview_t *v)
+/* TaskInfo, measured once (with its strings) and then written. */
+typedef struct {
+    size_t ref, error, function, ns, total;
+} task_size_t;
+
+static void task_measure(const rc_taskview_t *v, task_size_t *z)
 {
-    ti->ref_id = (char *) v->ref_hex;
-    ti->state = (Refcache__V1__State) v->state;
-    ti->result.data = (uint8_t *) v->result.ptr;
-    ti->result.len = v->result.len;
-    ti->result_size = v->result_size;
-    ti->result_truncated = v->result_truncated;
-    ti->progress_done = v->progress_done;
-    ti->progress_total = v->progress_total;
-    ti->attempt = v->attempt;
-    ti->max_retries = v->max_retries;
-    ti->error_code = (Refcache__V1__Code) v->error_code;
-    ti->error = (char *) (v->error ? v->error : "");
-    ti->function = (char *) (v->function ? v->function : "");
-    ti->namespace_ = (char *) (v->ns ? v->ns : "");
-    ti->created_at_us = v->created_at_us;
-    ti->started_at_us = v->started_at_us;
-    ti->finished_at_us = v->finished_at_us;
-    ti->stopped_at_us = v->stopped_at_us;
-    ti->expires_at_us = v->expires_at_us;
-    ti->ever_started = v->ever_started;
+    z->ref = len_of(v->ref_hex);
+    z->error = len_of(v->error);
+    z->function = len_of(v->function);
+    z->ns = len_of(v->ns);
+    z->total = sz_bytes(1, z->ref) + sz_enum(2, v->state) + sz_bytes(3, v->result.len) +
+               sz_varint(4, v->result_size) + sz_bool(5, v->result_truncated) +
+               sz_varint(6, v->progress_done) + sz_varint(7, v->progress_total) + sz_varint(8, v->attempt) +
+               sz_enum(9, v->error_code) + sz_bytes(10, z->error) + sz_bytes(11, z->function) +
+               sz_varint(12, v->created_at_us) + sz_varint(13, v->started_at_us) +
+               sz_varint(14, v->finished_at_us) + sz_varint(15, v->stopped_at_us) +
+               sz_varint(16, v->max_retries) + sz_bytes(17, z->ns) + sz_varint(18, v->expires_at_us) +
+               sz_bool(19, v->ever_started);
 }
 
-int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
+static uint8_t *task_put(uint8_t *p, const rc_taskview_t *v, const task_size_t *z)
+{
+    p = put_bytes(p, 1, v->ref_hex, z->ref);
+    p = put_enum(p, 2, v->state);
+    p = put_bytes(p, 3, v->result.ptr, v->result.len);
+    p = put_varint(p, 4, v->result_size);
+    p = put_bool(p, 5, v->result_truncated);
+    p = put_varint(p, 6, v->progress_done);
+    p = put_varint(p, 7, v->progress_total);
+    p = put_varint(p, 8, v->attempt);
+    p = put_enum(p, 9, v->error_code);
+    p = put_bytes(p, 10, v->error, z->error);
+    p = put_bytes(p, 11, v->function, z->function);
+    p = put_varint(p, 12, v->created_at_us);
+    p = put_varint(p, 13, v->started_at_us);
+    p = put_varint(p, 14, v->finished_at_us);
+    p = put_varint(p, 15, v->stopped_at_us);
+    p = put_varint(p, 16, v->max_retries);
+    p = put_bytes(p, 17, v->ns, z->ns);
+    p = put_varint(p, 18, v->expires_at_us);
+    p = put_bool(p, 19, v->ever_started);
+    return p;
+}
+
+/* A StatsReply is rare and wide: protobuf-c packs it. */
+static int reply_stats(rc_buf_t *buf, const rc_reply_t *r)
 {
     Refcache__V1__Reply reply = REFCACHE__V1__REPLY__INIT;
-    Refcache__V1__SubmitReply submit = REFCACHE__V1__SUBMIT_REPLY__INIT;
-    Refcache__V1__TaskInfo task = REFCACHE__V1__TASK_INFO__INIT;
-    Refcache__V1__FetchReply fetch = REFCACHE__V1__FETCH_REPLY__INIT;
-    Refcache__V1__CancelReply cancel = REFCACHE__V1__CANCEL_REPLY__INIT;
-    Refcache__V1__DeleteReply del = REFCACHE__V1__DELETE_REPLY__INIT;
     Refcache__V1__StatsReply stats = REFCACHE__V1__STATS_REPLY__INIT;
-
     reply.id = r->id;
     reply.code = (Refcache__V1__Code) r->code;
     reply.message = (char *) (r->message ? r->message : "");
-    if (r->task)
-        fill_task(&task, r->task);
-    switch (r->kind) {
-    case RC_REPLY_SUBMIT:
-        submit.task = r->task ? &task : NULL;
-        submit.cache_hit = r->cache_hit;
-        submit.deduplicated = r->deduplicated;
-        reply.body_case = REFCACHE__V1__REPLY__BODY_SUBMIT;
-        reply.submit = &submit;
-        break;
-    case RC_REPLY_TASK:
-        if (!r->task)
-            break;
-        reply.body_case = REFCACHE__V1__REPLY__BODY_TASK;
-        reply.task = &task;
-        break;
-    case RC_REPLY_FETCH:
-        fetch.data.data = (uint8_t *) r->data.ptr;
-        fetch.data.len = r->data.len;
-        fetch.total_size = r->total_size;
-        fetch.offset = r->offset;
-        reply.body_case = REFCACHE__V1__REPLY__BODY_FETCH;
-        reply.fetch = &fetch;
-        break;
-    case RC_REPLY_CANCEL:
-        cancel.cancelled = r->flag;
-        cancel.state = (Refcache__V1__State) r->state;
-        reply.body_case = REFCACHE__V1__REPLY__BODY_CANCEL;
-        reply.cancel = &cancel;
-        break;
-    case RC_REPLY_DELETE:
-        del.found = r->flag;
-        reply.body_case = REFCACHE__V1__REPLY__BODY_DELETE;
-        reply.delete_ = &del;
-        break;
-    case RC_REPLY_STATS:
-        if (!r->stats)
-            break;
 #define RC_STATS_COPY(name) stats.name = r->stats->name;
-        RC_STATS_FIELDS(RC_STATS_COPY)
+    RC_STATS_FIELDS(RC_STATS_COPY)
 #undef RC_STATS_COPY
-        stats.version = (char *) (r->stats->version ? r->stats->version : "");
-        reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
-        reply.stats = &stats;
-        break;
-    case RC_REPLY_NONE:
-        break;
-    }
+    stats.version = (char *) (r->stats->version ? r->stats->version : "");
+    reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
+    reply.stats = &stats;
     size_t n = refcache__v1__reply__get_packed_size(&reply);
     if (rc_buf_reserve(buf, n) != 0)
         return -1;
     buf->len = refcache__v1__reply__pack(&reply, buf->data);
+    return 0;
+}
+
+/* Reply.body field numbers. */
+enum { BODY_SUBMIT = 4, BODY_TASK = 5, BODY_FETCH = 6, BODY_CANCEL = 7, BODY_DELETE = 8 };
+
+int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
+{
+    if (r->kind == RC_REPLY_STATS && r->stats)
+        return reply_stats(buf, r);
+
+    task_size_t tz = {0};
+    uint32_t body_field = 0; /* none */
+    size_t body = 0;
+    switch (r->kind) {
+    case RC_REPLY_SUBMIT:
+        body_field = BODY_SUBMIT;
+        if (r->task) {
+            task_measure(r->task, &tz);
+            body += sz_msg(1, tz.total);
+        }
+        body += sz_bool(2, r->cache_hit) + sz_bool(3, r->deduplicated);
+        break;
+    case RC_REPLY_TASK:
+        if (!r->task)
+            break;
+        body_field = BODY_TASK;
+        task_measure(r->task, &tz);
+        body = tz.total;
+        break;
+    case RC_REPLY_FETCH:
+        body_field = BODY_FETCH;
+        body = sz_bytes(1, r->data.len) + sz_varint(2, r->total_size) + sz_varint(3, r->offset);
+        break;
+    case RC_REPLY_CANCEL:
+        body_field = BODY_CANCEL;
+        body = sz_bool(1, r->flag) + sz_enum(2, r->state);
+        break;
+    case RC_REPLY_DELETE:
+        body_field = BODY_DELETE;
+        body = sz_bool(1, r->flag);
+        break;
+    case RC_REPLY_STATS: /* without stats: no body */
+    case RC_REPLY_NONE:
+        break;
+    }
+    size_t message_len = len_of(r->message);
+    size_t n = sz_varint(1, r->id) + sz_enum(2, r->code) + sz_bytes(3, message_len) +
+               (body_field ? sz_msg(body_field, body) : 0);
+    if (rc_buf_reserve(buf, n ? n : 1) != 0)
+        return -1;
+
+    uint8_t *p = buf->data;
+    p = put_varint(p, 1, r->id);
+    p = put_enum(p, 2, r->code);
+    p = put_bytes(p, 3, r->message, message_len);
+    if (body_field)
+        p = put_msg(p, body_field, body);
+    switch (body_field) {
+    case BODY_SUBMIT:
+        if (r->task) {
+            p = put_msg(p, 1, tz.total);
+            p = task_put(p, r->task, &tz);
+        }
+        p = put_bool(p, 2, r->cache_hit);
+        p = put_bool(p, 3, r->deduplicated);
+        break;
+    case BODY_TASK:
+        p = task_put(p, r->task, &tz);
+        break;
+    case BODY_FETCH:
+        p = put_bytes(p, 1, r->data.ptr, r->data.len);
+        p = put_varint(p, 2, r->total_size);
+        p = put_varint(p, 3, r->offset);
+        break;
+    case BODY_CANCEL:
+        p = put_bool(p, 1, r->flag);
+        p = put_enum(p, 2, r->state);
+        break;
+    case BODY_DELETE:
+        p = put_bool(p, 1, r->flag);
+        break;
+    }
+    buf->len = (size_t) (p - buf->data);
+    assert(buf->len == n);
     return 0;
 }
 

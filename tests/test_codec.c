@@ -289,6 +289,44 @@ static Refcache__V1__BrokerMessage *unpack_broker(const uint8_t *data, size_t le
     return m;
 }
 
+static void hexdump(const char *what, const uint8_t *p, size_t n)
+{
+    print_error("%s (%zu bytes):", what, n);
+    for (size_t i = 0; i < n && i < 256; i++)
+        print_error(" %02x", p[i]);
+    print_error("%s\n", n > 256 ? " ..." : "");
+}
+
+static void assert_same_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len)
+{
+    if (got_len == want_len && (want_len == 0 || memcmp(got, want, want_len) == 0))
+        return;
+    hexdump("codec", got, got_len);
+    hexdump("protobuf-c", want, want_len);
+    fail();
+}
+
+/* The spec is BrokerMessage{dispatch: d} with the attempt (0) appended as
+ * a last field: what protobuf-c packs for d, framed, plus 0x10 0x00. */
+static void assert_dispatch_bytes(const uint8_t *spec, size_t spec_len, const Refcache__V1__Dispatch *d)
+{
+    size_t inner = refcache__v1__dispatch__get_packed_size(d) + 2;
+    uint8_t *want = malloc(inner + 16);
+    assert_non_null(want);
+    size_t n = 0;
+    want[n++] = 0x0a;
+    for (size_t v = inner;; v >>= 7) {
+        want[n++] = (uint8_t) (v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+        if (v < 0x80)
+            break;
+    }
+    n += refcache__v1__dispatch__pack(d, want + n);
+    want[n++] = 0x10;
+    want[n++] = 0x00;
+    assert_same_bytes(spec, spec_len, want, n);
+    free(want);
+}
+
 static void check_dispatch(size_t payload_len, size_t n_params)
 {
     uint8_t *payload = malloc(payload_len ? payload_len : 1);
@@ -326,6 +364,13 @@ static void check_dispatch(size_t payload_len, size_t n_params)
     size_t spec_len = 0;
     assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
     assert_non_null(spec);
+    Refcache__V1__Dispatch d0 = REFCACHE__V1__DISPATCH__INIT;
+    d0.ref_id = (char *) REF;
+    d0.function = s.function;
+    d0.n_params = n_params;
+    d0.params = (Refcache__V1__Dispatch__ParamsEntry **) params;
+    d0.payload = s.payload;
+    assert_dispatch_bytes(spec, spec_len, &d0);
     /* The spec outlives the request it was made from. */
     rc_codec_request_release(&req);
     free(p.data);
@@ -417,8 +462,8 @@ static rc_taskview_t sample_task(void)
 static void check_task(const Refcache__V1__TaskInfo *ti, const rc_taskview_t *v)
 {
     assert_non_null(ti);
-    assert_string_equal(ti->ref_id, v->ref_hex);
-    assert_int_equal(ti->state, v->state);
+    assert_string_equal(ti->ref_id, v->ref_hex ? v->ref_hex : "");
+    assert_int_equal((int) ti->state, v->state); /* the enum type may be unsigned */
     assert_int_equal(ti->result.len, v->result.len);
     if (v->result.len)
         assert_memory_equal(ti->result.data, v->result.ptr, v->result.len);
@@ -428,7 +473,7 @@ static void check_task(const Refcache__V1__TaskInfo *ti, const rc_taskview_t *v)
     assert_int_equal(ti->progress_total, v->progress_total);
     assert_int_equal(ti->attempt, v->attempt);
     assert_int_equal(ti->max_retries, v->max_retries);
-    assert_int_equal(ti->error_code, v->error_code);
+    assert_int_equal((int) ti->error_code, v->error_code);
     assert_string_equal(ti->error, v->error ? v->error : "");
     assert_string_equal(ti->function, v->function ? v->function : "");
     assert_string_equal(ti->namespace_, v->ns ? v->ns : "");
@@ -591,6 +636,403 @@ static void test_reply_stats(void **state)
     assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY__NOT_SET);
     refcache__v1__reply__free_unpacked(m, NULL);
     rc_buf_free(&buf);
+}
+
+/* ---------------------------------------------------------------- reply bytes */
+
+/* What protobuf-c packs for r: the Reply built here, field by field, as the
+ * codec used to build it before it encoded by hand. */
+static packed_t pb_reply(const rc_reply_t *r)
+{
+    Refcache__V1__Reply reply = REFCACHE__V1__REPLY__INIT;
+    Refcache__V1__SubmitReply submit = REFCACHE__V1__SUBMIT_REPLY__INIT;
+    Refcache__V1__TaskInfo ti = REFCACHE__V1__TASK_INFO__INIT;
+    Refcache__V1__FetchReply fetch = REFCACHE__V1__FETCH_REPLY__INIT;
+    Refcache__V1__CancelReply cancel = REFCACHE__V1__CANCEL_REPLY__INIT;
+    Refcache__V1__DeleteReply del = REFCACHE__V1__DELETE_REPLY__INIT;
+    Refcache__V1__StatsReply stats = REFCACHE__V1__STATS_REPLY__INIT;
+    reply.id = r->id;
+    reply.code = (Refcache__V1__Code) r->code;
+    reply.message = (char *) (r->message ? r->message : "");
+    const rc_taskview_t *v = r->task;
+    if (v) {
+        ti.ref_id = (char *) v->ref_hex;
+        ti.state = (Refcache__V1__State) v->state;
+        ti.result.data = (uint8_t *) v->result.ptr;
+        ti.result.len = v->result.len;
+        ti.result_size = v->result_size;
+        ti.result_truncated = v->result_truncated;
+        ti.progress_done = v->progress_done;
+        ti.progress_total = v->progress_total;
+        ti.attempt = v->attempt;
+        ti.max_retries = v->max_retries;
+        ti.error_code = (Refcache__V1__Code) v->error_code;
+        ti.error = (char *) (v->error ? v->error : "");
+        ti.function = (char *) (v->function ? v->function : "");
+        ti.namespace_ = (char *) (v->ns ? v->ns : "");
+        ti.created_at_us = v->created_at_us;
+        ti.started_at_us = v->started_at_us;
+        ti.finished_at_us = v->finished_at_us;
+        ti.stopped_at_us = v->stopped_at_us;
+        ti.expires_at_us = v->expires_at_us;
+        ti.ever_started = v->ever_started;
+    }
+    switch (r->kind) {
+    case RC_REPLY_SUBMIT:
+        submit.task = v ? &ti : NULL;
+        submit.cache_hit = r->cache_hit;
+        submit.deduplicated = r->deduplicated;
+        reply.body_case = REFCACHE__V1__REPLY__BODY_SUBMIT;
+        reply.submit = &submit;
+        break;
+    case RC_REPLY_TASK:
+        if (v) {
+            reply.body_case = REFCACHE__V1__REPLY__BODY_TASK;
+            reply.task = &ti;
+        }
+        break;
+    case RC_REPLY_FETCH:
+        fetch.data.data = (uint8_t *) r->data.ptr;
+        fetch.data.len = r->data.len;
+        fetch.total_size = r->total_size;
+        fetch.offset = r->offset;
+        reply.body_case = REFCACHE__V1__REPLY__BODY_FETCH;
+        reply.fetch = &fetch;
+        break;
+    case RC_REPLY_CANCEL:
+        cancel.cancelled = r->flag;
+        cancel.state = (Refcache__V1__State) r->state;
+        reply.body_case = REFCACHE__V1__REPLY__BODY_CANCEL;
+        reply.cancel = &cancel;
+        break;
+    case RC_REPLY_DELETE:
+        del.found = r->flag;
+        reply.body_case = REFCACHE__V1__REPLY__BODY_DELETE;
+        reply.delete_ = &del;
+        break;
+    case RC_REPLY_STATS:
+        if (r->stats) {
+#define COPY(name) stats.name = r->stats->name;
+            RC_STATS_FIELDS(COPY)
+#undef COPY
+            stats.version = (char *) (r->stats->version ? r->stats->version : "");
+            reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
+            reply.stats = &stats;
+        }
+        break;
+    case RC_REPLY_NONE:
+        break;
+    }
+    packed_t p;
+    p.len = refcache__v1__reply__get_packed_size(&reply);
+    p.data = malloc(p.len ? p.len : 1);
+    assert_non_null(p.data);
+    assert_int_equal(refcache__v1__reply__pack(&reply, p.data), p.len);
+    return p;
+}
+
+/* Encodes r into buf, compares the bytes with protobuf-c's, and reads them
+ * back with protobuf-c. */
+static void check_reply_bytes(rc_buf_t *buf, const rc_reply_t *r)
+{
+    assert_int_equal(rc_codec_reply(buf, r), 0);
+    packed_t want = pb_reply(r);
+    assert_same_bytes(buf->data, buf->len, want.data, want.len);
+    free(want.data);
+
+    Refcache__V1__Reply *m = refcache__v1__reply__unpack(NULL, buf->len, buf->data);
+    assert_non_null(m);
+    assert_true(m->id == r->id);
+    assert_int_equal((int) m->code, r->code);
+    assert_string_equal(m->message, r->message ? r->message : "");
+    switch (r->kind) {
+    case RC_REPLY_SUBMIT:
+        assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_SUBMIT);
+        assert_int_equal(m->submit->cache_hit, r->cache_hit);
+        assert_int_equal(m->submit->deduplicated, r->deduplicated);
+        if (r->task)
+            check_task(m->submit->task, r->task);
+        else
+            assert_null(m->submit->task);
+        break;
+    case RC_REPLY_TASK:
+        if (r->task) {
+            assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_TASK);
+            check_task(m->task, r->task);
+        } else {
+            assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY__NOT_SET);
+        }
+        break;
+    case RC_REPLY_FETCH:
+        assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_FETCH);
+        assert_int_equal(m->fetch->data.len, r->data.len);
+        if (r->data.len)
+            assert_memory_equal(m->fetch->data.data, r->data.ptr, r->data.len);
+        assert_true(m->fetch->total_size == r->total_size);
+        assert_true(m->fetch->offset == r->offset);
+        break;
+    case RC_REPLY_CANCEL:
+        assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_CANCEL);
+        assert_int_equal(m->cancel->cancelled, r->flag);
+        assert_int_equal((int) m->cancel->state, r->state);
+        break;
+    case RC_REPLY_DELETE:
+        assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_DELETE);
+        assert_int_equal(m->delete_->found, r->flag);
+        break;
+    case RC_REPLY_STATS:
+        assert_int_equal(m->body_case,
+                         r->stats ? REFCACHE__V1__REPLY__BODY_STATS : REFCACHE__V1__REPLY__BODY__NOT_SET);
+        break;
+    case RC_REPLY_NONE:
+        assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY__NOT_SET);
+        break;
+    }
+    refcache__v1__reply__free_unpacked(m, NULL);
+}
+
+/* Checks the view in a Submit reply (with each flag) and in a Task reply. */
+static void check_task_bytes(rc_buf_t *buf, const rc_taskview_t *v, int code)
+{
+    for (int flags = 0; flags < 4; flags++) {
+        rc_reply_t r = {.id = 1000 + (uint64_t) flags,
+                        .code = code,
+                        .kind = RC_REPLY_SUBMIT,
+                        .task = v,
+                        .cache_hit = flags & 1,
+                        .deduplicated = flags & 2};
+        check_reply_bytes(buf, &r);
+    }
+    rc_reply_t t = {
+        .id = 77, .code = code, .message = code ? "not so good" : NULL, .kind = RC_REPLY_TASK, .task = v};
+    check_reply_bytes(buf, &t);
+}
+
+static void test_reply_bytes_tasks(void **state)
+{
+    rc_buf_t buf = {0};
+    rc_taskview_t all = sample_task();
+    check_task_bytes(&buf, &all, 0);
+
+    /* Every field at its default: the TaskInfo is empty, yet present. */
+    rc_taskview_t none = {0};
+    check_task_bytes(&buf, &none, 0);
+    none.ref_hex = "";
+    none.error = none.function = none.ns = "";
+    check_task_bytes(&buf, &none, 0);
+
+    /* Each state and each code, as the task's and as the reply's. */
+    for (int st = 0; st <= 5; st++)
+        for (int code = 0; code <= 16; code++) {
+            rc_taskview_t v = {.ref_hex = REF, .state = st, .error_code = code};
+            check_task_bytes(&buf, &v, code);
+        }
+
+    /* Numbers at every varint length boundary, and the largest. */
+    static const uint64_t nums[] = {
+        1,          127,        128,        16383,     16384,      (1u << 21) - 1, 1u << 21,  UINT32_MAX,
+        1ULL << 32, 1ULL << 35, 1ULL << 56, INT64_MAX, 1ULL << 63, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        uint64_t n = nums[i];
+        rc_taskview_t v = {.ref_hex = REF,
+                           .result_size = n,
+                           .progress_done = n,
+                           .progress_total = n,
+                           .attempt = (uint32_t) n,
+                           .max_retries = (uint32_t) (n >> 1),
+                           .created_at_us = n,
+                           .started_at_us = n - 1,
+                           .finished_at_us = n,
+                           .stopped_at_us = n,
+                           .expires_at_us = n};
+        check_task_bytes(&buf, &v, 0);
+        rc_reply_t f = {.id = n, .kind = RC_REPLY_FETCH, .total_size = n, .offset = n >> 3};
+        check_reply_bytes(&buf, &f);
+    }
+
+    /* Results of 0, 1, 127, 128 and 16384 bytes, whole or a preview. */
+    static const size_t lens[] = {0, 1, 127, 128, 16383, 16384, 100000};
+    uint8_t *res = malloc(100000);
+    assert_non_null(res);
+    for (size_t i = 0; i < 100000; i++)
+        res[i] = (uint8_t) (i * 31 + 7);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (int truncated = 0; truncated < 2; truncated++) {
+            rc_taskview_t v = sample_task();
+            v.result = (rc_bytes_t){res, lens[i]};
+            v.result_size = truncated ? lens[i] * 3 + 1 : lens[i];
+            v.result_truncated = truncated;
+            check_task_bytes(&buf, &v, 0);
+            rc_reply_t f = {.id = 3, .kind = RC_REPLY_FETCH, .data = {res, lens[i]}, .total_size = lens[i]};
+            check_reply_bytes(&buf, &f);
+        }
+
+    /* Long strings: lengths that take 2 and 3 bytes, and UTF-8. */
+    static const size_t slens[] = {127, 128, 300, 16383, 16384, 20000};
+    char *str = malloc(20001);
+    assert_non_null(str);
+    for (size_t i = 0; i < sizeof slens / sizeof slens[0]; i++) {
+        for (size_t j = 0; j < slens[i]; j++)
+            str[j] = (char) (j % 7 == 0 ? 0xc3 : j % 7 == 1 ? 0xa9 : 'a' + (int) (j % 26));
+        str[slens[i]] = 0;
+        rc_taskview_t v = sample_task();
+        v.error = v.function = v.ns = str;
+        v.ref_hex = str + slens[i] / 2;
+        check_task_bytes(&buf, &v, 2);
+        rc_reply_t e = {.id = 9, .code = 13, .message = str, .kind = RC_REPLY_NONE};
+        check_reply_bytes(&buf, &e);
+    }
+    free(str);
+    free(res);
+
+    /* Out-of-range enums are int32 on the wire: a negative one takes ten bytes. */
+    static const int odd[] = {-1, -2, INT32_MIN, 17, 127, 128, INT32_MAX};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        rc_taskview_t v = {.ref_hex = REF, .state = odd[i], .error_code = odd[i]};
+        check_task_bytes(&buf, &v, odd[i]);
+        rc_reply_t c = {.id = 4, .kind = RC_REPLY_CANCEL, .flag = true, .state = odd[i]};
+        check_reply_bytes(&buf, &c);
+    }
+
+    /* The bodies without a task. */
+    rc_reply_t s = {.id = 5, .kind = RC_REPLY_SUBMIT};
+    check_reply_bytes(&buf, &s);
+    s.cache_hit = true;
+    check_reply_bytes(&buf, &s);
+    rc_reply_t t = {.kind = RC_REPLY_TASK};
+    check_reply_bytes(&buf, &t);
+    rc_reply_t empty = {.kind = RC_REPLY_NONE};
+    check_reply_bytes(&buf, &empty);
+    assert_int_equal(buf.len, 0);
+    for (int flag = 0; flag < 2; flag++) {
+        rc_reply_t d = {.id = 6, .kind = RC_REPLY_DELETE, .flag = flag};
+        check_reply_bytes(&buf, &d);
+        rc_reply_t c = {.kind = RC_REPLY_CANCEL, .flag = flag};
+        check_reply_bytes(&buf, &c);
+    }
+    rc_reply_t f = {.kind = RC_REPLY_FETCH};
+    check_reply_bytes(&buf, &f);
+    rc_statsview_t sv = {.tasks_pending = 1, .uptime_ms = 1ULL << 40, .version = "9"};
+    rc_reply_t st = {.id = 8, .kind = RC_REPLY_STATS, .stats = &sv};
+    check_reply_bytes(&buf, &st);
+    st.stats = NULL;
+    check_reply_bytes(&buf, &st);
+    rc_buf_free(&buf);
+}
+
+/* A fixed-seed generator, so a failure is repeatable. */
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Mostly the numbers where encodings change length. */
+static uint64_t rnd_num(void)
+{
+    static const uint64_t edges[] = {0,          0,          1,          127,        128,
+                                     16383,      16384,      2097151,    2097152,    UINT32_MAX,
+                                     1ULL << 32, 1ULL << 49, 1ULL << 56, 1ULL << 63, UINT64_MAX};
+    uint64_t r = rnd();
+    if (r % 3)
+        return edges[(r >> 8) % (sizeof edges / sizeof edges[0])];
+    return rnd() >> (rnd() % 64);
+}
+
+static int rnd_enum(int max)
+{
+    uint64_t r = rnd() % 16;
+    if (r == 0)
+        return -(int) (rnd() % 1000) - 1;
+    if (r == 1)
+        return (int) (rnd() % 100000);
+    return (int) (rnd() % (uint64_t) (max + 1));
+}
+
+static size_t rnd_len(void)
+{
+    static const size_t lens[] = {0, 0, 1, 2, 31, 32, 127, 128, 129, 300, 16383, 16384};
+    uint64_t r = rnd();
+    if (r % 4 == 0)
+        return (size_t) (rnd() % 2000);
+    return lens[(r >> 8) % (sizeof lens / sizeof lens[0])];
+}
+
+/* A random string (never with a NUL inside) in one of a few buffers, or NULL. */
+static const char *rnd_str(char *buf)
+{
+    if (rnd() % 8 == 0)
+        return NULL;
+    size_t n = rnd_len();
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char) (1 + rnd() % 255);
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_reply_bytes_random(void **state)
+{
+    enum { CASES = 4000, MAXLEN = 16384 + 1 };
+    char *strs[5];
+    for (int i = 0; i < 5; i++) {
+        strs[i] = malloc(MAXLEN);
+        assert_non_null(strs[i]);
+    }
+    uint8_t *res = malloc(MAXLEN);
+    assert_non_null(res);
+    rc_buf_t buf = {0};
+    for (int c = 0; c < CASES; c++) {
+        rc_taskview_t v = {
+            .ref_hex = rnd_str(strs[0]),
+            .state = rnd_enum(5),
+            .result_size = rnd_num(),
+            .result_truncated = rnd() & 1,
+            .progress_done = rnd_num(),
+            .progress_total = rnd_num(),
+            .attempt = (uint32_t) rnd_num(),
+            .max_retries = (uint32_t) rnd_num(),
+            .error_code = rnd_enum(16),
+            .error = rnd_str(strs[1]),
+            .function = rnd_str(strs[2]),
+            .ns = rnd_str(strs[3]),
+            .created_at_us = rnd_num(),
+            .started_at_us = rnd_num(),
+            .finished_at_us = rnd_num(),
+            .stopped_at_us = rnd_num(),
+            .expires_at_us = rnd_num(),
+            .ever_started = rnd() & 1,
+        };
+        size_t rlen = rnd_len();
+        for (size_t i = 0; i < rlen; i++)
+            res[i] = (uint8_t) rnd();
+        v.result = (rc_bytes_t){rlen ? res : NULL, rlen};
+        rc_reply_t r = {
+            .id = rnd_num(),
+            .code = rnd_enum(16),
+            .message = rnd_str(strs[4]),
+            .kind = (rc_reply_kind_t) (rnd() % (RC_REPLY_STATS + 1)),
+            .task = rnd() % 8 ? &v : NULL,
+            .cache_hit = rnd() & 1,
+            .deduplicated = rnd() & 1,
+            .data = v.result,
+            .total_size = rnd_num(),
+            .offset = rnd_num(),
+            .flag = rnd() & 1,
+            .state = rnd_enum(5),
+        };
+        rc_statsview_t sv = {.requests_total = rnd_num(), .version = v.function};
+        if (r.kind == RC_REPLY_STATS && rnd() % 2)
+            r.stats = &sv;
+        check_reply_bytes(&buf, &r);
+    }
+    rc_buf_free(&buf);
+    free(res);
+    for (int i = 0; i < 5; i++)
+        free(strs[i]);
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -767,6 +1209,351 @@ static void test_wmsg_bad(void **state)
     rc_codec_wmsg_release(&m);
 }
 
+/* Random submits: the spec must be protobuf-c's bytes for the Dispatch. */
+static void test_dispatch_random(void **state)
+{
+    enum { CASES = 400, MAXP = 40 };
+    char *strs = malloc((2 * MAXP + 2) * (16384 + 1));
+    assert_non_null(strs);
+    uint8_t *payload = malloc(16384);
+    assert_non_null(payload);
+    for (int c = 0; c < CASES; c++) {
+        Refcache__V1__SubmitRequest__ParamsEntry entries[MAXP];
+        Refcache__V1__SubmitRequest__ParamsEntry *params[MAXP];
+        size_t n_params = rnd() % 3 ? rnd() % 4 : rnd() % MAXP;
+        for (size_t i = 0; i < n_params; i++) {
+            Refcache__V1__SubmitRequest__ParamsEntry init = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
+            entries[i] = init;
+            const char *k = rnd_str(strs + (2 * i) * (16384 + 1));
+            const char *v = rnd_str(strs + (2 * i + 1) * (16384 + 1));
+            entries[i].key = (char *) (k ? k : "");
+            entries[i].value = (char *) (v ? v : "");
+            params[i] = &entries[i];
+        }
+        const char *fn = rnd_str(strs + (2 * MAXP) * (16384 + 1));
+        const char *ref = rnd() % 4 ? REF : rnd_str(strs + (2 * MAXP + 1) * (16384 + 1));
+        size_t plen = rnd_len();
+        for (size_t i = 0; i < plen; i++)
+            payload[i] = (uint8_t) rnd();
+        Refcache__V1__SubmitRequest s = REFCACHE__V1__SUBMIT_REQUEST__INIT;
+        s.function = (char *) (fn ? fn : "");
+        s.n_params = n_params;
+        s.params = params;
+        s.payload.data = payload;
+        s.payload.len = plen;
+        s.max_retries = (uint32_t) rnd_num();
+        Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+        r.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+        r.submit = &s;
+        packed_t p = pack_request(&r);
+
+        rc_request_t req;
+        const char *why = NULL;
+        assert_int_equal(rc_codec_request(p.data, p.len, &req, &why), 0);
+        free(p.data);
+        uint8_t *spec = NULL;
+        size_t spec_len = 0;
+        assert_int_equal(rc_codec_dispatch_spec(&req, ref, &spec, &spec_len), 0);
+        Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
+        d.ref_id = (char *) ref;
+        d.function = s.function;
+        d.n_params = n_params;
+        d.params = (Refcache__V1__Dispatch__ParamsEntry **) params;
+        d.payload = s.payload;
+        assert_dispatch_bytes(spec, spec_len, &d);
+        rc_codec_request_release(&req);
+
+        uint32_t attempt = (uint32_t) (rnd() % 128);
+        rc_codec_dispatch_set_attempt(spec, spec_len, attempt);
+        Refcache__V1__BrokerMessage *m = unpack_broker(spec, spec_len);
+        assert_int_equal(m->dispatch->attempt, attempt);
+        assert_int_equal(m->dispatch->n_params, n_params);
+        refcache__v1__broker_message__free_unpacked(m, NULL);
+        free(spec);
+    }
+    free(payload);
+    free(strs);
+}
+
+/* ---------------------------------------------------------------- arenas */
+
+/* A packed Submit with n_params params of vlen-byte values and a payload of
+ * plen bytes; the values are made from seed so that each message differs. */
+static packed_t make_submit(uint64_t id, size_t n_params, size_t vlen, size_t plen, unsigned seed)
+{
+    Refcache__V1__SubmitRequest__ParamsEntry *entries = calloc(n_params + 1, sizeof *entries);
+    Refcache__V1__SubmitRequest__ParamsEntry **params = calloc(n_params + 1, sizeof *params);
+    char *text = malloc((n_params + 1) * (vlen + 32));
+    uint8_t *payload = malloc(plen + 1);
+    assert_true(entries && params && text && payload);
+    for (size_t i = 0; i < n_params; i++) {
+        Refcache__V1__SubmitRequest__ParamsEntry init = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
+        entries[i] = init;
+        char *k = text + i * (vlen + 32);
+        snprintf(k, 16, "k%u", (unsigned) i);
+        char *v = k + 16;
+        for (size_t j = 0; j < vlen; j++)
+            v[j] = (char) ('a' + (seed + i + j) % 26);
+        v[vlen] = 0;
+        entries[i].key = k;
+        entries[i].value = v;
+        params[i] = &entries[i];
+    }
+    for (size_t i = 0; i < plen; i++)
+        payload[i] = (uint8_t) (seed * 7 + i);
+    char fn[32];
+    snprintf(fn, sizeof fn, "fn-%u", seed);
+    Refcache__V1__SubmitRequest s = REFCACHE__V1__SUBMIT_REQUEST__INIT;
+    s.function = fn;
+    s.namespace_ = "team-b";
+    s.n_params = n_params;
+    s.params = params;
+    s.payload.data = payload;
+    s.payload.len = plen;
+    s.deadline_ms = seed;
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = id;
+    r.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+    r.submit = &s;
+    packed_t p = pack_request(&r);
+    free(payload);
+    free(text);
+    free(params);
+    free(entries);
+    return p;
+}
+
+/* Checks a view decoded from make_submit(id, n_params, vlen, plen, seed). */
+static void check_submit(const rc_request_t *req, uint64_t id, size_t n_params, size_t vlen, size_t plen,
+                         unsigned seed)
+{
+    assert_int_equal(req->kind, RC_REQ_SUBMIT);
+    assert_true(req->id == id);
+    char fn[32];
+    snprintf(fn, sizeof fn, "fn-%u", seed);
+    assert_str(req->function, fn);
+    assert_str(req->ns, "team-b");
+    assert_int_equal(req->deadline_ms, seed);
+    assert_int_equal(req->payload.len, plen);
+    for (size_t i = 0; i < plen; i++)
+        assert_int_equal(req->payload.ptr[i], (uint8_t) (seed * 7 + i));
+    assert_int_equal(req->n_params, n_params);
+    for (size_t i = 0; i < n_params; i++) {
+        rc_str_t k, v;
+        rc_codec_request_param(req, i, &k, &v);
+        char want[16];
+        snprintf(want, sizeof want, "k%u", (unsigned) i);
+        assert_str(k, want);
+        assert_int_equal(v.len, vlen);
+        for (size_t j = 0; j < vlen; j++)
+            assert_int_equal(v.ptr[j], 'a' + (seed + i + j) % 26);
+        assert_int_equal(v.ptr[vlen], 0); /* the handlers use them as C strings */
+    }
+}
+
+static void test_arena_many_in_a_row(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    packed_t p = make_submit(1, 2, 8, 16, 5);
+    Refcache__V1__Result rs = REFCACHE__V1__RESULT__INIT;
+    rs.ref_id = (char *) REF;
+    rs.attempt = 1;
+    rs.data.data = (uint8_t *) "hello";
+    rs.data.len = 5;
+    Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+    wm.result = &rs;
+    packed_t w = pack_wmsg(&wm);
+    for (int i = 0; i < 20000; i++) {
+        rc_request_t req;
+        rc_wmsg_t m;
+        const char *why = NULL;
+        assert_int_equal(rc_codec_request(p.data, p.len, &req, &why), 0);
+        assert_int_equal(rc_codec_wmsg(w.data, w.len, &m, &why), 0);
+        assert_int_equal(rc_codec_live_messages(), live + 2);
+        if (i % 1000 == 0) {
+            check_submit(&req, 1, 2, 8, 16, 5);
+            assert_bytes(m.data, "hello", 5);
+            assert_str(m.ref_id, REF);
+        }
+        rc_codec_wmsg_release(&m);
+        rc_codec_request_release(&req);
+    }
+    assert_int_equal(rc_codec_live_messages(), live);
+    free(w.data);
+    free(p.data);
+}
+
+static void test_arena_alive_together(void **state)
+{
+    /* More messages alive at once than there are static arenas; each keeps
+     * its own contents while the others come and go. */
+    enum { N = 40 };
+    size_t live = rc_codec_live_messages();
+    rc_request_t reqs[N];
+    for (unsigned i = 0; i < N; i++) {
+        packed_t p = make_submit(i, i % 5, i * 3, i * 11, i);
+        const char *why = NULL;
+        assert_int_equal(rc_codec_request(p.data, p.len, &reqs[i], &why), 0);
+        free(p.data);
+        /* A bad frame while everything is taken fails cleanly. */
+        if (i == 20) {
+            rc_request_t bad;
+            static const uint8_t junk[] = {0x12, 0x50, 0x0a, 0x01, 0x61};
+            assert_int_equal(rc_codec_request(junk, sizeof junk, &bad, &why), -1);
+            assert_non_null(why);
+            rc_codec_request_release(&bad);
+        }
+    }
+    assert_int_equal(rc_codec_live_messages(), live + N);
+    for (unsigned i = 0; i < N; i++)
+        check_submit(&reqs[i], i, i % 5, i * 3, i * 11, i);
+    /* Release every other one, decode into the freed places, check all. */
+    for (unsigned i = 0; i < N; i += 2)
+        rc_codec_request_release(&reqs[i]);
+    for (unsigned i = 0; i < N; i += 2) {
+        packed_t p = make_submit(i + 100, 3, 5, 7, i + 100);
+        const char *why = NULL;
+        assert_int_equal(rc_codec_request(p.data, p.len, &reqs[i], &why), 0);
+        free(p.data);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        if (i % 2)
+            check_submit(&reqs[i], i, i % 5, i * 3, i * 11, i);
+        else
+            check_submit(&reqs[i], i + 100, 3, 5, 7, i + 100);
+    }
+    for (unsigned i = N; i-- > 0;)
+        rc_codec_request_release(&reqs[i]);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+static void test_arena_larger_than_arena(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    /* 100 KB of payload and 200 params of 100 bytes: far more than an arena. */
+    packed_t p = make_submit(7, 200, 100, 100000, 3);
+    rc_request_t req;
+    const char *why = NULL;
+    assert_int_equal(rc_codec_request(p.data, p.len, &req, &why), 0);
+    check_submit(&req, 7, 200, 100, 100000, 3);
+    uint8_t *spec = NULL;
+    size_t spec_len = 0;
+    assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
+    rc_codec_request_release(&req);
+    free(spec);
+    free(p.data);
+
+    /* A 1 MiB Result: read in place, then taken (a copy the caller owns). */
+    size_t len = 1 << 20;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t) (i * 5 + 1);
+    Refcache__V1__Result rs = REFCACHE__V1__RESULT__INIT;
+    rs.ref_id = (char *) REF;
+    rs.attempt = 9;
+    rs.data.data = data;
+    rs.data.len = len;
+    Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+    wm.result = &rs;
+    rc_wmsg_t m;
+    decode_wmsg(&wm, &m);
+    assert_bytes(m.data, data, len);
+    size_t got_len = 0;
+    uint8_t *got = rc_codec_wmsg_take_data(&m, &got_len);
+    rc_codec_wmsg_release(&m);
+    assert_int_equal(got_len, len);
+    assert_memory_equal(got, data, len);
+    free(got);
+    /* A small one is taken from the arena just as well. */
+    rs.data.len = 100;
+    decode_wmsg(&wm, &m);
+    got = rc_codec_wmsg_take_data(&m, &got_len);
+    rc_codec_wmsg_release(&m);
+    assert_int_equal(got_len, 100);
+    assert_memory_equal(got, data, 100);
+    free(got);
+    free(data);
+
+    /* A Ready with many names (protobuf-c scratch space for many fields). */
+    enum { NAMES = 300 };
+    char *names[NAMES];
+    char text[NAMES][16];
+    for (size_t i = 0; i < NAMES; i++) {
+        snprintf(text[i], sizeof text[i], "fn%zu", i);
+        names[i] = text[i];
+    }
+    Refcache__V1__Ready rd = REFCACHE__V1__READY__INIT;
+    rd.worker_id = "w-9";
+    rd.n_functions = NAMES;
+    rd.functions = names;
+    rd.n_cacheable = NAMES / 2;
+    rd.cacheable = names;
+    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    wm.ready = &rd;
+    decode_wmsg(&wm, &m);
+    assert_int_equal(m.n_functions, NAMES);
+    for (size_t i = 0; i < NAMES; i++)
+        assert_str(rc_codec_wmsg_function(&m, i), text[i]);
+    for (size_t i = 0; i < NAMES / 2; i++)
+        assert_str(rc_codec_wmsg_cacheable(&m, i), text[i]);
+    rc_codec_wmsg_release(&m);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+static void test_arena_malformed(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    /* Every cut of a Submit larger than an arena fails with a reason (the
+     * blocks made before the failure are freed). */
+    packed_t p = make_submit(11, 60, 300, 20000, 4);
+    uint8_t *copy = malloc(p.len);
+    assert_non_null(copy);
+    for (size_t cut = 0; cut < p.len; cut += cut < 2000 || cut > p.len - 2000 ? 1 : 97) {
+        memcpy(copy, p.data, cut); /* a buffer of exactly cut bytes, for ASan */
+        rc_request_t req;
+        const char *why = NULL;
+        int rc = rc_codec_request(copy, cut, &req, &why);
+        if (cut == 0 || rc != 0) {
+            assert_int_equal(rc, -1);
+            assert_non_null(why);
+        }
+        rc_codec_request_release(&req);
+    }
+    /* Flipped bytes: whatever the outcome, no crash, a reason on failure,
+     * and nothing left behind. */
+    packed_t small = make_submit(12, 4, 20, 40, 6);
+    for (int c = 0; c < 20000; c++) {
+        const packed_t *src = c % 8 ? &small : &p;
+        memcpy(copy, src->data, src->len);
+        int flips = 1 + (int) (rnd() % 4);
+        for (int f = 0; f < flips; f++)
+            copy[rnd() % src->len] ^= (uint8_t) (1u << (rnd() % 8));
+        size_t len = rnd() % 4 ? src->len : (size_t) (rnd() % src->len);
+        rc_request_t req;
+        rc_wmsg_t m;
+        const char *why = NULL;
+        if (rc_codec_request(copy, len, &req, &why) != 0)
+            assert_non_null(why);
+        else if (req.kind == RC_REQ_SUBMIT)
+            for (size_t i = 0; i < req.n_params; i++) {
+                rc_str_t k, v;
+                rc_codec_request_param(&req, i, &k, &v);
+            }
+        rc_codec_request_release(&req);
+        why = NULL;
+        if (rc_codec_wmsg(copy, len, &m, &why) != 0)
+            assert_non_null(why);
+        rc_codec_wmsg_release(&m);
+    }
+    free(small.data);
+    free(copy);
+    free(p.data);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
 /* ---------------------------------------------------------------- control */
 
 static void test_control_hello(void **state)
@@ -845,10 +1632,17 @@ int main(void)
         cmocka_unit_test(test_reply_fetch_cancel_delete),
         cmocka_unit_test(test_reply_error),
         cmocka_unit_test(test_reply_stats),
+        cmocka_unit_test(test_reply_bytes_tasks),
+        cmocka_unit_test(test_reply_bytes_random),
         cmocka_unit_test(test_wmsg_ready),
         cmocka_unit_test(test_wmsg_task_messages),
         cmocka_unit_test(test_wmsg_result_take),
         cmocka_unit_test(test_wmsg_bad),
+        cmocka_unit_test(test_dispatch_random),
+        cmocka_unit_test(test_arena_many_in_a_row),
+        cmocka_unit_test(test_arena_alive_together),
+        cmocka_unit_test(test_arena_larger_than_arena),
+        cmocka_unit_test(test_arena_malformed),
         cmocka_unit_test(test_control_hello),
         cmocka_unit_test(test_cancel_notice),
         cmocka_unit_test(test_broker_heartbeat_reannounce),
