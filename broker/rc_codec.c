@@ -186,6 +186,243 @@ size_t rc_codec_live_messages(void)
     return atomic_load_explicit(&arenas_live, memory_order_relaxed);
 }
 
+/* Forgets what a failed fast path allocated, keeping the arena. */
+static void arena_reset(rc_arena_t *a)
+{
+    for (rc_block_t *b = a->blocks, *next; b; b = next) {
+        next = b->l.next;
+        free(b);
+    }
+    a->blocks = NULL;
+    a->used = 0;
+}
+
+/* ---------------------------------------------------------------- fast decode */
+
+/* protobuf-c's unpack is generic: it walks descriptors and scans every
+ * field twice, which costs more than the rest of a request's handling. The
+ * hot messages (a Submit, a worker's Result or Started) nearly always come
+ * in one simple shape: each field at most once, in field-number order, with
+ * one-byte keys, short varints, and only the fields this broker knows. The
+ * fast path reads that shape into the same protobuf-c structs, in the
+ * arena, and gives up on anything else, which protobuf-c then decodes (or
+ * rejects, with its reason) exactly as before. So the fast path never has
+ * to get an unusual encoding right; it only has to decline it. */
+enum { F_NONE, F_LEN, F_U32, F_U64, F_BOOL };
+
+typedef struct {
+    const uint8_t *ptr; /* LEN: the bytes; a repeated field: its first key */
+    uint64_t v;         /* LEN: the length; numbers: the value; repeated: the count */
+    const uint8_t *end; /* a repeated field: the end of its run */
+} fast_field_t;
+
+/* A varint of at most max bytes (protobuf-c takes the low 64 bits of up to
+ * ten), or false. */
+static inline bool fast_varint(const uint8_t **pp, const uint8_t *end, size_t max, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+    for (size_t i = 0; i < max && p < end; i++) {
+        uint8_t b = *p++;
+        r |= (uint64_t) (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *pp = p;
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads a message body whose fields are among 1..n with the kinds in
+ * kinds[1..n], each at most once and in increasing order, except the field
+ * `repeated` (0: none), which may come several times in a row. fields[] is
+ * zeroed first; an absent field keeps v = 0. */
+static bool fast_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n,
+                      unsigned repeated, fast_field_t *fields)
+{
+    memset(fields, 0, (n + 1) * sizeof *fields);
+    unsigned last = 0;
+    while (p < end) {
+        const uint8_t *key_at = p;
+        uint8_t key = *p++;
+        unsigned f = key >> 3, wt = key & 7;
+        if (key & 0x80 || f == 0 || f > n || (f < last || (f == last && f != repeated)))
+            return false;
+        last = f;
+        uint64_t v;
+        switch (kinds[f]) {
+        case F_LEN:
+            if (wt != 2 || !fast_varint(&p, end, 5, &v) || v > (uint64_t) (end - p))
+                return false;
+            if (f == repeated) {
+                if (!fields[f].v)
+                    fields[f].ptr = key_at;
+                fields[f].v++;
+                fields[f].end = p + v;
+            } else {
+                fields[f].ptr = p;
+                fields[f].v = v;
+            }
+            p += v;
+            break;
+        case F_U32:
+            if (wt != 0 || !fast_varint(&p, end, 5, &v) || v > UINT32_MAX)
+                return false;
+            fields[f].v = v;
+            break;
+        case F_U64:
+            if (wt != 0 || !fast_varint(&p, end, 10, &v))
+                return false;
+            fields[f].v = v;
+            break;
+        case F_BOOL:
+            if (wt != 0 || p >= end || *p & 0x80)
+                return false;
+            fields[f].v = *p++ != 0;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A NUL-terminated copy of a string field in the arena, as protobuf-c makes. */
+static char *fast_string(rc_arena_t *a, const fast_field_t *f)
+{
+    if (!f->v)
+        return (char *) protobuf_c_empty_string;
+    char *s = arena_alloc(a, (size_t) f->v + 1);
+    if (s) {
+        memcpy(s, f->ptr, (size_t) f->v);
+        s[f->v] = 0;
+    }
+    return s;
+}
+
+static bool fast_bytes(rc_arena_t *a, const fast_field_t *f, ProtobufCBinaryData *out)
+{
+    out->len = (size_t) f->v;
+    out->data = NULL;
+    if (!f->v)
+        return true;
+    out->data = arena_alloc(a, (size_t) f->v);
+    if (!out->data)
+        return false;
+    memcpy(out->data, f->ptr, (size_t) f->v);
+    return true;
+}
+
+static const uint8_t request_kinds[] = {F_NONE, F_U64, F_LEN};
+static const uint8_t submit_kinds[] = {F_NONE, F_LEN, F_LEN, F_LEN, F_U32,
+                                       F_U32,  F_U32, F_U32, F_LEN, F_BOOL};
+static const uint8_t entry_kinds[] = {F_NONE, F_LEN, F_LEN};
+
+/* A Request{id, submit} in the simple shape, or NULL. */
+static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, size_t len)
+{
+    static const Refcache__V1__Request request_init = REFCACHE__V1__REQUEST__INIT;
+    static const Refcache__V1__SubmitRequest submit_init = REFCACHE__V1__SUBMIT_REQUEST__INIT;
+    static const Refcache__V1__SubmitRequest__ParamsEntry entry_init =
+        REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
+    fast_field_t top[3], f[10], e[3];
+    if (!fast_scan(data, data + len, request_kinds, 2, 0, top) || !top[2].ptr ||
+        !fast_scan(top[2].ptr, top[2].ptr + top[2].v, submit_kinds, 9, 2, f))
+        return NULL;
+    Refcache__V1__Request *pb = arena_alloc(a, sizeof *pb);
+    Refcache__V1__SubmitRequest *s = arena_alloc(a, sizeof *s);
+    if (!pb || !s)
+        return NULL;
+    *pb = request_init;
+    *s = submit_init;
+    pb->id = top[1].v;
+    pb->body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+    pb->submit = s;
+    s->function = fast_string(a, &f[1]);
+    s->namespace_ = fast_string(a, &f[8]);
+    if (!s->function || !s->namespace_ || !fast_bytes(a, &f[3], &s->payload))
+        return NULL;
+    s->async_timeout_ms = (uint32_t) f[4].v;
+    s->deadline_ms = (uint32_t) f[5].v;
+    s->max_retries = (uint32_t) f[6].v;
+    s->ttl_s = (uint32_t) f[7].v;
+    s->no_cache = f[9].v != 0;
+    if (f[2].v) {
+        size_t n = (size_t) f[2].v;
+        s->params = arena_alloc(a, n * sizeof *s->params);
+        Refcache__V1__SubmitRequest__ParamsEntry *entries = arena_alloc(a, n * sizeof *entries);
+        if (!s->params || !entries)
+            return NULL;
+        /* The run of params was scanned whole: each is a key 0x12 and a
+         * length that fits. */
+        const uint8_t *p = f[2].ptr;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t elen;
+            p++;
+            fast_varint(&p, f[2].end, 5, &elen);
+            if (!fast_scan(p, p + elen, entry_kinds, 2, 0, e))
+                return NULL;
+            p += elen;
+            entries[i] = entry_init;
+            entries[i].key = fast_string(a, &e[1]);
+            entries[i].value = fast_string(a, &e[2]);
+            if (!entries[i].key || !entries[i].value)
+                return NULL;
+            s->params[i] = &entries[i];
+        }
+        s->n_params = n;
+    }
+    return pb;
+}
+
+static const uint8_t wmsg_kinds[] = {F_NONE, F_NONE, F_LEN, F_NONE, F_LEN};
+static const uint8_t result_kinds[] = {F_NONE, F_LEN, F_U32, F_LEN};
+
+/* A WorkerMessage{result} or {started} in the simple shape, or NULL. */
+static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data, size_t len)
+{
+    static const Refcache__V1__WorkerMessage wmsg_init = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    static const Refcache__V1__Result result_init = REFCACHE__V1__RESULT__INIT;
+    static const Refcache__V1__Started started_init = REFCACHE__V1__STARTED__INIT;
+    fast_field_t top[5], f[4];
+    if (!fast_scan(data, data + len, wmsg_kinds, 4, 0, top))
+        return NULL;
+    const fast_field_t *body = top[4].ptr ? &top[4] : top[2].ptr ? &top[2] : NULL;
+    if (!body || (top[4].ptr && top[2].ptr) ||
+        !fast_scan(body->ptr, body->ptr + body->v, result_kinds, body == &top[4] ? 3 : 2, 0, f))
+        return NULL;
+    Refcache__V1__WorkerMessage *pb = arena_alloc(a, sizeof *pb);
+    if (!pb)
+        return NULL;
+    *pb = wmsg_init;
+    char *ref_id = fast_string(a, &f[1]);
+    if (!ref_id)
+        return NULL;
+    if (body == &top[4]) {
+        Refcache__V1__Result *r = arena_alloc(a, sizeof *r);
+        if (!r)
+            return NULL;
+        *r = result_init;
+        r->ref_id = ref_id;
+        r->attempt = (uint32_t) f[2].v;
+        if (!fast_bytes(a, &f[3], &r->data))
+            return NULL;
+        pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+        pb->result = r;
+    } else {
+        Refcache__V1__Started *st = arena_alloc(a, sizeof *st);
+        if (!st)
+            return NULL;
+        *st = started_init;
+        st->ref_id = ref_id;
+        st->attempt = (uint32_t) f[2].v;
+        pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
+        pb->started = st;
+    }
+    return pb;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why)
@@ -196,7 +433,11 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         *why = "out of memory decoding a Request";
         return -1;
     }
-    Refcache__V1__Request *pb = refcache__v1__request__unpack(&a->pa, len, data);
+    Refcache__V1__Request *pb = fast_request(a, data, len);
+    if (!pb) {
+        arena_reset(a);
+        pb = refcache__v1__request__unpack(&a->pa, len, data);
+    }
     if (!pb) {
         arena_release(a);
         *why = "not a refcache.v1.Request";
@@ -385,14 +626,44 @@ static size_t param_size(const Refcache__V1__SubmitRequest__ParamsEntry *e)
     return sz_bytes(1, len_of(e->key)) + sz_bytes(2, len_of(e->value));
 }
 
+/* protobuf-c packs the Dispatch (see below why). */
+static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *ref_hex, uint8_t **spec,
+                            size_t *len)
+{
+    Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
+    d.ref_id = (char *) ref_hex;
+    d.function = s->function;
+    d.n_params = s->n_params;
+    d.params = (Refcache__V1__Dispatch__ParamsEntry **) s->params; /* same layout: key, value */
+    d.payload = s->payload;
+    size_t inner = refcache__v1__dispatch__get_packed_size(&d) + ATTEMPT_TAIL;
+    size_t total = sz_msg(1, inner);
+    uint8_t *out = malloc(total);
+    if (!out)
+        return -1;
+    uint8_t *p = put_msg(out, 1, inner);
+    p += refcache__v1__dispatch__pack(&d, p);
+    *p++ = KEY(2, WT_VARINT);
+    *p++ = 0;
+    *spec = out;
+    *len = total;
+    return 0;
+}
+
 int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len)
 {
     const Refcache__V1__Request *pb = req->pb_;
     const Refcache__V1__SubmitRequest *s = pb->submit;
     size_t ref_len = len_of(ref_hex), fn_len = len_of(s->function);
     size_t inner = sz_bytes(1, ref_len) + sz_bytes(3, fn_len) + sz_bytes(5, s->payload.len) + ATTEMPT_TAIL;
-    for (size_t i = 0; i < s->n_params; i++)
+    for (size_t i = 0; i < s->n_params; i++) {
+        /* protobuf-c keeps the unknown fields of a decoded params entry and
+         * packs them again: such a rare submit keeps being forwarded as it
+         * always was. */
+        if (s->params[i]->base.n_unknown_fields)
+            return dispatch_spec_pb(s, ref_hex, spec, len);
         inner += sz_msg(4, param_size(s->params[i]));
+    }
     size_t total = sz_msg(1, inner);
     uint8_t *out = malloc(total);
     if (!out)
@@ -583,7 +854,11 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         *why = "out of memory decoding a WorkerMessage";
         return -1;
     }
-    Refcache__V1__WorkerMessage *pb = refcache__v1__worker_message__unpack(&a->pa, len, data);
+    Refcache__V1__WorkerMessage *pb = fast_wmsg(a, data, len);
+    if (!pb) {
+        arena_reset(a);
+        pb = refcache__v1__worker_message__unpack(&a->pa, len, data);
+    }
     if (!pb) {
         arena_release(a);
         *why = "not a refcache.v1.WorkerMessage";

@@ -1554,6 +1554,295 @@ static void test_arena_malformed(void **state)
     assert_int_equal(rc_codec_live_messages(), live);
 }
 
+/* ---------------------------------------------------------------- fast decode */
+
+/* The codec reads the common shapes of a Submit, a Result and a Started
+ * itself and leaves the rest to protobuf-c; whatever the bytes, its views
+ * must be what protobuf-c's unpack says. These tests write wire bytes by
+ * hand: canonical ones, and ones with fields repeated, out of order, of the
+ * wrong wire type, unknown, with padded varints, cut, or bit-flipped. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} wire_t;
+
+static void w_bytes(wire_t *w, const void *data, size_t n)
+{
+    if (w->n + n > w->cap) {
+        w->cap = (w->n + n) * 2 + 64;
+        w->p = realloc(w->p, w->cap);
+        assert_non_null(w->p);
+    }
+    if (n)
+        memcpy(w->p + w->n, data, n);
+    w->n += n;
+}
+
+/* A varint, padded with `pad` extra (non-canonical) bytes. */
+static void w_varint(wire_t *w, uint64_t v, int pad)
+{
+    uint8_t b[16];
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t) v;
+    for (int i = 0; i < pad && n < 10; i++) {
+        b[n - 1] |= 0x80;
+        b[n++] = 0;
+    }
+    w_bytes(w, b, n);
+}
+
+static int rnd_pad(bool odd)
+{
+    return odd && rnd() % 6 == 0 ? (int) (rnd() % 6) : 0;
+}
+
+static void w_len(wire_t *w, unsigned field, const wire_t *body, bool odd)
+{
+    w_varint(w, (uint64_t) field << 3 | 2, rnd_pad(odd));
+    w_varint(w, body->n, rnd_pad(odd));
+    w_bytes(w, body->p, body->n);
+}
+
+/* Random bytes, NULs and invalid UTF-8 included. */
+static void w_random_string(wire_t *w, unsigned field, bool odd)
+{
+    wire_t s = {0};
+    size_t n = rnd() % 3 ? rnd() % 12 : rnd_len();
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = rnd() % 4 ? (uint8_t) ('a' + rnd() % 26) : (uint8_t) rnd();
+        w_bytes(&s, &c, 1);
+    }
+    w_len(w, field, &s, odd);
+    free(s.p);
+}
+
+/* A field of the given kind ('s' string/bytes, 'v' varint, 'm' a params
+ * entry); with odd set, sometimes another wire type or a padded key. */
+static void w_field(wire_t *w, unsigned field, char kind, bool odd)
+{
+    if (odd && rnd() % 10 == 0) {
+        unsigned wt = (unsigned) (rnd() % 6);
+        w_varint(w, (uint64_t) field << 3 | wt, rnd_pad(odd));
+        switch (wt) {
+        case 0:
+            w_varint(w, rnd_num(), rnd_pad(odd));
+            return;
+        case 1:
+            w_bytes(w, "\1\2\3\4\5\6\7\10", 8);
+            return;
+        case 5:
+            w_bytes(w, "\1\2\3\4", 4);
+            return;
+        case 2: {
+            wire_t e = {0};
+            w_bytes(&e, "ab", 2);
+            w_varint(w, e.n, 0);
+            w_bytes(w, e.p, e.n);
+            free(e.p);
+            return;
+        }
+        default: /* groups: protobuf-c rejects them */
+            return;
+        }
+    }
+    switch (kind) {
+    case 's':
+        w_random_string(w, field, odd);
+        break;
+    case 'v': {
+        uint64_t v = rnd() % 3 ? rnd() % 300 : rnd_num();
+        w_varint(w, (uint64_t) field << 3, rnd_pad(odd));
+        w_varint(w, v, rnd_pad(odd));
+        break;
+    }
+    case 'm': {
+        wire_t e = {0};
+        int shape = odd ? (int) (rnd() % 6) : 0;
+        if (shape != 1)
+            w_field(&e, 1, 's', odd);
+        if (shape != 2)
+            w_field(&e, 2, 's', odd);
+        if (shape == 3)
+            w_field(&e, 1, 's', odd); /* key again, after the value */
+        if (shape == 4)
+            w_field(&e, 3, 'v', odd); /* unknown */
+        w_len(w, field, &e, odd);
+        free(e.p);
+        break;
+    }
+    }
+}
+
+/* A message body with fields 1..n of the given kinds: in order, each at most
+ * once (the field `repeated` 0..3 times); with odd set, also shuffled,
+ * repeated, unknown fields. */
+static void w_body(wire_t *w, const char *kinds, unsigned repeated, bool odd)
+{
+    unsigned n = (unsigned) strlen(kinds);
+    for (unsigned f = 1; f <= n; f++) {
+        if (rnd() % 3 == 0)
+            continue;
+        unsigned times = f == repeated ? (unsigned) (rnd() % 4) : 1;
+        for (unsigned t = 0; t < times; t++)
+            w_field(w, f, kinds[f - 1], odd);
+    }
+    if (!odd)
+        return;
+    unsigned extra = rnd() % 3 ? 0 : (unsigned) (rnd() % 4);
+    for (unsigned i = 0; i < extra; i++) {
+        unsigned f = 1 + (unsigned) (rnd() % (n + 3)); /* known or not */
+        w_field(w, f, f <= n ? kinds[f - 1] : 'v', odd);
+    }
+    if (rnd() % 20 == 0)
+        w_field(w, 1000 + (unsigned) (rnd() % 1000), 's', odd); /* a two-byte key */
+}
+
+static void mutate(wire_t *w)
+{
+    if (!w->n)
+        return;
+    switch (rnd() % 8) {
+    case 0:
+        w->p[rnd() % w->n] ^= (uint8_t) (1u << (rnd() % 8));
+        break;
+    case 1:
+        w->n = (size_t) (rnd() % w->n);
+        break;
+    default:
+        break;
+    }
+}
+
+static void assert_same_str(rc_str_t got, const char *want)
+{
+    assert_str(got, want); /* views stop at a NUL, as strlen does */
+}
+
+/* The codec's Request view against protobuf-c's own unpack of the bytes. */
+static void expect_request_as_protobuf(const uint8_t *data, size_t len)
+{
+    rc_request_t req;
+    const char *why = NULL;
+    int rc = rc_codec_request(data, len, &req, &why);
+    Refcache__V1__Request *pb = refcache__v1__request__unpack(NULL, len, data);
+    if (!pb || pb->body_case == REFCACHE__V1__REQUEST__BODY__NOT_SET) {
+        assert_int_equal(rc, -1);
+        assert_non_null(why);
+    } else if (pb->body_case == REFCACHE__V1__REQUEST__BODY_SUBMIT) {
+        assert_int_equal(rc, 0);
+        const Refcache__V1__SubmitRequest *s = pb->submit;
+        assert_true(req.id == pb->id);
+        assert_int_equal(req.kind, RC_REQ_SUBMIT);
+        assert_same_str(req.function, s->function);
+        assert_same_str(req.ns, s->namespace_);
+        assert_bytes(req.payload, s->payload.data, s->payload.len);
+        assert_int_equal(req.async_timeout_ms, s->async_timeout_ms);
+        assert_int_equal(req.deadline_ms, s->deadline_ms);
+        assert_int_equal(req.max_retries, s->max_retries);
+        assert_int_equal(req.ttl_s, s->ttl_s);
+        assert_int_equal(req.no_cache, s->no_cache);
+        assert_int_equal(req.n_params, s->n_params);
+        for (size_t i = 0; i < s->n_params; i++) {
+            rc_str_t k, v;
+            rc_codec_request_param(&req, i, &k, &v);
+            assert_same_str(k, s->params[i]->key);
+            assert_same_str(v, s->params[i]->value);
+        }
+        /* And the dispatch made from it is protobuf-c's. */
+        uint8_t *spec;
+        size_t spec_len;
+        assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
+        Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
+        d.ref_id = (char *) REF;
+        d.function = s->function;
+        d.n_params = s->n_params;
+        d.params = (Refcache__V1__Dispatch__ParamsEntry **) s->params;
+        d.payload = s->payload;
+        assert_dispatch_bytes(spec, spec_len, &d);
+        free(spec);
+    } else {
+        assert_int_equal(rc, 0);
+        assert_true(req.id == pb->id);
+        assert_int_not_equal(req.kind, RC_REQ_SUBMIT);
+    }
+    if (pb)
+        refcache__v1__request__free_unpacked(pb, NULL);
+    rc_codec_request_release(&req);
+}
+
+static void expect_wmsg_as_protobuf(const uint8_t *data, size_t len)
+{
+    rc_wmsg_t m;
+    const char *why = NULL;
+    int rc = rc_codec_wmsg(data, len, &m, &why);
+    Refcache__V1__WorkerMessage *pb = refcache__v1__worker_message__unpack(NULL, len, data);
+    if (!pb || pb->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY__NOT_SET) {
+        assert_int_equal(rc, -1);
+        assert_non_null(why);
+    } else {
+        assert_int_equal(rc, 0);
+        switch (pb->body_case) {
+        case REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT:
+            assert_int_equal(m.kind, RC_WMSG_RESULT);
+            assert_same_str(m.ref_id, pb->result->ref_id);
+            assert_int_equal(m.attempt, pb->result->attempt);
+            assert_bytes(m.data, pb->result->data.data, pb->result->data.len);
+            break;
+        case REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED:
+            assert_int_equal(m.kind, RC_WMSG_STARTED);
+            assert_same_str(m.ref_id, pb->started->ref_id);
+            assert_int_equal(m.attempt, pb->started->attempt);
+            break;
+        default:
+            assert_int_not_equal(m.kind, RC_WMSG_RESULT);
+            assert_int_not_equal(m.kind, RC_WMSG_STARTED);
+            break;
+        }
+    }
+    if (pb)
+        refcache__v1__worker_message__free_unpacked(pb, NULL);
+    rc_codec_wmsg_release(&m);
+}
+
+static void test_fast_decode_as_protobuf(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    for (int c = 0; c < 6000; c++) {
+        bool odd = rnd() % 2;
+        wire_t body = {0}, w = {0};
+        /* SubmitRequest: function, params, payload, 4 x uint32, namespace, no_cache. */
+        w_body(&body, "smsvvvvsv", 2, odd);
+        if (rnd() % 2)
+            w_field(&w, 1, 'v', odd);
+        w_len(&w, 2, &body, odd);
+        if (odd && rnd() % 8 == 0)
+            w_field(&w, 1 + (unsigned) (rnd() % 9), 'v', odd); /* id again, or another body */
+        if (odd)
+            mutate(&w);
+        expect_request_as_protobuf(w.p, w.n);
+        free(body.p);
+        free(w.p);
+
+        /* Result (ref_id, attempt, data) or Started (ref_id, attempt). */
+        wire_t r = {0}, wm = {0};
+        unsigned which = rnd() % 2 ? 4 : 2;
+        w_body(&r, which == 4 ? "svs" : "sv", 0, odd);
+        w_len(&wm, which, &r, odd);
+        if (odd && rnd() % 8 == 0)
+            w_len(&wm, rnd() % 2 ? 2 : 4, &r, odd);
+        if (odd)
+            mutate(&wm);
+        expect_wmsg_as_protobuf(wm.p, wm.n);
+        free(r.p);
+        free(wm.p);
+    }
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
 /* ---------------------------------------------------------------- control */
 
 static void test_control_hello(void **state)
@@ -1643,6 +1932,7 @@ int main(void)
         cmocka_unit_test(test_arena_alive_together),
         cmocka_unit_test(test_arena_larger_than_arena),
         cmocka_unit_test(test_arena_malformed),
+        cmocka_unit_test(test_fast_decode_as_protobuf),
         cmocka_unit_test(test_control_hello),
         cmocka_unit_test(test_cancel_notice),
         cmocka_unit_test(test_broker_heartbeat_reannounce),
