@@ -358,10 +358,9 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
          * length that fits. */
         const uint8_t *p = f[2].ptr;
         for (size_t i = 0; i < n; i++) {
-            uint64_t elen;
+            uint64_t elen = 0;
             p++;
-            fast_varint(&p, f[2].end, 5, &elen);
-            if (!fast_scan(p, p + elen, entry_kinds, 2, 0, e))
+            if (!fast_varint(&p, f[2].end, 5, &elen) || !fast_scan(p, p + elen, entry_kinds, 2, 0, e))
                 return NULL;
             p += elen;
             entries[i] = entry_init;
