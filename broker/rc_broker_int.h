@@ -28,6 +28,7 @@ enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
     F_EVER_STARTED = 1u << 1, /* some attempt began to run */
     F_SHARED_NS = 1u << 2,    /* in a namespace shared across owners: visible to all */
+    F_FULL = 1u << 3,         /* terminal, but not shrunk (no memory for it): fields as when active */
 };
 
 typedef struct rc_fn {
@@ -69,10 +70,11 @@ typedef struct rc_waiter rc_waiter_t;
 
 /* A task record. The fields up to `worker` are kept for the record's
  * whole life; the rest serve only while the task is PENDING or PROCESSING.
- * When the task ends, the record is shrunk to RC_TASK_KEPT bytes with the
- * result bytes inline right after them (rc_task_result), so a finished task
- * costs one allocation of about 160 bytes plus its result. Nothing may touch
- * an active-only field of a terminal record. */
+ * When the task ends, the record is shrunk to RC_TASK_KEPT bytes followed by
+ * its result bytes (COMPLETE) or its error text (FAILED, CANCELLED) inline,
+ * so a finished task costs one allocation of 152 bytes plus its result.
+ * Nothing may touch an active-only field of a terminal record (unless
+ * F_FULL: one that could not be shrunk keeps them all). */
 typedef struct rc_task {
     uint8_t ref[16];
     uint8_t key[16];
@@ -88,11 +90,11 @@ typedef struct rc_task {
     uint64_t owner; /* keyed hash of the owner's key; 0 without CURVE */
     uint64_t created_us, started_us, finished_us, stopped_us; /* wall clock */
     uint64_t progress_done, progress_total;
-    char *error;
     rc_list_t link;   /* fn->queue while queued; broker->lru when terminal */
     rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
     /* Active only. */
     rc_worker_t *worker; /* while PROCESSING */
+    char *error;         /* the last failure's message (before a retry, or at the end) */
     uint64_t seq;        /* FIFO order across functions */
     uint8_t *spec;       /* the encoded Dispatch */
     size_t spec_len;
@@ -106,6 +108,17 @@ typedef struct rc_task {
 static inline const uint8_t *rc_task_result(const rc_task_t *t)
 {
     return t->state == RC_COMPLETE && t->result_len ? (const uint8_t *) t + RC_TASK_KEPT : NULL;
+}
+
+/* The task's error message, or NULL: inline after the kept fields once a
+ * FAILED or CANCELLED record is shrunk, else the active field. */
+static inline const char *rc_task_error(const rc_task_t *t)
+{
+    if (t->state == RC_COMPLETE)
+        return NULL;
+    if ((t->state == RC_FAILED || t->state == RC_CANCELLED) && !(t->flags & F_FULL))
+        return (const char *) t + RC_TASK_KEPT;
+    return t->error;
 }
 
 enum { W_SUBMIT, W_WAIT };

@@ -129,7 +129,7 @@ static void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, cha
     v->attempt = t->attempt;
     v->max_retries = t->max_retries;
     v->error_code = t->error_code;
-    v->error = t->error;
+    v->error = rc_task_error(t);
     v->function = t->fn->name;
     v->ns = t->ns;
     v->created_at_us = t->created_us;
@@ -238,6 +238,8 @@ static void task_free(rc_core_t *core, rc_task_t *t)
         rc_timers_cancel(core->timers, &t->deadline);
         free(t->spec);
     }
+    if (!rc_state_is_terminal(t->state) || t->flags & F_FULL)
+        free(t->error);
     rc_timers_cancel(core->timers, &t->timer);
     rc_list_remove(&t->link);
     if (t->flags & F_INDEXED)
@@ -246,7 +248,6 @@ static void task_free(rc_core_t *core, rc_task_t *t)
     core->n_state[t->state]--;
     if (t->state == RC_COMPLETE)
         core->cache_bytes -= t->result_len;
-    free(t->error);
     free(t->ns);
     free(t);
     core->freed_since_trim++;
@@ -260,15 +261,19 @@ static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
 }
 
 /* Shrinks a task that has just become terminal to its kept fields plus its
- * result bytes (which it takes), and puts the new record where the old one
- * was in the tables. Waiters, queue and timers no longer refer to it.
- * Returns the record, which may have moved. */
-static rc_task_t *compact(rc_core_t *core, rc_task_t *t, uint8_t *result, size_t len)
+ * result bytes (a copy of result) or its error text, and puts the new record
+ * where the old one was in the tables. Waiters, queue and timers no longer
+ * refer to it. Returns the record, which may have moved. */
+static rc_task_t *compact(rc_core_t *core, rc_task_t *t, const uint8_t *result, size_t len)
 {
-    rc_task_t *n = malloc(RC_TASK_KEPT + len);
+    /* Every shrunk FAILED or CANCELLED record has a text, "" at least. */
+    const char *err = t->state == RC_COMPLETE ? NULL : t->error ? t->error : "";
+    size_t err_len = err ? strlen(err) + 1 : 0;
+    rc_task_t *n = malloc(RC_TASK_KEPT + len + err_len);
     if (!n) {
         /* No room: keep the big record as it is; a result that cannot be
          * kept makes the task fail rather than lie. */
+        t->flags |= F_FULL;
         if (len) {
             core->n_state[RC_COMPLETE]--;
             core->n_state[RC_FAILED]++;
@@ -283,7 +288,6 @@ static rc_task_t *compact(rc_core_t *core, rc_task_t *t, uint8_t *result, size_t
                 t->flags &= (uint8_t) ~F_INDEXED;
             }
         }
-        free(result);
         return t;
     }
     rc_table_remove(core->tasks, t);
@@ -293,7 +297,9 @@ static rc_task_t *compact(rc_core_t *core, rc_task_t *t, uint8_t *result, size_t
     rc_list_init(&n->link); /* the copy's links still pointed at the old record */
     if (len)
         memcpy((uint8_t *) n + RC_TASK_KEPT, result, len);
-    free(result);
+    if (err_len)
+        memcpy((uint8_t *) n + RC_TASK_KEPT, err, err_len);
+    free(t->error);
     free(t);
     /* Neither put can fail: the slots were just freed. */
     rc_table_put(core->tasks, n);
@@ -488,7 +494,7 @@ static uint64_t backoff_us(rc_core_t *core, uint32_t attempt)
 
 /* Runs the state machine on t and carries out its actions. code: the error
  * code for failures; w: the worker the event concerns; msg: the worker
- * message (its result bytes are moved into the task). */
+ * message (its result bytes are copied into the task). */
 static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_facts_t *facts, int code,
                   rc_worker_t *w, rc_wmsg_t *msg)
 {
@@ -539,7 +545,8 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         else
             set_error(t, c, "worker lost", 11);
     }
-    if (tr.next == RC_CANCELLED)
+    /* On the way in only: a shrunk CANCELLED record keeps its text inline. */
+    if (tr.next == RC_CANCELLED && t->state != RC_CANCELLED)
         set_error(t, REFCACHE__V1__CODE__CODE_CANCELLED, "cancelled", 9);
 
     if (a & RC_ACT_ASSIGN) {
@@ -578,10 +585,11 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->started_us = NOW_WALL();
         t->flags |= F_EVER_STARTED;
     }
-    uint8_t *result = NULL;
+    const uint8_t *result = NULL;
     size_t result_len = 0;
     if (a & RC_ACT_STORE_RESULT && msg) {
-        result = rc_codec_wmsg_take_data(msg, &result_len);
+        result = msg->data.ptr;
+        result_len = msg->data.len;
         t->result_len = (uint32_t) result_len;
         core->cache_bytes += result_len;
         core->c.completed++;
@@ -624,8 +632,6 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
             waiter_answer_detached(core, wt);
         }
         evict(core, t);
-    } else if (result) {
-        free(result); /* not reached: a result always ends the task */
     }
 }
 
