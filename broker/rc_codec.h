@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A decoded string: NUL-terminated at ptr[len] (len stops at the first NUL,
+ * as protobuf-c's strings do), so it may also be used as a C string. */
 typedef struct {
     const char *ptr;
     size_t len;
