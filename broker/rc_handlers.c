@@ -290,21 +290,18 @@ static rc_task_t *compact(rc_core_t *core, rc_task_t *t, const uint8_t *result, 
         }
         return t;
     }
-    rc_table_remove(core->tasks, t);
-    if (t->flags & F_INDEXED)
-        rc_table_remove(core->index, t);
     memcpy(n, t, RC_TASK_KEPT);
     rc_list_init(&n->link); /* the copy's links still pointed at the old record */
     if (len)
         memcpy((uint8_t *) n + RC_TASK_KEPT, result, len);
     if (err_len)
         memcpy((uint8_t *) n + RC_TASK_KEPT, err, err_len);
+    /* Same keys: the copy takes the old record's slots (which exist). */
+    rc_table_replace(core->tasks, t, n);
+    if (n->flags & F_INDEXED)
+        rc_table_replace(core->index, t, n);
     free(t->error);
     free(t);
-    /* Neither put can fail: the slots were just freed. */
-    rc_table_put(core->tasks, n);
-    if (n->flags & F_INDEXED)
-        rc_table_put(core->index, n);
     return n;
 }
 

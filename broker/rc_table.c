@@ -159,20 +159,39 @@ int rc_table_put(rc_table_t *self, void *obj)
     return 0;
 }
 
-int rc_table_remove(rc_table_t *self, void *obj)
+/* The index of obj's slot, or SIZE_MAX. The slot value identifies the
+ * object, so finding it compares slots, not keys. */
+static size_t find_slot(const rc_table_t *self, const void *obj)
 {
     /* An address with high bits set while tagging is on was never put. */
     if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
-        return -1;
-    /* The slot value identifies the object, so finding it compares slots,
-     * not keys. */
+        return SIZE_MAX;
     uint64_t target = slot_of(self, obj);
     size_t i = home(key_of(self, obj)) & self->mask;
     while (self->slots[i] != target) {
         if (!self->slots[i])
-            return -1;
+            return SIZE_MAX;
         i = (i + 1) & self->mask;
     }
+    return i;
+}
+
+int rc_table_replace(rc_table_t *self, void *old, void *obj)
+{
+    size_t i = find_slot(self, old);
+    if (i == SIZE_MAX)
+        return -1;
+    if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
+        untag(self);
+    self->slots[i] = slot_of(self, obj);
+    return 0;
+}
+
+int rc_table_remove(rc_table_t *self, void *obj)
+{
+    size_t i = find_slot(self, obj);
+    if (i == SIZE_MAX)
+        return -1;
     /* Backward-shift deletion: move later members of the probe chain into
      * the hole when their home position allows it. */
     size_t hole = i;

@@ -27,6 +27,10 @@ int rc_table_put(rc_table_t *self, void *obj);
 /* Removes obj if it is stored; returns 0 if it was, -1 if not. */
 int rc_table_remove(rc_table_t *self, void *obj);
 
+/* Puts obj where old was (obj holds the same key, e.g. a moved copy of old):
+ * no probe chain is disturbed. 0, or -1 if old is not stored. */
+int rc_table_replace(rc_table_t *self, void *old, void *obj);
+
 size_t rc_table_size(rc_table_t *self);
 
 /* A malloc'd array of every stored object (caller frees it), or NULL; for

@@ -277,6 +277,34 @@ static void test_remove_by_pointer(void **state)
     rc_table_destroy(&t);
 }
 
+static void test_replace(void **state)
+{
+    /* A moved copy takes its original's slot; every other entry, including
+     * those sharing its home slot, stays reachable. */
+    rc_table_t *t = new_table();
+    enum { N = 40 };
+    obj_t objs[N], copy;
+    for (size_t i = 0; i < N; i++) {
+        objs[i].id = i;
+        key_with_hash(objs[i].key, 7 + (i % 3)); /* long shared chains */
+        objs[i].key[15] = (uint8_t) i;           /* distinct keys, same homes */
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+    }
+    copy = objs[17];
+    assert_int_equal(rc_table_replace(t, &objs[17], &copy), 0);
+    assert_int_equal(rc_table_size(t), N);
+    assert_ptr_equal(rc_table_get(t, copy.key), &copy);
+    for (size_t i = 0; i < N; i++)
+        if (i != 17)
+            assert_ptr_equal(rc_table_get(t, objs[i].key), &objs[i]);
+    /* The original is no longer stored; the copy can be removed. */
+    assert_int_equal(rc_table_replace(t, &objs[17], &copy), -1);
+    assert_int_equal(rc_table_remove(t, &objs[17]), -1);
+    assert_int_equal(rc_table_remove(t, &copy), 0);
+    assert_null(rc_table_get(t, copy.key));
+    rc_table_destroy(&t);
+}
+
 static void test_snapshot(void **state)
 {
     enum { N = 1500 };
@@ -529,6 +557,7 @@ static void test_snapshot_pointers(void **state)
 #define rc_table_get       narrow_table_get
 #define rc_table_put       narrow_table_put
 #define rc_table_remove    narrow_table_remove
+#define rc_table_replace   narrow_table_replace
 #define rc_table_size      narrow_table_size
 #define rc_table_snapshot  narrow_table_snapshot
 #define rc_table_bytes     narrow_table_bytes
@@ -634,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_same_home_slot),
         cmocka_unit_test(test_wraparound_mixed),
         cmocka_unit_test(test_remove_by_pointer),
+        cmocka_unit_test(test_replace),
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_key_offset),
         cmocka_unit_test(test_same_home_and_tag),
