@@ -29,6 +29,7 @@ enum {
     F_EVER_STARTED = 1u << 1, /* some attempt began to run */
     F_SHARED_NS = 1u << 2,    /* in a namespace shared across owners: visible to all */
     F_FULL = 1u << 3,         /* terminal, but not shrunk (no memory for it): fields as when active */
+    F_EXT = 1u << 4,          /* the record has the fields from ns to stopped_us */
 };
 
 typedef struct rc_fn {
@@ -68,13 +69,17 @@ typedef struct rc_worker {
 
 typedef struct rc_waiter rc_waiter_t;
 
-/* A task record. The fields up to `worker` are kept for the record's
- * whole life; the rest serve only while the task is PENDING or PROCESSING.
- * When the task ends, the record is shrunk to RC_TASK_KEPT bytes followed by
- * its result bytes (COMPLETE) or its error text (FAILED, CANCELLED) inline,
- * so a finished task costs one allocation of 152 bytes plus its result.
- * Nothing may touch an active-only field of a terminal record (unless
- * F_FULL: one that could not be shrunk keeps them all). */
+/* A task record. The fields up to `ns` are kept for the record's whole
+ * life; those from `ns` to `stopped_us` (the extension) only when the task
+ * has any of them (F_EXT: a namespace, progress, a stop time, and every
+ * FAILED or CANCELLED task, which may still learn when its worker stopped);
+ * the rest serve only while the task is PENDING or PROCESSING. When the task
+ * ends, the record is shrunk to RC_TASK_CORE or RC_TASK_KEPT bytes followed
+ * by its result bytes (COMPLETE) or its error text (FAILED, CANCELLED)
+ * inline: a plain finished task costs one allocation of 120 bytes plus its
+ * result. Read the extension through the rc_task_ accessors; nothing may
+ * touch an active-only field of a terminal record (unless F_FULL: one that
+ * could not be shrunk keeps them all). */
 typedef struct rc_task {
     uint8_t ref[16];
     uint8_t key[16];
@@ -86,12 +91,14 @@ typedef struct rc_task {
     uint32_t ttl_s;
     uint32_t result_len; /* results are bounded by the message size limit */
     rc_fn_t *fn;
-    char *ns;       /* NULL: the default namespace */
     uint64_t owner; /* keyed hash of the owner's key; 0 without CURVE */
-    uint64_t created_us, started_us, finished_us, stopped_us; /* wall clock */
-    uint64_t progress_done, progress_total;
+    uint64_t created_us, started_us, finished_us; /* wall clock */
     rc_list_t link;   /* fn->queue while queued; broker->lru when terminal */
     rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
+    /* The extension (F_EXT). */
+    char *ns; /* NULL: the default namespace */
+    uint64_t progress_done, progress_total;
+    uint64_t stopped_us; /* wall clock */
     /* Active only. */
     rc_worker_t *worker; /* while PROCESSING */
     char *error;         /* the last failure's message (before a retry, or at the end) */
@@ -102,12 +109,40 @@ typedef struct rc_task {
     rc_waiter_t *waiters;
 } rc_task_t;
 
+#define RC_TASK_CORE offsetof(rc_task_t, ns)
 #define RC_TASK_KEPT offsetof(rc_task_t, worker)
+
+/* Where a shrunk record's inline bytes start. */
+static inline const uint8_t *rc_task_inline(const rc_task_t *t)
+{
+    return (const uint8_t *) t + (t->flags & F_EXT ? RC_TASK_KEPT : RC_TASK_CORE);
+}
+
+/* The extension's fields, or their defaults when the record has none. */
+static inline const char *rc_task_ns(const rc_task_t *t)
+{
+    return t->flags & F_EXT ? t->ns : NULL;
+}
+
+static inline uint64_t rc_task_progress_done(const rc_task_t *t)
+{
+    return t->flags & F_EXT ? t->progress_done : 0;
+}
+
+static inline uint64_t rc_task_progress_total(const rc_task_t *t)
+{
+    return t->flags & F_EXT ? t->progress_total : 0;
+}
+
+static inline uint64_t rc_task_stopped_us(const rc_task_t *t)
+{
+    return t->flags & F_EXT ? t->stopped_us : 0;
+}
 
 /* The result bytes of a COMPLETE task (inline after the kept fields), or NULL. */
 static inline const uint8_t *rc_task_result(const rc_task_t *t)
 {
-    return t->state == RC_COMPLETE && t->result_len ? (const uint8_t *) t + RC_TASK_KEPT : NULL;
+    return t->state == RC_COMPLETE && t->result_len ? rc_task_inline(t) : NULL;
 }
 
 /* The task's error message, or NULL: inline after the kept fields once a
@@ -117,7 +152,7 @@ static inline const char *rc_task_error(const rc_task_t *t)
     if (t->state == RC_COMPLETE)
         return NULL;
     if ((t->state == RC_FAILED || t->state == RC_CANCELLED) && !(t->flags & F_FULL))
-        return (const char *) t + RC_TASK_KEPT;
+        return (const char *) rc_task_inline(t);
     return t->error;
 }
 

@@ -124,18 +124,18 @@ static void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, cha
         }
         v->result = (rc_bytes_t){result, n};
     }
-    v->progress_done = t->progress_done;
-    v->progress_total = t->progress_total;
+    v->progress_done = rc_task_progress_done(t);
+    v->progress_total = rc_task_progress_total(t);
     v->attempt = t->attempt;
     v->max_retries = t->max_retries;
     v->error_code = t->error_code;
     v->error = rc_task_error(t);
     v->function = t->fn->name;
-    v->ns = t->ns;
+    v->ns = rc_task_ns(t);
     v->created_at_us = t->created_us;
     v->started_at_us = t->started_us;
     v->finished_at_us = t->finished_us;
-    v->stopped_at_us = t->stopped_us;
+    v->stopped_at_us = rc_task_stopped_us(t);
     v->ever_started = t->flags & F_EVER_STARTED;
     if (t->finished_us)
         v->expires_at_us = t->finished_us + (uint64_t) t->ttl_s * 1000000;
@@ -248,7 +248,8 @@ static void task_free(rc_core_t *core, rc_task_t *t)
     core->n_state[t->state]--;
     if (t->state == RC_COMPLETE)
         core->cache_bytes -= t->result_len;
-    free(t->ns);
+    if (t->flags & F_EXT)
+        free(t->ns);
     free(t);
     core->freed_since_trim++;
 }
@@ -260,16 +261,20 @@ static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
     t->error_code = (uint8_t) code;
 }
 
-/* Shrinks a task that has just become terminal to its kept fields plus its
- * result bytes (a copy of result) or its error text, and puts the new record
- * where the old one was in the tables. Waiters, queue and timers no longer
- * refer to it. Returns the record, which may have moved. */
+/* Shrinks a task that has just become terminal to its kept fields (with the
+ * extension if it needs one) plus its result bytes (a copy of result) or its
+ * error text, and puts the new record where the old one was in the tables.
+ * Waiters, queue and timers no longer refer to it. Returns the record, which
+ * may have moved. */
 static rc_task_t *compact(rc_core_t *core, rc_task_t *t, const uint8_t *result, size_t len)
 {
-    /* Every shrunk FAILED or CANCELLED record has a text, "" at least. */
+    /* Every shrunk FAILED or CANCELLED record has a text, "" at least, and
+     * the extension: its worker may still report when it stopped. */
     const char *err = t->state == RC_COMPLETE ? NULL : t->error ? t->error : "";
     size_t err_len = err ? strlen(err) + 1 : 0;
-    rc_task_t *n = malloc(RC_TASK_KEPT + len + err_len);
+    bool ext = err || t->ns || t->progress_done || t->progress_total || t->stopped_us;
+    size_t kept = ext ? RC_TASK_KEPT : RC_TASK_CORE;
+    rc_task_t *n = malloc(kept + len + err_len);
     if (!n) {
         /* No room: keep the big record as it is; a result that cannot be
          * kept makes the task fail rather than lie. */
@@ -290,12 +295,14 @@ static rc_task_t *compact(rc_core_t *core, rc_task_t *t, const uint8_t *result, 
         }
         return t;
     }
-    memcpy(n, t, RC_TASK_KEPT);
+    memcpy(n, t, kept);
+    if (!ext)
+        n->flags &= (uint8_t) ~F_EXT;
     rc_list_init(&n->link); /* the copy's links still pointed at the old record */
     if (len)
-        memcpy((uint8_t *) n + RC_TASK_KEPT, result, len);
+        memcpy((uint8_t *) n + kept, result, len);
     if (err_len)
-        memcpy((uint8_t *) n + RC_TASK_KEPT, err, err_len);
+        memcpy((uint8_t *) n + kept, err, err_len);
     /* Same keys: the copy takes the old record's slots (which exist). */
     rc_table_replace(core->tasks, t, n);
     if (n->flags & F_INDEXED)
@@ -528,7 +535,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->progress_done = msg->done;
         t->progress_total = msg->total;
     }
-    if (a & RC_ACT_RECORD_STOPPED) {
+    if (a & RC_ACT_RECORD_STOPPED && t->flags & F_EXT) {
         t->stopped_us = NOW_WALL();
         if (msg && msg->started)
             t->flags |= F_EVER_STARTED;
@@ -735,6 +742,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    t->flags = F_EXT; /* an active record has every field */
     rc_list_init(&t->link);
     new_ref(core, t->ref);
     char hex[RC_REF_ID_LEN + 1];
@@ -791,9 +799,10 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
 
 static bool same_ns(const rc_task_t *t, const rc_str_t *ns)
 {
-    if (!t->ns)
+    const char *tns = rc_task_ns(t);
+    if (!tns)
         return ns->len == 0;
-    return strlen(t->ns) == ns->len && memcmp(t->ns, ns->ptr, ns->len) == 0;
+    return strlen(tns) == ns->len && memcmp(tns, ns->ptr, ns->len) == 0;
 }
 
 static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind)
