@@ -610,11 +610,24 @@ static void s_run_closed(conn_t *c)
             s_error(c, s_err_class(rc));
             continue;
         }
-        last_reply = now;
-        if (!s_infl_take(&m, r.id, &e))
-            continue; /* not ours */
-        got++;
-        s_check_submit(c, &r, e.aux, now - e.t_ns, is_echo);
+        for (;;) {
+            last_reply = now;
+            if (s_infl_take(&m, r.id, &e)) { /* else not ours */
+                got++;
+                s_check_submit(c, &r, e.aux, now - e.t_ns, is_echo);
+            }
+            /* Take every reply already here before sending more, so that
+             * sends go out in batches as the replies came in. */
+            if (got == sent)
+                break;
+            rc = rc_client_recv(c->client, &r, 0);
+            if (rc) {
+                if (rc != RC_CLIENT_ETIMEOUT)
+                    s_error(c, s_err_class(rc));
+                break;
+            }
+            now = s_mono_ns();
+        }
     }
     s_infl_free(&m);
     free(payload);

@@ -588,18 +588,25 @@ static int s_poll(rc_client_t *self, uint64_t deadline_us)
 }
 
 /* Receives one reply (its last frame: a DEALER gets just [Reply]) and unpacks
- * it into the arena. */
+ * it into the arena. A reply already queued is taken without polling (a poll
+ * is a system call, a queued message is not). */
 static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out)
 {
     memset(out, 0, sizeof *out); /* id 0 matches no request: garbage is discarded */
-    int rc = s_poll(self, deadline_us);
-    if (rc)
-        return rc;
-    for (;;) {
+    bool polled = false;
+    while (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
+            return RC_CLIENT_ETRANSPORT;
+        if (polled && rc_mono_us() >= deadline_us)
+            return RC_CLIENT_ETIMEOUT;
+        int rc = s_poll(self, deadline_us);
+        if (rc)
+            return rc;
+        polled = true;
+    }
+    while (zmq_msg_more(&self->msg)) {
         if (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0)
             return zmq_errno() == EAGAIN ? RC_CLIENT_ETIMEOUT : RC_CLIENT_ETRANSPORT;
-        if (!zmq_msg_more(&self->msg))
-            break;
     }
     s_arena_reset(&self->arena);
     Refcache__V1__Reply *reply =
