@@ -46,8 +46,7 @@ typedef struct {
     uint32_t attempt;
     bool used;
     rc_fn_t *fn;
-    uint64_t est_ns;  /* the function's service time when dispatched */
-    uint64_t sent_ns; /* when dispatched */
+    uint64_t est_ns; /* the function's service time when dispatched */
 } rc_slot_t;
 
 typedef struct rc_worker {
@@ -62,7 +61,8 @@ typedef struct rc_worker {
     uint32_t slot_next;  /* where to look for a free slot first */
     uint32_t slot_done;  /* where to look for a finished task's slot first */
     uint64_t backlog_ns; /* expected work in what it holds: sum of est_ns */
-    uint64_t last_end_ns; /* when it last finished a task */
+    uint64_t busy_since_ns; /* when the task it runs began, as far as we can tell: */
+                            /* its previous task's end, or when it was sent this one idle */
     uint64_t last_seen_us;
     rc_list_t link; /* broker->workers, rotated for fairness */
 } rc_worker_t;

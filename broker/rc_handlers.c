@@ -359,23 +359,27 @@ static uint64_t estimate_ns(const rc_core_t *core, const rc_fn_t *fn)
 }
 
 /* Dispatch ahead (docs/protocol.md, "Dispatch"): a worker takes one more
- * task of fn when it holds none, or when all it holds plus this one is
- * expected to be done within the dispatch window. Short tasks go out in
- * batches; a long one waits in the broker's queue, where a cancel stops it
- * before it starts and whichever worker frees up first takes it. */
-static bool has_room(const rc_core_t *core, const rc_worker_t *w, const rc_fn_t *fn)
+ * task of fn when it holds none, or when the task it runs has not yet run
+ * longer than the dispatch window and all it holds plus this one is expected
+ * to be done within it. Short tasks go out in batches; a long one waits in
+ * the broker's queue, where a cancel stops it before it starts and whichever
+ * worker frees up first takes it; and nothing more goes to a worker whose
+ * current task turns out long, whatever its function's average. */
+static bool has_room(const rc_core_t *core, const rc_worker_t *w, const rc_fn_t *fn, uint64_t now)
 {
-    return w->outstanding == 0 ||
-           (core->window_ns > 0 && w->backlog_ns + estimate_ns(core, fn) <= core->window_ns);
+    if (w->outstanding == 0)
+        return true;
+    return core->window_ns > 0 && now - w->busy_since_ns <= core->window_ns &&
+           w->backlog_ns + estimate_ns(core, fn) <= core->window_ns;
 }
 
 /* An idle worker for fn if there is one, else one with room left. */
-static rc_worker_t *pick_worker(rc_core_t *core, const rc_fn_t *fn)
+static rc_worker_t *pick_worker(rc_core_t *core, const rc_fn_t *fn, uint64_t now)
 {
     rc_worker_t *partial = NULL;
     for (rc_list_t *n = core->worker_list.next; n != &core->worker_list; n = n->next) {
         rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
-        if (!usable(w) || !serves(w, fn) || !has_room(core, w, fn))
+        if (!usable(w) || !serves(w, fn) || !has_room(core, w, fn, now))
             continue;
         if (w->outstanding == 0)
             return w;
@@ -396,8 +400,9 @@ static void assign(rc_core_t *core, rc_task_t *t, rc_worker_t *w)
 
 static void dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 {
+    uint64_t now = rc_mono_ns();
     while (fn->queued) {
-        rc_worker_t *w = pick_worker(core, fn);
+        rc_worker_t *w = pick_worker(core, fn, now);
         if (!w)
             return;
         rc_task_t *t = rc_container_of(rc_list_front(&fn->queue), rc_task_t, link);
@@ -408,6 +413,7 @@ static void dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 /* Fills a worker's free credit with the oldest tasks it can run. */
 static void dispatch_worker(rc_core_t *core, rc_worker_t *w)
 {
+    uint64_t now = rc_mono_ns();
     while (usable(w)) {
         rc_task_t *best = NULL;
         for (size_t i = 0; i < w->nfns; i++) {
@@ -418,7 +424,7 @@ static void dispatch_worker(rc_core_t *core, rc_worker_t *w)
             if (!best || t->seq < best->seq)
                 best = t;
         }
-        if (!best || !has_room(core, w, best->fn))
+        if (!best || !has_room(core, w, best->fn, now))
             return;
         assign(core, best, w);
     }
@@ -457,12 +463,10 @@ static void slot_release(rc_worker_t *w, rc_slot_t *s)
 }
 
 /* A worker finished a task of fn at now: its service time is the time since
- * it was dispatched or since the worker's previous task ended, whichever is
- * later (the worker runs one task at a time, in order). */
+ * the task began (the worker runs one task at a time, in order). */
 static void learn_service_time(rc_worker_t *w, rc_slot_t *s, uint64_t now)
 {
-    uint64_t from = s->sent_ns > w->last_end_ns ? s->sent_ns : w->last_end_ns;
-    uint64_t sample = now > from ? now - from : 0;
+    uint64_t sample = now > w->busy_since_ns ? now - w->busy_since_ns : 0;
     rc_fn_t *fn = s->fn;
     if (!fn->svc_known) {
         fn->svc_ns = sample;
@@ -561,7 +565,8 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         s->used = true;
         s->fn = t->fn;
         s->est_ns = estimate_ns(core, t->fn);
-        s->sent_ns = rc_mono_ns();
+        if (w->outstanding == 0)
+            w->busy_since_ns = rc_mono_ns();
         w->backlog_ns += s->est_ns;
         w->outstanding++;
         t->worker = w;
@@ -1248,7 +1253,10 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         /* A cancelled task's time says nothing of its function's. */
         if (m.kind != RC_WMSG_CANCEL_ACK)
             learn_service_time(w, slot, now);
-        w->last_end_ns = now;
+        /* The running task ended (a held one dropped on a cancel did not
+         * run): the next held one begins now. */
+        if (m.kind != RC_WMSG_CANCEL_ACK || m.started)
+            w->busy_since_ns = now;
         slot_release(w, slot);
     }
     if (!t) {
