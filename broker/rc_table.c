@@ -32,13 +32,32 @@ static_assert(sizeof(uintptr_t) <= sizeof(uint64_t), "rc_table packs addresses i
 #define LOAD_NUM 7
 #define LOAD_DEN 8
 
+/* Growth is incremental, so that no single call stalls the broker for a
+ * rehash of millions of entries (tens of milliseconds of cache misses):
+ * the full array becomes `old`, a twice larger one takes new entries, and
+ * each put, remove or replace moves at least MIGRATE_STEP old slots across,
+ * on to the end of a probe cluster (about C/8 calls for an old array of C
+ * slots, well before the new one fills). Until then a lookup tries the new
+ * array, then the old one. The moved slots (emptied) are whole clusters,
+ * starting at an empty slot, so every entry still in the old array has its
+ * whole probe chain outside them, and a probe from a moved home stops at
+ * once. A removal there leaves TOMB, passed over like an occupied slot, so
+ * the chains stay intact without shifting anything in an array that is
+ * going away. */
+#define MIGRATE_STEP 8
+#define TOMB         ((uint64_t) 1) /* never an object's slot: objects are aligned */
+
 struct rc_table {
     uint64_t *slots;
     size_t mask; /* capacity - 1; capacity is a power of two */
-    size_t size;
+    size_t size; /* entries in both arrays */
     size_t key_offset;
     uint64_t tag_mask;  /* ~ADDR_MASK while tagging, 0 once turned off */
     uint64_t addr_mask; /* ADDR_MASK while tagging, all ones once turned off */
+    uint64_t *old;      /* the array being emptied into slots, or NULL */
+    size_t old_mask;
+    size_t old_start; /* where the move began (an empty slot) */
+    size_t old_done;  /* slots moved so far, from old_start on (cyclically) */
 };
 
 rc_table_t *rc_table_new(size_t key_offset)
@@ -63,6 +82,7 @@ void rc_table_destroy(rc_table_t **self_p)
     if (!self_p || !*self_p)
         return;
     free((*self_p)->slots);
+    free((*self_p)->old);
     free(*self_p);
     *self_p = NULL;
 }
@@ -97,19 +117,28 @@ static uint64_t slot_of(const rc_table_t *self, const void *obj)
     return (uint64_t) (uintptr_t) obj | tag(self, key_of(self, obj));
 }
 
-void *rc_table_get(rc_table_t *self, const uint8_t key[RC_KEY_LEN])
+/* The object with key in one array, or NULL. A TOMB is passed over. */
+static void *lookup(const rc_table_t *self, const uint64_t *slots, size_t mask, const uint8_t *key)
 {
     uint64_t want = tag(self, key);
-    for (size_t i = home(key) & self->mask;; i = (i + 1) & self->mask) {
-        uint64_t slot = self->slots[i];
+    for (size_t i = home(key) & mask;; i = (i + 1) & mask) {
+        uint64_t slot = slots[i];
         if (!slot)
             return NULL;
-        if ((slot & self->tag_mask) == want) {
+        if (slot != TOMB && (slot & self->tag_mask) == want) {
             void *obj = obj_of(self, slot);
             if (memcmp(key_of(self, obj), key, RC_KEY_LEN) == 0)
                 return obj;
         }
     }
+}
+
+void *rc_table_get(rc_table_t *self, const uint8_t key[RC_KEY_LEN])
+{
+    void *obj = lookup(self, self->slots, self->mask, key);
+    if (!obj && self->old)
+        obj = lookup(self, self->old, self->old_mask, key);
+    return obj;
 }
 
 /* Places a slot value in the first free slot from its home; the key is
@@ -122,17 +151,46 @@ static void insert_slot(uint64_t *slots, size_t mask, const uint8_t *key, uint64
     slots[i] = slot;
 }
 
+/* Moves at least n old slots into the new array, and on to the end of a
+ * probe cluster (so the moved slots stay whole clusters); frees the old
+ * array once every slot has moved. Slots move whole, tags and all; only the
+ * home needs the key. */
+static void migrate(rc_table_t *self, size_t n)
+{
+    size_t capacity = self->old_mask + 1;
+    for (size_t k = 0; self->old_done < capacity; k++) {
+        size_t i = (self->old_start + self->old_done) & self->old_mask;
+        if (k >= n && !self->old[i])
+            return;
+        uint64_t slot = self->old[i];
+        if (slot && slot != TOMB)
+            insert_slot(self->slots, self->mask, key_of(self, obj_of(self, slot)), slot);
+        self->old[i] = 0;
+        self->old_done++;
+    }
+    free(self->old);
+    self->old = NULL;
+}
+
+/* Starts moving into an array twice as large; what is still moving from a
+ * previous growth moves first. */
 static int grow(rc_table_t *self)
 {
+    if (self->old)
+        migrate(self, SIZE_MAX);
     size_t capacity = (self->mask + 1) * 2;
     uint64_t *slots = calloc(capacity, sizeof *slots);
     if (!slots)
         return -1;
-    /* Slots move whole, tags and all; only the home needs the key. */
-    for (size_t i = 0; i <= self->mask; i++)
-        if (self->slots[i])
-            insert_slot(slots, capacity - 1, key_of(self, obj_of(self, self->slots[i])), self->slots[i]);
-    free(self->slots);
+    /* The move begins at an empty slot (at most 7/8 are full), so that the
+     * moved slots are always whole clusters. */
+    size_t start = 0;
+    while (self->slots[start])
+        start++;
+    self->old = self->slots;
+    self->old_mask = self->mask;
+    self->old_start = start;
+    self->old_done = 0;
     self->slots = slots;
     self->mask = capacity - 1;
     return 0;
@@ -144,6 +202,8 @@ static void untag(rc_table_t *self)
 {
     for (size_t i = 0; i <= self->mask; i++)
         self->slots[i] &= ADDR_MASK;
+    for (size_t i = 0; self->old && i <= self->old_mask; i++)
+        self->old[i] &= ADDR_MASK; /* TOMB stays TOMB */
     self->tag_mask = 0;
     self->addr_mask = UINT64_MAX;
 }
@@ -152,6 +212,10 @@ int rc_table_put(rc_table_t *self, void *obj)
 {
     if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
         untag(self);
+    if (self->old)
+        migrate(self, MIGRATE_STEP);
+    /* The new array alone must stay within the load, as every entry ends
+     * up there. */
     if ((self->size + 1) * LOAD_DEN > (self->mask + 1) * LOAD_NUM && grow(self) != 0)
         return -1;
     insert_slot(self->slots, self->mask, key_of(self, obj), slot_of(self, obj));
@@ -159,39 +223,69 @@ int rc_table_put(rc_table_t *self, void *obj)
     return 0;
 }
 
-/* The index of obj's slot, or SIZE_MAX. The slot value identifies the
- * object, so finding it compares slots, not keys. */
-static size_t find_slot(const rc_table_t *self, const void *obj)
+/* The index of obj's slot in one array, or SIZE_MAX. The slot value
+ * identifies the object, so finding it compares slots, not keys. */
+static size_t find_in(const rc_table_t *self, const uint64_t *slots, size_t mask, const void *obj)
 {
-    /* An address with high bits set while tagging is on was never put. */
-    if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
-        return SIZE_MAX;
     uint64_t target = slot_of(self, obj);
-    size_t i = home(key_of(self, obj)) & self->mask;
-    while (self->slots[i] != target) {
-        if (!self->slots[i])
+    size_t i = home(key_of(self, obj)) & mask;
+    while (slots[i] != target) {
+        if (!slots[i])
             return SIZE_MAX;
-        i = (i + 1) & self->mask;
+        i = (i + 1) & mask;
     }
     return i;
 }
 
+/* Where obj is: its array (new or old) and index; false if not stored. */
+static bool find_slot(const rc_table_t *self, const void *obj, uint64_t **slots, size_t *index)
+{
+    /* An address with high bits set while tagging is on was never put. */
+    if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
+        return false;
+    size_t i = find_in(self, self->slots, self->mask, obj);
+    if (i != SIZE_MAX) {
+        *slots = self->slots;
+        *index = i;
+        return true;
+    }
+    if (!self->old)
+        return false;
+    i = find_in(self, self->old, self->old_mask, obj);
+    if (i == SIZE_MAX)
+        return false;
+    *slots = self->old;
+    *index = i;
+    return true;
+}
+
 int rc_table_replace(rc_table_t *self, void *old, void *obj)
 {
-    size_t i = find_slot(self, old);
-    if (i == SIZE_MAX)
+    uint64_t *slots;
+    size_t i;
+    if (!find_slot(self, old, &slots, &i))
         return -1;
     if (((uint64_t) (uintptr_t) obj & self->tag_mask) != 0)
         untag(self);
-    self->slots[i] = slot_of(self, obj);
+    slots[i] = slot_of(self, obj);
+    if (self->old)
+        migrate(self, MIGRATE_STEP);
     return 0;
 }
 
 int rc_table_remove(rc_table_t *self, void *obj)
 {
-    size_t i = find_slot(self, obj);
-    if (i == SIZE_MAX)
+    uint64_t *slots;
+    size_t i;
+    if (!find_slot(self, obj, &slots, &i))
         return -1;
+    self->size--;
+    if (slots == self->old) {
+        /* The old array only empties: mark the slot and move on. */
+        slots[i] = TOMB;
+        migrate(self, MIGRATE_STEP);
+        return 0;
+    }
     /* Backward-shift deletion: move later members of the probe chain into
      * the hole when their home position allows it. */
     size_t hole = i;
@@ -204,7 +298,8 @@ int rc_table_remove(rc_table_t *self, void *obj)
         }
     }
     self->slots[hole] = 0;
-    self->size--;
+    if (self->old)
+        migrate(self, MIGRATE_STEP);
     return 0;
 }
 
@@ -222,10 +317,14 @@ void **rc_table_snapshot(rc_table_t *self, size_t *count)
     for (size_t i = 0; i <= self->mask; i++)
         if (self->slots[i])
             all[(*count)++] = obj_of(self, self->slots[i]);
+    for (size_t i = 0; self->old && i <= self->old_mask; i++)
+        if (self->old[i] && self->old[i] != TOMB)
+            all[(*count)++] = obj_of(self, self->old[i]);
     return all;
 }
 
 size_t rc_table_bytes(rc_table_t *self)
 {
-    return (self->mask + 1) * sizeof *self->slots;
+    size_t slots = self->mask + 1 + (self->old ? self->old_mask + 1 : 0);
+    return slots * sizeof *self->slots;
 }

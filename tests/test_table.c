@@ -433,6 +433,16 @@ static void test_wraparound_tags(void **state)
     }
 }
 
+/* The capacity of the table's current array: while a growth moves entries
+ * across, rc_table_bytes also counts the old array, half as large. */
+static size_t s_capacity(rc_table_t *t)
+{
+    size_t slots = rc_table_bytes(t) / 8, p = 1;
+    while (p * 2 <= slots)
+        p *= 2;
+    return p;
+}
+
 /* The load never exceeds 7/8 after a put, and the table fills to exactly
  * 7/8 before it doubles (slots are 8 bytes). */
 static void test_load_limit(void **state)
@@ -440,11 +450,11 @@ static void test_load_limit(void **state)
     enum { N = 120000 };
     rc_table_t *t = new_table();
     obj_t *objs = calloc(N, sizeof *objs);
-    size_t slots = rc_table_bytes(t) / 8, growths = 0;
+    size_t slots = s_capacity(t), growths = 0;
     for (size_t i = 0; i < N; i++) {
         random_key(objs[i].key);
         assert_int_equal(rc_table_put(t, &objs[i]), 0);
-        size_t now = rc_table_bytes(t) / 8;
+        size_t now = s_capacity(t);
         if (now != slots) {
             assert_int_equal(now, 2 * slots);
             assert_int_equal(i, slots / 8 * 7); /* i entries were already in */
@@ -454,7 +464,7 @@ static void test_load_limit(void **state)
         assert_true(rc_table_size(t) * 8 <= slots * 7);
     }
     assert_true(growths >= 10);
-    assert_int_equal(rc_table_bytes(t), 8 * 262144);
+    assert_int_equal(s_capacity(t), 262144);
     rc_table_destroy(&t);
     free(objs);
 }
@@ -517,6 +527,77 @@ static void test_reference_model(void **state)
 }
 
 /* The snapshot holds the very pointers that were put, with no tag bits. */
+/* Growth moves entries into the larger array a few at a time: while that
+ * is under way, gets, replaces and removes find entries in either array,
+ * and new puts go on. Moved and unmoved entries, crowded homes included. */
+static void test_growth_in_progress(void **state)
+{
+    enum { N = 20000 };
+    rng_state = 0x51ed2701a3c4b5d9ULL;
+    rc_table_t *t = new_table();
+    obj_t *objs = calloc(N, sizeof *objs), *copies = calloc(N, sizeof *copies);
+    obj_t **cur = calloc(N, sizeof *cur);
+    for (size_t i = 0; i < N; i++) {
+        if (i % 4 == 0)
+            key_with_hash_tag(objs[i].key, rnd() % 512, (uint16_t) (rnd() % 2));
+        else
+            random_key(objs[i].key);
+        copies[i] = objs[i];
+        cur[i] = &objs[i];
+    }
+    /* Fill until a growth has just begun: the table reports both arrays. */
+    size_t n = 0;
+    for (;;) {
+        size_t before = rc_table_bytes(t);
+        assert_int_equal(rc_table_put(t, &objs[n]), 0);
+        n++;
+        if (n > 1000 && rc_table_bytes(t) == before * 3)
+            break;
+        assert_true(n < N / 2);
+    }
+    /* Mid-move: every third entry replaced by its copy, every fifth
+     * removed, all looked up after each step. */
+    for (size_t i = 0; i < n; i++) {
+        if (i % 3 == 0) {
+            obj_t *other = cur[i] == &objs[i] ? &copies[i] : &objs[i];
+            assert_int_equal(rc_table_replace(t, cur[i], other), 0);
+            assert_int_equal(rc_table_replace(t, cur[i], other), -1); /* no longer stored */
+            cur[i] = other;
+        }
+        if (i % 5 == 0) {
+            assert_int_equal(rc_table_remove(t, cur[i]), 0);
+            assert_int_equal(rc_table_remove(t, cur[i]), -1);
+            cur[i] = NULL;
+        }
+    }
+    size_t stored = 0;
+    for (size_t i = 0; i < n; i++) {
+        stored += cur[i] != NULL;
+        assert_ptr_equal(rc_table_get(t, objs[i].key), cur[i]);
+    }
+    assert_int_equal(rc_table_size(t), stored);
+    size_t count = 0;
+    void **all = rc_table_snapshot(t, &count);
+    assert_non_null(all);
+    assert_int_equal(count, stored);
+    free(all);
+    /* More puts finish the move (the old array is freed: bytes halve). */
+    for (size_t i = n; i < N; i++) {
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+        cur[i] = &objs[i];
+    }
+    for (size_t i = 0; i < N; i++) {
+        assert_ptr_equal(rc_table_get(t, objs[i].key), cur[i]);
+        uint8_t missing[RC_KEY_LEN];
+        random_key(missing);
+        assert_null(rc_table_get(t, missing));
+    }
+    free(cur);
+    free(copies);
+    free(objs);
+    rc_table_destroy(&t);
+}
+
 static void test_snapshot_pointers(void **state)
 {
     enum { N = 3000 };
@@ -670,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_wraparound_tags),
         cmocka_unit_test(test_load_limit),
         cmocka_unit_test(test_reference_model),
+        cmocka_unit_test(test_growth_in_progress),
         cmocka_unit_test(test_snapshot_pointers),
         cmocka_unit_test(test_untag_fallback),
     };
