@@ -61,8 +61,9 @@ typedef struct rc_worker {
     uint32_t slot_next;  /* where to look for a free slot first */
     uint32_t slot_done;  /* where to look for a finished task's slot first */
     uint64_t backlog_ns; /* expected work in what it holds: sum of est_ns */
-    uint64_t busy_since_ns; /* when the task it runs began, as far as we can tell: */
-                            /* its previous task's end, or when it was sent this one idle */
+    /* When the task it runs began, as far as the broker can tell: its
+     * previous task's end, or the dispatch if it was idle. */
+    uint64_t busy_since_ns;
     uint64_t last_seen_us;
     rc_list_t link; /* broker->workers, rotated for fairness */
 } rc_worker_t;
@@ -91,10 +92,10 @@ typedef struct rc_task {
     uint32_t ttl_s;
     uint32_t result_len; /* results are bounded by the message size limit */
     rc_fn_t *fn;
-    uint64_t owner; /* keyed hash of the owner's key; 0 without CURVE */
+    uint64_t owner;                               /* keyed hash of the owner's key; 0 without CURVE */
     uint64_t created_us, started_us, finished_us; /* wall clock */
-    rc_list_t link;   /* fn->queue while queued; broker->lru when terminal */
-    rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
+    rc_list_t link;                               /* fn->queue while queued; broker->lru when terminal */
+    rc_timer_t timer;                             /* retry back-off (PENDING) or TTL (terminal) */
     /* The extension (F_EXT). */
     char *ns; /* NULL: the default namespace */
     uint64_t progress_done, progress_total;
@@ -186,7 +187,7 @@ typedef struct rc_core {
     zhashx_t *fns;        /* name -> rc_fn_t */
     zhashx_t *worker_ids; /* id -> rc_worker_t */
     rc_list_t worker_list;
-    rc_list_t lru; /* terminal tasks, least recently used first */
+    rc_list_t lru;      /* terminal tasks, least recently used first */
     uint64_t window_ns; /* cfg.dispatch_window_us */
     uint64_t n_state[7];
     uint64_t waiters, cache_bytes, next_seq, started_mono_us;

@@ -47,8 +47,8 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
  * notice arrived within this window, and such a task stops at its first step
  * boundary, where the job API looks at once. */
 #define INPUT_CHECK_US 50
-#define MAX_THREADS     1024
-#define MAX_CREDIT      1024
+#define MAX_THREADS    1024
+#define MAX_CREDIT     1024
 
 typedef struct rc_worker rc_worker_t;
 
@@ -115,9 +115,9 @@ struct rc_worker {
     uint64_t last_sent_us;
     uint64_t last_heard_us;
     bool terminating;
-    bool silent_too_long; /* we sent nothing for the broker's whole liveness window */
+    bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
-    rc_job *job;          /* the running job, or NULL */
+    rc_job *job;           /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
     size_t result_cap;
