@@ -926,22 +926,6 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
     return str_of(pb->ready->cacheable[i]);
 }
 
-uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len)
-{
-    /* The bytes live in the arena (or on its list), which the release
-     * frees as a whole: the caller gets a copy. */
-    Refcache__V1__WorkerMessage *pb = msg->pb_;
-    ProtobufCBinaryData *d = &pb->result->data;
-    uint8_t *data = d->len ? malloc(d->len) : NULL;
-    *len = data ? d->len : 0;
-    if (data)
-        memcpy(data, d->data, d->len);
-    d->data = NULL;
-    d->len = 0;
-    msg->data = (rc_bytes_t){NULL, 0};
-    return data;
-}
-
 void rc_codec_wmsg_release(rc_wmsg_t *msg)
 {
     arena_release(msg->arena_);

@@ -179,11 +179,6 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
 rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
 
-/* A Result's bytes, copied out of the message: the caller owns them (free());
- * NULL for an empty result or on out of memory (then *len is 0). Reading
- * msg->data before the release avoids the copy. */
-uint8_t *rc_codec_wmsg_take_data(rc_wmsg_t *msg, size_t *len);
-
 void rc_codec_wmsg_release(rc_wmsg_t *msg);
 
 /* Decodes a ControlHello; 0 or -1. */
