@@ -221,6 +221,20 @@ static void test_same_home_slot(void **state)
     run_collisions(0x1234567890abcdefULL, 150);
 }
 
+/* Puts n objects (keys set) into a fresh 64-slot table t without making it
+ * grow, checks every one, and shuffles order[] for removing them. */
+static void s_fill_small(rc_table_t *t, obj_t *objs, size_t n, size_t *order)
+{
+    size_t bytes = rc_table_bytes(t);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rc_table_put(t, &objs[i]), 0);
+        objs[i].stored = true;
+    }
+    assert_int_equal(rc_table_bytes(t), bytes);
+    check_all(t, objs, n);
+    shuffle(order, n);
+}
+
 /* Mixed homes around the end of the array (60..63 and 0..5): chains from
  * different homes interleave across the wrap, so whether an entry may move
  * back into a hole depends on the cyclic comparison. */
@@ -230,18 +244,12 @@ static void test_wraparound_mixed(void **state)
     static const uint64_t homes[] = {60, 61, 62, 63, 0, 1, 2, 3, 4, 5};
     for (int round = 0; round < ROUNDS; round++) {
         rc_table_t *t = new_table();
-        size_t bytes = rc_table_bytes(t);
         obj_t objs[N];
         size_t order[N];
         memset(objs, 0, sizeof objs);
-        for (size_t i = 0; i < N; i++) {
+        for (size_t i = 0; i < N; i++)
             key_with_hash(objs[i].key, homes[rnd() % (sizeof homes / sizeof homes[0])]);
-            assert_int_equal(rc_table_put(t, &objs[i]), 0);
-            objs[i].stored = true;
-        }
-        assert_int_equal(rc_table_bytes(t), bytes);
-        check_all(t, objs, N);
-        shuffle(order, N);
+        s_fill_small(t, objs, N, order);
         for (size_t k = 0; k < N; k++) {
             assert_int_equal(rc_table_remove(t, &objs[order[k]]), 0);
             objs[order[k]].stored = false;
@@ -404,18 +412,12 @@ static void test_wraparound_tags(void **state)
     static const uint16_t tags[] = {0, 1, 0xffff};
     for (int round = 0; round < ROUNDS; round++) {
         rc_table_t *t = new_table();
-        size_t bytes = rc_table_bytes(t);
         obj_t objs[N];
         size_t order[N];
         memset(objs, 0, sizeof objs);
-        for (size_t i = 0; i < N; i++) {
+        for (size_t i = 0; i < N; i++)
             key_with_hash_tag(objs[i].key, homes[rnd() % (sizeof homes / sizeof homes[0])], tags[rnd() % 3]);
-            assert_int_equal(rc_table_put(t, &objs[i]), 0);
-            objs[i].stored = true;
-        }
-        assert_int_equal(rc_table_bytes(t), bytes);
-        check_all(t, objs, N);
-        shuffle(order, N);
+        s_fill_small(t, objs, N, order);
         for (size_t k = 0; k < N; k++) {
             assert_int_equal(rc_table_remove(t, &objs[order[k]]), 0);
             objs[order[k]].stored = false;
