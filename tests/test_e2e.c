@@ -199,6 +199,19 @@ static void test_seed_scenario(void **state)
     rc_task_info_free(&t);
 }
 
+/* Submits function(kv) without waiting and returns its ref in ref once the
+ * task satisfies pred (polled for up to 5 s). */
+static void s_submit_until(rc_client_t *c, const char *function, const char *const *kv, bool no_cache,
+                           pred_fn pred, char *ref)
+{
+    rc_task_info_t t;
+    assert_int_equal(s_submit(c, function, kv, NULL, 0, no_cache, &t), C_OK);
+    strcpy(ref, t.ref_id);
+    rc_task_info_free(&t);
+    s_poll_until(c, ref, pred, 5000, &t);
+    rc_task_info_free(&t);
+}
+
 /* With one worker: after the cancel the worker is free at once, and the
  * cancelled job's progress does not advance any more. */
 static void test_worker_really_stopped(void **state)
@@ -206,12 +219,8 @@ static void test_worker_really_stopped(void **state)
     fixture_t *f = *state;
     rc_task_info_t t;
     const char *kv[] = {"ms=20000", "step_ms=5", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), C_OK);
     char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    s_poll_until(f->client, ref, p_progressing, 5000, &t);
-    rc_task_info_free(&t);
+    s_submit_until(f->client, "sleep", kv, true, p_progressing, ref);
 
     bool cancelled = false;
     assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), C_OK);
@@ -250,12 +259,8 @@ static void test_cancel_pending(void **state)
     fixture_t *f = *state;
     rc_task_info_t t;
     const char *kv[] = {"ms=20000", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), C_OK);
     char busy[RC_CLIENT_REF_MAX + 1];
-    strcpy(busy, t.ref_id);
-    rc_task_info_free(&t);
-    s_poll_until(f->client, busy, p_started, 5000, &t);
-    rc_task_info_free(&t);
+    s_submit_until(f->client, "sleep", kv, true, p_started, busy);
 
     const char *kv2[] = {"ms=100", NULL};
     assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), C_OK);
@@ -289,26 +294,13 @@ static void test_cancel_pending(void **state)
     rc_task_info_free(&t);
 }
 
-/* Starts `sleep ms` (no cache) and returns its ref in ref once it runs. */
-static void s_start_sleep(rc_client_t *c, const char *ms, char *ref)
-{
-    char kv0[32];
-    snprintf(kv0, sizeof kv0, "ms=%s", ms);
-    const char *kv[] = {kv0, NULL};
-    rc_task_info_t t;
-    assert_int_equal(s_submit(c, "sleep", kv, NULL, 0, true, &t), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    s_poll_until(c, ref, p_started, 5000, &t);
-    rc_task_info_free(&t);
-}
-
 /* Submits a second sleep while the only worker runs the first (for at least
  * busy_ms), and returns the broker's queue depth then; cancels both. */
 static uint64_t s_queued_behind_busy(rc_client_t *c, int busy_ms)
 {
     char busy[RC_CLIENT_REF_MAX + 1], next[RC_CLIENT_REF_MAX + 1];
-    s_start_sleep(c, "20000", busy);
+    const char *long_kv[] = {"ms=20000", NULL};
+    s_submit_until(c, "sleep", long_kv, true, p_started, busy);
     zclock_sleep(busy_ms);
     const char *kv[] = {"ms=100", NULL};
     rc_task_info_t t;
@@ -436,12 +428,8 @@ static void test_cancel_leaves_no_cache(void **state)
     fixture_t *f = *state;
     rc_task_info_t t;
     const char *kv[] = {"iterations=4000000000", "step=1000", NULL};
-    assert_int_equal(s_submit(f->client, "spin", kv, NULL, 0, false, &t), C_OK);
     char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    s_poll_until(f->client, ref, p_progressing, 5000, &t);
-    rc_task_info_free(&t);
+    s_submit_until(f->client, "spin", kv, false, p_progressing, ref);
     bool cancelled = false;
     assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), C_OK);
     assert_true(cancelled);
