@@ -10,12 +10,14 @@
 
 /* Arena memory is reused, so a view read after its release would go unseen
  * by ASan and memcheck: released arenas are poisoned for both. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
-#define __SANITIZE_ADDRESS__ 1
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define RC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define RC_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(RC_ASAN)
 #include <sanitizer/asan_interface.h>
 #define ARENA_POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
 #define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
