@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_wire.h"
 #include "refcache.pb-c.h"
 
 /* Arena memory is reused, so a view read after its release would go unseen
@@ -201,97 +202,12 @@ static void arena_reset(rc_arena_t *a)
 
 /* ---------------------------------------------------------------- fast decode */
 
-/* protobuf-c's unpack is generic: it walks descriptors and scans every
- * field twice, which costs more than the rest of a request's handling. The
- * hot messages (a Submit, a worker's Result or Started) nearly always come
- * in one simple shape: each field at most once, in field-number order, with
- * one-byte keys, short varints, and only the fields this broker knows. The
- * fast path reads that shape into the same protobuf-c structs, in the
- * arena, and gives up on anything else, which protobuf-c then decodes (or
- * rejects, with its reason) exactly as before. So the fast path never has
- * to get an unusual encoding right; it only has to decline it. */
-enum { F_NONE, F_LEN, F_U32, F_U64, F_BOOL };
-
-typedef struct {
-    const uint8_t *ptr; /* LEN: the bytes; a repeated field: its first key */
-    uint64_t v;         /* LEN: the length; numbers: the value; repeated: the count */
-    const uint8_t *end; /* a repeated field: the end of its run */
-} fast_field_t;
-
-/* A varint of at most max bytes (protobuf-c takes the low 64 bits of up to
- * ten), or false. */
-static inline bool fast_varint(const uint8_t **pp, const uint8_t *end, size_t max, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    uint64_t r = 0;
-    for (size_t i = 0; i < max && p < end; i++) {
-        uint8_t b = *p++;
-        r |= (uint64_t) (b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *pp = p;
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Reads a message body whose fields are among 1..n with the kinds in
- * kinds[1..n], each at most once and in increasing order, except the field
- * `repeated` (0: none), which may come several times in a row. fields[] is
- * zeroed first; an absent field keeps v = 0. */
-static bool fast_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n,
-                      unsigned repeated, fast_field_t *fields)
-{
-    memset(fields, 0, (n + 1) * sizeof *fields);
-    unsigned last = 0;
-    while (p < end) {
-        const uint8_t *key_at = p;
-        uint8_t key = *p++;
-        unsigned f = key >> 3, wt = key & 7;
-        if (key & 0x80 || f == 0 || f > n || (f < last || (f == last && f != repeated)))
-            return false;
-        last = f;
-        uint64_t v;
-        switch (kinds[f]) {
-        case F_LEN:
-            if (wt != 2 || !fast_varint(&p, end, 5, &v) || v > (uint64_t) (end - p))
-                return false;
-            if (f == repeated) {
-                if (!fields[f].v)
-                    fields[f].ptr = key_at;
-                fields[f].v++;
-                fields[f].end = p + v;
-            } else {
-                fields[f].ptr = p;
-                fields[f].v = v;
-            }
-            p += v;
-            break;
-        case F_U32:
-            if (wt != 0 || !fast_varint(&p, end, 5, &v) || v > UINT32_MAX)
-                return false;
-            fields[f].v = v;
-            break;
-        case F_U64:
-            if (wt != 0 || !fast_varint(&p, end, 10, &v))
-                return false;
-            fields[f].v = v;
-            break;
-        case F_BOOL:
-            if (wt != 0 || p >= end || *p & 0x80)
-                return false;
-            fields[f].v = *p++ != 0;
-            break;
-        default:
-            return false;
-        }
-    }
-    return true;
-}
+/* The hot messages (a Submit, a worker's Result or Started) are read by
+ * rc_wire_scan into the same protobuf-c structs protobuf-c's unpack would
+ * make, in the arena; what it declines goes to protobuf-c as before. */
 
 /* A NUL-terminated copy of a string field in the arena, as protobuf-c makes. */
-static char *fast_string(rc_arena_t *a, const fast_field_t *f)
+static char *fast_string(rc_arena_t *a, const rc_wire_field_t *f)
 {
     if (!f->v)
         return (char *) protobuf_c_empty_string;
@@ -303,7 +219,7 @@ static char *fast_string(rc_arena_t *a, const fast_field_t *f)
     return s;
 }
 
-static bool fast_bytes(rc_arena_t *a, const fast_field_t *f, ProtobufCBinaryData *out)
+static bool fast_bytes(rc_arena_t *a, const rc_wire_field_t *f, ProtobufCBinaryData *out)
 {
     out->len = (size_t) f->v;
     out->data = NULL;
@@ -316,10 +232,10 @@ static bool fast_bytes(rc_arena_t *a, const fast_field_t *f, ProtobufCBinaryData
     return true;
 }
 
-static const uint8_t request_kinds[] = {F_NONE, F_U64, F_LEN};
-static const uint8_t submit_kinds[] = {F_NONE, F_LEN, F_LEN, F_LEN, F_U32,
-                                       F_U32,  F_U32, F_U32, F_LEN, F_BOOL};
-static const uint8_t entry_kinds[] = {F_NONE, F_LEN, F_LEN};
+static const uint8_t request_kinds[] = {RC_F_NONE, RC_F_U64, RC_F_LEN};
+static const uint8_t submit_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_LEN, RC_F_LEN, RC_F_U32,
+                                       RC_F_U32,  RC_F_U32, RC_F_U32, RC_F_LEN, RC_F_BOOL};
+static const uint8_t entry_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_LEN};
 
 /* A Request{id, submit} in the simple shape, or NULL. */
 static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, size_t len)
@@ -328,9 +244,9 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
     static const Refcache__V1__SubmitRequest submit_init = REFCACHE__V1__SUBMIT_REQUEST__INIT;
     static const Refcache__V1__SubmitRequest__ParamsEntry entry_init =
         REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
-    fast_field_t top[3], f[10], e[3];
-    if (!fast_scan(data, data + len, request_kinds, 2, 0, top) || !top[2].ptr ||
-        !fast_scan(top[2].ptr, top[2].ptr + top[2].v, submit_kinds, 9, 2, f))
+    rc_wire_field_t top[3], f[10], e[3];
+    if (!rc_wire_scan(data, data + len, request_kinds, 2, 0, top) || !top[2].ptr ||
+        !rc_wire_scan(top[2].ptr, top[2].ptr + top[2].v, submit_kinds, 9, 2, f))
         return NULL;
     Refcache__V1__Request *pb = arena_alloc(a, sizeof *pb);
     Refcache__V1__SubmitRequest *s = arena_alloc(a, sizeof *s);
@@ -362,7 +278,7 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
         for (size_t i = 0; i < n; i++) {
             uint64_t elen = 0;
             p++;
-            if (!fast_varint(&p, f[2].end, 5, &elen) || !fast_scan(p, p + elen, entry_kinds, 2, 0, e))
+            if (!rc_wire_varint(&p, f[2].end, 5, &elen) || !rc_wire_scan(p, p + elen, entry_kinds, 2, 0, e))
                 return NULL;
             p += elen;
             entries[i] = entry_init;
@@ -377,8 +293,8 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
     return pb;
 }
 
-static const uint8_t wmsg_kinds[] = {F_NONE, F_NONE, F_LEN, F_NONE, F_LEN};
-static const uint8_t result_kinds[] = {F_NONE, F_LEN, F_U32, F_LEN};
+static const uint8_t wmsg_kinds[] = {RC_F_NONE, RC_F_NONE, RC_F_LEN, RC_F_NONE, RC_F_LEN};
+static const uint8_t result_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_LEN};
 
 /* A WorkerMessage{result} or {started} in the simple shape, or NULL. */
 static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data, size_t len)
@@ -386,12 +302,12 @@ static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data
     static const Refcache__V1__WorkerMessage wmsg_init = REFCACHE__V1__WORKER_MESSAGE__INIT;
     static const Refcache__V1__Result result_init = REFCACHE__V1__RESULT__INIT;
     static const Refcache__V1__Started started_init = REFCACHE__V1__STARTED__INIT;
-    fast_field_t top[5], f[4];
-    if (!fast_scan(data, data + len, wmsg_kinds, 4, 0, top))
+    rc_wire_field_t top[5], f[4];
+    if (!rc_wire_scan(data, data + len, wmsg_kinds, 4, 0, top))
         return NULL;
-    const fast_field_t *body = top[4].ptr ? &top[4] : top[2].ptr ? &top[2] : NULL;
+    const rc_wire_field_t *body = top[4].ptr ? &top[4] : top[2].ptr ? &top[2] : NULL;
     if (!body || (top[4].ptr && top[2].ptr) ||
-        !fast_scan(body->ptr, body->ptr + body->v, result_kinds, body == &top[4] ? 3 : 2, 0, f))
+        !rc_wire_scan(body->ptr, body->ptr + body->v, result_kinds, body == &top[4] ? 3 : 2, 0, f))
         return NULL;
     Refcache__V1__WorkerMessage *pb = arena_alloc(a, sizeof *pb);
     if (!pb)
@@ -517,96 +433,9 @@ void rc_codec_request_release(rc_request_t *req)
 
 /* ---------------------------------------------------------------- wire format */
 
-/* The hot messages are encoded here by hand, as protobuf-c's pack would
- * (the tests compare the bytes): fields in field-number order; a number,
- * bool, enum, string or bytes field equal to its default (0, false, "") is
- * left out, as proto3 wants; a submessage is written when present, even
- * empty; strings are sent up to their NUL, as protobuf-c measures them; an
- * enum is an int32, so a negative one takes ten bytes. Sizes are computed
- * first, so each length prefix is known when it is written. */
-enum { WT_VARINT = 0, WT_LEN = 2 };
-
-#define KEY(field, wt) (((uint32_t) (field) << 3) | (wt))
-
-static inline size_t vsize(uint64_t v)
-{
-    /* 1 + floor(log2(v)) / 7, without a loop. */
-    return (size_t) ((63 - __builtin_clzll(v | 1)) * 9 + 73) / 64;
-}
-
-static inline uint8_t *vput(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t) (v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t) v;
-    return p;
-}
-
-static inline size_t sz_varint(uint32_t field, uint64_t v)
-{
-    return v ? vsize(KEY(field, WT_VARINT)) + vsize(v) : 0;
-}
-
-static inline size_t sz_enum(uint32_t field, int32_t v)
-{
-    return v ? vsize(KEY(field, WT_VARINT)) + vsize((uint64_t) (int64_t) v) : 0;
-}
-
-static inline size_t sz_bool(uint32_t field, bool v)
-{
-    return v ? vsize(KEY(field, WT_VARINT)) + 1 : 0;
-}
-
-static inline size_t sz_bytes(uint32_t field, size_t n)
-{
-    return n ? vsize(KEY(field, WT_LEN)) + vsize(n) + n : 0;
-}
-
-static inline size_t sz_msg(uint32_t field, size_t n)
-{
-    return vsize(KEY(field, WT_LEN)) + vsize(n) + n;
-}
-
-static inline uint8_t *put_varint(uint8_t *p, uint32_t field, uint64_t v)
-{
-    if (!v)
-        return p;
-    p = vput(p, KEY(field, WT_VARINT));
-    return vput(p, v);
-}
-
-static inline uint8_t *put_enum(uint8_t *p, uint32_t field, int32_t v)
-{
-    return put_varint(p, field, (uint64_t) (int64_t) v);
-}
-
-static inline uint8_t *put_bool(uint8_t *p, uint32_t field, bool v)
-{
-    if (!v)
-        return p;
-    p = vput(p, KEY(field, WT_VARINT));
-    *p++ = 1;
-    return p;
-}
-
-static inline uint8_t *put_bytes(uint8_t *p, uint32_t field, const void *data, size_t n)
-{
-    if (!n)
-        return p;
-    p = vput(p, KEY(field, WT_LEN));
-    p = vput(p, n);
-    memcpy(p, data, n);
-    return p + n;
-}
-
-static inline uint8_t *put_msg(uint8_t *p, uint32_t field, size_t n)
-{
-    p = vput(p, KEY(field, WT_LEN));
-    return vput(p, n);
-}
-
+/* The hot messages are encoded by hand with rc_wire's writers (the tests
+ * compare the bytes with protobuf-c's); strings are sent up to their NUL,
+ * as protobuf-c measures them. */
 static inline size_t len_of(const char *s)
 {
     return s ? strlen(s) : 0;
@@ -624,7 +453,7 @@ static inline size_t len_of(const char *s)
  * {key = 1, value = 2}. */
 static size_t param_size(const Refcache__V1__SubmitRequest__ParamsEntry *e)
 {
-    return sz_bytes(1, len_of(e->key)) + sz_bytes(2, len_of(e->value));
+    return rc_wire_sz_bytes(1, len_of(e->key)) + rc_wire_sz_bytes(2, len_of(e->value));
 }
 
 /* protobuf-c packs the Dispatch (see below why). */
@@ -638,13 +467,13 @@ static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *re
     d.params = (Refcache__V1__Dispatch__ParamsEntry **) s->params; /* same layout: key, value */
     d.payload = s->payload;
     size_t inner = refcache__v1__dispatch__get_packed_size(&d) + ATTEMPT_TAIL;
-    size_t total = sz_msg(1, inner);
+    size_t total = rc_wire_sz_msg(1, inner);
     uint8_t *out = malloc(total);
     if (!out)
         return -1;
-    uint8_t *p = put_msg(out, 1, inner);
+    uint8_t *p = rc_wire_put_msg(out, 1, inner);
     p += refcache__v1__dispatch__pack(&d, p);
-    *p++ = KEY(2, WT_VARINT);
+    *p++ = RC_WIRE_KEY(2, RC_WT_VARINT);
     *p++ = 0;
     *spec = out;
     *len = total;
@@ -656,30 +485,31 @@ int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t
     const Refcache__V1__Request *pb = req->pb_;
     const Refcache__V1__SubmitRequest *s = pb->submit;
     size_t ref_len = len_of(ref_hex), fn_len = len_of(s->function);
-    size_t inner = sz_bytes(1, ref_len) + sz_bytes(3, fn_len) + sz_bytes(5, s->payload.len) + ATTEMPT_TAIL;
+    size_t inner = rc_wire_sz_bytes(1, ref_len) + rc_wire_sz_bytes(3, fn_len) +
+                   rc_wire_sz_bytes(5, s->payload.len) + ATTEMPT_TAIL;
     for (size_t i = 0; i < s->n_params; i++) {
         /* protobuf-c keeps the unknown fields of a decoded params entry and
          * packs them again: such a rare submit keeps being forwarded as it
          * always was. */
         if (s->params[i]->base.n_unknown_fields)
             return dispatch_spec_pb(s, ref_hex, spec, len);
-        inner += sz_msg(4, param_size(s->params[i]));
+        inner += rc_wire_sz_msg(4, param_size(s->params[i]));
     }
-    size_t total = sz_msg(1, inner);
+    size_t total = rc_wire_sz_msg(1, inner);
     uint8_t *out = malloc(total);
     if (!out)
         return -1;
-    uint8_t *p = put_msg(out, 1, inner); /* BrokerMessage.dispatch */
-    p = put_bytes(p, 1, ref_hex, ref_len);
-    p = put_bytes(p, 3, s->function, fn_len);
+    uint8_t *p = rc_wire_put_msg(out, 1, inner); /* BrokerMessage.dispatch */
+    p = rc_wire_put_bytes(p, 1, ref_hex, ref_len);
+    p = rc_wire_put_bytes(p, 3, s->function, fn_len);
     for (size_t i = 0; i < s->n_params; i++) {
         const Refcache__V1__SubmitRequest__ParamsEntry *e = s->params[i];
-        p = put_msg(p, 4, param_size(e));
-        p = put_bytes(p, 1, e->key, len_of(e->key));
-        p = put_bytes(p, 2, e->value, len_of(e->value));
+        p = rc_wire_put_msg(p, 4, param_size(e));
+        p = rc_wire_put_bytes(p, 1, e->key, len_of(e->key));
+        p = rc_wire_put_bytes(p, 2, e->value, len_of(e->value));
     }
-    p = put_bytes(p, 5, s->payload.data, s->payload.len);
-    *p++ = KEY(2, WT_VARINT);
+    p = rc_wire_put_bytes(p, 5, s->payload.data, s->payload.len);
+    *p++ = RC_WIRE_KEY(2, RC_WT_VARINT);
     *p++ = 0;
     assert((size_t) (p - out) == total);
     *spec = out;
@@ -705,37 +535,39 @@ static void task_measure(const rc_taskview_t *v, task_size_t *z)
     z->error = len_of(v->error);
     z->function = len_of(v->function);
     z->ns = len_of(v->ns);
-    z->total = sz_bytes(1, z->ref) + sz_enum(2, v->state) + sz_bytes(3, v->result.len) +
-               sz_varint(4, v->result_size) + sz_bool(5, v->result_truncated) +
-               sz_varint(6, v->progress_done) + sz_varint(7, v->progress_total) + sz_varint(8, v->attempt) +
-               sz_enum(9, v->error_code) + sz_bytes(10, z->error) + sz_bytes(11, z->function) +
-               sz_varint(12, v->created_at_us) + sz_varint(13, v->started_at_us) +
-               sz_varint(14, v->finished_at_us) + sz_varint(15, v->stopped_at_us) +
-               sz_varint(16, v->max_retries) + sz_bytes(17, z->ns) + sz_varint(18, v->expires_at_us) +
-               sz_bool(19, v->ever_started);
+    z->total = rc_wire_sz_bytes(1, z->ref) + rc_wire_sz_enum(2, v->state) +
+               rc_wire_sz_bytes(3, v->result.len) + rc_wire_sz_varint(4, v->result_size) +
+               rc_wire_sz_bool(5, v->result_truncated) + rc_wire_sz_varint(6, v->progress_done) +
+               rc_wire_sz_varint(7, v->progress_total) + rc_wire_sz_varint(8, v->attempt) +
+               rc_wire_sz_enum(9, v->error_code) + rc_wire_sz_bytes(10, z->error) +
+               rc_wire_sz_bytes(11, z->function) + rc_wire_sz_varint(12, v->created_at_us) +
+               rc_wire_sz_varint(13, v->started_at_us) + rc_wire_sz_varint(14, v->finished_at_us) +
+               rc_wire_sz_varint(15, v->stopped_at_us) + rc_wire_sz_varint(16, v->max_retries) +
+               rc_wire_sz_bytes(17, z->ns) + rc_wire_sz_varint(18, v->expires_at_us) +
+               rc_wire_sz_bool(19, v->ever_started);
 }
 
 static uint8_t *task_put(uint8_t *p, const rc_taskview_t *v, const task_size_t *z)
 {
-    p = put_bytes(p, 1, v->ref_hex, z->ref);
-    p = put_enum(p, 2, v->state);
-    p = put_bytes(p, 3, v->result.ptr, v->result.len);
-    p = put_varint(p, 4, v->result_size);
-    p = put_bool(p, 5, v->result_truncated);
-    p = put_varint(p, 6, v->progress_done);
-    p = put_varint(p, 7, v->progress_total);
-    p = put_varint(p, 8, v->attempt);
-    p = put_enum(p, 9, v->error_code);
-    p = put_bytes(p, 10, v->error, z->error);
-    p = put_bytes(p, 11, v->function, z->function);
-    p = put_varint(p, 12, v->created_at_us);
-    p = put_varint(p, 13, v->started_at_us);
-    p = put_varint(p, 14, v->finished_at_us);
-    p = put_varint(p, 15, v->stopped_at_us);
-    p = put_varint(p, 16, v->max_retries);
-    p = put_bytes(p, 17, v->ns, z->ns);
-    p = put_varint(p, 18, v->expires_at_us);
-    p = put_bool(p, 19, v->ever_started);
+    p = rc_wire_put_bytes(p, 1, v->ref_hex, z->ref);
+    p = rc_wire_put_enum(p, 2, v->state);
+    p = rc_wire_put_bytes(p, 3, v->result.ptr, v->result.len);
+    p = rc_wire_put_varint(p, 4, v->result_size);
+    p = rc_wire_put_bool(p, 5, v->result_truncated);
+    p = rc_wire_put_varint(p, 6, v->progress_done);
+    p = rc_wire_put_varint(p, 7, v->progress_total);
+    p = rc_wire_put_varint(p, 8, v->attempt);
+    p = rc_wire_put_enum(p, 9, v->error_code);
+    p = rc_wire_put_bytes(p, 10, v->error, z->error);
+    p = rc_wire_put_bytes(p, 11, v->function, z->function);
+    p = rc_wire_put_varint(p, 12, v->created_at_us);
+    p = rc_wire_put_varint(p, 13, v->started_at_us);
+    p = rc_wire_put_varint(p, 14, v->finished_at_us);
+    p = rc_wire_put_varint(p, 15, v->stopped_at_us);
+    p = rc_wire_put_varint(p, 16, v->max_retries);
+    p = rc_wire_put_bytes(p, 17, v->ns, z->ns);
+    p = rc_wire_put_varint(p, 18, v->expires_at_us);
+    p = rc_wire_put_bool(p, 19, v->ever_started);
     return p;
 }
 
@@ -776,9 +608,9 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         body_field = BODY_SUBMIT;
         if (r->task) {
             task_measure(r->task, &tz);
-            body += sz_msg(1, tz.total);
+            body += rc_wire_sz_msg(1, tz.total);
         }
-        body += sz_bool(2, r->cache_hit) + sz_bool(3, r->deduplicated);
+        body += rc_wire_sz_bool(2, r->cache_hit) + rc_wire_sz_bool(3, r->deduplicated);
         break;
     case RC_REPLY_TASK:
         if (!r->task)
@@ -789,55 +621,56 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         break;
     case RC_REPLY_FETCH:
         body_field = BODY_FETCH;
-        body = sz_bytes(1, r->data.len) + sz_varint(2, r->total_size) + sz_varint(3, r->offset);
+        body = rc_wire_sz_bytes(1, r->data.len) + rc_wire_sz_varint(2, r->total_size) +
+               rc_wire_sz_varint(3, r->offset);
         break;
     case RC_REPLY_CANCEL:
         body_field = BODY_CANCEL;
-        body = sz_bool(1, r->flag) + sz_enum(2, r->state);
+        body = rc_wire_sz_bool(1, r->flag) + rc_wire_sz_enum(2, r->state);
         break;
     case RC_REPLY_DELETE:
         body_field = BODY_DELETE;
-        body = sz_bool(1, r->flag);
+        body = rc_wire_sz_bool(1, r->flag);
         break;
     case RC_REPLY_STATS: /* without stats: no body */
     case RC_REPLY_NONE:
         break;
     }
     size_t message_len = len_of(r->message);
-    size_t n = sz_varint(1, r->id) + sz_enum(2, r->code) + sz_bytes(3, message_len) +
-               (body_field ? sz_msg(body_field, body) : 0);
+    size_t n = rc_wire_sz_varint(1, r->id) + rc_wire_sz_enum(2, r->code) + rc_wire_sz_bytes(3, message_len) +
+               (body_field ? rc_wire_sz_msg(body_field, body) : 0);
     if (rc_buf_reserve(buf, n ? n : 1) != 0)
         return -1;
 
     uint8_t *p = buf->data;
-    p = put_varint(p, 1, r->id);
-    p = put_enum(p, 2, r->code);
-    p = put_bytes(p, 3, r->message, message_len);
+    p = rc_wire_put_varint(p, 1, r->id);
+    p = rc_wire_put_enum(p, 2, r->code);
+    p = rc_wire_put_bytes(p, 3, r->message, message_len);
     if (body_field)
-        p = put_msg(p, body_field, body);
+        p = rc_wire_put_msg(p, body_field, body);
     switch (body_field) {
     case BODY_SUBMIT:
         if (r->task) {
-            p = put_msg(p, 1, tz.total);
+            p = rc_wire_put_msg(p, 1, tz.total);
             p = task_put(p, r->task, &tz);
         }
-        p = put_bool(p, 2, r->cache_hit);
-        p = put_bool(p, 3, r->deduplicated);
+        p = rc_wire_put_bool(p, 2, r->cache_hit);
+        p = rc_wire_put_bool(p, 3, r->deduplicated);
         break;
     case BODY_TASK:
         p = task_put(p, r->task, &tz);
         break;
     case BODY_FETCH:
-        p = put_bytes(p, 1, r->data.ptr, r->data.len);
-        p = put_varint(p, 2, r->total_size);
-        p = put_varint(p, 3, r->offset);
+        p = rc_wire_put_bytes(p, 1, r->data.ptr, r->data.len);
+        p = rc_wire_put_varint(p, 2, r->total_size);
+        p = rc_wire_put_varint(p, 3, r->offset);
         break;
     case BODY_CANCEL:
-        p = put_bool(p, 1, r->flag);
-        p = put_enum(p, 2, r->state);
+        p = rc_wire_put_bool(p, 1, r->flag);
+        p = rc_wire_put_enum(p, 2, r->state);
         break;
     case BODY_DELETE:
-        p = put_bool(p, 1, r->flag);
+        p = rc_wire_put_bool(p, 1, r->flag);
         break;
     }
     buf->len = (size_t) (p - buf->data);

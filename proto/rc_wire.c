@@ -1,0 +1,51 @@
+#include "rc_wire.h"
+
+bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n, unsigned repeated,
+                  rc_wire_field_t *fields)
+{
+    memset(fields, 0, (n + 1) * sizeof *fields);
+    unsigned last = 0;
+    while (p < end) {
+        const uint8_t *key_at = p;
+        uint8_t key = *p++;
+        unsigned f = key >> 3, wt = key & 7;
+        if (key & 0x80 || f == 0 || f > n || (f < last || (f == last && f != repeated)))
+            return false;
+        last = f;
+        uint64_t v;
+        switch (kinds[f]) {
+        case RC_F_LEN:
+            if (wt != 2 || !rc_wire_varint(&p, end, 5, &v) || v > (uint64_t) (end - p))
+                return false;
+            if (f == repeated) {
+                if (!fields[f].v)
+                    fields[f].ptr = key_at;
+                fields[f].v++;
+                fields[f].end = p + v;
+            } else {
+                fields[f].ptr = p;
+                fields[f].v = v;
+            }
+            p += v;
+            break;
+        case RC_F_U32:
+            if (wt != 0 || !rc_wire_varint(&p, end, 5, &v) || v > UINT32_MAX)
+                return false;
+            fields[f].v = v;
+            break;
+        case RC_F_U64:
+            if (wt != 0 || !rc_wire_varint(&p, end, 10, &v))
+                return false;
+            fields[f].v = v;
+            break;
+        case RC_F_BOOL:
+            if (wt != 0 || p >= end || *p & 0x80)
+                return false;
+            fields[f].v = *p++ != 0;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}

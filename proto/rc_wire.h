@@ -1,0 +1,144 @@
+/* rc_wire: the protobuf wire format, read and written by hand for the hot
+ * messages (the broker's, the worker's and the client's codecs), where
+ * protobuf-c's generic pack and unpack cost more than the rest of a
+ * message's handling.
+ *
+ * Reading: a hot message nearly always comes in one simple shape: each field
+ * at most once, in field-number order, with one-byte keys, short varints and
+ * only known fields. rc_wire_scan reads that shape and declines anything
+ * else, which the caller then hands to protobuf-c (which decodes or rejects
+ * it, with its reason). So a fast path never has to get an unusual encoding
+ * right; it only has to decline it.
+ *
+ * Writing: as protobuf-c's pack would (the codecs' tests compare the bytes):
+ * fields in field-number order; a number, bool, enum, string or bytes field
+ * equal to its default (0, false, "") is left out, as proto3 wants; a
+ * submessage is written when present, even empty; an enum is an int32, so a
+ * negative one takes ten bytes. Sizes are computed first, so each length
+ * prefix is known when it is written. */
+#ifndef RC_WIRE_H
+#define RC_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The kinds of field rc_wire_scan accepts. */
+enum { RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_U64, RC_F_BOOL };
+
+typedef struct {
+    const uint8_t *ptr; /* LEN: the bytes; a repeated field: its first key */
+    uint64_t v;         /* LEN: the length; numbers: the value; repeated: the count */
+    const uint8_t *end; /* a repeated field: the end of its run */
+} rc_wire_field_t;
+
+/* A varint of at most max bytes (protobuf-c takes the low 64 bits of up to
+ * ten), or false. */
+static inline bool rc_wire_varint(const uint8_t **pp, const uint8_t *end, size_t max, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+    for (size_t i = 0; i < max && p < end; i++) {
+        uint8_t b = *p++;
+        r |= (uint64_t) (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *pp = p;
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads a message body whose fields are among 1..n with the kinds in
+ * kinds[1..n], each at most once and in increasing order, except the field
+ * `repeated` (0: none), which may come several times in a row. fields[] is
+ * zeroed first; an absent field keeps v = 0. */
+bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n, unsigned repeated,
+                  rc_wire_field_t *fields);
+
+enum { RC_WT_VARINT = 0, RC_WT_LEN = 2 };
+
+#define RC_WIRE_KEY(field, wt) (((uint32_t) (field) << 3) | (wt))
+
+static inline size_t rc_wire_vsize(uint64_t v)
+{
+    /* 1 + floor(log2(v)) / 7, without a loop. */
+    return (size_t) ((63 - __builtin_clzll(v | 1)) * 9 + 73) / 64;
+}
+
+static inline uint8_t *rc_wire_vput(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t) v;
+    return p;
+}
+
+static inline size_t rc_wire_sz_varint(uint32_t field, uint64_t v)
+{
+    return v ? rc_wire_vsize(RC_WIRE_KEY(field, RC_WT_VARINT)) + rc_wire_vsize(v) : 0;
+}
+
+static inline size_t rc_wire_sz_enum(uint32_t field, int32_t v)
+{
+    return v ? rc_wire_vsize(RC_WIRE_KEY(field, RC_WT_VARINT)) + rc_wire_vsize((uint64_t) (int64_t) v) : 0;
+}
+
+static inline size_t rc_wire_sz_bool(uint32_t field, bool v)
+{
+    return v ? rc_wire_vsize(RC_WIRE_KEY(field, RC_WT_VARINT)) + 1 : 0;
+}
+
+static inline size_t rc_wire_sz_bytes(uint32_t field, size_t n)
+{
+    return n ? rc_wire_vsize(RC_WIRE_KEY(field, RC_WT_LEN)) + rc_wire_vsize(n) + n : 0;
+}
+
+static inline size_t rc_wire_sz_msg(uint32_t field, size_t n)
+{
+    return rc_wire_vsize(RC_WIRE_KEY(field, RC_WT_LEN)) + rc_wire_vsize(n) + n;
+}
+
+static inline uint8_t *rc_wire_put_varint(uint8_t *p, uint32_t field, uint64_t v)
+{
+    if (!v)
+        return p;
+    p = rc_wire_vput(p, RC_WIRE_KEY(field, RC_WT_VARINT));
+    return rc_wire_vput(p, v);
+}
+
+static inline uint8_t *rc_wire_put_enum(uint8_t *p, uint32_t field, int32_t v)
+{
+    return rc_wire_put_varint(p, field, (uint64_t) (int64_t) v);
+}
+
+static inline uint8_t *rc_wire_put_bool(uint8_t *p, uint32_t field, bool v)
+{
+    if (!v)
+        return p;
+    p = rc_wire_vput(p, RC_WIRE_KEY(field, RC_WT_VARINT));
+    *p++ = 1;
+    return p;
+}
+
+static inline uint8_t *rc_wire_put_bytes(uint8_t *p, uint32_t field, const void *data, size_t n)
+{
+    if (!n)
+        return p;
+    p = rc_wire_vput(p, RC_WIRE_KEY(field, RC_WT_LEN));
+    p = rc_wire_vput(p, n);
+    memcpy(p, data, n);
+    return p + n;
+}
+
+static inline uint8_t *rc_wire_put_msg(uint8_t *p, uint32_t field, size_t n)
+{
+    p = rc_wire_vput(p, RC_WIRE_KEY(field, RC_WT_LEN));
+    return rc_wire_vput(p, n);
+}
+
+#endif
