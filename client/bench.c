@@ -328,7 +328,10 @@ static int s_err_class(int rc)
 /* ------------------------------------------------------------ in-flight map */
 
 /* Requests in flight on one connection, by id: open addressing with linear
- * probing and backward-shift deletion, grown when half full. */
+ * probing and backward-shift deletion, grown when half full. Ids are
+ * consecutive, so they are scattered by a multiplicative hash: placed at
+ * id & mask they formed one cluster as long as the depth, which every
+ * deletion walked to its end. */
 typedef struct {
     uint64_t id; /* 0: free */
     uint64_t t_ns;
@@ -340,15 +343,23 @@ typedef struct {
     infl_ent_t *e;
     size_t mask;
     size_t n;
+    unsigned shift; /* 64 - log2(capacity) */
 } infl_t;
+
+static size_t s_infl_home(const infl_t *m, uint64_t id)
+{
+    return (size_t) ((id * UINT64_C(0x9E3779B97F4A7C15)) >> m->shift);
+}
 
 static int s_infl_init(infl_t *m, size_t want)
 {
     size_t cap = 16;
-    while (cap < want * 2)
+    unsigned bits = 4;
+    for (; cap < want * 2; bits++)
         cap <<= 1;
     m->e = calloc(cap, sizeof *m->e);
     m->mask = cap - 1;
+    m->shift = 64 - bits;
     m->n = 0;
     return m->e ? 0 : -1;
 }
@@ -361,7 +372,7 @@ static void s_infl_free(infl_t *m)
 
 static void s_infl_insert(infl_t *m, const infl_ent_t *ent)
 {
-    size_t i = ent->id & m->mask;
+    size_t i = s_infl_home(m, ent->id);
     while (m->e[i].id)
         i = (i + 1) & m->mask;
     m->e[i] = *ent;
@@ -389,7 +400,7 @@ static bool s_infl_take(infl_t *m, uint64_t id, infl_ent_t *out)
 {
     if (!id)
         return false;
-    size_t i = id & m->mask;
+    size_t i = s_infl_home(m, id);
     while (m->e[i].id != id) {
         if (!m->e[i].id)
             return false;
@@ -401,7 +412,7 @@ static bool s_infl_take(infl_t *m, uint64_t id, infl_ent_t *out)
     /* Backward shift: pull later entries of the cluster into the hole. */
     size_t hole = i;
     for (size_t j = (i + 1) & m->mask; m->e[j].id; j = (j + 1) & m->mask) {
-        size_t home = m->e[j].id & m->mask;
+        size_t home = s_infl_home(m, m->e[j].id);
         bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
         if (movable) {
             m->e[hole] = m->e[j];
