@@ -100,26 +100,24 @@ void rc_hex_encode(const uint8_t *bytes, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+/* One more than each byte's value as a hex digit, 0 for any other byte:
+ * a table, because every worker message's ref_id is decoded on the
+ * broker's loop. */
+static const uint8_t hex_plus1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int rc_hex_decode(const char *hex, size_t hexlen, uint8_t *bytes, size_t len)
 {
     if (!hex || hexlen != 2 * len)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+        unsigned hi = hex_plus1[(uint8_t) hex[2 * i]], lo = hex_plus1[(uint8_t) hex[2 * i + 1]];
+        if (!hi || !lo)
             return -1;
-        bytes[i] = (uint8_t) (hi << 4 | lo);
+        bytes[i] = (uint8_t) ((hi - 1) << 4 | (lo - 1));
     }
     return 0;
 }
