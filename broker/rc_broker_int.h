@@ -191,6 +191,11 @@ typedef struct rc_core {
     uint64_t window_ns; /* cfg.dispatch_window_us */
     uint64_t n_state[7];
     uint64_t waiters, cache_bytes, next_seq, started_mono_us;
+    /* The clock, read once per message and per timer pass rather than at
+     * every use (it was 8 reads per task): now_ns is monotonic, and wall
+     * time is now_ns plus wall_off_us, re-read once per timer pass. */
+    uint64_t now_ns;
+    int64_t wall_off_us;
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
     rc_counters_t c;
     uint8_t key_secret[16];

@@ -13,7 +13,23 @@
 #include "rc_common.h"
 #include "rc_key.h"
 
-#define NOW_WALL() rc_wall_us()
+static inline uint64_t mono_us(const rc_core_t *core)
+{
+    return core->now_ns / 1000;
+}
+
+static inline uint64_t wall_us(const rc_core_t *core)
+{
+    return (uint64_t) ((int64_t) mono_us(core) + core->wall_off_us);
+}
+
+/* Reads the clock for the message or timer pass about to be handled. */
+static void clock_read(rc_core_t *core, bool wall)
+{
+    core->now_ns = rc_mono_ns();
+    if (wall)
+        core->wall_off_us = (int64_t) rc_wall_us() - (int64_t) mono_us(core);
+}
 
 /* Logs a broker event to stderr with --verbose. Only for events that are
  * rare by nature (workers joining and leaving, refused keys), never on the
@@ -215,7 +231,7 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
     w->timer.kind = T_WAITER;
     if (timeout_ms > core->cfg.max_wait_ms)
         timeout_ms = core->cfg.max_wait_ms;
-    if (rc_timers_set(core->timers, &w->timer, rc_mono_us() + (uint64_t) timeout_ms * 1000) != 0) {
+    if (rc_timers_set(core->timers, &w->timer, mono_us(core) + (uint64_t) timeout_ms * 1000) != 0) {
         free(w);
         return -1;
     }
@@ -400,7 +416,7 @@ static void assign(rc_core_t *core, rc_task_t *t, rc_worker_t *w)
 
 static void dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 {
-    uint64_t now = rc_mono_ns();
+    uint64_t now = core->now_ns;
     while (fn->queued) {
         rc_worker_t *w = pick_worker(core, fn, now);
         if (!w)
@@ -413,7 +429,7 @@ static void dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 /* Fills a worker's free credit with the oldest tasks it can run. */
 static void dispatch_worker(rc_core_t *core, rc_worker_t *w)
 {
-    uint64_t now = rc_mono_ns();
+    uint64_t now = core->now_ns;
     while (usable(w)) {
         rc_task_t *best = NULL;
         for (size_t i = 0; i < w->nfns; i++) {
@@ -532,7 +548,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->flags &= (uint8_t) ~F_INDEXED;
     }
     if (a & RC_ACT_MARK_STARTED) {
-        t->started_us = NOW_WALL();
+        t->started_us = wall_us(core);
         t->flags |= F_EVER_STARTED;
     }
     if (a & RC_ACT_PROGRESS && msg) {
@@ -540,7 +556,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         t->progress_total = msg->total;
     }
     if (a & RC_ACT_RECORD_STOPPED && t->flags & F_EXT) {
-        t->stopped_us = NOW_WALL();
+        t->stopped_us = wall_us(core);
         if (msg && msg->started)
             t->flags |= F_EVER_STARTED;
     }
@@ -566,7 +582,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         s->fn = t->fn;
         s->est_ns = estimate_ns(core, t->fn);
         if (w->outstanding == 0)
-            w->busy_since_ns = rc_mono_ns();
+            w->busy_since_ns = core->now_ns;
         w->backlog_ns += s->est_ns;
         w->outstanding++;
         t->worker = w;
@@ -591,7 +607,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
     if (a & RC_ACT_STORE_RESULT && !t->started_us) {
         /* A job that finished before its first step boundary sends no
          * Started: its Result says it ran. */
-        t->started_us = NOW_WALL();
+        t->started_us = wall_us(core);
         t->flags |= F_EVER_STARTED;
     }
     const uint8_t *result = NULL;
@@ -608,7 +624,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
     if (a & RC_ACT_SCHEDULE_RETRY) {
         core->c.retries++;
         t->timer.kind = T_RETRY;
-        rc_timers_set(core->timers, &t->timer, rc_mono_us() + backoff_us(core, t->attempt));
+        rc_timers_set(core->timers, &t->timer, mono_us(core) + backoff_us(core, t->attempt));
     }
     if (a & RC_ACT_ENQUEUE) {
         rc_list_push_back(&t->fn->queue, &t->link);
@@ -616,7 +632,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         dispatch_fn(core, t->fn);
     }
     if (a & RC_ACT_FINISH) {
-        t->finished_us = NOW_WALL();
+        t->finished_us = wall_us(core);
         free(t->spec);
         t->spec = NULL;
         rc_waiter_t *waiters = t->waiters;
@@ -629,7 +645,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         } else if (tr.next == RC_CANCELLED)
             core->c.cancelled++;
         t->timer.kind = T_TTL;
-        rc_timers_set(core->timers, &t->timer, rc_mono_us() + (uint64_t) t->ttl_s * 1000000);
+        rc_timers_set(core->timers, &t->timer, mono_us(core) + (uint64_t) t->ttl_s * 1000000);
         rc_list_push_back(&core->lru, &t->link);
         /* The waiters still point at the old record: answer them from the
          * detached list, never through the task. */
@@ -774,11 +790,11 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     if (t->ttl_s > core->cfg.max_ttl_s)
         t->ttl_s = core->cfg.max_ttl_s;
     t->seq = core->next_seq++;
-    t->created_us = NOW_WALL();
+    t->created_us = wall_us(core);
     core->c.submitted++;
     if (req->deadline_ms) {
         t->deadline.kind = T_DEADLINE;
-        rc_timers_set(core->timers, &t->deadline, rc_mono_us() + (uint64_t) req->deadline_ms * 1000);
+        rc_timers_set(core->timers, &t->deadline, mono_us(core) + (uint64_t) req->deadline_ms * 1000);
     }
 
     /* Queue it and let the dispatcher decide. A dispatch that fails at once
@@ -968,7 +984,7 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
     s.dropped_replies_total = core->c.dropped_replies;
     s.waiters = core->waiters;
     s.rss_bytes = rss_bytes();
-    s.uptime_ms = (rc_mono_us() - core->started_mono_us) / 1000;
+    s.uptime_ms = (mono_us(core) - core->started_mono_us) / 1000;
     s.requests_total = core->c.requests;
     s.resource_exhausted_total = core->c.resource_exhausted;
     s.deadline_exceeded_total = core->c.deadline_exceeded;
@@ -979,6 +995,7 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
 
 void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
+    clock_read(core, false);
     core->c.requests++;
     core->rid = zmq_msg_data(&frames[0]);
     core->rid_len = zmq_msg_size(&frames[0]);
@@ -1074,7 +1091,7 @@ static rc_worker_t *worker_get_or_new(rc_core_t *core, zmq_msg_t *rid_frame)
         return NULL;
     memcpy(w->id, zmq_msg_data(rid_frame), len);
     w->id_len = len;
-    w->last_seen_us = rc_mono_us();
+    w->last_seen_us = mono_us(core);
     zhashx_insert(core->worker_ids, w->id, w);
     rc_list_push_back(&core->worker_list, &w->link);
     return w;
@@ -1197,6 +1214,7 @@ static bool worker_key_ok(rc_core_t *core, zmq_msg_t *frame)
 
 void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
+    clock_read(core, false);
     if (nframes != 2 || !worker_key_ok(core, &frames[1])) {
         core->c.bad_worker_msgs++;
         return;
@@ -1219,7 +1237,7 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         rc_codec_wmsg_release(&m);
         return;
     }
-    w->last_seen_us = rc_mono_us();
+    w->last_seen_us = mono_us(core);
     w->refused = false;
     if (m.kind == RC_WMSG_READY) {
         on_ready(core, w, &m);
@@ -1249,7 +1267,7 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
      * whatever the broker thinks of the task now. */
     bool ends = m.kind == RC_WMSG_RESULT || m.kind == RC_WMSG_FAILURE || m.kind == RC_WMSG_CANCEL_ACK;
     if (ends && slot) {
-        uint64_t now = rc_mono_ns();
+        uint64_t now = core->now_ns;
         /* A cancelled task's time says nothing of its function's. */
         if (m.kind != RC_WMSG_CANCEL_ACK)
             learn_service_time(w, slot, now);
@@ -1279,6 +1297,7 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 
 void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
+    clock_read(core, false);
     if (nframes != 2 || !worker_key_ok(core, &frames[1]) ||
         rc_codec_control_hello(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1])) != 0) {
         core->c.bad_worker_msgs++;
@@ -1290,7 +1309,7 @@ void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         return;
     }
     w->hello = true;
-    w->last_seen_us = rc_mono_us();
+    w->last_seen_us = mono_us(core);
     if (w->ready)
         dispatch_worker(core, w);
 }
@@ -1328,6 +1347,7 @@ static void tick(rc_core_t *core, uint64_t now)
 
 uint64_t rc_core_timers(rc_core_t *core, uint64_t now)
 {
+    clock_read(core, true);
     /* Bounded per call so a burst of expiries cannot stall the loop. */
     for (int budget = 4096; budget > 0; budget--) {
         rc_timer_t *tm = rc_timers_pop_due(core->timers, now);
@@ -1392,7 +1412,8 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     rc_list_init(&core->lru);
     if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0)
         return -1;
-    core->started_mono_us = rc_mono_us();
+    clock_read(core, true);
+    core->started_mono_us = mono_us(core);
     core->tick.kind = T_TICK;
     return rc_timers_set(core->timers, &core->tick,
                          core->started_mono_us + (uint64_t) cfg->heartbeat_ms * 1000);
