@@ -22,7 +22,7 @@
 #define RC_MAX_CREDIT      1024
 #define RC_MAX_ROUTING_ID  255
 
-enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_TICK };
+enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK };
 
 enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
@@ -159,10 +159,28 @@ static inline const char *rc_task_error(const rc_task_t *t)
 
 enum { W_SUBMIT, W_WAIT };
 
+/* Waiters that wait the same time (a client's submits mostly use one
+ * async_timeout) fall due in the order they came, so a lane keeps them in a
+ * FIFO: adding and removing one costs O(1), where the timer heap, which
+ * also holds every task's TTL, cost two sift-downs through it per submit.
+ * Only the lane's own timer is in the heap, set for its oldest waiter when
+ * it is armed and moved on only when it fires. A waiter whose time has no
+ * lane (all RC_WAIT_LANES busy with other times) uses the heap. */
+#define RC_WAIT_LANES 8
+
+typedef struct {
+    rc_timer_t timer;    /* T_WAIT_LANE */
+    uint32_t timeout_ms; /* what its waiters wait */
+    rc_list_t waiters;   /* oldest first */
+} rc_wait_lane_t;
+
 struct rc_waiter {
     rc_waiter_t *prev, *next; /* in task->waiters */
     rc_task_t *task;
-    rc_timer_t timer;
+    rc_timer_t timer;    /* when not in a lane */
+    rc_list_t lane_link; /* in a lane: its place there, and when it falls due */
+    uint64_t due_us;
+    uint8_t lane; /* 1 + its lane's index, or 0: the timer is in the heap */
     uint64_t req_id;
     uint8_t kind;
     bool cache_hit, deduplicated;
@@ -182,6 +200,7 @@ typedef struct rc_core {
     void *clients, *workers, *control; /* raw libzmq sockets (ROUTER) */
     rc_timers_t *timers;
     rc_timer_t tick;
+    rc_wait_lane_t lanes[RC_WAIT_LANES];
     rc_table_t *tasks;    /* ref -> task */
     rc_table_t *index;    /* cache key -> task (cacheable, not failed/cancelled) */
     zhashx_t *fns;        /* name -> rc_fn_t */

@@ -169,9 +169,18 @@ static void reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const
 
 /* ---------------------------------------------------------------- waiters */
 
+/* Takes a waiter off its lane or the heap. */
+static void waiter_unarm(rc_core_t *core, rc_waiter_t *w)
+{
+    if (w->lane)
+        rc_list_remove(&w->lane_link);
+    else
+        rc_timers_cancel(core->timers, &w->timer);
+}
+
 static void waiter_free(rc_core_t *core, rc_waiter_t *w)
 {
-    rc_timers_cancel(core->timers, &w->timer);
+    waiter_unarm(core, w);
     if (w->prev)
         w->prev->next = w->next;
     else if (w->task)
@@ -206,9 +215,66 @@ static void waiter_answer(rc_core_t *core, rc_waiter_t *w)
 static void waiter_answer_detached(rc_core_t *core, rc_waiter_t *w)
 {
     waiter_send(core, w);
-    rc_timers_cancel(core->timers, &w->timer);
+    waiter_unarm(core, w);
     core->waiters--;
     free(w);
+}
+
+/* The lane for waiters of timeout_ms: the one that has it, else one that
+ * is empty; 0 if none, else 1 + its index. */
+static uint8_t lane_for(rc_core_t *core, uint32_t timeout_ms)
+{
+    int free_lane = -1;
+    for (int i = 0; i < RC_WAIT_LANES; i++) {
+        rc_wait_lane_t *l = &core->lanes[i];
+        if (l->timeout_ms == timeout_ms)
+            return (uint8_t) (i + 1);
+        if (free_lane < 0 && rc_list_empty(&l->waiters))
+            free_lane = i;
+    }
+    if (free_lane < 0)
+        return 0;
+    rc_wait_lane_t *l = &core->lanes[free_lane];
+    rc_timers_cancel(core->timers, &l->timer); /* may still be set for a waiter long gone */
+    l->timeout_ms = timeout_ms;
+    return (uint8_t) (free_lane + 1);
+}
+
+/* Arms a waiter to be answered at due_us: in a lane if there is one. */
+static int waiter_arm(rc_core_t *core, rc_waiter_t *w, uint32_t timeout_ms)
+{
+    uint64_t due_us = mono_us(core) + (uint64_t) timeout_ms * 1000;
+    w->lane = lane_for(core, timeout_ms);
+    if (!w->lane) {
+        w->timer.kind = T_WAITER;
+        return rc_timers_set(core->timers, &w->timer, due_us);
+    }
+    rc_wait_lane_t *l = &core->lanes[w->lane - 1];
+    if (!rc_timer_armed(&l->timer) && rc_timers_set(core->timers, &l->timer, due_us) != 0)
+        return -1;
+    w->due_us = due_us;
+    rc_list_push_back(&l->waiters, &w->lane_link);
+    return 0;
+}
+
+/* A lane's timer fired: answers its waiters that are due (at most budget)
+ * and sets the timer for the next one. Returns how many it answered. */
+static int lane_fire(rc_core_t *core, rc_wait_lane_t *l, uint64_t now, int budget)
+{
+    int n = 0;
+    rc_list_t *front;
+    while ((front = rc_list_front(&l->waiters))) {
+        rc_waiter_t *w = rc_container_of(front, rc_waiter_t, lane_link);
+        if (w->due_us > now || n == budget) {
+            /* A failed re-arm leaves these waiters to be answered by their
+             * tasks' ends, or by the lane's next arming. */
+            (void) rc_timers_set(core->timers, &l->timer, w->due_us > now ? w->due_us : now);
+            break;
+        }
+        waiter_answer(core, w);
+        n++;
+    }
+    return n;
 }
 
 static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms,
@@ -228,10 +294,9 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
     w->envelope = core->envelope;
     w->rid_len = (uint8_t) core->rid_len;
     memcpy(w->rid, core->rid, core->rid_len);
-    w->timer.kind = T_WAITER;
     if (timeout_ms > core->cfg.max_wait_ms)
         timeout_ms = core->cfg.max_wait_ms;
-    if (rc_timers_set(core->timers, &w->timer, mono_us(core) + (uint64_t) timeout_ms * 1000) != 0) {
+    if (waiter_arm(core, w, timeout_ms) != 0) {
         free(w);
         return -1;
     }
@@ -1363,6 +1428,12 @@ uint64_t rc_core_timers(rc_core_t *core, uint64_t now)
             waiter_answer(core, w);
             break;
         }
+        case T_WAIT_LANE: {
+            int n = lane_fire(core, rc_container_of(tm, rc_wait_lane_t, timer), now, budget);
+            if (n > 1)
+                budget -= n - 1;
+            break;
+        }
         case T_DEADLINE: {
             rc_task_t *t = rc_container_of(tm, rc_task_t, deadline);
             apply(core, t, RC_EV_DEADLINE, NULL, 0, NULL, NULL);
@@ -1410,6 +1481,10 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     zhashx_set_destructor(core->fns, fn_destroy);
     rc_list_init(&core->worker_list);
     rc_list_init(&core->lru);
+    for (int i = 0; i < RC_WAIT_LANES; i++) {
+        core->lanes[i].timer.kind = T_WAIT_LANE;
+        rc_list_init(&core->lanes[i].waiters);
+    }
     if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0)
         return -1;
     clock_read(core, true);

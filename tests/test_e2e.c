@@ -482,6 +482,67 @@ static void test_wait(void **state)
     rc_task_info_free(&t);
 }
 
+/* Waits of more distinct timeouts than the broker has wait lanes (the rest
+ * use its timer heap), pipelined out of order, some ended early by their
+ * task: each is answered once, never before its time; then lanes freed by
+ * the first round serve new timeouts. */
+static void test_wait_lanes(void **state)
+{
+    fixture_t *f = *state;
+    rc_task_info_t t;
+    const char *kv_long[] = {"ms=10000", NULL}, *kv_short[] = {"ms=150", NULL};
+    char slow[RC_CLIENT_REF_MAX + 1], quick[RC_CLIENT_REF_MAX + 1];
+    assert_int_equal(s_submit(f->client, "sleep", kv_long, NULL, 0, true, &t), C_OK);
+    strcpy(slow, t.ref_id);
+    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv_short, NULL, 0, true, &t), C_OK);
+    strcpy(quick, t.ref_id);
+    rc_task_info_free(&t);
+
+    for (int round = 0; round < 2; round++) {
+        enum { N = 30 };
+        uint64_t ids[N], timeout_ms[N], sent_us[N];
+        bool answered[N] = {false};
+        for (int i = 0; i < N; i++) {
+            /* 12 distinct times (13 in the second round), each used by 2 or 3
+             * waits, in scrambled order; every 5th waits on the quick task. */
+            timeout_ms[i] = 40 + (uint64_t) ((i * 7) % (12 + round)) * 25 + (uint64_t) round * 5;
+            bool on_quick = round == 0 && i % 5 == 0;
+            if (on_quick)
+                timeout_ms[i] = 5000;
+            if (i == N / 2)
+                usleep(60000); /* a lane's later waiters must not go with its first */
+            sent_us[i] = rc_mono_us();
+            assert_int_equal(
+                rc_client_send_wait(f->client, on_quick ? quick : slow, (uint32_t) timeout_ms[i], &ids[i]),
+                0);
+        }
+        for (int got = 0; got < N; got++) {
+            rc_reply_t r;
+            assert_int_equal(rc_client_recv(f->client, &r, 10000), 0);
+            uint64_t now = rc_mono_us();
+            assert_int_equal(r.code, C_OK);
+            int i = 0;
+            while (i < N && ids[i] != r.id)
+                i++;
+            assert_true(i < N);
+            assert_false(answered[i]);
+            answered[i] = true;
+            if (timeout_ms[i] == 5000) { /* ended by its task, long before its time */
+                assert_int_equal(r.task.state, COMPLETE);
+                assert_true(now - sent_us[i] < 4000000);
+            } else {
+                assert_true(r.task.state == PROCESSING);
+                assert_true(now - sent_us[i] >= timeout_ms[i] * 1000 - 1000);
+            }
+        }
+    }
+    rc_stats_t st;
+    assert_int_equal(rc_client_stats(f->client, &st, CALL_MS), C_OK);
+    assert_int_equal(st.waiters, 0);
+    assert_int_equal(rc_client_cancel(f->client, slow, NULL, NULL, CALL_MS), C_OK);
+}
+
 /* The primes below n, one per line, computed here for comparison. */
 static char *s_local_primes(uint32_t n, size_t *len)
 {
@@ -891,6 +952,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_race, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_leaves_no_cache, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_wait, setup2, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_lanes, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_paging, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cache_and_dedup, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup2, teardown),
