@@ -168,24 +168,20 @@ static void heap_reset(heap_t *h)
 
 /* ---------------------------------------------------------------- requests */
 
-typedef struct {
-    uint8_t *data;
-    size_t len;
-} packed_t;
-
-static packed_t pb_pack_request(const Refcache__V1__Request *req)
+/* The bytes the codec wrote must be the ones protobuf-c packs for req. */
+static void assert_packs_as(const uint8_t *got, size_t got_len, const Refcache__V1__Request *req)
 {
-    packed_t p;
-    p.len = refcache__v1__request__get_packed_size(req);
-    p.data = malloc(p.len ? p.len : 1);
-    assert_non_null(p.data);
-    assert_int_equal(refcache__v1__request__pack(req, p.data), p.len);
-    return p;
+    uint8_t *want = malloc(refcache__v1__request__get_packed_size(req) + 1);
+    assert_non_null(want);
+    size_t want_len = refcache__v1__request__pack(req, want);
+    assert_same_bytes(got, got_len, want, want_len);
+    free(want);
 }
 
-/* The Submit as protobuf-c packs it, built as the library did before the
- * codec: the reference the codec must match byte for byte. */
-static packed_t pb_submit(uint64_t id, const char *function, const rc_submit_options_t *o, const char *ns)
+/* The Submit built for protobuf-c as the library did before the codec: the
+ * reference the codec's bytes must match. */
+static void assert_submit_as_pb(const uint8_t *got, size_t got_len, uint64_t id, const char *function,
+                                const rc_submit_options_t *o, const char *ns)
 {
     Refcache__V1__SubmitRequest sub = REFCACHE__V1__SUBMIT_REQUEST__INIT;
     Refcache__V1__SubmitRequest__ParamsEntry *entries = calloc(o->param_count + 1, sizeof *entries);
@@ -214,10 +210,9 @@ static packed_t pb_submit(uint64_t id, const char *function, const rc_submit_opt
     req.id = id;
     req.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
     req.submit = &sub;
-    packed_t p = pb_pack_request(&req);
+    assert_packs_as(got, got_len, &req);
     free(entries);
     free(ptrs);
-    return p;
 }
 
 static void check_submit(uint64_t id, const char *function, const rc_submit_options_t *o, const char *ns)
@@ -228,9 +223,7 @@ static void check_submit(uint64_t id, const char *function, const rc_submit_opti
     assert_non_null(out);
     uint8_t *end = rc_client_codec_submit_put(&s, out);
     assert_ptr_equal(end, out + n);
-    packed_t want = pb_submit(id, function, o, ns);
-    assert_same_bytes(out, n, want.data, want.len);
-    free(want.data);
+    assert_submit_as_pb(out, n, id, function, o, ns);
     free(out);
 }
 
@@ -282,9 +275,10 @@ static void test_submit_bytes_fixed(void **state)
     check_submit(7, "echo", &o, "team");
 }
 
-static packed_t pb_ref(const rc_client_codec_ref_t *r)
+/* The same Request built for protobuf-c. Its body cases are numbered as
+ * their fields, and the oneof's members share one pointer. */
+static void assert_ref_as_pb(const uint8_t *got, size_t got_len, const rc_client_codec_ref_t *r)
 {
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     Refcache__V1__StatusRequest status = REFCACHE__V1__STATUS_REQUEST__INIT;
     Refcache__V1__WaitRequest wait = REFCACHE__V1__WAIT_REQUEST__INIT;
     Refcache__V1__FetchRequest fetch = REFCACHE__V1__FETCH_REQUEST__INIT;
@@ -292,47 +286,19 @@ static packed_t pb_ref(const rc_client_codec_ref_t *r)
     Refcache__V1__DeleteRequest del = REFCACHE__V1__DELETE_REQUEST__INIT;
     Refcache__V1__StatsRequest stats = REFCACHE__V1__STATS_REQUEST__INIT;
     char *ref = (char *) r->ref_id, *ns = (char *) r->ns;
+    status.ref_id = wait.ref_id = fetch.ref_id = cancel.ref_id = del.ref_id = ref;
+    status.namespace_ = wait.namespace_ = fetch.namespace_ = cancel.namespace_ = del.namespace_ = ns;
+    wait.timeout_ms = (uint32_t) r->num[0];
+    fetch.offset = r->num[0];
+    fetch.length = (uint32_t) r->num[1];
+    void *bodies[] = {[RC_CLIENT_CODEC_STATUS] = &status, [RC_CLIENT_CODEC_WAIT] = &wait,
+                      [RC_CLIENT_CODEC_FETCH] = &fetch,   [RC_CLIENT_CODEC_CANCEL] = &cancel,
+                      [RC_CLIENT_CODEC_DELETE] = &del,    [RC_CLIENT_CODEC_STATS] = &stats};
+    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.id = r->id;
-    switch (r->body) {
-    case RC_CLIENT_CODEC_STATUS:
-        status.ref_id = ref;
-        status.namespace_ = ns;
-        req.body_case = REFCACHE__V1__REQUEST__BODY_STATUS;
-        req.status = &status;
-        break;
-    case RC_CLIENT_CODEC_WAIT:
-        wait.ref_id = ref;
-        wait.timeout_ms = (uint32_t) r->num[0];
-        wait.namespace_ = ns;
-        req.body_case = REFCACHE__V1__REQUEST__BODY_WAIT;
-        req.wait = &wait;
-        break;
-    case RC_CLIENT_CODEC_FETCH:
-        fetch.ref_id = ref;
-        fetch.offset = r->num[0];
-        fetch.length = (uint32_t) r->num[1];
-        fetch.namespace_ = ns;
-        req.body_case = REFCACHE__V1__REQUEST__BODY_FETCH;
-        req.fetch = &fetch;
-        break;
-    case RC_CLIENT_CODEC_CANCEL:
-        cancel.ref_id = ref;
-        cancel.namespace_ = ns;
-        req.body_case = REFCACHE__V1__REQUEST__BODY_CANCEL;
-        req.cancel = &cancel;
-        break;
-    case RC_CLIENT_CODEC_DELETE:
-        del.ref_id = ref;
-        del.namespace_ = ns;
-        req.body_case = REFCACHE__V1__REQUEST__BODY_DELETE;
-        req.delete_ = &del;
-        break;
-    case RC_CLIENT_CODEC_STATS:
-        req.body_case = REFCACHE__V1__REQUEST__BODY_STATS;
-        req.stats = &stats;
-        break;
-    }
-    return pb_pack_request(&req);
+    req.body_case = (Refcache__V1__Request__BodyCase) r->body;
+    req.status = bodies[r->body];
+    assert_packs_as(got, got_len, &req);
 }
 
 /* Status, Wait, Fetch, Cancel, Delete and Stats, with random fields. */
@@ -364,15 +330,19 @@ static void test_ref_bytes_random(void **state)
         uint8_t *out = malloc(n);
         assert_non_null(out);
         assert_ptr_equal(rc_client_codec_ref_put(&r, out), out + n);
-        packed_t want = pb_ref(&r);
-        assert_same_bytes(out, n, want.data, want.len);
-        free(want.data);
+        assert_ref_as_pb(out, n, &r);
         free(out);
         pool_clear();
     }
 }
 
 /* ---------------------------------------------------------------- replies */
+
+/* A packed Reply in a malloc'd buffer. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} packed_t;
 
 /* One random TaskInfo; common: non-negative enums and a ref_id the view
  * can hold, so the fast reader must take it. */
@@ -460,19 +430,12 @@ typedef struct {
  * times with an unknown field somewhere. */
 static packed_t rnd_reply(bool common)
 {
-    reply_parts_t m;
-    Refcache__V1__Reply reply = REFCACHE__V1__REPLY__INIT;
-    Refcache__V1__SubmitReply submit = REFCACHE__V1__SUBMIT_REPLY__INIT;
-    Refcache__V1__FetchReply fetch = REFCACHE__V1__FETCH_REPLY__INIT;
-    Refcache__V1__CancelReply cancel = REFCACHE__V1__CANCEL_REPLY__INIT;
-    Refcache__V1__DeleteReply del = REFCACHE__V1__DELETE_REPLY__INIT;
-    Refcache__V1__StatsReply stats = REFCACHE__V1__STATS_REPLY__INIT;
-    m.reply = reply;
-    m.submit = submit;
-    m.fetch = fetch;
-    m.cancel = cancel;
-    m.del = del;
-    m.stats = stats;
+    reply_parts_t m = {.reply = REFCACHE__V1__REPLY__INIT,
+                       .submit = REFCACHE__V1__SUBMIT_REPLY__INIT,
+                       .fetch = REFCACHE__V1__FETCH_REPLY__INIT,
+                       .cancel = REFCACHE__V1__CANCEL_REPLY__INIT,
+                       .del = REFCACHE__V1__DELETE_REPLY__INIT,
+                       .stats = REFCACHE__V1__STATS_REPLY__INIT};
     rnd_task(&m.task, common);
     m.reply.id = rnd_u64();
     m.reply.code = rnd_enum(common);
