@@ -1,10 +1,13 @@
-/* rc_client: see rc_client.h. One DEALER socket; requests are packed
- * straight into ZeroMQ messages and replies are unpacked into an arena that
- * is reset per reply, so steady-state traffic allocates nothing here. */
+/* rc_client: see rc_client.h. One DEALER socket; requests are encoded by
+ * rc_client_codec straight into ZeroMQ messages, and replies are read by its
+ * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
+ * so steady-state traffic allocates nothing here. */
 #include "rc_client.h"
+#include "rc_client_codec.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 
+#include <assert.h>
 #include <czmq.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -260,29 +263,30 @@ void *rc_client_socket(rc_client_t *self)
 
 /* ------------------------------------------------------------ sending */
 
-static int s_send(rc_client_t *self, Refcache__V1__Request *req, uint64_t *id)
+/* Sends one encoded Request: a ZeroMQ message of the measured size, which
+ * the codec writes in place (no copy, and no allocation but ZeroMQ's). */
+static int s_send_msg(rc_client_t *self, zmq_msg_t *m, uint64_t id, uint64_t *id_out)
 {
-    req->id = ++self->next_id;
-    size_t size = refcache__v1__request__get_packed_size(req);
-    zmq_msg_t m;
-    if (zmq_msg_init_size(&m, size) != 0)
-        return RC_CLIENT_ENOMEM;
-    refcache__v1__request__pack(req, zmq_msg_data(&m));
-    if (zmq_msg_send(&m, self->handle, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_send(m, self->handle, ZMQ_DONTWAIT) < 0) {
         int err = zmq_errno();
-        zmq_msg_close(&m);
+        zmq_msg_close(m);
         return err == EAGAIN ? RC_CLIENT_EAGAIN : RC_CLIENT_ETRANSPORT;
     }
-    if (id)
-        *id = req->id;
+    if (id_out)
+        *id_out = id;
     return 0;
 }
 
-/* Points a request's namespace field at the connection's (if it has one). */
-static void s_set_namespace(rc_client_t *self, char **field)
+static int s_send_ref(rc_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
 {
-    if (self->namespace_name)
-        *field = self->namespace_name;
+    r->id = ++self->next_id;
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, rc_client_codec_ref_size(r)) != 0)
+        return RC_CLIENT_ENOMEM;
+    uint8_t *end = rc_client_codec_ref_put(r, zmq_msg_data(&m));
+    assert(end == (uint8_t *) zmq_msg_data(&m) + zmq_msg_size(&m));
+    (void) end;
+    return s_send_msg(self, &m, r->id, id);
 }
 
 static bool s_ref_ok(const char *ref_id)
@@ -290,7 +294,6 @@ static bool s_ref_ok(const char *ref_id)
     return ref_id && strlen(ref_id) <= RC_CLIENT_REF_MAX;
 }
 
-/* Fills a SubmitRequest; params points at caller storage for the entries. */
 static int s_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
                          uint64_t *id)
 {
@@ -303,59 +306,21 @@ static int s_send_submit(rc_client_t *self, const char *function, const rc_submi
     }
     if (options->param_count && !options->params)
         return RC_CLIENT_EINVAL;
-    Refcache__V1__SubmitRequest sub = REFCACHE__V1__SUBMIT_REQUEST__INIT;
-    Refcache__V1__SubmitRequest__ParamsEntry stack_entries[16];
-    Refcache__V1__SubmitRequest__ParamsEntry *stack_ptrs[16];
-    Refcache__V1__SubmitRequest__ParamsEntry *entries = stack_entries;
-    Refcache__V1__SubmitRequest__ParamsEntry **ptrs = stack_ptrs;
-    size_t n = options->param_count;
-    if (n > 16) {
-        entries = malloc(n * sizeof *entries);
-        ptrs = malloc(n * sizeof *ptrs);
-        if (!entries || !ptrs) {
-            free(entries);
-            free(ptrs);
-            return RC_CLIENT_ENOMEM;
-        }
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!options->params[i].key || !options->params[i].value) {
-            rc = RC_CLIENT_EINVAL;
-            goto done;
-        }
-        Refcache__V1__SubmitRequest__ParamsEntry init = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
-        entries[i] = init;
-        entries[i].key = (char *) options->params[i].key;
-        entries[i].value = (char *) options->params[i].value;
-        ptrs[i] = &entries[i];
-    }
-    sub.function = (char *) function;
-    sub.n_params = n;
-    sub.params = n ? ptrs : NULL;
-    sub.payload.data = (uint8_t *) options->payload;
-    sub.payload.len = options->payload ? options->payload_len : 0;
-    sub.async_timeout_ms = options->async_timeout_ms;
-    sub.deadline_ms = options->deadline_ms;
-    sub.max_retries = options->max_retries;
-    sub.ttl_s = options->ttl_s;
+    for (size_t i = 0; i < options->param_count; i++)
+        if (!options->params[i].key || !options->params[i].value)
+            return RC_CLIENT_EINVAL;
+    rc_client_codec_submit_t s = {.function = function, .options = options};
     /* The submit's own namespace wins over the connection's. */
-    if (options->namespace_name && *options->namespace_name)
-        sub.namespace_ = (char *) options->namespace_name;
-    else if (self->namespace_name)
-        sub.namespace_ = self->namespace_name;
-    sub.no_cache = options->no_cache;
-
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
-    req.submit = &sub;
-    rc = s_send(self, &req, id);
-done:
-    if (entries != stack_entries) {
-        free(entries);
-        free(ptrs);
-    }
-    return rc;
+    s.ns =
+        options->namespace_name && *options->namespace_name ? options->namespace_name : self->namespace_name;
+    s.id = ++self->next_id;
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, rc_client_codec_submit_size(&s)) != 0)
+        return RC_CLIENT_ENOMEM;
+    uint8_t *end = rc_client_codec_submit_put(&s, zmq_msg_data(&m));
+    assert(end == (uint8_t *) zmq_msg_data(&m) + zmq_msg_size(&m));
+    (void) end;
+    return s_send_msg(self, &m, s.id, id);
 }
 
 int rc_client_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
@@ -364,206 +329,50 @@ int rc_client_send_submit(rc_client_t *self, const char *function, const rc_subm
     return s_send_submit(self, function, options, id);
 }
 
-int rc_client_send_status(rc_client_t *self, const char *ref_id, uint64_t *id)
+/* The requests that name a task carry the connection's namespace. */
+static int s_send_task_request(rc_client_t *self, rc_client_codec_body_t body, const char *ref_id,
+                               uint64_t num0, uint64_t num1, unsigned n_num, uint64_t *id)
 {
     if (!s_ref_ok(ref_id))
         return RC_CLIENT_EINVAL;
-    Refcache__V1__StatusRequest body = REFCACHE__V1__STATUS_REQUEST__INIT;
-    body.ref_id = (char *) ref_id;
-    s_set_namespace(self, &body.namespace_);
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_STATUS;
-    req.status = &body;
-    return s_send(self, &req, id);
+    rc_client_codec_ref_t r = {
+        .body = body, .ref_id = ref_id, .num = {num0, num1}, .n_num = n_num, .ns = self->namespace_name};
+    return s_send_ref(self, &r, id);
+}
+
+int rc_client_send_status(rc_client_t *self, const char *ref_id, uint64_t *id)
+{
+    return s_send_task_request(self, RC_CLIENT_CODEC_STATUS, ref_id, 0, 0, 0, id);
 }
 
 int rc_client_send_wait(rc_client_t *self, const char *ref_id, uint32_t wait_ms, uint64_t *id)
 {
-    if (!s_ref_ok(ref_id))
-        return RC_CLIENT_EINVAL;
-    Refcache__V1__WaitRequest body = REFCACHE__V1__WAIT_REQUEST__INIT;
-    body.ref_id = (char *) ref_id;
-    s_set_namespace(self, &body.namespace_);
-    body.timeout_ms = wait_ms;
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_WAIT;
-    req.wait = &body;
-    return s_send(self, &req, id);
+    return s_send_task_request(self, RC_CLIENT_CODEC_WAIT, ref_id, wait_ms, 0, 1, id);
 }
 
 int rc_client_send_fetch(rc_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
                          uint64_t *id)
 {
-    if (!s_ref_ok(ref_id))
-        return RC_CLIENT_EINVAL;
-    Refcache__V1__FetchRequest body = REFCACHE__V1__FETCH_REQUEST__INIT;
-    body.ref_id = (char *) ref_id;
-    s_set_namespace(self, &body.namespace_);
-    body.offset = offset;
-    body.length = length;
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_FETCH;
-    req.fetch = &body;
-    return s_send(self, &req, id);
+    return s_send_task_request(self, RC_CLIENT_CODEC_FETCH, ref_id, offset, length, 2, id);
 }
 
 int rc_client_send_cancel(rc_client_t *self, const char *ref_id, uint64_t *id)
 {
-    if (!s_ref_ok(ref_id))
-        return RC_CLIENT_EINVAL;
-    Refcache__V1__CancelRequest body = REFCACHE__V1__CANCEL_REQUEST__INIT;
-    body.ref_id = (char *) ref_id;
-    s_set_namespace(self, &body.namespace_);
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_CANCEL;
-    req.cancel = &body;
-    return s_send(self, &req, id);
+    return s_send_task_request(self, RC_CLIENT_CODEC_CANCEL, ref_id, 0, 0, 0, id);
 }
 
 int rc_client_send_delete(rc_client_t *self, const char *ref_id, uint64_t *id)
 {
-    if (!s_ref_ok(ref_id))
-        return RC_CLIENT_EINVAL;
-    Refcache__V1__DeleteRequest body = REFCACHE__V1__DELETE_REQUEST__INIT;
-    body.ref_id = (char *) ref_id;
-    s_set_namespace(self, &body.namespace_);
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_DELETE;
-    req.delete_ = &body;
-    return s_send(self, &req, id);
+    return s_send_task_request(self, RC_CLIENT_CODEC_DELETE, ref_id, 0, 0, 0, id);
 }
 
 int rc_client_send_stats(rc_client_t *self, uint64_t *id)
 {
-    Refcache__V1__StatsRequest body = REFCACHE__V1__STATS_REQUEST__INIT;
-    Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
-    req.body_case = REFCACHE__V1__REQUEST__BODY_STATS;
-    req.stats = &body;
-    return s_send(self, &req, id);
+    rc_client_codec_ref_t r = {.body = RC_CLIENT_CODEC_STATS};
+    return s_send_ref(self, &r, id);
 }
 
 /* ------------------------------------------------------------ receiving */
-
-static int s_fill_task(rc_task_info_t *t, const Refcache__V1__TaskInfo *ti)
-{
-    memset(t, 0, sizeof *t);
-    if (!ti)
-        return RC_CLIENT_EREPLY;
-    size_t n = ti->ref_id ? strlen(ti->ref_id) : 0;
-    if (n > RC_CLIENT_REF_MAX)
-        return RC_CLIENT_EREPLY;
-    if (n)
-        memcpy(t->ref_id, ti->ref_id, n);
-    t->ref_id[n] = '\0';
-    t->state = ti->state;
-    t->result = ti->result.data;
-    t->result_len = ti->result.len;
-    t->result_size = ti->result_size;
-    t->result_truncated = ti->result_truncated;
-    t->progress_done = ti->progress_done;
-    t->progress_total = ti->progress_total;
-    t->attempt = ti->attempt;
-    t->error_code = ti->error_code;
-    t->error = ti->error ? ti->error : "";
-    t->function = ti->function ? ti->function : "";
-    t->namespace_name = ti->namespace_ ? ti->namespace_ : "";
-    t->created_at_us = ti->created_at_us;
-    t->started_at_us = ti->started_at_us;
-    t->finished_at_us = ti->finished_at_us;
-    t->stopped_at_us = ti->stopped_at_us;
-    t->expires_at_us = ti->expires_at_us;
-    t->max_retries = ti->max_retries;
-    t->ever_started = ti->ever_started;
-    return 0;
-}
-
-static void s_fill_stats(rc_stats_t *s, const Refcache__V1__StatsReply *r)
-{
-    s->tasks_pending = r->tasks_pending;
-    s->tasks_processing = r->tasks_processing;
-    s->tasks_complete = r->tasks_complete;
-    s->tasks_failed = r->tasks_failed;
-    s->tasks_cancelled = r->tasks_cancelled;
-    s->queue_depth = r->queue_depth;
-    s->workers = r->workers;
-    s->workers_busy = r->workers_busy;
-    s->cache_bytes = r->cache_bytes;
-    s->cache_entries = r->cache_entries;
-    s->submitted_total = r->submitted_total;
-    s->completed_total = r->completed_total;
-    s->failed_total = r->failed_total;
-    s->cancelled_total = r->cancelled_total;
-    s->cache_hits_total = r->cache_hits_total;
-    s->dedup_total = r->dedup_total;
-    s->expired_total = r->expired_total;
-    s->evicted_total = r->evicted_total;
-    s->retries_total = r->retries_total;
-    s->workers_lost_total = r->workers_lost_total;
-    s->bad_requests_total = r->bad_requests_total;
-    s->bad_worker_msgs_total = r->bad_worker_msgs_total;
-    s->stale_msgs_total = r->stale_msgs_total;
-    s->dropped_replies_total = r->dropped_replies_total;
-    s->waiters = r->waiters;
-    s->rss_bytes = r->rss_bytes;
-    s->uptime_ms = r->uptime_ms;
-    s->requests_total = r->requests_total;
-    s->resource_exhausted_total = r->resource_exhausted_total;
-    s->deadline_exceeded_total = r->deadline_exceeded_total;
-    snprintf(s->version, sizeof s->version, "%s", r->version ? r->version : "");
-}
-
-/* Decodes the Reply the arena holds into a view. */
-static int s_fill_reply(rc_reply_t *out, const Refcache__V1__Reply *r)
-{
-    memset(out, 0, sizeof *out);
-    out->id = r->id;
-    out->code = r->code;
-    out->message = r->message ? r->message : "";
-    switch (r->body_case) {
-    case REFCACHE__V1__REPLY__BODY_SUBMIT:
-        out->kind = RC_REPLY_SUBMIT;
-        if (!r->submit || s_fill_task(&out->task, r->submit->task) != 0)
-            return RC_CLIENT_EREPLY;
-        out->task.cache_hit = r->submit->cache_hit;
-        out->task.deduplicated = r->submit->deduplicated;
-        break;
-    case REFCACHE__V1__REPLY__BODY_TASK:
-        out->kind = RC_REPLY_TASK;
-        return s_fill_task(&out->task, r->task);
-    case REFCACHE__V1__REPLY__BODY_FETCH:
-        out->kind = RC_REPLY_FETCH;
-        if (!r->fetch)
-            return RC_CLIENT_EREPLY;
-        out->fetch.data = r->fetch->data.data;
-        out->fetch.len = r->fetch->data.len;
-        out->fetch.offset = r->fetch->offset;
-        out->fetch.total_size = r->fetch->total_size;
-        break;
-    case REFCACHE__V1__REPLY__BODY_CANCEL:
-        out->kind = RC_REPLY_CANCEL;
-        if (!r->cancel)
-            return RC_CLIENT_EREPLY;
-        out->cancelled = r->cancel->cancelled;
-        out->cancel_state = r->cancel->state;
-        break;
-    case REFCACHE__V1__REPLY__BODY_DELETE:
-        out->kind = RC_REPLY_DELETE;
-        if (!r->delete_)
-            return RC_CLIENT_EREPLY;
-        out->found = r->delete_->found;
-        break;
-    case REFCACHE__V1__REPLY__BODY_STATS:
-        out->kind = RC_REPLY_STATS;
-        if (!r->stats)
-            return RC_CLIENT_EREPLY;
-        s_fill_stats(&out->stats, r->stats);
-        break;
-    default:
-        out->kind = RC_REPLY_NONE;
-        break;
-    }
-    return 0;
-}
 
 /* Waits until the socket is readable or the deadline (monotonic us) passes. */
 static int s_poll(rc_client_t *self, uint64_t deadline_us)
@@ -609,11 +418,8 @@ static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out
             return zmq_errno() == EAGAIN ? RC_CLIENT_ETIMEOUT : RC_CLIENT_ETRANSPORT;
     }
     s_arena_reset(&self->arena);
-    Refcache__V1__Reply *reply =
-        refcache__v1__reply__unpack(&self->allocator, zmq_msg_size(&self->msg), zmq_msg_data(&self->msg));
-    if (!reply)
-        return self->arena.failed ? RC_CLIENT_ENOMEM : RC_CLIENT_EREPLY;
-    return s_fill_reply(out, reply);
+    int rc = rc_client_codec_reply(zmq_msg_data(&self->msg), zmq_msg_size(&self->msg), &self->allocator, out);
+    return rc == RC_CLIENT_EREPLY && self->arena.failed ? RC_CLIENT_ENOMEM : rc;
 }
 
 int rc_client_recv(rc_client_t *self, rc_reply_t *reply, int timeout_ms)

@@ -7,9 +7,16 @@ bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, un
     unsigned last = 0;
     while (p < end) {
         const uint8_t *key_at = p;
-        uint8_t key = *p++;
+        uint32_t key = *p++;
+        if (key & 0x80) {
+            /* A two-byte key (fields 16 to 2047), written canonically: a
+             * message of at most 15 fields declines it below, as before. */
+            if (p >= end || *p == 0 || *p & 0x80)
+                return false;
+            key = (key & 0x7f) | (uint32_t) *p++ << 7;
+        }
         unsigned f = key >> 3, wt = key & 7;
-        if (key & 0x80 || f == 0 || f > n || (f < last || (f == last && f != repeated)))
+        if (f == 0 || f > n || (f < last || (f == last && f != repeated)))
             return false;
         last = f;
         uint64_t v;

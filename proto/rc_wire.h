@@ -4,11 +4,12 @@
  * message's handling.
  *
  * Reading: a hot message nearly always comes in one simple shape: each field
- * at most once, in field-number order, with one-byte keys, short varints and
- * only known fields. rc_wire_scan reads that shape and declines anything
- * else, which the caller then hands to protobuf-c (which decodes or rejects
- * it, with its reason). So a fast path never has to get an unusual encoding
- * right; it only has to decline it.
+ * at most once, in field-number order, with keys of one or two bytes (fields
+ * up to 2047) written canonically, short varints and only known fields.
+ * rc_wire_scan reads that shape and declines anything else, which the caller
+ * then hands to protobuf-c (which decodes or rejects it, with its reason).
+ * So a fast path never has to get an unusual encoding right; it only has to
+ * decline it.
  *
  * Writing: as protobuf-c's pack would (the codecs' tests compare the bytes):
  * fields in field-number order; a number, bool, enum, string or bytes field

@@ -3,6 +3,7 @@ rc_add_test(test_client_json SOURCES test_client_json.c LIBS rc_cli_util)
 rc_add_test(test_client_args SOURCES test_client_args.c LIBS rc_cli_util)
 rc_add_test(test_client_pages SOURCES test_client_pages.c LIBS rc_client)
 rc_add_test(test_client_lib SOURCES test_client_lib.c LIBS rc_client)
+rc_add_test(test_client_codec SOURCES test_client_codec.c LIBS rc_client)
 
 # Integration tests with a real broker and its in-process workers; they need
 # the rc_broker library target.
