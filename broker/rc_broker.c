@@ -135,16 +135,19 @@ static void close_frames(zmq_msg_t *frames, int count)
 
 typedef void(handler_fn)(rc_core_t *, zmq_msg_t *, int);
 
+/* Handles what waits on sock (at most RC_BATCH messages), then sends the
+ * dispatches they made in batches. */
 static void drain(rc_core_t *core, void *sock, handler_fn *handle)
 {
     zmq_msg_t frames[RC_MAX_FRAMES];
     for (int i = 0; i < RC_BATCH; i++) {
         int n = recv_frames(sock, frames);
         if (n == 0)
-            return;
+            break;
         handle(core, frames, n);
         close_frames(frames, n);
     }
+    rc_core_flush(core);
 }
 
 static void broker_actor(zsock_t *pipe, void *arg)

@@ -20,6 +20,8 @@
 #define RC_MAX_NAME        128 /* function and namespace names */
 #define RC_MAX_PARAMS      256
 #define RC_MAX_CREDIT      1024
+#define RC_MAX_BATCH       64         /* dispatches in one message, at most */
+#define RC_BATCH_BYTES     (64 << 10) /* a batch that would pass this goes out first */
 #define RC_MAX_ROUTING_ID  255
 
 enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK };
@@ -66,6 +68,15 @@ typedef struct rc_worker {
     uint64_t busy_since_ns;
     uint64_t last_seen_us;
     rc_list_t link; /* broker->workers, rotated for fairness */
+    /* Dispatches to send together, when the worker takes batches
+     * (max_batch > 1): their specs behind RC_BATCH_HEAD bytes of room for
+     * the head, and the credit slots they fill. They go out when the loop
+     * has drained a socket (rc_core_flush), when the batch is full, and
+     * before a cancel notice to the worker. */
+    uint32_t max_batch, batch_n;
+    uint32_t *batch_slots; /* credit of them */
+    rc_buf_t batch;
+    rc_list_t flush_link; /* in core->to_flush while batch_n > 0 */
 } rc_worker_t;
 
 typedef struct rc_waiter rc_waiter_t;
@@ -207,6 +218,7 @@ typedef struct rc_core {
     zhashx_t *worker_ids; /* id -> rc_worker_t */
     rc_list_t worker_list;
     rc_list_t lru;      /* terminal tasks, least recently used first */
+    rc_list_t to_flush; /* workers with dispatches waiting in their batch */
     uint64_t window_ns; /* cfg.dispatch_window_us */
     uint64_t n_state[7];
     uint64_t waiters, cache_bytes, next_seq, started_mono_us;
@@ -245,5 +257,9 @@ uint64_t rc_core_owner_of(rc_core_t *core, const char *key);
 
 /* Runs every timer due at now; returns the next due time (or UINT64_MAX). */
 uint64_t rc_core_timers(rc_core_t *core, uint64_t now_us);
+
+/* Sends the dispatches waiting in workers' batches: the loop calls it after
+ * draining a socket. */
+void rc_core_flush(rc_core_t *core);
 
 #endif

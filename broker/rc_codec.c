@@ -293,50 +293,91 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
     return pb;
 }
 
-static const uint8_t wmsg_kinds[] = {RC_F_NONE, RC_F_NONE, RC_F_LEN, RC_F_NONE, RC_F_LEN};
+static const uint8_t wmsg_kinds[] = {RC_F_NONE, RC_F_NONE, RC_F_LEN,  RC_F_NONE, RC_F_LEN,
+                                     RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_LEN};
+static const uint8_t batch_kinds[] = {RC_F_NONE, RC_F_LEN};
 static const uint8_t result_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_LEN};
 
-/* A WorkerMessage{result} or {started} in the simple shape, or NULL. */
+/* A Result body (fields ref_id, attempt, data) in the simple shape, or NULL. */
+static Refcache__V1__Result *fast_result(rc_arena_t *a, const uint8_t *p, const uint8_t *end)
+{
+    static const Refcache__V1__Result result_init = REFCACHE__V1__RESULT__INIT;
+    rc_wire_field_t f[4];
+    if (!rc_wire_scan(p, end, result_kinds, 3, 0, f))
+        return NULL;
+    Refcache__V1__Result *r = arena_alloc(a, sizeof *r);
+    if (!r)
+        return NULL;
+    *r = result_init;
+    r->ref_id = fast_string(a, &f[1]);
+    r->attempt = (uint32_t) f[2].v;
+    if (!r->ref_id || !fast_bytes(a, &f[3], &r->data))
+        return NULL;
+    return r;
+}
+
+/* A ResultBatch body of one or more Results in the simple shape, or NULL. */
+static Refcache__V1__ResultBatch *fast_results(rc_arena_t *a, const uint8_t *p, const uint8_t *end)
+{
+    static const Refcache__V1__ResultBatch batch_init = REFCACHE__V1__RESULT_BATCH__INIT;
+    rc_wire_field_t f[2];
+    if (!rc_wire_scan(p, end, batch_kinds, 1, 1, f) || !f[1].v)
+        return NULL;
+    Refcache__V1__ResultBatch *b = arena_alloc(a, sizeof *b);
+    if (!b)
+        return NULL;
+    *b = batch_init;
+    b->results = arena_alloc(a, (size_t) f[1].v * sizeof *b->results);
+    if (!b->results)
+        return NULL;
+    /* The scan checked the run: each entry is key 0x0a, a length, the bytes. */
+    const uint8_t *q = f[1].ptr;
+    for (b->n_results = 0; b->n_results < f[1].v; b->n_results++) {
+        uint64_t n;
+        q++;
+        if (!rc_wire_varint(&q, f[1].end, 5, &n) || !(b->results[b->n_results] = fast_result(a, q, q + n)))
+            return NULL;
+        q += n;
+    }
+    return b;
+}
+
+/* A WorkerMessage{result}, {results} or {started} in the simple shape, or
+ * NULL. */
 static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data, size_t len)
 {
     static const Refcache__V1__WorkerMessage wmsg_init = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    static const Refcache__V1__Result result_init = REFCACHE__V1__RESULT__INIT;
     static const Refcache__V1__Started started_init = REFCACHE__V1__STARTED__INIT;
-    rc_wire_field_t top[5], f[4];
-    if (!rc_wire_scan(data, data + len, wmsg_kinds, 4, 0, top))
-        return NULL;
-    const rc_wire_field_t *body = top[4].ptr ? &top[4] : top[2].ptr ? &top[2] : NULL;
-    if (!body || (top[4].ptr && top[2].ptr) ||
-        !rc_wire_scan(body->ptr, body->ptr + body->v, result_kinds, body == &top[4] ? 3 : 2, 0, f))
+    rc_wire_field_t top[9], f[3];
+    if (!rc_wire_scan(data, data + len, wmsg_kinds, 8, 0, top) ||
+        !!top[2].ptr + !!top[4].ptr + !!top[8].ptr != 1)
         return NULL;
     Refcache__V1__WorkerMessage *pb = arena_alloc(a, sizeof *pb);
     if (!pb)
         return NULL;
     *pb = wmsg_init;
-    char *ref_id = fast_string(a, &f[1]);
-    if (!ref_id)
-        return NULL;
-    if (body == &top[4]) {
-        Refcache__V1__Result *r = arena_alloc(a, sizeof *r);
-        if (!r)
-            return NULL;
-        *r = result_init;
-        r->ref_id = ref_id;
-        r->attempt = (uint32_t) f[2].v;
-        if (!fast_bytes(a, &f[3], &r->data))
-            return NULL;
+    if (top[4].ptr) {
         pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-        pb->result = r;
-    } else {
-        Refcache__V1__Started *st = arena_alloc(a, sizeof *st);
-        if (!st)
-            return NULL;
-        *st = started_init;
-        st->ref_id = ref_id;
-        st->attempt = (uint32_t) f[2].v;
-        pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
-        pb->started = st;
+        pb->result = fast_result(a, top[4].ptr, top[4].ptr + top[4].v);
+        return pb->result ? pb : NULL;
     }
+    if (top[8].ptr) {
+        pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+        pb->results = fast_results(a, top[8].ptr, top[8].ptr + top[8].v);
+        return pb->results ? pb : NULL;
+    }
+    if (!rc_wire_scan(top[2].ptr, top[2].ptr + top[2].v, result_kinds, 2, 0, f))
+        return NULL;
+    Refcache__V1__Started *st = arena_alloc(a, sizeof *st);
+    if (!st)
+        return NULL;
+    *st = started_init;
+    st->ref_id = fast_string(a, &f[1]);
+    st->attempt = (uint32_t) f[2].v;
+    if (!st->ref_id)
+        return NULL;
+    pb->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
+    pb->started = st;
     return pb;
 }
 
@@ -522,6 +563,16 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt)
     spec[len - 1] = (uint8_t) (attempt & 0x7f);
 }
 
+size_t rc_codec_dispatch_batch_head(uint8_t *at, size_t body_len)
+{
+    /* BrokerMessage.dispatches (field 4, a DispatchBatch): key, length. */
+    size_t head = 1 + rc_wire_vsize(body_len);
+    uint8_t *p = at - head;
+    *p = RC_WIRE_KEY(4, RC_WT_LEN);
+    rc_wire_vput(p + 1, body_len);
+    return head;
+}
+
 /* ---------------------------------------------------------------- replies */
 
 /* TaskInfo, measured once (with its strings) and then written. */
@@ -705,6 +756,7 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         msg->kind = RC_WMSG_READY;
         msg->credit = pb->ready->credit;
         msg->heartbeat_ms = pb->ready->heartbeat_ms;
+        msg->max_batch = pb->ready->max_batch;
         msg->n_functions = pb->ready->n_functions;
         msg->n_cacheable = pb->ready->n_cacheable;
         return 0;
@@ -743,6 +795,10 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
     case REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT:
         msg->kind = RC_WMSG_HEARTBEAT;
         return 0;
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS:
+        msg->kind = RC_WMSG_RESULTS;
+        msg->n_results = pb->results->n_results;
+        return 0;
     default:
         *why = "worker message has no body";
         return -1;
@@ -759,6 +815,18 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
 {
     const Refcache__V1__WorkerMessage *pb = msg->pb_;
     return str_of(pb->ready->cacheable[i]);
+}
+
+void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    const Refcache__V1__Result *r = pb->results->results[i];
+    *result = (rc_wmsg_t){
+        .kind = RC_WMSG_RESULT,
+        .ref_id = str_of(r->ref_id),
+        .attempt = r->attempt,
+        .data = {r->data.data, r->data.len},
+    };
 }
 
 void rc_codec_wmsg_release(rc_wmsg_t *msg)

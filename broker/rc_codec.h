@@ -82,6 +82,14 @@ void rc_codec_request_release(rc_request_t *req);
 int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len);
 void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
 
+/* Several dispatches in one BrokerMessage{dispatches}: a spec, which is a
+ * BrokerMessage{dispatch} (field 1), is byte for byte one entry of a
+ * DispatchBatch (field 1), so the batch is the specs one after the other
+ * behind a head. Writes the head for body_len bytes of specs so that it
+ * ends just before at, and returns its length (at most RC_BATCH_HEAD). */
+#define RC_BATCH_HEAD 6
+size_t rc_codec_dispatch_batch_head(uint8_t *at, size_t body_len);
+
 /* The broker's internal view of a task, for TaskInfo. */
 typedef struct {
     const char *ref_hex;
@@ -105,11 +113,12 @@ typedef struct {
     X(tasks_processing)                                                                                      \
     X(tasks_complete)                                                                                        \
     X(tasks_failed)                                                                                          \
-    X(tasks_cancelled) X(queue_depth) X(workers) X(workers_busy) X(cache_bytes) X(cache_entries)             \
-        X(submitted_total) X(completed_total) X(failed_total) X(cancelled_total) X(cache_hits_total)         \
-            X(dedup_total) X(expired_total) X(evicted_total) X(retries_total) X(workers_lost_total)          \
-                X(bad_requests_total) X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total)  \
-                    X(waiters) X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)       \
+    X(tasks_cancelled)                                                                                       \
+    X(queue_depth) X(workers) X(workers_busy) X(cache_bytes) X(cache_entries) X(submitted_total)             \
+        X(completed_total) X(failed_total) X(cancelled_total) X(cache_hits_total) X(dedup_total)             \
+            X(expired_total) X(evicted_total) X(retries_total) X(workers_lost_total) X(bad_requests_total)   \
+                X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total) X(waiters)             \
+                    X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)                  \
                         X(deadline_exceeded_total)
 
 typedef struct {
@@ -154,6 +163,7 @@ typedef enum {
     RC_WMSG_FAILURE,
     RC_WMSG_CANCEL_ACK,
     RC_WMSG_HEARTBEAT,
+    RC_WMSG_RESULTS, /* a ResultBatch: rc_codec_wmsg_result reads each */
 } rc_wmsg_kind_t;
 
 typedef struct {
@@ -167,13 +177,19 @@ typedef struct {
     bool retryable;                /* failure */
     bool started;                  /* cancel ack */
     uint32_t credit, heartbeat_ms; /* ready */
+    uint32_t max_batch;            /* ready */
     size_t n_functions, n_cacheable;
+    size_t n_results; /* results */
     void *pb_;
     void *arena_;
 } rc_wmsg_t;
 
 /* Decodes a WorkerMessage frame. 0, or -1 with a reason in *why. */
 int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **why);
+
+/* Result i (< n_results) of a ResultBatch, as a RC_WMSG_RESULT view that
+ * borrows from msg. */
+void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result);
 
 /* Function name i (i < n_functions) or cacheable name i (i < n_cacheable) of a Ready. */
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);

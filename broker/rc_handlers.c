@@ -471,7 +471,7 @@ static rc_worker_t *pick_worker(rc_core_t *core, const rc_fn_t *fn, uint64_t now
 }
 
 static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_facts_t *facts, int code,
-                  rc_worker_t *w, rc_wmsg_t *msg);
+                  rc_worker_t *w, const rc_wmsg_t *msg);
 
 static void assign(rc_core_t *core, rc_task_t *t, rc_worker_t *w)
 {
@@ -557,9 +557,69 @@ static void learn_service_time(rc_worker_t *w, rc_slot_t *s, uint64_t now)
     }
 }
 
+/* ---------------------------------------------------------------- batches */
+
+static void release_slot(rc_core_t *core, rc_worker_t *w, rc_slot_t *s);
+
+static void batch_discard(rc_worker_t *w)
+{
+    w->batch_n = 0;
+    w->batch.len = RC_BATCH_HEAD;
+    rc_list_remove(&w->flush_link);
+}
+
+/* Sends a worker's batch: a lone dispatch as itself, several as one
+ * DispatchBatch. If the worker refuses it, each of its tasks is handled as
+ * a refused dispatch is: retried or failed, and the worker gets no more
+ * until it speaks again. */
+static void batch_flush(rc_core_t *core, rc_worker_t *w)
+{
+    uint32_t n = w->batch_n;
+    if (!n)
+        return;
+    uint8_t *body = w->batch.data + RC_BATCH_HEAD;
+    size_t len = w->batch.len - RC_BATCH_HEAD;
+    size_t head = n > 1 ? rc_codec_dispatch_batch_head(body, len) : 0;
+    int rc = route(core->workers, w->id, w->id_len, false, body - head, len + head, NULL);
+    batch_discard(w);
+    if (rc != 0) {
+        w->refused = true;
+        for (uint32_t i = 0; i < n; i++)
+            if (w->slots[w->batch_slots[i]].used)
+                release_slot(core, w, &w->slots[w->batch_slots[i]]);
+    }
+}
+
+/* Puts a task's dispatch (in credit slot `slot`) into its worker's batch;
+ * -1 if there is no memory for it. */
+static int batch_add(rc_core_t *core, rc_worker_t *w, const rc_task_t *t, uint32_t slot)
+{
+    if (w->batch_n && (w->batch_n >= w->max_batch || w->batch.len + t->spec_len > RC_BATCH_BYTES))
+        batch_flush(core, w);
+    if (!w->batch_n)
+        w->batch.len = RC_BATCH_HEAD;
+    if (rc_buf_reserve(&w->batch, w->batch.len + t->spec_len) != 0)
+        return -1;
+    if (!w->batch_n)
+        rc_list_push_back(&core->to_flush, &w->flush_link);
+    memcpy(w->batch.data + w->batch.len, t->spec, t->spec_len);
+    w->batch.len += t->spec_len;
+    w->batch_slots[w->batch_n++] = slot;
+    return 0;
+}
+
+void rc_core_flush(rc_core_t *core)
+{
+    rc_list_t *front;
+    while ((front = rc_list_front(&core->to_flush)))
+        batch_flush(core, rc_container_of(front, rc_worker_t, flush_link));
+}
+
 static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, int reason)
 {
     char hex[RC_REF_ID_LEN + 1];
+    /* The dispatch it cancels goes first, if it still waits in the batch. */
+    batch_flush(core, w);
     rc_hex_encode(t->ref, 16, hex);
     if (rc_codec_cancel_notice(&core->out, hex, t->attempt, reason) != 0)
         return;
@@ -585,7 +645,7 @@ static uint64_t backoff_us(rc_core_t *core, uint32_t attempt)
  * code for failures; w: the worker the event concerns; msg: the worker
  * message (its result bytes are copied into the task). */
 static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_facts_t *facts, int code,
-                  rc_worker_t *w, rc_wmsg_t *msg)
+                  rc_worker_t *w, const rc_wmsg_t *msg)
 {
     rc_transition_t tr = rc_task_step(t->state, ev, facts);
     uint32_t a = tr.actions;
@@ -657,7 +717,8 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
         /* Round-robin among equals: the worker goes to the back. */
         rc_list_remove(&w->link);
         rc_list_push_back(&core->worker_list, &w->link);
-        if (route(core->workers, w->id, w->id_len, false, t->spec, t->spec_len, NULL) != 0) {
+        bool batched = w->max_batch > 1 && batch_add(core, w, t, (uint32_t) (s - w->slots)) == 0;
+        if (!batched && route(core->workers, w->id, w->id_len, false, t->spec, t->spec_len, NULL) != 0) {
             /* The worker vanished between its last message and now: treat
              * it as a lost attempt (retry while retries remain), and give it
              * nothing more until it speaks again (or the tick drops it). */
@@ -1162,21 +1223,35 @@ static rc_worker_t *worker_get_or_new(rc_core_t *core, zmq_msg_t *rid_frame)
     return w;
 }
 
-/* Empties every credit slot of a worker whose session is over: each task it
- * still ran goes back (retry) or fails, as for a lost worker. */
+/* Empties a credit slot of a worker that will not run its task: the task
+ * goes back (retry) or fails, as for a lost worker. */
+static void release_slot(rc_core_t *core, rc_worker_t *w, rc_slot_t *s)
+{
+    rc_task_t *t = rc_table_get(core->tasks, s->ref);
+    slot_release(w, s);
+    if (t && t->state == RC_PROCESSING && t->worker == w && t->attempt == s->attempt) {
+        rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
+        apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
+    }
+}
+
+/* Empties every credit slot of a worker whose session is over; what waited
+ * in its batch is not sent. */
 static void release_all(rc_core_t *core, rc_worker_t *w)
 {
-    for (uint32_t i = 0; i < w->credit; i++) {
-        rc_slot_t *s = &w->slots[i];
-        if (!s->used)
-            continue;
-        rc_task_t *t = rc_table_get(core->tasks, s->ref);
-        slot_release(w, s);
-        if (t && t->state == RC_PROCESSING && t->worker == w && t->attempt == s->attempt) {
-            rc_task_facts_t f = {.current = true, .retries_left = t->attempt <= t->max_retries};
-            apply(core, t, RC_EV_WORKER_LOST, &f, 0, w, NULL);
-        }
-    }
+    batch_discard(w);
+    for (uint32_t i = 0; i < w->credit; i++)
+        if (w->slots[i].used)
+            release_slot(core, w, &w->slots[i]);
+}
+
+static void worker_free(rc_worker_t *w)
+{
+    free(w->fns);
+    free(w->slots);
+    free(w->batch_slots);
+    rc_buf_free(&w->batch);
+    free(w);
 }
 
 /* Forgets a worker: every task it ran goes back (retry) or fails. */
@@ -1190,9 +1265,7 @@ static void worker_drop(rc_core_t *core, rc_worker_t *w, bool lost)
     release_all(core, w);
     rc_list_remove(&w->link);
     zhashx_delete(core->worker_ids, w->id);
-    free(w->fns);
-    free(w->slots);
-    free(w);
+    worker_free(w);
 }
 
 static void reannounce(rc_core_t *core, const zmq_msg_t *rid)
@@ -1239,18 +1312,26 @@ static void on_ready(rc_core_t *core, rc_worker_t *w, rc_wmsg_t *m)
     if (credit != w->credit) {
         /* Every slot is free here (a new worker, or release_all above). */
         rc_slot_t *slots = calloc(credit, sizeof *slots);
-        if (!slots) {
+        uint32_t *batch_slots = calloc(credit, sizeof *batch_slots);
+        if (!slots || !batch_slots) {
+            free(slots);
+            free(batch_slots);
             free(fns);
             return;
         }
         free(w->slots);
+        free(w->batch_slots);
         w->slots = slots;
+        w->batch_slots = batch_slots;
         w->credit = credit;
         w->slot_next = w->slot_done = 0;
     }
     free(w->fns);
     w->fns = fns;
     w->nfns = k;
+    w->max_batch = m->max_batch < RC_MAX_BATCH ? m->max_batch : RC_MAX_BATCH;
+    if (w->max_batch > w->credit)
+        w->max_batch = w->credit;
     w->ready = true;
     note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     dispatch_worker(core, w);
@@ -1275,6 +1356,53 @@ static bool worker_key_ok(rc_core_t *core, zmq_msg_t *frame)
         return true;
     const char *key = zmq_msg_gets(frame, "User-Id");
     return !key || zhashx_lookup(core->worker_keys, key);
+}
+
+/* A worker's message about one task (Started, Progress, Result, Failure,
+ * CancelAck). Returns true if it ended the worker's hold on a credit slot. */
+static bool on_task_msg(rc_core_t *core, rc_worker_t *w, const rc_wmsg_t *m)
+{
+    uint8_t ref[16];
+    if (parse_ref(&m->ref_id, ref) != 0) {
+        core->c.bad_worker_msgs++;
+        return false;
+    }
+    rc_slot_t *slot = slot_find(w, ref, m->attempt);
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    rc_task_facts_t f = {
+        .current = t && slot && t->attempt == m->attempt &&
+                   (m->kind == RC_WMSG_CANCEL_ACK || (t->state == RC_PROCESSING && t->worker == w)),
+        .retryable = m->retryable,
+        .retries_left = t && t->attempt <= t->max_retries,
+    };
+    /* A Result, Failure or CancelAck ends the worker's hold on the task,
+     * whatever the broker thinks of the task now. */
+    bool ends = m->kind == RC_WMSG_RESULT || m->kind == RC_WMSG_FAILURE || m->kind == RC_WMSG_CANCEL_ACK;
+    if (ends && slot) {
+        uint64_t now = core->now_ns;
+        /* A cancelled task's time says nothing of its function's. */
+        if (m->kind != RC_WMSG_CANCEL_ACK)
+            learn_service_time(w, slot, now);
+        /* The running task ended (a held one dropped on a cancel did not
+         * run): the next held one begins now. */
+        if (m->kind != RC_WMSG_CANCEL_ACK || m->started)
+            w->busy_since_ns = now;
+        slot_release(w, slot);
+    }
+    if (!t) {
+        core->c.stale_msgs++;
+    } else {
+        static const rc_event_t ev_of[] = {
+            [RC_WMSG_STARTED] = RC_EV_STARTED,       [RC_WMSG_PROGRESS] = RC_EV_PROGRESS,
+            [RC_WMSG_RESULT] = RC_EV_RESULT,         [RC_WMSG_FAILURE] = RC_EV_FAILURE,
+            [RC_WMSG_CANCEL_ACK] = RC_EV_CANCEL_ACK,
+        };
+        int code = m->code;
+        if (code < 0 || code > 16)
+            code = REFCACHE__V1__CODE__CODE_UNKNOWN;
+        apply(core, t, ev_of[m->kind], &f, code, w, m);
+    }
+    return ends;
 }
 
 void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
@@ -1314,46 +1442,15 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         return;
     }
 
-    uint8_t ref[16];
-    if (parse_ref(&m.ref_id, ref) != 0) {
-        core->c.bad_worker_msgs++;
-        rc_codec_wmsg_release(&m);
-        return;
-    }
-    rc_slot_t *slot = slot_find(w, ref, m.attempt);
-    rc_task_t *t = rc_table_get(core->tasks, ref);
-    rc_task_facts_t f = {
-        .current = t && slot && t->attempt == m.attempt &&
-                   (m.kind == RC_WMSG_CANCEL_ACK || (t->state == RC_PROCESSING && t->worker == w)),
-        .retryable = m.retryable,
-        .retries_left = t && t->attempt <= t->max_retries,
-    };
-    /* A Result, Failure or CancelAck ends the worker's hold on the task,
-     * whatever the broker thinks of the task now. */
-    bool ends = m.kind == RC_WMSG_RESULT || m.kind == RC_WMSG_FAILURE || m.kind == RC_WMSG_CANCEL_ACK;
-    if (ends && slot) {
-        uint64_t now = core->now_ns;
-        /* A cancelled task's time says nothing of its function's. */
-        if (m.kind != RC_WMSG_CANCEL_ACK)
-            learn_service_time(w, slot, now);
-        /* The running task ended (a held one dropped on a cancel did not
-         * run): the next held one begins now. */
-        if (m.kind != RC_WMSG_CANCEL_ACK || m.started)
-            w->busy_since_ns = now;
-        slot_release(w, slot);
-    }
-    if (!t) {
-        core->c.stale_msgs++;
+    bool ends = false;
+    if (m.kind == RC_WMSG_RESULTS) {
+        for (size_t i = 0; i < m.n_results; i++) {
+            rc_wmsg_t one;
+            rc_codec_wmsg_result(&m, i, &one);
+            ends |= on_task_msg(core, w, &one);
+        }
     } else {
-        static const rc_event_t ev_of[] = {
-            [RC_WMSG_STARTED] = RC_EV_STARTED,       [RC_WMSG_PROGRESS] = RC_EV_PROGRESS,
-            [RC_WMSG_RESULT] = RC_EV_RESULT,         [RC_WMSG_FAILURE] = RC_EV_FAILURE,
-            [RC_WMSG_CANCEL_ACK] = RC_EV_CANCEL_ACK,
-        };
-        int code = m.code;
-        if (code < 0 || code > 16)
-            code = REFCACHE__V1__CODE__CODE_UNKNOWN;
-        apply(core, t, ev_of[m.kind], &f, code, w, &m);
+        ends = on_task_msg(core, w, &m);
     }
     rc_codec_wmsg_release(&m);
     if (ends)
@@ -1481,6 +1578,7 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     zhashx_set_destructor(core->fns, fn_destroy);
     rc_list_init(&core->worker_list);
     rc_list_init(&core->lru);
+    rc_list_init(&core->to_flush);
     for (int i = 0; i < RC_WAIT_LANES; i++) {
         core->lanes[i].timer.kind = T_WAIT_LANE;
         rc_list_init(&core->lanes[i].waiters);
@@ -1513,9 +1611,7 @@ void rc_core_fini(rc_core_t *core)
     while (!rc_list_empty(&core->worker_list)) {
         rc_worker_t *w = rc_container_of(rc_list_front(&core->worker_list), rc_worker_t, link);
         rc_list_remove(&w->link);
-        free(w->fns);
-        free(w->slots);
-        free(w);
+        worker_free(w);
     }
     zhashx_destroy(&core->worker_ids);
     zhashx_destroy(&core->client_keys);

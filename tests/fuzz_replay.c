@@ -189,12 +189,14 @@ int rc_replay(const uint8_t *data, size_t len)
         uint8_t op = opb[0];
         if ((op & 3) == RC_REPLAY_CLOCK) {
             fake = s_now(fake) + steps[(op >> 2) & 3];
+            rc_core_flush(core); /* as the loop does before it looks at timers */
             rc_core_timers(core, fake);
             continue;
         }
         bool more = s_message(core, &c, op);
         if (++count % RC_REPLAY_TICK_EVERY == 0) {
             fake = s_now(fake) + 50000;
+            rc_core_flush(core);
             rc_core_timers(core, fake);
         }
         if (!more)
@@ -203,8 +205,9 @@ int rc_replay(const uint8_t *data, size_t len)
     /* Far in the future: every waiter, deadline, retry and TTL fires (a
      * call runs a bounded batch, so repeat while some are due). */
     fake = s_now(fake) + 400ull * 24 * 3600 * 1000000;
+    rc_core_flush(core);
     for (int i = 0; i < 64 && rc_core_timers(core, fake) <= fake; i++)
-        ;
+        rc_core_flush(core);
     if (getenv("RC_REPLAY_VERBOSE")) {
         const rc_counters_t *k = &core->c;
         fprintf(stderr,

@@ -1774,6 +1774,19 @@ static void expect_wmsg_as_protobuf(const uint8_t *data, size_t len)
             assert_same_str(m.ref_id, pb->started->ref_id);
             assert_int_equal(m.attempt, pb->started->attempt);
             break;
+        case REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS:
+            assert_int_equal(m.kind, RC_WMSG_RESULTS);
+            assert_int_equal(m.n_results, pb->results->n_results);
+            for (size_t i = 0; i < m.n_results; i++) {
+                const Refcache__V1__Result *want = pb->results->results[i];
+                rc_wmsg_t one;
+                rc_codec_wmsg_result(&m, i, &one);
+                assert_int_equal(one.kind, RC_WMSG_RESULT);
+                assert_same_str(one.ref_id, want->ref_id);
+                assert_int_equal(one.attempt, want->attempt);
+                assert_bytes(one.data, want->data.data, want->data.len);
+            }
+            break;
         default:
             assert_int_not_equal(m.kind, RC_WMSG_RESULT);
             assert_int_not_equal(m.kind, RC_WMSG_STARTED);
@@ -1804,13 +1817,24 @@ static void test_fast_decode_as_protobuf(void **state)
         free(body.p);
         free(w.p);
 
-        /* Result (ref_id, attempt, data) or Started (ref_id, attempt). */
+        /* Result (ref_id, attempt, data), Started (ref_id, attempt) or a
+         * ResultBatch of 0 to 5 Results. */
         wire_t r = {0}, wm = {0};
-        unsigned which = rnd() % 2 ? 4 : 2;
-        w_body(&r, which == 4 ? "svs" : "sv", 0, odd);
+        static const unsigned bodies[] = {2, 4, 8};
+        unsigned which = bodies[rnd() % 3];
+        if (which == 8) {
+            for (unsigned i = rnd() % 6; i > 0; i--) {
+                wire_t e = {0};
+                w_body(&e, "svs", 0, odd);
+                w_len(&r, 1, &e, odd);
+                free(e.p);
+            }
+        } else {
+            w_body(&r, which == 4 ? "svs" : "sv", 0, odd);
+        }
         w_len(&wm, which, &r, odd);
         if (odd && rnd() % 8 == 0)
-            w_len(&wm, rnd() % 2 ? 2 : 4, &r, odd);
+            w_len(&wm, bodies[rnd() % 3], &r, odd);
         if (odd)
             mutate(&wm);
         expect_wmsg_as_protobuf(wm.p, wm.n);

@@ -61,7 +61,7 @@ typedef struct {
     size_t nkids;
 } fixture_t;
 
-static int setup(void **state)
+static int setup_with(void **state, bool wide_window)
 {
     fixture_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -74,10 +74,24 @@ static int setup(void **state)
     config.retry_max_ms = 100;
     config.max_pending = MAX_PENDING;
     config.max_wait_ms = MAX_WAIT_MS;
+    /* The broker sends a busy worker more only within the dispatch window,
+     * which a hand-driven worker's slow answers would exceed. */
+    if (wide_window)
+        config.dispatch_window_us = 60000000;
     f->broker = rc_testkit_broker(&config);
     f->client = rc_testkit_client(f->broker);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, false);
+}
+
+static int setup_wide_window(void **state)
+{
+    return setup_with(state, true);
 }
 
 static int teardown(void **state)
@@ -531,6 +545,192 @@ static void test_garbage_worker(void **state)
     assert_int_equal(now.tasks_pending, 0);
 }
 
+/* ------------------------------------------------------------ batches */
+
+#define BATCH_CREDIT 8
+
+/* Announces a hand-driven worker that serves fn. */
+static void s_announce(void *control, void *work, const char *id, const char *fn, uint32_t credit,
+                       uint32_t max_batch)
+{
+    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
+    hello.worker_id = (char *) id;
+    s_send_pb(control, &hello.base);
+    char *fns[] = {(char *) fn};
+    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    ready.worker_id = (char *) id;
+    ready.functions = fns;
+    ready.n_functions = 1;
+    ready.credit = credit;
+    ready.max_batch = max_batch;
+    ready.heartbeat_ms = HEARTBEAT;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    m.ready = &ready;
+    s_send_wmsg(work, &m);
+}
+
+typedef struct {
+    char ref[BATCH_CREDIT][RC_CLIENT_REF_MAX + 1];
+    uint32_t attempt[BATCH_CREDIT];
+    size_t n;       /* held now */
+    size_t biggest; /* most dispatches seen in one message */
+    size_t batches; /* DispatchBatch messages seen */
+} held_t;
+
+/* Receives Dispatches (alone or batched) into h for up to ms; false if
+ * nothing came. Asserts the credit is never exceeded. */
+static bool s_take_dispatches(void *work, held_t *h, int ms)
+{
+    zmq_pollitem_t it = {work, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return false;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    assert_true(zmq_msg_recv(&msg, work, 0) >= 0);
+    Refcache__V1__BrokerMessage *bm =
+        refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    assert_non_null(bm);
+    Refcache__V1__Dispatch **d = NULL;
+    size_t n = 0;
+    if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
+        d = &bm->dispatch;
+        n = 1;
+    } else if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
+        d = bm->dispatches->dispatches;
+        n = bm->dispatches->n_dispatches;
+        assert_true(n >= 2); /* a lone dispatch goes as itself */
+        h->batches++;
+    }
+    assert_true(h->n + n <= BATCH_CREDIT);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(h->ref[h->n], sizeof h->ref[h->n], "%s", d[i]->ref_id);
+        h->attempt[h->n++] = d[i]->attempt;
+    }
+    if (n > h->biggest)
+        h->biggest = n;
+    refcache__v1__broker_message__free_unpacked(bm, NULL);
+    return n > 0;
+}
+
+/* Answers everything held in one ResultBatch (each result is "r:" and the
+ * ref), with a forged entry and one whose ref is no ref if asked. */
+static void s_answer_held(void *work, held_t *h, bool forged)
+{
+    Refcache__V1__Result r[BATCH_CREDIT + 2], *rp[BATCH_CREDIT + 2];
+    char data[BATCH_CREDIT][RC_CLIENT_REF_MAX + 3];
+    size_t n = 0;
+    for (size_t i = 0; i < h->n; i++, n++) {
+        refcache__v1__result__init(&r[n]);
+        r[n].ref_id = h->ref[i];
+        r[n].attempt = h->attempt[i];
+        snprintf(data[i], sizeof data[i], "r:%s", h->ref[i]);
+        r[n].data.data = (uint8_t *) data[i];
+        r[n].data.len = strlen(data[i]);
+        if (forged && i == 0) { /* in the middle of the batch */
+            n++;
+            refcache__v1__result__init(&r[n]);
+            r[n].ref_id = "0123456789abcdef0123456789abcdef";
+            r[n].attempt = 1;
+            n++;
+            refcache__v1__result__init(&r[n]);
+            r[n].ref_id = "not a ref";
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        rp[i] = &r[i];
+    Refcache__V1__ResultBatch b = REFCACHE__V1__RESULT_BATCH__INIT;
+    b.results = rp;
+    b.n_results = n;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+    m.results = &b;
+    s_send_wmsg(work, &m);
+    h->n = 0;
+}
+
+/* Drives a hand-made worker through `tasks` tasks of fn: it holds up to
+ * its credit and answers all it holds in one ResultBatch. */
+static void s_run_batches(fixture_t *f, void *work, const char *fn, size_t tasks, held_t *h, rc_stats_t *base)
+{
+    char(*refs)[RC_CLIENT_REF_MAX + 1] = calloc(tasks, sizeof *refs);
+    assert_non_null(refs);
+    for (size_t i = 0; i < tasks; i++) {
+        rc_task_info_t t;
+        s_submit(f->client, fn, NULL, 0, &t);
+        strcpy(refs[i], t.ref_id);
+        rc_task_info_free(&t);
+    }
+    s_stats(f->client, base);
+    size_t done = 0;
+    bool forged = true;
+    uint64_t deadline = rc_mono_us() + 20000000;
+    while (done < tasks) {
+        assert_true(rc_mono_us() < deadline);
+        /* Hold until the credit is full or nothing more comes. */
+        while (h->n < BATCH_CREDIT && done + h->n < tasks && s_take_dispatches(work, h, 300))
+            ;
+        if (!h->n) {
+            s_heartbeat(work);
+            continue;
+        }
+        done += h->n;
+        s_answer_held(work, h, forged);
+        forged = false;
+    }
+    for (size_t i = 0; i < tasks; i++) {
+        rc_task_info_t t;
+        assert_int_equal(rc_client_wait(f->client, refs[i], CALL_MS, &t, CALL_MS), C_OK);
+        assert_int_equal(t.state, COMPLETE);
+        char want[RC_CLIENT_REF_MAX + 3];
+        snprintf(want, sizeof want, "r:%s", refs[i]);
+        assert_int_equal(t.result_len, strlen(want));
+        assert_memory_equal(t.result, want, t.result_len);
+        rc_task_info_free(&t);
+    }
+    free(refs);
+}
+
+/* A worker that takes batches gets several dispatches in one message, never
+ * more than its credit; one that does not never gets a DispatchBatch. Both
+ * may answer with ResultBatches, whose bad entries are counted and skipped
+ * without losing the others. */
+static void test_batches(void **state)
+{
+    fixture_t *f = *state;
+    void *ctx = zmq_ctx_new();
+    assert_non_null(ctx);
+    rc_stats_t base, now;
+
+    void *control = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
+    void *work = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
+    s_announce(control, work, "batch-worker", "bfn", BATCH_CREDIT, 64);
+    s_wait_workers(f->client, 1, 5000);
+    held_t h = {0};
+    s_run_batches(f, work, "bfn", 5 * BATCH_CREDIT, &h, &base);
+    print_message("batching worker: %zu DispatchBatch(es), at most %zu dispatches in one\n", h.batches,
+                  h.biggest);
+    assert_true(h.batches > 0);
+    assert_int_equal(h.biggest, BATCH_CREDIT); /* a full ResultBatch is refilled in one */
+    s_stats(f->client, &now);
+    assert_int_equal(now.stale_msgs_total, base.stale_msgs_total + 1);
+    assert_int_equal(now.bad_worker_msgs_total, base.bad_worker_msgs_total + 1);
+    zmq_close(work);
+    zmq_close(control);
+
+    control = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
+    work = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
+    s_announce(control, work, "single-worker", "sfn", BATCH_CREDIT, 0);
+    held_t one = {0};
+    s_run_batches(f, work, "sfn", 3 * BATCH_CREDIT, &one, &base);
+    assert_int_equal(one.batches, 0);
+    assert_int_equal(one.biggest, 1);
+    zmq_close(work);
+    zmq_close(control);
+    zmq_ctx_term(ctx);
+}
+
 /* ------------------------------------------------------------ flood */
 
 #define FLOOD 1000
@@ -704,6 +904,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_no_retries_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigstop_then_sigcont, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches, setup_wide_window, teardown),
         cmocka_unit_test_setup_teardown(test_flood_beyond_pending_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vanishing_waiters, setup, teardown),
     };
