@@ -13,6 +13,10 @@
 
 #define REF1 "00000000000000000000000000000001"
 #define REF2 "00000000000000000000000000000002"
+#define REF3 "00000000000000000000000000000003"
+#define REF4 "00000000000000000000000000000004"
+#define REF5 "00000000000000000000000000000005"
+#define REF6 "00000000000000000000000000000006"
 
 static uint8_t s_frame[65536];
 
@@ -35,7 +39,8 @@ static void wmsg(rc_replay_buf_t *b, const char *rid, Refcache__V1__WorkerMessag
 }
 
 /* ControlHello and Ready for worker rid, serving the given functions. */
-static void announce(rc_replay_buf_t *b, const char *rid, char **fns, size_t n, uint32_t credit)
+static void announce_batch(rc_replay_buf_t *b, const char *rid, char **fns, size_t n, uint32_t credit,
+                           uint32_t max_batch)
 {
     Refcache__V1__ControlHello h = REFCACHE__V1__CONTROL_HELLO__INIT;
     h.worker_id = (char *) rid;
@@ -47,11 +52,17 @@ static void announce(rc_replay_buf_t *b, const char *rid, char **fns, size_t n, 
     r.cacheable = fns;
     r.n_cacheable = 1;
     r.credit = credit;
+    r.max_batch = max_batch;
     r.heartbeat_ms = 100;
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     m.ready = &r;
     wmsg(b, rid, &m);
+}
+
+static void announce(rc_replay_buf_t *b, const char *rid, char **fns, size_t n, uint32_t credit)
+{
+    announce_batch(b, rid, fns, n, credit, 0);
 }
 
 static void submit(rc_replay_buf_t *b, const char *rid, uint64_t id, const char *fn, const char *payload,
@@ -155,6 +166,27 @@ static void result(rc_replay_buf_t *b, const char *rid, const char *ref, uint32_
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
     m.result = &r;
+    wmsg(b, rid, &m);
+}
+
+/* One ResultBatch with a result for each of refs (attempt 1). */
+static void results(rc_replay_buf_t *b, const char *rid, const char *const *refs, size_t n)
+{
+    Refcache__V1__Result r[8], *rp[8];
+    for (size_t i = 0; i < n && i < 8; i++) {
+        refcache__v1__result__init(&r[i]);
+        r[i].ref_id = (char *) refs[i];
+        r[i].attempt = 1;
+        r[i].data.data = (uint8_t *) "batched";
+        r[i].data.len = 7;
+        rp[i] = &r[i];
+    }
+    Refcache__V1__ResultBatch rb = REFCACHE__V1__RESULT_BATCH__INIT;
+    rb.results = rp;
+    rb.n_results = n < 8 ? n : 8;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+    m.results = &rb;
     wmsg(b, rid, &m);
 }
 
@@ -276,6 +308,24 @@ int main(int argc, char **argv)
     rc_replay_put_clock(&b, RC_REPLAY_STEP_10S);
     by_ref(&b, "c1", 5, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
     rc |= save(dir, "cancel_deadline_lost", &b);
+
+    /* A worker that takes batches: dispatches gathered, results in one
+     * ResultBatch (with a stale entry), a cancel while a batch waits. */
+    rc_replay_put_clock(&b, nm);
+    announce_batch(&b, "w1", fns, 3, 4, 4);
+    static const char *const payloads[] = {"p1", "p2", "p3", "p4", "p5", "p6"};
+    for (uint64_t id = 1; id <= 6; id++)
+        submit(&b, "c1", id, "echo", payloads[id - 1], 100, 0, 1);
+    rc_replay_put_clock(&b, RC_REPLAY_STEP_1MS);
+    const char *const first[] = {REF1};
+    results(&b, "w1", first, 1); /* echo is known to be quick now: the rest go in one batch */
+    rc_replay_put_clock(&b, RC_REPLAY_STEP_1MS);
+    const char *const rest[] = {REF2, REF4, REF3, REF1, REF5};
+    results(&b, "w1", rest, 5);
+    by_ref(&b, "c1", 7, REFCACHE__V1__REQUEST__BODY_CANCEL, REF6);
+    rc_replay_put_clock(&b, RC_REPLAY_STEP_300MS);
+    by_ref(&b, "c1", 8, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    rc |= save(dir, "worker_batches", &b);
 
     /* Malformed frames on every channel, and a REQ envelope. */
     const void *f3[3] = {"", "\x0a\x01", "junk"};
