@@ -241,6 +241,25 @@ static int save(const char *dir, const char *name, rc_replay_buf_t *b)
     return 0;
 }
 
+/* A worker that takes batches: dispatches gathered, results in one
+ * ResultBatch (with a stale entry), a cancel. */
+static void batches(rc_replay_buf_t *b, char **fns)
+{
+    announce_batch(b, "w1", fns, 3, 4, 4);
+    static const char *const payloads[] = {"p1", "p2", "p3", "p4", "p5", "p6"};
+    for (uint64_t id = 1; id <= 6; id++)
+        submit(b, "c1", id, "echo", payloads[id - 1], 100, 0, 1);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+    const char *const first[] = {REF1};
+    results(b, "w1", first, 1); /* echo is known to be quick now: the rest go in one batch */
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+    const char *const rest[] = {REF2, REF4, REF3, REF1, REF5};
+    results(b, "w1", rest, 5);
+    by_ref(b, "c1", 7, REFCACHE__V1__REQUEST__BODY_CANCEL, REF6);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_300MS);
+    by_ref(b, "c1", 8, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -309,23 +328,14 @@ int main(int argc, char **argv)
     by_ref(&b, "c1", 5, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
     rc |= save(dir, "cancel_deadline_lost", &b);
 
-    /* A worker that takes batches: dispatches gathered, results in one
-     * ResultBatch (with a stale entry), a cancel while a batch waits. */
+    /* The same with every send to a worker accepted (delivered), then
+     * refused (no such peer): a refused batch retries each of its tasks. */
     rc_replay_put_clock(&b, nm);
-    announce_batch(&b, "w1", fns, 3, 4, 4);
-    static const char *const payloads[] = {"p1", "p2", "p3", "p4", "p5", "p6"};
-    for (uint64_t id = 1; id <= 6; id++)
-        submit(&b, "c1", id, "echo", payloads[id - 1], 100, 0, 1);
-    rc_replay_put_clock(&b, RC_REPLAY_STEP_1MS);
-    const char *const first[] = {REF1};
-    results(&b, "w1", first, 1); /* echo is known to be quick now: the rest go in one batch */
-    rc_replay_put_clock(&b, RC_REPLAY_STEP_1MS);
-    const char *const rest[] = {REF2, REF4, REF3, REF1, REF5};
-    results(&b, "w1", rest, 5);
-    by_ref(&b, "c1", 7, REFCACHE__V1__REQUEST__BODY_CANCEL, REF6);
-    rc_replay_put_clock(&b, RC_REPLAY_STEP_300MS);
-    by_ref(&b, "c1", 8, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    batches(&b, fns);
     rc |= save(dir, "worker_batches", &b);
+    rc_replay_put_clock(&b, RC_REPLAY_CLOCK);
+    batches(&b, fns);
+    rc |= save(dir, "worker_batches_refused", &b);
 
     /* Malformed frames on every channel, and a REQ envelope. */
     const void *f3[3] = {"", "\x0a\x01", "junk"};
