@@ -9,6 +9,7 @@
 #include "rc_worker.h"
 
 #include <czmq.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -103,6 +104,11 @@ struct rc_worker {
     void *pipe_h;
     void *work_h;
     void *control_h;
+    /* Each socket's ZMQ_FD, and whether the socket is armed: a receive found
+     * it empty and nothing has touched it since, so its descriptor becomes
+     * readable when something new arrives ("waiting", below). */
+    int pipe_fd, work_fd, control_fd;
+    bool pipe_armed, work_armed, control_armed;
     zmq_msg_t in; /* reused for every received frame */
     arena_t *free_arenas;
 
@@ -170,6 +176,7 @@ static int send_work(rc_worker_t *w, worker_msg_t *wm)
     if (!w->work_h)
         return -1;
     w->last_sent_us = rc_mono_us();
+    w->work_armed = false; /* a send may take the socket's pending commands */
     return send_packed(w->work_h, &wm->base);
 }
 
@@ -272,6 +279,7 @@ static int announce(rc_worker_t *w)
     rc_pool_t *pool = w->pool;
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = w->id;
+    w->control_armed = false;
     if (send_packed(w->control_h, &hello.base) != 0)
         return -1;
 
@@ -486,37 +494,61 @@ static void on_dispatch(rc_worker_t *w, broker_msg_t *m)
     w->held_count++;
 }
 
+/* Handles the broker message in w->in (one frame, or rc < 0 for a
+ * malformed multi-frame one). */
+static void on_work_frame(rc_worker_t *w, int rc)
+{
+    /* Anything from the broker, even garbage, shows the link is alive. */
+    w->last_heard_us = rc_mono_us();
+    if (rc < 0)
+        return;
+    broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor);
+    if (!m)
+        return;
+    switch (m->body_case) {
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
+        on_dispatch(w, m); /* takes m */
+        break;
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
+        /* The broker forgot us: it has already retried or failed what
+         * we hold and run, so stop the running job and say nothing of it. */
+        msg_free(w, m);
+        held_drop_all(w);
+        if (w->job)
+            w->job->cancelled = w->job->disowned = true;
+        announce(w);
+        break;
+    default: /* heartbeat, or a body this version does not know */
+        msg_free(w, m);
+        break;
+    }
+}
+
+/* Handles what the work socket holds, up to DRAIN_BATCH messages. */
 static void handle_work(rc_worker_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->work_h);
-        if (rc == 0)
-            break;
-        /* Anything from the broker, even garbage, shows the link is alive. */
-        w->last_heard_us = rc_mono_us();
-        if (rc < 0)
-            continue;
-        broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor);
-        if (!m)
-            continue;
-        switch (m->body_case) {
-        case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
-            on_dispatch(w, m); /* takes m */
-            break;
-        case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
-            /* The broker forgot us: it has already retried or failed what
-             * we hold and run, so stop the running job and say nothing of it. */
-            msg_free(w, m);
-            held_drop_all(w);
-            if (w->job)
-                w->job->cancelled = w->job->disowned = true;
-            announce(w);
-            break;
-        default: /* heartbeat, or a body this version does not know */
-            msg_free(w, m);
+        if (rc == 0) {
+            w->work_armed = true;
             break;
         }
+        on_work_frame(w, rc);
     }
+}
+
+/* Takes one message from the work socket if one is queued; true if so. A
+ * receive that finds a message costs no system call; one that finds the
+ * socket empty costs as much as a poll, and arms it. */
+static bool take_work(rc_worker_t *w)
+{
+    int rc = w->work_h ? recv_frame(w, w->work_h) : 0;
+    if (rc == 0) {
+        w->work_armed = w->work_h != NULL;
+        return false;
+    }
+    on_work_frame(w, rc);
+    return true;
 }
 
 static void on_cancel(rc_worker_t *w, const Refcache__V1__CancelNotice *n)
@@ -534,8 +566,10 @@ static void handle_control(rc_worker_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->control_h);
-        if (rc == 0)
+        if (rc == 0) {
+            w->control_armed = true;
             break;
+        }
         if (rc < 0)
             continue;
         Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor);
@@ -549,33 +583,79 @@ static void handle_control(rc_worker_t *w)
 
 static void handle_pipe(rc_worker_t *w)
 {
-    char *command = zstr_recv_nowait(w->pipe);
-    /* $TERM, or anything else: the pipe only ever carries a stop request,
-     * and a NULL means the pipe's peer is gone. */
-    w->terminating = true;
-    zstr_free(&command);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, w->pipe_h, ZMQ_DONTWAIT) >= 0 || zmq_errno() != EAGAIN) {
+        /* $TERM, or anything else: the pipe only ever carries a stop
+         * request, and an error means the pipe's peer is gone. */
+        w->terminating = true;
+    } else {
+        w->pipe_armed = true;
+    }
+    zmq_msg_close(&msg);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+/* libzmq tells a socket's news through a descriptor (ZMQ_FD) that becomes
+ * readable when commands reach the socket, such as "a message arrived in a
+ * pipe that was empty". Once a receive has found the socket empty (libzmq
+ * has then handled the socket's commands, and its pipes wait to be woken),
+ * the descriptor becomes readable exactly when something new arrives: the
+ * socket is armed, and poll() on the raw descriptors can wait for it, or
+ * look at it, in one system call. zmq_poll asks each socket for ZMQ_EVENTS
+ * before and after waiting, a system call per socket each time. A send may
+ * handle the socket's pending commands, so sending disarms the socket. */
+
+/* Handles what the sockets that are not armed hold, work first: a dispatch
+ * and its cancel that arrive together find each other. */
+static void drain_unarmed(rc_worker_t *w)
+{
+    if (!w->work_armed && w->work_h)
+        handle_work(w);
+    if (!w->control_armed && w->control_h)
+        handle_control(w);
+    if (!w->pipe_armed)
+        handle_pipe(w);
 }
 
 /* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
- * the control socket, and handles what arrived. Work comes before control,
- * so a dispatch and its cancel that arrive together find each other. */
+ * the control socket, and handles what arrived. When only the work socket
+ * has news after a wait, it is left to the caller's next receive (take_work,
+ * or the next call): draining it here would end with one more empty receive,
+ * a system call that buys nothing. */
 static void poll_input(rc_worker_t *w, long timeout_ms)
 {
-    zmq_pollitem_t items[3] = {
-        {w->pipe_h, 0, ZMQ_POLLIN, 0},
-        {w->work_h, 0, ZMQ_POLLIN, 0},
-        {w->control_h, 0, ZMQ_POLLIN, 0},
-    };
-    int n = zmq_poll(items, 3, timeout_ms);
-    w->last_look_us = rc_mono_us();
-    if (n <= 0)
+    drain_unarmed(w);
+    if (w->terminating)
         return;
-    if (items[0].revents & ZMQ_POLLIN)
-        handle_pipe(w);
-    if (items[1].revents & ZMQ_POLLIN)
-        handle_work(w);
-    if (items[2].revents & ZMQ_POLLIN)
-        handle_control(w);
+    struct pollfd fds[3];
+    bool *armed[3];
+    nfds_t n = 0;
+    /* Without sockets (a reconnection failed), wait on the pipe alone. */
+    bool all_armed = (w->work_armed || !w->work_h) && (w->control_armed || !w->control_h) && w->pipe_armed;
+    if (w->work_armed) {
+        fds[n] = (struct pollfd){.fd = w->work_fd, .events = POLLIN};
+        armed[n++] = &w->work_armed;
+    }
+    if (w->control_armed) {
+        fds[n] = (struct pollfd){.fd = w->control_fd, .events = POLLIN};
+        armed[n++] = &w->control_armed;
+    }
+    if (w->pipe_armed) {
+        fds[n] = (struct pollfd){.fd = w->pipe_fd, .events = POLLIN};
+        armed[n++] = &w->pipe_armed;
+    }
+    /* A socket that DRAIN_BATCH left unarmed still holds messages: no wait. */
+    int ready = poll(fds, n, all_armed ? (int) timeout_ms : 0);
+    w->last_look_us = rc_mono_us();
+    if (ready <= 0)
+        return;
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].revents)
+            *armed[i] = false;
+    if (!w->control_armed || !w->pipe_armed)
+        drain_unarmed(w);
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -611,6 +691,7 @@ static void close_sockets(rc_worker_t *w)
     zsock_destroy(&w->work);
     zsock_destroy(&w->control);
     w->work_h = w->control_h = NULL;
+    w->work_armed = w->control_armed = false;
 }
 
 static int open_sockets(rc_worker_t *w)
@@ -625,6 +706,9 @@ static int open_sockets(rc_worker_t *w)
     }
     w->work_h = zsock_resolve(w->work);
     w->control_h = zsock_resolve(w->control);
+    w->work_fd = zsock_fd(w->work);
+    w->control_fd = zsock_fd(w->control);
+    w->work_armed = w->control_armed = false;
     return 0;
 }
 
@@ -731,20 +815,27 @@ static void worker_loop(rc_worker_t *w)
             reconnect(w); /* drops what we held: the broker gave it away */
             continue;
         }
-        if (w->held_count > 0) {
-            /* Look for cancel notices (and new work) before starting a held
-             * task, unless the last look was only just now. */
-            if (rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
-                poll_input(w, 0);
+        /* The next dispatch is usually queued already: take it without a
+         * system call, and wait (poll) only when the work socket is empty.
+         * Messages are taken one at a time while nothing is held, because
+         * a receive that finds the socket empty costs as much as a poll. */
+        if (w->held_count == 0 && !take_work(w)) {
+            poll_input(w, timer_timeout_ms(w));
+            /* The timers need the work socket drained (see check_timers);
+             * when it has news, the next take_work reads it first. */
+            if (w->work_armed || !w->work_h)
                 check_timers(w);
-            }
-            broker_msg_t *m = w->terminating ? NULL : held_pop(w);
-            if (m)
-                run_task(w, m);
             continue;
         }
-        poll_input(w, timer_timeout_ms(w));
-        check_timers(w);
+        /* Look for cancel notices (and the pipe, and more work) before
+         * starting a held task, unless the last look was only just now. */
+        if (rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
+            poll_input(w, 0);
+            check_timers(w);
+        }
+        broker_msg_t *m = w->terminating ? NULL : held_pop(w);
+        if (m)
+            run_task(w, m);
     }
 }
 
@@ -769,6 +860,7 @@ static void worker_actor(zsock_t *pipe, void *args)
     rc_worker_t *w = args;
     w->pipe = pipe;
     w->pipe_h = zsock_resolve(pipe);
+    w->pipe_fd = zsock_fd(pipe);
     zmq_msg_init(&w->in);
     int rc = open_sockets(w);
     if (rc == 0 && announce(w) != 0) {
