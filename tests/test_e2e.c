@@ -12,6 +12,7 @@
 #include "rc_client.h"
 #include "rc_common.h"
 #include "rc_testkit.h"
+#include "rc_worker.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -350,6 +351,109 @@ static void test_dispatch_window(void **state)
     s_sleep_quick(c);
     /* Now measured: ms=0 took far less than 60 s, so the next goes ahead. */
     assert_int_equal(s_queued_behind_busy(c, 20), 0);
+    rc_client_destroy(&c);
+    rc_broker_destroy(&broker);
+}
+
+/* A task held by the only worker, behind one that runs without a step
+ * boundary (a spin in one step), and cancelled while held never starts: the
+ * worker looks at its control socket before it starts a held task (with the
+ * in-process pool, because the broker rang its doorbell). The window lets
+ * the broker send it ahead once both functions are known to be quick. */
+static void s_held_cancel_never_starts(rc_client_t *c)
+{
+    /* How long one step of N0 spin iterations takes here (valgrind too). */
+    const uint64_t n0 = 2000000;
+    char it[64], step[64];
+    snprintf(it, sizeof it, "iterations=%llu", (unsigned long long) n0);
+    snprintf(step, sizeof step, "step=%llu", (unsigned long long) n0);
+    const char *probe_kv[] = {it, step, NULL};
+    rc_task_info_t t;
+    assert_int_equal(s_submit(c, "spin", probe_kv, NULL, 60000, true, &t), C_OK);
+    assert_int_equal(t.state, COMPLETE);
+    uint64_t probe_us = t.finished_at_us - t.started_at_us;
+    rc_task_info_free(&t);
+    s_sleep_quick(c);
+
+    /* A runs for about a second, long enough to submit and cancel B. */
+    uint64_t n = n0 * (1000000 / (probe_us ? probe_us : 1) + 1);
+    snprintf(it, sizeof it, "iterations=%llu", (unsigned long long) n);
+    snprintf(step, sizeof step, "step=%llu", (unsigned long long) n);
+    const char *long_kv[] = {it, step, NULL};
+    char a[RC_CLIENT_REF_MAX + 1], b[RC_CLIENT_REF_MAX + 1];
+    s_submit_until(c, "spin", long_kv, true, p_started, a);
+
+    const char *quick_kv[] = {"ms=0", NULL};
+    assert_int_equal(s_submit(c, "sleep", quick_kv, NULL, 0, true, &t), C_OK);
+    strcpy(b, t.ref_id);
+    assert_int_equal(t.state, PROCESSING); /* sent to the worker, held there */
+    rc_task_info_free(&t);
+    bool cancelled = false;
+    int st = 0;
+    assert_int_equal(rc_client_cancel(c, b, &cancelled, &st, CALL_MS), C_OK);
+    assert_true(cancelled);
+    assert_int_equal(st, CANCELLED);
+    assert_int_equal(rc_client_status(c, a, &t, CALL_MS), C_OK);
+    assert_int_equal(t.state, PROCESSING); /* B's notice came while A ran */
+    rc_task_info_free(&t);
+
+    assert_int_equal(s_wait_terminal(c, a, &t, 60000), COMPLETE);
+    rc_task_info_free(&t);
+    /* B's CancelAck has come back once its stop time is set. Had B started,
+     * its Started (at its first step boundary) would have said so. */
+    s_poll_until(c, b, p_stopped, 5000, &t);
+    assert_int_equal(t.state, CANCELLED);
+    assert_false(t.ever_started);
+    assert_int_equal(t.started_at_us, 0);
+    rc_task_info_free(&t);
+}
+
+static void test_held_cancel_inproc(void **state)
+{
+    (void) state;
+    rc_broker_config_t config;
+    rc_testkit_config(&config);
+    config.workers = 1;
+    config.dispatch_window_us = 60000000;
+    rc_broker_t *broker = rc_testkit_broker(&config);
+    rc_client_t *c = rc_testkit_client(broker);
+    s_held_cancel_never_starts(c);
+    rc_client_destroy(&c);
+    rc_broker_destroy(&broker);
+}
+
+/* The same with a pool that has no doorbell (as a worker process over TCP
+ * has): it looks before every held task. */
+static void test_held_cancel_tcp(void **state)
+{
+    (void) state;
+    rc_broker_config_t config;
+    rc_testkit_config(&config);
+    config.dispatch_window_us = 60000000;
+    rc_broker_t *broker = rc_testkit_broker(&config);
+    rc_client_t *c = rc_testkit_client(broker);
+    rc_pool_config_t pc = {
+        .work_endpoint = rc_broker_endpoint(broker, RC_EP_WORKERS),
+        .control_endpoint = rc_broker_endpoint(broker, RC_EP_CONTROL),
+        .threads = 1,
+    };
+    char err[256] = "";
+    rc_pool_t *pool = rc_pool_new(&pc, err, sizeof err);
+    if (!pool)
+        fail_msg("rc_pool_new: %s", err);
+    /* Submits wait until the broker has seen the worker's Ready. */
+    uint64_t deadline = rc_mono_us() + 5000000;
+    for (;;) {
+        rc_stats_t s;
+        assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
+        if (s.workers >= 1)
+            break;
+        if (rc_mono_us() > deadline)
+            fail_msg("the worker did not announce itself");
+        zclock_sleep(2); /* a poll interval, not a synchronisation */
+    }
+    s_held_cancel_never_starts(c);
+    rc_pool_destroy(&pool);
     rc_client_destroy(&c);
     rc_broker_destroy(&broker);
 }
@@ -887,6 +991,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_really_stopped, setup1, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pending, setup1, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_window, setup1, teardown),
+        cmocka_unit_test(test_held_cancel_inproc),
+        cmocka_unit_test(test_held_cancel_tcp),
         cmocka_unit_test_setup_teardown(test_cancel_unknown, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_race, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_leaves_no_cache, setup2, teardown),

@@ -40,14 +40,13 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 #define PROGRESS_MIN_INTERVAL_US 5000
 /* Messages handled per socket per poll, so one socket cannot starve another. */
 #define DRAIN_BATCH 64
-/* While held tasks keep the thread busy, look at the pipe, the work and the
- * control socket before starting the next one when this long has passed
- * since the last look. Looking costs system calls (a libzmq socket reports
- * empty only after polling its mailbox), which would dominate a stream of
- * short tasks; a task cancelled while held therefore never starts unless its
- * notice arrived within this window, and such a task stops at its first step
- * boundary, where the job API looks at once. */
-#define INPUT_CHECK_US 50
+/* While tasks keep the thread busy, look at the pipe and the timers (and
+ * drain the work socket) when this long has passed since the last look:
+ * looking costs system calls, and a stop request or a heartbeat can wait
+ * this long. The control socket is looked at when it may hold a notice
+ * instead (see control_may_have_news): with a doorbell, looking at it on a
+ * timer would add nothing but hide a broker that forgot to ring. */
+#define INPUT_CHECK_US 1000
 #define MAX_THREADS    1024
 #define MAX_CREDIT     1024
 
@@ -123,6 +122,7 @@ struct rc_worker {
     bool terminating;
     bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
+    uint64_t bell_seen;    /* the pool's doorbell, read before the last look at control */
     rc_job *job;           /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
@@ -149,6 +149,7 @@ struct rc_pool {
     rc_worker_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
+    const atomic_uint_fast64_t *doorbell; /* the broker's, or NULL */
 };
 
 /* ------------------------------------------------------------ sending */
@@ -607,38 +608,49 @@ static void handle_pipe(rc_worker_t *w)
  * before and after waiting, a system call per socket each time. A send may
  * handle the socket's pending commands, so sending disarms the socket. */
 
-/* Handles what the sockets that are not armed hold, work first: a dispatch
- * and its cancel that arrive together find each other. */
-static void drain_unarmed(rc_worker_t *w)
+/* Handles what the sockets that are not armed hold (control only if asked),
+ * work first: a dispatch and its cancel that arrive together find each
+ * other. */
+static void drain_unarmed(rc_worker_t *w, bool control)
 {
     if (!w->work_armed && w->work_h)
         handle_work(w);
-    if (!w->control_armed && w->control_h)
+    if (control && !w->control_armed && w->control_h)
         handle_control(w);
     if (!w->pipe_armed)
         handle_pipe(w);
 }
 
-/* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
- * the control socket, and handles what arrived. When only the work socket
- * has news after a wait, it is left to the caller's next receive (take_work,
- * or the next call): draining it here would end with one more empty receive,
- * a system call that buys nothing. */
-static void poll_input(rc_worker_t *w, long timeout_ms)
+/* The doorbell's value now (0 without one). Acquire: a worker that sees a
+ * ring also sees the notice the broker sent before it (see
+ * control_may_have_news). */
+static uint64_t bell_read(rc_worker_t *w)
 {
-    drain_unarmed(w);
+    return w->pool->doorbell ? atomic_load_explicit(w->pool->doorbell, memory_order_acquire) : 0;
+}
+
+/* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
+ * (if asked) the control socket, and handles what arrived. When only the
+ * work socket has news after a wait, it is left to the caller's next
+ * receive (take_work, or the next call): draining it here would end with one
+ * more empty receive, a system call that buys nothing. */
+static void look(rc_worker_t *w, long timeout_ms, bool control)
+{
+    uint64_t bell = bell_read(w);
+    drain_unarmed(w, control);
     if (w->terminating)
         return;
     struct pollfd fds[3];
     bool *armed[3];
     nfds_t n = 0;
     /* Without sockets (a reconnection failed), wait on the pipe alone. */
-    bool all_armed = (w->work_armed || !w->work_h) && (w->control_armed || !w->control_h) && w->pipe_armed;
+    bool all_armed =
+        (w->work_armed || !w->work_h) && (!control || w->control_armed || !w->control_h) && w->pipe_armed;
     if (w->work_armed) {
         fds[n] = (struct pollfd){.fd = w->work_fd, .events = POLLIN};
         armed[n++] = &w->work_armed;
     }
-    if (w->control_armed) {
+    if (control && w->control_armed) {
         fds[n] = (struct pollfd){.fd = w->control_fd, .events = POLLIN};
         armed[n++] = &w->control_armed;
     }
@@ -649,13 +661,37 @@ static void poll_input(rc_worker_t *w, long timeout_ms)
     /* A socket that DRAIN_BATCH left unarmed still holds messages: no wait. */
     int ready = poll(fds, n, all_armed ? (int) timeout_ms : 0);
     w->last_look_us = rc_mono_us();
-    if (ready <= 0)
-        return;
-    for (nfds_t i = 0; i < n; i++)
-        if (fds[i].revents)
-            *armed[i] = false;
-    if (!w->control_armed || !w->pipe_armed)
-        drain_unarmed(w);
+    if (ready > 0) {
+        for (nfds_t i = 0; i < n; i++)
+            if (fds[i].revents)
+                *armed[i] = false;
+        if ((control && !w->control_armed) || !w->pipe_armed)
+            drain_unarmed(w, control);
+    }
+    /* Control found empty: every notice sent before the bell value read
+     * above has been handled. (Left unarmed by DRAIN_BATCH, it holds more:
+     * the old value makes the next check look again.) */
+    if (control && w->control_armed)
+        w->bell_seen = bell;
+}
+
+/* Looks at (or waits up to timeout_ms for) every input. */
+static void poll_input(rc_worker_t *w, long timeout_ms)
+{
+    look(w, timeout_ms, true);
+}
+
+/* True when a cancel notice may wait on the control socket, so that the
+ * worker must look before it starts a held task (a task cancelled while held
+ * never starts). Without a doorbell, always. With one: only when the broker
+ * rang it since the last look. The broker rings after its send has
+ * returned, and for inproc the notice is then in the socket's pipe and the
+ * command that wakes the pipe (if it slept) in the socket's mailbox, so a
+ * receive after an acquire load that sees the ring finds the notice. */
+static bool control_may_have_news(rc_worker_t *w)
+{
+    return !w->pool->doorbell ||
+           atomic_load_explicit(w->pool->doorbell, memory_order_acquire) != w->bell_seen;
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -827,10 +863,11 @@ static void worker_loop(rc_worker_t *w)
                 check_timers(w);
             continue;
         }
-        /* Look for cancel notices (and the pipe, and more work) before
-         * starting a held task, unless the last look was only just now. */
-        if (rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
-            poll_input(w, 0);
+        /* Look for cancel notices before starting a held task (work first,
+         * then control), and at the pipe and the timers now and then. */
+        bool control = control_may_have_news(w);
+        if (control || rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
+            look(w, 0, control);
             check_timers(w);
         }
         broker_msg_t *m = w->terminating ? NULL : held_pop(w);
@@ -1142,6 +1179,10 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
+    /* Over TCP a notice is still on its way when the broker's send returns:
+     * a doorbell would be rung too early, so only inproc pools use it. */
+    if (cfg->control_endpoint && strncmp(cfg->control_endpoint, "inproc://", 9) == 0)
+        self->doorbell = cfg->doorbell;
     if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
         snprintf(errbuf, errlen, "threads must be at most %d and credit at most %d", MAX_THREADS, MAX_CREDIT);
         pool_free(self);
