@@ -408,54 +408,56 @@ static void s_held_cancel_never_starts(rc_client_t *c)
     rc_task_info_free(&t);
 }
 
-static void test_held_cancel_inproc(void **state)
+/* Runs s_held_cancel_never_starts with one worker thread: the broker's
+ * in-process pool (which has the broker's doorbell), or a pool over TCP
+ * (which has none, as a worker process has). */
+static void s_held_cancel_with(bool inproc)
 {
-    (void) state;
     rc_broker_config_t config;
     rc_testkit_config(&config);
-    config.workers = 1;
+    config.workers = inproc ? 1 : 0;
     config.dispatch_window_us = 60000000;
     rc_broker_t *broker = rc_testkit_broker(&config);
     rc_client_t *c = rc_testkit_client(broker);
-    s_held_cancel_never_starts(c);
-    rc_client_destroy(&c);
-    rc_broker_destroy(&broker);
-}
-
-/* The same with a pool that has no doorbell (as a worker process over TCP
- * has): it looks before every held task. */
-static void test_held_cancel_tcp(void **state)
-{
-    (void) state;
-    rc_broker_config_t config;
-    rc_testkit_config(&config);
-    config.dispatch_window_us = 60000000;
-    rc_broker_t *broker = rc_testkit_broker(&config);
-    rc_client_t *c = rc_testkit_client(broker);
-    rc_pool_config_t pc = {
-        .work_endpoint = rc_broker_endpoint(broker, RC_EP_WORKERS),
-        .control_endpoint = rc_broker_endpoint(broker, RC_EP_CONTROL),
-        .threads = 1,
-    };
-    char err[256] = "";
-    rc_pool_t *pool = rc_pool_new(&pc, err, sizeof err);
-    if (!pool)
-        fail_msg("rc_pool_new: %s", err);
-    /* Submits wait until the broker has seen the worker's Ready. */
-    uint64_t deadline = rc_mono_us() + 5000000;
-    for (;;) {
-        rc_stats_t s;
-        assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
-        if (s.workers >= 1)
-            break;
-        if (rc_mono_us() > deadline)
-            fail_msg("the worker did not announce itself");
-        zclock_sleep(2); /* a poll interval, not a synchronisation */
+    rc_pool_t *pool = NULL;
+    if (!inproc) {
+        rc_pool_config_t pc = {
+            .work_endpoint = rc_broker_endpoint(broker, RC_EP_WORKERS),
+            .control_endpoint = rc_broker_endpoint(broker, RC_EP_CONTROL),
+            .threads = 1,
+        };
+        char err[256] = "";
+        pool = rc_pool_new(&pc, err, sizeof err);
+        if (!pool)
+            fail_msg("rc_pool_new: %s", err);
+        /* Submits wait until the broker has seen the worker's Ready. */
+        uint64_t deadline = rc_mono_us() + 5000000;
+        for (;;) {
+            rc_stats_t s;
+            assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
+            if (s.workers >= 1)
+                break;
+            if (rc_mono_us() > deadline)
+                fail_msg("the worker did not announce itself");
+            zclock_sleep(2); /* a poll interval, not a synchronisation */
+        }
     }
     s_held_cancel_never_starts(c);
     rc_pool_destroy(&pool);
     rc_client_destroy(&c);
     rc_broker_destroy(&broker);
+}
+
+static void test_held_cancel_inproc(void **state)
+{
+    (void) state;
+    s_held_cancel_with(true);
+}
+
+static void test_held_cancel_tcp(void **state)
+{
+    (void) state;
+    s_held_cancel_with(false);
 }
 
 static void test_cancel_unknown(void **state)
