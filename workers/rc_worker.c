@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "rc_common.h"
+#include "rc_worker_codec.h"
 
 typedef Refcache__V1__BrokerMessage broker_msg_t;
 typedef Refcache__V1__WorkerMessage worker_msg_t;
@@ -61,6 +62,7 @@ typedef struct arena {
     ProtobufCAllocator allocator; /* allocator_data = this arena */
     struct arena *next;           /* free list */
     size_t used;
+    bool spilled;                     /* something went to malloc: the message must be freed field by field */
     _Alignas(16) unsigned char buf[]; /* ARENA_BYTES; the message comes first */
 } arena_t;
 
@@ -154,31 +156,50 @@ struct rc_pool {
 
 /* ------------------------------------------------------------ sending */
 
-/* Packs m straight into a ZeroMQ message (one copy, no staging buffer) and
- * sends it. 0, or -1 if the socket refused it. */
-static int send_packed(void *sock, const ProtobufCMessage *m)
+/* Sends msg (taken, also on failure). 0, or -1 if the socket refused it. */
+static int send_msg(void *sock, zmq_msg_t *msg)
 {
-    size_t size = protobuf_c_message_get_packed_size(m);
-    zmq_msg_t msg;
-    if (zmq_msg_init_size(&msg, size) != 0)
-        return -1;
-    protobuf_c_message_pack(m, zmq_msg_data(&msg));
-    while (zmq_msg_send(&msg, sock, 0) < 0) {
+    while (zmq_msg_send(msg, sock, 0) < 0) {
         if (zmq_errno() != EINTR) {
-            zmq_msg_close(&msg);
+            zmq_msg_close(msg);
             return -1;
         }
     }
     return 0;
 }
 
-static int send_work(rc_worker_t *w, worker_msg_t *wm)
+/* Packs m straight into a new ZeroMQ message (one copy, no staging
+ * buffer). 0 or -1. */
+static int pack_msg(zmq_msg_t *msg, const ProtobufCMessage *m)
 {
-    if (!w->work_h)
+    if (zmq_msg_init_size(msg, protobuf_c_message_get_packed_size(m)) != 0)
         return -1;
+    protobuf_c_message_pack(m, zmq_msg_data(msg));
+    return 0;
+}
+
+static int send_packed(void *sock, const ProtobufCMessage *m)
+{
+    zmq_msg_t msg;
+    return pack_msg(&msg, m) == 0 ? send_msg(sock, &msg) : -1;
+}
+
+/* Sends msg (taken, also on failure) on the work socket. 0 or -1. */
+static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
+{
+    if (!w->work_h) {
+        zmq_msg_close(msg);
+        return -1;
+    }
     w->last_sent_us = rc_mono_us();
     w->work_armed = false; /* a send may take the socket's pending commands */
-    return send_packed(w->work_h, &wm->base);
+    return send_msg(w->work_h, msg);
+}
+
+static int send_work(rc_worker_t *w, worker_msg_t *wm)
+{
+    zmq_msg_t msg;
+    return pack_msg(&msg, &wm->base) == 0 ? send_work_msg(w, &msg) : -1;
 }
 
 static void send_heartbeat(rc_worker_t *w)
@@ -210,15 +231,15 @@ static void check_silence(rc_worker_t *w)
         w->job->cancelled = w->job->disowned = true;
 }
 
+/* Started and Result are encoded by hand (rc_worker_codec), the rest by
+ * protobuf-c. */
 static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
 {
-    Refcache__V1__Started st = REFCACHE__V1__STARTED__INIT;
-    st.ref_id = d->ref_id;
-    st.attempt = d->attempt;
-    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
-    wm.started = &st;
-    send_work(w, &wm);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, rc_worker_codec_started_size(d->ref_id, d->attempt)) != 0)
+        return;
+    rc_worker_codec_started_put(zmq_msg_data(&msg), d->ref_id, d->attempt);
+    send_work_msg(w, &msg);
 }
 
 /* Started goes out when the job first reaches a step boundary (a call to
@@ -261,15 +282,11 @@ static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int co
 
 static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
-    Refcache__V1__Result r = REFCACHE__V1__RESULT__INIT;
-    r.ref_id = d->ref_id;
-    r.attempt = d->attempt;
-    r.data.data = (uint8_t *) data;
-    r.data.len = len;
-    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-    wm.result = &r;
-    send_work(w, &wm);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, rc_worker_codec_result_size(d->ref_id, d->attempt, len)) != 0)
+        return;
+    rc_worker_codec_result_put(zmq_msg_data(&msg), d->ref_id, d->attempt, data, len);
+    send_work_msg(w, &msg);
 }
 
 /* ControlHello on the control channel, then Ready on the work channel: the
@@ -312,6 +329,7 @@ static void *arena_alloc(void *data, size_t size)
         a->used += need;
         return p;
     }
+    a->spilled = true;
     return malloc(size);
 }
 
@@ -337,6 +355,7 @@ static arena_t *arena_get(rc_worker_t *w)
         a->allocator.allocator_data = a;
     }
     a->used = 0;
+    a->spilled = false;
     a->next = NULL;
     return a;
 }
@@ -357,14 +376,30 @@ static void arenas_free_all(rc_worker_t *w)
     }
 }
 
-/* Unpacks w->in as desc into a fresh arena; NULL if it is not valid. */
-static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc)
+/* A decoder for the common shape of a message (rc_worker_codec), or NULL. */
+typedef void *(fast_unpack_fn) (const uint8_t *data, size_t len, ProtobufCAllocator *alloc);
+
+static void *fast_dispatch(const uint8_t *data, size_t len, ProtobufCAllocator *alloc)
+{
+    return rc_worker_codec_dispatch(data, len, alloc);
+}
+
+/* Unpacks w->in as desc into a fresh arena, by fast if it reads it, else by
+ * protobuf-c; NULL if it is not valid. */
+static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc, fast_unpack_fn *fast)
 {
     arena_t *a = arena_get(w);
     if (!a)
         return NULL;
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(desc, &a->allocator, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+    const uint8_t *data = zmq_msg_data(&w->in);
+    size_t size = zmq_msg_size(&w->in);
+    ProtobufCMessage *m = fast ? fast(data, size, &a->allocator) : NULL;
+    if (!m) {
+        /* A fast decoder that declined has freed what it took; start over. */
+        a->used = 0;
+        a->spilled = false;
+        m = protobuf_c_message_unpack(desc, &a->allocator, size, data);
+    }
     if (m && (unsigned char *) m != a->buf) {
         /* msg_free finds the arena from the message's address, which needs
          * the message to be the arena's first allocation. */
@@ -382,7 +417,9 @@ static void msg_free(rc_worker_t *w, void *msg)
     if (!msg)
         return;
     arena_t *a = (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
-    protobuf_c_message_free_unpacked(msg, &a->allocator);
+    /* All in the arena: nothing to free one by one. */
+    if (a->spilled)
+        protobuf_c_message_free_unpacked(msg, &a->allocator);
     arena_put(w, a);
 }
 
@@ -503,7 +540,7 @@ static void on_work_frame(rc_worker_t *w, int rc)
     w->last_heard_us = rc_mono_us();
     if (rc < 0)
         return;
-    broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor);
+    broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor, fast_dispatch);
     if (!m)
         return;
     switch (m->body_case) {
@@ -573,7 +610,7 @@ static void handle_control(rc_worker_t *w)
         }
         if (rc < 0)
             continue;
-        Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor);
+        Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor, NULL);
         if (!m)
             continue;
         if (m->body_case == REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL && m->cancel)
