@@ -22,6 +22,7 @@ struct rc_broker {
     char auth_dir[64]; /* the allow-lists merged for it */
     rc_pool_t *pool;
     char endpoints[3][256];
+    atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
     zhashx_t *client_keys, *worker_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64];
+    atomic_uint_fast64_t *cancel_bell;
     char endpoints[3][256];
     char err[256];
 } start_args_t;
@@ -163,6 +165,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
     core.client_keys = args->client_keys;
     core.worker_keys = args->worker_keys;
     core.shared_ns = args->shared_ns;
+    core.cancel_bell = args->cancel_bell;
     args->client_keys = args->worker_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
@@ -412,6 +415,8 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
+    atomic_init(&self->cancel_bell, 0);
+    args->cancel_bell = &self->cancel_bell;
     self->actor = zactor_new(broker_actor, args);
     if (!self->actor || args->err[0]) {
         snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
@@ -428,6 +433,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .credit = config->worker_credit,
             .heartbeat_ms = (int) config->heartbeat_ms,
             .liveness = (int) config->liveness,
+            .doorbell = &self->cancel_bell,
             /* Leave room for the envelope under the broker's message limit. */
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,

@@ -5,6 +5,7 @@
 #define RC_BROKER_INT_H
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -241,6 +242,9 @@ typedef struct rc_core {
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
     zhashx_t *client_keys, *worker_keys;
     zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
+    /* The in-process pool's doorbell (rc_pool_config_t): incremented after
+     * each cancel notice sent; NULL when there is none. */
+    atomic_uint_fast64_t *cancel_bell;
 } rc_core_t;
 
 /* Core life cycle (rc_handlers.c). */

@@ -623,7 +623,9 @@ static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, in
     rc_hex_encode(t->ref, 16, hex);
     if (rc_codec_cancel_notice(&core->out, hex, t->attempt, reason) != 0)
         return;
-    route(core->control, w->id, w->id_len, false, core->out.data, core->out.len, NULL);
+    if (route(core->control, w->id, w->id_len, false, core->out.data, core->out.len, NULL) == 0 &&
+        core->cancel_bell)
+        atomic_fetch_add_explicit(core->cancel_bell, 1, memory_order_release);
 }
 
 /* ---------------------------------------------------------------- the actions */

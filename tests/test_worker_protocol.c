@@ -2,8 +2,10 @@
  * against two real ROUTER sockets that the test binds itself on ephemeral
  * loopback ports and drives by hand, as a broker would. Every wait polls
  * with a timeout; nothing sleeps a fixed time. */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +38,8 @@ typedef struct {
     int progress;   /* progress messages seen */
     int hellos;     /* ControlHello messages seen */
     char curve_dir[64];
-    worker_msg_t *lookahead; /* a message expect() saw early and kept */
+    worker_msg_t *lookahead;              /* a message expect() saw early and kept */
+    const atomic_uint_fast64_t *doorbell; /* for the pool, as a broker's */
 } fx_t;
 
 static uint64_t ms_since(uint64_t start_us)
@@ -337,6 +340,7 @@ static void pool_start(fx_t *f, int credit, int liveness, const char *secret, co
     cfg.functions = fns;
     cfg.function_count = n;
     cfg.max_result_bytes = max_result;
+    cfg.doorbell = f->doorbell;
     char err[256];
     f->pool = rc_pool_new(&cfg, err, sizeof err);
     if (!f->pool)
@@ -838,6 +842,72 @@ static void test_inproc(void **state)
     fixture_destroy(&f);
 }
 
+/* The doorbell test's broker side: the bell, a job that runs until it
+ * rings (without a step boundary, so it never looks at the control socket)
+ * and a job that counts its starts. */
+static atomic_uint_fast64_t bell;
+static atomic_bool ring_awaited;
+static atomic_int marks;
+
+static int wait_ring_fn(rc_job *job)
+{
+    uint64_t seen = atomic_load(&bell);
+    atomic_store(&ring_awaited, true);
+    uint64_t start = rc_mono_us();
+    while (atomic_load(&bell) == seen && ms_since(start) < WAIT_MS)
+        sched_yield();
+    atomic_store(&ring_awaited, false);
+    return rc_job_result(job, "rang", 4);
+}
+
+static int mark_fn(rc_job *job)
+{
+    atomic_fetch_add(&marks, 1);
+    return rc_job_result(job, "marked", 6);
+}
+
+static void test_doorbell(void **state)
+{
+    /* An in-process pool with a doorbell looks at its control socket before
+     * a held task only when the bell rang. The bell is rung right after the
+     * notice's send returns, and the job ahead of the held task ends at that
+     * very moment: the worker's receive right after it sees the ring must
+     * find the notice (over inproc, the notice and the command that wakes
+     * its pipe are in place when zmq_send returns). Many rounds, to give a
+     * late notice every chance to show. */
+    (void) state;
+    fx_t *f = fixture_bind("inproc://test-refcache-work-bell", "inproc://test-refcache-control-bell");
+    f->doorbell = &bell;
+    const rc_function_t fns[] = {{"wait_ring", wait_ring_fn, false}, {"mark", mark_fn, false}};
+    fixture_start_with(f, 2, 10, fns, 2, 0);
+    atomic_store(&marks, 0);
+    for (int i = 0; i < 200; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "bell-a-%d", i);
+        snprintf(b, sizeof b, "bell-b-%d", i);
+        send_dispatch(f, a, 1, "wait_ring", NULL, NULL);
+        send_dispatch(f, b, 1, "mark", NULL, NULL);
+        uint64_t start = rc_mono_us();
+        while (!atomic_load(&ring_awaited) && ms_since(start) < WAIT_MS)
+            zclock_sleep(1); /* a poll interval, not a synchronisation */
+        assert_true(atomic_load(&ring_awaited));
+        send_cancel(f, b, 1);
+        atomic_fetch_add_explicit(&bell, 1, memory_order_release);
+        worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, a, 1);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, b, 1);
+        assert_false(wm->cancel_ack->started);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+    assert_int_equal(atomic_load(&marks), 0);
+    /* Without a cancel, the held task runs as usual. */
+    send_dispatch(f, "bell-c", 1, "mark", NULL, NULL);
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "bell-c", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    assert_int_equal(atomic_load(&marks), 1);
+    fixture_destroy(&f);
+}
+
 static void test_bad_config(void **state)
 {
     char err[256];
@@ -927,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_frozen_worker_disowns),
         cmocka_unit_test(test_result_too_large),
         cmocka_unit_test(test_inproc),
+        cmocka_unit_test(test_doorbell),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),
     };

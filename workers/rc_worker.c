@@ -9,6 +9,7 @@
 #include "rc_worker.h"
 
 #include <czmq.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "rc_common.h"
+#include "rc_worker_codec.h"
 
 typedef Refcache__V1__BrokerMessage broker_msg_t;
 typedef Refcache__V1__WorkerMessage worker_msg_t;
@@ -39,14 +41,13 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 #define PROGRESS_MIN_INTERVAL_US 5000
 /* Messages handled per socket per poll, so one socket cannot starve another. */
 #define DRAIN_BATCH 64
-/* While held tasks keep the thread busy, look at the pipe, the work and the
- * control socket before starting the next one when this long has passed
- * since the last look. Looking costs system calls (a libzmq socket reports
- * empty only after polling its mailbox), which would dominate a stream of
- * short tasks; a task cancelled while held therefore never starts unless its
- * notice arrived within this window, and such a task stops at its first step
- * boundary, where the job API looks at once. */
-#define INPUT_CHECK_US 50
+/* While tasks keep the thread busy, look at the pipe and the timers (and
+ * drain the work socket) when this long has passed since the last look:
+ * looking costs system calls, and a stop request or a heartbeat can wait
+ * this long. The control socket is looked at when it may hold a notice
+ * instead (see control_may_have_news): with a doorbell, looking at it on a
+ * timer would add nothing but hide a broker that forgot to ring. */
+#define INPUT_CHECK_US 1000
 #define MAX_THREADS    1024
 #define MAX_CREDIT     1024
 
@@ -61,6 +62,7 @@ typedef struct arena {
     ProtobufCAllocator allocator; /* allocator_data = this arena */
     struct arena *next;           /* free list */
     size_t used;
+    bool spilled;                     /* something went to malloc: the message must be freed field by field */
     _Alignas(16) unsigned char buf[]; /* ARENA_BYTES; the message comes first */
 } arena_t;
 
@@ -103,6 +105,11 @@ struct rc_worker {
     void *pipe_h;
     void *work_h;
     void *control_h;
+    /* Each socket's ZMQ_FD, and whether the socket is armed: a receive found
+     * it empty and nothing has touched it since, so its descriptor becomes
+     * readable when something new arrives ("waiting", below). */
+    int pipe_fd, work_fd, control_fd;
+    bool pipe_armed, work_armed, control_armed;
     zmq_msg_t in; /* reused for every received frame */
     arena_t *free_arenas;
 
@@ -117,6 +124,7 @@ struct rc_worker {
     bool terminating;
     bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
+    uint64_t bell_seen;    /* the pool's doorbell, read before the last look at control */
     rc_job *job;           /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
@@ -143,34 +151,55 @@ struct rc_pool {
     rc_worker_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
+    const atomic_uint_fast64_t *doorbell; /* the broker's, or NULL */
 };
 
 /* ------------------------------------------------------------ sending */
 
-/* Packs m straight into a ZeroMQ message (one copy, no staging buffer) and
- * sends it. 0, or -1 if the socket refused it. */
-static int send_packed(void *sock, const ProtobufCMessage *m)
+/* Sends msg (taken, also on failure). 0, or -1 if the socket refused it. */
+static int send_msg(void *sock, zmq_msg_t *msg)
 {
-    size_t size = protobuf_c_message_get_packed_size(m);
-    zmq_msg_t msg;
-    if (zmq_msg_init_size(&msg, size) != 0)
-        return -1;
-    protobuf_c_message_pack(m, zmq_msg_data(&msg));
-    while (zmq_msg_send(&msg, sock, 0) < 0) {
+    while (zmq_msg_send(msg, sock, 0) < 0) {
         if (zmq_errno() != EINTR) {
-            zmq_msg_close(&msg);
+            zmq_msg_close(msg);
             return -1;
         }
     }
     return 0;
 }
 
+/* Packs m straight into a new ZeroMQ message (one copy, no staging
+ * buffer). 0 or -1. */
+static int pack_msg(zmq_msg_t *msg, const ProtobufCMessage *m)
+{
+    if (zmq_msg_init_size(msg, protobuf_c_message_get_packed_size(m)) != 0)
+        return -1;
+    protobuf_c_message_pack(m, zmq_msg_data(msg));
+    return 0;
+}
+
+static int send_packed(void *sock, const ProtobufCMessage *m)
+{
+    zmq_msg_t msg;
+    return pack_msg(&msg, m) == 0 ? send_msg(sock, &msg) : -1;
+}
+
+/* Sends msg (taken, also on failure) on the work socket. 0 or -1. */
+static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
+{
+    if (!w->work_h) {
+        zmq_msg_close(msg);
+        return -1;
+    }
+    w->last_sent_us = rc_mono_us();
+    w->work_armed = false; /* a send may take the socket's pending commands */
+    return send_msg(w->work_h, msg);
+}
+
 static int send_work(rc_worker_t *w, worker_msg_t *wm)
 {
-    if (!w->work_h)
-        return -1;
-    w->last_sent_us = rc_mono_us();
-    return send_packed(w->work_h, &wm->base);
+    zmq_msg_t msg;
+    return pack_msg(&msg, &wm->base) == 0 ? send_work_msg(w, &msg) : -1;
 }
 
 static void send_heartbeat(rc_worker_t *w)
@@ -202,15 +231,15 @@ static void check_silence(rc_worker_t *w)
         w->job->cancelled = w->job->disowned = true;
 }
 
+/* Started and Result are encoded by hand (rc_worker_codec), the rest by
+ * protobuf-c. */
 static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
 {
-    Refcache__V1__Started st = REFCACHE__V1__STARTED__INIT;
-    st.ref_id = d->ref_id;
-    st.attempt = d->attempt;
-    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED;
-    wm.started = &st;
-    send_work(w, &wm);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, rc_worker_codec_started_size(d->ref_id, d->attempt)) != 0)
+        return;
+    rc_worker_codec_started_put(zmq_msg_data(&msg), d->ref_id, d->attempt);
+    send_work_msg(w, &msg);
 }
 
 /* Started goes out when the job first reaches a step boundary (a call to
@@ -253,15 +282,11 @@ static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int co
 
 static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
-    Refcache__V1__Result r = REFCACHE__V1__RESULT__INIT;
-    r.ref_id = d->ref_id;
-    r.attempt = d->attempt;
-    r.data.data = (uint8_t *) data;
-    r.data.len = len;
-    worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-    wm.result = &r;
-    send_work(w, &wm);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, rc_worker_codec_result_size(d->ref_id, d->attempt, len)) != 0)
+        return;
+    rc_worker_codec_result_put(zmq_msg_data(&msg), d->ref_id, d->attempt, data, len);
+    send_work_msg(w, &msg);
 }
 
 /* ControlHello on the control channel, then Ready on the work channel: the
@@ -272,6 +297,7 @@ static int announce(rc_worker_t *w)
     rc_pool_t *pool = w->pool;
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = w->id;
+    w->control_armed = false;
     if (send_packed(w->control_h, &hello.base) != 0)
         return -1;
 
@@ -303,6 +329,7 @@ static void *arena_alloc(void *data, size_t size)
         a->used += need;
         return p;
     }
+    a->spilled = true;
     return malloc(size);
 }
 
@@ -328,6 +355,7 @@ static arena_t *arena_get(rc_worker_t *w)
         a->allocator.allocator_data = a;
     }
     a->used = 0;
+    a->spilled = false;
     a->next = NULL;
     return a;
 }
@@ -348,14 +376,30 @@ static void arenas_free_all(rc_worker_t *w)
     }
 }
 
-/* Unpacks w->in as desc into a fresh arena; NULL if it is not valid. */
-static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc)
+/* A decoder for the common shape of a message (rc_worker_codec), or NULL. */
+typedef void *(fast_unpack_fn) (const uint8_t *data, size_t len, ProtobufCAllocator *alloc);
+
+static void *fast_dispatch(const uint8_t *data, size_t len, ProtobufCAllocator *alloc)
+{
+    return rc_worker_codec_dispatch(data, len, alloc);
+}
+
+/* Unpacks w->in as desc into a fresh arena, by fast if it reads it, else by
+ * protobuf-c; NULL if it is not valid. */
+static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc, fast_unpack_fn *fast)
 {
     arena_t *a = arena_get(w);
     if (!a)
         return NULL;
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(desc, &a->allocator, zmq_msg_size(&w->in), zmq_msg_data(&w->in));
+    const uint8_t *data = zmq_msg_data(&w->in);
+    size_t size = zmq_msg_size(&w->in);
+    ProtobufCMessage *m = fast ? fast(data, size, &a->allocator) : NULL;
+    if (!m) {
+        /* A fast decoder that declined has freed what it took; start over. */
+        a->used = 0;
+        a->spilled = false;
+        m = protobuf_c_message_unpack(desc, &a->allocator, size, data);
+    }
     if (m && (unsigned char *) m != a->buf) {
         /* msg_free finds the arena from the message's address, which needs
          * the message to be the arena's first allocation. */
@@ -373,7 +417,9 @@ static void msg_free(rc_worker_t *w, void *msg)
     if (!msg)
         return;
     arena_t *a = (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
-    protobuf_c_message_free_unpacked(msg, &a->allocator);
+    /* All in the arena: nothing to free one by one. */
+    if (a->spilled)
+        protobuf_c_message_free_unpacked(msg, &a->allocator);
     arena_put(w, a);
 }
 
@@ -486,37 +532,61 @@ static void on_dispatch(rc_worker_t *w, broker_msg_t *m)
     w->held_count++;
 }
 
+/* Handles the broker message in w->in (one frame, or rc < 0 for a
+ * malformed multi-frame one). */
+static void on_work_frame(rc_worker_t *w, int rc)
+{
+    /* Anything from the broker, even garbage, shows the link is alive. */
+    w->last_heard_us = rc_mono_us();
+    if (rc < 0)
+        return;
+    broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor, fast_dispatch);
+    if (!m)
+        return;
+    switch (m->body_case) {
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
+        on_dispatch(w, m); /* takes m */
+        break;
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
+        /* The broker forgot us: it has already retried or failed what
+         * we hold and run, so stop the running job and say nothing of it. */
+        msg_free(w, m);
+        held_drop_all(w);
+        if (w->job)
+            w->job->cancelled = w->job->disowned = true;
+        announce(w);
+        break;
+    default: /* heartbeat, or a body this version does not know */
+        msg_free(w, m);
+        break;
+    }
+}
+
+/* Handles what the work socket holds, up to DRAIN_BATCH messages. */
 static void handle_work(rc_worker_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->work_h);
-        if (rc == 0)
-            break;
-        /* Anything from the broker, even garbage, shows the link is alive. */
-        w->last_heard_us = rc_mono_us();
-        if (rc < 0)
-            continue;
-        broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor);
-        if (!m)
-            continue;
-        switch (m->body_case) {
-        case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
-            on_dispatch(w, m); /* takes m */
-            break;
-        case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
-            /* The broker forgot us: it has already retried or failed what
-             * we hold and run, so stop the running job and say nothing of it. */
-            msg_free(w, m);
-            held_drop_all(w);
-            if (w->job)
-                w->job->cancelled = w->job->disowned = true;
-            announce(w);
-            break;
-        default: /* heartbeat, or a body this version does not know */
-            msg_free(w, m);
+        if (rc == 0) {
+            w->work_armed = true;
             break;
         }
+        on_work_frame(w, rc);
     }
+}
+
+/* Takes one message from the work socket if one is queued; true if so. A
+ * receive that finds a message costs no system call; one that finds the
+ * socket empty costs as much as a poll, and arms it. */
+static bool take_work(rc_worker_t *w)
+{
+    int rc = w->work_h ? recv_frame(w, w->work_h) : 0;
+    if (rc == 0) {
+        w->work_armed = w->work_h != NULL;
+        return false;
+    }
+    on_work_frame(w, rc);
+    return true;
 }
 
 static void on_cancel(rc_worker_t *w, const Refcache__V1__CancelNotice *n)
@@ -534,11 +604,13 @@ static void handle_control(rc_worker_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->control_h);
-        if (rc == 0)
+        if (rc == 0) {
+            w->control_armed = true;
             break;
+        }
         if (rc < 0)
             continue;
-        Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor);
+        Refcache__V1__ControlMessage *m = msg_unpack(w, &refcache__v1__control_message__descriptor, NULL);
         if (!m)
             continue;
         if (m->body_case == REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL && m->cancel)
@@ -549,33 +621,114 @@ static void handle_control(rc_worker_t *w)
 
 static void handle_pipe(rc_worker_t *w)
 {
-    char *command = zstr_recv_nowait(w->pipe);
-    /* $TERM, or anything else: the pipe only ever carries a stop request,
-     * and a NULL means the pipe's peer is gone. */
-    w->terminating = true;
-    zstr_free(&command);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, w->pipe_h, ZMQ_DONTWAIT) >= 0 || zmq_errno() != EAGAIN) {
+        /* $TERM, or anything else: the pipe only ever carries a stop
+         * request, and an error means the pipe's peer is gone. */
+        w->terminating = true;
+    } else {
+        w->pipe_armed = true;
+    }
+    zmq_msg_close(&msg);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+/* libzmq tells a socket's news through a descriptor (ZMQ_FD) that becomes
+ * readable when commands reach the socket, such as "a message arrived in a
+ * pipe that was empty". Once a receive has found the socket empty (libzmq
+ * has then handled the socket's commands, and its pipes wait to be woken),
+ * the descriptor becomes readable exactly when something new arrives: the
+ * socket is armed, and poll() on the raw descriptors can wait for it, or
+ * look at it, in one system call. zmq_poll asks each socket for ZMQ_EVENTS
+ * before and after waiting, a system call per socket each time. A send may
+ * handle the socket's pending commands, so sending disarms the socket. */
+
+/* Handles what the sockets that are not armed hold (control only if asked),
+ * work first: a dispatch and its cancel that arrive together find each
+ * other. */
+static void drain_unarmed(rc_worker_t *w, bool control)
+{
+    if (!w->work_armed && w->work_h)
+        handle_work(w);
+    if (control && !w->control_armed && w->control_h)
+        handle_control(w);
+    if (!w->pipe_armed)
+        handle_pipe(w);
+}
+
+/* The doorbell's value now (0 without one). Acquire: a worker that sees a
+ * ring also sees the notice the broker sent before it (see
+ * control_may_have_news). */
+static uint64_t bell_read(rc_worker_t *w)
+{
+    return w->pool->doorbell ? atomic_load_explicit(w->pool->doorbell, memory_order_acquire) : 0;
 }
 
 /* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
- * the control socket, and handles what arrived. Work comes before control,
- * so a dispatch and its cancel that arrive together find each other. */
+ * (if asked) the control socket, and handles what arrived. When only the
+ * work socket has news after a wait, it is left to the caller's next
+ * receive (take_work, or the next call): draining it here would end with one
+ * more empty receive, a system call that buys nothing. */
+static void look(rc_worker_t *w, long timeout_ms, bool control)
+{
+    uint64_t bell = bell_read(w);
+    drain_unarmed(w, control);
+    if (w->terminating)
+        return;
+    struct pollfd fds[3];
+    bool *armed[3];
+    nfds_t n = 0;
+    /* Without sockets (a reconnection failed), wait on the pipe alone. */
+    bool all_armed =
+        (w->work_armed || !w->work_h) && (!control || w->control_armed || !w->control_h) && w->pipe_armed;
+    if (w->work_armed) {
+        fds[n] = (struct pollfd){.fd = w->work_fd, .events = POLLIN};
+        armed[n++] = &w->work_armed;
+    }
+    if (control && w->control_armed) {
+        fds[n] = (struct pollfd){.fd = w->control_fd, .events = POLLIN};
+        armed[n++] = &w->control_armed;
+    }
+    if (w->pipe_armed) {
+        fds[n] = (struct pollfd){.fd = w->pipe_fd, .events = POLLIN};
+        armed[n++] = &w->pipe_armed;
+    }
+    /* A socket that DRAIN_BATCH left unarmed still holds messages: no wait. */
+    int ready = poll(fds, n, all_armed ? (int) timeout_ms : 0);
+    w->last_look_us = rc_mono_us();
+    if (ready > 0) {
+        for (nfds_t i = 0; i < n; i++)
+            if (fds[i].revents)
+                *armed[i] = false;
+        if ((control && !w->control_armed) || !w->pipe_armed)
+            drain_unarmed(w, control);
+    }
+    /* Control found empty: every notice sent before the bell value read
+     * above has been handled. (Left unarmed by DRAIN_BATCH, it holds more:
+     * the old value makes the next check look again.) */
+    if (control && w->control_armed)
+        w->bell_seen = bell;
+}
+
+/* Looks at (or waits up to timeout_ms for) every input. */
 static void poll_input(rc_worker_t *w, long timeout_ms)
 {
-    zmq_pollitem_t items[3] = {
-        {w->pipe_h, 0, ZMQ_POLLIN, 0},
-        {w->work_h, 0, ZMQ_POLLIN, 0},
-        {w->control_h, 0, ZMQ_POLLIN, 0},
-    };
-    int n = zmq_poll(items, 3, timeout_ms);
-    w->last_look_us = rc_mono_us();
-    if (n <= 0)
-        return;
-    if (items[0].revents & ZMQ_POLLIN)
-        handle_pipe(w);
-    if (items[1].revents & ZMQ_POLLIN)
-        handle_work(w);
-    if (items[2].revents & ZMQ_POLLIN)
-        handle_control(w);
+    look(w, timeout_ms, true);
+}
+
+/* True when a cancel notice may wait on the control socket, so that the
+ * worker must look before it starts a held task (a task cancelled while held
+ * never starts). Without a doorbell, always. With one: only when the broker
+ * rang it since the last look. The broker rings after its send has
+ * returned, and for inproc the notice is then in the socket's pipe and the
+ * command that wakes the pipe (if it slept) in the socket's mailbox, so a
+ * receive after an acquire load that sees the ring finds the notice. */
+static bool control_may_have_news(rc_worker_t *w)
+{
+    return !w->pool->doorbell ||
+           atomic_load_explicit(w->pool->doorbell, memory_order_acquire) != w->bell_seen;
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -611,6 +764,7 @@ static void close_sockets(rc_worker_t *w)
     zsock_destroy(&w->work);
     zsock_destroy(&w->control);
     w->work_h = w->control_h = NULL;
+    w->work_armed = w->control_armed = false;
 }
 
 static int open_sockets(rc_worker_t *w)
@@ -625,6 +779,9 @@ static int open_sockets(rc_worker_t *w)
     }
     w->work_h = zsock_resolve(w->work);
     w->control_h = zsock_resolve(w->control);
+    w->work_fd = zsock_fd(w->work);
+    w->control_fd = zsock_fd(w->control);
+    w->work_armed = w->control_armed = false;
     return 0;
 }
 
@@ -731,20 +888,28 @@ static void worker_loop(rc_worker_t *w)
             reconnect(w); /* drops what we held: the broker gave it away */
             continue;
         }
-        if (w->held_count > 0) {
-            /* Look for cancel notices (and new work) before starting a held
-             * task, unless the last look was only just now. */
-            if (rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
-                poll_input(w, 0);
+        /* The next dispatch is usually queued already: take it without a
+         * system call, and wait (poll) only when the work socket is empty.
+         * Messages are taken one at a time while nothing is held, because
+         * a receive that finds the socket empty costs as much as a poll. */
+        if (w->held_count == 0 && !take_work(w)) {
+            poll_input(w, timer_timeout_ms(w));
+            /* The timers need the work socket drained (see check_timers);
+             * when it has news, the next take_work reads it first. */
+            if (w->work_armed || !w->work_h)
                 check_timers(w);
-            }
-            broker_msg_t *m = w->terminating ? NULL : held_pop(w);
-            if (m)
-                run_task(w, m);
             continue;
         }
-        poll_input(w, timer_timeout_ms(w));
-        check_timers(w);
+        /* Look for cancel notices before starting a held task (work first,
+         * then control), and at the pipe and the timers now and then. */
+        bool control = control_may_have_news(w);
+        if (control || rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
+            look(w, 0, control);
+            check_timers(w);
+        }
+        broker_msg_t *m = w->terminating ? NULL : held_pop(w);
+        if (m)
+            run_task(w, m);
     }
 }
 
@@ -769,6 +934,7 @@ static void worker_actor(zsock_t *pipe, void *args)
     rc_worker_t *w = args;
     w->pipe = pipe;
     w->pipe_h = zsock_resolve(pipe);
+    w->pipe_fd = zsock_fd(pipe);
     zmq_msg_init(&w->in);
     int rc = open_sockets(w);
     if (rc == 0 && announce(w) != 0) {
@@ -1050,6 +1216,10 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
+    /* Over TCP a notice is still on its way when the broker's send returns:
+     * a doorbell would be rung too early, so only inproc pools use it. */
+    if (cfg->control_endpoint && strncmp(cfg->control_endpoint, "inproc://", 9) == 0)
+        self->doorbell = cfg->doorbell;
     if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
         snprintf(errbuf, errlen, "threads must be at most %d and credit at most %d", MAX_THREADS, MAX_CREDIT);
         pool_free(self);

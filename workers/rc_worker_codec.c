@@ -1,0 +1,159 @@
+#include "rc_worker_codec.h"
+
+#include <string.h>
+
+#include "rc_wire.h"
+
+/* ---------------------------------------------------------------- decoding */
+
+typedef Refcache__V1__BrokerMessage broker_msg_t;
+typedef Refcache__V1__Dispatch__ParamsEntry param_t;
+
+/* BrokerMessage: only its field 1 (dispatch). */
+static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_LEN};
+/* Dispatch: ref_id, attempt, function, params (repeated), payload; the
+ * second list reads what precedes an attempt that comes last. */
+static const uint8_t dispatch_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_LEN, RC_F_LEN, RC_F_LEN};
+static const uint8_t head_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_NONE, RC_F_LEN, RC_F_LEN, RC_F_LEN};
+static const uint8_t entry_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_LEN};
+
+/* The broker appends the attempt as its last field, one key byte and one
+ * value byte (docs/protocol.md; broker/rc_codec.c). */
+#define ATTEMPT_KEY RC_WIRE_KEY(2, RC_WT_VARINT)
+
+/* Scans a Dispatch body into f[0..5]; false if it is not the common shape. */
+static bool scan_dispatch(const uint8_t *p, size_t len, rc_wire_field_t *f)
+{
+    /* The broker's shape first: scanned in order, it would fail at its end. */
+    if (len >= 2 && p[len - 2] == ATTEMPT_KEY && !(p[len - 1] & 0x80) &&
+        rc_wire_scan(p, p + len - 2, head_kinds, 5, 4, f)) {
+        f[2].v = p[len - 1];
+        return true;
+    }
+    return rc_wire_scan(p, p + len, dispatch_kinds, 5, 4, f);
+}
+
+/* A NUL-terminated copy of a string field, as protobuf-c makes one. */
+static char *dup_string(ProtobufCAllocator *alloc, const rc_wire_field_t *f)
+{
+    if (!f->v)
+        return (char *) protobuf_c_empty_string;
+    char *s = alloc->alloc(alloc->allocator_data, (size_t) f->v + 1);
+    if (s) {
+        memcpy(s, f->ptr, (size_t) f->v);
+        s[f->v] = 0;
+    }
+    return s;
+}
+
+/* Fills d from the scanned fields, allocating as it goes; every pointer it
+ * has not set yet is NULL or a default, so a half-built message can be freed
+ * with protobuf_c_message_free_unpacked. false out of memory. */
+static bool fill_dispatch(Refcache__V1__Dispatch *d, const rc_wire_field_t *f, ProtobufCAllocator *alloc)
+{
+    static const param_t entry_init = REFCACHE__V1__DISPATCH__PARAMS_ENTRY__INIT;
+    d->attempt = (uint32_t) f[2].v;
+    if (!(d->ref_id = dup_string(alloc, &f[1])) || !(d->function = dup_string(alloc, &f[3])))
+        return false;
+    if (f[5].v) {
+        d->payload.data = alloc->alloc(alloc->allocator_data, (size_t) f[5].v);
+        if (!d->payload.data)
+            return false;
+        memcpy(d->payload.data, f[5].ptr, (size_t) f[5].v);
+        d->payload.len = (size_t) f[5].v;
+    }
+    if (!f[4].v)
+        return true;
+    size_t n = (size_t) f[4].v;
+    d->params = alloc->alloc(alloc->allocator_data, n * sizeof *d->params);
+    if (!d->params)
+        return false;
+    /* The run of params was scanned whole: each is a key byte and a length
+     * that fits; only each entry's own fields are left to check. */
+    const uint8_t *p = f[4].ptr;
+    for (size_t i = 0; i < n; i++) {
+        rc_wire_field_t e[3];
+        uint64_t elen = 0;
+        p++;
+        if (!rc_wire_varint(&p, f[4].end, 5, &elen) || !rc_wire_scan(p, p + elen, entry_kinds, 2, 0, e))
+            return false;
+        p += elen;
+        param_t *entry = alloc->alloc(alloc->allocator_data, sizeof *entry);
+        if (!entry)
+            return false;
+        *entry = entry_init;
+        d->params[d->n_params++] = entry;
+        if (!(entry->key = dup_string(alloc, &e[1])) || !(entry->value = dup_string(alloc, &e[2])))
+            return false;
+    }
+    return true;
+}
+
+Refcache__V1__BrokerMessage *rc_worker_codec_dispatch(const uint8_t *data, size_t len,
+                                                      ProtobufCAllocator *alloc)
+{
+    static const broker_msg_t msg_init = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    static const Refcache__V1__Dispatch dispatch_init = REFCACHE__V1__DISPATCH__INIT;
+    rc_wire_field_t top[2], f[6];
+    if (!rc_wire_scan(data, data + len, top_kinds, 1, 0, top) || !top[1].ptr ||
+        !scan_dispatch(top[1].ptr, (size_t) top[1].v, f))
+        return NULL;
+    broker_msg_t *m = alloc->alloc(alloc->allocator_data, sizeof *m);
+    if (!m)
+        return NULL;
+    *m = msg_init;
+    Refcache__V1__Dispatch *d = alloc->alloc(alloc->allocator_data, sizeof *d);
+    if (d) {
+        *d = dispatch_init;
+        m->body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH;
+        m->dispatch = d;
+    }
+    if (!d || !fill_dispatch(d, f, alloc)) {
+        protobuf_c_message_free_unpacked(&m->base, alloc);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+/* WorkerMessage body field numbers. */
+enum { BODY_STARTED = 2, BODY_RESULT = 4 };
+
+static size_t len_of(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static size_t result_body(size_t ref_len, uint32_t attempt, size_t len)
+{
+    return rc_wire_sz_bytes(1, ref_len) + rc_wire_sz_varint(2, attempt) + rc_wire_sz_bytes(3, len);
+}
+
+size_t rc_worker_codec_result_size(const char *ref_id, uint32_t attempt, size_t len)
+{
+    return rc_wire_sz_msg(BODY_RESULT, result_body(len_of(ref_id), attempt, len));
+}
+
+uint8_t *rc_worker_codec_result_put(uint8_t *out, const char *ref_id, uint32_t attempt, const void *data,
+                                    size_t len)
+{
+    size_t ref_len = len_of(ref_id);
+    out = rc_wire_put_msg(out, BODY_RESULT, result_body(ref_len, attempt, len));
+    out = rc_wire_put_bytes(out, 1, ref_id, ref_len);
+    out = rc_wire_put_varint(out, 2, attempt);
+    return rc_wire_put_bytes(out, 3, data, len);
+}
+
+size_t rc_worker_codec_started_size(const char *ref_id, uint32_t attempt)
+{
+    return rc_wire_sz_msg(BODY_STARTED, result_body(len_of(ref_id), attempt, 0));
+}
+
+uint8_t *rc_worker_codec_started_put(uint8_t *out, const char *ref_id, uint32_t attempt)
+{
+    size_t ref_len = len_of(ref_id);
+    out = rc_wire_put_msg(out, BODY_STARTED, result_body(ref_len, attempt, 0));
+    out = rc_wire_put_bytes(out, 1, ref_id, ref_len);
+    return rc_wire_put_varint(out, 2, attempt);
+}
