@@ -194,15 +194,43 @@ static bytes_t pack_by_broker(Refcache__V1__Dispatch *d)
     return b;
 }
 
+/* n random Dispatches in one BrokerMessage{dispatches}: packed by protobuf-c,
+ * or as the broker sends them (each in the broker's shape behind its batch
+ * head). The dispatches are left in d[]. */
+static bytes_t pack_batch(Refcache__V1__Dispatch **d, size_t n, bool broker)
+{
+    if (!broker) {
+        Refcache__V1__DispatchBatch b = REFCACHE__V1__DISPATCH_BATCH__INIT;
+        b.dispatches = d;
+        b.n_dispatches = n;
+        broker_msg_t m = REFCACHE__V1__BROKER_MESSAGE__INIT;
+        m.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+        m.dispatches = &b;
+        bytes_t out = {malloc(refcache__v1__broker_message__get_packed_size(&m) + 1), 0};
+        assert_non_null(out.p);
+        out.n = refcache__v1__broker_message__pack(&m, out.p);
+        return out;
+    }
+    bytes_t out = {malloc(RC_BATCH_HEAD), RC_BATCH_HEAD};
+    assert_non_null(out.p);
+    for (size_t i = 0; i < n; i++) {
+        bytes_t one = pack_broker_shape(d[i]);
+        out.p = realloc(out.p, out.n + one.n);
+        assert_non_null(out.p);
+        memcpy(out.p + out.n, one.p, one.n);
+        out.n += one.n;
+        free(one.p);
+    }
+    size_t head = rc_codec_dispatch_batch_head(out.p + RC_BATCH_HEAD, out.n - RC_BATCH_HEAD);
+    memmove(out.p, out.p + RC_BATCH_HEAD - head, out.n - (RC_BATCH_HEAD - head));
+    out.n -= RC_BATCH_HEAD - head;
+    return out;
+}
+
 /* The same message, field by field (strings as C strings, as the worker
  * reads them). */
-static void assert_same(const broker_msg_t *a, const broker_msg_t *b)
+static void assert_same_dispatch(const Refcache__V1__Dispatch *x, const Refcache__V1__Dispatch *y)
 {
-    assert_int_equal(a->body_case, b->body_case);
-    assert_int_equal(a->base.n_unknown_fields, b->base.n_unknown_fields);
-    if (a->body_case != REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH)
-        return;
-    const Refcache__V1__Dispatch *x = a->dispatch, *y = b->dispatch;
     assert_non_null(x);
     assert_non_null(y);
     assert_int_equal(x->base.n_unknown_fields, y->base.n_unknown_fields);
@@ -220,6 +248,20 @@ static void assert_same(const broker_msg_t *a, const broker_msg_t *b)
         assert_string_equal(x->params[i]->key, y->params[i]->key);
         assert_string_equal(x->params[i]->value, y->params[i]->value);
     }
+}
+
+static void assert_same(const broker_msg_t *a, const broker_msg_t *b)
+{
+    assert_int_equal(a->body_case, b->body_case);
+    assert_int_equal(a->base.n_unknown_fields, b->base.n_unknown_fields);
+    if (a->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH)
+        assert_same_dispatch(a->dispatch, b->dispatch);
+    if (a->body_case != REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES)
+        return;
+    assert_int_equal(a->dispatches->base.n_unknown_fields, b->dispatches->base.n_unknown_fields);
+    assert_int_equal(a->dispatches->n_dispatches, b->dispatches->n_dispatches);
+    for (size_t i = 0; i < a->dispatches->n_dispatches; i++)
+        assert_same_dispatch(a->dispatches->dispatches[i], b->dispatches->dispatches[i]);
 }
 
 /* The fast path's answer for bytes: NULL (declined), or the very message
@@ -277,14 +319,48 @@ static void test_common_shapes_take_the_fast_path(void **state)
     assert_int_equal(rc_codec_live_messages(), 0);
 }
 
+/* Batches of 1 to 8 Dispatches, from protobuf-c or the broker: the fast
+ * path takes them and decodes what was sent. */
+static void test_batches_take_the_fast_path(void **state)
+{
+    (void) state;
+    for (int i = 0; i < ROUNDS / 4; i++) {
+        Refcache__V1__Dispatch *d[8];
+        size_t n = 1 + rnd() % 8;
+        for (size_t j = 0; j < n; j++)
+            d[j] = rnd_dispatch();
+        for (int broker = 0; broker < 2; broker++) {
+            bytes_t b = pack_batch(d, n, broker);
+            broker_msg_t *fast = rc_worker_codec_dispatch(b.p, b.n, &counting);
+            assert_non_null(fast);
+            Refcache__V1__DispatchBatch want_b = REFCACHE__V1__DISPATCH_BATCH__INIT;
+            want_b.dispatches = d;
+            want_b.n_dispatches = n;
+            broker_msg_t want = REFCACHE__V1__BROKER_MESSAGE__INIT;
+            want.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+            want.dispatches = &want_b;
+            assert_same(fast, &want);
+            protobuf_c_message_free_unpacked(&fast->base, &counting);
+            assert_true(check_bytes(b.p, b.n));
+            free(b.p);
+        }
+        for (size_t j = 0; j < n; j++)
+            dispatch_free(d[j]);
+    }
+}
+
 static void test_mutations_agree_with_protobuf_c(void **state)
 {
     (void) state;
     int taken = 0, total = 0;
     for (int i = 0; i < ROUNDS; i++) {
-        Refcache__V1__Dispatch *d = rnd_dispatch();
-        bytes_t b = rnd() % 2 ? pack_pb(d) : pack_broker_shape(d);
-        dispatch_free(d);
+        Refcache__V1__Dispatch *d[3] = {rnd_dispatch(), rnd_dispatch(), rnd_dispatch()};
+        int shape = (int) (rnd() % 4);
+        bytes_t b = shape == 0   ? pack_pb(d[0])
+                    : shape == 1 ? pack_broker_shape(d[0])
+                                 : pack_batch(d, 1 + rnd() % 3, shape == 3);
+        for (int j = 0; j < 3; j++)
+            dispatch_free(d[j]);
         for (int k = 0; k < 8; k++, total++) {
             bytes_t m = {malloc(b.n + 16), b.n};
             assert_non_null(m.p);
@@ -358,8 +434,8 @@ static void test_out_of_memory_frees_everything(void **state)
 {
     (void) state;
     for (int i = 0; i < 200; i++) {
-        Refcache__V1__Dispatch *d = rnd_dispatch();
-        bytes_t b = pack_broker_shape(d);
+        Refcache__V1__Dispatch *d = rnd_dispatch(), *batch[2] = {d, d};
+        bytes_t b = i % 2 ? pack_broker_shape(d) : pack_batch(batch, 2, i % 4 == 0);
         for (long k = 0;; k++) {
             fail_at = k;
             broker_msg_t *m = rc_worker_codec_dispatch(b.p, b.n, &counting);
@@ -422,14 +498,70 @@ static void test_encoders_match_protobuf_c(void **state)
     }
 }
 
+/* Results put together as the worker sends them are protobuf-c's
+ * WorkerMessage{results} (and one alone its WorkerMessage{result}). */
+static void test_result_batches_match_protobuf_c(void **state)
+{
+    (void) state;
+    for (int i = 0; i < ROUNDS / 4; i++) {
+        size_t n = 1 + rnd() % 6;
+        Refcache__V1__Result r[6], *rp[6];
+        uint8_t data[6][64];
+        uint8_t *buf = malloc(RC_WORKER_RESULTS_HEAD + 6 * 200), *p = buf + RC_WORKER_RESULTS_HEAD;
+        assert_non_null(buf);
+        for (size_t j = 0; j < n; j++) {
+            refcache__v1__result__init(&r[j]);
+            r[j].ref_id = rnd_string(40);
+            r[j].attempt = rnd_attempt();
+            r[j].data.len = rnd() % sizeof data[j];
+            r[j].data.data = data[j];
+            for (size_t k = 0; k < r[j].data.len; k++)
+                data[j][k] = (uint8_t) rnd();
+            rp[j] = &r[j];
+            uint8_t *end =
+                rc_worker_codec_result_entry_put(p, r[j].ref_id, r[j].attempt, data[j], r[j].data.len);
+            assert_int_equal((size_t) (end - p),
+                             rc_worker_codec_result_entry_size(r[j].ref_id, r[j].attempt, r[j].data.len));
+            p = end;
+        }
+        uint8_t *body = buf + RC_WORKER_RESULTS_HEAD;
+        size_t len = (size_t) (p - body), head = 0;
+        Refcache__V1__ResultBatch b = REFCACHE__V1__RESULT_BATCH__INIT;
+        b.results = rp;
+        b.n_results = n;
+        Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
+        if (n == 1) {
+            rc_worker_codec_entry_to_result(body);
+            wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+            wm.result = &r[0];
+        } else {
+            head = rc_worker_codec_results_head(body, len);
+            wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+            wm.results = &b;
+        }
+        size_t want_n = refcache__v1__worker_message__get_packed_size(&wm);
+        uint8_t *want = malloc(want_n);
+        assert_non_null(want);
+        refcache__v1__worker_message__pack(&wm, want);
+        assert_int_equal(head + len, want_n);
+        assert_memory_equal(body - head, want, want_n);
+        free(want);
+        free(buf);
+        for (size_t j = 0; j < n; j++)
+            free(r[j].ref_id);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_common_shapes_take_the_fast_path),
+        cmocka_unit_test(test_batches_take_the_fast_path),
         cmocka_unit_test(test_mutations_agree_with_protobuf_c),
         cmocka_unit_test(test_declined_shapes),
         cmocka_unit_test(test_out_of_memory_frees_everything),
         cmocka_unit_test(test_encoders_match_protobuf_c),
+        cmocka_unit_test(test_result_batches_match_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,14 @@
 
 #include <cmocka.h>
 #include <czmq.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "rc_builtins.h"
 #include "rc_common.h"
@@ -38,7 +46,11 @@ typedef struct {
     int progress;   /* progress messages seen */
     int hellos;     /* ControlHello messages seen */
     char curve_dir[64];
-    worker_msg_t *lookahead;              /* a message expect() saw early and kept */
+    worker_msg_t *lookahead; /* a message expect() saw early and kept */
+    /* The Results of a ResultBatch not yet returned, one message each. */
+    worker_msg_t *batched[64];
+    size_t batched_n, batched_next;
+    int result_batches;                   /* ResultBatches seen */
     const atomic_uint_fast64_t *doorbell; /* for the pool, as a broker's */
 } fx_t;
 
@@ -111,6 +123,37 @@ static void send_dispatch(fx_t *f, const char *ref_id, uint32_t attempt, const c
     send_broker(f, &bm);
 }
 
+/* Sends n echo Dispatches (attempt 1, payload = ref) in one DispatchBatch;
+ * the first is a sleep of sleep_ms instead if sleep_ms is set. */
+static void send_batch(fx_t *f, const char *const *refs, size_t n, const char *sleep_ms)
+{
+    Refcache__V1__Dispatch d[16], *dp[16];
+    Refcache__V1__Dispatch__ParamsEntry ms = REFCACHE__V1__DISPATCH__PARAMS_ENTRY__INIT, *msp[1] = {&ms};
+    ms.key = "ms";
+    ms.value = (char *) sleep_ms;
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        refcache__v1__dispatch__init(&d[i]);
+        d[i].ref_id = (char *) refs[i];
+        d[i].attempt = 1;
+        d[i].function = i == 0 && sleep_ms ? "sleep" : "echo";
+        if (i == 0 && sleep_ms) {
+            d[i].params = msp;
+            d[i].n_params = 1;
+        }
+        d[i].payload.data = (uint8_t *) refs[i];
+        d[i].payload.len = strlen(refs[i]);
+        dp[i] = &d[i];
+    }
+    Refcache__V1__DispatchBatch b = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    b.dispatches = dp;
+    b.n_dispatches = n;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+    bm.dispatches = &b;
+    send_broker(f, &bm);
+}
+
 static void send_cancel(fx_t *f, const char *ref_id, uint32_t attempt)
 {
     Refcache__V1__CancelNotice n = REFCACHE__V1__CANCEL_NOTICE__INIT;
@@ -150,6 +193,8 @@ static worker_msg_t *next_work(fx_t *f, int timeout_ms)
         f->lookahead = NULL;
         return kept;
     }
+    if (f->batched_next < f->batched_n)
+        return f->batched[f->batched_next++];
     uint64_t start = rc_mono_us();
     char id[128];
     while (true) {
@@ -188,6 +233,26 @@ static worker_msg_t *next_work(fx_t *f, int timeout_ms)
                 snprintf(f->wid, sizeof f->wid, "%s", id);
             }
             assert_string_equal(id, f->wid);
+            if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS) {
+                /* Each Result of a batch as if it had come alone. */
+                Refcache__V1__ResultBatch *b = wm->results;
+                assert_true(b->n_results >= 2 && b->n_results <= 64);
+                f->result_batches++;
+                f->batched_n = f->batched_next = 0;
+                for (size_t i = 0; i < b->n_results; i++) {
+                    worker_msg_t one = REFCACHE__V1__WORKER_MESSAGE__INIT;
+                    one.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+                    one.result = b->results[i];
+                    size_t n = refcache__v1__worker_message__get_packed_size(&one);
+                    uint8_t *buf = malloc(n);
+                    assert_non_null(buf);
+                    refcache__v1__worker_message__pack(&one, buf);
+                    f->batched[f->batched_n++] = refcache__v1__worker_message__unpack(NULL, n, buf);
+                    free(buf);
+                }
+                refcache__v1__worker_message__free_unpacked(wm, NULL);
+                return f->batched[f->batched_next++];
+            }
             if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT)
                 f->heartbeats++;
             else if (wm->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_PROGRESS)
@@ -268,6 +333,7 @@ static void expect_ready(fx_t *f, int credit)
     Refcache__V1__Ready *r = wm->ready;
     assert_string_equal(r->worker_id, f->wid);
     assert_int_equal(r->credit, credit);
+    assert_int_equal(r->max_batch, credit < 64 ? credit : 64);
     assert_int_equal(r->heartbeat_ms, HB_MS);
     const char *names[] = {"echo", "sleep", "primes", "spin", "fail"};
     assert_int_equal(r->n_functions, 5);
@@ -361,6 +427,8 @@ static void fixture_destroy(fx_t **f_p)
     fx_t *f = *f_p;
     if (f->lookahead)
         refcache__v1__worker_message__free_unpacked(f->lookahead, NULL);
+    while (f->batched_next < f->batched_n)
+        refcache__v1__worker_message__free_unpacked(f->batched[f->batched_next++], NULL);
     rc_pool_destroy(&f->pool);
     assert_null(f->pool);
     zsock_destroy(&f->work);
@@ -718,6 +786,47 @@ static void test_over_credit(void **state)
     }
 }
 
+/* A DispatchBatch: its tasks are held and run one by one, in order, as if
+ * each had come alone (a cancel removes one of them while its batch-mates
+ * still wait), and results that end in a burst come back in ResultBatches. */
+static void test_dispatch_batch(void **state)
+{
+    (void) state;
+    fx_t *f = fixture_new();
+    fixture_start(f, 8, 10, NULL, NULL);
+    const char *first[] = {"q-0", "q-1", "q-2", "q-3", "q-4", "q-5"};
+    send_batch(f, first, 6, "200");
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "q-0", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    send_cancel(f, "q-3", 1);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, "q-3", 1);
+    assert_false(wm->cancel_ack->started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "q-0", 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    const char *rest[] = {"q-1", "q-2", "q-4", "q-5"};
+    for (size_t i = 0; i < 4; i++) {
+        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, rest[i], 1);
+        assert_int_equal(wm->result->data.len, strlen(rest[i]));
+        assert_memory_equal(wm->result->data.data, rest[i], strlen(rest[i]));
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+
+    /* Eight quick tasks at once: their results do not go out one by one. */
+    const char *second[] = {"s-0", "s-1", "s-2", "s-3", "s-4", "s-5", "s-6", "s-7"};
+    int batches_before = f->result_batches;
+    send_batch(f, second, 8, NULL);
+    for (size_t i = 0; i < 8; i++) {
+        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, second[i], 1);
+        refcache__v1__worker_message__free_unpacked(wm, NULL);
+    }
+    print_message("dispatch batch: %d ResultBatch(es) for 8 quick tasks\n",
+                  f->result_batches - batches_before);
+    if (!RUNNING_ON_VALGRIND) /* there a task may outlast the results' 50 us */
+        assert_true(f->result_batches > batches_before);
+    fixture_destroy(&f);
+}
+
 static void test_destroy_while_running(void **state)
 {
     fx_t *f = *state;
@@ -992,6 +1101,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_primes_and_spin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_over_credit, setup, teardown),
+        cmocka_unit_test(test_dispatch_batch),
         cmocka_unit_test_setup_teardown(test_destroy_while_running, setup, teardown),
         cmocka_unit_test(test_liveness_reconnect),
         cmocka_unit_test(test_frozen_worker_disowns),

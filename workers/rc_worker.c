@@ -49,19 +49,25 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
  * timer would add nothing but hide a broker that forgot to ring. */
 #define INPUT_CHECK_US 1000
 #define MAX_THREADS    1024
-#define MAX_CREDIT     1024
+/* Results sent together, at most; and the most a batch's first waits. */
+#define RESULTS_MAX     64
+#define RESULTS_BYTES   (64 << 10)
+#define RESULTS_WAIT_US 50
+#define MAX_CREDIT      1024
 
 typedef struct rc_worker rc_worker_t;
 
 /* Received messages are unpacked into per-message arenas that are reused,
  * so the hot path does not call malloc for every field of every message.
- * An arena lives as long as its message (a held task keeps its arena); at
- * most credit + 2 are ever in use. What does not fit goes to malloc. */
+ * An arena lives as long as its message: a held task keeps it, and the
+ * tasks of one DispatchBatch share it (refs counts them). At most credit + 2
+ * are ever in use. What does not fit goes to malloc. */
 #define ARENA_BYTES 4096
 typedef struct arena {
     ProtobufCAllocator allocator; /* allocator_data = this arena */
     struct arena *next;           /* free list */
-    size_t used;
+    size_t used, cap;
+    unsigned refs;                    /* held tasks (or the receiver) using the message */
     bool spilled;                     /* something went to malloc: the message must be freed field by field */
     _Alignas(16) unsigned char buf[]; /* ARENA_BYTES; the message comes first */
 } arena_t;
@@ -88,6 +94,13 @@ typedef struct {
     bool used;
 } tombstone_t;
 
+/* A held task: its Dispatch, and the message it came in (shared by the
+ * tasks of a DispatchBatch). */
+typedef struct {
+    broker_msg_t *msg;
+    const Refcache__V1__Dispatch *d;
+} held_t;
+
 struct rc_worker {
     rc_pool_t *pool;
     int index;
@@ -113,7 +126,7 @@ struct rc_worker {
     zmq_msg_t in; /* reused for every received frame */
     arena_t *free_arenas;
 
-    broker_msg_t **held; /* ring of held dispatches, capacity = credit */
+    held_t *held; /* ring of held dispatches, capacity = credit */
     size_t held_head;
     size_t held_count;
     tombstone_t tombs[WORKER_TOMBSTONES];
@@ -129,6 +142,15 @@ struct rc_worker {
 
     uint8_t *result_buf; /* reused for copied results */
     size_t result_cap;
+    /* Results to send together (docs/protocol.md, "Batches"): ResultBatch
+     * entries behind RC_WORKER_RESULTS_HEAD bytes of room for the head. They
+     * go out before the worker waits, before any other message, when
+     * RESULTS_MAX or RESULTS_BYTES is reached, and once the first has waited
+     * RESULTS_WAIT_US (checked after each task and at step boundaries). */
+    uint8_t *results;
+    size_t results_len, results_cap;
+    unsigned results_n;
+    uint64_t results_since_us;
     char fail_msg[1024];
 };
 
@@ -184,8 +206,9 @@ static int send_packed(void *sock, const ProtobufCMessage *m)
     return pack_msg(&msg, m) == 0 ? send_msg(sock, &msg) : -1;
 }
 
-/* Sends msg (taken, also on failure) on the work socket. 0 or -1. */
-static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
+/* Sends msg (taken, also on failure) on the work socket, before any result
+ * that waits to go out with others. 0 or -1. */
+static int send_work_now(rc_worker_t *w, zmq_msg_t *msg)
 {
     if (!w->work_h) {
         zmq_msg_close(msg);
@@ -194,6 +217,41 @@ static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
     w->last_sent_us = rc_mono_us();
     w->work_armed = false; /* a send may take the socket's pending commands */
     return send_msg(w->work_h, msg);
+}
+
+/* Sends the results that wait to go out together: one as a Result, more as
+ * a ResultBatch. */
+static void results_flush(rc_worker_t *w)
+{
+    if (!w->results_n)
+        return;
+    uint8_t *body = w->results + RC_WORKER_RESULTS_HEAD;
+    size_t len = w->results_len - RC_WORKER_RESULTS_HEAD, head = 0;
+    if (w->results_n == 1)
+        rc_worker_codec_entry_to_result(body);
+    else
+        head = rc_worker_codec_results_head(body, len);
+    w->results_n = 0;
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, head + len) != 0)
+        return;
+    memcpy(zmq_msg_data(&msg), body - head, head + len);
+    send_work_now(w, &msg);
+}
+
+/* The same once the first result has waited long enough. */
+static void results_flush_if_due(rc_worker_t *w)
+{
+    if (w->results_n && rc_mono_us() - w->results_since_us >= RESULTS_WAIT_US)
+        results_flush(w);
+}
+
+/* Sends msg (taken, also on failure) on the work socket, after the results
+ * that wait (so that nothing overtakes them). 0 or -1. */
+static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
+{
+    results_flush(w);
+    return send_work_now(w, msg);
 }
 
 static int send_work(rc_worker_t *w, worker_msg_t *wm)
@@ -280,8 +338,34 @@ static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int co
     send_work(w, &wm);
 }
 
+/* Puts a Result with the others that wait to go out together; false if
+ * there is no memory for it. */
+static bool results_add(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
+{
+    size_t n = rc_worker_codec_result_entry_size(d->ref_id, d->attempt, len);
+    if (w->results_n && (w->results_n >= RESULTS_MAX || w->results_len + n > RESULTS_BYTES))
+        results_flush(w);
+    if (!w->results_n)
+        w->results_len = RC_WORKER_RESULTS_HEAD;
+    if (w->results_len + n > w->results_cap) {
+        size_t cap = w->results_len + n > RESULTS_BYTES ? w->results_len + n : RESULTS_BYTES;
+        uint8_t *buf = realloc(w->results, cap);
+        if (!buf)
+            return false;
+        w->results = buf;
+        w->results_cap = cap;
+    }
+    rc_worker_codec_result_entry_put(w->results + w->results_len, d->ref_id, d->attempt, data, len);
+    w->results_len += n;
+    if (w->results_n++ == 0)
+        w->results_since_us = rc_mono_us();
+    return true;
+}
+
 static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
+    if (results_add(w, d, data, len))
+        return;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, rc_worker_codec_result_size(d->ref_id, d->attempt, len)) != 0)
         return;
@@ -308,6 +392,7 @@ static int announce(rc_worker_t *w)
     ready.n_cacheable = pool->cacheable_count;
     ready.cacheable = pool->cacheable_names;
     ready.credit = (uint32_t) pool->credit;
+    ready.max_batch = (uint32_t) (pool->credit < RESULTS_MAX ? pool->credit : RESULTS_MAX);
     ready.heartbeat_ms = (uint32_t) pool->heartbeat_ms;
     worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
     wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
@@ -324,7 +409,7 @@ static void *arena_alloc(void *data, size_t size)
 {
     arena_t *a = data;
     size_t need = (size + 15) & ~(size_t) 15;
-    if (need >= size && need <= ARENA_BYTES - a->used) {
+    if (need >= size && need <= a->cap - a->used) {
         void *p = a->buf + a->used;
         a->used += need;
         return p;
@@ -336,25 +421,29 @@ static void *arena_alloc(void *data, size_t size)
 static void arena_free(void *data, void *ptr)
 {
     arena_t *a = data;
-    if ((unsigned char *) ptr >= a->buf && (unsigned char *) ptr < a->buf + ARENA_BYTES)
+    if ((unsigned char *) ptr >= a->buf && (unsigned char *) ptr < a->buf + a->cap)
         return; /* released all at once when the arena is reset */
     free(ptr);
 }
 
-static arena_t *arena_get(rc_worker_t *w)
+/* An arena of at least want bytes (and ARENA_BYTES), held once. */
+static arena_t *arena_get(rc_worker_t *w, size_t want)
 {
+    size_t cap = want > ARENA_BYTES ? (want + 15) & ~(size_t) 15 : ARENA_BYTES;
     arena_t *a = w->free_arenas;
-    if (a) {
+    if (a && a->cap >= cap) {
         w->free_arenas = a->next;
     } else {
-        a = malloc(sizeof *a + ARENA_BYTES);
+        a = malloc(sizeof *a + cap);
         if (!a)
             return NULL;
+        a->cap = cap;
         a->allocator.alloc = arena_alloc;
         a->allocator.free = arena_free;
         a->allocator.allocator_data = a;
     }
     a->used = 0;
+    a->refs = 1;
     a->spilled = false;
     a->next = NULL;
     return a;
@@ -388,11 +477,12 @@ static void *fast_dispatch(const uint8_t *data, size_t len, ProtobufCAllocator *
  * protobuf-c; NULL if it is not valid. */
 static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc, fast_unpack_fn *fast)
 {
-    arena_t *a = arena_get(w);
-    if (!a)
-        return NULL;
     const uint8_t *data = zmq_msg_data(&w->in);
     size_t size = zmq_msg_size(&w->in);
+    /* Room for the copied strings and bytes, and the structs around them. */
+    arena_t *a = arena_get(w, size > (64 << 10) ? 0 : 4 * size + 1024);
+    if (!a)
+        return NULL;
     ProtobufCMessage *m = fast ? fast(data, size, &a->allocator) : NULL;
     if (!m) {
         /* A fast decoder that declined has freed what it took; start over. */
@@ -411,12 +501,26 @@ static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc, 
     return m;
 }
 
-/* Frees a message from msg_unpack and recycles its arena. */
+static arena_t *arena_of(void *msg)
+{
+    return (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
+}
+
+/* One more user of a message from msg_unpack (a task of its batch). */
+static void msg_hold(void *msg)
+{
+    arena_of(msg)->refs++;
+}
+
+/* Lets go of a message from msg_unpack; the last user frees it and
+ * recycles its arena. */
 static void msg_free(rc_worker_t *w, void *msg)
 {
     if (!msg)
         return;
-    arena_t *a = (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
+    arena_t *a = arena_of(msg);
+    if (--a->refs > 0)
+        return;
     /* All in the arena: nothing to free one by one. */
     if (a->spilled)
         protobuf_c_message_free_unpacked(msg, &a->allocator);
@@ -425,36 +529,36 @@ static void msg_free(rc_worker_t *w, void *msg)
 
 /* ------------------------------------------------------------ held tasks */
 
-static broker_msg_t *held_at(rc_worker_t *w, size_t i)
+static held_t *held_at(rc_worker_t *w, size_t i)
 {
-    return w->held[(w->held_head + i) % (size_t) w->pool->credit];
+    return &w->held[(w->held_head + i) % (size_t) w->pool->credit];
 }
 
-static broker_msg_t *held_pop(rc_worker_t *w)
+/* Takes the oldest held task into *out; false if none. */
+static bool held_pop(rc_worker_t *w, held_t *out)
 {
     if (w->held_count == 0)
-        return NULL;
-    broker_msg_t *m = w->held[w->held_head];
-    w->held[w->held_head] = NULL;
+        return false;
+    *out = w->held[w->held_head];
+    w->held[w->held_head] = (held_t){0};
     w->held_head = (w->held_head + 1) % (size_t) w->pool->credit;
     w->held_count--;
-    return m;
+    return true;
 }
 
 /* Removes the held task (ref_id, attempt); true if it was held. */
 static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
 {
-    size_t cap = (size_t) w->pool->credit;
     for (size_t i = 0; i < w->held_count; i++) {
-        broker_msg_t *m = held_at(w, i);
-        if (m->dispatch->attempt != attempt || strcmp(m->dispatch->ref_id, ref_id) != 0)
+        held_t h = *held_at(w, i);
+        if (h.d->attempt != attempt || strcmp(h.d->ref_id, ref_id) != 0)
             continue;
         /* Close the gap by moving the later entries one place forward. */
         for (size_t j = i; j + 1 < w->held_count; j++)
-            w->held[(w->held_head + j) % cap] = w->held[(w->held_head + j + 1) % cap];
-        w->held[(w->held_head + w->held_count - 1) % cap] = NULL;
+            *held_at(w, j) = *held_at(w, j + 1);
+        *held_at(w, w->held_count - 1) = (held_t){0};
         w->held_count--;
-        msg_free(w, m);
+        msg_free(w, h.msg);
         return true;
     }
     return false;
@@ -463,9 +567,9 @@ static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
 /* Drops every held task without telling the broker (it forgot them). */
 static void held_drop_all(rc_worker_t *w)
 {
-    broker_msg_t *m;
-    while ((m = held_pop(w)))
-        msg_free(w, m);
+    held_t h;
+    while (held_pop(w, &h))
+        msg_free(w, h.msg);
 }
 
 static void tombstone_add(rc_worker_t *w, const char *ref_id, uint32_t attempt)
@@ -508,28 +612,23 @@ static int recv_frame(rc_worker_t *w, void *sock)
     return -1;
 }
 
-static void on_dispatch(rc_worker_t *w, broker_msg_t *m)
+/* Takes one Dispatch of message m: holds it (with a reference to m), or
+ * answers it at once. */
+static void on_dispatch(rc_worker_t *w, broker_msg_t *m, const Refcache__V1__Dispatch *d)
 {
-    const Refcache__V1__Dispatch *d = m->dispatch;
-    if (!d || d->ref_id[0] == '\0') {
-        /* Nothing to answer to: the broker cannot match a reply. */
-        msg_free(w, m);
-        return;
-    }
+    if (!d || d->ref_id[0] == '\0')
+        return; /* nothing to answer to: the broker cannot match a reply */
     if (tombstone_take(w, d->ref_id, d->attempt)) {
         send_cancel_ack(w, d->ref_id, d->attempt, false);
-        msg_free(w, m);
         return;
     }
     if (w->held_count >= (size_t) w->pool->credit) {
         send_failure(w, d, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
                      "worker credit exceeded: the broker dispatched more tasks than granted");
-        msg_free(w, m);
         return;
     }
-    size_t tail = (w->held_head + w->held_count) % (size_t) w->pool->credit;
-    w->held[tail] = m;
-    w->held_count++;
+    msg_hold(m);
+    *held_at(w, w->held_count++) = (held_t){m, d};
 }
 
 /* Handles the broker message in w->in (one frame, or rc < 0 for a
@@ -545,7 +644,13 @@ static void on_work_frame(rc_worker_t *w, int rc)
         return;
     switch (m->body_case) {
     case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
-        on_dispatch(w, m); /* takes m */
+        on_dispatch(w, m, m->dispatch);
+        msg_free(w, m);
+        break;
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES:
+        for (size_t i = 0; i < m->dispatches->n_dispatches; i++)
+            on_dispatch(w, m, m->dispatches->dispatches[i]);
+        msg_free(w, m);
         break;
     case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
         /* The broker forgot us: it has already retried or failed what
@@ -673,6 +778,8 @@ static uint64_t bell_read(rc_worker_t *w)
  * more empty receive, a system call that buys nothing. */
 static void look(rc_worker_t *w, long timeout_ms, bool control)
 {
+    if (timeout_ms != 0)
+        results_flush(w); /* nothing waits while the worker does */
     uint64_t bell = bell_read(w);
     drain_unarmed(w, control);
     if (w->terminating)
@@ -790,6 +897,7 @@ static int open_sockets(rc_worker_t *w)
  * connection, and the broker has forgotten our held tasks anyway. */
 static void reconnect(rc_worker_t *w)
 {
+    w->results_n = 0; /* for the old session: the broker has moved on */
     held_drop_all(w);
     close_sockets(w);
     /* A new routing id for the new connections: a ROUTER without
@@ -839,9 +947,9 @@ static const rc_function_t *find_function(rc_pool_t *pool, const char *name)
     return NULL;
 }
 
-static void run_task(rc_worker_t *w, broker_msg_t *m)
+static void run_task(rc_worker_t *w, held_t *h)
 {
-    const Refcache__V1__Dispatch *d = m->dispatch;
+    const Refcache__V1__Dispatch *d = h->d;
     const rc_function_t *fn = find_function(w->pool, d->function);
     if (!fn) {
         snprintf(w->fail_msg, sizeof w->fail_msg, "unknown function \"%.200s\"", d->function);
@@ -876,7 +984,7 @@ static void run_task(rc_worker_t *w, broker_msg_t *m)
         free(job.owned);
     }
     atomic_fetch_add(&w->pool->tasks_done, 1);
-    msg_free(w, m);
+    msg_free(w, h->msg);
 }
 
 static void worker_loop(rc_worker_t *w)
@@ -907,9 +1015,11 @@ static void worker_loop(rc_worker_t *w)
             look(w, 0, control);
             check_timers(w);
         }
-        broker_msg_t *m = w->terminating ? NULL : held_pop(w);
-        if (m)
-            run_task(w, m);
+        held_t h;
+        if (!w->terminating && held_pop(w, &h)) {
+            run_task(w, &h);
+            results_flush_if_due(w);
+        }
     }
 }
 
@@ -917,10 +1027,11 @@ static void worker_loop(rc_worker_t *w)
  * to another worker at once instead of waiting for the heartbeat timeout. */
 static void farewell(rc_worker_t *w)
 {
-    broker_msg_t *m;
-    while ((m = held_pop(w))) {
-        send_failure(w, m->dispatch, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
-        msg_free(w, m);
+    results_flush(w);
+    held_t h;
+    while (held_pop(w, &h)) {
+        send_failure(w, h.d, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
+        msg_free(w, h.msg);
     }
     /* A short linger gives those failures (and the running task's) a chance
      * to leave; with linger 0 closing would discard them. It bounds how long
@@ -964,6 +1075,7 @@ bool rc_job_cancelled(rc_job *job)
     rc_worker_t *w = job->worker;
     check_silence(w); /* before anything is sent: sending resets the silence */
     job_started(job);
+    results_flush_if_due(w);
     poll_input(w, 0);
     heartbeat_if_due(w, rc_mono_us());
     return job->cancelled || w->terminating;
@@ -1131,6 +1243,7 @@ static void pool_free(rc_pool_t *self)
         arenas_free_all(w);
         free(w->held);
         free(w->result_buf);
+        free(w->results);
         free(w);
     }
     free(self->workers);

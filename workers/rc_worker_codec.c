@@ -9,8 +9,10 @@
 typedef Refcache__V1__BrokerMessage broker_msg_t;
 typedef Refcache__V1__Dispatch__ParamsEntry param_t;
 
-/* BrokerMessage: only its field 1 (dispatch). */
-static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_LEN};
+/* BrokerMessage: only its fields 1 (dispatch) and 4 (dispatches). */
+static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_NONE, RC_F_NONE, RC_F_LEN};
+/* DispatchBatch: its dispatches (repeated). */
+static const uint8_t batch_kinds[] = {RC_F_NONE, RC_F_LEN};
 /* Dispatch: ref_id, attempt, function, params (repeated), payload; the
  * second list reads what precedes an attempt that comes last. */
 static const uint8_t dispatch_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_LEN, RC_F_LEN, RC_F_LEN};
@@ -89,26 +91,81 @@ static bool fill_dispatch(Refcache__V1__Dispatch *d, const rc_wire_field_t *f, P
     return true;
 }
 
+/* Reads a Dispatch body of the common shape into a new struct, stored in
+ * *out as soon as it exists (so that a half-built message can be freed);
+ * false if the shape is not the common one or out of memory. */
+static bool read_dispatch(const uint8_t *p, size_t len, ProtobufCAllocator *alloc,
+                          Refcache__V1__Dispatch **out)
+{
+    static const Refcache__V1__Dispatch dispatch_init = REFCACHE__V1__DISPATCH__INIT;
+    rc_wire_field_t f[6];
+    if (!scan_dispatch(p, len, f))
+        return false;
+    Refcache__V1__Dispatch *d = alloc->alloc(alloc->allocator_data, sizeof *d);
+    if (!d)
+        return false;
+    *d = dispatch_init;
+    *out = d;
+    return fill_dispatch(d, f, alloc);
+}
+
+/* The Dispatches of a DispatchBatch body whose run of entries was scanned
+ * (each a key byte and a length that fits). */
+static bool read_batch(const rc_wire_field_t *run, ProtobufCAllocator *alloc, Refcache__V1__DispatchBatch *b)
+{
+    size_t n = (size_t) run->v;
+    if (!(b->dispatches = alloc->alloc(alloc->allocator_data, n * sizeof *b->dispatches)))
+        return false;
+    const uint8_t *p = run->ptr;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t dlen = 0;
+        p++;
+        if (!rc_wire_varint(&p, run->end, 5, &dlen))
+            return false;
+        Refcache__V1__Dispatch *d = NULL;
+        bool ok = read_dispatch(p, (size_t) dlen, alloc, &d);
+        if (d)
+            b->dispatches[b->n_dispatches++] = d;
+        if (!ok)
+            return false;
+        p += dlen;
+    }
+    return true;
+}
+
 Refcache__V1__BrokerMessage *rc_worker_codec_dispatch(const uint8_t *data, size_t len,
                                                       ProtobufCAllocator *alloc)
 {
     static const broker_msg_t msg_init = REFCACHE__V1__BROKER_MESSAGE__INIT;
-    static const Refcache__V1__Dispatch dispatch_init = REFCACHE__V1__DISPATCH__INIT;
-    rc_wire_field_t top[2], f[6];
-    if (!rc_wire_scan(data, data + len, top_kinds, 1, 0, top) || !top[1].ptr ||
-        !scan_dispatch(top[1].ptr, (size_t) top[1].v, f))
+    static const Refcache__V1__DispatchBatch batch_init = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    rc_wire_field_t top[5], run[2];
+    if (!rc_wire_scan(data, data + len, top_kinds, 4, 0, top) || !top[1].ptr == !top[4].ptr)
+        return NULL;
+    if (top[4].ptr && (!rc_wire_scan(top[4].ptr, top[4].ptr + top[4].v, batch_kinds, 1, 1, run) || !run[1].v))
         return NULL;
     broker_msg_t *m = alloc->alloc(alloc->allocator_data, sizeof *m);
     if (!m)
         return NULL;
     *m = msg_init;
-    Refcache__V1__Dispatch *d = alloc->alloc(alloc->allocator_data, sizeof *d);
-    if (d) {
-        *d = dispatch_init;
-        m->body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH;
-        m->dispatch = d;
+    bool ok;
+    if (top[1].ptr) {
+        Refcache__V1__Dispatch *d = NULL;
+        ok = read_dispatch(top[1].ptr, (size_t) top[1].v, alloc, &d);
+        if (d) {
+            m->body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH;
+            m->dispatch = d;
+        }
+    } else {
+        Refcache__V1__DispatchBatch *b = alloc->alloc(alloc->allocator_data, sizeof *b);
+        ok = b != NULL;
+        if (b) {
+            *b = batch_init;
+            m->body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+            m->dispatches = b;
+            ok = read_batch(&run[1], alloc, b);
+        }
     }
-    if (!d || !fill_dispatch(d, f, alloc)) {
+    if (!ok) {
         protobuf_c_message_free_unpacked(&m->base, alloc);
         return NULL;
     }
@@ -117,8 +174,8 @@ Refcache__V1__BrokerMessage *rc_worker_codec_dispatch(const uint8_t *data, size_
 
 /* ---------------------------------------------------------------- encoding */
 
-/* WorkerMessage body field numbers. */
-enum { BODY_STARTED = 2, BODY_RESULT = 4 };
+/* WorkerMessage body field numbers, and ResultBatch's one field. */
+enum { BODY_STARTED = 2, BODY_RESULT = 4, BODY_RESULTS = 8, BATCH_ENTRY = 1 };
 
 static size_t len_of(const char *s)
 {
@@ -130,19 +187,57 @@ static size_t result_body(size_t ref_len, uint32_t attempt, size_t len)
     return rc_wire_sz_bytes(1, ref_len) + rc_wire_sz_varint(2, attempt) + rc_wire_sz_bytes(3, len);
 }
 
+/* A Result (ref_id, attempt, data) as field `field` of its container. */
+static size_t result_size(unsigned field, const char *ref_id, uint32_t attempt, size_t len)
+{
+    return rc_wire_sz_msg(field, result_body(len_of(ref_id), attempt, len));
+}
+
+static uint8_t *result_put(uint8_t *out, unsigned field, const char *ref_id, uint32_t attempt,
+                           const void *data, size_t len)
+{
+    size_t ref_len = len_of(ref_id);
+    out = rc_wire_put_msg(out, field, result_body(ref_len, attempt, len));
+    out = rc_wire_put_bytes(out, 1, ref_id, ref_len);
+    out = rc_wire_put_varint(out, 2, attempt);
+    return rc_wire_put_bytes(out, 3, data, len);
+}
+
 size_t rc_worker_codec_result_size(const char *ref_id, uint32_t attempt, size_t len)
 {
-    return rc_wire_sz_msg(BODY_RESULT, result_body(len_of(ref_id), attempt, len));
+    return result_size(BODY_RESULT, ref_id, attempt, len);
 }
 
 uint8_t *rc_worker_codec_result_put(uint8_t *out, const char *ref_id, uint32_t attempt, const void *data,
                                     size_t len)
 {
-    size_t ref_len = len_of(ref_id);
-    out = rc_wire_put_msg(out, BODY_RESULT, result_body(ref_len, attempt, len));
-    out = rc_wire_put_bytes(out, 1, ref_id, ref_len);
-    out = rc_wire_put_varint(out, 2, attempt);
-    return rc_wire_put_bytes(out, 3, data, len);
+    return result_put(out, BODY_RESULT, ref_id, attempt, data, len);
+}
+
+size_t rc_worker_codec_result_entry_size(const char *ref_id, uint32_t attempt, size_t len)
+{
+    return result_size(BATCH_ENTRY, ref_id, attempt, len);
+}
+
+uint8_t *rc_worker_codec_result_entry_put(uint8_t *out, const char *ref_id, uint32_t attempt,
+                                          const void *data, size_t len)
+{
+    return result_put(out, BATCH_ENTRY, ref_id, attempt, data, len);
+}
+
+void rc_worker_codec_entry_to_result(uint8_t *entry)
+{
+    /* Both keys are one byte (fields 1 and 4, length-delimited). */
+    entry[0] = RC_WIRE_KEY(BODY_RESULT, RC_WT_LEN);
+}
+
+size_t rc_worker_codec_results_head(uint8_t *at, size_t body_len)
+{
+    size_t head = 1 + rc_wire_vsize(body_len);
+    uint8_t *p = at - head;
+    *p = RC_WIRE_KEY(BODY_RESULTS, RC_WT_LEN);
+    rc_wire_vput(p + 1, body_len);
+    return head;
 }
 
 size_t rc_worker_codec_started_size(const char *ref_id, uint32_t attempt)

@@ -11,7 +11,8 @@
 
 #include "refcache.pb-c.h"
 
-/* Decodes a BrokerMessage{dispatch} in its common shape: each field of the
+/* Decodes a BrokerMessage{dispatch}, or a BrokerMessage{dispatches} whose
+ * every Dispatch is, in its common shape: each field of the
  * Dispatch at most once, in field-number order or with the attempt last (as
  * the broker writes it), one-byte keys, no unknown field. Everything is
  * allocated with alloc, the message itself first, as protobuf-c's unpack
@@ -27,6 +28,19 @@ Refcache__V1__BrokerMessage *rc_worker_codec_dispatch(const uint8_t *data, size_
 size_t rc_worker_codec_result_size(const char *ref_id, uint32_t attempt, size_t len);
 uint8_t *rc_worker_codec_result_put(uint8_t *out, const char *ref_id, uint32_t attempt, const void *data,
                                     size_t len);
+
+/* Results sent together: each as one entry of a ResultBatch, and the head
+ * of the WorkerMessage{results} around entries of body_len bytes, written
+ * so that it ends just before at; returns its length (at most
+ * RC_WORKER_RESULTS_HEAD). A single entry goes as WorkerMessage{result}
+ * instead: the same bytes but for the first, the key, which
+ * rc_worker_codec_entry_to_result rewrites. */
+#define RC_WORKER_RESULTS_HEAD 6
+size_t rc_worker_codec_result_entry_size(const char *ref_id, uint32_t attempt, size_t len);
+uint8_t *rc_worker_codec_result_entry_put(uint8_t *out, const char *ref_id, uint32_t attempt,
+                                          const void *data, size_t len);
+size_t rc_worker_codec_results_head(uint8_t *at, size_t body_len);
+void rc_worker_codec_entry_to_result(uint8_t *entry);
 
 /* The same for WorkerMessage{started{ref_id, attempt}}. */
 size_t rc_worker_codec_started_size(const char *ref_id, uint32_t attempt);
