@@ -1551,6 +1551,7 @@ uint64_t rc_core_timers(rc_core_t *core, uint64_t now)
         }
         }
     }
+    rc_core_flush(core); /* what a retry or the tick dispatched */
     rc_timer_t *first = rc_timers_first(core->timers);
     return first ? first->due_us : UINT64_MAX;
 }
