@@ -779,7 +779,7 @@ static uint64_t bell_read(rc_worker_t *w)
 static void look(rc_worker_t *w, long timeout_ms, bool control)
 {
     if (timeout_ms != 0)
-        results_flush(w); /* nothing waits while the worker does */
+        results_flush(w); /* nothing waits while the worker does (a job's sleep) */
     uint64_t bell = bell_read(w);
     drain_unarmed(w, control);
     if (w->terminating)
@@ -802,8 +802,10 @@ static void look(rc_worker_t *w, long timeout_ms, bool control)
         fds[n] = (struct pollfd){.fd = w->pipe_fd, .events = POLLIN};
         armed[n++] = &w->pipe_armed;
     }
-    /* A socket that DRAIN_BATCH left unarmed still holds messages: no wait. */
-    int ready = poll(fds, n, all_armed ? (int) timeout_ms : 0);
+    /* A socket that DRAIN_BATCH left unarmed still holds messages: no wait.
+     * Nor with a task taken just now and no job running: it is to start. */
+    bool wait = all_armed && (w->job || w->held_count == 0);
+    int ready = poll(fds, n, wait ? (int) timeout_ms : 0);
     w->last_look_us = rc_mono_us();
     if (ready > 0) {
         for (nfds_t i = 0; i < n; i++)
@@ -1000,6 +1002,12 @@ static void worker_loop(rc_worker_t *w)
          * system call, and wait (poll) only when the work socket is empty.
          * Messages are taken one at a time while nothing is held, because
          * a receive that finds the socket empty costs as much as a poll. */
+        /* With nothing left to start, the results that wait go out, before
+         * the receive: a send after a receive that found the socket empty
+         * would disarm it, and the wait below would then first take (and
+         * hold) what came, and wait with it held. */
+        if (w->held_count == 0)
+            results_flush(w);
         if (w->held_count == 0 && !take_work(w)) {
             poll_input(w, timer_timeout_ms(w));
             /* The timers need the work socket drained (see check_timers);
