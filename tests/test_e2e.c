@@ -12,17 +12,10 @@
 #include "rc_client.h"
 #include "rc_common.h"
 #include "rc_testkit.h"
+#include "rc_valgrind.h"
 #include "rc_worker.h"
 
 #include <czmq.h>
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

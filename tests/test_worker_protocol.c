@@ -15,17 +15,10 @@
 
 #include <cmocka.h>
 #include <czmq.h>
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 #include "rc_builtins.h"
 #include "rc_common.h"
+#include "rc_valgrind.h"
 #include "rc_worker.h"
 
 typedef Refcache__V1__WorkerMessage worker_msg_t;
