@@ -75,6 +75,7 @@ typedef struct rc_worker {
      * has drained a socket (rc_core_flush), when the batch is full, and
      * before a cancel notice to the worker. */
     uint32_t max_batch, batch_n;
+    bool batch_refused;    /* the worker refused it: rc_core_flush hands its tasks back */
     uint32_t *batch_slots; /* credit of them */
     rc_buf_t batch;
     rc_list_t flush_link; /* in core->to_flush while batch_n > 0 */

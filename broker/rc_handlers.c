@@ -564,30 +564,30 @@ static void release_slot(rc_core_t *core, rc_worker_t *w, rc_slot_t *s);
 static void batch_discard(rc_worker_t *w)
 {
     w->batch_n = 0;
+    w->batch_refused = false;
     w->batch.len = RC_BATCH_HEAD;
     rc_list_remove(&w->flush_link);
 }
 
 /* Sends a worker's batch: a lone dispatch as itself, several as one
- * DispatchBatch. If the worker refuses it, each of its tasks is handled as
- * a refused dispatch is: retried or failed, and the worker gets no more
- * until it speaks again. */
+ * DispatchBatch. A batch the worker refuses stays where it is, marked, and
+ * the worker gets no more until it speaks again: rc_core_flush then hands
+ * its tasks back (retry or fail). That cannot happen here, as this may run
+ * in the middle of another task's transition (a cancel notice flushes the
+ * batch first), which must not see tasks change under it. */
 static void batch_flush(rc_core_t *core, rc_worker_t *w)
 {
-    uint32_t n = w->batch_n;
-    if (!n)
+    if (!w->batch_n || w->batch_refused)
         return;
     uint8_t *body = w->batch.data + RC_BATCH_HEAD;
     size_t len = w->batch.len - RC_BATCH_HEAD;
-    size_t head = n > 1 ? rc_codec_dispatch_batch_head(body, len) : 0;
-    int rc = route(core->workers, w->id, w->id_len, false, body - head, len + head, NULL);
-    batch_discard(w);
-    if (rc != 0) {
+    size_t head = w->batch_n > 1 ? rc_codec_dispatch_batch_head(body, len) : 0;
+    if (route(core->workers, w->id, w->id_len, false, body - head, len + head, NULL) != 0) {
         w->refused = true;
-        for (uint32_t i = 0; i < n; i++)
-            if (w->slots[w->batch_slots[i]].used)
-                release_slot(core, w, &w->slots[w->batch_slots[i]]);
+        w->batch_refused = true;
+        return;
     }
+    batch_discard(w);
 }
 
 /* Puts a task's dispatch (in credit slot `slot`) into its worker's batch;
@@ -596,6 +596,8 @@ static int batch_add(rc_core_t *core, rc_worker_t *w, const rc_task_t *t, uint32
 {
     if (w->batch_n && (w->batch_n >= w->max_batch || w->batch.len + t->spec_len > RC_BATCH_BYTES))
         batch_flush(core, w);
+    if (w->batch_refused)
+        return -1; /* a refusing worker gets nothing more (usable() sees to it) */
     if (!w->batch_n)
         w->batch.len = RC_BATCH_HEAD;
     if (rc_buf_reserve(&w->batch, w->batch.len + t->spec_len) != 0)
@@ -611,8 +613,20 @@ static int batch_add(rc_core_t *core, rc_worker_t *w, const rc_task_t *t, uint32
 void rc_core_flush(rc_core_t *core)
 {
     rc_list_t *front;
-    while ((front = rc_list_front(&core->to_flush)))
-        batch_flush(core, rc_container_of(front, rc_worker_t, flush_link));
+    while ((front = rc_list_front(&core->to_flush))) {
+        rc_worker_t *w = rc_container_of(front, rc_worker_t, flush_link);
+        batch_flush(core, w);
+        if (!w->batch_refused)
+            continue;
+        /* Refused (peer gone, or its queue full): each task goes back or
+         * fails, as for a refused single dispatch. Handing one back may
+         * dispatch it to another worker, whose batch joins the list. */
+        uint32_t n = w->batch_n;
+        batch_discard(w);
+        for (uint32_t i = 0; i < n; i++)
+            if (w->slots[w->batch_slots[i]].used)
+                release_slot(core, w, &w->slots[w->batch_slots[i]]);
+    }
 }
 
 static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, int reason)
