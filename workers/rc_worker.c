@@ -69,7 +69,7 @@ typedef struct arena {
     size_t used, cap;
     unsigned refs;                    /* held tasks (or the receiver) using the message */
     bool spilled;                     /* something went to malloc: the message must be freed field by field */
-    _Alignas(16) unsigned char buf[]; /* ARENA_BYTES; the message comes first */
+    _Alignas(16) unsigned char buf[]; /* cap bytes; the message comes first */
 } arena_t;
 
 struct rc_job {
