@@ -1104,6 +1104,10 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
         s.queue_depth += ((rc_fn_t *) fn)->queued;
     for (rc_list_t *n = core->worker_list.next; n != &core->worker_list; n = n->next) {
         rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+        /* Only a worker seen on both channels can take tasks: one that has
+         * sent its ControlHello but not yet its Ready is still connecting. */
+        if (!w->ready || !w->hello)
+            continue;
         s.workers++;
         if (w->outstanding)
             s.workers_busy++;
