@@ -401,6 +401,27 @@ static void *s_dealer(void *ctx, const char *id, const char *endpoint)
     return s;
 }
 
+/* Announces a hand-driven worker that serves fn. */
+static void s_announce(void *control, void *work, const char *id, const char *fn, uint32_t credit,
+                       uint32_t max_batch)
+{
+    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
+    hello.worker_id = (char *) id;
+    s_send_pb(control, &hello.base);
+    char *fns[] = {(char *) fn};
+    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    ready.worker_id = (char *) id;
+    ready.functions = fns;
+    ready.n_functions = 1;
+    ready.credit = credit;
+    ready.max_batch = max_batch;
+    ready.heartbeat_ms = HEARTBEAT;
+    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    m.ready = &ready;
+    s_send_wmsg(work, &m);
+}
+
 static bool s_counters_reached(rc_client_t *c, const rc_stats_t *base, uint64_t bad, uint64_t stale,
                                rc_stats_t *now)
 {
@@ -418,20 +439,7 @@ static void test_garbage_worker(void **state)
     void *control = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_CONTROL));
     void *work = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_WORKERS));
 
-    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
-    hello.worker_id = (char *) id;
-    s_send_pb(control, &hello.base);
-    char *fns[] = {"echo"};
-    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
-    ready.worker_id = (char *) id;
-    ready.functions = fns;
-    ready.n_functions = 1;
-    ready.credit = 1;
-    ready.heartbeat_ms = HEARTBEAT;
-    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
-    m.ready = &ready;
-    s_send_wmsg(work, &m);
+    s_announce(control, work, id, "echo", 1, 0);
     s_wait_workers(f->client, 1, 5000);
 
     /* The real task (credit 1: it is dispatched) and another one that stays
@@ -541,27 +549,6 @@ static void test_garbage_worker(void **state)
 /* ------------------------------------------------------------ batches */
 
 #define BATCH_CREDIT 8
-
-/* Announces a hand-driven worker that serves fn. */
-static void s_announce(void *control, void *work, const char *id, const char *fn, uint32_t credit,
-                       uint32_t max_batch)
-{
-    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
-    hello.worker_id = (char *) id;
-    s_send_pb(control, &hello.base);
-    char *fns[] = {(char *) fn};
-    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
-    ready.worker_id = (char *) id;
-    ready.functions = fns;
-    ready.n_functions = 1;
-    ready.credit = credit;
-    ready.max_batch = max_batch;
-    ready.heartbeat_ms = HEARTBEAT;
-    Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
-    m.ready = &ready;
-    s_send_wmsg(work, &m);
-}
 
 typedef struct {
     char ref[BATCH_CREDIT][RC_CLIENT_REF_MAX + 1];
