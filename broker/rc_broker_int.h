@@ -193,7 +193,6 @@ struct rc_waiter {
     rc_timer_t timer;    /* when not in a lane */
     rc_list_t lane_link; /* in a lane: its place there, and when it falls due */
     uint64_t due_us;
-    uint8_t lane; /* 1 + its lane's index, or 0: the timer is in the heap */
     uint64_t req_id;
     uint8_t kind;
     bool cache_hit, deduplicated;

@@ -169,13 +169,12 @@ static void reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const
 
 /* ---------------------------------------------------------------- waiters */
 
-/* Takes a waiter off its lane or the heap. */
+/* Takes a waiter off its lane or the heap (each harmless if it is not
+ * there). */
 static void waiter_unarm(rc_core_t *core, rc_waiter_t *w)
 {
-    if (w->lane)
-        rc_list_remove(&w->lane_link);
-    else
-        rc_timers_cancel(core->timers, &w->timer);
+    rc_list_remove(&w->lane_link);
+    rc_timers_cancel(core->timers, &w->timer);
 }
 
 static void waiter_free(rc_core_t *core, rc_waiter_t *w)
@@ -221,35 +220,33 @@ static void waiter_answer_detached(rc_core_t *core, rc_waiter_t *w)
 }
 
 /* The lane for waiters of timeout_ms: the one that has it, else one that
- * is empty; 0 if none, else 1 + its index. */
-static uint8_t lane_for(rc_core_t *core, uint32_t timeout_ms)
+ * is empty, else NULL. */
+static rc_wait_lane_t *lane_for(rc_core_t *core, uint32_t timeout_ms)
 {
-    int free_lane = -1;
+    rc_wait_lane_t *free_lane = NULL;
     for (int i = 0; i < RC_WAIT_LANES; i++) {
         rc_wait_lane_t *l = &core->lanes[i];
         if (l->timeout_ms == timeout_ms)
-            return (uint8_t) (i + 1);
-        if (free_lane < 0 && rc_list_empty(&l->waiters))
-            free_lane = i;
+            return l;
+        if (!free_lane && rc_list_empty(&l->waiters))
+            free_lane = l;
     }
-    if (free_lane < 0)
-        return 0;
-    rc_wait_lane_t *l = &core->lanes[free_lane];
-    rc_timers_cancel(core->timers, &l->timer); /* may still be set for a waiter long gone */
-    l->timeout_ms = timeout_ms;
-    return (uint8_t) (free_lane + 1);
+    if (free_lane) {
+        rc_timers_cancel(core->timers, &free_lane->timer); /* may still be set for a waiter long gone */
+        free_lane->timeout_ms = timeout_ms;
+    }
+    return free_lane;
 }
 
 /* Arms a waiter to be answered at due_us: in a lane if there is one. */
 static int waiter_arm(rc_core_t *core, rc_waiter_t *w, uint32_t timeout_ms)
 {
     uint64_t due_us = mono_us(core) + (uint64_t) timeout_ms * 1000;
-    w->lane = lane_for(core, timeout_ms);
-    if (!w->lane) {
+    rc_wait_lane_t *l = lane_for(core, timeout_ms);
+    if (!l) {
         w->timer.kind = T_WAITER;
         return rc_timers_set(core->timers, &w->timer, due_us);
     }
-    rc_wait_lane_t *l = &core->lanes[w->lane - 1];
     if (!rc_timer_armed(&l->timer) && rc_timers_set(core->timers, &l->timer, due_us) != 0)
         return -1;
     w->due_us = due_us;
