@@ -1045,6 +1045,20 @@ static void decode_wmsg(const Refcache__V1__WorkerMessage *pm, rc_wmsg_t *msg)
     free(p.data);
 }
 
+/* Makes wm a WorkerMessage{result} of rs, which it fills (ref REF). */
+static void result_msg(Refcache__V1__WorkerMessage *wm, Refcache__V1__Result *rs, uint32_t attempt,
+                       const uint8_t *data, size_t len)
+{
+    refcache__v1__result__init(rs);
+    rs->ref_id = (char *) REF;
+    rs->attempt = attempt;
+    rs->data.data = (uint8_t *) data;
+    rs->data.len = len;
+    refcache__v1__worker_message__init(wm);
+    wm->body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
+    wm->result = rs;
+}
+
 static void test_wmsg_ready(void **state)
 {
     char *functions[] = {"primes", "sha256", "sleep"};
@@ -1151,14 +1165,9 @@ static void test_wmsg_result(void **state)
     uint8_t *data = malloc(len);
     for (size_t i = 0; i < len; i++)
         data[i] = (uint8_t) (i * 13);
-    Refcache__V1__Result rs = REFCACHE__V1__RESULT__INIT;
-    rs.ref_id = (char *) REF;
-    rs.attempt = 1;
-    rs.data.data = data;
-    rs.data.len = len;
-    Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-    wm.result = &rs;
+    Refcache__V1__Result rs;
+    Refcache__V1__WorkerMessage wm;
+    result_msg(&wm, &rs, 1, data, len);
 
     /* Read in place (the broker copies the bytes into the task before the
      * release). */
@@ -1340,14 +1349,9 @@ static void test_arena_many_in_a_row(void **state)
 {
     size_t live = rc_codec_live_messages();
     packed_t p = make_submit(1, 2, 8, 16, 5);
-    Refcache__V1__Result rs = REFCACHE__V1__RESULT__INIT;
-    rs.ref_id = (char *) REF;
-    rs.attempt = 1;
-    rs.data.data = (uint8_t *) "hello";
-    rs.data.len = 5;
-    Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-    wm.result = &rs;
+    Refcache__V1__Result rs;
+    Refcache__V1__WorkerMessage wm;
+    result_msg(&wm, &rs, 1, (const uint8_t *) "hello", 5);
     packed_t w = pack_wmsg(&wm);
     for (int i = 0; i < 20000; i++) {
         rc_request_t req;
@@ -1435,14 +1439,9 @@ static void test_arena_larger_than_arena(void **state)
     assert_non_null(data);
     for (size_t i = 0; i < len; i++)
         data[i] = (uint8_t) (i * 5 + 1);
-    Refcache__V1__Result rs = REFCACHE__V1__RESULT__INIT;
-    rs.ref_id = (char *) REF;
-    rs.attempt = 9;
-    rs.data.data = data;
-    rs.data.len = len;
-    Refcache__V1__WorkerMessage wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT;
-    wm.result = &rs;
+    Refcache__V1__Result rs;
+    Refcache__V1__WorkerMessage wm;
+    result_msg(&wm, &rs, 9, data, len);
     rc_wmsg_t m;
     decode_wmsg(&wm, &m);
     assert_bytes(m.data, data, len);
