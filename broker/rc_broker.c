@@ -13,7 +13,7 @@
 #include "rc_common.h"
 #include "rc_worker.h"
 
-#define RC_BATCH      256 /* messages taken from one socket before looking at the others */
+#define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
 
 struct rc_broker {
@@ -135,18 +135,19 @@ static void close_frames(zmq_msg_t *frames, int count)
         zmq_msg_close(&frames[i]);
 }
 
-typedef void(handler_fn)(rc_core_t *, zmq_msg_t *, int);
+typedef int(handler_fn)(rc_core_t *, zmq_msg_t *, int);
 
-/* Handles what waits on sock (at most RC_BATCH messages), then sends the
- * dispatches they made in batches. */
+/* Handles what waits on sock (about RC_BATCH requests or worker messages,
+ * however many frames carry them), then sends the dispatches and replies
+ * they made in batches. */
 static void drain(rc_core_t *core, void *sock, handler_fn *handle)
 {
     zmq_msg_t frames[RC_MAX_FRAMES];
-    for (int i = 0; i < RC_BATCH; i++) {
+    for (int done = 0; done < RC_BATCH;) {
         int n = recv_frames(sock, frames);
         if (n == 0)
             break;
-        handle(core, frames, n);
+        done += handle(core, frames, n);
         close_frames(frames, n);
     }
     rc_core_flush(core);

@@ -24,6 +24,7 @@
 #define RC_MAX_BATCH       64         /* dispatches in one message, at most */
 #define RC_BATCH_BYTES     (64 << 10) /* a batch that would pass this goes out first */
 #define RC_MAX_ROUTING_ID  255
+#define RC_OUTBOXES        8 /* clients with reply batches open at once */
 
 enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK };
 
@@ -197,9 +198,23 @@ struct rc_waiter {
     uint8_t kind;
     bool cache_hit, deduplicated;
     bool envelope; /* the client used a REQ envelope */
+    bool batched;  /* the request came in a batch: the reply may go in one */
     uint8_t rid_len;
     uint8_t rid[];
 };
+
+/* Replies to one client's batched requests, gathered while the loop drains
+ * its sockets and sent when it is done (rc_core_flush), when full, or when
+ * another client needs the outbox: the entries of a ReplyBatch behind
+ * RC_BATCH_HEAD bytes of room, or a lone reply alone. */
+typedef struct {
+    rc_buf_t buf;
+    uint32_t n;      /* replies in it */
+    size_t last_len; /* the length of the last reply (a lone one is sent as itself) */
+    bool envelope;
+    uint8_t rid_len;
+    uint8_t rid[RC_MAX_ROUTING_ID];
+} rc_outbox_t;
 
 typedef struct {
     uint64_t submitted, completed, failed, cancelled, cache_hits, dedup, expired, evicted, retries,
@@ -233,11 +248,15 @@ typedef struct rc_core {
     uint8_t key_secret[16];
     uint8_t rand_pool[4096];
     size_t rand_left;
-    rc_buf_t out; /* reused reply buffer */
+    rc_buf_t out;     /* reused reply buffer */
+    rc_buf_t scratch; /* a batch entry re-encoded (rc_codec_request_next) */
+    rc_outbox_t outbox[RC_OUTBOXES];
+    unsigned n_outbox, outbox_turn; /* outbox[0..n_outbox) are open; the next to give up */
     /* the message being handled (for replies) */
     const uint8_t *rid;
     size_t rid_len;
     bool envelope;
+    bool batched; /* it is an entry of a RequestBatch */
     uint64_t owner; /* owner of the request being handled */
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
     zhashx_t *client_keys, *worker_keys;
@@ -251,10 +270,12 @@ typedef struct rc_core {
 int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg);
 void rc_core_fini(rc_core_t *core);
 
-/* One frame set from each channel; the rid is the peer's routing id. */
-void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
-void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
-void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+/* One frame set from each channel; the rid is the peer's routing id. Each
+ * returns how many requests or worker messages the frame carried (at least
+ * 1), which the loop counts against its budget per socket. */
+int rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+int rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
+int rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
 
 /* The owner id of a CURVE public key (Z85): a keyed hash, never 0. */
 uint64_t rc_core_owner_of(rc_core_t *core, const char *key);
@@ -262,8 +283,8 @@ uint64_t rc_core_owner_of(rc_core_t *core, const char *key);
 /* Runs every timer due at now; returns the next due time (or UINT64_MAX). */
 uint64_t rc_core_timers(rc_core_t *core, uint64_t now_us);
 
-/* Sends the dispatches waiting in workers' batches: the loop calls it after
- * draining a socket. */
+/* Sends the dispatches waiting in workers' batches and the replies waiting
+ * in outboxes: the loop calls it after draining a socket. */
 void rc_core_flush(rc_core_t *core);
 
 #endif

@@ -274,13 +274,11 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
             return NULL;
         /* The run of params was scanned whole: each is a key 0x12 and a
          * length that fits. */
-        const uint8_t *p = f[2].ptr;
+        const uint8_t *p = f[2].ptr, *ent;
         for (size_t i = 0; i < n; i++) {
-            uint64_t elen = 0;
-            p++;
-            if (!rc_wire_varint(&p, f[2].end, 5, &elen) || !rc_wire_scan(p, p + elen, entry_kinds, 2, 0, e))
+            size_t elen;
+            if (!rc_wire_entry(&p, f[2].end, &ent, &elen) || !rc_wire_scan(ent, ent + elen, entry_kinds, 2, 0, e))
                 return NULL;
-            p += elen;
             entries[i] = entry_init;
             entries[i].key = fast_string(a, &e[1]);
             entries[i].value = fast_string(a, &e[2]);
@@ -331,13 +329,11 @@ static Refcache__V1__ResultBatch *fast_results(rc_arena_t *a, const uint8_t *p, 
     if (!b->results)
         return NULL;
     /* The scan checked the run: each entry is key 0x0a, a length, the bytes. */
-    const uint8_t *q = f[1].ptr;
+    const uint8_t *q = f[1].ptr, *r;
     for (b->n_results = 0; b->n_results < f[1].v; b->n_results++) {
-        uint64_t n;
-        q++;
-        if (!rc_wire_varint(&q, f[1].end, 5, &n) || !(b->results[b->n_results] = fast_result(a, q, q + n)))
+        size_t n;
+        if (!rc_wire_entry(&q, f[1].end, &r, &n) || !(b->results[b->n_results] = fast_result(a, r, r + n)))
             return NULL;
-        q += n;
     }
     return b;
 }
@@ -381,6 +377,25 @@ static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data
     return pb;
 }
 
+/* A Request{batch} in the simple shape (an id at most beside it, and the
+ * entries of the RequestBatch one after the other): the run of entries in
+ * req, or false. */
+static bool fast_batch(const uint8_t *data, size_t len, rc_request_t *req)
+{
+    static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_U64, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE,
+                                        RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_LEN};
+    rc_wire_field_t top[10], f[2];
+    if (!rc_wire_scan(data, data + len, top_kinds, 9, 0, top) || !top[9].ptr ||
+        !rc_wire_scan(top[9].ptr, top[9].ptr + top[9].v, batch_kinds, 1, 1, f))
+        return false;
+    req->id = top[1].v;
+    req->kind = RC_REQ_BATCH;
+    req->run_ = f[1].ptr;
+    req->run_end_ = f[1].end;
+    req->count_ = (size_t) f[1].v;
+    return true;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why)
@@ -392,6 +407,10 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         return -1;
     }
     Refcache__V1__Request *pb = fast_request(a, data, len);
+    if (!pb && fast_batch(data, len, req)) {
+        req->arena_ = a;
+        return 0;
+    }
     if (!pb) {
         arena_reset(a);
         pb = refcache__v1__request__unpack(&a->pa, len, data);
@@ -450,6 +469,10 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
     case REFCACHE__V1__REQUEST__BODY_STATS:
         req->kind = RC_REQ_STATS;
         return 0;
+    case REFCACHE__V1__REQUEST__BODY_BATCH:
+        req->kind = RC_REQ_BATCH;
+        req->count_ = pb->batch->n_requests;
+        return 0;
     default:
         *why = "request has no body (or one this broker does not know)";
         return -1;
@@ -462,6 +485,30 @@ void rc_codec_request_param(const rc_request_t *req, size_t i, rc_str_t *key, rc
     const Refcache__V1__SubmitRequest__ParamsEntry *e = pb->submit->params[i];
     *key = str_of(e->key);
     *value = str_of(e->value);
+}
+
+bool rc_codec_request_next(rc_request_t *req, rc_buf_t *scratch, rc_bytes_t *entry)
+{
+    if (req->next_ >= req->count_)
+        return false;
+    req->next_++;
+    if (!req->pb_) {
+        size_t len;
+        if (!rc_wire_entry(&req->run_, req->run_end_, &entry->ptr, &len))
+            return false;
+        entry->len = len;
+        return true;
+    }
+    /* Unusual shapes are rare: the entry goes back to bytes, to be read as
+     * any lone Request is. */
+    const Refcache__V1__Request *pb = req->pb_;
+    const Refcache__V1__Request *e = pb->batch->requests[req->next_ - 1];
+    size_t len = refcache__v1__request__get_packed_size(e);
+    if (rc_buf_reserve(scratch, len ? len : 1) != 0)
+        return false;
+    scratch->len = refcache__v1__request__pack(e, scratch->data);
+    *entry = (rc_bytes_t){scratch->data, scratch->len};
+    return true;
 }
 
 void rc_codec_request_release(rc_request_t *req)
@@ -563,14 +610,15 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt)
     spec[len - 1] = (uint8_t) (attempt & 0x7f);
 }
 
-size_t rc_codec_dispatch_batch_head(uint8_t *at, size_t body_len)
+int rc_codec_batch_entry(rc_buf_t *buf, const uint8_t *reply, size_t len)
 {
-    /* BrokerMessage.dispatches (field 4, a DispatchBatch): key, length. */
-    size_t head = 1 + rc_wire_vsize(body_len);
-    uint8_t *p = at - head;
-    *p = RC_WIRE_KEY(4, RC_WT_LEN);
-    rc_wire_vput(p + 1, body_len);
-    return head;
+    /* ReplyBatch.replies is field 1. */
+    if (rc_buf_reserve(buf, buf->len + 1 + rc_wire_vsize(len) + len) != 0)
+        return -1;
+    uint8_t *p = rc_wire_put_msg(buf->data + buf->len, 1, len);
+    memcpy(p, reply, len);
+    buf->len = (size_t) (p + len - buf->data);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- replies */

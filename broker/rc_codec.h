@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_wire.h"
+
 /* A decoded string: NUL-terminated at ptr[len] (len stops at the first NUL,
  * as protobuf-c's strings do), so it may also be used as a C string. */
 typedef struct {
@@ -46,6 +48,7 @@ typedef enum {
     RC_REQ_CANCEL,
     RC_REQ_DELETE,
     RC_REQ_STATS,
+    RC_REQ_BATCH, /* a RequestBatch: rc_codec_request_next gives each entry */
 } rc_req_kind_t;
 
 typedef struct {
@@ -62,6 +65,10 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
+    /* batch: the entries not yet taken, as a run of bytes (read in place)
+     * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
+    const uint8_t *run_, *run_end_;
+    size_t next_, count_;
     void *pb_;    /* the decoded message */
     void *arena_; /* where it lives */
 } rc_request_t;
@@ -76,19 +83,31 @@ void rc_codec_request_param(const rc_request_t *req, size_t i, rc_str_t *key, rc
 
 void rc_codec_request_release(rc_request_t *req);
 
+/* The next entry of a batch (RC_REQ_BATCH): the bytes of one Request, for
+ * rc_codec_request, in *entry, valid until the next call; they point into
+ * the frame, or into scratch when the batch had an unusual shape. False
+ * after the last (or out of memory). */
+bool rc_codec_request_next(rc_request_t *req, rc_buf_t *scratch, rc_bytes_t *entry);
+
 /* Encodes the submit's BrokerMessage{Dispatch} once, with room for the
  * attempt, which rc_codec_dispatch_set_attempt patches in place on every
  * (re)dispatch without re-encoding. */
 int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len);
 void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
 
-/* Several dispatches in one BrokerMessage{dispatches}: a spec, which is a
- * BrokerMessage{dispatch} (field 1), is byte for byte one entry of a
- * DispatchBatch (field 1), so the batch is the specs one after the other
- * behind a head. Writes the head for body_len bytes of specs so that it
- * ends just before at, and returns its length (at most RC_BATCH_HEAD). */
-#define RC_BATCH_HEAD 6
-size_t rc_codec_dispatch_batch_head(uint8_t *at, size_t body_len);
+/* A batch is its entries one after the other (each a key byte, a length
+ * and a message) behind a head, the key and length of the batch field,
+ * which rc_wire_head_before writes in the RC_BATCH_HEAD bytes of room left
+ * in front of them. Several dispatches go in BrokerMessage{dispatches} (a
+ * spec, which is a BrokerMessage{dispatch} (field 1), is byte for byte one
+ * entry of a DispatchBatch (field 1)), several replies in Reply{batch}. */
+#define RC_BATCH_HEAD        RC_WIRE_HEAD_MAX
+#define RC_DISPATCHES_FIELD  4  /* BrokerMessage.dispatches */
+#define RC_REPLY_BATCH_FIELD 10 /* Reply.batch */
+
+/* Appends reply (an encoded Reply) to buf as an entry of a ReplyBatch; 0 or
+ * -1 (out of memory). */
+int rc_codec_batch_entry(rc_buf_t *buf, const uint8_t *reply, size_t len);
 
 /* The broker's internal view of a task, for TaskInfo. */
 typedef struct {

@@ -103,19 +103,82 @@ refused:
     return -1;
 }
 
-static void send_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope,
+/* ---------------------------------------------------------------- outboxes */
+
+static void outbox_flush(rc_core_t *core, rc_outbox_t *o)
+{
+    if (!o->n)
+        return;
+    uint8_t *body = o->buf.data + RC_BATCH_HEAD;
+    size_t len = o->buf.len - RC_BATCH_HEAD;
+    if (o->n == 1) {
+        body += len - o->last_len;
+        len = o->last_len;
+    } else {
+        size_t head = rc_wire_head_before(body, RC_REPLY_BATCH_FIELD, len);
+        body -= head;
+        len += head;
+    }
+    if (route(core->clients, o->rid, o->rid_len, o->envelope, body, len, NULL) != 0)
+        core->c.dropped_replies += o->n;
+    o->n = 0;
+    o->buf.len = RC_BATCH_HEAD;
+}
+
+/* The client's open outbox, else a new one (the oldest open one is sent to
+ * make room when all are taken). */
+static rc_outbox_t *outbox_for(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope)
+{
+    for (unsigned i = 0; i < core->n_outbox; i++) {
+        rc_outbox_t *o = &core->outbox[i];
+        if (o->rid_len == rid_len && o->envelope == envelope && memcmp(o->rid, rid, rid_len) == 0)
+            return o;
+    }
+    rc_outbox_t *o;
+    if (core->n_outbox < RC_OUTBOXES) {
+        o = &core->outbox[core->n_outbox++];
+    } else {
+        o = &core->outbox[core->outbox_turn++ % RC_OUTBOXES];
+        outbox_flush(core, o);
+    }
+    o->rid_len = (uint8_t) rid_len;
+    memcpy(o->rid, rid, rid_len);
+    o->envelope = envelope;
+    o->buf.len = RC_BATCH_HEAD;
+    return o;
+}
+
+/* Sends an encoded reply now, or (to a batched request) puts it in the
+ * client's outbox. One that would not fit in a batch goes alone. */
+static void send_encoded(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                         const rc_buf_t *reply)
+{
+    if (batched && reply->len <= RC_BATCH_BYTES / 2) {
+        rc_outbox_t *o = outbox_for(core, rid, rid_len, envelope);
+        if (o->n && (o->n >= RC_MAX_BATCH || o->buf.len + reply->len + 6 > RC_BATCH_BYTES))
+            outbox_flush(core, o);
+        if (rc_codec_batch_entry(&o->buf, reply->data, reply->len) == 0) {
+            o->last_len = reply->len;
+            o->n++;
+            return;
+        }
+    }
+    route(core->clients, rid, rid_len, envelope, reply->data, reply->len, &core->c.dropped_replies);
+}
+
+static void send_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                           const rc_reply_t *r)
 {
     if (rc_codec_reply(&core->out, r) != 0) {
         core->c.dropped_replies++;
         return;
     }
-    route(core->clients, rid, rid_len, envelope, core->out.data, core->out.len, &core->c.dropped_replies);
+    send_encoded(core, rid, rid_len, envelope, batched, &core->out);
 }
 
 static void reply(rc_core_t *core, const rc_reply_t *r)
 {
-    send_reply_to(core, core->rid, core->rid_len, core->envelope, r);
+    send_reply_to(core, core->rid, core->rid_len, core->envelope, core->batched, r);
 }
 
 static void reply_error(rc_core_t *core, uint64_t id, int code, const char *message)
@@ -200,7 +263,7 @@ static void waiter_send(rc_core_t *core, rc_waiter_t *w)
                     .task = &v,
                     .cache_hit = w->cache_hit,
                     .deduplicated = w->deduplicated};
-    send_reply_to(core, w->rid, w->rid_len, w->envelope, &r);
+    send_reply_to(core, w->rid, w->rid_len, w->envelope, w->batched, &r);
 }
 
 /* Answers a waiter with its task's state now and frees it. */
@@ -289,6 +352,7 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
     w->kind = (uint8_t) kind;
     w->deduplicated = dedup;
     w->envelope = core->envelope;
+    w->batched = core->batched;
     w->rid_len = (uint8_t) core->rid_len;
     memcpy(w->rid, core->rid, core->rid_len);
     if (timeout_ms > core->cfg.max_wait_ms)
@@ -578,7 +642,7 @@ static void batch_flush(rc_core_t *core, rc_worker_t *w)
         return;
     uint8_t *body = w->batch.data + RC_BATCH_HEAD;
     size_t len = w->batch.len - RC_BATCH_HEAD;
-    size_t head = w->batch_n > 1 ? rc_codec_dispatch_batch_head(body, len) : 0;
+    size_t head = w->batch_n > 1 ? rc_wire_head_before(body, RC_DISPATCHES_FIELD, len) : 0;
     if (route(core->workers, w->id, w->id_len, false, body - head, len + head, NULL) != 0) {
         w->refused = true;
         w->batch_refused = true;
@@ -624,6 +688,10 @@ void rc_core_flush(rc_core_t *core)
             if (w->slots[w->batch_slots[i]].used)
                 release_slot(core, w, &w->slots[w->batch_slots[i]]);
     }
+    /* Last, as handing tasks back may have answered waiters. */
+    for (unsigned i = 0; i < core->n_outbox; i++)
+        outbox_flush(core, &core->outbox[i]);
+    core->n_outbox = 0;
 }
 
 static void send_cancel_notice(rc_core_t *core, rc_worker_t *w, rc_task_t *t, int reason)
@@ -1136,45 +1204,57 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
     reply(core, &r);
 }
 
-void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+/* Handles one Request (data: its bytes; frame: the frame it came in, for
+ * its CURVE key), or each of a batch's; returns how many it handled. */
+static int on_request(rc_core_t *core, const uint8_t *data, size_t len, zmq_msg_t *frame)
 {
-    clock_read(core, false);
-    core->c.requests++;
-    core->rid = zmq_msg_data(&frames[0]);
-    core->rid_len = zmq_msg_size(&frames[0]);
-    core->envelope = false;
-    int body = 1;
-    if (nframes == 3 && zmq_msg_size(&frames[1]) == 0) {
-        core->envelope = true; /* a REQ client: ["", body] */
-        body = 2;
-    } else if (nframes != 2) {
-        core->c.bad_requests++;
-        core->envelope = nframes >= 2 && zmq_msg_size(&frames[1]) == 0;
-        reply_error(core, 0, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
-                    "expected one Request frame (or an empty delimiter and one Request frame)");
-        return;
-    }
     rc_request_t req;
     const char *why = NULL;
-    if (rc_codec_request(zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]), &req, &why) != 0) {
+    if (rc_codec_request(data, len, &req, &why) != 0) {
+        core->c.requests++;
         core->c.bad_requests++;
         reply_error(core, req.id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, why);
         rc_codec_request_release(&req);
-        return;
+        return 1;
     }
+    if (req.kind == RC_REQ_BATCH) {
+        int n = 0;
+        rc_bytes_t entry;
+        if (core->batched) {
+            core->c.requests++;
+            core->c.bad_requests++;
+            reply_error(core, req.id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
+                        "a RequestBatch may not hold another");
+            n = 1;
+        } else {
+            core->batched = true;
+            while (rc_codec_request_next(&req, &core->scratch, &entry))
+                n += on_request(core, entry.ptr, entry.len, frame);
+            core->batched = false;
+        }
+        if (!n) {
+            core->c.requests++;
+            core->c.bad_requests++;
+            reply_error(core, req.id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, "an empty RequestBatch");
+            n = 1;
+        }
+        rc_codec_request_release(&req);
+        return n;
+    }
+    core->c.requests++;
     core->owner = 0;
     if (core->client_keys) {
         /* With CURVE the ZAP handler let in any allowed key (client or
          * worker); this channel takes only client keys. Connections over
          * inproc (in-process) carry no key and are trusted. */
-        const char *key = zmq_msg_gets(&frames[body], "User-Id");
+        const char *key = zmq_msg_gets(frame, "User-Id");
         if (key && !zhashx_lookup(core->client_keys, key)) {
             core->c.bad_requests++;
             note(core, "request from key %s refused: not a client key", key);
             reply_error(core, req.id, REFCACHE__V1__CODE__CODE_PERMISSION_DENIED,
                         "this key may not act as a client");
             rc_codec_request_release(&req);
-            return;
+            return 1;
         }
         if (key)
             core->owner = rc_core_owner_of(core, key);
@@ -1201,8 +1281,33 @@ void rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     case RC_REQ_STATS:
         on_stats(core, &req);
         break;
+    case RC_REQ_BATCH:
+        break; /* handled above */
     }
     rc_codec_request_release(&req);
+    return 1;
+}
+
+int rc_core_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+{
+    clock_read(core, false);
+    core->rid = zmq_msg_data(&frames[0]);
+    core->rid_len = zmq_msg_size(&frames[0]);
+    core->envelope = false;
+    core->batched = false;
+    int body = 1;
+    if (nframes == 3 && zmq_msg_size(&frames[1]) == 0) {
+        core->envelope = true; /* a REQ client: ["", body] */
+        body = 2;
+    } else if (nframes != 2) {
+        core->c.requests++;
+        core->c.bad_requests++;
+        core->envelope = nframes >= 2 && zmq_msg_size(&frames[1]) == 0;
+        reply_error(core, 0, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
+                    "expected one Request frame (or an empty delimiter and one Request frame)");
+        return 1;
+    }
+    return on_request(core, zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]), &frames[body]);
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -1422,19 +1527,19 @@ static bool on_task_msg(rc_core_t *core, rc_worker_t *w, const rc_wmsg_t *m)
     return ends;
 }
 
-void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+int rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
     clock_read(core, false);
     if (nframes != 2 || !worker_key_ok(core, &frames[1])) {
         core->c.bad_worker_msgs++;
-        return;
+        return 1;
     }
     rc_wmsg_t m;
     const char *why;
     if (rc_codec_wmsg(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &m, &why) != 0) {
         core->c.bad_worker_msgs++;
         rc_codec_wmsg_release(&m);
-        return;
+        return 1;
     }
     rc_worker_t *w =
         m.kind == RC_WMSG_READY ? worker_get_or_new(core, &frames[0]) : worker_lookup(core, &frames[0]);
@@ -1445,18 +1550,18 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
             core->c.stale_msgs++;
         reannounce(core, &frames[0]);
         rc_codec_wmsg_release(&m);
-        return;
+        return 1;
     }
     w->last_seen_us = mono_us(core);
     w->refused = false;
     if (m.kind == RC_WMSG_READY) {
         on_ready(core, w, &m);
         rc_codec_wmsg_release(&m);
-        return;
+        return 1;
     }
     if (m.kind == RC_WMSG_HEARTBEAT) {
         rc_codec_wmsg_release(&m);
-        return;
+        return 1;
     }
 
     bool ends = false;
@@ -1469,28 +1574,31 @@ void rc_core_worker_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     } else {
         ends = on_task_msg(core, w, &m);
     }
+    int n = m.kind == RC_WMSG_RESULTS ? (int) m.n_results : 1;
     rc_codec_wmsg_release(&m);
     if (ends)
         dispatch_worker(core, w);
+    return n > 0 ? n : 1;
 }
 
-void rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+int rc_core_control_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
     clock_read(core, false);
     if (nframes != 2 || !worker_key_ok(core, &frames[1]) ||
         rc_codec_control_hello(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1])) != 0) {
         core->c.bad_worker_msgs++;
-        return;
+        return 1;
     }
     rc_worker_t *w = worker_get_or_new(core, &frames[0]);
     if (!w) {
         core->c.bad_worker_msgs++;
-        return;
+        return 1;
     }
     w->hello = true;
     w->last_seen_us = mono_us(core);
     if (w->ready)
         dispatch_worker(core, w);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -1636,6 +1744,9 @@ void rc_core_fini(rc_core_t *core)
     zhashx_destroy(&core->worker_keys);
     zhashx_destroy(&core->shared_ns);
     rc_buf_free(&core->out);
+    rc_buf_free(&core->scratch);
+    for (int i = 0; i < RC_OUTBOXES; i++)
+        rc_buf_free(&core->outbox[i].buf);
     rc_timers_destroy(&core->timers);
     rc_table_destroy(&core->index);
     zhashx_destroy(&core->fns);

@@ -59,6 +59,22 @@ static inline bool rc_wire_varint(const uint8_t **pp, const uint8_t *end, size_t
 bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n, unsigned repeated,
                   rc_wire_field_t *fields);
 
+/* The next entry of the run of a repeated length-delimited field that
+ * rc_wire_scan checked (from its ptr to its end; the field is below 16, so
+ * each entry is a key byte, a length and the bytes): its bytes in *data and
+ * *len, and *p moved past it. False at the end of the run. */
+static inline bool rc_wire_entry(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *len)
+{
+    const uint8_t *q = *p + 1;
+    uint64_t n;
+    if (*p >= end || !rc_wire_varint(&q, end, 5, &n) || n > (uint64_t) (end - q))
+        return false;
+    *data = q;
+    *len = (size_t) n;
+    *p = q + n;
+    return true;
+}
+
 enum { RC_WT_VARINT = 0, RC_WT_LEN = 2 };
 
 #define RC_WIRE_KEY(field, wt) (((uint32_t) (field) << 3) | (wt))
@@ -140,6 +156,18 @@ static inline uint8_t *rc_wire_put_msg(uint8_t *p, uint32_t field, size_t n)
 {
     p = rc_wire_vput(p, RC_WIRE_KEY(field, RC_WT_LEN));
     return rc_wire_vput(p, n);
+}
+
+/* The key and length of field `field` (below 16) that holds body_len bytes,
+ * written to end just before at (a batch's head, written in front of its
+ * entries once they are known); returns their length, at most
+ * RC_WIRE_HEAD_MAX. */
+#define RC_WIRE_HEAD_MAX 6
+static inline size_t rc_wire_head_before(uint8_t *at, uint32_t field, size_t body_len)
+{
+    size_t head = 1 + rc_wire_vsize(body_len);
+    rc_wire_put_msg(at - head, field, body_len);
+    return head;
 }
 
 #endif

@@ -221,7 +221,7 @@ static bytes_t pack_batch(Refcache__V1__Dispatch **d, size_t n, bool broker)
         out.n += one.n;
         free(one.p);
     }
-    size_t head = rc_codec_dispatch_batch_head(out.p + RC_BATCH_HEAD, out.n - RC_BATCH_HEAD);
+    size_t head = rc_wire_head_before(out.p + RC_BATCH_HEAD, RC_DISPATCHES_FIELD, out.n - RC_BATCH_HEAD);
     memmove(out.p, out.p + RC_BATCH_HEAD - head, out.n - (RC_BATCH_HEAD - head));
     out.n -= RC_BATCH_HEAD - head;
     return out;

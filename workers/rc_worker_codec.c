@@ -72,14 +72,12 @@ static bool fill_dispatch(Refcache__V1__Dispatch *d, const rc_wire_field_t *f, P
         return false;
     /* The run of params was scanned whole: each is a key byte and a length
      * that fits; only each entry's own fields are left to check. */
-    const uint8_t *p = f[4].ptr;
+    const uint8_t *p = f[4].ptr, *ent;
     for (size_t i = 0; i < n; i++) {
         rc_wire_field_t e[3];
-        uint64_t elen = 0;
-        p++;
-        if (!rc_wire_varint(&p, f[4].end, 5, &elen) || !rc_wire_scan(p, p + elen, entry_kinds, 2, 0, e))
+        size_t elen;
+        if (!rc_wire_entry(&p, f[4].end, &ent, &elen) || !rc_wire_scan(ent, ent + elen, entry_kinds, 2, 0, e))
             return false;
-        p += elen;
         param_t *entry = alloc->alloc(alloc->allocator_data, sizeof *entry);
         if (!entry)
             return false;
@@ -116,19 +114,17 @@ static bool read_batch(const rc_wire_field_t *run, ProtobufCAllocator *alloc, Re
     size_t n = (size_t) run->v;
     if (!(b->dispatches = alloc->alloc(alloc->allocator_data, n * sizeof *b->dispatches)))
         return false;
-    const uint8_t *p = run->ptr;
+    const uint8_t *p = run->ptr, *entry;
     for (size_t i = 0; i < n; i++) {
-        uint64_t dlen = 0;
-        p++;
-        if (!rc_wire_varint(&p, run->end, 5, &dlen))
+        size_t dlen;
+        if (!rc_wire_entry(&p, run->end, &entry, &dlen))
             return false;
         Refcache__V1__Dispatch *d = NULL;
-        bool ok = read_dispatch(p, (size_t) dlen, alloc, &d);
+        bool ok = read_dispatch(entry, dlen, alloc, &d);
         if (d)
             b->dispatches[b->n_dispatches++] = d;
         if (!ok)
             return false;
-        p += dlen;
     }
     return true;
 }
