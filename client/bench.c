@@ -56,6 +56,7 @@ typedef struct {
     const char *function;
     size_t payload_size;
     uint32_t task_ms; /* cancel/storm: length of the sleep tasks */
+    unsigned batch;   /* rc_client_options_t.max_batch (0: the library's default) */
     bool json;
     const char *report_dir;
 } opts_t;
@@ -87,6 +88,8 @@ static void s_usage(FILE *out)
                  "  -f, --function NAME    function for throughput/latency (echo)\n"
                  "  -p, --payload-size B   payload bytes, at least 16 (32)\n"
                  "      --task-ms MS       cancel/storm: length of the sleep tasks (cancel 2000, storm 50)\n"
+                 "  -b, --batch N          requests sent together in one frame at most (the client\n"
+                 "                         library's default, 64); 1: each request alone\n"
                  "      --json             print one JSON object on stdout\n"
                  "      --report DIR       write DIR/result.json, DIR/timeseries.csv and, with gnuplot,\n"
                  "                         DIR/plot.png\n"
@@ -134,6 +137,7 @@ static int s_parse_args(int argc, char **argv, opts_t *o)
                                              {"function", required_argument, NULL, 'f'},
                                              {"payload-size", required_argument, NULL, 'p'},
                                              {"task-ms", required_argument, NULL, OPT_TASK_MS},
+                                             {"batch", required_argument, NULL, 'b'},
                                              {"json", no_argument, NULL, OPT_JSON},
                                              {"report", required_argument, NULL, OPT_REPORT},
                                              {"help", no_argument, NULL, 'h'},
@@ -147,7 +151,7 @@ static int s_parse_args(int argc, char **argv, opts_t *o)
     uint64_t v;
     int ch;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":e:c:d:n:t:r:f:p:hV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":e:c:d:n:t:r:f:p:b:hV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'e':
             o->endpoint = optarg;
@@ -181,6 +185,11 @@ static int s_parse_args(int argc, char **argv, opts_t *o)
             if (s_parse_u64("--payload-size", optarg, 16, 16 << 20, &v))
                 return -1;
             o->payload_size = (size_t) v;
+            break;
+        case 'b':
+            if (s_parse_u64("--batch", optarg, 1, 1024, &v))
+                return -1;
+            o->batch = (unsigned) v;
             break;
         case OPT_TASK_MS:
             if (s_parse_u64("--task-ms", optarg, 1, 3600 * 1000, &v))
@@ -722,6 +731,7 @@ static void s_run_open(conn_t *c)
         int wait_ms = 1000;
         if (!stopping) {
             now = s_mono_ns();
+            rc_client_flush(c->client); /* an error shows at the receive */
             if (!s_wait_readable(c->client, next > now ? next - now : 0))
                 continue; /* time to send the next one */
             wait_ms = 0;
@@ -1573,6 +1583,7 @@ int main(int argc, char **argv)
     rc_client_options_t copts;
     rc_client_options_init(&copts);
     copts.endpoint = o->endpoint;
+    copts.max_batch = o->batch;
     rc_client_t *ctl = rc_client_new(&copts, err, sizeof err);
     if (!ctl) {
         fprintf(stderr, "refcache-bench: %s\n", err);
@@ -1688,6 +1699,7 @@ int main(int argc, char **argv)
     jb_u64(&j, "connections", (uint64_t) o->connections);
     jb_u64(&j, "depth", (uint64_t) o->depth);
     jb_u64(&j, "payload_size", o->payload_size);
+    jb_u64(&j, "batch", o->batch ? o->batch : RC_CLIENT_BATCH_DEFAULT);
     jb_num(&j, "rate", o->rate);
     jb_num(&j, "duration_s", elapsed);
     jb_u64(&j, "requests", done);

@@ -6,6 +6,7 @@
 #include "rc_client_codec.h"
 #include "rc_common.h"
 #include "rc_pages.h"
+#include "rc_wire.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -15,6 +16,7 @@
 
 #define RC_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
 #define ARENA_ALIGN         16
+#define BATCH_BYTES         (64 << 10) /* a request that would pass this sends the batch first */
 
 /* A chunk the arena had to malloc because its main buffer was full; freed
  * (and folded into a bigger main buffer) at the next reset. */
@@ -42,6 +44,13 @@ struct rc_client {
     ProtobufCAllocator allocator;
     const char *message;
     char *namespace_name; /* NULL: the default namespace */
+    /* The pipelined requests not yet sent: the entries of a RequestBatch
+     * behind RC_WIRE_HEAD_MAX bytes of room for its head. */
+    uint8_t *out;
+    size_t out_len, out_cap, out_last; /* out_last: the last request's length */
+    unsigned out_n, max_batch;
+    /* The replies of the ReplyBatch in msg not yet handed out. */
+    const uint8_t *in_next, *in_end;
 };
 
 static void *s_arena_alloc(void *data, size_t size)
@@ -159,6 +168,8 @@ rc_client_t *rc_client_new(const rc_client_options_t *options, char *errbuf, siz
         return NULL;
     }
     self->message = "";
+    self->max_batch = options->max_batch ? options->max_batch : RC_CLIENT_BATCH_DEFAULT;
+    self->out_len = RC_WIRE_HEAD_MAX;
     self->allocator.alloc = s_arena_alloc;
     self->allocator.free = s_arena_free;
     self->allocator.allocator_data = &self->arena;
@@ -215,6 +226,7 @@ void rc_client_destroy(rc_client_t **self_p)
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
     s_arena_destroy(&self->arena);
+    free(self->out);
     free(self->namespace_name);
     free(self);
     *self_p = NULL;
@@ -263,30 +275,86 @@ void *rc_client_socket(rc_client_t *self)
 
 /* ------------------------------------------------------------ sending */
 
-/* Sends one encoded Request: a ZeroMQ message of the measured size, which
- * the codec writes in place (no copy, and no allocation but ZeroMQ's). */
-static int s_send_msg(rc_client_t *self, zmq_msg_t *m, uint64_t id, uint64_t *id_out)
+int rc_client_flush(rc_client_t *self)
 {
-    if (zmq_msg_send(m, self->handle, ZMQ_DONTWAIT) < 0) {
-        int err = zmq_errno();
-        zmq_msg_close(m);
-        return err == EAGAIN ? RC_CLIENT_EAGAIN : RC_CLIENT_ETRANSPORT;
+    if (!self)
+        return RC_CLIENT_EINVAL;
+    if (!self->out_n)
+        return 0;
+    uint8_t *body = self->out + RC_WIRE_HEAD_MAX;
+    size_t len = self->out_len - RC_WIRE_HEAD_MAX;
+    if (self->out_n == 1) { /* alone: a plain Request */
+        body += len - self->out_last;
+        len = self->out_last;
+    } else {
+        size_t head = rc_wire_head_before(body, RC_CLIENT_CODEC_REQUEST_BATCH, len);
+        body -= head;
+        len += head;
     }
+    if (zmq_send(self->handle, body, len, ZMQ_DONTWAIT) < 0)
+        return zmq_errno() == EAGAIN ? RC_CLIENT_EAGAIN : RC_CLIENT_ETRANSPORT;
+    self->out_n = 0;
+    self->out_len = RC_WIRE_HEAD_MAX;
+    return 0;
+}
+
+/* Room for one more request of len bytes in the batch (sending the batch
+ * first if it would pass BATCH_BYTES): where to write it, or NULL with the
+ * error in *rc. */
+static uint8_t *s_queue(rc_client_t *self, size_t len, int *rc)
+{
+    size_t entry = 1 + rc_wire_vsize(len) + len;
+    if (self->out_n && self->out_len + entry > BATCH_BYTES && (*rc = rc_client_flush(self)) != 0)
+        return NULL;
+    if (self->out_len + entry > self->out_cap) {
+        size_t cap = self->out_cap ? self->out_cap : 4096;
+        while (cap < self->out_len + entry)
+            cap *= 2;
+        uint8_t *grown = realloc(self->out, cap);
+        if (!grown) {
+            *rc = RC_CLIENT_ENOMEM;
+            return NULL;
+        }
+        self->out = grown;
+        self->out_cap = cap;
+    }
+    return rc_wire_put_msg(self->out + self->out_len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
+}
+
+/* The request just written at `at` (len bytes) joins the batch, which goes
+ * out if that fills it; if it cannot, the request is taken back. */
+static int s_commit(rc_client_t *self, uint8_t *at, size_t len, uint64_t id, uint64_t *id_out)
+{
     if (id_out)
-        *id_out = id;
+        *id_out = id; /* (then left alone if the request is taken back) */
+    size_t was_len = self->out_len, was_last = self->out_last;
+    self->out_len = (size_t) (at + len - self->out);
+    self->out_last = len;
+    self->out_n++;
+    if (self->out_n >= self->max_batch) {
+        int rc = rc_client_flush(self);
+        if (rc) {
+            self->out_n--;
+            self->out_len = was_len;
+            self->out_last = was_last;
+            return rc;
+        }
+    }
     return 0;
 }
 
 static int s_send_ref(rc_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
 {
     r->id = ++self->next_id;
-    zmq_msg_t m;
-    if (zmq_msg_init_size(&m, rc_client_codec_ref_size(r)) != 0)
-        return RC_CLIENT_ENOMEM;
-    uint8_t *end = rc_client_codec_ref_put(r, zmq_msg_data(&m));
-    assert(end == (uint8_t *) zmq_msg_data(&m) + zmq_msg_size(&m));
+    size_t len = rc_client_codec_ref_size(r);
+    int rc = RC_CLIENT_ENOMEM;
+    uint8_t *at = s_queue(self, len, &rc);
+    if (!at)
+        return rc;
+    uint8_t *end = rc_client_codec_ref_put(r, at);
+    assert(end == at + len);
     (void) end;
-    return s_send_msg(self, &m, r->id, id);
+    return s_commit(self, at, len, r->id, id);
 }
 
 static bool s_ref_ok(const char *ref_id)
@@ -314,13 +382,15 @@ static int s_send_submit(rc_client_t *self, const char *function, const rc_submi
     s.ns =
         options->namespace_name && *options->namespace_name ? options->namespace_name : self->namespace_name;
     s.id = ++self->next_id;
-    zmq_msg_t m;
-    if (zmq_msg_init_size(&m, rc_client_codec_submit_size(&s)) != 0)
-        return RC_CLIENT_ENOMEM;
-    uint8_t *end = rc_client_codec_submit_put(&s, zmq_msg_data(&m));
-    assert(end == (uint8_t *) zmq_msg_data(&m) + zmq_msg_size(&m));
+    size_t len = rc_client_codec_submit_size(&s);
+    int rc = RC_CLIENT_ENOMEM;
+    uint8_t *at = s_queue(self, len, &rc);
+    if (!at)
+        return rc;
+    uint8_t *end = rc_client_codec_submit_put(&s, at);
+    assert(end == at + len);
     (void) end;
-    return s_send_msg(self, &m, s.id, id);
+    return s_commit(self, at, len, s.id, id);
 }
 
 int rc_client_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
@@ -396,12 +466,9 @@ static int s_poll(rc_client_t *self, uint64_t deadline_us)
     }
 }
 
-/* Receives one reply (its last frame: a DEALER gets just [Reply]) and unpacks
- * it into the arena. A reply already queued is taken without polling (a poll
- * is a system call, a queued message is not). */
-static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out)
+/* Receives the next frame into msg (its last, when there are several). */
+static int s_recv_frame(rc_client_t *self, uint64_t deadline_us)
 {
-    memset(out, 0, sizeof *out); /* id 0 matches no request: garbage is discarded */
     bool polled = false;
     while (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0) {
         if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
@@ -417,8 +484,33 @@ static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out
         if (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0)
             return zmq_errno() == EAGAIN ? RC_CLIENT_ETIMEOUT : RC_CLIENT_ETRANSPORT;
     }
+    return 0;
+}
+
+/* Receives one reply: the next of the ReplyBatch being read, else the next
+ * frame (its last: a DEALER gets just [Reply]), a lone Reply or a batch.
+ * Unpacks it into the arena. A frame already queued is taken without
+ * polling (a poll is a system call, a queued message is not). */
+static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out)
+{
+    memset(out, 0, sizeof *out); /* id 0 matches no request: garbage is discarded */
+    int rc = rc_client_flush(self);
+    if (rc)
+        return rc;
+    const uint8_t *data;
+    size_t len;
+    if (!rc_wire_entry(&self->in_next, self->in_end, &data, &len)) {
+        self->in_next = self->in_end = NULL;
+        if ((rc = s_recv_frame(self, deadline_us)) != 0)
+            return rc;
+        data = zmq_msg_data(&self->msg);
+        len = zmq_msg_size(&self->msg);
+        if (rc_client_codec_reply_batch(data, len, &self->in_next, &self->in_end) &&
+            !rc_wire_entry(&self->in_next, self->in_end, &data, &len))
+            return RC_CLIENT_EREPLY; /* an empty batch */
+    }
     s_arena_reset(&self->arena);
-    int rc = rc_client_codec_reply(zmq_msg_data(&self->msg), zmq_msg_size(&self->msg), &self->allocator, out);
+    rc = rc_client_codec_reply(data, len, &self->allocator, out);
     return rc == RC_CLIENT_EREPLY && self->arena.failed ? RC_CLIENT_ENOMEM : rc;
 }
 
@@ -531,7 +623,7 @@ int rc_client_submit(rc_client_t *self, const char *function, const rc_submit_op
     if (!self || !info)
         return RC_CLIENT_EINVAL;
     s_task_empty(info);
-    uint64_t id;
+    uint64_t id = 0;
     int rc = s_send_submit(self, function, options, &id);
     if (rc)
         return rc;
@@ -546,7 +638,7 @@ int rc_client_status(rc_client_t *self, const char *ref_id, rc_task_info_t *info
     if (!self || !info)
         return RC_CLIENT_EINVAL;
     s_task_empty(info);
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_status(self, ref_id, &id);
     if (rc)
         return rc;
@@ -561,7 +653,7 @@ int rc_client_wait(rc_client_t *self, const char *ref_id, uint32_t wait_ms, rc_t
     if (!self || !info)
         return RC_CLIENT_EINVAL;
     s_task_empty(info);
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_wait(self, ref_id, wait_ms, &id);
     if (rc)
         return rc;
@@ -576,7 +668,7 @@ int rc_client_fetch(rc_client_t *self, const char *ref_id, uint64_t offset, uint
     if (!self || !page)
         return RC_CLIENT_EINVAL;
     memset(page, 0, sizeof *page);
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_fetch(self, ref_id, offset, length, &id);
     if (rc)
         return rc;
@@ -608,7 +700,7 @@ int rc_client_fetch_all(rc_client_t *self, const char *ref_id, uint32_t page_len
     rc_pages_init(&pages);
     int rc = 0;
     do {
-        uint64_t offset = rc_pages_next_offset(&pages), id;
+        uint64_t offset = rc_pages_next_offset(&pages), id = 0;
         rc = rc_client_send_fetch(self, ref_id, offset, page_len, &id);
         if (rc)
             break;
@@ -637,7 +729,7 @@ int rc_client_cancel(rc_client_t *self, const char *ref_id, bool *cancelled, int
         *state = 0;
     if (!self)
         return RC_CLIENT_EINVAL;
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_cancel(self, ref_id, &id);
     if (rc)
         return rc;
@@ -658,7 +750,7 @@ int rc_client_delete(rc_client_t *self, const char *ref_id, bool *found, int tim
         *found = false;
     if (!self)
         return RC_CLIENT_EINVAL;
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_delete(self, ref_id, &id);
     if (rc)
         return rc;
@@ -674,7 +766,7 @@ int rc_client_stats(rc_client_t *self, rc_stats_t *stats, int timeout_ms)
     if (!self || !stats)
         return RC_CLIENT_EINVAL;
     memset(stats, 0, sizeof *stats);
-    uint64_t id;
+    uint64_t id = 0;
     int rc = rc_client_send_stats(self, &id);
     if (rc)
         return rc;

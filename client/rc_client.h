@@ -16,6 +16,15 @@
  *    blocking calls with requests still in flight: a blocking call discards
  *    the replies it does not wait for.
  *
+ *    Requests sent this way are gathered, up to max_batch of them, into one
+ *    frame (a RequestBatch; a lone one goes as a plain Request) and go out
+ *    when the batch is full, at rc_client_flush, or when the client is about
+ *    to wait for replies (rc_client_recv, any blocking call): as a pipelining
+ *    Redis client writes its commands when it reads. The broker's replies to
+ *    them come in batches too, which rc_client_recv hands out one by one. A
+ *    program that waits on rc_client_socket itself calls rc_client_flush
+ *    first.
+ *
  * Namespaces: every request carries the connection's namespace
  * (rc_client_options_t.namespace_name); a task is visible only in the
  * namespace it was submitted in (elsewhere: NOT_FOUND, and cancel/delete
@@ -48,6 +57,9 @@ enum {
                                    up (e.g. its CURVE handshake was refused) or the send queue is full */
 };
 
+/* Requests the pipelined API gathers in one frame when max_batch is 0. */
+#define RC_CLIENT_BATCH_DEFAULT 64
+
 /* Longest ref_id the library keeps (the broker sends 32 hex characters). */
 #define RC_CLIENT_REF_MAX 64
 
@@ -65,6 +77,9 @@ typedef struct {
      * and delete. The broker finds a task only in the namespace it was
      * submitted in; from any other one it answers NOT_FOUND. */
     const char *namespace_name;
+    /* The most requests the pipelined API gathers in one frame; 0: 64 (the
+     * default), 1: each request goes out alone, at once. */
+    unsigned max_batch;
 } rc_client_options_t;
 
 /* State of one task. Pointers either borrow the client's buffers (views
@@ -236,7 +251,11 @@ void rc_fetch_free(rc_fetch_t *page);
 /* Pipelined API: each send returns 0 and the request's id in *id (may be
  * NULL), or a negative error; it never blocks on the network (HWMs are
  * unlimited by default). Each request carries the connection's namespace,
- * like the blocking calls. */
+ * like the blocking calls. The request may wait in the client's batch until
+ * the batch is full or flushed (see the top of this file); the send that
+ * fills the batch sends it, and if that fails (RC_CLIENT_EAGAIN: no
+ * connection is up, or the send queue is full), its own request is taken
+ * back, the others stay queued, and the error is returned. */
 
 int rc_client_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
                           uint64_t *id);
@@ -248,10 +267,15 @@ int rc_client_send_cancel(rc_client_t *self, const char *ref_id, uint64_t *id);
 int rc_client_send_delete(rc_client_t *self, const char *ref_id, uint64_t *id);
 int rc_client_send_stats(rc_client_t *self, uint64_t *id);
 
+/* Sends the requests gathered so far (nothing if none): 0, or
+ * RC_CLIENT_EAGAIN / _ETRANSPORT / _ENOMEM, and then they stay queued. */
+int rc_client_flush(rc_client_t *self);
+
 /* Receives the next reply, whatever its id, into reply (a view into the
- * client's buffers, valid until the next call). Returns 0, or
- * RC_CLIENT_ETIMEOUT / _ETRANSPORT / _EREPLY / _EINTR. reply->code is the
- * broker's code. No allocation per reply once the buffers have grown. */
+ * client's buffers, valid until the next call), after sending the gathered
+ * requests. Returns 0, or RC_CLIENT_ETIMEOUT / _ETRANSPORT / _EREPLY / _EINTR
+ * (or an error of rc_client_flush). reply->code is the broker's code. No
+ * allocation per reply once the buffers have grown. */
 int rc_client_recv(rc_client_t *self, rc_reply_t *reply, int timeout_ms);
 
 /* The underlying ZeroMQ socket (void *), e.g. for zmq_poll over several

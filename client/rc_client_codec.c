@@ -322,3 +322,20 @@ int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *a
         return 0;
     return rc_client_codec_reply_pb(data, len, alloc, out);
 }
+
+bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end)
+{
+    static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE,
+                                        RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_LEN};
+    static const uint8_t batch_kinds[] = {RC_F_NONE, RC_F_LEN};
+    rc_wire_field_t top[RC_CLIENT_CODEC_REPLY_BATCH + 1], f[2];
+    if (!rc_wire_scan(data, data + len, top_kinds, RC_CLIENT_CODEC_REPLY_BATCH, 0, top) ||
+        !top[RC_CLIENT_CODEC_REPLY_BATCH].ptr)
+        return false;
+    const rc_wire_field_t *b = &top[RC_CLIENT_CODEC_REPLY_BATCH];
+    if (!rc_wire_scan(b->ptr, b->ptr + b->v, batch_kinds, 1, 1, f))
+        return false;
+    *run = f[1].ptr;
+    *end = f[1].end;
+    return true;
+}

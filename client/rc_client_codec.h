@@ -77,6 +77,14 @@ int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocat
  * then holds what was read, its id among it). */
 int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
 
+/* Request.batch and RequestBatch.requests, Reply.batch (field numbers). */
+enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CLIENT_CODEC_REPLY_BATCH = 10 };
+
+/* A Reply{batch} in the simple shape (only the batch field, and in it only
+ * replies): true with its run of entries, each a Reply, from *run to *end
+ * (read them with rc_wire_entry). False for anything else: a lone Reply. */
+bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end);
+
 /* The fast reader, and protobuf-c's where it declines. */
 int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
 

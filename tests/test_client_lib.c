@@ -21,8 +21,24 @@ static uint8_t s_result_byte(uint64_t i)
     return (uint8_t) (i * 131 + 17);
 }
 
+/* While the fake answers a RequestBatch, its replies are kept here and go
+ * back as one ReplyBatch, as the broker's do. */
+#define MAX_COLLECTED 1024
+static Refcache__V1__Reply *s_collected[MAX_COLLECTED];
+static size_t s_n_collected;
+static bool s_collecting;
+static uint64_t s_frames; /* request frames the fake has read */
+
 static void s_send_reply(zsock_t *router, zframe_t *identity, Refcache__V1__Reply *reply)
 {
+    if (s_collecting) {
+        assert_true(s_n_collected < MAX_COLLECTED);
+        uint8_t buf[1 << 17];
+        size_t len = refcache__v1__reply__pack(reply, buf);
+        assert_true(len <= sizeof buf);
+        s_collected[s_n_collected++] = refcache__v1__reply__unpack(NULL, len, buf);
+        return;
+    }
     size_t n = refcache__v1__reply__get_packed_size(reply);
     zframe_t *body = zframe_new(NULL, n);
     refcache__v1__reply__pack(reply, zframe_data(body));
@@ -128,6 +144,7 @@ static void s_answer(zsock_t *router, zframe_t *identity, Refcache__V1__Request 
         stats.requests_total = 42;
         stats.deadline_exceeded_total = 7;
         stats.version = "fake";
+        stats.waiters = s_frames; /* (not a waiter count: the frames read, for the tests) */
         break;
     default:
         reply.code = REFCACHE__V1__CODE__CODE_UNIMPLEMENTED;
@@ -161,10 +178,27 @@ static void s_fake_broker(zsock_t *pipe, void *args)
         zframe_t *body = zmsg_pop(msg);
         Refcache__V1__Request *req =
             refcache__v1__request__unpack(NULL, zframe_size(body), zframe_data(body));
-        if (req) {
+        s_frames++;
+        if (req && req->body_case == REFCACHE__V1__REQUEST__BODY_BATCH) {
+            s_collecting = true;
+            for (size_t i = 0; i < req->batch->n_requests; i++)
+                s_answer(router, identity, req->batch->requests[i], &held);
+            s_collecting = false;
+            Refcache__V1__ReplyBatch batch = REFCACHE__V1__REPLY_BATCH__INIT;
+            Refcache__V1__Reply outer = REFCACHE__V1__REPLY__INIT;
+            batch.replies = s_collected;
+            batch.n_replies = s_n_collected;
+            outer.body_case = REFCACHE__V1__REPLY__BODY_BATCH;
+            outer.batch = &batch;
+            s_send_reply(router, identity, &outer);
+            for (size_t i = 0; i < s_n_collected; i++)
+                refcache__v1__reply__free_unpacked(s_collected[i], NULL);
+            s_n_collected = 0;
+        } else if (req) {
             s_answer(router, identity, req, &held);
-            refcache__v1__request__free_unpacked(req, NULL);
         }
+        if (req)
+            refcache__v1__request__free_unpacked(req, NULL);
         zframe_destroy(&identity);
         zframe_destroy(&body);
         zmsg_destroy(&msg);
@@ -178,6 +212,7 @@ static void s_fake_broker(zsock_t *pipe, void *args)
 typedef struct {
     zactor_t *fake;
     rc_client_t *client;
+    char endpoint[64];
 } fixture_t;
 
 static int setup(void **state)
@@ -186,11 +221,10 @@ static int setup(void **state)
     f->fake = zactor_new(s_fake_broker, NULL);
     int port = 0;
     zsock_recv(f->fake, "i", &port);
-    char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    snprintf(f->endpoint, sizeof f->endpoint, "tcp://127.0.0.1:%d", port);
     rc_client_options_t opts;
     rc_client_options_init(&opts);
-    opts.endpoint = ep;
+    opts.endpoint = f->endpoint;
     char err[256];
     f->client = rc_client_new(&opts, err, sizeof err);
     assert_non_null(f->client);
@@ -381,6 +415,56 @@ static void test_pipelined(void **state)
     }
 }
 
+/* Sends n Status requests on c, reads their n replies, and returns how
+ * many frames the fake read meanwhile (the Stats call that asks is one). */
+static uint64_t s_frames_for(rc_client_t *c, int n)
+{
+    rc_stats_t s0, s1;
+    assert_int_equal(rc_client_stats(c, &s0, 2000), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(rc_client_send_status(c, "p", NULL), 0);
+    for (int i = 0; i < n; i++) {
+        rc_reply_t r;
+        assert_int_equal(rc_client_recv(c, &r, 5000), 0);
+        assert_int_equal(r.kind, RC_REPLY_TASK);
+        assert_int_equal(r.task.progress_done, r.id);
+    }
+    assert_int_equal(rc_client_stats(c, &s1, 2000), 0);
+    return s1.waiters - s0.waiters - 1;
+}
+
+/* Pipelined requests go out max_batch to a frame (the rest when the client
+ * reads), and the fake's ReplyBatches are read one reply at a time. */
+static void test_batch_frames(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(s_frames_for(f->client, 130), 3); /* 64 + 64 + 2 */
+    assert_int_equal(s_frames_for(f->client, 1), 1);
+    rc_client_options_t opts;
+    rc_client_options_init(&opts);
+    opts.endpoint = f->endpoint;
+    opts.max_batch = 1;
+    char err[256];
+    rc_client_t *alone = rc_client_new(&opts, err, sizeof err);
+    assert_non_null(alone);
+    assert_int_equal(s_frames_for(alone, 130), 130);
+    rc_client_destroy(&alone);
+    opts.max_batch = 7;
+    rc_client_t *seven = rc_client_new(&opts, err, sizeof err);
+    assert_non_null(seven);
+    assert_int_equal(s_frames_for(seven, 15), 3); /* 7 + 7 + 1 */
+    /* Nothing goes before the batch is full or flushed. */
+    assert_int_equal(rc_client_send_status(seven, "p", NULL), 0);
+    rc_reply_t r;
+    zclock_sleep(50);
+    assert_int_equal(zsock_events(rc_client_socket(seven)) & ZMQ_POLLIN, 0);
+    assert_int_equal(rc_client_flush(seven), 0);
+    assert_int_equal(rc_client_flush(seven), 0); /* nothing left: a no-op */
+    assert_int_equal(rc_client_recv(seven, &r, 5000), 0);
+    assert_int_equal(r.kind, RC_REPLY_TASK);
+    rc_client_destroy(&seven);
+}
+
 static void test_no_broker_and_curve_errors(void **state)
 {
     rc_client_options_t opts;
@@ -397,6 +481,25 @@ static void test_no_broker_and_curve_errors(void **state)
     assert_int_equal(rc_client_stats(c, &s, 100), RC_CLIENT_ETIMEOUT);
     assert_true(rc_mono_us() - t0 >= 100000);
     rc_client_destroy(&c);
+    /* A full send queue (one message, nobody to take it): the request that
+     * fills a batch and cannot send it is taken back; the rest stay queued. */
+    opts.sndhwm = 1;
+    opts.max_batch = 2;
+    c = rc_client_new(&opts, err, sizeof err);
+    assert_non_null(c);
+    uint64_t id = 0;
+    assert_int_equal(rc_client_send_status(c, "a", &id), 0);
+    assert_int_equal(rc_client_send_status(c, "b", &id), 0); /* the batch of two goes */
+    assert_int_equal(id, 2);
+    assert_int_equal(rc_client_send_status(c, "c", &id), 0);
+    id = 0;
+    assert_int_equal(rc_client_send_status(c, "d", &id), RC_CLIENT_EAGAIN);
+    assert_int_equal(rc_client_flush(c), RC_CLIENT_EAGAIN); /* "c" is still queued */
+    rc_reply_t r;
+    assert_int_equal(rc_client_recv(c, &r, 10), RC_CLIENT_EAGAIN);
+    rc_client_destroy(&c);
+    opts.sndhwm = 0;
+    opts.max_batch = 0;
     opts.curve_secret_file = "/nonexistent/cert";
     opts.broker_public_file = "/nonexistent/broker";
     assert_null(rc_client_new(&opts, err, sizeof err));
@@ -415,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_frames, setup, teardown),
         cmocka_unit_test(test_no_broker_and_curve_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

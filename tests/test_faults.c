@@ -831,6 +831,7 @@ static void test_vanishing_waiters(void **state)
         for (int i = 0; i < WAITERS; i++) {
             const char *ref = i % 2 ? longt.ref_id : shortt.ref_id;
             assert_int_equal(rc_client_send_wait(cl[i], ref, 60000, NULL), 0);
+            assert_int_equal(rc_client_flush(cl[i]), 0); /* nobody reads: send it now */
         }
         /* Every Wait has reached the broker before the clients go: count
          * requests (each of our Stats polls is one too). */
