@@ -3,7 +3,9 @@
 # by side, in one run on this machine: the method of docs/performance.md.
 # Builds Release into build-rel/, then REPS times (default 3): a fresh
 # `refcache-broker --workers 2` and a fresh relay with 2 echo threads, and
-#   relay load / refcache-bench throughput   (1 client, 1000 in flight)
+#   relay load / refcache-bench throughput   (1 client, 1000 in flight; and,
+#                                             on a second fresh broker, the
+#                                             same with --batch 1)
 #   relay ping / refcache-bench latency      (sequential round trips)
 #   refcache-bench cancel, storm (100,000), open-loop latency, mixed (10 s)
 # Prints every run's figures and a table of medians with ratios to the relay.
@@ -26,18 +28,27 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-for rep in $(seq 1 "$reps"); do
+# Starts a fresh broker on ephemeral ports: its pid in bpid, its clients endpoint in ep.
+start_broker() {
   build-rel/broker/refcache-broker --workers 2 --clients 'tcp://127.0.0.1:*' \
-    --workers-endpoint 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' >"$out/broker-$rep.txt" 2>&1 &
+    --workers-endpoint 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' >"$1" 2>&1 &
   bpid=$!; pids+=("$bpid")
-  for _ in $(seq 100); do grep -q '^ready' "$out/broker-$rep.txt" 2>/dev/null && break; sleep 0.05; done
-  ep=$(awk '/^clients/{print $2}' "$out/broker-$rep.txt")
+  for _ in $(seq 100); do grep -q '^ready' "$1" 2>/dev/null && break; sleep 0.05; done
+  ep=$(awk '/^clients/{print $2}' "$1")
+}
+
+for rep in $(seq 1 "$reps"); do
+  start_broker "$out/broker-unbatched-$rep.txt"
+  unbatched_ep=$ep; unbatched_pid=$bpid
+  start_broker "$out/broker-$rep.txt"
   port=$((16800 + rep))
   build-rel/relay serve "tcp://127.0.0.1:$port" 2 & rpid=$!; pids+=("$rpid")
   sleep 0.3
   echo "== run $rep (broker $ep, relay :$port)"
   build-rel/relay load "tcp://127.0.0.1:$port" 500000 1000 | tee "$out/relay-load-$rep.txt"
   $bench -e "$ep" --json -c 1 -d 1000 -n 200000 throughput >"$out/throughput-$rep.json"
+  $bench -e "$unbatched_ep" --json -c 1 -d 1000 -n 200000 --batch 1 throughput >"$out/unbatched-$rep.json"
+  kill "$unbatched_pid"; wait "$unbatched_pid" 2>/dev/null || true
   build-rel/relay ping "tcp://127.0.0.1:$port" 20000 | tee "$out/relay-ping-$rep.txt"
   $bench -e "$ep" --json -n 20000 latency >"$out/latency-$rep.json"
   $bench -e "$ep" --json --rate 2000 -n 20000 latency >"$out/openloop-$rep.json"
@@ -63,6 +74,7 @@ def row(what, vals, fmt, ref=None, goal=""):
 R = range(1, reps + 1)
 tp = [j("throughput", r) for r in R]
 row("throughput (tasks/s)", [t["throughput_rps"] for t in tp], "{:.0f}", [relay("load", r)["relay_rps"] for r in R], ">= 0.5")
+row("throughput --batch 1 (tasks/s)", [j("unbatched", r)["throughput_rps"] for r in R], "{:.0f}", [relay("load", r)["relay_rps"] for r in R])
 lat = [j("latency", r) for r in R]
 row("latency p50 (us)", [t["latency_us"]["p50"] for t in lat], "{:.1f}", [relay("ping", r)["p50"] for r in R], "<= 1.3")
 row("latency p99 (us)", [t["latency_us"]["p99"] for t in lat], "{:.1f}", [relay("ping", r)["p99"] for r in R])
@@ -83,7 +95,7 @@ for t in tp:
 row("memory per kept task beyond its 32 B result (B)", mem, "{:.0f}", goal="<= 200")
 mx = [j("mixed", r) for r in R]
 row("mixed 10 s (requests/s)", [t["throughput_rps"] for t in mx], "{:.0f}")
-errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "latency", "openloop", "cancel", "storm", "mixed") for r in R)
+errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "unbatched", "latency", "openloop", "cancel", "storm", "mixed") for r in R)
 w = [max(len(r[i]) for r in rows + [("what", "refcache", "relay", "ratio", "goal", "runs")]) for i in range(6)]
 hdr = ("what", "refcache", "relay", "ratio", "goal", "runs")
 print()
