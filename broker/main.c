@@ -28,7 +28,7 @@ static void usage(FILE *out)
         "                          use port * for an ephemeral port; the bound endpoints are printed\n"
         "  --workers N             in-process worker threads [REFCACHE_WORKERS] (0; the\n"
         "                          embedded default of the README uses the number of cores)\n"
-        "  --credit N              tasks an in-process worker may hold (64)\n"
+        "  --credit N              tasks an in-process worker may hold (256)\n"
         "  --dispatch-window-us US a busy worker is sent more tasks only while what it\n"
         "                          holds is expected to take at most this long (1000; 0: never)\n"
         "  --insecure              allow binding a non-loopback address without CURVE\n"

@@ -331,7 +331,7 @@ static void s_sleep_quick(rc_client_t *c)
 
 /* A busy worker is sent more only while what it holds is expected to end
  * within the dispatch window: a function never seen to finish stays in the
- * broker's queue (credit 64 would allow more); one known to be quick goes
+ * broker's queue (the credit would allow more); one known to be quick goes
  * ahead to the worker that will be free first, unless the task that worker
  * runs has already taken longer than the window. */
 static void test_dispatch_window(void **state)

@@ -20,7 +20,7 @@ static void usage(FILE *out)
                  "  --control EP         broker control channel (env REFCACHE_CONTROL_ENDPOINT,\n"
                  "                       default tcp://127.0.0.1:5572)\n"
                  "  --threads N          worker threads (default: number of cores)\n"
-                 "  --credit N           tasks a thread may hold at once (default 64)\n"
+                 "  --credit N           tasks a thread may hold at once (default 256)\n"
                  "  --heartbeat-ms N     heartbeat interval (default 1000)\n"
                  "  --curve-secret FILE  this worker's CURVE certificate (FILE and FILE_secret)\n"
                  "  --broker-public FILE the broker's public CURVE certificate\n"

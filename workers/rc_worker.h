@@ -21,7 +21,7 @@
  * travel in batches (docs/performance.md). The broker sends a busy worker
  * more only while what it holds is expected to end within its dispatch
  * window (1 ms by default), so a long task never waits behind another. */
-#define RC_DEFAULT_CREDIT 64
+#define RC_DEFAULT_CREDIT 256
 
 typedef struct rc_job rc_job;
 typedef struct rc_pool rc_pool_t;
