@@ -599,6 +599,9 @@ static void s_run_closed(conn_t *c)
     bool stopping = false;
     rc_reply_t r;
     for (;;) {
+        /* One time for the burst: its requests leave together, in batches,
+         * when the client reads next (or as each batch fills). */
+        uint64_t t_send = s_mono_ns();
         while (!stopping && sent - got < (uint64_t) o->depth) {
             if (s_should_stop(c, sent)) {
                 stopping = true;
@@ -613,7 +616,7 @@ static void s_run_closed(conn_t *c)
                 sent++, got++;
                 continue;
             }
-            s_infl_put(&m, id, s_mono_ns(), 0, seq);
+            s_infl_put(&m, id, t_send, 0, seq);
             sent++;
         }
         if (got == sent && (stopping || s_should_stop(c, sent)))

@@ -466,13 +466,17 @@ static int s_poll(rc_client_t *self, uint64_t deadline_us)
     }
 }
 
-/* Receives the next frame into msg (its last, when there are several). */
-static int s_recv_frame(rc_client_t *self, uint64_t deadline_us)
+/* Receives the next frame into msg (its last, when there are several),
+ * waiting until deadline_us, or when that is 0, until timeout_ms after the
+ * first wait (the clock is read only when there is a wait). */
+static int s_recv_frame(rc_client_t *self, uint64_t deadline_us, int timeout_ms)
 {
     bool polled = false;
     while (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0) {
         if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
             return RC_CLIENT_ETRANSPORT;
+        if (!deadline_us)
+            deadline_us = rc_mono_us() + (uint64_t) (timeout_ms > 0 ? timeout_ms : 0) * 1000;
         if (polled && rc_mono_us() >= deadline_us)
             return RC_CLIENT_ETIMEOUT;
         int rc = s_poll(self, deadline_us);
@@ -491,7 +495,7 @@ static int s_recv_frame(rc_client_t *self, uint64_t deadline_us)
  * frame (its last: a DEALER gets just [Reply]), a lone Reply or a batch.
  * Unpacks it into the arena. A frame already queued is taken without
  * polling (a poll is a system call, a queued message is not). */
-static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out)
+static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, int timeout_ms, rc_reply_t *out)
 {
     memset(out, 0, sizeof *out); /* id 0 matches no request: garbage is discarded */
     int rc = rc_client_flush(self);
@@ -501,7 +505,7 @@ static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, rc_reply_t *out
     size_t len;
     if (!rc_wire_entry(&self->in_next, self->in_end, &data, &len)) {
         self->in_next = self->in_end = NULL;
-        if ((rc = s_recv_frame(self, deadline_us)) != 0)
+        if ((rc = s_recv_frame(self, deadline_us, timeout_ms)) != 0)
             return rc;
         data = zmq_msg_data(&self->msg);
         len = zmq_msg_size(&self->msg);
@@ -519,8 +523,7 @@ int rc_client_recv(rc_client_t *self, rc_reply_t *reply, int timeout_ms)
     if (!self || !reply)
         return RC_CLIENT_EINVAL;
     self->message = "";
-    uint64_t deadline = rc_mono_us() + (uint64_t) (timeout_ms > 0 ? timeout_ms : 0) * 1000;
-    int rc = s_recv_reply(self, deadline, reply);
+    int rc = s_recv_reply(self, 0, timeout_ms, reply);
     if (rc == 0)
         self->message = reply->message;
     return rc;
@@ -533,7 +536,7 @@ static int s_await(rc_client_t *self, uint64_t id, uint64_t timeout_ms, rc_reply
     self->message = "";
     uint64_t deadline = rc_mono_us() + timeout_ms * 1000;
     for (;;) {
-        int rc = s_recv_reply(self, deadline, out);
+        int rc = s_recv_reply(self, deadline, 0, out);
         if ((rc == RC_CLIENT_EREPLY || rc == RC_CLIENT_ENOMEM) && out->id != id) {
             self->discarded++;
             continue;
