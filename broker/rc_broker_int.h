@@ -244,6 +244,8 @@ typedef struct rc_core {
     uint64_t now_ns;
     int64_t wall_off_us;
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
+    rc_task_t *spare;          /* freed active records, for the next submits (linked through their first bytes) */
+    uint32_t n_spare;
     rc_counters_t c;
     uint8_t key_secret[16];
     uint8_t rand_pool[4096];

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "rc_broker_int.h"
 #include "rc_common.h"
@@ -371,6 +374,48 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
 
 /* ---------------------------------------------------------------- records */
 
+/* Active records are all of one size and live only while their task runs:
+ * a freed one waits on a list for the next submit instead of going back to
+ * malloc, which would otherwise carve the long-lived shrunk records out of
+ * such chunks and leave the rest of each as a hole (the heap grew by ~50 B
+ * per kept task when 256 tasks at a time ended together). */
+#define RC_SPARE_RECORDS 4096
+
+/* Under AddressSanitizer a spare record is poisoned but for its link, so a
+ * use after release is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARE_POISON(t)   ASAN_POISON_MEMORY_REGION((uint8_t *) (t) + sizeof(void *), sizeof *(t) - sizeof(void *))
+#define SPARE_UNPOISON(t) ASAN_UNPOISON_MEMORY_REGION((t), sizeof *(t))
+#else
+#define SPARE_POISON(t)   ((void) (t))
+#define SPARE_UNPOISON(t) ((void) (t))
+#endif
+
+static rc_task_t *record_new(rc_core_t *core)
+{
+    rc_task_t *t = core->spare;
+    if (!t)
+        return calloc(1, sizeof *t);
+    core->spare = *(rc_task_t **) t;
+    core->n_spare--;
+    SPARE_UNPOISON(t);
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+/* Frees a record allocated by record_new (active, or terminal but F_FULL). */
+static void record_release(rc_core_t *core, rc_task_t *t)
+{
+    if (core->n_spare >= RC_SPARE_RECORDS) {
+        free(t);
+        return;
+    }
+    *(rc_task_t **) t = core->spare;
+    core->spare = t;
+    core->n_spare++;
+    SPARE_POISON(t);
+}
+
 static void task_free(rc_core_t *core, rc_task_t *t)
 {
     if (!rc_state_is_terminal(t->state)) {
@@ -392,7 +437,10 @@ static void task_free(rc_core_t *core, rc_task_t *t)
         core->cache_bytes -= t->result_len;
     if (t->flags & F_EXT)
         free(t->ns);
-    free(t);
+    if (!rc_state_is_terminal(t->state) || t->flags & F_FULL)
+        record_release(core, t);
+    else
+        free(t);
     core->freed_since_trim++;
 }
 
@@ -450,7 +498,7 @@ static rc_task_t *compact(rc_core_t *core, rc_task_t *t, const uint8_t *result, 
     if (n->flags & F_INDEXED)
         rc_table_replace(core->index, t, n);
     free(t->error);
-    free(t);
+    record_release(core, t);
     return n;
 }
 
@@ -965,7 +1013,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "too many pending tasks");
         return;
     }
-    rc_task_t *t = calloc(1, sizeof *t);
+    rc_task_t *t = record_new(core);
     if (!t) {
         reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -1745,6 +1793,12 @@ void rc_core_fini(rc_core_t *core)
     zhashx_destroy(&core->shared_ns);
     rc_buf_free(&core->out);
     rc_buf_free(&core->scratch);
+    while (core->spare) {
+        rc_task_t *t = core->spare;
+        core->spare = *(rc_task_t **) t;
+        SPARE_UNPOISON(t);
+        free(t);
+    }
     for (int i = 0; i < RC_OUTBOXES; i++)
         rc_buf_free(&core->outbox[i].buf);
     rc_timers_destroy(&core->timers);
