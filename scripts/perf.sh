@@ -66,11 +66,14 @@ def relay(name, r):
     words = open(f"{out}/relay-{name}-{r}.txt").read().split()
     return {w: float(words[i + 1]) for i, w in enumerate(words[:-1]) if w in ("relay_rps", "p50", "p99")}
 rows = []
+# ratio: of the medians; per run: the median of each run's own ratio (the
+# relay and refcache of one run shared the machine's load of the moment).
 def row(what, vals, fmt, ref=None, goal=""):
     med = statistics.median(vals)
     ratio = "" if ref is None else f"{med / statistics.median(ref):.3f}"
+    per_run = "" if ref is None else f"{statistics.median(v / r for v, r in zip(vals, ref)):.3f}"
     refs = "" if ref is None else fmt.format(statistics.median(ref))
-    rows.append((what, fmt.format(med), refs, ratio, goal, " / ".join(fmt.format(v) for v in vals)))
+    rows.append((what, fmt.format(med), refs, ratio, per_run, goal, " / ".join(fmt.format(v) for v in vals)))
 R = range(1, reps + 1)
 tp = [j("throughput", r) for r in R]
 row("throughput (tasks/s)", [t["throughput_rps"] for t in tp], "{:.0f}", [relay("load", r)["relay_rps"] for r in R], ">= 0.5")
@@ -96,8 +99,8 @@ row("memory per kept task beyond its 32 B result (B)", mem, "{:.0f}", goal="<= 2
 mx = [j("mixed", r) for r in R]
 row("mixed 10 s (requests/s)", [t["throughput_rps"] for t in mx], "{:.0f}")
 errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "unbatched", "latency", "openloop", "cancel", "storm", "mixed") for r in R)
-w = [max(len(r[i]) for r in rows + [("what", "refcache", "relay", "ratio", "goal", "runs")]) for i in range(6)]
-hdr = ("what", "refcache", "relay", "ratio", "goal", "runs")
+hdr = ("what", "refcache", "relay", "ratio", "ratio per run", "goal", "runs")
+w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
 print()
 print("| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(hdr)) + " |")
 print("|" + "|".join("-" * (x + 2) for x in w) + "|")
