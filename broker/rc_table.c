@@ -160,8 +160,16 @@ static void migrate(rc_table_t *self, size_t n)
     size_t capacity = self->old_mask + 1;
     for (size_t k = 0; self->old_done < capacity; k++) {
         size_t i = (self->old_start + self->old_done) & self->old_mask;
-        if (k >= n && !self->old[i])
+        if (k >= n && !self->old[i]) {
+            /* The next call reads the keys of the objects in the next
+             * slots (their homes): have them fetched meanwhile. */
+            for (size_t j = 1; j <= 2 * MIGRATE_STEP; j++) {
+                uint64_t next = self->old[(i + j) & self->old_mask];
+                if (next && next != TOMB)
+                    __builtin_prefetch(key_of(self, obj_of(self, next)));
+            }
             return;
+        }
         uint64_t slot = self->old[i];
         if (slot && slot != TOMB)
             insert_slot(self->slots, self->mask, key_of(self, obj_of(self, slot)), slot);
