@@ -12,3 +12,8 @@ if(TARGET rc_client)
   add_executable(soak_driver soak_driver.c)
   target_link_libraries(soak_driver PRIVATE rc_client)
 endif()
+# RequestBatch and ReplyBatch with a broker in the test process (in-process
+# echo workers and a hand-driven one) and raw client sockets.
+if(TARGET rc_broker AND TARGET rc_client)
+  rc_add_test(test_request_batches SOURCES test_request_batches.c LIBS rc_testkit TIMEOUT 120)
+endif()

@@ -1843,6 +1843,364 @@ static void test_fast_decode_as_protobuf(void **state)
     assert_int_equal(rc_codec_live_messages(), live);
 }
 
+/* ---------------------------------------------------------------- batches */
+
+/* A RequestBatch is read in place when it has the simple shape (an id, then
+ * the entries one after the other) and through protobuf-c otherwise, each
+ * entry re-encoded; either way rc_codec_request_next must give every entry,
+ * in order, as bytes that decode to the request that was put in. */
+#define BATCH_N 6
+
+/* Entry i of the test batches: a Submit (with a param and a payload), a
+ * Status, a Wait, a Stats, then again; packed alone by protobuf-c. */
+static packed_t batch_entry(size_t i)
+{
+    char payload[32];
+    snprintf(payload, sizeof payload, "payload-%zu", i);
+    Refcache__V1__SubmitRequest__ParamsEntry e = REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
+    Refcache__V1__SubmitRequest__ParamsEntry *params[] = {&e};
+    e.key = "ms";
+    e.value = "5";
+    Refcache__V1__SubmitRequest s = REFCACHE__V1__SUBMIT_REQUEST__INIT;
+    s.function = "echo";
+    s.params = params;
+    s.n_params = 1;
+    s.payload.data = (uint8_t *) payload;
+    s.payload.len = strlen(payload);
+    s.async_timeout_ms = 100 + (uint32_t) i;
+    Refcache__V1__StatusRequest st = REFCACHE__V1__STATUS_REQUEST__INIT;
+    st.ref_id = (char *) REF;
+    st.namespace_ = "ns";
+    Refcache__V1__WaitRequest wt = REFCACHE__V1__WAIT_REQUEST__INIT;
+    wt.ref_id = (char *) REF;
+    wt.timeout_ms = 1000 + (uint32_t) i;
+    Refcache__V1__StatsRequest ss = REFCACHE__V1__STATS_REQUEST__INIT;
+
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = 1000 + i;
+    switch (i % 4) {
+    case 0:
+        r.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+        r.submit = &s;
+        break;
+    case 1:
+        r.body_case = REFCACHE__V1__REQUEST__BODY_STATUS;
+        r.status = &st;
+        break;
+    case 2:
+        r.body_case = REFCACHE__V1__REQUEST__BODY_WAIT;
+        r.wait = &wt;
+        break;
+    default:
+        r.body_case = REFCACHE__V1__REQUEST__BODY_STATS;
+        r.stats = &ss;
+        break;
+    }
+    return pack_request(&r);
+}
+
+/* Checks that entry bytes are batch_entry(i), byte for byte (both the bytes
+ * read in place and protobuf-c's re-encoding are canonical), and that they
+ * decode to it. */
+static void check_batch_entry(rc_bytes_t entry, size_t i)
+{
+    packed_t want = batch_entry(i);
+    assert_same_bytes(entry.ptr, entry.len, want.data, want.len);
+    free(want.data);
+
+    rc_request_t req;
+    const char *why = NULL;
+    assert_int_equal(rc_codec_request(entry.ptr, entry.len, &req, &why), 0);
+    assert_true(req.id == 1000 + i);
+    switch (i % 4) {
+    case 0: {
+        char payload[32];
+        snprintf(payload, sizeof payload, "payload-%zu", i);
+        assert_int_equal(req.kind, RC_REQ_SUBMIT);
+        assert_str(req.function, "echo");
+        assert_bytes(req.payload, payload, strlen(payload));
+        assert_int_equal(req.async_timeout_ms, 100 + i);
+        assert_int_equal(req.n_params, 1);
+        rc_str_t k, v;
+        rc_codec_request_param(&req, 0, &k, &v);
+        assert_str(k, "ms");
+        assert_str(v, "5");
+        break;
+    }
+    case 1:
+        assert_int_equal(req.kind, RC_REQ_STATUS);
+        assert_str(req.ref_id, REF);
+        assert_str(req.ns, "ns");
+        break;
+    case 2:
+        assert_int_equal(req.kind, RC_REQ_WAIT);
+        assert_str(req.ref_id, REF);
+        assert_int_equal(req.timeout_ms, 1000 + i);
+        break;
+    default:
+        assert_int_equal(req.kind, RC_REQ_STATS);
+        break;
+    }
+    rc_codec_request_release(&req);
+}
+
+/* The bytes of a RequestBatch (its body) holding entries [from, to). */
+static void w_batch_body(wire_t *w, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        packed_t e = batch_entry(i);
+        wire_t ew = {e.data, e.len, e.len};
+        w_len(w, 1, &ew, false);
+        free(e.data);
+    }
+}
+
+/* Decodes data as a Request{batch} with outer id `id` and checks that its
+ * entries are batch_entry(0..n-1) in order, then that there are no more. */
+static void expect_batch(const uint8_t *data, size_t len, uint64_t id, size_t n)
+{
+    size_t live = rc_codec_live_messages();
+    rc_request_t req;
+    const char *why = NULL;
+    if (rc_codec_request(data, len, &req, &why) != 0) {
+        hexdump("batch", data, len);
+        fail_msg("rc_codec_request: %s", why);
+    }
+    assert_int_equal(req.kind, RC_REQ_BATCH);
+    assert_true(req.id == id);
+    rc_buf_t scratch = {0};
+    rc_bytes_t entry;
+    size_t got = 0;
+    while (rc_codec_request_next(&req, &scratch, &entry)) {
+        assert_true(got < n);
+        check_batch_entry(entry, got);
+        got++;
+    }
+    assert_int_equal(got, n);
+    assert_false(rc_codec_request_next(&req, &scratch, &entry)); /* and stays at the end */
+    assert_int_equal(rc_codec_live_messages(), live + 1);
+    rc_codec_request_release(&req);
+    rc_buf_free(&scratch);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+static void test_batch_simple(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    Refcache__V1__Request *entries[BATCH_N];
+    packed_t packed[BATCH_N];
+    for (size_t i = 0; i < BATCH_N; i++) {
+        packed[i] = batch_entry(i);
+        entries[i] = refcache__v1__request__unpack(NULL, packed[i].len, packed[i].data);
+        assert_non_null(entries[i]);
+    }
+    /* With and without an outer id, and with 1 to BATCH_N entries. */
+    for (size_t n = 1; n <= BATCH_N; n++) {
+        Refcache__V1__RequestBatch b = REFCACHE__V1__REQUEST_BATCH__INIT;
+        b.requests = entries;
+        b.n_requests = n;
+        Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+        r.id = n % 2 ? 77 : 0;
+        r.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
+        r.batch = &b;
+        packed_t p = pack_request(&r);
+        expect_batch(p.data, p.len, r.id, n);
+        free(p.data);
+    }
+    for (size_t i = 0; i < BATCH_N; i++) {
+        refcache__v1__request__free_unpacked(entries[i], NULL);
+        free(packed[i].data);
+    }
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+/* Shapes the fast path declines, which protobuf-c reads: the batch field
+ * after the id... */
+static void test_batch_unusual_shapes(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    wire_t body = {0}, w = {0};
+    w_batch_body(&body, 0, BATCH_N);
+    static const uint8_t id7[] = {0x08, 0x07};
+
+    /* An unknown varint field (10) in the outer Request, after the batch
+     * and before it. */
+    w_bytes(&w, id7, sizeof id7);
+    w_len(&w, 9, &body, false);
+    w_bytes(&w, "\x50\x2a", 2);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+    w.n = 0;
+    w_bytes(&w, "\x50\x2a", 2);
+    w_bytes(&w, id7, sizeof id7);
+    w_len(&w, 9, &body, false);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+
+    /* An unknown length-delimited field (99) in the outer Request. */
+    w.n = 0;
+    w_bytes(&w, id7, sizeof id7);
+    w_bytes(&w, "\x9a\x06\x03xyz", 6);
+    w_len(&w, 9, &body, false);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+
+    /* The fields out of order: the batch, then the id. */
+    w.n = 0;
+    w_len(&w, 9, &body, false);
+    w_bytes(&w, id7, sizeof id7);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+
+    /* An unknown field inside the RequestBatch, between its entries. */
+    wire_t odd = {0};
+    w_batch_body(&odd, 0, 2);
+    w_bytes(&odd, "\x10\x01", 2);
+    w_batch_body(&odd, 2, BATCH_N);
+    w.n = 0;
+    w_bytes(&w, id7, sizeof id7);
+    w_len(&w, 9, &odd, false);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+
+    /* The batch's length as a padded (non-canonical) varint. */
+    w.n = 0;
+    w_bytes(&w, id7, sizeof id7);
+    w_varint(&w, 9 << 3 | 2, 0);
+    w_varint(&w, body.n, 2);
+    w_bytes(&w, body.p, body.n);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+
+    free(odd.p);
+    free(body.p);
+    free(w.p);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+/* The batch field split in two occurrences: protobuf merges repeated
+ * occurrences of a message field, so the entries of both are one batch, in
+ * order (as a protobuf library that builds a batch in two steps may send).
+ *
+ * Known to fail: protobuf-c's unpack treats a second occurrence of a oneof
+ * member as a new value (parse_oneof_member frees the first), so the codec
+ * gives only the last occurrence's entries and the broker never answers the
+ * others. Skipped unless RC_TEST_KNOWN_BUGS is set, until the codec merges
+ * the occurrences itself. */
+static void test_batch_split(void **state)
+{
+    if (!getenv("RC_TEST_KNOWN_BUGS"))
+        skip();
+    size_t live = rc_codec_live_messages();
+    wire_t a = {0}, b = {0}, w = {0};
+    w_batch_body(&a, 0, 3);
+    w_batch_body(&b, 3, BATCH_N);
+    w_bytes(&w, "\x08\x07", 2);
+    w_len(&w, 9, &a, false);
+    w_len(&w, 9, &b, false);
+    /* What protobuf-c's own unpack makes of it, for the record. */
+    Refcache__V1__Request *pb = refcache__v1__request__unpack(NULL, w.n, w.p);
+    assert_non_null(pb);
+    if (pb->batch->n_requests != BATCH_N)
+        print_message("protobuf-c's unpack keeps %zu of the %d entries of a split batch\n",
+                      pb->batch->n_requests, BATCH_N);
+    refcache__v1__request__free_unpacked(pb, NULL);
+    expect_batch(w.p, w.n, 7, BATCH_N);
+    free(a.p);
+    free(b.p);
+    free(w.p);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+/* An empty batch, in the simple shape and in another: no entries. */
+static void test_batch_empty(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    Refcache__V1__RequestBatch b = REFCACHE__V1__REQUEST_BATCH__INIT;
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = 9;
+    r.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
+    r.batch = &b;
+    packed_t p = pack_request(&r);
+    assert_int_equal(p.len, 4); /* 08 09 4a 00 */
+    expect_batch(p.data, p.len, 9, 0);
+    free(p.data);
+    static const uint8_t odd[] = {0x4a, 0x00, 0x08, 0x09, 0x50, 0x01};
+    expect_batch(odd, sizeof odd, 9, 0);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
+/* A batch in a batch decodes (the handler refuses it), as the entry of a
+ * batch of either shape; a garbage entry is given as it is and fails to
+ * decode alone. */
+static void test_batch_nested_and_garbage(void **state)
+{
+    size_t live = rc_codec_live_messages();
+    packed_t e0 = batch_entry(1);
+    Refcache__V1__Request *inner0 = refcache__v1__request__unpack(NULL, e0.len, e0.data);
+    assert_non_null(inner0);
+    Refcache__V1__RequestBatch ib = REFCACHE__V1__REQUEST_BATCH__INIT;
+    ib.requests = &inner0;
+    ib.n_requests = 1;
+    Refcache__V1__Request nested = REFCACHE__V1__REQUEST__INIT;
+    nested.id = 55;
+    nested.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
+    nested.batch = &ib;
+    packed_t pn = pack_request(&nested);
+
+    for (int shape = 0; shape < 2; shape++) {
+        /* [status, nested batch, garbage]; shape 1 has an unknown field in
+         * the outer Request (protobuf-c reads it) and no garbage, which
+         * protobuf-c would refuse whole. */
+        wire_t body = {0}, w = {0};
+        wire_t en = {pn.data, pn.len, pn.len};
+        w_batch_body(&body, 1, 2);
+        w_len(&body, 1, &en, false);
+        static const uint8_t junk[] = {0xff, 0xff, 0xff};
+        if (shape == 0) {
+            wire_t ej = {(uint8_t *) junk, sizeof junk, sizeof junk};
+            w_len(&body, 1, &ej, false);
+        }
+        w_bytes(&w, "\x08\x05", 2);
+        w_len(&w, 9, &body, false);
+        if (shape == 1)
+            w_bytes(&w, "\x50\x01", 2);
+
+        rc_request_t req, one;
+        const char *why = NULL;
+        rc_buf_t scratch = {0};
+        rc_bytes_t entry;
+        assert_int_equal(rc_codec_request(w.p, w.n, &req, &why), 0);
+        assert_int_equal(req.kind, RC_REQ_BATCH);
+        assert_true(req.id == 5);
+        assert_true(rc_codec_request_next(&req, &scratch, &entry));
+        check_batch_entry(entry, 1);
+        assert_true(rc_codec_request_next(&req, &scratch, &entry));
+        assert_same_bytes(entry.ptr, entry.len, pn.data, pn.len);
+        assert_int_equal(rc_codec_request(entry.ptr, entry.len, &one, &why), 0);
+        assert_int_equal(one.kind, RC_REQ_BATCH);
+        assert_true(one.id == 55);
+        rc_buf_t scratch2 = {0};
+        rc_bytes_t inner;
+        assert_true(rc_codec_request_next(&one, &scratch2, &inner));
+        check_batch_entry(inner, 1);
+        assert_false(rc_codec_request_next(&one, &scratch2, &inner));
+        rc_codec_request_release(&one);
+        rc_buf_free(&scratch2);
+        if (shape == 0) {
+            assert_true(rc_codec_request_next(&req, &scratch, &entry));
+            assert_same_bytes(entry.ptr, entry.len, junk, sizeof junk);
+            why = NULL;
+            assert_int_equal(rc_codec_request(entry.ptr, entry.len, &one, &why), -1);
+            assert_non_null(why);
+            rc_codec_request_release(&one);
+        }
+        assert_false(rc_codec_request_next(&req, &scratch, &entry));
+        rc_codec_request_release(&req);
+        rc_buf_free(&scratch);
+        free(body.p);
+        free(w.p);
+    }
+    refcache__v1__request__free_unpacked(inner0, NULL);
+    free(pn.data);
+    free(e0.data);
+    assert_int_equal(rc_codec_live_messages(), live);
+}
+
 /* ---------------------------------------------------------------- control */
 
 static void test_control_hello(void **state)
@@ -1933,6 +2291,11 @@ int main(void)
         cmocka_unit_test(test_arena_larger_than_arena),
         cmocka_unit_test(test_arena_malformed),
         cmocka_unit_test(test_fast_decode_as_protobuf),
+        cmocka_unit_test(test_batch_simple),
+        cmocka_unit_test(test_batch_unusual_shapes),
+        cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_batch_empty),
+        cmocka_unit_test(test_batch_nested_and_garbage),
         cmocka_unit_test(test_control_hello),
         cmocka_unit_test(test_cancel_notice),
         cmocka_unit_test(test_broker_heartbeat_reannounce),

@@ -28,9 +28,75 @@ static void put_pb(rc_replay_buf_t *b, uint8_t op, const char *rid, const Protob
     rc_replay_put_msg(b, op, rid, f, l, 1);
 }
 
+/* The entries of a RequestBatch being built: each a key, a length and the
+ * bytes of one Request (or of anything, for garbage entries). */
+typedef struct {
+    uint8_t data[8192];
+    size_t len;
+} batch_t;
+
+/* While a batch is being built, req() adds its Request to it instead of
+ * sending it. */
+static batch_t *s_batch;
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7)
+        p[n++] = (uint8_t) (v | 0x80);
+    p[n++] = (uint8_t) v;
+    return n;
+}
+
+/* Appends field `field` (length-delimited) holding data[0..len) to bt. */
+static void batch_put(batch_t *bt, uint8_t field, const void *data, size_t len)
+{
+    if (bt->len + 12 + len > sizeof bt->data) {
+        fprintf(stderr, "gen_corpus: a batch too big for its buffer\n");
+        exit(1);
+    }
+    bt->data[bt->len++] = (uint8_t) (field << 3 | 2);
+    bt->len += put_varint(bt->data + bt->len, len);
+    memcpy(bt->data + bt->len, data, len);
+    bt->len += len;
+}
+
 static void req(rc_replay_buf_t *b, const char *rid, Refcache__V1__Request *r)
 {
+    if (s_batch) {
+        static uint8_t one[4096];
+        size_t n = protobuf_c_message_pack(&r->base, one);
+        batch_put(s_batch, 1, one, n);
+        return;
+    }
     put_pb(b, RC_REPLAY_CLIENTS, rid, &r->base);
+}
+
+/* The bytes of Request{id, batch: the entries of bt} into out; their length. */
+static size_t batch_bytes(uint8_t *out, uint64_t id, const batch_t *bt)
+{
+    size_t n = 0;
+    if (id) {
+        out[n++] = 0x08;
+        n += put_varint(out + n, id);
+    }
+    out[n++] = 0x4a; /* Request.batch */
+    n += put_varint(out + n, bt->len);
+    memcpy(out + n, bt->data, bt->len);
+    return n + bt->len;
+}
+
+/* Sends Request{id, batch: bt} from client rid, behind a REQ envelope if
+ * asked. */
+static void batch_send(rc_replay_buf_t *b, const char *rid, uint64_t id, const batch_t *bt, bool envelope)
+{
+    size_t n = batch_bytes(s_frame, id, bt);
+    const void *f[2] = {"", s_frame};
+    size_t l[2] = {0, n};
+    if (envelope)
+        rc_replay_put_msg(b, RC_REPLAY_CLIENTS, rid, f, l, 2);
+    else
+        rc_replay_put_msg(b, RC_REPLAY_CLIENTS, rid, f + 1, l + 1, 1);
 }
 
 static void wmsg(rc_replay_buf_t *b, const char *rid, Refcache__V1__WorkerMessage *m)
@@ -260,6 +326,86 @@ static void batches(rc_replay_buf_t *b, char **fns)
     by_ref(b, "c1", 8, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
 }
 
+/* Clients that send RequestBatches: held Submits and Waits answered later
+ * by results, bad entries (a nested batch, garbage, no body), an empty
+ * batch, shapes the codec leaves to protobuf-c (the batch split in two,
+ * an unknown field), a REQ client's batch, and more clients with replies
+ * due in one drain than the broker has outboxes. */
+static void client_batches(rc_replay_buf_t *b, char **fns)
+{
+    announce_batch(b, "w1", fns, 3, 4, 4);
+    batch_t bt = {0}, inner = {0};
+    s_batch = &bt;
+    submit(b, "c1", 1, "echo", "b1", 1000, 0, 0); /* REF1, held */
+    submit(b, "c1", 2, "echo", "b2", 0, 0, 0);    /* REF2 */
+    by_ref(b, "c1", 3, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    by_ref(b, "c1", 4, REFCACHE__V1__REQUEST__BODY_WAIT, REF2);
+    by_ref(b, "c1", 5, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    s_batch = &inner;
+    by_ref(b, "c1", 7, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    s_batch = &bt;
+    uint8_t nested[256];
+    batch_put(&bt, 1, nested, batch_bytes(nested, 6, &inner)); /* a batch in the batch */
+    batch_put(&bt, 1, "\xff\xff\x07", 3);                      /* garbage */
+    batch_put(&bt, 1, "\x08\x08", 2);                          /* an id, no body */
+    s_batch = NULL;
+    batch_send(b, "c1", 0, &bt, false);
+
+    batch_t empty = {0};
+    batch_send(b, "c2", 9, &empty, false);
+
+    /* The batch field in two occurrences, then with an unknown field after
+     * it. */
+    batch_t one = {0}, two = {0};
+    s_batch = &one;
+    by_ref(b, "c1", 10, REFCACHE__V1__REQUEST__BODY_STATUS, REF1);
+    s_batch = &two;
+    by_ref(b, "c1", 11, REFCACHE__V1__REQUEST__BODY_WAIT, REF1);
+    s_batch = NULL;
+    size_t n = batch_bytes(s_frame, 0, &one);
+    n += batch_bytes(s_frame + n, 0, &two);
+    const void *f[1] = {s_frame};
+    size_t l[1] = {n};
+    rc_replay_put_msg(b, RC_REPLAY_CLIENTS, "c1", f, l, 1);
+    l[0] = batch_bytes(s_frame, 12, &two);
+    s_frame[l[0]++] = 0x50; /* field 10, a varint */
+    s_frame[l[0]++] = 0x01;
+    rc_replay_put_msg(b, RC_REPLAY_CLIENTS, "c1", f, l, 1);
+
+    /* A REQ client's batch of one. */
+    batch_t st = {0};
+    s_batch = &st;
+    by_ref(b, "req", 13, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+    s_batch = NULL;
+    batch_send(b, "req", 0, &st, true);
+
+    /* The worker runs them: the held Submit and the Waits are answered. */
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+    started(b, "w1", REF1, 1);
+    result(b, "w1", REF1, 1, 10);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+    result(b, "w1", REF2, 1, 100);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+
+    /* Ten clients wait in batches on one task (REF3); its result answers
+     * them all in one message. */
+    static const char *const cs[] = {"c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12"};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        batch_t w = {0};
+        s_batch = &w;
+        if (i == 0)
+            submit(b, cs[i], 20, "sleep", "long", 1000, 0, 0);
+        by_ref(b, cs[i], 21 + i, REFCACHE__V1__REQUEST__BODY_WAIT, REF3);
+        by_ref(b, cs[i], 41 + i, REFCACHE__V1__REQUEST__BODY_STATUS, REF3);
+        s_batch = NULL;
+        batch_send(b, cs[i], 0, &w, false);
+    }
+    rc_replay_put_clock(b, RC_REPLAY_STEP_1MS);
+    result(b, "w1", REF3, 1, 3);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_300MS);
+    by_ref(b, "c1", 60, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -336,6 +482,14 @@ int main(int argc, char **argv)
     rc_replay_put_clock(&b, RC_REPLAY_CLOCK);
     batches(&b, fns);
     rc |= save(dir, "worker_batches_refused", &b);
+
+    /* Batches from clients, replies delivered, then refused. */
+    rc_replay_put_clock(&b, nm);
+    client_batches(&b, fns);
+    rc |= save(dir, "client_batches", &b);
+    rc_replay_put_clock(&b, RC_REPLAY_CLOCK);
+    client_batches(&b, fns);
+    rc |= save(dir, "client_batches_refused", &b);
 
     /* Malformed frames on every channel, and a REQ envelope. */
     const void *f3[3] = {"", "\x0a\x01", "junk"};
