@@ -396,6 +396,47 @@ static bool fast_batch(const uint8_t *data, size_t len, rc_request_t *req)
     return true;
 }
 
+/* The batch of a Request that protobuf-c unpacked. protobuf merges the
+ * occurrences of a message field, but protobuf-c keeps only the last one
+ * of a oneof member: the batch is rebuilt from every occurrence of the
+ * field after the last other body field (which would have replaced it),
+ * each unpacked into the arena. NULL if out of memory. */
+static Refcache__V1__RequestBatch *merged_batch(rc_arena_t *a, const uint8_t *data, size_t len)
+{
+    enum { BATCH = 9 };
+    const uint8_t *p = data, *end = data + len, *from = data;
+    rc_wire_field_t f;
+    uint32_t field;
+    size_t parts = 0;
+    while (p < end && rc_wire_field(&p, end, &field, &f)) {
+        if (field >= 2 && field < BATCH) {
+            from = p;
+            parts = 0;
+        }
+        parts += field == BATCH;
+    }
+    Refcache__V1__RequestBatch **part = arena_alloc(a, (parts ? parts : 1) * sizeof *part);
+    Refcache__V1__RequestBatch *b = arena_alloc(a, sizeof *b);
+    if (!part || !b)
+        return NULL;
+    size_t n = 0, total = 0;
+    for (p = from; p < end && rc_wire_field(&p, end, &field, &f);)
+        if (field == BATCH) {
+            if (!(part[n] = refcache__v1__request_batch__unpack(&a->pa, (size_t) f.v, f.ptr)))
+                return NULL;
+            total += part[n++]->n_requests;
+        }
+    static const Refcache__V1__RequestBatch batch_init = REFCACHE__V1__REQUEST_BATCH__INIT;
+    *b = batch_init;
+    b->requests = arena_alloc(a, (total ? total : 1) * sizeof *b->requests);
+    if (!b->requests)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < part[i]->n_requests; k++)
+            b->requests[b->n_requests++] = part[i]->requests[k];
+    return b;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const char **why)
@@ -470,6 +511,10 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         req->kind = RC_REQ_STATS;
         return 0;
     case REFCACHE__V1__REQUEST__BODY_BATCH:
+        if (!(pb->batch = merged_batch(a, data, len))) {
+            *why = "out of memory decoding a RequestBatch";
+            return -1;
+        }
         req->kind = RC_REQ_BATCH;
         req->count_ = pb->batch->n_requests;
         return 0;

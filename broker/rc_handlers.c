@@ -128,8 +128,8 @@ static void outbox_flush(rc_core_t *core, rc_outbox_t *o)
     o->buf.len = RC_BATCH_HEAD;
 }
 
-/* The client's open outbox, else a new one (the oldest open one is sent to
- * make room when all are taken). */
+/* The client's open outbox, else a new one (when all are taken, one of
+ * them, in turn, is sent to make room). */
 static rc_outbox_t *outbox_for(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope)
 {
     for (unsigned i = 0; i < core->n_outbox; i++) {

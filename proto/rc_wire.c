@@ -56,3 +56,37 @@ bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, un
     }
     return true;
 }
+
+bool rc_wire_field(const uint8_t **pp, const uint8_t *end, uint32_t *field, rc_wire_field_t *f)
+{
+    const uint8_t *p = *pp;
+    uint64_t key;
+    memset(f, 0, sizeof *f);
+    if (!rc_wire_varint(&p, end, 10, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+        return false;
+    switch (key & 7) {
+    case 0:
+        if (!rc_wire_varint(&p, end, 10, &f->v))
+            return false;
+        break;
+    case 1:
+    case 5: {
+        size_t n = (key & 7) == 1 ? 8 : 4;
+        if ((size_t) (end - p) < n)
+            return false;
+        p += n;
+        break;
+    }
+    case 2:
+        if (!rc_wire_varint(&p, end, 10, &f->v) || f->v > (uint64_t) (end - p))
+            return false;
+        f->ptr = p;
+        p += f->v;
+        break;
+    default:
+        return false;
+    }
+    *field = (uint32_t) (key >> 3);
+    *pp = p;
+    return true;
+}

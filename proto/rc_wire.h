@@ -75,6 +75,11 @@ static inline bool rc_wire_entry(const uint8_t **p, const uint8_t *end, const ui
     return true;
 }
 
+/* Reads any one field (number in *field; a length-delimited one's bytes in
+ * f->ptr and f->v, a varint's value in f->v) and moves *p past it: for the
+ * rare walks over a message rc_wire_scan declined. False if malformed. */
+bool rc_wire_field(const uint8_t **p, const uint8_t *end, uint32_t *field, rc_wire_field_t *f);
+
 enum { RC_WT_VARINT = 0, RC_WT_LEN = 2 };
 
 #define RC_WIRE_KEY(field, wt) (((uint32_t) (field) << 3) | (wt))
