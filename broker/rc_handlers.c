@@ -112,17 +112,10 @@ static void outbox_flush(rc_core_t *core, rc_outbox_t *o)
 {
     if (!o->n)
         return;
-    uint8_t *body = o->buf.data + RC_BATCH_HEAD;
-    size_t len = o->buf.len - RC_BATCH_HEAD;
-    if (o->n == 1) {
-        body += len - o->last_len;
-        len = o->last_len;
-    } else {
-        size_t head = rc_wire_head_before(body, RC_REPLY_BATCH_FIELD, len);
-        body -= head;
-        len += head;
-    }
-    if (route(core->clients, o->rid, o->rid_len, o->envelope, body, len, NULL) != 0)
+    uint8_t *frame;
+    size_t len = rc_wire_batch_frame(o->buf.data + RC_BATCH_HEAD, o->buf.len - RC_BATCH_HEAD, o->n, o->last_len,
+                                     RC_REPLY_BATCH_FIELD, &frame);
+    if (route(core->clients, o->rid, o->rid_len, o->envelope, frame, len, NULL) != 0)
         core->c.dropped_replies += o->n;
     o->n = 0;
     o->buf.len = RC_BATCH_HEAD;

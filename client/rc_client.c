@@ -281,17 +281,10 @@ int rc_client_flush(rc_client_t *self)
         return RC_CLIENT_EINVAL;
     if (!self->out_n)
         return 0;
-    uint8_t *body = self->out + RC_WIRE_HEAD_MAX;
-    size_t len = self->out_len - RC_WIRE_HEAD_MAX;
-    if (self->out_n == 1) { /* alone: a plain Request */
-        body += len - self->out_last;
-        len = self->out_last;
-    } else {
-        size_t head = rc_wire_head_before(body, RC_CLIENT_CODEC_REQUEST_BATCH, len);
-        body -= head;
-        len += head;
-    }
-    if (zmq_send(self->handle, body, len, ZMQ_DONTWAIT) < 0)
+    uint8_t *frame;
+    size_t len = rc_wire_batch_frame(self->out + RC_WIRE_HEAD_MAX, self->out_len - RC_WIRE_HEAD_MAX, self->out_n,
+                                     self->out_last, RC_CLIENT_CODEC_REQUEST_BATCH, &frame);
+    if (zmq_send(self->handle, frame, len, ZMQ_DONTWAIT) < 0)
         return zmq_errno() == EAGAIN ? RC_CLIENT_EAGAIN : RC_CLIENT_ETRANSPORT;
     self->out_n = 0;
     self->out_len = RC_WIRE_HEAD_MAX;

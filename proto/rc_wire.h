@@ -175,4 +175,21 @@ static inline size_t rc_wire_head_before(uint8_t *at, uint32_t field, size_t bod
     return head;
 }
 
+/* The frame of a batch of n messages written as entries of field `field`
+ * (len bytes from body, with RC_WIRE_HEAD_MAX bytes of room before it):
+ * the entries behind the batch's head, or when n is 1 the lone message
+ * alone (the last last_len bytes), as a message it is. Sets *frame and
+ * returns its length. */
+static inline size_t rc_wire_batch_frame(uint8_t *body, size_t len, size_t n, size_t last_len, uint32_t field,
+                                         uint8_t **frame)
+{
+    if (n == 1) {
+        *frame = body + len - last_len;
+        return last_len;
+    }
+    size_t head = rc_wire_head_before(body, field, len);
+    *frame = body - head;
+    return len + head;
+}
+
 #endif
