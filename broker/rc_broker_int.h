@@ -24,7 +24,11 @@
 #define RC_MAX_BATCH       64         /* dispatches in one message, at most */
 #define RC_BATCH_BYTES     (64 << 10) /* a batch that would pass this goes out first */
 #define RC_MAX_ROUTING_ID  255
-#define RC_OUTBOXES        8 /* clients with reply batches open at once */
+#define RC_OUTBOXES        8    /* clients with reply batches open at once */
+#define RC_MAX_BATCH_REQS  1024 /* requests in one RequestBatch, at most */
+
+#define RC_STR_(x) #x
+#define RC_STR(x)  RC_STR_(x) /* a macro's value as a string literal */
 
 enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK };
 

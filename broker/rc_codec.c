@@ -392,7 +392,7 @@ static bool fast_batch(const uint8_t *data, size_t len, rc_request_t *req)
     req->kind = RC_REQ_BATCH;
     req->run_ = f[1].ptr;
     req->run_end_ = f[1].end;
-    req->count_ = (size_t) f[1].v;
+    req->n_entries = (size_t) f[1].v;
     return true;
 }
 
@@ -516,7 +516,7 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
             return -1;
         }
         req->kind = RC_REQ_BATCH;
-        req->count_ = pb->batch->n_requests;
+        req->n_entries = pb->batch->n_requests;
         return 0;
     default:
         *why = "request has no body (or one this broker does not know)";
@@ -534,7 +534,7 @@ void rc_codec_request_param(const rc_request_t *req, size_t i, rc_str_t *key, rc
 
 bool rc_codec_request_next(rc_request_t *req, rc_buf_t *scratch, rc_bytes_t *entry)
 {
-    if (req->next_ >= req->count_)
+    if (req->next_ >= req->n_entries)
         return false;
     req->next_++;
     if (!req->pb_) {

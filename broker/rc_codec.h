@@ -65,10 +65,11 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
+    size_t n_entries; /* batch: how many requests it holds */
     /* batch: the entries not yet taken, as a run of bytes (read in place)
      * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
     const uint8_t *run_, *run_end_;
-    size_t next_, count_;
+    size_t next_;
     void *pb_;    /* the decoded message */
     void *arena_; /* where it lives */
 } rc_request_t;

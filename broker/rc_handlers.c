@@ -1261,11 +1261,13 @@ static int on_request(rc_core_t *core, const uint8_t *data, size_t len, zmq_msg_
     if (req.kind == RC_REQ_BATCH) {
         int n = 0;
         rc_bytes_t entry;
-        if (core->batched) {
+        if (core->batched || req.n_entries > RC_MAX_BATCH_REQS) {
+            /* Refused whole: one frame must not hold the loop for long. */
             core->c.requests++;
             core->c.bad_requests++;
             reply_error(core, req.id, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
-                        "a RequestBatch may not hold another");
+                        core->batched ? "a RequestBatch may not hold another"
+                                      : "a RequestBatch holds at most " RC_STR(RC_MAX_BATCH_REQS) " requests");
             n = 1;
         } else {
             core->batched = true;

@@ -496,6 +496,55 @@ static void test_bad_entries(void **state)
     zmq_close(sock);
 }
 
+/* A batch of at most 1024 requests is taken; a bigger one is refused whole,
+ * with one reply (its outer id), so that no frame holds the loop for long. */
+static void test_batch_limit(void **state)
+{
+    fixture_t *f = *state;
+    void *sock = s_socket(f, ZMQ_DEALER, "limit-client", RC_EP_CLIENTS);
+    enum { LIMIT = 1024 };
+    req_t *q = calloc(LIMIT + 1, sizeof *q);
+    assert_non_null(q);
+    for (size_t i = 0; i <= LIMIT; i++)
+        r_by_ref(&q[i], 5000 + i, B_STATS, NULL);
+    rc_stats_t before, after;
+    s_stats(f, &before);
+
+    s_send_batch(sock, q, LIMIT);
+    got_t g = {0};
+    s_collect(sock, &g, LIMIT);
+    for (size_t i = 0; i < LIMIT; i++)
+        assert_int_equal(s_reply(&g, 5000 + i)->code, C_OK);
+    assert_true(g.batch_frames >= LIMIT / MAX_REPLIES);
+
+    Refcache__V1__Request **entries = calloc(LIMIT + 1, sizeof *entries);
+    assert_non_null(entries);
+    for (size_t i = 0; i <= LIMIT; i++)
+        entries[i] = &q[i].r;
+    Refcache__V1__RequestBatch b = REFCACHE__V1__REQUEST_BATCH__INIT;
+    b.requests = entries;
+    b.n_requests = LIMIT + 1;
+    Refcache__V1__Request big = REFCACHE__V1__REQUEST__INIT;
+    big.id = 4999;
+    big.body_case = B_BATCH;
+    big.batch = &b;
+    s_send_pb(sock, &big.base);
+    g.first = g.n;
+    s_collect(sock, &g, g.n + 1);
+    s_assert_error(s_reply(&g, 4999), C_INVALID, "a RequestBatch holds at most 1024 requests");
+    s_nothing_more(sock, &g);
+
+    /* The 1024 taken, the refused batch as one bad request, this Stats. */
+    s_stats(f, &after);
+    assert_int_equal(after.requests_total - before.requests_total, LIMIT + 1 + 1);
+    assert_int_equal(after.bad_requests_total - before.bad_requests_total, 1);
+    free(entries);
+    r_free(q, LIMIT + 1);
+    free(q);
+    got_free(&g);
+    zmq_close(sock);
+}
+
 /* ------------------------------------------------------------ many clients */
 
 typedef struct {
@@ -821,6 +870,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_echo_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_req_client, setup, teardown),
     };
