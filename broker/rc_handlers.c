@@ -1020,7 +1020,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         (req->ns.len && !(t->ns = strndup(req->ns.ptr, req->ns.len))) || rc_table_put(core->tasks, t) != 0) {
         free(t->spec);
         free(t->ns);
-        free(t);
+        record_release(core, t);
         reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
