@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include <zmq.h>
+
 void rc_testkit_config(rc_broker_config_t *config)
 {
     rc_broker_config_defaults(config);
@@ -34,4 +36,28 @@ rc_client_t *rc_testkit_client(rc_broker_t *broker)
     if (!client)
         fail_msg("rc_client_new: %s", err);
     return client;
+}
+
+Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refcache__V1__Dispatch ***d, size_t *n)
+{
+    *d = NULL;
+    *n = 0;
+    zmq_pollitem_t it = {work, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return NULL;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    assert_true(zmq_msg_recv(&msg, work, 0) >= 0);
+    Refcache__V1__BrokerMessage *bm =
+        refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    assert_non_null(bm);
+    if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
+        *d = &bm->dispatch;
+        *n = 1;
+    } else if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
+        *d = bm->dispatches->dispatches;
+        *n = bm->dispatches->n_dispatches;
+    }
+    return bm;
 }

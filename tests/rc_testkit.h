@@ -5,6 +5,7 @@
 
 #include "rc_broker.h"
 #include "rc_client.h"
+#include "refcache.pb-c.h"
 
 /* The broker's defaults, with all three endpoints on tcp://127.0.0.1:*. */
 void rc_testkit_config(rc_broker_config_t *config);
@@ -14,5 +15,12 @@ rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config);
 
 /* A client connected to broker's clients endpoint, or fails the test. */
 rc_client_t *rc_testkit_client(rc_broker_t *broker);
+
+/* For a hand-driven worker: waits up to ms for a BrokerMessage on its work
+ * socket and returns it unpacked (free it with
+ * refcache__v1__broker_message__free_unpacked), its Dispatches in *d and
+ * *n (one alone, a DispatchBatch's, or none for another body); NULL if
+ * nothing came. */
+Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refcache__V1__Dispatch ***d, size_t *n);
 
 #endif

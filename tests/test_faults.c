@@ -562,24 +562,12 @@ typedef struct {
  * nothing came. Asserts the credit is never exceeded. */
 static bool s_take_dispatches(void *work, held_t *h, int ms)
 {
-    zmq_pollitem_t it = {work, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, ms) <= 0)
+    Refcache__V1__Dispatch **d;
+    size_t n;
+    Refcache__V1__BrokerMessage *bm = rc_testkit_take_dispatches(work, ms, &d, &n);
+    if (!bm)
         return false;
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    assert_true(zmq_msg_recv(&msg, work, 0) >= 0);
-    Refcache__V1__BrokerMessage *bm =
-        refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-    zmq_msg_close(&msg);
-    assert_non_null(bm);
-    Refcache__V1__Dispatch **d = NULL;
-    size_t n = 0;
-    if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
-        d = &bm->dispatch;
-        n = 1;
-    } else if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
-        d = bm->dispatches->dispatches;
-        n = bm->dispatches->n_dispatches;
+    if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
         assert_true(n >= 2); /* a lone dispatch goes as itself */
         h->batches++;
     }

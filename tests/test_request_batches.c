@@ -575,25 +575,11 @@ static void w_heartbeat(void *work)
 /* Takes the dispatches that come within ms into held; false if none. */
 static bool w_take(void *work, held_t *held, size_t *n, size_t cap, int ms)
 {
-    zmq_pollitem_t it = {work, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, ms) <= 0)
+    Refcache__V1__Dispatch **d;
+    size_t k;
+    Refcache__V1__BrokerMessage *bm = rc_testkit_take_dispatches(work, ms, &d, &k);
+    if (!bm)
         return false;
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    assert_true(zmq_msg_recv(&msg, work, 0) >= 0);
-    Refcache__V1__BrokerMessage *bm =
-        refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-    zmq_msg_close(&msg);
-    assert_non_null(bm);
-    Refcache__V1__Dispatch **d = NULL;
-    size_t k = 0;
-    if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
-        d = &bm->dispatch;
-        k = 1;
-    } else if (bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
-        d = bm->dispatches->dispatches;
-        k = bm->dispatches->n_dispatches;
-    }
     for (size_t i = 0; i < k; i++) {
         assert_true(*n < cap);
         assert_true(d[i]->payload.len < sizeof held[*n].payload);
