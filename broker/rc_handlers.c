@@ -60,19 +60,19 @@ static bool str_printable(const char *s, size_t len)
     return true;
 }
 
-static void new_ref(rc_core_t *core, uint8_t ref[16])
+/* A fresh ref_id from the OS random source; -1 if the OS refused (no
+ * guessable or repeated id is ever handed out instead). */
+static int new_ref(rc_core_t *core, uint8_t ref[16])
 {
     /* Refill in bulk: one getrandom() per 256 tasks, not one per task. */
     if (core->rand_left < 16) {
-        if (rc_random_bytes(core->rand_pool, sizeof core->rand_pool) != 0) {
-            /* The OS refused randomness: do not hand out guessable ids. */
-            memset(ref, 0, 16);
-            return;
-        }
+        if (rc_random_bytes(core->rand_pool, sizeof core->rand_pool) != 0)
+            return -1;
         core->rand_left = sizeof core->rand_pool;
     }
     core->rand_left -= 16;
     memcpy(ref, core->rand_pool + core->rand_left, 16);
+    return 0;
 }
 
 static int parse_ref(const rc_str_t *s, uint8_t ref[16])
@@ -1013,7 +1013,12 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     }
     t->flags = F_EXT; /* an active record has every field */
     rc_list_init(&t->link);
-    new_ref(core, t->ref);
+    if (new_ref(core, t->ref) != 0) {
+        record_release(core, t);
+        note(core, "submit refused: the OS gave no random bytes for a ref_id");
+        reply_error(core, req->id, REFCACHE__V1__CODE__CODE_UNAVAILABLE, "no random source for a ref_id");
+        return;
+    }
     char hex[RC_REF_ID_LEN + 1];
     rc_hex_encode(t->ref, 16, hex);
     if (rc_codec_dispatch_spec(req, hex, &t->spec, &t->spec_len) != 0 ||
