@@ -247,6 +247,12 @@ static void test_throughput(void **state)
     char *out = s_run_json("--connections 2 --depth 32 --requests 2001 --payload-size 32 throughput", 2001);
     assert_non_null(strstr(out, "\"scenario\":\"throughput\""));
     assert_int_equal((int) s_num(s_obj(out, "latency_us"), "count"), 2001);
+    assert_int_equal((int) s_num(out, "batch"), 64);
+    free(out);
+    /* Every request in its own frame: the same counts. */
+    out = s_run_json("--depth 32 --requests 500 --batch 1 throughput", 500);
+    assert_int_equal((int) s_num(s_obj(out, "latency_us"), "count"), 500);
+    assert_int_equal((int) s_num(out, "batch"), 1);
     free(out);
 }
 
