@@ -12,6 +12,7 @@
 #include "rc_broker.h"
 #include "rc_codec.h"
 #include "rc_list.h"
+#include "rc_spare.h"
 #include "rc_table.h"
 #include "rc_task.h"
 #include "rc_timer.h"
@@ -25,6 +26,8 @@
 #define RC_BATCH_BYTES     (64 << 10) /* a batch that would pass this goes out first */
 #define RC_MAX_ROUTING_ID  255
 #define RC_OUTBOXES        8    /* clients with reply batches open at once */
+#define RC_SPEC_ROOM       128  /* a dispatch spec up to this size lives in its active record */
+#define RC_WAITER_RID_ROOM 32   /* a waiter of a routing id up to this long comes from the spare list */
 #define RC_MAX_BATCH_REQS  1024 /* requests in one RequestBatch, at most */
 
 #define RC_STR_(x) #x
@@ -126,6 +129,7 @@ typedef struct rc_task {
     size_t spec_len;
     rc_timer_t deadline;
     rc_waiter_t *waiters;
+    uint8_t spec_room[]; /* RC_SPEC_ROOM bytes in an active record */
 } rc_task_t;
 
 #define RC_TASK_CORE offsetof(rc_task_t, ns)
@@ -248,8 +252,7 @@ typedef struct rc_core {
     uint64_t now_ns;
     int64_t wall_off_us;
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
-    rc_task_t *spare;          /* freed active records, for the next submits (linked through their first bytes) */
-    uint32_t n_spare;
+    rc_spare_t spare_records, spare_waiters; /* freed active records and waiters, for reuse */
     rc_counters_t c;
     uint8_t key_secret[16];
     uint8_t rand_pool[4096];

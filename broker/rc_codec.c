@@ -590,8 +590,8 @@ static size_t param_size(const Refcache__V1__SubmitRequest__ParamsEntry *e)
 }
 
 /* protobuf-c packs the Dispatch (see below why). */
-static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *ref_hex, uint8_t **spec,
-                            size_t *len)
+static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *ref_hex, uint8_t *room,
+                            size_t room_len, uint8_t **spec, size_t *len)
 {
     Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
     d.ref_id = (char *) ref_hex;
@@ -601,7 +601,7 @@ static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *re
     d.payload = s->payload;
     size_t inner = refcache__v1__dispatch__get_packed_size(&d) + ATTEMPT_TAIL;
     size_t total = rc_wire_sz_msg(1, inner);
-    uint8_t *out = malloc(total);
+    uint8_t *out = total <= room_len ? room : malloc(total);
     if (!out)
         return -1;
     uint8_t *p = rc_wire_put_msg(out, 1, inner);
@@ -613,7 +613,8 @@ static int dispatch_spec_pb(const Refcache__V1__SubmitRequest *s, const char *re
     return 0;
 }
 
-int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len)
+int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t *room, size_t room_len,
+                           uint8_t **spec, size_t *len)
 {
     const Refcache__V1__Request *pb = req->pb_;
     const Refcache__V1__SubmitRequest *s = pb->submit;
@@ -625,11 +626,11 @@ int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t
          * packs them again: such a rare submit keeps being forwarded as it
          * always was. */
         if (s->params[i]->base.n_unknown_fields)
-            return dispatch_spec_pb(s, ref_hex, spec, len);
+            return dispatch_spec_pb(s, ref_hex, room, room_len, spec, len);
         inner += rc_wire_sz_msg(4, param_size(s->params[i]));
     }
     size_t total = rc_wire_sz_msg(1, inner);
-    uint8_t *out = malloc(total);
+    uint8_t *out = total <= room_len ? room : malloc(total);
     if (!out)
         return -1;
     uint8_t *p = rc_wire_put_msg(out, 1, inner); /* BrokerMessage.dispatch */

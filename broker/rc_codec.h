@@ -92,8 +92,10 @@ bool rc_codec_request_next(rc_request_t *req, rc_buf_t *scratch, rc_bytes_t *ent
 
 /* Encodes the submit's BrokerMessage{Dispatch} once, with room for the
  * attempt, which rc_codec_dispatch_set_attempt patches in place on every
- * (re)dispatch without re-encoding. */
-int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t **spec, size_t *len);
+ * (re)dispatch without re-encoding. Written into room when it fits in
+ * room_len bytes (*spec is then room), else into a malloc'd block. */
+int rc_codec_dispatch_spec(const rc_request_t *req, const char *ref_hex, uint8_t *room, size_t room_len,
+                           uint8_t **spec, size_t *len);
 void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
 
 /* A batch is its entries one after the other (each a key byte, a length

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
 
 #include "rc_broker_int.h"
 #include "rc_common.h"
@@ -236,6 +233,15 @@ static void waiter_unarm(rc_core_t *core, rc_waiter_t *w)
     rc_timers_cancel(core->timers, &w->timer);
 }
 
+/* Frees a waiter: one with a short routing id came from the spare list. */
+static void waiter_release(rc_core_t *core, rc_waiter_t *w)
+{
+    if (w->rid_len <= RC_WAITER_RID_ROOM)
+        rc_spare_put(&core->spare_waiters, w);
+    else
+        free(w);
+}
+
 static void waiter_free(rc_core_t *core, rc_waiter_t *w)
 {
     waiter_unarm(core, w);
@@ -246,7 +252,7 @@ static void waiter_free(rc_core_t *core, rc_waiter_t *w)
     if (w->next)
         w->next->prev = w->prev;
     core->waiters--;
-    free(w);
+    waiter_release(core, w);
 }
 
 static void waiter_send(rc_core_t *core, rc_waiter_t *w)
@@ -275,7 +281,7 @@ static void waiter_answer_detached(rc_core_t *core, rc_waiter_t *w)
     waiter_send(core, w);
     waiter_unarm(core, w);
     core->waiters--;
-    free(w);
+    waiter_release(core, w);
 }
 
 /* The lane for waiters of timeout_ms: the one that has it, else one that
@@ -340,7 +346,8 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
      * no waiter list): the caller answers at once. */
     if (rc_state_is_terminal(t->state) || core->waiters >= core->cfg.max_waiters)
         return -1;
-    rc_waiter_t *w = calloc(1, sizeof *w + core->rid_len);
+    rc_waiter_t *w = core->rid_len <= RC_WAITER_RID_ROOM ? rc_spare_get(&core->spare_waiters)
+                                                          : calloc(1, sizeof *w + core->rid_len);
     if (!w)
         return -1;
     w->task = t;
@@ -354,7 +361,7 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
     if (timeout_ms > core->cfg.max_wait_ms)
         timeout_ms = core->cfg.max_wait_ms;
     if (waiter_arm(core, w, timeout_ms) != 0) {
-        free(w);
+        waiter_release(core, w);
         return -1;
     }
     w->next = t->waiters;
@@ -367,46 +374,25 @@ static int waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, 
 
 /* ---------------------------------------------------------------- records */
 
-/* Active records are all of one size and live only while their task runs:
- * a freed one waits on a list for the next submit instead of going back to
- * malloc, which would otherwise carve the long-lived shrunk records out of
- * such chunks and leave the rest of each as a hole (the heap grew by ~50 B
- * per kept task when 256 tasks at a time ended together). */
-#define RC_SPARE_RECORDS 4096
-
-/* Under AddressSanitizer a spare record is poisoned but for its link, so a
- * use after release is still caught. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SPARE_POISON(t)   ASAN_POISON_MEMORY_REGION((uint8_t *) (t) + sizeof(void *), sizeof *(t) - sizeof(void *))
-#define SPARE_UNPOISON(t) ASAN_UNPOISON_MEMORY_REGION((t), sizeof *(t))
-#else
-#define SPARE_POISON(t)   ((void) (t))
-#define SPARE_UNPOISON(t) ((void) (t))
-#endif
-
+/* Active records (with room for their dispatch spec) and waiters come from
+ * spare lists (rc_spare.h): see rc_core_init. */
 static rc_task_t *record_new(rc_core_t *core)
 {
-    rc_task_t *t = core->spare;
-    if (!t)
-        return calloc(1, sizeof *t);
-    core->spare = *(rc_task_t **) t;
-    core->n_spare--;
-    SPARE_UNPOISON(t);
-    memset(t, 0, sizeof *t);
-    return t;
+    return rc_spare_get(&core->spare_records);
 }
 
 /* Frees a record allocated by record_new (active, or terminal but F_FULL). */
 static void record_release(rc_core_t *core, rc_task_t *t)
 {
-    if (core->n_spare >= RC_SPARE_RECORDS) {
-        free(t);
-        return;
-    }
-    *(rc_task_t **) t = core->spare;
-    core->spare = t;
-    core->n_spare++;
-    SPARE_POISON(t);
+    rc_spare_put(&core->spare_records, t);
+}
+
+/* Frees the spec unless it is in its record's room. */
+static void spec_free(rc_task_t *t)
+{
+    if (t->spec != t->spec_room)
+        free(t->spec);
+    t->spec = NULL;
 }
 
 static void task_free(rc_core_t *core, rc_task_t *t)
@@ -416,7 +402,7 @@ static void task_free(rc_core_t *core, rc_task_t *t)
         while (t->waiters)
             waiter_free(core, t->waiters);
         rc_timers_cancel(core->timers, &t->deadline);
-        free(t->spec);
+        spec_free(t);
     }
     if (!rc_state_is_terminal(t->state) || t->flags & F_FULL)
         free(t->error);
@@ -881,8 +867,7 @@ static void apply(rc_core_t *core, rc_task_t *t, rc_event_t ev, const rc_task_fa
     }
     if (a & RC_ACT_FINISH) {
         t->finished_us = wall_us(core);
-        free(t->spec);
-        t->spec = NULL;
+        spec_free(t);
         rc_waiter_t *waiters = t->waiters;
         t->waiters = NULL;
         t = compact(core, t, result, result_len);
@@ -1021,9 +1006,9 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     }
     char hex[RC_REF_ID_LEN + 1];
     rc_hex_encode(t->ref, 16, hex);
-    if (rc_codec_dispatch_spec(req, hex, &t->spec, &t->spec_len) != 0 ||
+    if (rc_codec_dispatch_spec(req, hex, t->spec_room, RC_SPEC_ROOM, &t->spec, &t->spec_len) != 0 ||
         (req->ns.len && !(t->ns = strndup(req->ns.ptr, req->ns.len))) || rc_table_put(core->tasks, t) != 0) {
-        free(t->spec);
+        spec_free(t);
         free(t->ns);
         record_release(core, t);
         reply_error(core, req->id, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, "out of memory");
@@ -1750,6 +1735,9 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     if (!core->timers || !core->tasks || !core->index || !core->fns || !core->worker_ids)
         return -1;
     zhashx_set_destructor(core->fns, fn_destroy);
+    /* At most 1 MiB or so of each kept for reuse. */
+    core->spare_records = (rc_spare_t){.size = sizeof(rc_task_t) + RC_SPEC_ROOM, .cap = 4096};
+    core->spare_waiters = (rc_spare_t){.size = sizeof(rc_waiter_t) + RC_WAITER_RID_ROOM, .cap = 8192};
     rc_list_init(&core->worker_list);
     rc_list_init(&core->lru);
     rc_list_init(&core->to_flush);
@@ -1793,12 +1781,8 @@ void rc_core_fini(rc_core_t *core)
     zhashx_destroy(&core->shared_ns);
     rc_buf_free(&core->out);
     rc_buf_free(&core->scratch);
-    while (core->spare) {
-        rc_task_t *t = core->spare;
-        core->spare = *(rc_task_t **) t;
-        SPARE_UNPOISON(t);
-        free(t);
-    }
+    rc_spare_drain(&core->spare_records);
+    rc_spare_drain(&core->spare_waiters);
     for (int i = 0; i < RC_OUTBOXES; i++)
         rc_buf_free(&core->outbox[i].buf);
     rc_timers_destroy(&core->timers);

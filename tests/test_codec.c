@@ -362,7 +362,7 @@ static void check_dispatch(size_t payload_len, size_t n_params)
     assert_int_equal(rc_codec_request(p.data, p.len, &req, &why), 0);
     uint8_t *spec = NULL;
     size_t spec_len = 0;
-    assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
+    assert_int_equal(rc_codec_dispatch_spec(&req, REF, NULL, 0, &spec, &spec_len), 0);
     assert_non_null(spec);
     Refcache__V1__Dispatch d0 = REFCACHE__V1__DISPATCH__INIT;
     d0.ref_id = (char *) REF;
@@ -371,6 +371,20 @@ static void check_dispatch(size_t payload_len, size_t n_params)
     d0.params = (Refcache__V1__Dispatch__ParamsEntry **) params;
     d0.payload = s.payload;
     assert_dispatch_bytes(spec, spec_len, &d0);
+    /* Into the caller's room when it fits (the same bytes), else malloc'd. */
+    uint8_t room[4096], *in_room = NULL;
+    size_t room_len = 0;
+    if (spec_len <= sizeof room) {
+        assert_int_equal(rc_codec_dispatch_spec(&req, REF, room, spec_len, &in_room, &room_len), 0);
+        assert_ptr_equal(in_room, room);
+        assert_int_equal(room_len, spec_len);
+        assert_memory_equal(room, spec, spec_len);
+    }
+    size_t small = spec_len - 1 < sizeof room ? spec_len - 1 : sizeof room;
+    assert_int_equal(rc_codec_dispatch_spec(&req, REF, room, small, &in_room, &room_len), 0);
+    assert_ptr_not_equal(in_room, room);
+    assert_memory_equal(in_room, spec, spec_len);
+    free(in_room);
     /* The spec outlives the request it was made from. */
     rc_codec_request_release(&req);
     free(p.data);
@@ -1247,7 +1261,7 @@ static void test_dispatch_random(void **state)
         free(p.data);
         uint8_t *spec = NULL;
         size_t spec_len = 0;
-        assert_int_equal(rc_codec_dispatch_spec(&req, ref, &spec, &spec_len), 0);
+        assert_int_equal(rc_codec_dispatch_spec(&req, ref, NULL, 0, &spec, &spec_len), 0);
         Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
         d.ref_id = (char *) ref;
         d.function = s.function;
@@ -1428,7 +1442,7 @@ static void test_arena_larger_than_arena(void **state)
     check_submit(&req, 7, 200, 100, 100000, 3);
     uint8_t *spec = NULL;
     size_t spec_len = 0;
-    assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
+    assert_int_equal(rc_codec_dispatch_spec(&req, REF, NULL, 0, &spec, &spec_len), 0);
     rc_codec_request_release(&req);
     free(spec);
     free(p.data);
@@ -1731,7 +1745,7 @@ static void expect_request_as_protobuf(const uint8_t *data, size_t len)
         /* And the dispatch made from it is protobuf-c's. */
         uint8_t *spec;
         size_t spec_len;
-        assert_int_equal(rc_codec_dispatch_spec(&req, REF, &spec, &spec_len), 0);
+        assert_int_equal(rc_codec_dispatch_spec(&req, REF, NULL, 0, &spec, &spec_len), 0);
         Refcache__V1__Dispatch d = REFCACHE__V1__DISPATCH__INIT;
         d.ref_id = (char *) REF;
         d.function = s->function;

@@ -186,7 +186,7 @@ static bytes_t pack_by_broker(Refcache__V1__Dispatch *d)
     const char *why = NULL;
     assert_int_equal(rc_codec_request(req_bytes, req_len, &req, &why), 0);
     bytes_t b = {0};
-    assert_int_equal(rc_codec_dispatch_spec(&req, d->ref_id, &b.p, &b.n), 0);
+    assert_int_equal(rc_codec_dispatch_spec(&req, d->ref_id, NULL, 0, &b.p, &b.n), 0);
     d->attempt &= 0x7f;
     rc_codec_dispatch_set_attempt(b.p, b.n, d->attempt);
     rc_codec_request_release(&req);
