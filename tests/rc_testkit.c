@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -60,4 +61,14 @@ Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refc
         *n = bm->dispatches->n_dispatches;
     }
     return bm;
+}
+
+void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    assert_int_equal(zmq_send(sock, buf, n, 0), (int) n);
+    free(buf);
 }

@@ -16,6 +16,9 @@ rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config);
 /* A client connected to broker's clients endpoint, or fails the test. */
 rc_client_t *rc_testkit_client(rc_broker_t *broker);
 
+/* Sends m, packed, as one frame on a raw ZeroMQ socket (or fails the test). */
+void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m);
+
 /* For a hand-driven worker: waits up to ms for a BrokerMessage on its work
  * socket and returns it unpacked (free it with
  * refcache__v1__broker_message__free_unpacked), its Dispatches in *d and

@@ -353,19 +353,9 @@ static void test_sigstop_then_sigcont(void **state)
 
 /* ------------------------------------------------------------ garbage worker */
 
-static void s_send_pb(void *sock, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    assert_non_null(buf);
-    protobuf_c_message_pack(m, buf);
-    assert_int_equal(zmq_send(sock, buf, n, 0), (int) n);
-    free(buf);
-}
-
 static void s_send_wmsg(void *sock, Refcache__V1__WorkerMessage *m)
 {
-    s_send_pb(sock, &m->base);
+    rc_testkit_send_pb(sock, &m->base);
 }
 
 static void s_heartbeat(void *sock)
@@ -407,7 +397,7 @@ static void s_announce(void *control, void *work, const char *id, const char *fn
 {
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = (char *) id;
-    s_send_pb(control, &hello.base);
+    rc_testkit_send_pb(control, &hello.base);
     char *fns[] = {(char *) fn};
     Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
     ready.worker_id = (char *) id;

@@ -92,16 +92,6 @@ static void *s_socket(fixture_t *f, int type, const char *id, int endpoint)
     return s;
 }
 
-static void s_send_pb(void *sock, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    assert_non_null(buf);
-    protobuf_c_message_pack(m, buf);
-    assert_int_equal(zmq_send(sock, buf, n, 0), (int) n);
-    free(buf);
-}
-
 /* ------------------------------------------------------------ requests */
 
 /* A request under construction: the Request and whichever body it has,
@@ -180,7 +170,7 @@ static void s_send_batch(void *sock, req_t *q, size_t n)
     Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
     r.body_case = B_BATCH;
     r.batch = &b;
-    s_send_pb(sock, &r.base);
+    rc_testkit_send_pb(sock, &r.base);
     free(entries);
 }
 
@@ -528,7 +518,7 @@ static void test_batch_limit(void **state)
     big.id = 4999;
     big.body_case = B_BATCH;
     big.batch = &b;
-    s_send_pb(sock, &big.base);
+    rc_testkit_send_pb(sock, &big.base);
     g.first = g.n;
     s_collect(sock, &g, g.n + 1);
     s_assert_error(s_reply(&g, 4999), C_INVALID, "a RequestBatch holds at most 1024 requests");
@@ -569,7 +559,7 @@ static void w_heartbeat(void *work)
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_HEARTBEAT;
     m.heartbeat = &h;
-    s_send_pb(work, &m.base);
+    rc_testkit_send_pb(work, &m.base);
 }
 
 /* Takes the dispatches that come within ms into held; false if none. */
@@ -621,7 +611,7 @@ static void w_result(void *work, const held_t *held, size_t n)
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
     m.results = &rb;
-    s_send_pb(work, &m.base);
+    rc_testkit_send_pb(work, &m.base);
     free(data);
     free(resp);
     free(res);
@@ -644,7 +634,7 @@ static void c_send(client_t *c, req_t *q, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        s_send_pb(c->sock, &q[i].r.base);
+        rc_testkit_send_pb(c->sock, &q[i].r.base);
 }
 
 /* (d) and (f): N_CLIENTS batching clients and one plain client each have
@@ -661,7 +651,7 @@ static void test_many_clients(void **state)
     void *work = s_socket(f, ZMQ_DEALER, "hand-worker", RC_EP_WORKERS);
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = "hand-worker";
-    s_send_pb(control, &hello.base);
+    rc_testkit_send_pb(control, &hello.base);
     char *fns[] = {HELD_FN};
     Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
     ready.worker_id = "hand-worker";
@@ -672,7 +662,7 @@ static void test_many_clients(void **state)
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     m.ready = &ready;
-    s_send_pb(work, &m.base);
+    rc_testkit_send_pb(work, &m.base);
     /* The in-process workers and this one. */
     uint64_t deadline = rc_mono_us() + (uint64_t) COLLECT_MS * 1000;
     for (rc_stats_t s;;) {
