@@ -62,12 +62,15 @@ bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, un
 /* The next entry of the run of a repeated length-delimited field that
  * rc_wire_scan checked (from its ptr to its end; the field is below 16, so
  * each entry is a key byte, a length and the bytes): its bytes in *data and
- * *len, and *p moved past it. False at the end of the run. */
+ * *len, and *p moved past it. False at the end of the run (or when *p is
+ * NULL: no run). */
 static inline bool rc_wire_entry(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *len)
 {
+    if (!*p || *p >= end)
+        return false;
     const uint8_t *q = *p + 1;
     uint64_t n;
-    if (*p >= end || !rc_wire_varint(&q, end, 5, &n) || n > (uint64_t) (end - q))
+    if (!rc_wire_varint(&q, end, 5, &n) || n > (uint64_t) (end - q))
         return false;
     *data = q;
     *len = (size_t) n;
