@@ -220,22 +220,24 @@ static int send_work_now(rc_worker_t *w, zmq_msg_t *msg)
 }
 
 /* Sends the results that wait to go out together: one as a Result, more as
- * a ResultBatch. */
+ * a ResultBatch. If there is no memory for the message they stay, for the
+ * next flush (a result the broker never gets would hold its credit slot for
+ * good). */
 static void results_flush(rc_worker_t *w)
 {
     if (!w->results_n)
         return;
     uint8_t *body = w->results + RC_WORKER_RESULTS_HEAD;
-    size_t len = w->results_len - RC_WORKER_RESULTS_HEAD, head = 0;
-    if (w->results_n == 1)
-        rc_worker_codec_entry_to_result(body);
-    else
-        head = rc_worker_codec_results_head(body, len);
-    w->results_n = 0;
+    size_t len = w->results_len - RC_WORKER_RESULTS_HEAD;
+    size_t head = w->results_n > 1 ? rc_worker_codec_results_head(body, len) : 0;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, head + len) != 0)
         return;
     memcpy(zmq_msg_data(&msg), body - head, head + len);
+    if (w->results_n == 1)
+        rc_worker_codec_entry_to_result(zmq_msg_data(&msg)); /* the copy: the batch stays whole */
+    w->results_n = 0;
+    w->results_len = RC_WORKER_RESULTS_HEAD;
     send_work_now(w, &msg);
 }
 
