@@ -229,11 +229,7 @@ void rc_worker_codec_entry_to_result(uint8_t *entry)
 
 size_t rc_worker_codec_results_head(uint8_t *at, size_t body_len)
 {
-    size_t head = 1 + rc_wire_vsize(body_len);
-    uint8_t *p = at - head;
-    *p = RC_WIRE_KEY(BODY_RESULTS, RC_WT_LEN);
-    rc_wire_vput(p + 1, body_len);
-    return head;
+    return rc_wire_head_before(at, BODY_RESULTS, body_len);
 }
 
 size_t rc_worker_codec_started_size(const char *ref_id, uint32_t attempt)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_wire.h"
 #include "refcache.pb-c.h"
 
 /* Decodes a BrokerMessage{dispatch}, or a BrokerMessage{dispatches} whose
@@ -35,7 +36,7 @@ uint8_t *rc_worker_codec_result_put(uint8_t *out, const char *ref_id, uint32_t a
  * RC_WORKER_RESULTS_HEAD). A single entry goes as WorkerMessage{result}
  * instead: the same bytes but for the first, the key, which
  * rc_worker_codec_entry_to_result rewrites. */
-#define RC_WORKER_RESULTS_HEAD 6
+#define RC_WORKER_RESULTS_HEAD RC_WIRE_HEAD_MAX
 size_t rc_worker_codec_result_entry_size(const char *ref_id, uint32_t attempt, size_t len);
 uint8_t *rc_worker_codec_result_entry_put(uint8_t *out, const char *ref_id, uint32_t attempt,
                                           const void *data, size_t len);
