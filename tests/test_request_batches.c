@@ -157,8 +157,8 @@ static void r_free(req_t *q, size_t n)
         free(q[i].payload);
 }
 
-/* Sends q[0..n) as one RequestBatch (outer id 0). */
-static void s_send_batch(void *sock, req_t *q, size_t n)
+/* Sends q[0..n) as one RequestBatch with the outer id `id`. */
+static void s_send_batch_id(void *sock, req_t *q, size_t n, uint64_t id)
 {
     Refcache__V1__Request **entries = calloc(n ? n : 1, sizeof *entries);
     assert_non_null(entries);
@@ -168,10 +168,17 @@ static void s_send_batch(void *sock, req_t *q, size_t n)
     b.requests = entries;
     b.n_requests = n;
     Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = id;
     r.body_case = B_BATCH;
     r.batch = &b;
     rc_testkit_send_pb(sock, &r.base);
     free(entries);
+}
+
+/* The same with outer id 0. */
+static void s_send_batch(void *sock, req_t *q, size_t n)
+{
+    s_send_batch_id(sock, q, n, 0);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -507,18 +514,7 @@ static void test_batch_limit(void **state)
         assert_int_equal(s_reply(&g, 5000 + i)->code, C_OK);
     assert_true(g.batch_frames >= LIMIT / MAX_REPLIES);
 
-    Refcache__V1__Request **entries = calloc(LIMIT + 1, sizeof *entries);
-    assert_non_null(entries);
-    for (size_t i = 0; i <= LIMIT; i++)
-        entries[i] = &q[i].r;
-    Refcache__V1__RequestBatch b = REFCACHE__V1__REQUEST_BATCH__INIT;
-    b.requests = entries;
-    b.n_requests = LIMIT + 1;
-    Refcache__V1__Request big = REFCACHE__V1__REQUEST__INIT;
-    big.id = 4999;
-    big.body_case = B_BATCH;
-    big.batch = &b;
-    rc_testkit_send_pb(sock, &big.base);
+    s_send_batch_id(sock, q, LIMIT + 1, 4999);
     g.first = g.n;
     s_collect(sock, &g, g.n + 1);
     s_assert_error(s_reply(&g, 4999), C_INVALID, "a RequestBatch holds at most 1024 requests");
@@ -528,7 +524,6 @@ static void test_batch_limit(void **state)
     s_stats(f, &after);
     assert_int_equal(after.requests_total - before.requests_total, LIMIT + 1 + 1);
     assert_int_equal(after.bad_requests_total - before.bad_requests_total, 1);
-    free(entries);
     r_free(q, LIMIT + 1);
     free(q);
     got_free(&g);
