@@ -2,7 +2,8 @@
 # Installs what refcache needs that is missing (Debian 12 packages), then
 # configures and builds it in ./build. With --test it also installs what the
 # test suite uses (pytest; venv, setuptools and wheel to build and install the
-# Python package; valgrind; clang for the fuzzer).
+# Python package; systemd-analyze to verify the units; valgrind; clang for
+# the fuzzer).
 # Usage: scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-
       libcmocka-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest python3-venv python3-setuptools
-         python3-wheel valgrind clang
+         python3-wheel systemd valgrind clang
          libclang-rt-dev)
 fi
 
