@@ -13,7 +13,6 @@
  * and its own histograms, merged at the end. The main thread samples the
  * per-second series (progress line, --report CSV). */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -35,6 +34,7 @@
 #include "rc_common.h"
 #include "rc_hist.h"
 #include "rc_json.h"
+#include "rc_opts.h"
 #include "refcache.h"
 
 /* ------------------------------------------------------------ options */
@@ -54,9 +54,61 @@ typedef struct {
     size_t payload_size;
     uint32_t task_ms; /* cancel/storm: length of the sleep tasks */
     unsigned batch;   /* refcache_client_options_t.max_batch (0: the library's default) */
+    bool keep;        /* leave the created tasks in the broker */
     bool json;
     const char *report_dir;
 } opts_t;
+
+static opts_t s_opts;
+static bool s_help, s_version;
+
+static rc_opt_t s_table[] = {
+    RC_OPT_STR_("endpoint", 'e', s_opts.endpoint, "EP", "broker clients endpoint (default tcp://127.0.0.1:5570)"),
+    RC_OPT_UINT_("connections", 'c', s_opts.connections, 1, 256, "N",
+                 "connections, one thread each (throughput/mixed 2, others 1)"),
+    RC_OPT_UINT_("depth", 'd', s_opts.depth, 1, 1000000, "N",
+                 "outstanding requests per connection (throughput 128,\nmixed 8, storm 1000, latency 1)"),
+    RC_OPT_UINT_("requests", 'n', s_opts.requests, 1, UINT64_C(1) << 40, "N",
+                 "requests (tasks for cancel/storm) in total\n(throughput 100000, latency 10000, cancel 100, storm 10000)"),
+    RC_OPT_DOUBLE_("duration", 't', s_opts.duration_s, "S", "run for S seconds instead (mixed: 10)"),
+    RC_OPT_DOUBLE_("rate", 'r', s_opts.rate, "R", "latency: open loop at R requests/s"),
+    RC_OPT_STR_("function", 'f', s_opts.function, "NAME", "function for throughput/latency (echo)"),
+    RC_OPT_UINT_("payload-size", 'p', s_opts.payload_size, 16, 16 << 20, "B", "payload bytes, at least 16 (32)"),
+    RC_OPT_UINT_("task-ms", 0, s_opts.task_ms, 1, 3600 * 1000, "MS",
+                 "cancel/storm: length of the sleep tasks (cancel 2000, storm 50)"),
+    RC_OPT_UINT_("batch", 'b', s_opts.batch, 1, 1024, "N",
+                 "requests sent together in one frame at most (the client\nlibrary's default, 64); 1: each request alone"),
+    RC_OPT_FLAG_("keep", 0, s_opts.keep,
+                 "leave the tasks the run created in the broker (by default\nthey are deleted at the end)"),
+    RC_OPT_FLAG_("json", 0, s_opts.json, "print one JSON object on stdout"),
+    RC_OPT_STR_("report", 0, s_opts.report_dir, "DIR",
+                "write DIR/result.json, DIR/timeseries.csv and, with gnuplot,\nDIR/plot.png"),
+    RC_OPT_FLAG_("help", 'h', s_help, "this help"),
+    RC_OPT_FLAG_("version", 'V', s_version, "print the version"),
+};
+
+static int s_scenario_arg(void *ctx, const char *arg, unsigned *scope, char *err, size_t errlen)
+{
+    opts_t *o = ctx;
+    if (o->scenario != SC_COUNT) {
+        snprintf(err, errlen, "give exactly one scenario: throughput, latency, cancel, storm or mixed");
+        return -1;
+    }
+    for (int i = 0; i < SC_COUNT; i++)
+        if (strcmp(arg, s_scenario_names[i]) == 0)
+            o->scenario = (scenario_t) i;
+    if (o->scenario == SC_COUNT) {
+        snprintf(err, errlen, "unknown scenario '%s'", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static rc_opts_spec_t s_spec = {.program = "refcache-bench",
+                                .opts = s_table,
+                                .count = sizeof s_table / sizeof s_table[0],
+                                .operand = s_scenario_arg,
+                                .ctx = &s_opts};
 
 static void s_usage(FILE *out)
 {
@@ -72,158 +124,37 @@ static void s_usage(FILE *out)
                  "  storm       N sleep tasks queued behind busy workers, all cancelled pipelined\n"
                  "  mixed       submits of various lengths, status polls, waits, fetches, cancels\n"
                  "\n"
-                 "options:\n"
-                 "  -e, --endpoint EP      broker clients endpoint (env REFCACHE_ENDPOINT;\n"
-                 "                         default tcp://127.0.0.1:5570)\n"
-                 "  -c, --connections N    connections, one thread each (throughput/mixed 2, others 1)\n"
-                 "  -d, --depth N          outstanding requests per connection (throughput 128,\n"
-                 "                         mixed 8, storm 1000, latency 1)\n"
-                 "  -n, --requests N       requests (tasks for cancel/storm) in total\n"
-                 "                         (throughput 100000, latency 10000, cancel 100, storm 10000)\n"
-                 "  -t, --duration S       run for S seconds instead (mixed: 10)\n"
-                 "  -r, --rate R           latency: open loop at R requests/s\n"
-                 "  -f, --function NAME    function for throughput/latency (echo)\n"
-                 "  -p, --payload-size B   payload bytes, at least 16 (32)\n"
-                 "      --task-ms MS       cancel/storm: length of the sleep tasks (cancel 2000, storm 50)\n"
-                 "  -b, --batch N          requests sent together in one frame at most (the client\n"
-                 "                         library's default, 64); 1: each request alone\n"
-                 "      --json             print one JSON object on stdout\n"
-                 "      --report DIR       write DIR/result.json, DIR/timeseries.csv and, with gnuplot,\n"
-                 "                         DIR/plot.png\n"
-                 "  -h, --help             this help\n"
-                 "  -V, --version          print the version\n");
-}
-
-static int s_parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-        fprintf(stderr, "refcache-bench: %s needs a number from %" PRIu64 " to %" PRIu64 ", not '%s'\n", flag,
-                min, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int s_parse_double(const char *flag, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || !isfinite(v)) {
-        fprintf(stderr, "refcache-bench: %s needs a positive number, not '%s'\n", flag, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+                 "options ([the environment variable]):\n");
+    rc_opts_help(&s_spec, 0, out);
 }
 
 /* Returns 0 to run, 1 when --help/--version was handled, -1 on bad usage. */
-static int s_parse_args(int argc, char **argv, opts_t *o)
+static int s_parse_args(int argc, char **argv, opts_t *out)
 {
-    enum { OPT_JSON = 1000, OPT_REPORT, OPT_TASK_MS };
-    static const struct option longopts[] = {{"endpoint", required_argument, NULL, 'e'},
-                                             {"connections", required_argument, NULL, 'c'},
-                                             {"depth", required_argument, NULL, 'd'},
-                                             {"requests", required_argument, NULL, 'n'},
-                                             {"duration", required_argument, NULL, 't'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"function", required_argument, NULL, 'f'},
-                                             {"payload-size", required_argument, NULL, 'p'},
-                                             {"task-ms", required_argument, NULL, OPT_TASK_MS},
-                                             {"batch", required_argument, NULL, 'b'},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"report", required_argument, NULL, OPT_REPORT},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {NULL, 0, NULL, 0}};
+    opts_t *o = &s_opts; /* the table's targets */
     memset(o, 0, sizeof *o);
-    const char *env = getenv("REFCACHE_ENDPOINT");
-    o->endpoint = env && *env ? env : "tcp://127.0.0.1:5570";
+    o->endpoint = "tcp://127.0.0.1:5570";
     o->function = "echo";
     o->payload_size = 32;
-    uint64_t v;
-    int ch;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":e:c:d:n:t:r:f:p:b:hV", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'e':
-            o->endpoint = optarg;
-            break;
-        case 'c':
-            if (s_parse_u64("--connections", optarg, 1, 256, &v))
-                return -1;
-            o->connections = (int) v;
-            break;
-        case 'd':
-            if (s_parse_u64("--depth", optarg, 1, 1000000, &v))
-                return -1;
-            o->depth = (int) v;
-            break;
-        case 'n':
-            if (s_parse_u64("--requests", optarg, 1, UINT64_C(1) << 40, &o->requests))
-                return -1;
-            break;
-        case 't':
-            if (s_parse_double("--duration", optarg, &o->duration_s))
-                return -1;
-            break;
-        case 'r':
-            if (s_parse_double("--rate", optarg, &o->rate))
-                return -1;
-            break;
-        case 'f':
-            o->function = optarg;
-            break;
-        case 'p':
-            if (s_parse_u64("--payload-size", optarg, 16, 16 << 20, &v))
-                return -1;
-            o->payload_size = (size_t) v;
-            break;
-        case 'b':
-            if (s_parse_u64("--batch", optarg, 1, 1024, &v))
-                return -1;
-            o->batch = (unsigned) v;
-            break;
-        case OPT_TASK_MS:
-            if (s_parse_u64("--task-ms", optarg, 1, 3600 * 1000, &v))
-                return -1;
-            o->task_ms = (uint32_t) v;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_REPORT:
-            o->report_dir = optarg;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 1;
-        case 'V':
-            printf("refcache-bench %s\n", RC_VERSION);
-            return 1;
-        case ':':
-            fprintf(stderr, "refcache-bench: %s needs a value (try --help)\n", argv[optind - 1]);
-            return -1;
-        default:
-            fprintf(stderr, "refcache-bench: unknown option '%s' (try --help)\n", argv[optind - 1]);
-            return -1;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "refcache-bench: give exactly one scenario: throughput, latency, cancel, storm or "
-                        "mixed (try --help)\n");
+    o->scenario = SC_COUNT;
+    s_table[0].env = true; /* REFCACHE_ENDPOINT, as the CLI reads it */
+    char err[512];
+    int rc = rc_opts_parse(&s_spec, argc, argv, err, sizeof err);
+    rc_opts_free(&s_spec);
+    if (rc) {
+        fprintf(stderr, "refcache-bench: %s (try --help)\n", err);
         return -1;
     }
-    o->scenario = SC_COUNT;
-    for (int i = 0; i < SC_COUNT; i++)
-        if (strcmp(argv[optind], s_scenario_names[i]) == 0)
-            o->scenario = (scenario_t) i;
+    if (s_help || s_version) {
+        if (s_help)
+            s_usage(stdout);
+        else
+            printf("refcache-bench %s\n", RC_VERSION);
+        return 1;
+    }
     if (o->scenario == SC_COUNT) {
-        fprintf(stderr, "refcache-bench: unknown scenario '%s' (try --help)\n", argv[optind]);
+        fprintf(stderr, "refcache-bench: give exactly one scenario: throughput, latency, cancel, storm or "
+                        "mixed (try --help)\n");
         return -1;
     }
     if (o->rate > 0 && o->scenario != SC_LATENCY) {
@@ -256,6 +187,7 @@ static int s_parse_args(int argc, char **argv, opts_t *o)
         o->requests = 0;
     if (!o->task_ms)
         o->task_ms = o->scenario == SC_CANCEL ? 2000 : 50;
+    *out = *o;
     return 0;
 }
 
