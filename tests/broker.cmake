@@ -2,6 +2,7 @@
 # machine, the timer heap, the hash table, the keyed hash, the protobuf codec
 # and the shared helpers in proto/ (rc_broker carries rc_proto).
 rc_add_test(test_task SOURCES test_task.c LIBS rc_broker)
+target_compile_definitions(test_task PRIVATE RC_STATE_MACHINE_DOC="${PROJECT_SOURCE_DIR}/docs/state-machine.md")
 rc_add_test(test_timer SOURCES test_timer.c LIBS rc_broker)
 rc_add_test(test_table SOURCES test_table.c LIBS rc_broker)
 rc_add_test(test_key SOURCES test_key.c LIBS rc_broker)
