@@ -8,3 +8,10 @@ rc_add_test(test_table SOURCES test_table.c LIBS rc_broker)
 rc_add_test(test_key SOURCES test_key.c LIBS rc_broker)
 rc_add_test(test_codec SOURCES test_codec.c LIBS rc_broker)
 rc_add_test(test_common SOURCES test_common.c LIBS rc_broker)
+
+# The core's cost per task, driven without the loop's timing (run it under
+# callgrind to compare builds); the smoke test keeps it working.
+add_executable(bench_core bench_core.c)
+target_link_libraries(bench_core PRIVATE rc_broker)
+add_test(NAME bench_core_smoke COMMAND bench_core 50)
+set_tests_properties(bench_core_smoke PROPERTIES TIMEOUT 60)
