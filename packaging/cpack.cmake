@@ -50,7 +50,11 @@ endforeach()
 # The example configuration is the administrator's once installed.
 include(GNUInstallDirs)
 set(RC_DEB_CONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/refcache)
-file(WRITE ${CMAKE_BINARY_DIR}/deb/conffiles "${RC_DEB_CONFDIR}/broker.env\n${RC_DEB_CONFDIR}/worker.env\n")
+set(conffiles)
+foreach(f broker.conf broker.env worker.conf worker.env)
+  string(APPEND conffiles "${RC_DEB_CONFDIR}/${f}\n")
+endforeach()
+file(WRITE ${CMAKE_BINARY_DIR}/deb/conffiles "${conffiles}")
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME refcache)

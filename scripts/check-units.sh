@@ -4,7 +4,8 @@
 # installed units run under all their hardening: the broker and a worker
 # pool start, `refcache stats` sees the workers, a task completes, the
 # broker's state directory exists; then the same with CURVE, the keys handed
-# to the services as credentials by the drop-ins the example env files show.
+# to the services as credentials by the drop-ins the example configuration
+# files show. Configuration in /etc/refcache/*.conf (threads = 2 for the pool).
 # Nothing on this machine changes (the overlay lives on a tmpfs, unmounted at
 # the end). Needs root and systemd-container. Not part of the test suite
 # (ctest runs `systemd-analyze verify` on the units): run it after changing
@@ -50,7 +51,7 @@ else
 fi
 confdir=$(sed -n 's/^EnvironmentFile=-\(.*\)\/broker\.env$/\1/p' "$unitdir/refcache-broker.service")
 [ -n "$confdir" ] || { echo "check-units: no broker.env in the broker's unit" >&2; exit 1; }
-echo "REFCACHE_WORKER_OPTS=--threads 2" >"$R$confdir/worker.env"
+echo "threads = 2" >>"$R$confdir/worker.conf"
 
 mkdir -p "$R/usr/local/sbin"
 cat >"$R/usr/local/sbin/rc-units-check" <<CHECK
@@ -86,9 +87,8 @@ printf '%s\n' '[Service]' 'LoadCredential=broker_secret:$confdir/curve/broker_se
   'Environment=REFCACHE_WORKERS_ALLOWED=$confdir/curve/workers' \\
   > /etc/systemd/system/refcache-broker.service.d/curve.conf
 printf '%s\n' '[Service]' 'LoadCredential=worker_secret:$confdir/curve/worker1_secret' \\
-  'Environment="REFCACHE_WORKER_OPTS=--threads 2 --curve-secret %d/worker_secret --broker-public $confdir/curve/broker"' \\
+  'Environment=REFCACHE_CURVE_SECRET=%d/worker_secret' 'Environment=REFCACHE_BROKER_PUBLIC=$confdir/curve/broker' \\
   > /etc/systemd/system/refcache-worker@default.service.d/curve.conf
-rm -f $confdir/worker.env
 systemctl daemon-reload
 systemctl restart refcache-broker refcache-worker@default
 check --curve-secret $confdir/curve/alice_secret --broker-public $confdir/curve/broker && echo "CURVE OK"

@@ -43,8 +43,7 @@ hasnt() { ! grep -q -- "$2" <<<"$(files "$1")" || fail "$(basename "$1") holds $
 for p in refcache refcache-broker refcache-worker refcache-bench; do has "$prog" "/usr/bin/$p"; done
 has "$prog" /lib/systemd/system/refcache-broker.service
 has "$prog" /lib/systemd/system/refcache-worker@.service
-has "$prog" /etc/refcache/broker.env
-has "$prog" /etc/refcache/worker.env
+for f in broker.conf broker.env worker.conf worker.env; do has "$prog" "/etc/refcache/$f"; done
 hasnt "$prog" librefcache
 hasnt "$prog" /usr/include
 
@@ -91,7 +90,7 @@ for d in "$prog" "$lib" "$dev"; do
   has "$d" "/usr/share/doc/$pkg/changelog.Debian.gz"
   case "$pkg" in
   refcache)
-    [ "$(sort "$ctl/conffiles" | tr '\n' ' ')" = "/etc/refcache/broker.env /etc/refcache/worker.env " ] ||
+    [ "$(sort "$ctl/conffiles" | tr '\n' ' ')" = "/etc/refcache/broker.conf /etc/refcache/broker.env /etc/refcache/worker.conf /etc/refcache/worker.env " ] ||
       fail "refcache conffiles: $(cat "$ctl/conffiles" 2>/dev/null)" ;;
   "$lib_pkg")
     grep -q "^librefcache ${soname#librefcache.so.} $lib_pkg" "$ctl/shlibs" || fail "$lib_pkg shlibs: $(cat "$ctl/shlibs")"
