@@ -688,7 +688,7 @@ static void test_failures(void **state)
     expect_failure(f, "f-4", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "ms");
 
     send_dispatch(f, "f-5", 1, "primes", NULL, NULL);
-    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n is required");
+    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n of primes is required");
 
     const char *p6[] = {"n", "1", NULL};
     send_dispatch(f, "f-6", 1, "primes", NULL, p6);
