@@ -34,28 +34,6 @@
 #define ARENA_UNPOISON(p, n) ((void) (p), (void) (n))
 #endif
 
-int rc_buf_reserve(rc_buf_t *buf, size_t n)
-{
-    if (n <= buf->cap)
-        return 0;
-    size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < n)
-        cap *= 2;
-    uint8_t *data = realloc(buf->data, cap);
-    if (!data)
-        return -1;
-    buf->data = data;
-    buf->cap = cap;
-    return 0;
-}
-
-void rc_buf_free(rc_buf_t *buf)
-{
-    free(buf->data);
-    buf->data = NULL;
-    buf->len = buf->cap = 0;
-}
-
 static rc_str_t str_of(const char *s)
 {
     return (rc_str_t){s, s ? strlen(s) : 0};

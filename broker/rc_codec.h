@@ -12,6 +12,7 @@
 #ifndef RC_CODEC_H
 #define RC_CODEC_H
 
+#include "rc_buf.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,15 +31,7 @@ typedef struct {
     size_t len;
 } rc_bytes_t;
 
-/* A growable output buffer, reused across messages. */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} rc_buf_t;
-
-/* Makes room for n bytes; 0 or -1 on out of memory. */
-int rc_buf_reserve(rc_buf_t *buf, size_t n);
-void rc_buf_free(rc_buf_t *buf);
+/* Output buffers, reused across messages: rc_buf (proto/rc_buf.h). */
 
 typedef enum {
     RC_REQ_SUBMIT,
