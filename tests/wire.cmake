@@ -1,0 +1,5 @@
+# The wire layer: codec_loop, the hand codecs' hot paths in a loop for
+# instruction counts under callgrind (a tool, not a test).
+add_executable(codec_loop codec_loop.c codec_loop_client.c)
+target_include_directories(codec_loop PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(codec_loop PRIVATE rc_broker rc_client)
