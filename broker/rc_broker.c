@@ -11,7 +11,7 @@
 
 #include "rc_broker_int.h"
 #include "rc_common.h"
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
@@ -20,7 +20,7 @@ struct rc_broker {
     zactor_t *actor;
     zactor_t *auth;    /* the ZAP handler, with CURVE */
     char auth_dir[64]; /* the allow-lists merged for it */
-    rc_pool_t *pool;
+    refcache_pool_t *pool;
     char endpoints[3][256];
     atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
@@ -427,7 +427,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     }
     memcpy(self->endpoints, args->endpoints, sizeof self->endpoints);
     if (config->workers > 0) {
-        rc_pool_config_t pc = {
+        refcache_pool_config_t pc = {
             .work_endpoint = args->work_inproc,
             .control_endpoint = args->control_inproc,
             .threads = config->workers,
@@ -439,7 +439,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
-        self->pool = rc_pool_new(&pc, errbuf, errlen);
+        self->pool = refcache_pool_new(&pc, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
@@ -465,7 +465,7 @@ void rc_broker_destroy(rc_broker_t **self_p)
         return;
     rc_broker_t *self = *self_p;
     /* Workers first, so none is cut off mid-message by the broker's exit. */
-    rc_pool_destroy(&self->pool);
+    refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
     zactor_destroy(&self->auth);
     if (self->auth_dir[0])

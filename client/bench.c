@@ -32,13 +32,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_hist.h"
 #include "rc_json.h"
-
-#define STATE_PROCESSING REFCACHE__V1__STATE__STATE_PROCESSING
-#define STATE_COMPLETE   REFCACHE__V1__STATE__STATE_COMPLETE
+#include "refcache.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -56,7 +53,7 @@ typedef struct {
     const char *function;
     size_t payload_size;
     uint32_t task_ms; /* cancel/storm: length of the sleep tasks */
-    unsigned batch;   /* rc_client_options_t.max_batch (0: the library's default) */
+    unsigned batch;   /* refcache_client_options_t.max_batch (0: the library's default) */
     bool json;
     const char *report_dir;
 } opts_t;
@@ -294,7 +291,7 @@ static uint64_t s_rand(uint64_t *state)
 /* Error classes: the broker's codes 1..16, the library's errors, and what
  * the harness itself checks. */
 enum {
-    ERR_LIB0 = 17,                 /* + (-RC_CLIENT_E*) - 1 */
+    ERR_LIB0 = 17,                 /* + (-REFCACHE_E*) - 1 */
     ERR_INCOMPLETE = ERR_LIB0 + 9, /* OK, but the task was not COMPLETE */
     ERR_BAD_RESULT,                /* echo returned other bytes */
     ERR_NOT_CANCELLED,             /* cancel answered cancelled=false */
@@ -444,7 +441,7 @@ typedef struct bench bench_t;
 typedef struct {
     bench_t *b;
     int index;
-    rc_client_t *client;
+    refcache_client_t *client;
     pthread_t thread;
     uint64_t quota; /* requests for this connection; 0 with a duration */
     uint64_t rng;
@@ -524,7 +521,7 @@ static bool s_give_up(conn_t *c, uint64_t last_reply_ns, uint64_t now_ns, uint64
     if (now_ns - last_reply_ns <= 35000000000ull)
         return false;
     for (; *got < sent; (*got)++) {
-        s_error(c, s_err_class(RC_CLIENT_ETIMEOUT));
+        s_error(c, s_err_class(REFCACHE_ETIMEOUT));
         s_count_done(c);
     }
     return true;
@@ -532,19 +529,19 @@ static bool s_give_up(conn_t *c, uint64_t last_reply_ns, uint64_t now_ns, uint64
 
 /* Sends nothing; waits for the reply to id, discarding others (those only
  * occur when an earlier wait gave up). */
-static int s_await(conn_t *c, uint64_t id, rc_reply_t *r, int timeout_ms)
+static int s_await(conn_t *c, uint64_t id, refcache_reply_t *r, int timeout_ms)
 {
     uint64_t deadline = s_mono_ns() + (uint64_t) timeout_ms * 1000000u;
     for (;;) {
         uint64_t now = s_mono_ns();
         int left = now >= deadline ? 0 : (int) ((deadline - now) / 1000000u);
-        int rc = rc_client_recv(c->client, r, left);
+        int rc = refcache_client_recv(c->client, r, left);
         if (rc)
             return rc;
         if (r->id == id)
             return r->code;
         if (now >= deadline)
-            return RC_CLIENT_ETIMEOUT;
+            return REFCACHE_ETIMEOUT;
     }
 }
 
@@ -559,12 +556,12 @@ static void s_stamp(uint8_t *payload, uint64_t nonce, int conn, uint64_t seq)
 }
 
 /* A reply to an echo Submit: COMPLETE with our bytes back. */
-static void s_check_submit(conn_t *c, const rc_reply_t *r, uint64_t seq, uint64_t lat_ns, bool is_echo)
+static void s_check_submit(conn_t *c, const refcache_reply_t *r, uint64_t seq, uint64_t lat_ns, bool is_echo)
 {
     const opts_t *o = &c->b->o;
     if (r->code) {
         s_error(c, s_err_class(r->code));
-    } else if (r->task.state != STATE_COMPLETE) {
+    } else if (r->task.state != REFCACHE_STATE_COMPLETE) {
         s_error(c, ERR_INCOMPLETE);
     } else if (is_echo && (r->task.result_len != o->payload_size || !r->task.result ||
                            memcmp(r->task.result + 8, &seq, 8) != 0)) {
@@ -590,14 +587,14 @@ static void s_run_closed(conn_t *c)
     }
     for (size_t i = 16; i < o->payload_size; i++)
         payload[i] = (uint8_t) ('a' + i % 26);
-    rc_submit_options_t so;
-    rc_submit_options_init(&so);
+    refcache_submit_options_t so;
+    refcache_submit_options_init(&so);
     so.payload = payload;
     so.payload_len = o->payload_size;
     so.async_timeout_ms = 30000;
     uint64_t sent = 0, got = 0, last_reply = s_mono_ns();
     bool stopping = false;
-    rc_reply_t r;
+    refcache_reply_t r;
     for (;;) {
         /* One time for the burst: its requests leave together, in batches,
          * when the client reads next (or as each batch fills). */
@@ -609,7 +606,7 @@ static void s_run_closed(conn_t *c)
             }
             uint64_t id, seq = sent + 1;
             s_stamp(payload, c->b->nonce, c->index, seq);
-            int rc = rc_client_send_submit(c->client, o->function, &so, &id);
+            int rc = refcache_client_send_submit(c->client, o->function, &so, &id);
             if (rc) {
                 s_error(c, s_err_class(rc));
                 s_count_done(c);
@@ -621,10 +618,10 @@ static void s_run_closed(conn_t *c)
         }
         if (got == sent && (stopping || s_should_stop(c, sent)))
             break;
-        int rc = rc_client_recv(c->client, &r, 1000);
+        int rc = refcache_client_recv(c->client, &r, 1000);
         uint64_t now = s_mono_ns();
         infl_ent_t e;
-        if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
+        if (rc == REFCACHE_ETIMEOUT || rc == REFCACHE_EINTR) {
             if (s_give_up(c, last_reply, now, &got, sent))
                 stopping = true;
             continue;
@@ -643,9 +640,9 @@ static void s_run_closed(conn_t *c)
              * sends go out in batches as the replies came in. */
             if (got == sent)
                 break;
-            rc = rc_client_recv(c->client, &r, 0);
+            rc = refcache_client_recv(c->client, &r, 0);
             if (rc) {
-                if (rc != RC_CLIENT_ETIMEOUT)
+                if (rc != REFCACHE_ETIMEOUT)
                     s_error(c, s_err_class(rc));
                 break;
             }
@@ -660,13 +657,13 @@ static void s_run_closed(conn_t *c)
  * not. Uses the socket's ZMQ_FD with ppoll for sub-millisecond timeouts
  * (zmq_poll counts in milliseconds); the fd only signals that ZMQ_EVENTS may
  * have changed, so ZMQ_EVENTS is checked before and after each wait. */
-static int s_wait_readable(rc_client_t *cl, uint64_t ns)
+static int s_wait_readable(refcache_client_t *cl, uint64_t ns)
 {
-    void *sock = rc_client_socket(cl);
+    void *sock = refcache_client_socket(cl);
     int fd;
     size_t len = sizeof fd;
     if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
-        return 1; /* let rc_client_recv report the problem */
+        return 1; /* let refcache_client_recv report the problem */
     uint64_t deadline = s_mono_ns() + ns;
     for (;;) {
         int events;
@@ -697,8 +694,8 @@ static void s_run_open(conn_t *c)
         s_error(c, ERR_LIB0 + 4);
         return;
     }
-    rc_submit_options_t so;
-    rc_submit_options_init(&so);
+    refcache_submit_options_t so;
+    refcache_submit_options_init(&so);
     so.payload = payload;
     so.payload_len = o->payload_size;
     so.async_timeout_ms = 30000;
@@ -706,7 +703,7 @@ static void s_run_open(conn_t *c)
     uint64_t next = c->b->t_start_ns + interval * (uint64_t) c->index / (uint64_t) o->connections;
     uint64_t sent = 0, got = 0, last_reply = s_mono_ns();
     bool stopping = false;
-    rc_reply_t r;
+    refcache_reply_t r;
     for (;;) {
         uint64_t now = s_mono_ns();
         while (!stopping && now >= next) {
@@ -716,7 +713,7 @@ static void s_run_open(conn_t *c)
             }
             uint64_t id, seq = sent + 1;
             s_stamp(payload, c->b->nonce, c->index, seq);
-            int rc = rc_client_send_submit(c->client, o->function, &so, &id);
+            int rc = refcache_client_send_submit(c->client, o->function, &so, &id);
             if (rc) {
                 s_error(c, s_err_class(rc));
                 s_count_done(c);
@@ -734,14 +731,14 @@ static void s_run_open(conn_t *c)
         int wait_ms = 1000;
         if (!stopping) {
             now = s_mono_ns();
-            rc_client_flush(c->client); /* an error shows at the receive */
+            refcache_client_flush(c->client); /* an error shows at the receive */
             if (!s_wait_readable(c->client, next > now ? next - now : 0))
                 continue; /* time to send the next one */
             wait_ms = 0;
         }
-        int rc = rc_client_recv(c->client, &r, wait_ms);
+        int rc = refcache_client_recv(c->client, &r, wait_ms);
         now = s_mono_ns();
-        if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
+        if (rc == REFCACHE_ETIMEOUT || rc == REFCACHE_EINTR) {
             if (stopping)
                 s_give_up(c, last_reply, now, &got, sent);
             continue;
@@ -763,14 +760,14 @@ static void s_run_open(conn_t *c)
 
 /* Polls Status every half millisecond until done(reply) or timeout; returns
  * the last code (0 with *r filled) or an error. */
-typedef bool (*s_poll_done_fn)(const rc_reply_t *r);
+typedef bool (*s_poll_done_fn)(const refcache_reply_t *r);
 
-static int s_poll_status(conn_t *c, const char *ref, rc_reply_t *r, s_poll_done_fn done, int timeout_ms)
+static int s_poll_status(conn_t *c, const char *ref, refcache_reply_t *r, s_poll_done_fn done, int timeout_ms)
 {
     uint64_t deadline = s_mono_ns() + (uint64_t) timeout_ms * 1000000u;
     for (;;) {
         uint64_t id;
-        int rc = rc_client_send_status(c->client, ref, &id);
+        int rc = refcache_client_send_status(c->client, ref, &id);
         if (rc == 0)
             rc = s_await(c, id, r, 5000);
         if (rc)
@@ -778,18 +775,18 @@ static int s_poll_status(conn_t *c, const char *ref, rc_reply_t *r, s_poll_done_
         if (done(r))
             return 0;
         if (s_mono_ns() >= deadline)
-            return RC_CLIENT_ETIMEOUT;
+            return REFCACHE_ETIMEOUT;
         s_sleep_ns(500000);
     }
 }
 
-static bool s_is_started(const rc_reply_t *r)
+static bool s_is_started(const refcache_reply_t *r)
 {
-    return (r->task.state == STATE_PROCESSING && r->task.started_at_us) ||
+    return (r->task.state == REFCACHE_STATE_PROCESSING && r->task.started_at_us) ||
            rc_state_is_terminal(r->task.state);
 }
 
-static bool s_is_stopped(const rc_reply_t *r)
+static bool s_is_stopped(const refcache_reply_t *r)
 {
     return r->task.stopped_at_us != 0;
 }
@@ -801,19 +798,19 @@ static bool s_is_stopped(const rc_reply_t *r)
 static void s_run_cancel(conn_t *c)
 {
     const opts_t *o = &c->b->o;
-    char ms[16], ref[RC_CLIENT_REF_MAX + 1];
+    char ms[16], ref[REFCACHE_REF_MAX + 1];
     snprintf(ms, sizeof ms, "%" PRIu32, o->task_ms);
-    rc_param_t params[] = {{"ms", ms}, {"step_ms", "10"}};
-    rc_submit_options_t so;
-    rc_submit_options_init(&so);
+    refcache_param_t params[] = {{"ms", ms}, {"step_ms", "10"}};
+    refcache_submit_options_t so;
+    refcache_submit_options_init(&so);
     so.params = params;
     so.param_count = 2;
     so.no_cache = true;
-    rc_reply_t r;
+    refcache_reply_t r;
     uint64_t max_wait_ms = o->task_ms / 2 < 100 ? o->task_ms / 2 : 100;
     for (uint64_t n = 0; !s_should_stop(c, n); n++) {
         uint64_t id;
-        int rc = rc_client_send_submit(c->client, "sleep", &so, &id);
+        int rc = refcache_client_send_submit(c->client, "sleep", &so, &id);
         if (rc == 0)
             rc = s_await(c, id, &r, 10000);
         if (rc) {
@@ -831,7 +828,7 @@ static void s_run_cancel(conn_t *c)
         if (max_wait_ms)
             s_sleep_ns(s_rand(&c->rng) % (max_wait_ms * 1000000u));
         uint64_t t_wall = rc_wall_us(), t0 = s_mono_ns();
-        rc = rc_client_send_cancel(c->client, ref, &id);
+        rc = refcache_client_send_cancel(c->client, ref, &id);
         if (rc == 0)
             rc = s_await(c, id, &r, 10000);
         uint64_t reply_ns = s_mono_ns() - t0;
@@ -848,7 +845,7 @@ static void s_run_cancel(conn_t *c)
         }
         rc = s_poll_status(c, ref, &r, s_is_stopped, 5000);
         if (rc) {
-            s_error(c, rc == RC_CLIENT_ETIMEOUT ? ERR_STOP_TIMEOUT : s_err_class(rc));
+            s_error(c, rc == REFCACHE_ETIMEOUT ? ERR_STOP_TIMEOUT : s_err_class(rc));
         } else {
             uint64_t stopped = r.task.stopped_at_us;
             rc_hist_record(c->stop, stopped > t_wall ? (stopped - t_wall) * 1000u : 0);
@@ -857,23 +854,23 @@ static void s_run_cancel(conn_t *c)
     }
 }
 
-static int s_stats(rc_client_t *cl, rc_stats_t *st)
+static int s_stats(refcache_client_t *cl, refcache_stats_t *st)
 {
-    return rc_client_stats(cl, st, 5000);
+    return refcache_client_stats(cl, st, 5000);
 }
 
 /* Sends count requests built by send(i) with at most depth outstanding and
  * hands each reply to on_reply(i); used by storm for its bulk phases. */
 typedef int (*s_send_fn)(conn_t *c, uint64_t i, uint64_t *id, void *ctx);
-typedef void (*s_reply_fn)(conn_t *c, uint64_t i, const rc_reply_t *r, uint64_t lat_ns, void *ctx);
+typedef void (*s_reply_fn)(conn_t *c, uint64_t i, const refcache_reply_t *r, uint64_t lat_ns, void *ctx);
 
 static int s_pipeline(conn_t *c, uint64_t count, s_send_fn send, s_reply_fn on_reply, void *ctx)
 {
     infl_t m;
     if (s_infl_init(&m, (size_t) c->b->o.depth))
-        return RC_CLIENT_ENOMEM;
+        return REFCACHE_ENOMEM;
     uint64_t sent = 0, got = 0;
-    rc_reply_t r;
+    refcache_reply_t r;
     int result = 0;
     while (got < count) {
         while (sent < count && sent - got < (uint64_t) c->b->o.depth) {
@@ -889,7 +886,7 @@ static int s_pipeline(conn_t *c, uint64_t count, s_send_fn send, s_reply_fn on_r
         }
         if (got >= count)
             break;
-        int rc = rc_client_recv(c->client, &r, 30000);
+        int rc = refcache_client_recv(c->client, &r, 30000);
         if (rc) {
             result = rc;
             break;
@@ -905,19 +902,19 @@ static int s_pipeline(conn_t *c, uint64_t count, s_send_fn send, s_reply_fn on_r
 }
 
 typedef struct {
-    char (*refs)[RC_CLIENT_REF_MAX + 1];
+    char (*refs)[REFCACHE_REF_MAX + 1];
     bool *cancelled;
-    rc_submit_options_t so;
+    refcache_submit_options_t so;
     uint64_t first_send_ns, last_reply_ns;
 } storm_t;
 
 static int s_storm_send_submit(conn_t *c, uint64_t i, uint64_t *id, void *ctx)
 {
     storm_t *s = ctx;
-    return rc_client_send_submit(c->client, "sleep", &s->so, id);
+    return refcache_client_send_submit(c->client, "sleep", &s->so, id);
 }
 
-static void s_storm_on_submit(conn_t *c, uint64_t i, const rc_reply_t *r, uint64_t lat_ns, void *ctx)
+static void s_storm_on_submit(conn_t *c, uint64_t i, const refcache_reply_t *r, uint64_t lat_ns, void *ctx)
 {
     storm_t *s = ctx;
     if (r->code)
@@ -930,10 +927,10 @@ static int s_storm_send_cancel(conn_t *c, uint64_t i, uint64_t *id, void *ctx)
     storm_t *s = ctx;
     if (i == 0)
         s->first_send_ns = s_mono_ns();
-    return rc_client_send_cancel(c->client, s->refs[i], id);
+    return refcache_client_send_cancel(c->client, s->refs[i], id);
 }
 
-static void s_storm_on_cancel(conn_t *c, uint64_t i, const rc_reply_t *r, uint64_t lat_ns, void *ctx)
+static void s_storm_on_cancel(conn_t *c, uint64_t i, const refcache_reply_t *r, uint64_t lat_ns, void *ctx)
 {
     storm_t *s = ctx;
     s->last_reply_ns = s_mono_ns();
@@ -953,10 +950,10 @@ static void s_storm_on_cancel(conn_t *c, uint64_t i, const rc_reply_t *r, uint64
 static int s_storm_send_status(conn_t *c, uint64_t i, uint64_t *id, void *ctx)
 {
     storm_t *s = ctx;
-    return rc_client_send_status(c->client, s->refs[i], id);
+    return refcache_client_send_status(c->client, s->refs[i], id);
 }
 
-static void s_storm_on_status(conn_t *c, uint64_t i, const rc_reply_t *r, uint64_t lat_ns, void *ctx)
+static void s_storm_on_status(conn_t *c, uint64_t i, const refcache_reply_t *r, uint64_t lat_ns, void *ctx)
 {
     storm_t *s = ctx;
     if (r->code)
@@ -976,21 +973,21 @@ static void s_run_storm(conn_t *c)
     storm_t s = {0};
     s.refs = calloc(n, sizeof *s.refs);
     s.cancelled = calloc(n, sizeof *s.cancelled);
-    char(*occ)[RC_CLIENT_REF_MAX + 1] = calloc(4096, sizeof *occ);
+    char(*occ)[REFCACHE_REF_MAX + 1] = calloc(4096, sizeof *occ);
     if (!s.refs || !s.cancelled || !occ) {
         s_error(c, ERR_LIB0 + 4);
         goto done;
     }
     /* Occupy: submit long sleeps one by one until one stays queued, which
      * means every worker's credit is used; that last one is cancelled. */
-    rc_param_t occ_params[] = {{"ms", "600000"}, {"step_ms", "10"}};
-    rc_submit_options_t oso;
-    rc_submit_options_init(&oso);
+    refcache_param_t occ_params[] = {{"ms", "600000"}, {"step_ms", "10"}};
+    refcache_submit_options_t oso;
+    refcache_submit_options_init(&oso);
     oso.params = occ_params;
     oso.param_count = 2;
     oso.no_cache = true;
-    rc_reply_t r;
-    rc_stats_t st;
+    refcache_reply_t r;
+    refcache_stats_t st;
     int rc;
     for (;;) {
         uint64_t id;
@@ -998,7 +995,7 @@ static void s_run_storm(conn_t *c)
             s_error(c, ERR_INCOMPLETE);
             goto cleanup;
         }
-        rc = rc_client_send_submit(c->client, "sleep", &oso, &id);
+        rc = refcache_client_send_submit(c->client, "sleep", &oso, &id);
         if (rc == 0)
             rc = s_await(c, id, &r, 10000);
         if (rc) {
@@ -1015,8 +1012,8 @@ static void s_run_storm(conn_t *c)
     }
     char ms[16];
     snprintf(ms, sizeof ms, "%" PRIu32, o->task_ms);
-    rc_param_t params[] = {{"ms", ms}, {"step_ms", "10"}};
-    rc_submit_options_init(&s.so);
+    refcache_param_t params[] = {{"ms", ms}, {"step_ms", "10"}};
+    refcache_submit_options_init(&s.so);
     s.so.params = params;
     s.so.param_count = 2;
     s.so.no_cache = true;
@@ -1053,7 +1050,7 @@ static void s_run_storm(conn_t *c)
 cleanup:
     for (uint64_t i = 0; i < b->occupiers; i++) {
         uint64_t id;
-        if (rc_client_send_cancel(c->client, occ[i], &id) == 0)
+        if (refcache_client_send_cancel(c->client, occ[i], &id) == 0)
             s_await(c, id, &r, 5000);
     }
 done:
@@ -1070,7 +1067,7 @@ done:
 #define MIXED_LIVE 2
 
 typedef struct {
-    char ref[RC_CLIENT_REF_MAX + 1]; /* "" when free */
+    char ref[REFCACHE_REF_MAX + 1]; /* "" when free */
 } live_t;
 
 static int s_pick_live(conn_t *c, live_t *live)
@@ -1085,22 +1082,22 @@ static int s_pick_live(conn_t *c, live_t *live)
 static void s_run_mixed(conn_t *c)
 {
     const opts_t *o = &c->b->o;
-    rc_reply_t r;
+    refcache_reply_t r;
     /* The large result: primes below ~300k, about 180 KB, read with Fetch. */
-    char nbuf[24], primes_ref[RC_CLIENT_REF_MAX + 1] = "";
+    char nbuf[24], primes_ref[REFCACHE_REF_MAX + 1] = "";
     uint64_t primes_size = 0;
     snprintf(nbuf, sizeof nbuf, "%d", 300000 + c->index);
-    rc_param_t pparams[] = {{"n", nbuf}};
-    rc_submit_options_t pso;
-    rc_submit_options_init(&pso);
+    refcache_param_t pparams[] = {{"n", nbuf}};
+    refcache_submit_options_t pso;
+    refcache_submit_options_init(&pso);
     pso.params = pparams;
     pso.param_count = 1;
     pso.async_timeout_ms = 30000;
     uint64_t id;
-    int rc = rc_client_send_submit(c->client, "primes", &pso, &id);
+    int rc = refcache_client_send_submit(c->client, "primes", &pso, &id);
     if (rc == 0)
         rc = s_await(c, id, &r, 40000);
-    if (rc == 0 && r.task.state == STATE_COMPLETE) {
+    if (rc == 0 && r.task.state == REFCACHE_STATE_COMPLETE) {
         snprintf(primes_ref, sizeof primes_ref, "%s", r.task.ref_id);
         primes_size = r.task.result_size;
     } else {
@@ -1110,7 +1107,7 @@ static void s_run_mixed(conn_t *c)
     uint8_t payload[4096];
     memset(payload, 'm', sizeof payload);
     char ms[16];
-    rc_param_t sparams[] = {{"ms", ms}, {"step_ms", "5"}};
+    refcache_param_t sparams[] = {{"ms", ms}, {"step_ms", "5"}};
     live_t live[MIXED_LIVE];
     memset(live, 0, sizeof live);
     int pending_sleeps = 0;
@@ -1154,41 +1151,41 @@ static void s_run_mixed(conn_t *c)
                 op = OP_ECHO;
             switch (op) {
             case OP_ECHO: {
-                rc_submit_options_t so;
-                rc_submit_options_init(&so);
+                refcache_submit_options_t so;
+                refcache_submit_options_init(&so);
                 so.payload = payload;
                 so.payload_len = 16 + (size_t) (s_rand(&c->rng) % (sizeof payload - 16));
                 so.async_timeout_ms = 30000;
                 s_stamp(payload, c->b->nonce, c->index, ++seq);
-                rc = rc_client_send_submit(c->client, "echo", &so, &id);
+                rc = refcache_client_send_submit(c->client, "echo", &so, &id);
                 break;
             }
             case OP_SLEEP: {
-                rc_submit_options_t so;
-                rc_submit_options_init(&so);
+                refcache_submit_options_t so;
+                refcache_submit_options_init(&so);
                 snprintf(ms, sizeof ms, "%u", (unsigned) (5 + s_rand(&c->rng) % 46));
                 so.params = sparams;
                 so.param_count = 2;
                 so.no_cache = true;
-                rc = rc_client_send_submit(c->client, "sleep", &so, &id);
+                rc = refcache_client_send_submit(c->client, "sleep", &so, &id);
                 if (rc == 0)
                     pending_sleeps++;
                 break;
             }
             case OP_STATUS:
-                rc = rc_client_send_status(c->client, live[slot].ref, &id);
+                rc = refcache_client_send_status(c->client, live[slot].ref, &id);
                 break;
             case OP_WAIT:
-                rc = rc_client_send_wait(c->client, live[slot].ref, 100, &id);
+                rc = refcache_client_send_wait(c->client, live[slot].ref, 100, &id);
                 break;
             case OP_FETCH: {
                 uint32_t page = 65536;
                 uint64_t off = primes_size > page ? s_rand(&c->rng) % (primes_size - page) : 0;
-                rc = rc_client_send_fetch(c->client, primes_ref, off, page, &id);
+                rc = refcache_client_send_fetch(c->client, primes_ref, off, page, &id);
                 break;
             }
             default:
-                rc = rc_client_send_cancel(c->client, live[slot].ref, &id);
+                rc = refcache_client_send_cancel(c->client, live[slot].ref, &id);
                 live[slot].ref[0] = 0; /* a cancelled task is not polled again */
                 break;
             }
@@ -1203,8 +1200,8 @@ static void s_run_mixed(conn_t *c)
         }
         if (stopping && got == sent)
             break;
-        rc = rc_client_recv(c->client, &r, 1000);
-        if (rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EINTR) {
+        rc = refcache_client_recv(c->client, &r, 1000);
+        if (rc == REFCACHE_ETIMEOUT || rc == REFCACHE_EINTR) {
             if (s_give_up(c, last_reply, s_mono_ns(), &got, sent))
                 stopping = true;
             continue;
@@ -1230,7 +1227,7 @@ static void s_run_mixed(conn_t *c)
         uint64_t lat = now - e.t_ns;
         s_record(c, c->lat, lat);
         rc_hist_record(c->op[e.op], lat);
-        if (e.op == OP_ECHO && r.task.state != STATE_COMPLETE)
+        if (e.op == OP_ECHO && r.task.state != REFCACHE_STATE_COMPLETE)
             s_error(c, ERR_INCOMPLETE);
         if (e.op == OP_SLEEP) {
             for (int i = 0; i < MIXED_LIVE; i++)
@@ -1249,7 +1246,7 @@ static void s_run_mixed(conn_t *c)
     }
     /* Leave nothing running behind. */
     for (int i = 0; i < MIXED_LIVE; i++)
-        if (live[i].ref[0] && rc_client_send_cancel(c->client, live[i].ref, &id) == 0)
+        if (live[i].ref[0] && refcache_client_send_cancel(c->client, live[i].ref, &id) == 0)
             s_await(c, id, &r, 5000);
     s_infl_free(&m);
 }
@@ -1384,7 +1381,7 @@ static void jb_hist(jb_t *j, const char *key, const rc_hist_t *h)
     jb_end(j);
 }
 
-static void jb_stats(jb_t *j, const char *key, const rc_stats_t *st, bool ok)
+static void jb_stats(jb_t *j, const char *key, const refcache_stats_t *st, bool ok)
 {
     jb_begin(j, key);
     jb_u64(j, "ok", ok);
@@ -1551,7 +1548,7 @@ static void s_print_hist(const char *label, const rc_hist_t *h)
            s_us(rc_hist_percentile(h, 99)), s_us(rc_hist_percentile(h, 99.9)), s_us(rc_hist_max(h)));
 }
 
-static void s_print_stats(const char *label, const rc_stats_t *st, bool ok)
+static void s_print_stats(const char *label, const refcache_stats_t *st, bool ok)
 {
     if (!ok) {
         printf("  %-16s (Stats failed)\n", label);
@@ -1583,27 +1580,27 @@ int main(int argc, char **argv)
 
     rc_random_bytes(&b.nonce, sizeof b.nonce);
     char err[256];
-    rc_client_options_t copts;
-    rc_client_options_init(&copts);
+    refcache_client_options_t copts;
+    refcache_client_options_init(&copts);
     copts.endpoint = o->endpoint;
     copts.max_batch = o->batch;
-    rc_client_t *ctl = rc_client_new(&copts, err, sizeof err);
+    refcache_client_t *ctl = refcache_client_new(&copts, err, sizeof err);
     if (!ctl) {
         fprintf(stderr, "refcache-bench: %s\n", err);
         return 3;
     }
-    rc_stats_t before = {0}, after = {0};
+    refcache_stats_t before = {0}, after = {0};
     int src = s_stats(ctl, &before);
     if (src) {
         fprintf(stderr, "refcache-bench: no answer from the broker at %s: %s\n", o->endpoint,
-                rc_client_strerror(src));
-        rc_client_destroy(&ctl);
+                refcache_strerror(src));
+        refcache_client_destroy(&ctl);
         return 3;
     }
 
     b.conns = calloc((size_t) o->connections, sizeof *b.conns);
     if (!b.conns) {
-        rc_client_destroy(&ctl);
+        refcache_client_destroy(&ctl);
         return 1;
     }
     int status = 0;
@@ -1624,8 +1621,8 @@ int main(int argc, char **argv)
         if (o->requests)
             c->quota = o->requests / (uint64_t) o->connections +
                        ((uint64_t) i < o->requests % (uint64_t) o->connections ? 1 : 0);
-        c->client = ok ? rc_client_new(&copts, err, sizeof err) : NULL;
-        rc_stats_t warm;
+        c->client = ok ? refcache_client_new(&copts, err, sizeof err) : NULL;
+        refcache_stats_t warm;
         /* Connecting is asynchronous: a first round trip makes it so before the clock starts. */
         if (!c->client || s_stats(c->client, &warm) != 0) {
             fprintf(stderr, "refcache-bench: connection %d failed: %s\n", i, c->client ? "no answer" : err);
@@ -1702,7 +1699,7 @@ int main(int argc, char **argv)
     jb_u64(&j, "connections", (uint64_t) o->connections);
     jb_u64(&j, "depth", (uint64_t) o->depth);
     jb_u64(&j, "payload_size", o->payload_size);
-    jb_u64(&j, "batch", o->batch ? o->batch : RC_CLIENT_BATCH_DEFAULT);
+    jb_u64(&j, "batch", o->batch ? o->batch : REFCACHE_BATCH_DEFAULT);
     jb_num(&j, "rate", o->rate);
     jb_num(&j, "duration_s", elapsed);
     jb_u64(&j, "requests", done);
@@ -1780,7 +1777,7 @@ int main(int argc, char **argv)
         rc_hist_destroy(&ops[k]);
     for (int i = 0; i < o->connections; i++) {
         conn_t *c = &b.conns[i];
-        rc_client_destroy(&c->client);
+        refcache_client_destroy(&c->client);
         rc_hist_destroy(&c->ival);
         rc_hist_destroy(&c->lat);
         rc_hist_destroy(&c->stop);
@@ -1789,6 +1786,6 @@ int main(int argc, char **argv)
         pthread_mutex_destroy(&c->mu);
     }
     free(b.conns);
-    rc_client_destroy(&ctl);
+    refcache_client_destroy(&ctl);
     return status;
 }

@@ -2,9 +2,9 @@
  * rc_json, the protocol in rc_client; this file runs one command and prints
  * its outcome. */
 #include "rc_cli_args.h"
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_json.h"
+#include "refcache.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -104,7 +104,7 @@ static const char *s_command_help(rc_cmd_t cmd)
 /* Everything one run needs, so that helpers take one argument. */
 typedef struct {
     rc_cli_args_t *args;
-    rc_client_t *client;
+    refcache_client_t *client;
 } cli_t;
 
 static int s_fail(const char *fmt, const char *a, const char *b)
@@ -122,9 +122,9 @@ static int s_report(cli_t *cli, int rc)
     if (rc == 0)
         return RC_EXIT_OK;
     if (rc < 0) {
-        fprintf(stderr, "refcache: %s (%s)\n", rc_client_strerror(rc), cli->args->endpoint);
+        fprintf(stderr, "refcache: %s (%s)\n", refcache_strerror(rc), cli->args->endpoint);
     } else {
-        const char *msg = rc_client_message(cli->client);
+        const char *msg = refcache_client_message(cli->client);
         fprintf(stderr, "refcache: %s%s%s\n", rc_code_name(rc), *msg ? ": " : "", msg);
     }
     return rc_cli_exit_status(rc);
@@ -144,12 +144,12 @@ static rc_json_t *s_json_start(cli_t *cli, int rc)
     rc_json_t *json = rc_json_new();
     if (json) {
         rc_json_str(json, "code", rc_code_name(rc));
-        rc_json_str(json, "message", rc_client_message(cli->client));
+        rc_json_str(json, "message", refcache_client_message(cli->client));
     }
     return json;
 }
 
-static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
+static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit)
 {
     rc_json_str(json, "ref_id", t->ref_id);
     rc_json_str(json, "state", rc_state_name(t->state));
@@ -157,7 +157,7 @@ static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
     rc_json_uint(json, "progress_total", t->progress_total);
     rc_json_uint(json, "attempt", t->attempt);
     rc_json_uint(json, "result_size", t->result_size);
-    if (t->result_len || t->state == REFCACHE__V1__STATE__STATE_COMPLETE)
+    if (t->result_len || t->state == REFCACHE_STATE_COMPLETE)
         rc_json_bytes(json, "result", t->result, t->result_len);
     rc_json_bool(json, "result_truncated", t->result_truncated);
     rc_json_str(json, "error", t->error);
@@ -177,14 +177,14 @@ static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
     }
 }
 
-static void s_human_task(const rc_task_info_t *t, bool submit)
+static void s_human_task(const refcache_task_view_t *t, bool submit)
 {
     printf("ref_id  %s  %s  progress %" PRIu64 "/%" PRIu64 "  attempt %" PRIu32 "%s%s\n", t->ref_id,
            rc_state_name(t->state), t->progress_done, t->progress_total, t->attempt,
            submit && t->cache_hit ? "  cache_hit" : "", submit && t->deduplicated ? "  deduplicated" : "");
     if (t->error_code || *t->error)
         printf("error   %s%s%s\n", rc_code_name(t->error_code), *t->error ? ": " : "", t->error);
-    if (t->state == REFCACHE__V1__STATE__STATE_COMPLETE) {
+    if (t->state == REFCACHE_STATE_COMPLETE) {
         if (t->result_truncated)
             printf("result  %" PRIu64 " bytes; first %zu below (read all with: refcache fetch %s)\n",
                    t->result_size, t->result_len, t->ref_id);
@@ -197,18 +197,19 @@ static void s_human_task(const rc_task_info_t *t, bool submit)
 }
 
 /* Prints a task reply (submit/status/wait) and returns the exit status. */
-static int s_task_out(cli_t *cli, int rc, rc_task_info_t *t, bool submit)
+static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
 {
+    const refcache_task_view_t *t = *task_p ? &(*task_p)->info : NULL;
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
-        if (json && *t->ref_id)
+        if (json && t && *t->ref_id)
             s_json_task(json, t, submit);
         s_json_emit(json);
         rc_json_destroy(&json);
-    } else if (rc == 0) {
+    } else if (rc == 0 && t) {
         s_human_task(t, submit);
     }
-    rc_task_info_free(t);
+    refcache_task_destroy(task_p);
     return s_report(cli, rc);
 }
 
@@ -261,8 +262,8 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
 static int s_cmd_submit(cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     uint8_t *payload;
     size_t payload_len;
     if (s_payload(a->payload, &payload, &payload_len))
@@ -276,23 +277,24 @@ static int s_cmd_submit(cli_t *cli)
     opts.max_retries = a->retries;
     opts.ttl_s = a->ttl_s;
     opts.no_cache = a->no_cache;
-    rc_task_info_t t;
-    int rc = rc_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);
     return s_task_out(cli, rc, &t, true);
 }
 
 static int s_cmd_status(cli_t *cli)
 {
-    rc_task_info_t t;
-    int rc = rc_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc = refcache_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
     return s_task_out(cli, rc, &t, false);
 }
 
 static int s_cmd_wait(cli_t *cli)
 {
-    rc_task_info_t t;
-    int rc = rc_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc =
+        refcache_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
     return s_task_out(cli, rc, &t, false);
 }
 
@@ -313,39 +315,39 @@ static int s_cmd_fetch(cli_t *cli)
     uint64_t offset = a->offset, total = 0;
     int rc = 0, exit_status = RC_EXIT_OK;
     for (;;) {
-        rc_fetch_t page;
+        refcache_page_t *page = NULL;
         uint32_t want = a->have_length ? a->length : 0;
-        rc = rc_client_fetch(cli->client, a->operand, offset, want, &page, a->timeout_ms);
+        rc = refcache_client_fetch(cli->client, a->operand, offset, want, &page, a->timeout_ms);
         if (rc)
             break;
-        total = page.total_size;
+        total = page->info.total_size;
         if (out) {
-            if (page.len && fwrite(page.data, 1, page.len, out) != page.len) {
-                rc_fetch_free(&page);
+            if (page->info.len && fwrite(page->info.data, 1, page->info.len, out) != page->info.len) {
+                refcache_page_destroy(&page);
                 exit_status =
                     s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
                 break;
             }
-        } else if (page.len) {
-            if (len + page.len > cap) {
+        } else if (page->info.len) {
+            if (len + page->info.len > cap) {
                 size_t ncap = cap ? cap : 65536;
-                while (ncap < len + page.len)
+                while (ncap < len + page->info.len)
                     ncap *= 2;
                 uint8_t *grown = realloc(buf, ncap);
                 if (!grown) {
-                    rc_fetch_free(&page);
+                    refcache_page_destroy(&page);
                     exit_status = s_fail("out of memory%s%s", "", "");
                     break;
                 }
                 buf = grown;
                 cap = ncap;
             }
-            memcpy(buf + len, page.data, page.len);
+            memcpy(buf + len, page->info.data, page->info.len);
         }
-        len += page.len;
-        offset += page.len;
-        size_t got = page.len;
-        rc_fetch_free(&page);
+        len += page->info.len;
+        offset += page->info.len;
+        size_t got = page->info.len;
+        refcache_page_destroy(&page);
         if (a->have_length || got == 0 || offset >= total)
             break;
     }
@@ -383,7 +385,8 @@ static int s_cmd_cancel(cli_t *cli)
 {
     bool cancelled;
     int state;
-    int rc = rc_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
+    int rc =
+        refcache_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
         if (json) {
@@ -404,7 +407,7 @@ static int s_cmd_cancel(cli_t *cli)
 static int s_cmd_delete(cli_t *cli)
 {
     bool found;
-    int rc = rc_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
+    int rc = refcache_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
         if (json) {
@@ -421,8 +424,8 @@ static int s_cmd_delete(cli_t *cli)
 
 static int s_cmd_stats(cli_t *cli)
 {
-    rc_stats_t s;
-    int rc = rc_client_stats(cli->client, &s, cli->args->timeout_ms);
+    refcache_stats_t s;
+    int rc = refcache_client_stats(cli->client, &s, cli->args->timeout_ms);
     const struct {
         const char *name;
         uint64_t value;
@@ -536,8 +539,8 @@ int main(int argc, char **argv)
         return rc;
     }
 
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = args.endpoint;
     opts.curve_secret_file = args.curve_secret ? args.curve_secret : getenv("REFCACHE_CURVE_SECRET");
     opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
@@ -547,7 +550,7 @@ int main(int argc, char **argv)
         rc_cli_args_free(&args);
         return RC_EXIT_USAGE;
     }
-    rc_client_t *client = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *client = refcache_client_new(&opts, err, sizeof err);
     if (!client) {
         fprintf(stderr, "refcache: %s\n", err);
         rc_cli_args_free(&args);
@@ -580,7 +583,7 @@ int main(int argc, char **argv)
         rc = RC_EXIT_USAGE;
         break;
     }
-    rc_client_destroy(&client);
+    refcache_client_destroy(&client);
     rc_cli_args_free(&args);
     return rc;
 }

@@ -80,7 +80,7 @@ static int s_add_param(rc_cli_args_t *args, const char *kv, char *err, size_t er
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv)
         return s_usage(err, errlen, "parameter '%s' is not key=value", kv);
-    rc_param_t *grown = realloc(args->params, (args->param_count + 1) * sizeof *grown);
+    refcache_param_t *grown = realloc(args->params, (args->param_count + 1) * sizeof *grown);
     if (!grown)
         return s_usage(err, errlen, "out of memory");
     args->params = grown;

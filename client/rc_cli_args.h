@@ -3,7 +3,7 @@
 #ifndef RC_CLI_ARGS_H
 #define RC_CLI_ARGS_H
 
-#include "rc_client.h"
+#include "refcache.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,7 +49,7 @@ typedef struct {
     /* the command's operand: FUNCTION (submit), REF, or PATH (keygen) */
     const char *operand;
     /* submit */
-    rc_param_t *params; /* keys are owned copies; values point into argv */
+    refcache_param_t *params; /* keys are owned copies; values point into argv */
     size_t param_count;
     const char *payload; /* TEXT, or @FILE (read by the CLI) */
     uint32_t async_timeout_ms;

@@ -20,19 +20,19 @@ enum { REQUEST_ID = 1, REQUEST_SUBMIT = 2 };
 
 /* A params entry is a submessage {key = 1, value = 2}; protobuf-c leaves an
  * empty key or value out, as any proto3 string. */
-static size_t s_param_size(const rc_param_t *p)
+static size_t s_param_size(const refcache_param_t *p)
 {
     return rc_wire_sz_bytes(1, strlen(p->key)) + rc_wire_sz_bytes(2, strlen(p->value));
 }
 
-static size_t s_payload_len(const rc_submit_options_t *o)
+static size_t s_payload_len(const refcache_submit_options_t *o)
 {
     return o->payload ? o->payload_len : 0;
 }
 
 size_t rc_client_codec_submit_size(rc_client_codec_submit_t *s)
 {
-    const rc_submit_options_t *o = s->options;
+    const refcache_submit_options_t *o = s->options;
     s->function_len_ = strlen(s->function);
     s->ns_len_ = s_len(s->ns);
     size_t body = rc_wire_sz_bytes(1, s->function_len_) + rc_wire_sz_bytes(3, s_payload_len(o)) +
@@ -47,12 +47,12 @@ size_t rc_client_codec_submit_size(rc_client_codec_submit_t *s)
 
 uint8_t *rc_client_codec_submit_put(const rc_client_codec_submit_t *s, uint8_t *out)
 {
-    const rc_submit_options_t *o = s->options;
+    const refcache_submit_options_t *o = s->options;
     uint8_t *p = rc_wire_put_varint(out, REQUEST_ID, s->id);
     p = rc_wire_put_msg(p, REQUEST_SUBMIT, s->body_len_);
     p = rc_wire_put_bytes(p, 1, s->function, s->function_len_);
     for (size_t i = 0; i < o->param_count; i++) {
-        const rc_param_t *e = &o->params[i];
+        const refcache_param_t *e = &o->params[i];
         p = rc_wire_put_msg(p, 2, s_param_size(e));
         p = rc_wire_put_bytes(p, 1, e->key, strlen(e->key));
         p = rc_wire_put_bytes(p, 2, e->value, strlen(e->value));
@@ -91,14 +91,14 @@ uint8_t *rc_client_codec_ref_put(const rc_client_codec_ref_t *r, uint8_t *out)
 
 /* ------------------------------------------------------------ replies: protobuf-c */
 
-static int s_fill_task(rc_task_info_t *t, const Refcache__V1__TaskInfo *ti)
+static int s_fill_task(refcache_task_view_t *t, const Refcache__V1__TaskInfo *ti)
 {
     memset(t, 0, sizeof *t);
     if (!ti)
-        return RC_CLIENT_EREPLY;
+        return REFCACHE_EREPLY;
     size_t n = ti->ref_id ? strlen(ti->ref_id) : 0;
-    if (n > RC_CLIENT_REF_MAX)
-        return RC_CLIENT_EREPLY;
+    if (n > REFCACHE_REF_MAX)
+        return REFCACHE_EREPLY;
     if (n)
         memcpy(t->ref_id, ti->ref_id, n);
     t->ref_id[n] = '\0';
@@ -124,7 +124,7 @@ static int s_fill_task(rc_task_info_t *t, const Refcache__V1__TaskInfo *ti)
     return 0;
 }
 
-static void s_fill_stats(rc_stats_t *s, const Refcache__V1__StatsReply *r)
+static void s_fill_stats(refcache_stats_t *s, const Refcache__V1__StatsReply *r)
 {
     s->tasks_pending = r->tasks_pending;
     s->tasks_processing = r->tasks_processing;
@@ -160,7 +160,7 @@ static void s_fill_stats(rc_stats_t *s, const Refcache__V1__StatsReply *r)
 }
 
 /* The view of a Reply protobuf-c unpacked. */
-static int s_fill_reply(rc_reply_t *out, const Refcache__V1__Reply *r)
+static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
 {
     memset(out, 0, sizeof *out);
     out->id = r->id;
@@ -168,56 +168,57 @@ static int s_fill_reply(rc_reply_t *out, const Refcache__V1__Reply *r)
     out->message = r->message ? r->message : "";
     switch (r->body_case) {
     case REFCACHE__V1__REPLY__BODY_SUBMIT:
-        out->kind = RC_REPLY_SUBMIT;
+        out->kind = REFCACHE_REPLY_SUBMIT;
         if (!r->submit || s_fill_task(&out->task, r->submit->task) != 0)
-            return RC_CLIENT_EREPLY;
+            return REFCACHE_EREPLY;
         out->task.cache_hit = r->submit->cache_hit;
         out->task.deduplicated = r->submit->deduplicated;
         break;
     case REFCACHE__V1__REPLY__BODY_TASK:
-        out->kind = RC_REPLY_TASK;
+        out->kind = REFCACHE_REPLY_TASK;
         return s_fill_task(&out->task, r->task);
     case REFCACHE__V1__REPLY__BODY_FETCH:
-        out->kind = RC_REPLY_FETCH;
+        out->kind = REFCACHE_REPLY_FETCH;
         if (!r->fetch)
-            return RC_CLIENT_EREPLY;
+            return REFCACHE_EREPLY;
         out->fetch.data = r->fetch->data.data;
         out->fetch.len = r->fetch->data.len;
         out->fetch.offset = r->fetch->offset;
         out->fetch.total_size = r->fetch->total_size;
         break;
     case REFCACHE__V1__REPLY__BODY_CANCEL:
-        out->kind = RC_REPLY_CANCEL;
+        out->kind = REFCACHE_REPLY_CANCEL;
         if (!r->cancel)
-            return RC_CLIENT_EREPLY;
+            return REFCACHE_EREPLY;
         out->cancelled = r->cancel->cancelled;
         out->cancel_state = r->cancel->state;
         break;
     case REFCACHE__V1__REPLY__BODY_DELETE:
-        out->kind = RC_REPLY_DELETE;
+        out->kind = REFCACHE_REPLY_DELETE;
         if (!r->delete_)
-            return RC_CLIENT_EREPLY;
+            return REFCACHE_EREPLY;
         out->found = r->delete_->found;
         break;
     case REFCACHE__V1__REPLY__BODY_STATS:
-        out->kind = RC_REPLY_STATS;
+        out->kind = REFCACHE_REPLY_STATS;
         if (!r->stats)
-            return RC_CLIENT_EREPLY;
+            return REFCACHE_EREPLY;
         s_fill_stats(&out->stats, r->stats);
         break;
     default:
-        out->kind = RC_REPLY_NONE;
+        out->kind = REFCACHE_REPLY_NONE;
         break;
     }
     return 0;
 }
 
-int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out)
+int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                             refcache_reply_t *out)
 {
     memset(out, 0, sizeof *out);
     Refcache__V1__Reply *reply = refcache__v1__reply__unpack(alloc, len, data);
     if (!reply)
-        return RC_CLIENT_EREPLY;
+        return REFCACHE_EREPLY;
     return s_fill_reply(out, reply);
 }
 
@@ -249,7 +250,7 @@ static const char *s_string(ProtobufCAllocator *alloc, const rc_wire_field_t *f)
     return s;
 }
 
-static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, rc_task_info_t *t)
+static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, refcache_task_view_t *t)
 {
     rc_wire_field_t f[TASK_N + 1];
     if (!rc_wire_scan(p, p + n, s_task_kinds, TASK_N, 0, f))
@@ -257,7 +258,7 @@ static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, r
     /* protobuf-c's path refuses a longer ref_id (unless a NUL cuts it
      * short: rare enough to leave to it). A NUL inside a shorter one ends
      * the C string as it ends protobuf-c's. */
-    if (f[1].v > RC_CLIENT_REF_MAX)
+    if (f[1].v > REFCACHE_REF_MAX)
         return false;
     if (f[1].v)
         memcpy(t->ref_id, f[1].ptr, (size_t) f[1].v);
@@ -284,7 +285,8 @@ static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, r
     return t->error && t->function && t->namespace_name;
 }
 
-int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out)
+int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                               refcache_reply_t *out)
 {
     rc_wire_field_t f[REPLY_N + 1];
     if (!rc_wire_scan(data, data + len, s_reply_kinds, REPLY_N, 0, f))
@@ -303,20 +305,20 @@ int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocat
         if (!rc_wire_scan(submit->ptr, submit->ptr + submit->v, s_submit_kinds, SUBMIT_N, 0, s) ||
             !s[1].ptr || !s_fast_task(s[1].ptr, (size_t) s[1].v, alloc, &out->task))
             return -1;
-        out->kind = RC_REPLY_SUBMIT;
+        out->kind = REFCACHE_REPLY_SUBMIT;
         out->task.cache_hit = s[2].v;
         out->task.deduplicated = s[3].v;
     } else if (task) {
         if (!s_fast_task(task->ptr, (size_t) task->v, alloc, &out->task))
             return -1;
-        out->kind = RC_REPLY_TASK;
+        out->kind = REFCACHE_REPLY_TASK;
     } else {
-        out->kind = RC_REPLY_NONE;
+        out->kind = REFCACHE_REPLY_NONE;
     }
     return 0;
 }
 
-int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out)
+int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, refcache_reply_t *out)
 {
     if (rc_client_codec_reply_fast(data, len, alloc, out) == 0)
         return 0;

@@ -1,5 +1,5 @@
 /* rc_client_codec: the client library's wire codec (internal; the public API
- * is rc_client.h).
+ * is refcache.h).
  *
  * Requests are written by hand with rc_wire's writers, byte for byte as
  * protobuf-c's pack would write them (test_client_codec compares the bytes):
@@ -7,7 +7,7 @@
  * write into it, with no allocation of its own.
  *
  * Replies in their common shape (a Submit's or a Status/Wait's answer, or a
- * reply without a body) are read straight into an rc_reply_t; anything else
+ * reply without a body) are read straight into an refcache_reply_t; anything else
  * (another body, unknown, repeated or out-of-order fields, long varints, a
  * view protobuf-c's path would refuse) is declined and goes to protobuf-c's
  * unpack, which accepts or rejects it as it always has. Both paths give the
@@ -15,7 +15,7 @@
 #ifndef RC_CLIENT_CODEC_H
 #define RC_CLIENT_CODEC_H
 
-#include "rc_client.h"
+#include "refcache.h"
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -25,7 +25,7 @@
 typedef struct {
     uint64_t id;
     const char *function;
-    const rc_submit_options_t *options;
+    const refcache_submit_options_t *options;
     const char *ns;                           /* NULL or "": none */
     size_t function_len_, ns_len_, body_len_; /* internal: measured */
 } rc_client_codec_submit_t;
@@ -70,12 +70,14 @@ uint8_t *rc_client_codec_ref_put(const rc_client_codec_ref_t *r, uint8_t *out);
  * memory from alloc (NUL-terminated, like protobuf-c's), bytes point into
  * data. 0, or -1 when it declines (out is then undefined): hand the bytes to
  * rc_client_codec_reply_pb. */
-int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                               refcache_reply_t *out);
 
 /* Unpacks a Reply with protobuf-c (in memory from alloc) into out. 0, or
- * RC_CLIENT_EREPLY: not a Reply, or a body without what the view needs (out
+ * REFCACHE_EREPLY: not a Reply, or a body without what the view needs (out
  * then holds what was read, its id among it). */
-int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                             refcache_reply_t *out);
 
 /* Request.batch and RequestBatch.requests, Reply.batch (field numbers). */
 enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CLIENT_CODEC_REPLY_BATCH = 10 };
@@ -86,6 +88,6 @@ enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CL
 bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end);
 
 /* The fast reader, and protobuf-c's where it declines. */
-int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, refcache_reply_t *out);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what refcache needs that is missing (Debian 12 packages), then
 # configures and builds it in ./build. With --test it also installs what the
-# test suite uses (pytest, valgrind, clang for the fuzzer).
+# test suite uses (pytest; venv, setuptools and wheel to build and install the
+# Python package; valgrind; clang for the fuzzer).
 # Usage: scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest valgrind clang
+  pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest python3-venv python3-setuptools
+         python3-wheel valgrind clang
          libclang-rt-dev)
 fi
 

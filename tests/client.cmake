@@ -13,3 +13,8 @@ if(TARGET rc_broker)
   target_compile_definitions(test_cli PRIVATE RC_CLI_PATH="$<TARGET_FILE:refcache>")
   add_dependencies(test_cli refcache)
 endif()
+
+# The public headers beside every internal one, in one translation unit.
+if(TARGET rc_broker AND TARGET rc_worker)
+  rc_add_test(test_headers SOURCES test_headers.c LIBS rc_client rc_worker rc_broker)
+endif()

@@ -27,15 +27,15 @@ rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config)
     return broker;
 }
 
-rc_client_t *rc_testkit_client(rc_broker_t *broker)
+refcache_client_t *rc_testkit_client(rc_broker_t *broker)
 {
     char err[256] = "";
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = rc_broker_endpoint(broker, RC_EP_CLIENTS);
-    rc_client_t *client = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *client = refcache_client_new(&opts, err, sizeof err);
     if (!client)
-        fail_msg("rc_client_new: %s", err);
+        fail_msg("refcache_client_new: %s", err);
     return client;
 }
 

@@ -4,7 +4,7 @@
 #define RC_TESTKIT_H
 
 #include "rc_broker.h"
-#include "rc_client.h"
+#include "refcache.h"
 #include "refcache.pb-c.h"
 
 /* The broker's defaults, with all three endpoints on tcp://127.0.0.1:*. */
@@ -14,7 +14,7 @@ void rc_testkit_config(rc_broker_config_t *config);
 rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config);
 
 /* A client connected to broker's clients endpoint, or fails the test. */
-rc_client_t *rc_testkit_client(rc_broker_t *broker);
+refcache_client_t *rc_testkit_client(rc_broker_t *broker);
 
 /* Sends m, packed, as one frame on a raw ZeroMQ socket (or fails the test). */
 void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m);

@@ -206,7 +206,7 @@ static void test_curve_flags(void **state)
 static void test_exit_status(void **state)
 {
     assert_int_equal(rc_cli_exit_status(0), 0);
-    assert_int_equal(rc_cli_exit_status(RC_CLIENT_ETIMEOUT), 1);
+    assert_int_equal(rc_cli_exit_status(REFCACHE_ETIMEOUT), 1);
     assert_int_equal(rc_cli_exit_status(5), 15);
     assert_int_equal(rc_cli_exit_status(3), 13);
     assert_string_equal(rc_cli_cmd_name(RC_CMD_FETCH), "fetch");

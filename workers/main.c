@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 static void usage(FILE *out)
 {
@@ -43,7 +43,7 @@ static int parse_count(const char *flag, const char *text, int max)
 
 int main(int argc, char **argv)
 {
-    rc_pool_config_t cfg = {0};
+    refcache_pool_config_t cfg = {0};
     cfg.work_endpoint = getenv("REFCACHE_WORKER_ENDPOINT");
     cfg.control_endpoint = getenv("REFCACHE_CONTROL_ENDPOINT");
     if (!cfg.work_endpoint || !*cfg.work_endpoint)
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     char err[256];
-    rc_pool_t *pool = rc_pool_new(&cfg, err, sizeof err);
+    refcache_pool_t *pool = refcache_pool_new(&cfg, err, sizeof err);
     if (!pool) {
         fprintf(stderr, "refcache-worker: %s\n", err);
         return 1;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "refcache-worker: %s, stopping after %llu tasks\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            (unsigned long long) rc_pool_tasks_done(pool));
-    rc_pool_destroy(&pool);
+            (unsigned long long) refcache_pool_tasks_done(pool));
+    refcache_pool_destroy(&pool);
     return 0;
 }

@@ -6,7 +6,7 @@
  * a time and holds up to `credit` dispatched tasks in a local FIFO. Nothing
  * is shared between threads except the read-only pool configuration and an
  * atomic counter, so there are no locks. */
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 #include <czmq.h>
 #include <poll.h>
@@ -55,7 +55,7 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 #define RESULTS_WAIT_US 50
 #define MAX_CREDIT      1024
 
-typedef struct rc_worker rc_worker_t;
+typedef struct rc_wthread rc_wthread_t;
 
 /* Received messages are unpacked into per-message arenas that are reused,
  * so the hot path does not call malloc for every field of every message.
@@ -72,8 +72,8 @@ typedef struct arena {
     _Alignas(16) unsigned char buf[]; /* cap bytes; the message comes first */
 } arena_t;
 
-struct rc_job {
-    rc_worker_t *worker;
+struct refcache_job {
+    rc_wthread_t *worker;
     const Refcache__V1__Dispatch *dispatch;
     bool cancelled;    /* a cancel notice for this (ref_id, attempt) arrived */
     bool disowned;     /* the broker no longer counts this task as ours: say nothing of it */
@@ -84,7 +84,7 @@ struct rc_job {
     int fail_code;
     const void *result; /* into the payload, the worker's buffer or `owned` */
     size_t result_len;
-    void *owned; /* a buffer given with rc_job_result_take */
+    void *owned; /* a buffer given with refcache_job_result_take */
     uint64_t last_progress_us;
 };
 
@@ -101,8 +101,8 @@ typedef struct {
     const Refcache__V1__Dispatch *d;
 } held_t;
 
-struct rc_worker {
-    rc_pool_t *pool;
+struct rc_wthread {
+    refcache_pool_t *pool;
     int index;
     char id[48];         /* routing id of the current connections */
     unsigned generation; /* reconnections so far */
@@ -138,7 +138,7 @@ struct rc_worker {
     bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
     uint64_t bell_seen;    /* the pool's doorbell, read before the last look at control */
-    rc_job *job;           /* the running job, or NULL */
+    refcache_job_t *job;   /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
     size_t result_cap;
@@ -154,7 +154,7 @@ struct rc_worker {
     char fail_msg[1024];
 };
 
-struct rc_pool {
+struct refcache_pool {
     char *work_endpoint;
     char *control_endpoint;
     int threads;
@@ -162,7 +162,7 @@ struct rc_pool {
     int heartbeat_ms;
     int liveness;
     size_t max_result_bytes;
-    rc_function_t *functions; /* names duplicated */
+    refcache_function_t *functions; /* names duplicated */
     size_t function_count;
     char **function_names;  /* for Ready */
     char **cacheable_names; /* for Ready */
@@ -170,7 +170,7 @@ struct rc_pool {
     zcert_t *cert;      /* CURVE: this worker's certificate, or NULL */
     char *server_key;   /* CURVE: the broker's public key (Z85) */
     char id_prefix[17]; /* random, shared by the pool's worker ids */
-    rc_worker_t **workers;
+    rc_wthread_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
     const atomic_uint_fast64_t *doorbell; /* the broker's, or NULL */
@@ -208,7 +208,7 @@ static int send_packed(void *sock, const ProtobufCMessage *m)
 
 /* Sends msg (taken, also on failure) on the work socket, before any result
  * that waits to go out with others. 0 or -1. */
-static int send_work_now(rc_worker_t *w, zmq_msg_t *msg)
+static int send_work_now(rc_wthread_t *w, zmq_msg_t *msg)
 {
     if (!w->work_h) {
         zmq_msg_close(msg);
@@ -223,7 +223,7 @@ static int send_work_now(rc_worker_t *w, zmq_msg_t *msg)
  * a ResultBatch. If there is no memory for the message they stay, for the
  * next flush (a result the broker never gets would hold its credit slot for
  * good). */
-static void results_flush(rc_worker_t *w)
+static void results_flush(rc_wthread_t *w)
 {
     if (!w->results_n)
         return;
@@ -242,7 +242,7 @@ static void results_flush(rc_worker_t *w)
 }
 
 /* The same once the first result has waited long enough. */
-static void results_flush_if_due(rc_worker_t *w)
+static void results_flush_if_due(rc_wthread_t *w)
 {
     if (w->results_n && rc_mono_us() - w->results_since_us >= RESULTS_WAIT_US)
         results_flush(w);
@@ -250,19 +250,19 @@ static void results_flush_if_due(rc_worker_t *w)
 
 /* Sends msg (taken, also on failure) on the work socket, after the results
  * that wait (so that nothing overtakes them). 0 or -1. */
-static int send_work_msg(rc_worker_t *w, zmq_msg_t *msg)
+static int send_work_msg(rc_wthread_t *w, zmq_msg_t *msg)
 {
     results_flush(w);
     return send_work_now(w, msg);
 }
 
-static int send_work(rc_worker_t *w, worker_msg_t *wm)
+static int send_work(rc_wthread_t *w, worker_msg_t *wm)
 {
     zmq_msg_t msg;
     return pack_msg(&msg, &wm->base) == 0 ? send_work_msg(w, &msg) : -1;
 }
 
-static void send_heartbeat(rc_worker_t *w)
+static void send_heartbeat(rc_wthread_t *w)
 {
     Refcache__V1__Heartbeat hb = REFCACHE__V1__HEARTBEAT__INIT;
     worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
@@ -271,7 +271,7 @@ static void send_heartbeat(rc_worker_t *w)
     send_work(w, &wm);
 }
 
-static void heartbeat_if_due(rc_worker_t *w, uint64_t now)
+static void heartbeat_if_due(rc_wthread_t *w, uint64_t now)
 {
     if (now - w->last_sent_us >= (uint64_t) w->pool->heartbeat_ms * 1000)
         send_heartbeat(w);
@@ -281,7 +281,7 @@ static void heartbeat_if_due(rc_worker_t *w, uint64_t now)
  * was frozen by SIGSTOP, or a job step ran too long) has been declared lost:
  * the broker gave its tasks to others. Such a worker must not start or go
  * on with any of them; it reconnects as a new worker instead. */
-static void check_silence(rc_worker_t *w)
+static void check_silence(rc_wthread_t *w)
 {
     uint64_t limit = (uint64_t) w->pool->heartbeat_ms * (uint64_t) w->pool->liveness * 1000;
     if (w->silent_too_long || rc_mono_us() - w->last_sent_us <= limit)
@@ -293,7 +293,7 @@ static void check_silence(rc_worker_t *w)
 
 /* Started and Result are encoded by hand (rc_worker_codec), the rest by
  * protobuf-c. */
-static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
+static void send_started(rc_wthread_t *w, const Refcache__V1__Dispatch *d)
 {
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, rc_worker_codec_started_size(d->ref_id, d->attempt)) != 0)
@@ -305,7 +305,7 @@ static void send_started(rc_worker_t *w, const Refcache__V1__Dispatch *d)
 /* Started goes out when the job first reaches a step boundary (a call to
  * the job API), not before it runs: a job that finishes without one, like
  * echo, costs one message less, and its Result tells the broker it ran. */
-static void job_started(rc_job *job)
+static void job_started(refcache_job_t *job)
 {
     if (!job->started_sent && !job->disowned) {
         job->started_sent = true;
@@ -313,7 +313,7 @@ static void job_started(rc_job *job)
     }
 }
 
-static void send_cancel_ack(rc_worker_t *w, const char *ref_id, uint32_t attempt, bool started)
+static void send_cancel_ack(rc_wthread_t *w, const char *ref_id, uint32_t attempt, bool started)
 {
     Refcache__V1__CancelAck ack = REFCACHE__V1__CANCEL_ACK__INIT;
     ack.ref_id = (char *) ref_id;
@@ -325,7 +325,7 @@ static void send_cancel_ack(rc_worker_t *w, const char *ref_id, uint32_t attempt
     send_work(w, &wm);
 }
 
-static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int code, bool retryable,
+static void send_failure(rc_wthread_t *w, const Refcache__V1__Dispatch *d, int code, bool retryable,
                          const char *message)
 {
     Refcache__V1__Failure f = REFCACHE__V1__FAILURE__INIT;
@@ -342,7 +342,7 @@ static void send_failure(rc_worker_t *w, const Refcache__V1__Dispatch *d, int co
 
 /* Puts a Result with the others that wait to go out together; false if
  * there is no memory for it. */
-static bool results_add(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
+static bool results_add(rc_wthread_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
     size_t n = rc_worker_codec_result_entry_size(d->ref_id, d->attempt, len);
     if (w->results_n && (w->results_n >= RESULTS_MAX || w->results_len + n > RESULTS_BYTES))
@@ -364,7 +364,7 @@ static bool results_add(rc_worker_t *w, const Refcache__V1__Dispatch *d, const v
     return true;
 }
 
-static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
+static void send_result(rc_wthread_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
     if (results_add(w, d, data, len))
         return;
@@ -378,9 +378,9 @@ static void send_result(rc_worker_t *w, const Refcache__V1__Dispatch *d, const v
 /* ControlHello on the control channel, then Ready on the work channel: the
  * broker dispatches only after both, so the order does not matter to it,
  * but sending the hello first gives it a head start. */
-static int announce(rc_worker_t *w)
+static int announce(rc_wthread_t *w)
 {
-    rc_pool_t *pool = w->pool;
+    refcache_pool_t *pool = w->pool;
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = w->id;
     w->control_armed = false;
@@ -429,7 +429,7 @@ static void arena_free(void *data, void *ptr)
 }
 
 /* An arena of at least want bytes (and ARENA_BYTES), held once. */
-static arena_t *arena_get(rc_worker_t *w, size_t want)
+static arena_t *arena_get(rc_wthread_t *w, size_t want)
 {
     size_t cap = want > ARENA_BYTES ? (want + 15) & ~(size_t) 15 : ARENA_BYTES;
     arena_t *a = w->free_arenas;
@@ -451,14 +451,14 @@ static arena_t *arena_get(rc_worker_t *w, size_t want)
     return a;
 }
 
-static void arena_put(rc_worker_t *w, arena_t *a)
+static void arena_put(rc_wthread_t *w, arena_t *a)
 {
     a->used = 0;
     a->next = w->free_arenas;
     w->free_arenas = a;
 }
 
-static void arenas_free_all(rc_worker_t *w)
+static void arenas_free_all(rc_wthread_t *w)
 {
     while (w->free_arenas) {
         arena_t *a = w->free_arenas;
@@ -477,7 +477,7 @@ static void *fast_dispatch(const uint8_t *data, size_t len, ProtobufCAllocator *
 
 /* Unpacks w->in as desc into a fresh arena, by fast if it reads it, else by
  * protobuf-c; NULL if it is not valid. */
-static void *msg_unpack(rc_worker_t *w, const ProtobufCMessageDescriptor *desc, fast_unpack_fn *fast)
+static void *msg_unpack(rc_wthread_t *w, const ProtobufCMessageDescriptor *desc, fast_unpack_fn *fast)
 {
     const uint8_t *data = zmq_msg_data(&w->in);
     size_t size = zmq_msg_size(&w->in);
@@ -516,7 +516,7 @@ static void msg_hold(void *msg)
 
 /* Lets go of a message from msg_unpack; the last user frees it and
  * recycles its arena. */
-static void msg_free(rc_worker_t *w, void *msg)
+static void msg_free(rc_wthread_t *w, void *msg)
 {
     if (!msg)
         return;
@@ -531,13 +531,13 @@ static void msg_free(rc_worker_t *w, void *msg)
 
 /* ------------------------------------------------------------ held tasks */
 
-static held_t *held_at(rc_worker_t *w, size_t i)
+static held_t *held_at(rc_wthread_t *w, size_t i)
 {
     return &w->held[(w->held_head + i) % (size_t) w->pool->credit];
 }
 
 /* Takes the oldest held task into *out; false if none. */
-static bool held_pop(rc_worker_t *w, held_t *out)
+static bool held_pop(rc_wthread_t *w, held_t *out)
 {
     if (w->held_count == 0)
         return false;
@@ -549,7 +549,7 @@ static bool held_pop(rc_worker_t *w, held_t *out)
 }
 
 /* Removes the held task (ref_id, attempt); true if it was held. */
-static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+static bool held_remove(rc_wthread_t *w, const char *ref_id, uint32_t attempt)
 {
     for (size_t i = 0; i < w->held_count; i++) {
         held_t h = *held_at(w, i);
@@ -567,14 +567,14 @@ static bool held_remove(rc_worker_t *w, const char *ref_id, uint32_t attempt)
 }
 
 /* Drops every held task without telling the broker (it forgot them). */
-static void held_drop_all(rc_worker_t *w)
+static void held_drop_all(rc_wthread_t *w)
 {
     held_t h;
     while (held_pop(w, &h))
         msg_free(w, h.msg);
 }
 
-static void tombstone_add(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+static void tombstone_add(rc_wthread_t *w, const char *ref_id, uint32_t attempt)
 {
     if (strlen(ref_id) >= sizeof w->tombs[0].ref_id)
         return;
@@ -586,7 +586,7 @@ static void tombstone_add(rc_worker_t *w, const char *ref_id, uint32_t attempt)
 }
 
 /* True (and forgets it) if a cancel notice for (ref_id, attempt) came first. */
-static bool tombstone_take(rc_worker_t *w, const char *ref_id, uint32_t attempt)
+static bool tombstone_take(rc_wthread_t *w, const char *ref_id, uint32_t attempt)
 {
     for (size_t i = 0; i < WORKER_TOMBSTONES; i++) {
         tombstone_t *t = &w->tombs[i];
@@ -602,7 +602,7 @@ static bool tombstone_take(rc_worker_t *w, const char *ref_id, uint32_t attempt)
 
 /* Receives one single-frame message without blocking into w->in. 1 when
  * one is there, 0 when none, -1 for a multi-frame message (dropped). */
-static int recv_frame(rc_worker_t *w, void *sock)
+static int recv_frame(rc_wthread_t *w, void *sock)
 {
     if (zmq_msg_recv(&w->in, sock, ZMQ_DONTWAIT) < 0)
         return 0;
@@ -616,7 +616,7 @@ static int recv_frame(rc_worker_t *w, void *sock)
 
 /* Takes one Dispatch of message m: holds it (with a reference to m), or
  * answers it at once. */
-static void on_dispatch(rc_worker_t *w, broker_msg_t *m, const Refcache__V1__Dispatch *d)
+static void on_dispatch(rc_wthread_t *w, broker_msg_t *m, const Refcache__V1__Dispatch *d)
 {
     if (!d || d->ref_id[0] == '\0')
         return; /* nothing to answer to: the broker cannot match a reply */
@@ -635,7 +635,7 @@ static void on_dispatch(rc_worker_t *w, broker_msg_t *m, const Refcache__V1__Dis
 
 /* Handles the broker message in w->in (one frame, or rc < 0 for a
  * malformed multi-frame one). */
-static void on_work_frame(rc_worker_t *w, int rc)
+static void on_work_frame(rc_wthread_t *w, int rc)
 {
     /* Anything from the broker, even garbage, shows the link is alive. */
     w->last_heard_us = rc_mono_us();
@@ -670,7 +670,7 @@ static void on_work_frame(rc_worker_t *w, int rc)
 }
 
 /* Handles what the work socket holds, up to DRAIN_BATCH messages. */
-static void handle_work(rc_worker_t *w)
+static void handle_work(rc_wthread_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->work_h);
@@ -685,7 +685,7 @@ static void handle_work(rc_worker_t *w)
 /* Takes one message from the work socket if one is queued; true if so. A
  * receive that finds a message costs no system call; one that finds the
  * socket empty costs as much as a poll, and arms it. */
-static bool take_work(rc_worker_t *w)
+static bool take_work(rc_wthread_t *w)
 {
     int rc = w->work_h ? recv_frame(w, w->work_h) : 0;
     if (rc == 0) {
@@ -696,9 +696,9 @@ static bool take_work(rc_worker_t *w)
     return true;
 }
 
-static void on_cancel(rc_worker_t *w, const Refcache__V1__CancelNotice *n)
+static void on_cancel(rc_wthread_t *w, const Refcache__V1__CancelNotice *n)
 {
-    rc_job *job = w->job;
+    refcache_job_t *job = w->job;
     if (job && job->dispatch->attempt == n->attempt && strcmp(job->dispatch->ref_id, n->ref_id) == 0)
         job->cancelled = true;
     else if (held_remove(w, n->ref_id, n->attempt))
@@ -707,7 +707,7 @@ static void on_cancel(rc_worker_t *w, const Refcache__V1__CancelNotice *n)
         tombstone_add(w, n->ref_id, n->attempt);
 }
 
-static void handle_control(rc_worker_t *w)
+static void handle_control(rc_wthread_t *w)
 {
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->control_h);
@@ -726,7 +726,7 @@ static void handle_control(rc_worker_t *w)
     }
 }
 
-static void handle_pipe(rc_worker_t *w)
+static void handle_pipe(rc_wthread_t *w)
 {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
@@ -755,7 +755,7 @@ static void handle_pipe(rc_worker_t *w)
 /* Handles what the sockets that are not armed hold (control only if asked),
  * work first: a dispatch and its cancel that arrive together find each
  * other. */
-static void drain_unarmed(rc_worker_t *w, bool control)
+static void drain_unarmed(rc_wthread_t *w, bool control)
 {
     if (!w->work_armed && w->work_h)
         handle_work(w);
@@ -768,7 +768,7 @@ static void drain_unarmed(rc_worker_t *w, bool control)
 /* The doorbell's value now (0 without one). Acquire: a worker that sees a
  * ring also sees the notice the broker sent before it (see
  * control_may_have_news). */
-static uint64_t bell_read(rc_worker_t *w)
+static uint64_t bell_read(rc_wthread_t *w)
 {
     return w->pool->doorbell ? atomic_load_explicit(w->pool->doorbell, memory_order_acquire) : 0;
 }
@@ -778,7 +778,7 @@ static uint64_t bell_read(rc_worker_t *w)
  * work socket has news after a wait, it is left to the caller's next
  * receive (take_work, or the next call): draining it here would end with one
  * more empty receive, a system call that buys nothing. */
-static void look(rc_worker_t *w, long timeout_ms, bool control)
+static void look(rc_wthread_t *w, long timeout_ms, bool control)
 {
     if (timeout_ms != 0)
         results_flush(w); /* nothing waits while the worker does (a job's sleep) */
@@ -824,7 +824,7 @@ static void look(rc_worker_t *w, long timeout_ms, bool control)
 }
 
 /* Looks at (or waits up to timeout_ms for) every input. */
-static void poll_input(rc_worker_t *w, long timeout_ms)
+static void poll_input(rc_wthread_t *w, long timeout_ms)
 {
     look(w, timeout_ms, true);
 }
@@ -836,7 +836,7 @@ static void poll_input(rc_worker_t *w, long timeout_ms)
  * returned, and for inproc the notice is then in the socket's pipe and the
  * command that wakes the pipe (if it slept) in the socket's mailbox, so a
  * receive after an acquire load that sees the ring finds the notice. */
-static bool control_may_have_news(rc_worker_t *w)
+static bool control_may_have_news(rc_wthread_t *w)
 {
     return !w->pool->doorbell ||
            atomic_load_explicit(w->pool->doorbell, memory_order_acquire) != w->bell_seen;
@@ -844,9 +844,9 @@ static bool control_may_have_news(rc_worker_t *w)
 
 /* ------------------------------------------------------------ sockets */
 
-static zsock_t *open_dealer(rc_worker_t *w, const char *endpoint)
+static zsock_t *open_dealer(rc_wthread_t *w, const char *endpoint)
 {
-    rc_pool_t *pool = w->pool;
+    refcache_pool_t *pool = w->pool;
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
         return NULL;
@@ -870,7 +870,7 @@ static zsock_t *open_dealer(rc_worker_t *w, const char *endpoint)
     return sock;
 }
 
-static void close_sockets(rc_worker_t *w)
+static void close_sockets(rc_wthread_t *w)
 {
     zsock_destroy(&w->work);
     zsock_destroy(&w->control);
@@ -878,7 +878,7 @@ static void close_sockets(rc_worker_t *w)
     w->work_armed = w->control_armed = false;
 }
 
-static int open_sockets(rc_worker_t *w)
+static int open_sockets(rc_wthread_t *w)
 {
     w->control = open_dealer(w, w->pool->control_endpoint);
     w->work = w->control ? open_dealer(w, w->pool->work_endpoint) : NULL;
@@ -899,7 +899,7 @@ static int open_sockets(rc_worker_t *w)
 /* The broker has been silent too long: it may have restarted or the link
  * may be half-dead. New sockets drop whatever was queued for the old
  * connection, and the broker has forgotten our held tasks anyway. */
-static void reconnect(rc_worker_t *w)
+static void reconnect(rc_wthread_t *w)
 {
     w->results_n = 0; /* for the old session: the broker has moved on */
     held_drop_all(w);
@@ -917,7 +917,7 @@ static void reconnect(rc_worker_t *w)
 
 /* Heartbeat and liveness timers; call only right after draining the work
  * socket, so that queued broker messages count as heard. */
-static void check_timers(rc_worker_t *w)
+static void check_timers(rc_wthread_t *w)
 {
     uint64_t now = rc_mono_us();
     uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
@@ -928,7 +928,7 @@ static void check_timers(rc_worker_t *w)
 }
 
 /* Milliseconds until check_timers has something to do. */
-static long timer_timeout_ms(rc_worker_t *w)
+static long timer_timeout_ms(rc_wthread_t *w)
 {
     uint64_t now = rc_mono_us();
     uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
@@ -943,7 +943,7 @@ static long timer_timeout_ms(rc_worker_t *w)
 
 /* ------------------------------------------------------------ running */
 
-static const rc_function_t *find_function(rc_pool_t *pool, const char *name)
+static const refcache_function_t *find_function(refcache_pool_t *pool, const char *name)
 {
     for (size_t i = 0; i < pool->function_count; i++)
         if (strcmp(pool->functions[i].name, name) == 0)
@@ -951,15 +951,15 @@ static const rc_function_t *find_function(rc_pool_t *pool, const char *name)
     return NULL;
 }
 
-static void run_task(rc_worker_t *w, held_t *h)
+static void run_task(rc_wthread_t *w, held_t *h)
 {
     const Refcache__V1__Dispatch *d = h->d;
-    const rc_function_t *fn = find_function(w->pool, d->function);
+    const refcache_function_t *fn = find_function(w->pool, d->function);
     if (!fn) {
         snprintf(w->fail_msg, sizeof w->fail_msg, "unknown function \"%.200s\"", d->function);
         send_failure(w, d, REFCACHE__V1__CODE__CODE_UNIMPLEMENTED, false, w->fail_msg);
     } else {
-        rc_job job = {.worker = w, .dispatch = d};
+        refcache_job_t job = {.worker = w, .dispatch = d};
         w->job = &job;
         fn->fn(&job);
         w->job = NULL;
@@ -991,7 +991,7 @@ static void run_task(rc_worker_t *w, held_t *h)
     msg_free(w, h->msg);
 }
 
-static void worker_loop(rc_worker_t *w)
+static void worker_loop(rc_wthread_t *w)
 {
     while (!w->terminating) {
         check_silence(w);
@@ -1035,7 +1035,7 @@ static void worker_loop(rc_worker_t *w)
 
 /* On the way out, tell the broker about held tasks so that it can hand them
  * to another worker at once instead of waiting for the heartbeat timeout. */
-static void farewell(rc_worker_t *w)
+static void farewell(rc_wthread_t *w)
 {
     results_flush(w);
     held_t h;
@@ -1052,7 +1052,7 @@ static void farewell(rc_worker_t *w)
 
 static void worker_actor(zsock_t *pipe, void *args)
 {
-    rc_worker_t *w = args;
+    rc_wthread_t *w = args;
     w->pipe = pipe;
     w->pipe_h = zsock_resolve(pipe);
     w->pipe_fd = zsock_fd(pipe);
@@ -1078,11 +1078,11 @@ static void worker_actor(zsock_t *pipe, void *args)
 
 /* ------------------------------------------------------------ job API */
 
-bool rc_job_cancelled(rc_job *job)
+bool refcache_job_cancelled(refcache_job_t *job)
 {
     if (!job || !job->worker)
         return true;
-    rc_worker_t *w = job->worker;
+    rc_wthread_t *w = job->worker;
     check_silence(w); /* before anything is sent: sending resets the silence */
     job_started(job);
     results_flush_if_due(w);
@@ -1091,11 +1091,11 @@ bool rc_job_cancelled(rc_job *job)
     return job->cancelled || w->terminating;
 }
 
-bool rc_job_sleep(rc_job *job, int ms)
+bool refcache_job_sleep(refcache_job_t *job, int ms)
 {
     if (!job || !job->worker)
         return true;
-    rc_worker_t *w = job->worker;
+    rc_wthread_t *w = job->worker;
     check_silence(w);
     job_started(job);
     uint64_t hb_us = (uint64_t) w->pool->heartbeat_ms * 1000;
@@ -1116,7 +1116,7 @@ bool rc_job_sleep(rc_job *job, int ms)
     }
 }
 
-void rc_job_progress(rc_job *job, uint64_t done, uint64_t total)
+void refcache_job_progress(refcache_job_t *job, uint64_t done, uint64_t total)
 {
     if (!job || !job->worker)
         return;
@@ -1139,11 +1139,11 @@ void rc_job_progress(rc_job *job, uint64_t done, uint64_t total)
     send_work(job->worker, &wm);
 }
 
-int rc_job_result(rc_job *job, const void *bytes, size_t len)
+int refcache_job_result(refcache_job_t *job, const void *bytes, size_t len)
 {
     if (!job || !job->worker || job->has_result || job->has_failure || (!bytes && len))
         return -1;
-    rc_worker_t *w = job->worker;
+    rc_wthread_t *w = job->worker;
     const uint8_t *payload = job->dispatch->payload.data;
     size_t plen = job->dispatch->payload.len;
     if (len == 0 || (payload && (const uint8_t *) bytes >= payload && len <= plen &&
@@ -1154,8 +1154,8 @@ int rc_job_result(rc_job *job, const void *bytes, size_t len)
         if (len > w->result_cap) {
             uint8_t *buf = realloc(w->result_buf, len);
             if (!buf)
-                return rc_job_fail(job, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
-                                   "out of memory for a %zu-byte result", len);
+                return refcache_job_fail(job, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
+                                         "out of memory for a %zu-byte result", len);
             w->result_buf = buf;
             w->result_cap = len;
         }
@@ -1167,7 +1167,7 @@ int rc_job_result(rc_job *job, const void *bytes, size_t len)
     return 0;
 }
 
-int rc_job_result_take(rc_job *job, void **bytes_p, size_t len)
+int refcache_job_result_take(refcache_job_t *job, void **bytes_p, size_t len)
 {
     if (!bytes_p)
         return -1;
@@ -1184,11 +1184,11 @@ int rc_job_result_take(rc_job *job, void **bytes_p, size_t len)
     return 0;
 }
 
-int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)
+int refcache_job_fail(refcache_job_t *job, int code, bool retryable, const char *fmt, ...)
 {
     if (!job || !job->worker || job->has_result || job->has_failure)
         return -1;
-    rc_worker_t *w = job->worker;
+    rc_wthread_t *w = job->worker;
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -1204,7 +1204,7 @@ int rc_job_fail(rc_job *job, int code, bool retryable, const char *fmt, ...)
     return 0;
 }
 
-const char *rc_job_param(rc_job *job, const char *key)
+const char *refcache_job_param(refcache_job_t *job, const char *key)
 {
     if (!job || !job->dispatch || !key)
         return NULL;
@@ -1215,7 +1215,7 @@ const char *rc_job_param(rc_job *job, const char *key)
     return NULL;
 }
 
-const void *rc_job_payload(rc_job *job, size_t *len)
+const void *refcache_job_payload(refcache_job_t *job, size_t *len)
 {
     if (!job || !job->dispatch) {
         if (len)
@@ -1227,19 +1227,19 @@ const void *rc_job_payload(rc_job *job, size_t *len)
     return job->dispatch->payload.data;
 }
 
-const char *rc_job_ref_id(rc_job *job)
+const char *refcache_job_ref_id(refcache_job_t *job)
 {
     return job && job->dispatch ? job->dispatch->ref_id : "";
 }
 
-uint32_t rc_job_attempt(rc_job *job)
+uint32_t refcache_job_attempt(refcache_job_t *job)
 {
     return job && job->dispatch ? job->dispatch->attempt : 0;
 }
 
 /* ------------------------------------------------------------ pool */
 
-static void pool_free(rc_pool_t *self)
+static void pool_free(refcache_pool_t *self)
 {
     /* Ask every thread to stop first, so that they wind down in parallel and
      * destroy only waits for the slowest. */
@@ -1247,7 +1247,7 @@ static void pool_free(rc_pool_t *self)
         if (self->workers[i]->actor)
             zstr_send(self->workers[i]->actor, "$TERM");
     for (int i = 0; i < self->started; i++) {
-        rc_worker_t *w = self->workers[i];
+        rc_wthread_t *w = self->workers[i];
         zactor_destroy(&w->actor);
         held_drop_all(w);
         arenas_free_all(w);
@@ -1269,7 +1269,7 @@ static void pool_free(rc_pool_t *self)
     free(self);
 }
 
-static int add_function(rc_pool_t *self, const rc_function_t *f)
+static int add_function(refcache_pool_t *self, const refcache_function_t *f)
 {
     if (!f->name || !f->name[0] || !f->fn)
         return -1;
@@ -1287,7 +1287,7 @@ static int add_function(rc_pool_t *self, const rc_function_t *f)
     return 0;
 }
 
-static int load_curve(rc_pool_t *self, const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
+static int load_curve(refcache_pool_t *self, const refcache_pool_config_t *cfg, char *errbuf, size_t errlen)
 {
     if (!cfg->curve_secret_file && !cfg->broker_public_file)
         return 0;
@@ -1316,7 +1316,7 @@ static int load_curve(rc_pool_t *self, const rc_pool_config_t *cfg, char *errbuf
     return 0;
 }
 
-rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
+refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errbuf, size_t errlen)
 {
     char dummy[8];
     if (!errbuf || errlen == 0) {
@@ -1328,14 +1328,14 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "no configuration");
         return NULL;
     }
-    rc_pool_t *self = calloc(1, sizeof *self);
+    refcache_pool_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     self->threads = cfg->threads > 0 ? cfg->threads : (cores > 0 ? (int) cores : 1);
-    self->credit = cfg->credit > 0 ? cfg->credit : RC_DEFAULT_CREDIT;
+    self->credit = cfg->credit > 0 ? cfg->credit : REFCACHE_DEFAULT_CREDIT;
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
@@ -1352,7 +1352,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     self->control_endpoint = strdup(cfg->control_endpoint ? cfg->control_endpoint : "tcp://127.0.0.1:5572");
 
     size_t nbuiltin = 0;
-    const rc_function_t *builtin = cfg->no_builtins ? NULL : rc_builtin_functions(&nbuiltin);
+    const refcache_function_t *builtin = cfg->no_builtins ? NULL : refcache_builtin_functions(&nbuiltin);
     size_t nuser = cfg->functions ? cfg->function_count : 0;
     size_t total = nbuiltin + nuser;
     self->functions = calloc(total ? total : 1, sizeof *self->functions);
@@ -1365,7 +1365,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
         return NULL;
     }
     for (size_t i = 0; i < nuser + nbuiltin; i++) {
-        const rc_function_t *f = i < nuser ? &cfg->functions[i] : &builtin[i - nuser];
+        const refcache_function_t *f = i < nuser ? &cfg->functions[i] : &builtin[i - nuser];
         if (add_function(self, f) != 0) {
             snprintf(errbuf, errlen, "function %zu has no name or no code", i);
             pool_free(self);
@@ -1399,7 +1399,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
         return NULL;
     }
     for (int i = 0; i < self->threads; i++) {
-        rc_worker_t *w = calloc(1, sizeof *w);
+        rc_wthread_t *w = calloc(1, sizeof *w);
         if (w)
             w->held = calloc((size_t) self->credit, sizeof *w->held);
         if (!w || !w->held) {
@@ -1427,7 +1427,7 @@ rc_pool_t *rc_pool_new(const rc_pool_config_t *cfg, char *errbuf, size_t errlen)
     return self;
 }
 
-void rc_pool_destroy(rc_pool_t **self_p)
+void refcache_pool_destroy(refcache_pool_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -1435,7 +1435,7 @@ void rc_pool_destroy(rc_pool_t **self_p)
     *self_p = NULL;
 }
 
-uint64_t rc_pool_tasks_done(rc_pool_t *self)
+uint64_t refcache_pool_tasks_done(refcache_pool_t *self)
 {
     return self ? atomic_load(&self->tasks_done) : 0;
 }
