@@ -15,9 +15,6 @@
 #include "rc_wire.h"
 #include "refcache.pb-c.h"
 
-/* The highest field number a kinds[] table for rc_wire_scan reads. */
-#define SCAN_N(kinds) ((unsigned) (sizeof(kinds) - 1))
-
 static inline rc_str_t str_of(const char *s)
 {
     return (rc_str_t){s, s ? strlen(s) : 0};

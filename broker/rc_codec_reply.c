@@ -61,20 +61,21 @@ static void task_measure(const rc_taskview_t *v, task_size_t *z)
     z->error = len_of(v->error);
     z->function = len_of(v->function);
     z->ns = len_of(v->ns);
-    z->total = rc_wire_sz_bytes(TASK(REF_ID), z->ref) + rc_wire_sz_enum(TASK(STATE), v->state) +
-               rc_wire_sz_bytes(TASK(RESULT), v->result.len) + rc_wire_sz_varint(TASK(RESULT_SIZE), v->result_size) +
-               rc_wire_sz_bool(TASK(RESULT_TRUNCATED), v->result_truncated) +
-               rc_wire_sz_varint(TASK(PROGRESS_DONE), v->progress_done) +
-               rc_wire_sz_varint(TASK(PROGRESS_TOTAL), v->progress_total) +
-               rc_wire_sz_varint(TASK(ATTEMPT), v->attempt) + rc_wire_sz_enum(TASK(ERROR_CODE), v->error_code) +
-               rc_wire_sz_bytes(TASK(ERROR), z->error) + rc_wire_sz_bytes(TASK(FUNCTION), z->function) +
-               rc_wire_sz_varint(TASK(CREATED_AT_US), v->created_at_us) +
-               rc_wire_sz_varint(TASK(STARTED_AT_US), v->started_at_us) +
-               rc_wire_sz_varint(TASK(FINISHED_AT_US), v->finished_at_us) +
-               rc_wire_sz_varint(TASK(STOPPED_AT_US), v->stopped_at_us) +
-               rc_wire_sz_varint(TASK(MAX_RETRIES), v->max_retries) + rc_wire_sz_bytes(TASK(NAMESPACE), z->ns) +
-               rc_wire_sz_varint(TASK(EXPIRES_AT_US), v->expires_at_us) +
-               rc_wire_sz_bool(TASK(EVER_STARTED), v->ever_started);
+    z->total =
+        rc_wire_sz_bytes(TASK(REF_ID), z->ref) + rc_wire_sz_enum(TASK(STATE), v->state) +
+        rc_wire_sz_bytes(TASK(RESULT), v->result.len) + rc_wire_sz_varint(TASK(RESULT_SIZE), v->result_size) +
+        rc_wire_sz_bool(TASK(RESULT_TRUNCATED), v->result_truncated) +
+        rc_wire_sz_varint(TASK(PROGRESS_DONE), v->progress_done) +
+        rc_wire_sz_varint(TASK(PROGRESS_TOTAL), v->progress_total) +
+        rc_wire_sz_varint(TASK(ATTEMPT), v->attempt) + rc_wire_sz_enum(TASK(ERROR_CODE), v->error_code) +
+        rc_wire_sz_bytes(TASK(ERROR), z->error) + rc_wire_sz_bytes(TASK(FUNCTION), z->function) +
+        rc_wire_sz_varint(TASK(CREATED_AT_US), v->created_at_us) +
+        rc_wire_sz_varint(TASK(STARTED_AT_US), v->started_at_us) +
+        rc_wire_sz_varint(TASK(FINISHED_AT_US), v->finished_at_us) +
+        rc_wire_sz_varint(TASK(STOPPED_AT_US), v->stopped_at_us) +
+        rc_wire_sz_varint(TASK(MAX_RETRIES), v->max_retries) + rc_wire_sz_bytes(TASK(NAMESPACE), z->ns) +
+        rc_wire_sz_varint(TASK(EXPIRES_AT_US), v->expires_at_us) +
+        rc_wire_sz_bool(TASK(EVER_STARTED), v->ever_started);
 }
 
 /* In field-number order, as protobuf-c writes them. */
@@ -217,22 +218,22 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
 /* Every field of what rc_codec_reply and rc_codec_batch_entry write, for
  * test_wire_drift. */
 const rc_wire_cover_t rc_codec_reply_covers[] = {
-    RC_COVER("rc_codec: Reply encoder", refcache__v1__reply__descriptor, RC_FIELD_REPLY_ID, RC_FIELD_REPLY_CODE,
-             RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK, RC_FIELD_REPLY_FETCH,
-             RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS,
+    RC_COVER("rc_codec: Reply encoder", refcache__v1__reply__descriptor, RC_FIELD_REPLY_ID,
+             RC_FIELD_REPLY_CODE, RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK,
+             RC_FIELD_REPLY_FETCH, RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS,
              RC_FIELD_REPLY_BATCH /* rc_codec_batch_entry, and the head written by the broker's outbox */),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
              RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__task_info__descriptor, TASK(REF_ID), TASK(STATE),
-             TASK(RESULT), TASK(RESULT_SIZE), TASK(RESULT_TRUNCATED), TASK(PROGRESS_DONE), TASK(PROGRESS_TOTAL),
-             TASK(ATTEMPT), TASK(ERROR_CODE), TASK(ERROR), TASK(FUNCTION), TASK(CREATED_AT_US),
-             TASK(STARTED_AT_US), TASK(FINISHED_AT_US), TASK(STOPPED_AT_US), TASK(MAX_RETRIES), TASK(NAMESPACE),
-             TASK(EXPIRES_AT_US), TASK(EVER_STARTED)),
+             TASK(RESULT), TASK(RESULT_SIZE), TASK(RESULT_TRUNCATED), TASK(PROGRESS_DONE),
+             TASK(PROGRESS_TOTAL), TASK(ATTEMPT), TASK(ERROR_CODE), TASK(ERROR), TASK(FUNCTION),
+             TASK(CREATED_AT_US), TASK(STARTED_AT_US), TASK(FINISHED_AT_US), TASK(STOPPED_AT_US),
+             TASK(MAX_RETRIES), TASK(NAMESPACE), TASK(EXPIRES_AT_US), TASK(EVER_STARTED)),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__fetch_reply__descriptor, RC_FIELD_FETCH_REPLY_DATA,
              RC_FIELD_FETCH_REPLY_TOTAL_SIZE, RC_FIELD_FETCH_REPLY_OFFSET),
-    RC_COVER("rc_codec: Reply encoder", refcache__v1__cancel_reply__descriptor, RC_FIELD_CANCEL_REPLY_CANCELLED,
-             RC_FIELD_CANCEL_REPLY_STATE),
+    RC_COVER("rc_codec: Reply encoder", refcache__v1__cancel_reply__descriptor,
+             RC_FIELD_CANCEL_REPLY_CANCELLED, RC_FIELD_CANCEL_REPLY_STATE),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__delete_reply__descriptor, RC_FIELD_DELETE_REPLY_FOUND),
     /* reply_stats copies the RC_STATS_FIELDS list, and the version. */
     {.codec = "rc_codec: Reply encoder",

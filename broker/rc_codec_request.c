@@ -9,10 +9,10 @@
 
 static const uint8_t request_kinds[] = {RC_SCAN(REQUEST, ID), RC_SCAN(REQUEST, SUBMIT)};
 static const uint8_t submit_kinds[] = {
-    RC_SCAN(SUBMIT_REQUEST, FUNCTION),         RC_SCAN(SUBMIT_REQUEST, PARAMS),
-    RC_SCAN(SUBMIT_REQUEST, PAYLOAD),          RC_SCAN(SUBMIT_REQUEST, ASYNC_TIMEOUT_MS),
-    RC_SCAN(SUBMIT_REQUEST, DEADLINE_MS),      RC_SCAN(SUBMIT_REQUEST, MAX_RETRIES),
-    RC_SCAN(SUBMIT_REQUEST, TTL_S),            RC_SCAN(SUBMIT_REQUEST, NAMESPACE),
+    RC_SCAN(SUBMIT_REQUEST, FUNCTION),    RC_SCAN(SUBMIT_REQUEST, PARAMS),
+    RC_SCAN(SUBMIT_REQUEST, PAYLOAD),     RC_SCAN(SUBMIT_REQUEST, ASYNC_TIMEOUT_MS),
+    RC_SCAN(SUBMIT_REQUEST, DEADLINE_MS), RC_SCAN(SUBMIT_REQUEST, MAX_RETRIES),
+    RC_SCAN(SUBMIT_REQUEST, TTL_S),       RC_SCAN(SUBMIT_REQUEST, NAMESPACE),
     RC_SCAN(SUBMIT_REQUEST, NO_CACHE),
 };
 static const uint8_t entry_kinds[] = {RC_SCAN(SUBMIT_REQUEST_PARAMS_ENTRY, KEY),
@@ -34,8 +34,8 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
         REFCACHE__V1__SUBMIT_REQUEST__PARAMS_ENTRY__INIT;
     rc_wire_field_t top[sizeof request_kinds], f[sizeof submit_kinds], e[sizeof entry_kinds];
     const rc_wire_field_t *body = &top[RC_FIELD_REQUEST_SUBMIT];
-    if (!rc_wire_scan(data, data + len, request_kinds, SCAN_N(request_kinds), 0, top) || !body->ptr ||
-        !rc_wire_scan(body->ptr, body->ptr + body->v, submit_kinds, SCAN_N(submit_kinds),
+    if (!rc_wire_scan(data, data + len, request_kinds, RC_SCAN_N(request_kinds), 0, top) || !body->ptr ||
+        !rc_wire_scan(body->ptr, body->ptr + body->v, submit_kinds, RC_SCAN_N(submit_kinds),
                       RC_FIELD_SUBMIT_REQUEST_PARAMS, f))
         return NULL;
     Refcache__V1__Request *pb = rc_arena_alloc(a, sizeof *pb);
@@ -69,7 +69,7 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
         for (size_t i = 0; i < n; i++) {
             size_t elen;
             if (!rc_wire_entry(&p, params->end, &ent, &elen) ||
-                !rc_wire_scan(ent, ent + elen, entry_kinds, SCAN_N(entry_kinds), 0, e))
+                !rc_wire_scan(ent, ent + elen, entry_kinds, RC_SCAN_N(entry_kinds), 0, e))
                 return NULL;
             entries[i] = entry_init;
             entries[i].key = fast_string(a, &e[RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_KEY]);
@@ -90,8 +90,8 @@ static bool fast_batch(const uint8_t *data, size_t len, rc_request_t *req)
 {
     rc_wire_field_t top[sizeof batch_top_kinds], f[sizeof batch_kinds];
     const rc_wire_field_t *body = &top[RC_FIELD_REQUEST_BATCH], *run = &f[RC_FIELD_REQUEST_BATCH_REQUESTS];
-    if (!rc_wire_scan(data, data + len, batch_top_kinds, SCAN_N(batch_top_kinds), 0, top) || !body->ptr ||
-        !rc_wire_scan(body->ptr, body->ptr + body->v, batch_kinds, SCAN_N(batch_kinds),
+    if (!rc_wire_scan(data, data + len, batch_top_kinds, RC_SCAN_N(batch_top_kinds), 0, top) || !body->ptr ||
+        !rc_wire_scan(body->ptr, body->ptr + body->v, batch_kinds, RC_SCAN_N(batch_kinds),
                       RC_FIELD_REQUEST_BATCH_REQUESTS, f))
         return false;
     req->id = top[RC_FIELD_REQUEST_ID].v;
@@ -108,7 +108,8 @@ static bool other_body(uint32_t field)
 {
     const ProtobufCMessageDescriptor *d = &refcache__v1__request__descriptor;
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, field);
-    const ProtobufCFieldDescriptor *batch = protobuf_c_message_descriptor_get_field(d, RC_FIELD_REQUEST_BATCH);
+    const ProtobufCFieldDescriptor *batch =
+        protobuf_c_message_descriptor_get_field(d, RC_FIELD_REQUEST_BATCH);
     return f && f != batch && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
            f->quantifier_offset == batch->quantifier_offset;
 }
@@ -286,20 +287,22 @@ void rc_codec_request_release(rc_request_t *req)
 const rc_wire_cover_t rc_codec_request_covers[] = {
     RC_COVER("rc_codec: Request decoder", refcache__v1__request__descriptor, RC_FIELD_REQUEST_ID,
              RC_FIELD_REQUEST_SUBMIT, RC_FIELD_REQUEST_STATUS, RC_FIELD_REQUEST_WAIT, RC_FIELD_REQUEST_FETCH,
-             RC_FIELD_REQUEST_CANCEL, RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS, RC_FIELD_REQUEST_BATCH),
+             RC_FIELD_REQUEST_CANCEL, RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS,
+             RC_FIELD_REQUEST_BATCH),
     RC_COVER("rc_codec: Request decoder", refcache__v1__request_batch__descriptor,
              RC_FIELD_REQUEST_BATCH_REQUESTS),
     RC_COVER("rc_codec: Request decoder", refcache__v1__submit_request__descriptor,
-             RC_FIELD_SUBMIT_REQUEST_FUNCTION, RC_FIELD_SUBMIT_REQUEST_PARAMS, RC_FIELD_SUBMIT_REQUEST_PAYLOAD,
-             RC_FIELD_SUBMIT_REQUEST_ASYNC_TIMEOUT_MS, RC_FIELD_SUBMIT_REQUEST_DEADLINE_MS,
-             RC_FIELD_SUBMIT_REQUEST_MAX_RETRIES, RC_FIELD_SUBMIT_REQUEST_TTL_S,
-             RC_FIELD_SUBMIT_REQUEST_NAMESPACE, RC_FIELD_SUBMIT_REQUEST_NO_CACHE),
+             RC_FIELD_SUBMIT_REQUEST_FUNCTION, RC_FIELD_SUBMIT_REQUEST_PARAMS,
+             RC_FIELD_SUBMIT_REQUEST_PAYLOAD, RC_FIELD_SUBMIT_REQUEST_ASYNC_TIMEOUT_MS,
+             RC_FIELD_SUBMIT_REQUEST_DEADLINE_MS, RC_FIELD_SUBMIT_REQUEST_MAX_RETRIES,
+             RC_FIELD_SUBMIT_REQUEST_TTL_S, RC_FIELD_SUBMIT_REQUEST_NAMESPACE,
+             RC_FIELD_SUBMIT_REQUEST_NO_CACHE),
     RC_COVER("rc_codec: Request decoder", refcache__v1__submit_request__params_entry__descriptor,
              RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_KEY, RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_VALUE),
     RC_COVER("rc_codec: Request decoder", refcache__v1__status_request__descriptor,
              RC_FIELD_STATUS_REQUEST_REF_ID, RC_FIELD_STATUS_REQUEST_NAMESPACE),
-    RC_COVER("rc_codec: Request decoder", refcache__v1__wait_request__descriptor, RC_FIELD_WAIT_REQUEST_REF_ID,
-             RC_FIELD_WAIT_REQUEST_TIMEOUT_MS, RC_FIELD_WAIT_REQUEST_NAMESPACE),
+    RC_COVER("rc_codec: Request decoder", refcache__v1__wait_request__descriptor,
+             RC_FIELD_WAIT_REQUEST_REF_ID, RC_FIELD_WAIT_REQUEST_TIMEOUT_MS, RC_FIELD_WAIT_REQUEST_NAMESPACE),
     RC_COVER("rc_codec: Request decoder", refcache__v1__fetch_request__descriptor,
              RC_FIELD_FETCH_REQUEST_REF_ID, RC_FIELD_FETCH_REQUEST_OFFSET, RC_FIELD_FETCH_REQUEST_LENGTH,
              RC_FIELD_FETCH_REQUEST_NAMESPACE),

@@ -15,17 +15,19 @@
 static const uint8_t wmsg_kinds[] = {RC_SCAN(WORKER_MESSAGE, STARTED), RC_SCAN(WORKER_MESSAGE, RESULT),
                                      RC_SCAN(WORKER_MESSAGE, RESULTS)};
 static const uint8_t results_kinds[] = {RC_SCAN(RESULT_BATCH, RESULTS)};
-static const uint8_t result_kinds[] = {RC_SCAN(RESULT, REF_ID), RC_SCAN(RESULT, ATTEMPT), RC_SCAN(RESULT, DATA)};
+static const uint8_t result_kinds[] = {RC_SCAN(RESULT, REF_ID), RC_SCAN(RESULT, ATTEMPT),
+                                       RC_SCAN(RESULT, DATA)};
 static const uint8_t started_kinds[] = {RC_SCAN(STARTED, REF_ID), RC_SCAN(STARTED, ATTEMPT)};
 
-_Static_assert(RC_KEY_RESULT_BATCH_RESULTS < 0x80, "a repeated field read by rc_wire_entry needs a one-byte key");
+_Static_assert(RC_KEY_RESULT_BATCH_RESULTS < 0x80,
+               "a repeated field read by rc_wire_entry needs a one-byte key");
 
 /* A Result body in the simple shape, or NULL. */
 static Refcache__V1__Result *fast_result(rc_arena_t *a, const uint8_t *p, const uint8_t *end)
 {
     static const Refcache__V1__Result result_init = REFCACHE__V1__RESULT__INIT;
     rc_wire_field_t f[sizeof result_kinds];
-    if (!rc_wire_scan(p, end, result_kinds, SCAN_N(result_kinds), 0, f))
+    if (!rc_wire_scan(p, end, result_kinds, RC_SCAN_N(result_kinds), 0, f))
         return NULL;
     Refcache__V1__Result *r = rc_arena_alloc(a, sizeof *r);
     if (!r)
@@ -44,7 +46,8 @@ static Refcache__V1__ResultBatch *fast_results(rc_arena_t *a, const uint8_t *p, 
     static const Refcache__V1__ResultBatch batch_init = REFCACHE__V1__RESULT_BATCH__INIT;
     rc_wire_field_t f[sizeof results_kinds];
     const rc_wire_field_t *run = &f[RC_FIELD_RESULT_BATCH_RESULTS];
-    if (!rc_wire_scan(p, end, results_kinds, SCAN_N(results_kinds), RC_FIELD_RESULT_BATCH_RESULTS, f) || !run->v)
+    if (!rc_wire_scan(p, end, results_kinds, RC_SCAN_N(results_kinds), RC_FIELD_RESULT_BATCH_RESULTS, f) ||
+        !run->v)
         return NULL;
     Refcache__V1__ResultBatch *b = rc_arena_alloc(a, sizeof *b);
     if (!b)
@@ -68,7 +71,7 @@ static Refcache__V1__Started *fast_started(rc_arena_t *a, const uint8_t *p, cons
 {
     static const Refcache__V1__Started started_init = REFCACHE__V1__STARTED__INIT;
     rc_wire_field_t f[sizeof started_kinds];
-    if (!rc_wire_scan(p, end, started_kinds, SCAN_N(started_kinds), 0, f))
+    if (!rc_wire_scan(p, end, started_kinds, RC_SCAN_N(started_kinds), 0, f))
         return NULL;
     Refcache__V1__Started *st = rc_arena_alloc(a, sizeof *st);
     if (!st)
@@ -88,7 +91,7 @@ static Refcache__V1__WorkerMessage *fast_wmsg(rc_arena_t *a, const uint8_t *data
     const rc_wire_field_t *result = &top[RC_FIELD_WORKER_MESSAGE_RESULT];
     const rc_wire_field_t *results = &top[RC_FIELD_WORKER_MESSAGE_RESULTS];
     const rc_wire_field_t *started = &top[RC_FIELD_WORKER_MESSAGE_STARTED];
-    if (!rc_wire_scan(data, data + len, wmsg_kinds, SCAN_N(wmsg_kinds), 0, top) ||
+    if (!rc_wire_scan(data, data + len, wmsg_kinds, RC_SCAN_N(wmsg_kinds), 0, top) ||
         !!result->ptr + !!results->ptr + !!started->ptr != 1)
         return NULL;
     Refcache__V1__WorkerMessage *pb = rc_arena_alloc(a, sizeof *pb);
@@ -373,9 +376,10 @@ int rc_codec_broker_reannounce(rc_buf_t *buf)
 /* Every field of what this file reads or writes, for test_wire_drift. */
 const rc_wire_cover_t rc_codec_worker_covers[] = {
     RC_COVER(WMSG, refcache__v1__worker_message__descriptor, RC_FIELD_WORKER_MESSAGE_READY,
-             RC_FIELD_WORKER_MESSAGE_STARTED, RC_FIELD_WORKER_MESSAGE_PROGRESS, RC_FIELD_WORKER_MESSAGE_RESULT,
-             RC_FIELD_WORKER_MESSAGE_FAILURE, RC_FIELD_WORKER_MESSAGE_CANCEL_ACK,
-             RC_FIELD_WORKER_MESSAGE_HEARTBEAT, RC_FIELD_WORKER_MESSAGE_RESULTS),
+             RC_FIELD_WORKER_MESSAGE_STARTED, RC_FIELD_WORKER_MESSAGE_PROGRESS,
+             RC_FIELD_WORKER_MESSAGE_RESULT, RC_FIELD_WORKER_MESSAGE_FAILURE,
+             RC_FIELD_WORKER_MESSAGE_CANCEL_ACK, RC_FIELD_WORKER_MESSAGE_HEARTBEAT,
+             RC_FIELD_WORKER_MESSAGE_RESULTS),
     {.codec = WMSG,
      .file = __FILE__,
      .message = &refcache__v1__ready__descriptor,
@@ -391,8 +395,8 @@ const rc_wire_cover_t rc_codec_worker_covers[] = {
     RC_COVER(WMSG, refcache__v1__result_batch__descriptor, RC_FIELD_RESULT_BATCH_RESULTS),
     RC_COVER(WMSG, refcache__v1__failure__descriptor, RC_FIELD_FAILURE_REF_ID, RC_FIELD_FAILURE_ATTEMPT,
              RC_FIELD_FAILURE_CODE, RC_FIELD_FAILURE_MESSAGE, RC_FIELD_FAILURE_RETRYABLE),
-    RC_COVER(WMSG, refcache__v1__cancel_ack__descriptor, RC_FIELD_CANCEL_ACK_REF_ID, RC_FIELD_CANCEL_ACK_ATTEMPT,
-             RC_FIELD_CANCEL_ACK_STARTED),
+    RC_COVER(WMSG, refcache__v1__cancel_ack__descriptor, RC_FIELD_CANCEL_ACK_REF_ID,
+             RC_FIELD_CANCEL_ACK_ATTEMPT, RC_FIELD_CANCEL_ACK_STARTED),
     RC_COVER_NONE(WMSG, refcache__v1__heartbeat__descriptor),
     {.codec = "rc_codec: ControlHello decoder",
      .file = __FILE__,

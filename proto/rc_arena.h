@@ -51,13 +51,13 @@ struct rc_arena {
     ProtobufCAllocator pa; /* allocates from this arena */
     uint8_t *buf;          /* the buffer: cap bytes, the first used of them handed out */
     size_t cap, used;
-    union rc_arena_block *blocks;  /* what did not fit, malloc'd */
-    size_t spilled;                /* bytes asked of blocks since the last reset */
-    bool failed;                   /* an allocation found no memory since the last reset */
-    bool poisoned;                 /* memcheck: the buffer is marked unusable */
-    bool own_buf;                  /* buf was malloc'd apart (a grown buffer) */
-    unsigned users;                /* for its holder: who still uses what it holds */
-    rc_arena_t *next;              /* for its holder's lists */
+    union rc_arena_block *blocks; /* what did not fit, malloc'd */
+    size_t spilled;               /* bytes asked of blocks since the last reset */
+    bool failed;                  /* an allocation found no memory since the last reset */
+    bool poisoned;                /* memcheck: the buffer is marked unusable */
+    bool own_buf;                 /* buf was malloc'd apart (a grown buffer) */
+    unsigned users;               /* for its holder: who still uses what it holds */
+    rc_arena_t *next;             /* for its holder's lists */
 };
 
 /* A new arena with a buffer of cap bytes (0: every allocation a block), in

@@ -35,6 +35,8 @@
  * [RC_FIELD_M_F] = RC_KIND_M_F; those left out are RC_F_NONE, declined. */
 enum { RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_U64, RC_F_BOOL };
 #define RC_SCAN(M, F) [RC_FIELD_##M##_##F] = RC_KIND_##M##_##F
+/* The highest field number such a table reads: rc_wire_scan's n. */
+#define RC_SCAN_N(kinds) ((unsigned) (sizeof(kinds) - 1))
 
 /* What a hand codec covers of one message, for the test that keeps the
  * codecs in step with refcache.proto (test_wire_drift): the fields the codec

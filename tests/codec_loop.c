@@ -142,7 +142,10 @@ static void run_batch(long n)
 
 static void run_reply(long n)
 {
-    rc_taskview_t pending = {.ref_hex = REF, .state = 1, .function = "echo", .created_at_us = 1700000000000000ULL,
+    rc_taskview_t pending = {.ref_hex = REF,
+                             .state = 1,
+                             .function = "echo",
+                             .created_at_us = 1700000000000000ULL,
                              .expires_at_us = 0};
     rc_taskview_t done = pending;
     done.state = 3;

@@ -10,9 +10,12 @@ static const char REF[] = "0123456789abcdef0123456789abcdef";
 void loop_client(long n)
 {
     static uint8_t payload[32];
-    static const rc_param_t params[] = {{"n", "1000"}, {"mode", "fast"}};
-    rc_submit_options_t o = {.params = params, .param_count = 2, .payload = payload,
-                             .payload_len = sizeof payload, .async_timeout_ms = 1000};
+    static const refcache_param_t params[] = {{"n", "1000"}, {"mode", "fast"}};
+    refcache_submit_options_t o = {.params = params,
+                                   .param_count = 2,
+                                   .payload = payload,
+                                   .payload_len = sizeof payload,
+                                   .async_timeout_ms = 1000};
 
     Refcache__V1__TaskInfo pending = REFCACHE__V1__TASK_INFO__INIT;
     pending.ref_id = (char *) REF;
@@ -39,15 +42,15 @@ void loop_client(long n)
 
     for (long i = 0; i < n; i++) {
         rc_client_codec_submit_t s = {.id = (uint64_t) i + 1, .function = "echo", .options = &o};
-        rc_client_codec_ref_t w = {.id = (uint64_t) i + 2, .body = RC_CLIENT_CODEC_WAIT, .ref_id = REF,
-                                   .num = {1000}, .n_num = 1};
+        rc_client_codec_ref_t w = {
+            .id = (uint64_t) i + 2, .body = RC_CLIENT_CODEC_WAIT, .ref_id = REF, .num = {1000}, .n_num = 1};
         if (rc_client_codec_submit_size(&s) + rc_client_codec_ref_size(&w) > sizeof out)
             loop_fail("client sizes");
         rc_client_codec_ref_put(&w, rc_client_codec_submit_put(&s, out));
         loop_alloc_reset();
-        rc_reply_t a, b;
-        if (rc_client_codec_reply(f1, l1, &loop_alloc, &a) != 0 || a.kind != RC_REPLY_SUBMIT ||
-            rc_client_codec_reply(f2, l2, &loop_alloc, &b) != 0 || b.kind != RC_REPLY_TASK)
+        refcache_reply_t a, b;
+        if (rc_client_codec_reply(f1, l1, &loop_alloc, &a) != 0 || a.kind != REFCACHE_REPLY_SUBMIT ||
+            rc_client_codec_reply(f2, l2, &loop_alloc, &b) != 0 || b.kind != REFCACHE_REPLY_TASK)
             loop_fail("client replies");
     }
 }

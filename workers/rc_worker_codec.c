@@ -22,7 +22,6 @@ static const uint8_t dispatch_kinds[] = {RC_SCAN(DISPATCH, REF_ID), RC_SCAN(DISP
 static const uint8_t head_kinds[] = {RC_SCAN(DISPATCH, REF_ID), RC_SCAN(DISPATCH, FUNCTION),
                                      RC_SCAN(DISPATCH, PARAMS), RC_SCAN(DISPATCH, PAYLOAD)};
 static const uint8_t entry_kinds[] = {RC_SCAN(DISPATCH_PARAMS_ENTRY, KEY), RC_SCAN(DISPATCH_PARAMS_ENTRY, VALUE)};
-#define SCAN_N(kinds) ((unsigned) (sizeof(kinds) - 1))
 
 /* The broker appends the attempt as its last field, one key byte and one
  * value byte (docs/protocol.md; broker/rc_codec_worker.c). */
@@ -35,14 +34,14 @@ _Static_assert(RC_KEY_DISPATCH_PARAMS < 0x80 && RC_KEY_DISPATCH_BATCH_DISPATCHES
  * is not the common shape. */
 static bool scan_dispatch(const uint8_t *p, size_t len, rc_wire_field_t *f)
 {
-    _Static_assert(SCAN_N(head_kinds) <= SCAN_N(dispatch_kinds), "head_kinds reads fewer fields");
+    _Static_assert(RC_SCAN_N(head_kinds) <= RC_SCAN_N(dispatch_kinds), "head_kinds reads fewer fields");
     /* The broker's shape first: scanned in order, it would fail at its end. */
     if (len >= 2 && p[len - 2] == ATTEMPT_KEY && !(p[len - 1] & 0x80) &&
-        rc_wire_scan(p, p + len - 2, head_kinds, SCAN_N(head_kinds), RC_FIELD_DISPATCH_PARAMS, f)) {
+        rc_wire_scan(p, p + len - 2, head_kinds, RC_SCAN_N(head_kinds), RC_FIELD_DISPATCH_PARAMS, f)) {
         f[RC_FIELD_DISPATCH_ATTEMPT].v = p[len - 1];
         return true;
     }
-    return rc_wire_scan(p, p + len, dispatch_kinds, SCAN_N(dispatch_kinds), RC_FIELD_DISPATCH_PARAMS, f);
+    return rc_wire_scan(p, p + len, dispatch_kinds, RC_SCAN_N(dispatch_kinds), RC_FIELD_DISPATCH_PARAMS, f);
 }
 
 /* A NUL-terminated copy of a string field, as protobuf-c makes one. */
@@ -89,7 +88,7 @@ static bool fill_dispatch(Refcache__V1__Dispatch *d, const rc_wire_field_t *f, P
         rc_wire_field_t e[sizeof entry_kinds];
         size_t elen;
         if (!rc_wire_entry(&p, params->end, &ent, &elen) ||
-            !rc_wire_scan(ent, ent + elen, entry_kinds, SCAN_N(entry_kinds), 0, e))
+            !rc_wire_scan(ent, ent + elen, entry_kinds, RC_SCAN_N(entry_kinds), 0, e))
             return false;
         param_t *entry = alloc->alloc(alloc->allocator_data, sizeof *entry);
         if (!entry)
@@ -151,9 +150,9 @@ Refcache__V1__BrokerMessage *rc_worker_codec_dispatch(const uint8_t *data, size_
     rc_wire_field_t top[sizeof top_kinds], run[sizeof batch_kinds];
     const rc_wire_field_t *one = &top[RC_FIELD_BROKER_MESSAGE_DISPATCH];
     const rc_wire_field_t *many = &top[RC_FIELD_BROKER_MESSAGE_DISPATCHES];
-    if (!rc_wire_scan(data, data + len, top_kinds, SCAN_N(top_kinds), 0, top) || !one->ptr == !many->ptr)
+    if (!rc_wire_scan(data, data + len, top_kinds, RC_SCAN_N(top_kinds), 0, top) || !one->ptr == !many->ptr)
         return NULL;
-    if (many->ptr && (!rc_wire_scan(many->ptr, many->ptr + many->v, batch_kinds, SCAN_N(batch_kinds),
+    if (many->ptr && (!rc_wire_scan(many->ptr, many->ptr + many->v, batch_kinds, RC_SCAN_N(batch_kinds),
                                     RC_FIELD_DISPATCH_BATCH_DISPATCHES, run) ||
                       !run[RC_FIELD_DISPATCH_BATCH_DISPATCHES].v))
         return NULL;
