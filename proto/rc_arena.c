@@ -7,26 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Released memory is poisoned for AddressSanitizer (allocations unpoison
- * exactly what they hand out) or else, where valgrind's header is found,
- * for memcheck (the first allocation after a reset makes the whole buffer
- * usable again: one client request per message, not one per field). */
+/* An arena given back is poisoned for AddressSanitizer or else, where
+ * valgrind's header is found, for memcheck, and made usable again when it
+ * is taken: two client requests per message, none per allocation. */
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define RC_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define RC_ARENA_ASAN 1
+#endif
+#endif
 #if defined(RC_ARENA_ASAN)
+#include <sanitizer/asan_interface.h>
 #define POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#define MEMCHECK       0
 #elif defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #define POISON(p, n)   VALGRIND_MAKE_MEM_NOACCESS(p, n)
 #define UNPOISON(p, n) VALGRIND_MAKE_MEM_UNDEFINED(p, n)
-#define MEMCHECK       1
 #endif
 #endif
 #ifndef POISON
 #define POISON(p, n)   ((void) (p), (void) (n))
 #define UNPOISON(p, n) ((void) (p), (void) (n))
-#define MEMCHECK       0
 #endif
 
 /* An allocation that did not fit in the buffer: malloc'd with this header in
@@ -120,22 +124,30 @@ void *rc_arena_block_(rc_arena_t *a, size_t size)
     return b + 1;
 }
 
-void rc_arena_unpoison_(rc_arena_t *a)
+static inline void forget(rc_arena_t *a)
 {
-    UNPOISON(a->buf, a->cap);
-    a->poisoned = false;
+    if (a->blocks)
+        free_blocks(a);
+    a->used = 0;
+    a->spilled = 0;
+    a->failed = false;
 }
 
 void rc_arena_reset(rc_arena_t *a)
 {
-    free_blocks(a);
-    if (a->used) {
-        POISON(a->buf, a->used);
-        a->poisoned = MEMCHECK;
-    }
-    a->used = 0;
-    a->spilled = 0;
-    a->failed = false;
+    forget(a);
+}
+
+/* Reset, and unusable until unparked. */
+static inline void park(rc_arena_t *a)
+{
+    POISON(a->buf, a->used);
+    forget(a);
+}
+
+static inline void unpark(rc_arena_t *a)
+{
+    UNPOISON(a->buf, a->cap);
 }
 
 void rc_arena_reset_to_fit(rc_arena_t *a)
@@ -150,8 +162,6 @@ void rc_arena_reset_to_fit(rc_arena_t *a)
             a->buf = buf;
             a->cap = want * 2;
             a->own_buf = true;
-            a->used = 0; /* nothing of the new buffer to poison */
-            a->poisoned = false;
         }
     }
     rc_arena_reset(a);
@@ -165,6 +175,7 @@ rc_arena_t *rc_arena_list_take(rc_arena_list_t *list, size_t cap)
     if (a && a->cap >= cap) {
         list->head = a->next;
         a->next = NULL;
+        unpark(a);
     } else if (!(a = rc_arena_new(cap))) {
         return NULL;
     }
@@ -174,7 +185,7 @@ rc_arena_t *rc_arena_list_take(rc_arena_list_t *list, size_t cap)
 
 void rc_arena_list_give(rc_arena_list_t *list, rc_arena_t *a)
 {
-    rc_arena_reset(a);
+    park(a);
     a->users = 0;
     a->next = list->head;
     list->head = a;
@@ -212,6 +223,7 @@ rc_arena_t *rc_arena_take(void)
             a = &pool[i];
             if (!a->pa.alloc)
                 init(a, pool_mem[i], POOL_BYTES);
+            unpark(a);
             break;
         }
     }
@@ -231,7 +243,7 @@ void rc_arena_give(rc_arena_t *a)
         rc_arena_destroy(&a);
         return;
     }
-    rc_arena_reset(a);
+    park(a);
     atomic_store_explicit(&pool_busy[(u - (uintptr_t) pool) / sizeof *pool], false, memory_order_release);
 }
 

@@ -16,9 +16,10 @@
  *                           any thread (the broker's codec, whose decoded
  *                           messages may be many at once).
  *
- * Memory from a reset arena is poisoned for AddressSanitizer and valgrind's
- * memcheck until it is handed out again, so that a view read after its
- * message was let go does not go unseen just because the memory is reused. */
+ * An arena given back to its list or to the pool is poisoned for
+ * AddressSanitizer and valgrind's memcheck until it is taken again, so that
+ * a view read after its message was let go does not go unseen just because
+ * the memory is reused. */
 #ifndef RC_ARENA_H
 #define RC_ARENA_H
 
@@ -28,17 +29,6 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
-
-#if defined(__SANITIZE_ADDRESS__) /* gcc */
-#define RC_ARENA_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) /* clang */
-#define RC_ARENA_ASAN 1
-#endif
-#endif
-#if defined(RC_ARENA_ASAN)
-#include <sanitizer/asan_interface.h>
-#endif
 
 /* Every allocation is aligned for any type. */
 #define RC_ARENA_ALIGN alignof(max_align_t)
@@ -54,7 +44,6 @@ struct rc_arena {
     union rc_arena_block *blocks; /* what did not fit, malloc'd */
     size_t spilled;               /* bytes asked of blocks since the last reset */
     bool failed;                  /* an allocation found no memory since the last reset */
-    bool poisoned;                /* memcheck: the buffer is marked unusable */
     bool own_buf;                 /* buf was malloc'd apart (a grown buffer) */
     unsigned users;               /* for its holder: who still uses what it holds */
     rc_arena_t *next;             /* for its holder's lists */
@@ -71,19 +60,12 @@ void rc_arena_destroy(rc_arena_t **self_p);
 /* size bytes (aligned to RC_ARENA_ALIGN) valid until the next reset, or NULL
  * if out of memory (failed is then set). */
 void *rc_arena_block_(rc_arena_t *self, size_t size);
-void rc_arena_unpoison_(rc_arena_t *self);
 static inline void *rc_arena_alloc(rc_arena_t *self, size_t size)
 {
     size_t n = (size + RC_ARENA_ALIGN - 1) & ~(size_t) (RC_ARENA_ALIGN - 1);
     if (size && n >= size && n <= self->cap - self->used) {
         void *p = self->buf + self->used;
         self->used += n;
-#if defined(RC_ARENA_ASAN)
-        ASAN_UNPOISON_MEMORY_REGION(p, n);
-#else
-        if (self->poisoned)
-            rc_arena_unpoison_(self);
-#endif
         return p;
     }
     return rc_arena_block_(self, size);
@@ -114,7 +96,7 @@ typedef struct {
  * big enough, else a new one. NULL if out of memory. */
 rc_arena_t *rc_arena_list_take(rc_arena_list_t *list, size_t cap);
 
-/* Resets the arena and puts it first on the list. */
+/* Resets the arena, poisons it and puts it first on the list. */
 void rc_arena_list_give(rc_arena_list_t *list, rc_arena_t *arena);
 
 /* Destroys every arena on the list. */
@@ -125,7 +107,8 @@ void rc_arena_list_free(rc_arena_list_t *list);
  * and give; NULL if out of memory. */
 rc_arena_t *rc_arena_take(void);
 
-/* Gives back an arena from rc_arena_take (NULL: nothing). */
+/* Gives back an arena from rc_arena_take, reset and poisoned (NULL:
+ * nothing). */
 void rc_arena_give(rc_arena_t *arena);
 
 /* How many arenas of the pool are taken, in the whole process. */
