@@ -1477,6 +1477,34 @@ static int s_write_file(const char *dir, const char *name, const char *text)
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* The plot's title: the scenario and every parameter that shaped the run,
+ * so that a plot read on its own says what it measured (quotes dropped:
+ * gnuplot reads the title between single quotes). */
+static void s_plot_title(const opts_t *o, char *buf, size_t size)
+{
+    char amount[64], rate[48] = "", work[160] = "", batch[32];
+    if (o->duration_s > 0)
+        snprintf(amount, sizeof amount, "%.0f s", o->duration_s);
+    else
+        snprintf(amount, sizeof amount, "%" PRIu64 " requests", o->requests);
+    if (o->rate > 0)
+        snprintf(rate, sizeof rate, ", open loop %.0f/s", o->rate);
+    if (o->scenario == SC_CANCEL || o->scenario == SC_STORM)
+        snprintf(work, sizeof work, "sleep tasks %" PRIu32 " ms, ", o->task_ms);
+    else if (o->scenario != SC_MIXED) /* mixed picks its own functions */
+        snprintf(work, sizeof work, "function %s, payload %zu B, ", o->function, o->payload_size);
+    if (o->batch)
+        snprintf(batch, sizeof batch, "%u", o->batch);
+    else
+        snprintf(batch, sizeof batch, "default");
+    snprintf(buf, size, "refcache-bench %s (refcache %s): %s,\\n%d connection%s x depth %d, %s%s, %sbatch %s",
+             s_scenario_names[o->scenario], RC_VERSION, o->endpoint, o->connections,
+             o->connections == 1 ? "" : "s", o->depth, amount, rate, work, batch);
+    for (char *c = buf; *c; c++)
+        if (*c == '\'' || *c == '"')
+            *c = ' ';
+}
+
 static int s_report(bench_t *b, const char *json)
 {
     const char *dir = b->o.report_dir;
@@ -1499,17 +1527,15 @@ static int s_report(bench_t *b, const char *json)
         fprintf(stderr, "refcache-bench: the run was too short for a plot; %s/plot.png skipped\n", dir);
         return 0;
     }
-    if (!s_on_path("gnuplot")) {
-        fprintf(stderr, "refcache-bench: gnuplot is not on PATH; %s/plot.png skipped\n", dir);
-        return 0;
-    }
+    char title[512];
+    s_plot_title(&b->o, title, sizeof title);
     char script[2048];
     snprintf(script, sizeof script,
              "set terminal pngcairo size 900,640 font ',10'\n"
              "set output 'plot.png'\n"
              "set datafile separator ','\n"
              "set key autotitle columnhead\n"
-             "set multiplot layout 2,1 title 'refcache-bench %s'\n"
+             "set multiplot layout 2,1 title \"%s\"\n"
              "set grid\n"
              "set ylabel 'requests/s'\n"
              "set yrange [0:*]\n"
@@ -1521,9 +1547,14 @@ static int s_report(bench_t *b, const char *json)
              "plot 'timeseries.csv' using 1:3 with linespoints title 'p50', "
              "'' using 1:4 with linespoints title 'p99'\n"
              "unset multiplot\n",
-             s_scenario_names[b->o.scenario]);
+             title);
     if (s_write_file(dir, "plot.gp", script))
         return -1;
+    if (!s_on_path("gnuplot")) {
+        fprintf(stderr,
+                "refcache-bench: gnuplot is not on PATH; %s/plot.png skipped (gnuplot plot.gp there)\n", dir);
+        return 0;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         if (chdir(dir) != 0)

@@ -316,6 +316,20 @@ static void test_report(void **state)
     assert_int_equal(stat(path, &st), 0);
     snprintf(path, sizeof path, "%s/r/timeseries.csv", dir);
     assert_int_equal(stat(path, &st), 0);
+    /* A run long enough for a plot: its title names the run's parameters. */
+    snprintf(args, sizeof args, "--duration 2 -c 2 -d 8 --report %s/m mixed", dir);
+    free(s_run_json(args, -1));
+    snprintf(path, sizeof path, "%s/m/plot.gp", dir);
+    char gp[4096] = "";
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t len = fread(gp, 1, sizeof gp - 1, f);
+    fclose(f);
+    gp[len] = '\0';
+    const char *title =
+        strstr(gp, "title \"refcache-bench mixed (refcache " RC_VERSION "): tcp://127.0.0.1:");
+    assert_non_null(title);
+    assert_non_null(strstr(title, "2 connections x depth 8, 2 s, batch default\""));
     snprintf(args, sizeof args, "rm -rf '%s'", dir);
     assert_int_equal(system(args), 0);
     /* Usage: --help succeeds, a bad scenario is a usage error. */
