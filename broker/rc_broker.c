@@ -1,6 +1,7 @@
 /* rc_broker: the actor that owns the broker's sockets and runs its loop.
  * The loop polls three ROUTER sockets and the actor pipe, drains each socket
- * in batches, and runs the timers that are due; rc_handlers does the rest. */
+ * in batches, and runs the timers that are due; the rooms of rc_core.h do
+ * the rest. */
 #include "rc_broker.h"
 
 #include <czmq.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_broker_int.h"
+#include "rc_core.h"
 #include "rc_common.h"
 #include "refcache_worker.h"
 
@@ -220,8 +221,8 @@ static void broker_actor(zsock_t *pipe, void *arg)
                 /* How many workers can take work: rc_broker_new waits for
                  * its in-process pool with this. */
                 int ready = 0;
-                for (rc_list_t *n = core.worker_list.next; n != &core.worker_list; n = n->next) {
-                    rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+                for (rc_list_t *n = core.peers.next; n != &core.peers; n = n->next) {
+                    rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
                     ready += w->ready && w->hello;
                 }
                 zsock_send(pipe, "i", ready);

@@ -29,23 +29,9 @@ static const char *const global_help =
     "  stats                                       show the broker's counters\n"
     "  keygen PATH                                 write a CURVE certificate: PATH and PATH_secret\n"
     "\n"
-    "global options:\n"
-    "  -e, --endpoint EP     broker clients endpoint (env REFCACHE_ENDPOINT;\n"
-    "                        default " RC_CLI_DEFAULT_ENDPOINT ")\n"
-    "  --namespace NS        the namespace every command runs in (env REFCACHE_NAMESPACE;\n"
-    "                        default: the default namespace). A task is found only in\n"
-    "                        the namespace it was submitted in: status, wait, fetch,\n"
-    "                        cancel and delete of it from any other answer NOT_FOUND\n"
-    "  --json                print one JSON object per call (keys: code, message, ref_id,\n"
-    "                        state, cancelled, progress_done, progress_total, attempt,\n"
-    "                        result_size, result, error, ...)\n"
-    "  --timeout MS          how long to wait for each reply (default 5000; submit and wait\n"
-    "                        add their own hold time)\n"
-    "  --curve-secret FILE   this client's CURVE certificate (env REFCACHE_CURVE_SECRET)\n"
-    "  --broker-public FILE  the broker's public certificate (env REFCACHE_CURVE_SERVER;\n"
-    "                        --curve-server is the same flag)\n"
-    "  -h, --help            this help; COMMAND --help for a command's own\n"
-    "  --version             print the version\n"
+    "global options (before or after the command; [the environment variable]):\n";
+
+static const char *const exit_help =
     "\n"
     "exit status:\n"
     "  0       the reply's code is OK\n"
@@ -57,6 +43,7 @@ static const char *const global_help =
     "  A task's own state (FAILED, CANCELLED) does not change the exit status of\n"
     "  status/wait: the call itself succeeded; read `state`.\n";
 
+/* A command's help before its option lines (rc_cli_options_help). */
 static const char *s_command_help(rc_cmd_t cmd)
 {
     switch (cmd) {
@@ -64,41 +51,43 @@ static const char *s_command_help(rc_cmd_t cmd)
         return "usage: refcache submit FUNCTION [key=value ...] [options]\n"
                "\n"
                "Starts FUNCTION(params, payload). Built-in functions: echo, sleep ms= step_ms=,\n"
-               "primes n=, spin iterations= step=, fail message= retryable=0|1.\n"
-               "\n"
-               "  --payload TEXT|@FILE   payload bytes (@- reads standard input)\n"
-               "  --async-timeout MS     hold the reply up to MS for the result (0: reply at once)\n"
-               "  --deadline MS          fail with DEADLINE_EXCEEDED if not done in MS\n"
-               "  --retries N            retries of a retryable failure or lost worker\n"
-               "  --ttl S                keep the terminal record S seconds\n"
-               "  --namespace NS         task and cache namespace (also a global option; later\n"
-               "                         commands on the task need the same --namespace)\n"
-               "  --no-cache             never share this task through the cache\n";
+               "primes n=, spin iterations= step=, fail message= retryable=0|1. --namespace NS\n"
+               "(a global option) names the task's and the cache's namespace; later commands on\n"
+               "the task need the same one.\n"
+               "\n";
     case RC_CMD_STATUS:
-        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n";
+        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n\n";
     case RC_CMD_WAIT:
         return "usage: refcache wait REF [--timeout MS]\n\n"
-               "Waits up to MS (default 30000) until the task is terminal, then shows it like status.\n"
-               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n";
+               "Waits until the task is terminal, then shows it like status.\n"
+               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n\n";
     case RC_CMD_FETCH:
         return "usage: refcache fetch REF [--offset N] [--length N] [-o FILE]\n\n"
                "Reads a COMPLETE task's result. Without --length it reads every page from the\n"
                "offset to the end. The bytes go to standard output (raw), or to FILE with -o;\n"
-               "with --json they are the `result` string.\n";
+               "with --json they are the `result` string.\n\n";
     case RC_CMD_CANCEL:
         return "usage: refcache cancel REF\n\n"
                "Cancels a PENDING or PROCESSING task. `cancelled` is true only if this call\n"
-               "cancelled it; a second cancel prints false. Unknown REF: NOT_FOUND (exit 15).\n";
+               "cancelled it; a second cancel prints false. Unknown REF: NOT_FOUND (exit 15).\n\n";
     case RC_CMD_DELETE:
-        return "usage: refcache delete REF\n\nDrops a terminal task and its result now.\n";
+        return "usage: refcache delete REF\n\nDrops a terminal task and its result now.\n\n";
     case RC_CMD_STATS:
-        return "usage: refcache stats\n\nShows the broker's counters.\n";
+        return "usage: refcache stats\n\nShows the broker's counters.\n\n";
     case RC_CMD_KEYGEN:
         return "usage: refcache keygen PATH\n\n"
-               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n";
+               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n\n";
     default:
         return global_help;
     }
+}
+
+static void s_help(rc_cmd_t cmd)
+{
+    fputs(s_command_help(cmd), stdout);
+    rc_cli_options_help(stdout, cmd);
+    if (cmd == RC_CMD_NONE)
+        fputs(exit_help, stdout);
 }
 
 /* Everything one run needs, so that helpers take one argument. */
@@ -524,7 +513,7 @@ int main(int argc, char **argv)
         return RC_EXIT_USAGE;
     }
     if (args.help) {
-        fputs(s_command_help(args.cmd), stdout);
+        s_help(args.cmd);
         rc_cli_args_free(&args);
         return RC_EXIT_OK;
     }
@@ -542,14 +531,9 @@ int main(int argc, char **argv)
     refcache_client_options_t opts;
     refcache_client_options_init(&opts);
     opts.endpoint = args.endpoint;
-    opts.curve_secret_file = args.curve_secret ? args.curve_secret : getenv("REFCACHE_CURVE_SECRET");
-    opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
-    opts.namespace_name = args.namespace_name ? args.namespace_name : getenv("REFCACHE_NAMESPACE");
-    if (!opts.curve_secret_file != !opts.broker_public_file) {
-        fprintf(stderr, "refcache: CURVE needs both --curve-secret and --broker-public\n");
-        rc_cli_args_free(&args);
-        return RC_EXIT_USAGE;
-    }
+    opts.curve_secret_file = args.curve_secret;
+    opts.broker_public_file = args.curve_server;
+    opts.namespace_name = args.namespace_name;
     refcache_client_t *client = refcache_client_new(&opts, err, sizeof err);
     if (!client) {
         fprintf(stderr, "refcache: %s\n", err);

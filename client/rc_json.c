@@ -1,6 +1,7 @@
 #include "rc_json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,10 @@ struct rc_json {
     bool first;
     bool failed;
     bool closed;
+    /* Objects opened with rc_json_begin and not yet closed, and whether
+     * each outer one was at its first key. */
+    unsigned depth;
+    bool outer_first[RC_JSON_DEPTH];
 };
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there
@@ -188,8 +193,40 @@ void rc_json_bool(rc_json_t *self, const char *key, bool value)
     s_raw(self, value ? "true" : "false", value ? 4 : 5);
 }
 
+void rc_json_double(rc_json_t *self, const char *key, double value)
+{
+    char num[48];
+    int n = snprintf(num, sizeof num, "%.3f", isfinite(value) ? value : 0.0);
+    s_key(self, key);
+    s_raw(self, num, (size_t) n);
+}
+
+void rc_json_begin(rc_json_t *self, const char *key)
+{
+    if (self->depth >= RC_JSON_DEPTH) {
+        self->failed = true;
+        return;
+    }
+    s_key(self, key);
+    s_raw(self, "{", 1);
+    self->outer_first[self->depth++] = false;
+    self->first = true;
+}
+
+void rc_json_end(rc_json_t *self)
+{
+    if (self->depth == 0) {
+        self->failed = true;
+        return;
+    }
+    s_raw(self, "}", 1);
+    self->first = self->outer_first[--self->depth];
+}
+
 const char *rc_json_finish(rc_json_t *self)
 {
+    while (self->depth)
+        rc_json_end(self);
     if (!self->closed) {
         s_raw(self, "}", 1);
         self->closed = true;

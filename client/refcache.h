@@ -45,6 +45,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* librefcache is built with -fvisibility=hidden: this marks what it exports. */
+#ifndef REFCACHE_EXPORT
+#define REFCACHE_EXPORT __attribute__((visibility("default")))
+#endif
+
 typedef struct refcache_client refcache_client_t;
 
 /* Task states (refcache.v1.State; the library checks that the values match
@@ -230,32 +235,33 @@ typedef struct {
 /* Connection */
 
 /* Fills options with the defaults. */
-void refcache_client_options_init(refcache_client_options_t *options);
+REFCACHE_EXPORT void refcache_client_options_init(refcache_client_options_t *options);
 
 /* Creates a DEALER socket connected to the broker (connecting is
  * asynchronous: the first call waits for it). NULL with a one-line message
  * in errbuf on failure (bad endpoint, unreadable certificate). */
-refcache_client_t *refcache_client_new(const refcache_client_options_t *options, char *errbuf, size_t errlen);
+REFCACHE_EXPORT refcache_client_t *refcache_client_new(const refcache_client_options_t *options, char *errbuf,
+                                                       size_t errlen);
 
 /* Closes the connection (dropping what is in flight) and frees the client;
  * accepts NULL and clears the caller's pointer. */
-void refcache_client_destroy(refcache_client_t **self_p);
+REFCACHE_EXPORT void refcache_client_destroy(refcache_client_t **self_p);
 
 /* Text for a status code (its name, "NOT_FOUND") or a library error. */
-const char *refcache_strerror(int rc);
+REFCACHE_EXPORT const char *refcache_strerror(int rc);
 
 /* The last reply's message ("" if none), owned by the client, valid until
  * the next call. */
-const char *refcache_client_message(refcache_client_t *self);
+REFCACHE_EXPORT const char *refcache_client_message(refcache_client_t *self);
 
 /* Replies that arrived with an id nobody waited for (late or unknown). */
-uint64_t refcache_client_discarded(refcache_client_t *self);
+REFCACHE_EXPORT uint64_t refcache_client_discarded(refcache_client_t *self);
 
 /* Blocking API. timeout_ms is how long to wait for the reply; Submit with an
  * async timeout and Wait add their own hold time to it. */
 
 /* Fills options with zeros (every field: the broker's default). */
-void refcache_submit_options_init(refcache_submit_options_t *options);
+REFCACHE_EXPORT void refcache_submit_options_init(refcache_submit_options_t *options);
 
 /* The blocking calls that answer with a task or a page set *task_p or
  * *page_p (when not NULL) to a new object the caller frees, whenever the
@@ -263,53 +269,54 @@ void refcache_submit_options_init(refcache_submit_options_t *options);
  * the return value is the reply's code either way. */
 
 /* Submits function with options (NULL: defaults); *task_p: the new task. */
-int refcache_client_submit(refcache_client_t *self, const char *function,
-                           const refcache_submit_options_t *options, refcache_task_t **task_p,
-                           int timeout_ms);
+REFCACHE_EXPORT int refcache_client_submit(refcache_client_t *self, const char *function,
+                                           const refcache_submit_options_t *options, refcache_task_t **task_p,
+                                           int timeout_ms);
 
 /* The calls below that name a task by ref_id look it up in the connection's
  * namespace: a task submitted in another one answers NOT_FOUND. */
 
 /* Reads a task's state into *task_p. */
-int refcache_client_status(refcache_client_t *self, const char *ref_id, refcache_task_t **task_p,
-                           int timeout_ms);
+REFCACHE_EXPORT int refcache_client_status(refcache_client_t *self, const char *ref_id,
+                                           refcache_task_t **task_p, int timeout_ms);
 
 /* Long-polls up to wait_ms for the task to be terminal; *task_p: its state. */
-int refcache_client_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms,
-                         refcache_task_t **task_p, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms,
+                                         refcache_task_t **task_p, int timeout_ms);
 
 /* Reads one page of a result (length 0: the broker's page size) into *page_p. */
-int refcache_client_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
-                          refcache_page_t **page_p, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset,
+                                          uint32_t length, refcache_page_t **page_p, int timeout_ms);
 
 /* Reads a whole result page by page (page_len 0: the broker's page size) into
  * a malloc'd buffer the caller frees; timeout_ms applies to each page. */
-int refcache_client_fetch_all(refcache_client_t *self, const char *ref_id, uint32_t page_len, uint8_t **data,
-                              size_t *len, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_fetch_all(refcache_client_t *self, const char *ref_id, uint32_t page_len,
+                                              uint8_t **data, size_t *len, int timeout_ms);
 
 /* Cancels a task; *cancelled is true only if this call cancelled it, *state
  * is its state now (either may be NULL). */
-int refcache_client_cancel(refcache_client_t *self, const char *ref_id, bool *cancelled, int *state,
-                           int timeout_ms);
+REFCACHE_EXPORT int refcache_client_cancel(refcache_client_t *self, const char *ref_id, bool *cancelled,
+                                           int *state, int timeout_ms);
 
 /* Drops a terminal task and its result; *found tells whether it existed. */
-int refcache_client_delete(refcache_client_t *self, const char *ref_id, bool *found, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_delete(refcache_client_t *self, const char *ref_id, bool *found,
+                                           int timeout_ms);
 
 /* Reads the broker's counters. */
-int refcache_client_stats(refcache_client_t *self, refcache_stats_t *stats, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_stats(refcache_client_t *self, refcache_stats_t *stats, int timeout_ms);
 
 /* A copy of a view that the caller owns (e.g. to keep a pipelined reply's
  * task past the next call); NULL on out of memory. */
-refcache_task_t *refcache_task_dup(const refcache_task_view_t *view);
+REFCACHE_EXPORT refcache_task_t *refcache_task_dup(const refcache_task_view_t *view);
 
 /* Frees a task; accepts NULL and clears the caller's pointer. */
-void refcache_task_destroy(refcache_task_t **self_p);
+REFCACHE_EXPORT void refcache_task_destroy(refcache_task_t **self_p);
 
 /* A copy of a page view that the caller owns; NULL on out of memory. */
-refcache_page_t *refcache_page_dup(const refcache_page_view_t *view);
+REFCACHE_EXPORT refcache_page_t *refcache_page_dup(const refcache_page_view_t *view);
 
 /* Frees a page; accepts NULL and clears the caller's pointer. */
-void refcache_page_destroy(refcache_page_t **self_p);
+REFCACHE_EXPORT void refcache_page_destroy(refcache_page_t **self_p);
 
 /* Pipelined API: each send returns 0 and the request's id in *id (may be
  * NULL), or a negative error; it never blocks on the network (HWMs are
@@ -320,29 +327,30 @@ void refcache_page_destroy(refcache_page_t **self_p);
  * connection is up, or the send queue is full), its own request is taken
  * back, the others stay queued, and the error is returned. */
 
-int refcache_client_send_submit(refcache_client_t *self, const char *function,
-                                const refcache_submit_options_t *options, uint64_t *id);
-int refcache_client_send_status(refcache_client_t *self, const char *ref_id, uint64_t *id);
-int refcache_client_send_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms, uint64_t *id);
-int refcache_client_send_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
-                               uint64_t *id);
-int refcache_client_send_cancel(refcache_client_t *self, const char *ref_id, uint64_t *id);
-int refcache_client_send_delete(refcache_client_t *self, const char *ref_id, uint64_t *id);
-int refcache_client_send_stats(refcache_client_t *self, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_submit(refcache_client_t *self, const char *function,
+                                                const refcache_submit_options_t *options, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_status(refcache_client_t *self, const char *ref_id, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms,
+                                              uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset,
+                                               uint32_t length, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_cancel(refcache_client_t *self, const char *ref_id, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_delete(refcache_client_t *self, const char *ref_id, uint64_t *id);
+REFCACHE_EXPORT int refcache_client_send_stats(refcache_client_t *self, uint64_t *id);
 
 /* Sends the requests gathered so far (nothing if none): 0, or
  * REFCACHE_EAGAIN / _ETRANSPORT / _ENOMEM, and then they stay queued. */
-int refcache_client_flush(refcache_client_t *self);
+REFCACHE_EXPORT int refcache_client_flush(refcache_client_t *self);
 
 /* Receives the next reply, whatever its id, into reply (a view into the
  * client's buffers, valid until the next call), after sending the gathered
  * requests. Returns 0, or REFCACHE_ETIMEOUT / _ETRANSPORT / _EREPLY / _EINTR
  * (or an error of refcache_client_flush). reply->code is the broker's code. No
  * allocation per reply once the buffers have grown. */
-int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int timeout_ms);
+REFCACHE_EXPORT int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int timeout_ms);
 
 /* The underlying ZeroMQ socket (void *), e.g. for zmq_poll over several
  * clients; do not read or write it directly. */
-void *refcache_client_socket(refcache_client_t *self);
+REFCACHE_EXPORT void *refcache_client_socket(refcache_client_t *self);
 
 #endif

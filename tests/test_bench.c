@@ -146,7 +146,7 @@ static bool s_valid_object(const char *text)
 static double s_num(const char *from, const char *key)
 {
     char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(from, pat);
     if (!p)
         return -1;
@@ -157,7 +157,7 @@ static double s_num(const char *from, const char *key)
 static const char *s_obj(const char *from, const char *key)
 {
     char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":{", key);
+    snprintf(pat, sizeof pat, "\"%s\": {", key);
     const char *p = strstr(from, pat);
     return p ? p + strlen(pat) - 1 : NULL;
 }
@@ -209,7 +209,7 @@ static char *s_run_json(const char *args, double want_requests)
         fail_msg("refcache-bench %s exited %d: %s", full, rc, out);
     if (!s_valid_object(out))
         fail_msg("not one JSON object: %s", out);
-    assert_non_null(strstr(out, "\"errors\":{}"));
+    assert_non_null(strstr(out, "\"errors\": {}"));
     if (want_requests >= 0 && s_num(out, "requests") != want_requests)
         fail_msg("requests %f, want %f: %s", s_num(out, "requests"), want_requests, out);
     assert_true(s_num(out, "throughput_rps") >= 0);
@@ -245,7 +245,7 @@ static int s_teardown(void **state)
 static void test_throughput(void **state)
 {
     char *out = s_run_json("--connections 2 --depth 32 --requests 2001 --payload-size 32 throughput", 2001);
-    assert_non_null(strstr(out, "\"scenario\":\"throughput\""));
+    assert_non_null(strstr(out, "\"scenario\": \"throughput\""));
     assert_int_equal((int) s_num(s_obj(out, "latency_us"), "count"), 2001);
     assert_int_equal((int) s_num(out, "batch"), 64);
     free(out);
@@ -340,10 +340,43 @@ static void test_report(void **state)
     free(out);
 }
 
+/* The bench deletes the tasks it created (and counts them); --keep leaves
+ * them. */
+static void test_cleanup(void **state)
+{
+    char *out = s_run_json("--requests 300 --depth 16 throughput", 300);
+    const char *c = s_obj(out, "cleanup");
+    assert_non_null(c);
+    assert_true(s_num(c, "created") == 300);
+    assert_true(s_num(c, "deleted") == 300);
+    assert_true(s_num(c, "left") == 0);
+    const char *before = s_obj(out, "broker_before"), *after = s_obj(out, "broker_after"),
+               *cleaned = s_obj(out, "broker_after_cleanup");
+    assert_non_null(cleaned);
+    assert_true(s_num(after, "tasks") >= s_num(before, "tasks") + 300);
+    assert_true(s_num(cleaned, "tasks") == s_num(before, "tasks"));
+    free(out);
+
+    /* Tasks still running at the end are cancelled, then deleted. */
+    out = s_run_json("--duration 1 --connections 1 mixed", -1);
+    c = s_obj(out, "cleanup");
+    assert_true(s_num(c, "created") > 0);
+    assert_true(s_num(c, "left") == 0);
+    assert_true(s_num(s_obj(out, "broker_after_cleanup"), "tasks") == s_num(s_obj(out, "broker_before"), "tasks"));
+    free(out);
+
+    out = s_run_json("--requests 50 --keep latency", 50);
+    c = s_obj(out, "cleanup");
+    assert_non_null(strstr(c, "\"kept\": true"));
+    assert_true(s_num(c, "deleted") == 0);
+    assert_true(s_num(s_obj(out, "broker_after_cleanup"), "tasks") == s_num(s_obj(out, "broker_before"), "tasks") + 50);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_throughput), cmocka_unit_test(test_latency), cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cleanup), cmocka_unit_test(test_throughput), cmocka_unit_test(test_latency), cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_storm),      cmocka_unit_test(test_mixed),   cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

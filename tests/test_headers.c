@@ -16,7 +16,7 @@
 #include "refcache_worker.h"
 
 #include "rc_broker.h"
-#include "rc_broker_int.h"
+#include "rc_core.h"
 #include "rc_builtins.h"
 #include "rc_client_codec.h"
 #include "rc_codec.h"

@@ -15,6 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* librefcache is built with -fvisibility=hidden: this marks what it exports. */
+#ifndef REFCACHE_EXPORT
+#define REFCACHE_EXPORT __attribute__((visibility("default")))
+#endif
+
 /* The credit a worker thread grants by default: how many tasks the broker
  * may hand it at once (running + held). Above one, a thread finds its next
  * task already waiting instead of idling for a round trip, and short tasks
@@ -35,38 +40,38 @@ typedef int(refcache_job_fn)(refcache_job_t *job);
 /* True once the broker asked this task to stop (cancel or deadline). Cheap:
  * it polls the control socket without blocking, and also keeps the worker's
  * heartbeat going, so call it at least once per heartbeat interval. */
-bool refcache_job_cancelled(refcache_job_t *job);
+REFCACHE_EXPORT bool refcache_job_cancelled(refcache_job_t *job);
 
 /* Reports progress (done out of total) to the broker. */
-void refcache_job_progress(refcache_job_t *job, uint64_t done, uint64_t total);
+REFCACHE_EXPORT void refcache_job_progress(refcache_job_t *job, uint64_t done, uint64_t total);
 
 /* Sets the result (copied). 0, or -1 if a result or failure was already set. */
-int refcache_job_result(refcache_job_t *job, const void *bytes, size_t len);
+REFCACHE_EXPORT int refcache_job_result(refcache_job_t *job, const void *bytes, size_t len);
 
 /* Sets the result by taking a malloc'd buffer: *bytes_p is freed by the
  * worker once the result is sent and cleared here, also on error (-1 if a
  * result or failure was already set). Saves a copy of a large result. */
-int refcache_job_result_take(refcache_job_t *job, void **bytes_p, size_t len);
+REFCACHE_EXPORT int refcache_job_result_take(refcache_job_t *job, void **bytes_p, size_t len);
 
 /* Waits up to ms milliseconds while watching the control channel (and
  * keeping the heartbeat going); returns true at once if the task is
  * cancelled meanwhile, false after the full wait. For jobs that wait. */
-bool refcache_job_sleep(refcache_job_t *job, int ms);
+REFCACHE_EXPORT bool refcache_job_sleep(refcache_job_t *job, int ms);
 
 /* Fails the task with a status code (refcache.v1.Code) and a message; a
  * retryable failure is retried by the broker while retries remain. */
-int refcache_job_fail(refcache_job_t *job, int code, bool retryable, const char *fmt, ...)
+REFCACHE_EXPORT int refcache_job_fail(refcache_job_t *job, int code, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The value of param `key`, or NULL. Owned by the job. */
-const char *refcache_job_param(refcache_job_t *job, const char *key);
+REFCACHE_EXPORT const char *refcache_job_param(refcache_job_t *job, const char *key);
 
 /* The payload bytes (owned by the job) and their length. */
-const void *refcache_job_payload(refcache_job_t *job, size_t *len);
+REFCACHE_EXPORT const void *refcache_job_payload(refcache_job_t *job, size_t *len);
 
 /* The task's ref_id and attempt (for logs). */
-const char *refcache_job_ref_id(refcache_job_t *job);
-uint32_t refcache_job_attempt(refcache_job_t *job);
+REFCACHE_EXPORT const char *refcache_job_ref_id(refcache_job_t *job);
+REFCACHE_EXPORT uint32_t refcache_job_attempt(refcache_job_t *job);
 
 /* Pool */
 
@@ -105,17 +110,18 @@ typedef struct {
 
 /* Starts the pool's threads; returns once every thread has connected and
  * sent its Ready, or NULL with a message in errbuf. */
-refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *config, char *errbuf, size_t errlen);
+REFCACHE_EXPORT refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *config, char *errbuf,
+                                                   size_t errlen);
 
 /* Stops every thread (a running job sees refcache_job_cancelled() true) and frees
  * the pool; accepts NULL and clears the caller's pointer. */
-void refcache_pool_destroy(refcache_pool_t **self_p);
+REFCACHE_EXPORT void refcache_pool_destroy(refcache_pool_t **self_p);
 
 /* Number of tasks the pool's threads have finished (result, failure or
  * cancel), for tests and logs. */
-uint64_t refcache_pool_tasks_done(refcache_pool_t *self);
+REFCACHE_EXPORT uint64_t refcache_pool_tasks_done(refcache_pool_t *self);
 
 /* The built-in functions: echo, sleep, primes, spin, fail. */
-const refcache_function_t *refcache_builtin_functions(size_t *count);
+REFCACHE_EXPORT const refcache_function_t *refcache_builtin_functions(size_t *count);
 
 #endif
