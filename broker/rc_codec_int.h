@@ -54,4 +54,15 @@ static inline bool fast_bytes(rc_arena_t *a, const rc_wire_field_t *f, ProtobufC
     return true;
 }
 
+/* m packed by protobuf-c into buf (replacing its contents): the rare
+ * messages are not written by hand. 0 or -1 (out of memory). */
+static inline int pack_into(rc_buf_t *buf, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    if (rc_buf_reserve(buf, n ? n : 1) != 0)
+        return -1;
+    buf->len = protobuf_c_message_pack(m, buf->data);
+    return 0;
+}
+
 #endif

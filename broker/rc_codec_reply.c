@@ -117,11 +117,7 @@ static int reply_stats(rc_buf_t *buf, const rc_reply_t *r)
     stats.version = (char *) (r->stats->version ? r->stats->version : "");
     reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
     reply.stats = &stats;
-    size_t n = refcache__v1__reply__get_packed_size(&reply);
-    if (rc_buf_reserve(buf, n) != 0)
-        return -1;
-    buf->len = refcache__v1__reply__pack(&reply, buf->data);
-    return 0;
+    return pack_into(buf, &reply.base);
 }
 
 int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)

@@ -334,20 +334,7 @@ int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt,
     c.reason = (Refcache__V1__Code) reason;
     m.body_case = REFCACHE__V1__CONTROL_MESSAGE__BODY_CANCEL;
     m.cancel = &c;
-    size_t n = refcache__v1__control_message__get_packed_size(&m);
-    if (rc_buf_reserve(buf, n) != 0)
-        return -1;
-    buf->len = refcache__v1__control_message__pack(&m, buf->data);
-    return 0;
-}
-
-static int broker_msg(rc_buf_t *buf, Refcache__V1__BrokerMessage *m)
-{
-    size_t n = refcache__v1__broker_message__get_packed_size(m);
-    if (rc_buf_reserve(buf, n) != 0)
-        return -1;
-    buf->len = refcache__v1__broker_message__pack(m, buf->data);
-    return 0;
+    return pack_into(buf, &m.base);
 }
 
 int rc_codec_broker_heartbeat(rc_buf_t *buf)
@@ -356,7 +343,7 @@ int rc_codec_broker_heartbeat(rc_buf_t *buf)
     Refcache__V1__Heartbeat hb = REFCACHE__V1__HEARTBEAT__INIT;
     m.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_HEARTBEAT;
     m.heartbeat = &hb;
-    return broker_msg(buf, &m);
+    return pack_into(buf, &m.base);
 }
 
 int rc_codec_broker_reannounce(rc_buf_t *buf)
@@ -365,7 +352,7 @@ int rc_codec_broker_reannounce(rc_buf_t *buf)
     Refcache__V1__Reannounce ra = REFCACHE__V1__REANNOUNCE__INIT;
     m.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE;
     m.reannounce = &ra;
-    return broker_msg(buf, &m);
+    return pack_into(buf, &m.base);
 }
 
 /* ---------------------------------------------------------------- coverage */
