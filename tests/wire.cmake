@@ -8,3 +8,6 @@ target_link_libraries(codec_loop PRIVATE rc_broker rc_client)
 # codec, and the encoders write what they claim: adding a field to
 # refcache.proto fails this until the codecs are taught it.
 rc_add_test(test_wire_drift SOURCES test_wire_drift.c LIBS rc_broker rc_client)
+
+# rc_arena, the allocator the three codecs decode into.
+rc_add_test(test_arena SOURCES test_arena.c LIBS rc_proto)
