@@ -207,7 +207,7 @@ void rc_arena_list_free(rc_arena_list_t *list)
  * at once; when every one is taken, a heap arena with no buffer of its own
  * (every allocation a block) stands in. */
 #define POOL_BYTES 16384
-#define POOL_SLOTS 8
+#define POOL_SLOTS 8 /* below 256: slot_ holds 1 + the place */
 
 static alignas(RC_ARENA_ALIGN) uint8_t pool_mem[POOL_SLOTS][POOL_BYTES];
 static rc_arena_t pool[POOL_SLOTS];
@@ -221,8 +221,10 @@ rc_arena_t *rc_arena_take(void)
         if (!atomic_load_explicit(&pool_busy[i], memory_order_relaxed) &&
             !atomic_exchange_explicit(&pool_busy[i], true, memory_order_acquire)) {
             a = &pool[i];
-            if (!a->pa.alloc)
+            if (!a->pa.alloc) {
                 init(a, pool_mem[i], POOL_BYTES);
+                a->slot_ = (uint8_t) (i + 1);
+            }
             unpark(a);
             break;
         }
@@ -238,13 +240,12 @@ void rc_arena_give(rc_arena_t *a)
     if (!a)
         return;
     atomic_fetch_sub_explicit(&pool_taken, 1, memory_order_relaxed);
-    uintptr_t u = (uintptr_t) a;
-    if (u < (uintptr_t) pool || u >= (uintptr_t) (pool + POOL_SLOTS)) {
+    if (!a->slot_) {
         rc_arena_destroy(&a);
         return;
     }
     park(a);
-    atomic_store_explicit(&pool_busy[(u - (uintptr_t) pool) / sizeof *pool], false, memory_order_release);
+    atomic_store_explicit(&pool_busy[a->slot_ - 1], false, memory_order_release);
 }
 
 size_t rc_arena_taken(void)

@@ -45,6 +45,7 @@ struct rc_arena {
     size_t spilled;               /* bytes asked of blocks since the last reset */
     bool failed;                  /* an allocation found no memory since the last reset */
     bool own_buf;                 /* buf was malloc'd apart (a grown buffer) */
+    uint8_t slot_;                /* internal: 1 + its place in the pool, 0 if none */
     unsigned users;               /* for its holder: who still uses what it holds */
     rc_arena_t *next;             /* for its holder's lists */
 };
