@@ -282,7 +282,7 @@ const rc_wire_cover_t rc_worker_codec_covers[] = {
      .file = __FILE__,
      .message = &refcache__v1__broker_message__descriptor,
      .fields = RC_FIELDS(RC_FIELD_BROKER_MESSAGE_DISPATCH, RC_FIELD_BROKER_MESSAGE_DISPATCHES),
-     /* Rare: declined here, unpacked by protobuf-c in rc_worker.c. */
+     /* Rare: declined here, unpacked by protobuf-c in rc_wrecv.c. */
      .left_out = RC_FIELDS(RC_FIELD_BROKER_MESSAGE_HEARTBEAT, RC_FIELD_BROKER_MESSAGE_REANNOUNCE)},
     RC_COVER(DEC, refcache__v1__dispatch_batch__descriptor, RC_FIELD_DISPATCH_BATCH_DISPATCHES),
     RC_COVER(DEC, refcache__v1__dispatch__descriptor, RC_FIELD_DISPATCH_REF_ID, RC_FIELD_DISPATCH_ATTEMPT,
@@ -294,7 +294,7 @@ const rc_wire_cover_t rc_worker_codec_covers[] = {
      .message = &refcache__v1__worker_message__descriptor,
      .fields = RC_FIELDS(RC_FIELD_WORKER_MESSAGE_STARTED, RC_FIELD_WORKER_MESSAGE_RESULT,
                          RC_FIELD_WORKER_MESSAGE_RESULTS),
-     /* Rare: rc_worker.c packs them with protobuf-c. */
+     /* Rare: rc_wsend.c and rc_job.c pack them with protobuf-c. */
      .left_out = RC_FIELDS(RC_FIELD_WORKER_MESSAGE_READY, RC_FIELD_WORKER_MESSAGE_PROGRESS,
                            RC_FIELD_WORKER_MESSAGE_FAILURE, RC_FIELD_WORKER_MESSAGE_CANCEL_ACK,
                            RC_FIELD_WORKER_MESSAGE_HEARTBEAT)},
