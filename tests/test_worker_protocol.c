@@ -688,7 +688,7 @@ static void test_failures(void **state)
     expect_failure(f, "f-4", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "ms");
 
     send_dispatch(f, "f-5", 1, "primes", NULL, NULL);
-    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n is required");
+    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n of primes is required");
 
     const char *p6[] = {"n", "1", NULL};
     send_dispatch(f, "f-6", 1, "primes", NULL, p6);
@@ -902,8 +902,27 @@ static void test_frozen_worker_disowns(void **state)
     char first_id[128];
     snprintf(first_id, sizeof first_id, "%s", f->wid);
     stall_saw_cancel = false;
-    send_dispatch(f, "st-1", 1, "stall", NULL, NULL);
-    send_dispatch(f, "st-2", 1, "echo", "held", NULL);
+    /* Both in one message: sent one by one, a test thread descheduled
+     * between the two (a loaded machine) could let the worker disown and
+     * rejoin before the second, which would then go to a gone worker. */
+    Refcache__V1__Dispatch d[2], *dp[2] = {&d[0], &d[1]};
+    refcache__v1__dispatch__init(&d[0]);
+    refcache__v1__dispatch__init(&d[1]);
+    d[0].ref_id = "st-1";
+    d[0].attempt = 1;
+    d[0].function = "stall";
+    d[1].ref_id = "st-2";
+    d[1].attempt = 1;
+    d[1].function = "echo";
+    d[1].payload.data = (uint8_t *) "held";
+    d[1].payload.len = 4;
+    Refcache__V1__DispatchBatch batch = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    batch.dispatches = dp;
+    batch.n_dispatches = 2;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+    bm.dispatches = &batch;
+    send_broker(f, &bm);
     /* The first message after the stall is the new Ready: not even a
      * Started for st-1 (its first step boundary came too late). */
     worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
