@@ -12,11 +12,12 @@
  * order, defaults left out), with the field numbers of rc_fields.h.
  *
  * Its code is in three files along the channels: rc_codec_request.c
- * (client Requests in), rc_codec_reply.c (Replies out, output buffers),
- * rc_codec_worker.c (worker and control messages in and out). */
+ * (client Requests in), rc_codec_reply.c (Replies out), rc_codec_worker.c
+ * (worker and control messages in and out). */
 #ifndef RC_CODEC_H
 #define RC_CODEC_H
 
+#include "rc_buf.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,15 +36,7 @@ typedef struct {
     size_t len;
 } rc_bytes_t;
 
-/* A growable output buffer, reused across messages. */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} rc_buf_t;
-
-/* Makes room for n bytes; 0 or -1 on out of memory. */
-int rc_buf_reserve(rc_buf_t *buf, size_t n);
-void rc_buf_free(rc_buf_t *buf);
+/* Output buffers, reused across messages: rc_buf (proto/rc_buf.h). */
 
 typedef enum {
     RC_REQ_SUBMIT,

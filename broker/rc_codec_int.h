@@ -2,7 +2,7 @@
  * of the broker): the arena a decoded message lives in, the copies the hand
  * readers make into it, and string lengths as protobuf-c measures them.
  *   rc_codec_request.c  client Requests in (and RequestBatches)
- *   rc_codec_reply.c    Replies out (and ReplyBatch entries), output buffers
+ *   rc_codec_reply.c    Replies out (and ReplyBatch entries)
  *   rc_codec_worker.c   the work and control channels: WorkerMessages and
  *                       ControlHello in, Dispatches and control messages out */
 #ifndef RC_CODEC_INT_H

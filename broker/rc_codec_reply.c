@@ -1,34 +1,11 @@
-/* rc_codec_reply: the Replies the broker sends to clients (rc_codec.h), the
- * entries of a ReplyBatch, and the output buffers every encoder writes
- * into. The hot replies are written by hand with rc_wire's writers, byte for
- * byte as protobuf-c would write them (test_codec compares the bytes); a
- * StatsReply, rare and wide, is packed by protobuf-c. */
+/* rc_codec_reply: the Replies the broker sends to clients (rc_codec.h) and
+ * the entries of a ReplyBatch. The hot replies are written by hand with
+ * rc_wire's writers, byte for byte as protobuf-c would write them
+ * (test_codec compares the bytes); a StatsReply, rare and wide, is packed by
+ * protobuf-c. */
 #include "rc_codec_int.h"
 
 #include <assert.h>
-#include <stdlib.h>
-
-int rc_buf_reserve(rc_buf_t *buf, size_t n)
-{
-    if (n <= buf->cap)
-        return 0;
-    size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < n)
-        cap *= 2;
-    uint8_t *data = realloc(buf->data, cap);
-    if (!data)
-        return -1;
-    buf->data = data;
-    buf->cap = cap;
-    return 0;
-}
-
-void rc_buf_free(rc_buf_t *buf)
-{
-    free(buf->data);
-    buf->data = NULL;
-    buf->len = buf->cap = 0;
-}
 
 /* rc_wire_head_before writes the head of a batch field in front of its
  * entries in at most RC_BATCH_HEAD bytes, for a field below 16. */

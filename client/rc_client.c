@@ -3,6 +3,7 @@
  * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
  * so steady-state traffic allocates nothing here. */
 #include "rc_arena.h"
+#include "rc_buf.h"
 #include "rc_client_codec.h"
 #include "rc_common.h"
 #include "rc_pages.h"
@@ -56,8 +57,8 @@ struct refcache_client {
     char *namespace_name; /* NULL: the default namespace */
     /* The pipelined requests not yet sent: the entries of a RequestBatch
      * behind RC_WIRE_HEAD_MAX bytes of room for its head. */
-    uint8_t *out;
-    size_t out_len, out_cap, out_last; /* out_last: the last request's length */
+    rc_buf_t out;
+    size_t out_last; /* the last request's length */
     unsigned out_n, max_batch;
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
@@ -125,7 +126,7 @@ refcache_client_t *refcache_client_new(const refcache_client_options_t *options,
     }
     self->message = "";
     self->max_batch = options->max_batch ? options->max_batch : REFCACHE_BATCH_DEFAULT;
-    self->out_len = RC_WIRE_HEAD_MAX;
+    self->out.len = RC_WIRE_HEAD_MAX;
     zmq_msg_init(&self->msg);
     if (!(self->arena = rc_arena_new(0))) {
         s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
@@ -183,7 +184,7 @@ void refcache_client_destroy(refcache_client_t **self_p)
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
     rc_arena_destroy(&self->arena);
-    free(self->out);
+    rc_buf_free(&self->out);
     free(self->namespace_name);
     free(self);
     *self_p = NULL;
@@ -239,12 +240,12 @@ int refcache_client_flush(refcache_client_t *self)
     if (!self->out_n)
         return 0;
     uint8_t *frame;
-    size_t len = rc_wire_batch_frame(self->out + RC_WIRE_HEAD_MAX, self->out_len - RC_WIRE_HEAD_MAX, self->out_n,
+    size_t len = rc_wire_batch_frame(self->out.data + RC_WIRE_HEAD_MAX, self->out.len - RC_WIRE_HEAD_MAX, self->out_n,
                                      self->out_last, RC_CLIENT_CODEC_REQUEST_BATCH, &frame);
     if (zmq_send(self->handle, frame, len, ZMQ_DONTWAIT) < 0)
         return zmq_errno() == EAGAIN ? REFCACHE_EAGAIN : REFCACHE_ETRANSPORT;
     self->out_n = 0;
-    self->out_len = RC_WIRE_HEAD_MAX;
+    self->out.len = RC_WIRE_HEAD_MAX;
     return 0;
 }
 
@@ -254,21 +255,13 @@ int refcache_client_flush(refcache_client_t *self)
 static uint8_t *s_queue(refcache_client_t *self, size_t len, int *rc)
 {
     size_t entry = 1 + rc_wire_vsize(len) + len;
-    if (self->out_n && self->out_len + entry > BATCH_BYTES && (*rc = refcache_client_flush(self)) != 0)
+    if (self->out_n && self->out.len + entry > BATCH_BYTES && (*rc = refcache_client_flush(self)) != 0)
         return NULL;
-    if (self->out_len + entry > self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap : 4096;
-        while (cap < self->out_len + entry)
-            cap *= 2;
-        uint8_t *grown = realloc(self->out, cap);
-        if (!grown) {
-            *rc = REFCACHE_ENOMEM;
-            return NULL;
-        }
-        self->out = grown;
-        self->out_cap = cap;
+    if (self->out.len + entry > self->out.cap && rc_buf_reserve(&self->out, self->out.len + entry) != 0) {
+        *rc = REFCACHE_ENOMEM;
+        return NULL;
     }
-    return rc_wire_put_msg(self->out + self->out_len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
+    return rc_wire_put_msg(self->out.data + self->out.len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
 }
 
 /* The request just written at `at` (len bytes) joins the batch, which goes
@@ -277,15 +270,15 @@ static int s_commit(refcache_client_t *self, uint8_t *at, size_t len, uint64_t i
 {
     if (id_out)
         *id_out = id; /* (then left alone if the request is taken back) */
-    size_t was_len = self->out_len, was_last = self->out_last;
-    self->out_len = (size_t) (at + len - self->out);
+    size_t was_len = self->out.len, was_last = self->out_last;
+    self->out.len = (size_t) (at + len - self->out.data);
     self->out_last = len;
     self->out_n++;
     if (self->out_n >= self->max_batch) {
         int rc = refcache_client_flush(self);
         if (rc) {
             self->out_n--;
-            self->out_len = was_len;
+            self->out.len = was_len;
             self->out_last = was_last;
             return rc;
         }

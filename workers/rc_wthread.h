@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "rc_arena.h"
+#include "rc_buf.h"
 #include "rc_common.h"
 #include "rc_worker_codec.h"
 #include "refcache_worker.h"
@@ -146,8 +147,7 @@ struct rc_wthread {
      * go out before the worker waits, before any other message, when
      * RESULTS_MAX or RESULTS_BYTES is reached, and once the first has waited
      * RESULTS_WAIT_US (checked after each task and at step boundaries). */
-    uint8_t *results;
-    size_t results_len, results_cap;
+    rc_buf_t results;
     unsigned results_n;
     uint64_t results_since_us;
     char fail_msg[1024];
