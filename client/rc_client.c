@@ -2,8 +2,9 @@
  * rc_client_codec straight into ZeroMQ messages, and replies are read by its
  * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
  * so steady-state traffic allocates nothing here. */
-#include "rc_client_codec.h"
+#include "rc_arena.h"
 #include "rc_buf.h"
+#include "rc_client_codec.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 #include "rc_wire.h"
@@ -17,7 +18,6 @@
 #include <string.h>
 
 #define RC_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
-#define ARENA_ALIGN         16
 #define BATCH_BYTES         (64 << 10) /* a request that would pass this sends the batch first */
 
 /* The public constants are the .proto's values. */
@@ -46,30 +46,13 @@ RC_SAME(REFCACHE_CODE_UNAVAILABLE, REFCACHE__V1__CODE__CODE_UNAVAILABLE);
 RC_SAME(REFCACHE_CODE_DATA_LOSS, REFCACHE__V1__CODE__CODE_DATA_LOSS);
 RC_SAME(REFCACHE_CODE_UNAUTHENTICATED, REFCACHE__V1__CODE__CODE_UNAUTHENTICATED);
 
-/* A chunk the arena had to malloc because its main buffer was full; freed
- * (and folded into a bigger main buffer) at the next reset. */
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    max_align_t data[];
-} arena_chunk_t;
-
-typedef struct {
-    uint8_t *buf;
-    size_t cap;
-    size_t used;
-    arena_chunk_t *chunks;
-    size_t overflow;
-    bool failed;
-} arena_t;
-
 struct refcache_client {
     zsock_t *sock;
     void *handle;
     uint64_t next_id;
     uint64_t discarded;
     zmq_msg_t msg;
-    arena_t arena;
-    ProtobufCAllocator allocator;
+    rc_arena_t *arena; /* replies are read into it, reset (and grown to fit) per reply */
     const char *message;
     char *namespace_name; /* NULL: the default namespace */
     /* The pipelined requests not yet sent: the entries of a RequestBatch
@@ -80,60 +63,6 @@ struct refcache_client {
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
 };
-
-static void *s_arena_alloc(void *data, size_t size)
-{
-    arena_t *arena = data;
-    size = (size + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
-    if (arena->used + size <= arena->cap) {
-        void *p = arena->buf + arena->used;
-        arena->used += size;
-        return p;
-    }
-    arena_chunk_t *chunk = malloc(sizeof *chunk + size);
-    if (!chunk) {
-        arena->failed = true;
-        return NULL;
-    }
-    chunk->next = arena->chunks;
-    arena->chunks = chunk;
-    arena->overflow += size;
-    return chunk->data;
-}
-
-static void s_arena_free(void *data, void *ptr)
-{
-    /* Everything goes at once in s_arena_reset. */
-}
-
-static void s_arena_reset(arena_t *arena)
-{
-    while (arena->chunks) {
-        arena_chunk_t *next = arena->chunks->next;
-        free(arena->chunks);
-        arena->chunks = next;
-    }
-    if (arena->overflow) {
-        /* The last reply did not fit: grow so that one like it will. */
-        size_t cap = (arena->used + arena->overflow) * 2;
-        uint8_t *buf = malloc(cap);
-        if (buf) {
-            free(arena->buf);
-            arena->buf = buf;
-            arena->cap = cap;
-        }
-    }
-    arena->used = 0;
-    arena->overflow = 0;
-    arena->failed = false;
-}
-
-static void s_arena_destroy(arena_t *arena)
-{
-    s_arena_reset(arena);
-    free(arena->buf);
-    memset(arena, 0, sizeof *arena);
-}
 
 static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -198,10 +127,11 @@ refcache_client_t *refcache_client_new(const refcache_client_options_t *options,
     self->message = "";
     self->max_batch = options->max_batch ? options->max_batch : REFCACHE_BATCH_DEFAULT;
     self->out.len = RC_WIRE_HEAD_MAX;
-    self->allocator.alloc = s_arena_alloc;
-    self->allocator.free = s_arena_free;
-    self->allocator.allocator_data = &self->arena;
     zmq_msg_init(&self->msg);
+    if (!(self->arena = rc_arena_new(0))) {
+        s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
+        goto fail;
+    }
     if (options->namespace_name && *options->namespace_name) {
         self->namespace_name = strdup(options->namespace_name);
         if (!self->namespace_name) {
@@ -253,7 +183,7 @@ void refcache_client_destroy(refcache_client_t **self_p)
     refcache_client_t *self = *self_p;
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
-    s_arena_destroy(&self->arena);
+    rc_arena_destroy(&self->arena);
     rc_buf_free(&self->out);
     free(self->namespace_name);
     free(self);
@@ -526,9 +456,9 @@ static int s_recv_reply(refcache_client_t *self, uint64_t deadline_us, int timeo
             !rc_wire_entry(&self->in_next, self->in_end, &data, &len))
             return REFCACHE_EREPLY; /* an empty batch */
     }
-    s_arena_reset(&self->arena);
-    rc = rc_client_codec_reply(data, len, &self->allocator, out);
-    return rc == REFCACHE_EREPLY && self->arena.failed ? REFCACHE_ENOMEM : rc;
+    rc_arena_reset_to_fit(self->arena);
+    rc = rc_client_codec_reply(data, len, &self->arena->pa, out);
+    return rc == REFCACHE_EREPLY && self->arena->failed ? REFCACHE_ENOMEM : rc;
 }
 
 int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int timeout_ms)
