@@ -52,8 +52,8 @@ void rc_wsend_results_flush(rc_wthread_t *w)
 {
     if (!w->results_n)
         return;
-    uint8_t *body = w->results + RC_WORKER_RESULTS_HEAD;
-    size_t len = w->results_len - RC_WORKER_RESULTS_HEAD;
+    uint8_t *body = w->results.data + RC_WORKER_RESULTS_HEAD;
+    size_t len = w->results.len - RC_WORKER_RESULTS_HEAD;
     size_t head = w->results_n > 1 ? rc_worker_codec_results_head(body, len) : 0;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, head + len) != 0)
@@ -62,7 +62,7 @@ void rc_wsend_results_flush(rc_wthread_t *w)
     if (w->results_n == 1)
         rc_worker_codec_entry_to_result(zmq_msg_data(&msg)); /* the copy: the batch stays whole */
     w->results_n = 0;
-    w->results_len = RC_WORKER_RESULTS_HEAD;
+    w->results.len = RC_WORKER_RESULTS_HEAD;
     send_work_now(w, &msg);
 }
 
@@ -159,20 +159,16 @@ void rc_wsend_failure(rc_wthread_t *w, const Refcache__V1__Dispatch *d, int code
 static bool results_add(rc_wthread_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
     size_t n = rc_worker_codec_result_entry_size(d->ref_id, d->attempt, len);
-    if (w->results_n && (w->results_n >= RESULTS_MAX || w->results_len + n > RESULTS_BYTES))
+    if (w->results_n && (w->results_n >= RESULTS_MAX || w->results.len + n > RESULTS_BYTES))
         rc_wsend_results_flush(w);
     if (!w->results_n)
-        w->results_len = RC_WORKER_RESULTS_HEAD;
-    if (w->results_len + n > w->results_cap) {
-        size_t cap = w->results_len + n > RESULTS_BYTES ? w->results_len + n : RESULTS_BYTES;
-        uint8_t *buf = realloc(w->results, cap);
-        if (!buf)
-            return false;
-        w->results = buf;
-        w->results_cap = cap;
-    }
-    rc_worker_codec_result_entry_put(w->results + w->results_len, d->ref_id, d->attempt, data, len);
-    w->results_len += n;
+        w->results.len = RC_WORKER_RESULTS_HEAD;
+    /* The first batch takes RESULTS_BYTES at once; a larger result grows it. */
+    if (w->results.len + n > w->results.cap &&
+        rc_buf_reserve(&w->results, w->results.len + n > RESULTS_BYTES ? w->results.len + n : RESULTS_BYTES) != 0)
+        return false;
+    rc_worker_codec_result_entry_put(w->results.data + w->results.len, d->ref_id, d->attempt, data, len);
+    w->results.len += n;
     if (w->results_n++ == 0)
         w->results_since_us = rc_mono_us();
     return true;
