@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
-      libcmocka-dev)
+      libcmocka-dev libsqlite3-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest valgrind clang
          libclang-rt-dev)
