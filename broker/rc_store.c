@@ -558,7 +558,7 @@ uint64_t rc_store_group(rc_store_t *self)
         return self ? self->last_seq : 0;
     rc_store_group_t *g = self->building;
     self->building = NULL;
-    g->seq = ++self->last_seq;
+    uint64_t seq = g->seq = ++self->last_seq; /* g is the writer's once queued */
     atomic_fetch_add(&self->queued_bytes, g->len);
     pthread_mutex_lock(&self->mu);
     if (self->q_tail)
@@ -568,7 +568,7 @@ uint64_t rc_store_group(rc_store_t *self)
     self->q_tail = g;
     pthread_cond_signal(&self->cv);
     pthread_mutex_unlock(&self->mu);
-    return g->seq;
+    return seq;
 }
 
 uint64_t rc_store_durable(rc_store_t *self)
