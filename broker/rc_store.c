@@ -77,6 +77,7 @@ void rc_store_options_defaults(rc_store_options_t *options)
     options->relaxed_sync_ms = 1000;
     options->queue_max = QUEUE_MAX_DEFAULT;
     options->page_size = 65536;
+    options->checkpoint_bytes = RC_STORE_WAL_CHECKPOINT;
 }
 
 static void notify(rc_store_t *self)
@@ -199,6 +200,7 @@ static void *writer_main(void *arg)
                 atomic_fetch_sub(&self->queued_bytes, bytes);
                 atomic_store(&self->durable, seq);
                 atomic_store(&self->write_error, 0);
+                publish(self, false); /* counters first: a waiter woken next sees them */
                 notify(self);
                 committed = bytes;
                 dirty = true;
@@ -227,13 +229,16 @@ static void *writer_main(void *arg)
                 }
             }
         }
-        /* Compaction keeps pace with what was written: up to twice the bytes
-         * just committed (at least one step, at most 8 MiB) per turn. */
+        /* Compaction keeps pace with what was written: it reads twice the
+         * bytes just committed (every byte written becomes garbage some day,
+         * and a step reclaims at least a third of what it reads). Between
+         * batches, or with nothing committed, a few steps; each step reads
+         * one or a few segments, so the pause per turn is bounded by the
+         * batch (itself bounded by the queue). */
         if (!retained && !need_rebuild && !atomic_load(&self->write_error) && !compact_idle) {
             uint64_t budget = committed * 2, done = 0;
-            budget = budget < RC_STORE_SEG_TARGET ? RC_STORE_SEG_TARGET
-                     : budget > (8u << 20)        ? 8u << 20
-                                                  : budget;
+            if (budget < 4 * RC_STORE_SEG_TARGET)
+                budget = 4 * RC_STORE_SEG_TARGET;
             while (done < budget && rc_store_disk_compact_wanted(self)) {
                 uint64_t read = 0;
                 int code = rc_store_disk_compact_step(self, &read);
@@ -245,14 +250,16 @@ static void *writer_main(void *arg)
                 if (read == 0) {
                     empty_looks += 64;
                     if (empty_looks >= self->nsegs) {
-                        compact_idle = true;
+                        compact_idle = true; /* a whole round found nothing: wait for writes */
                         break;
                     }
+                } else {
+                    empty_looks = 0;
                 }
                 done += read ? read : 1;
             }
         }
-        if (!need_rebuild && (uint64_t) self->wal_pages * self->page_size > RC_STORE_WAL_CHECKPOINT) {
+        if (!need_rebuild && (uint64_t) self->wal_pages * self->page_size > self->opt.checkpoint_bytes) {
             rc_store_disk_checkpoint(self, false);
             dirty = false;
             self->last_sync_us = now_us();
@@ -361,6 +368,8 @@ rc_store_t *rc_store_open_as(const char *path, const rc_store_options_t *options
             self->opt.relaxed_sync_ms = 1000;
         if (!self->opt.queue_max)
             self->opt.queue_max = QUEUE_MAX_DEFAULT;
+        if (!self->opt.checkpoint_bytes)
+            self->opt.checkpoint_bytes = RC_STORE_WAL_CHECKPOINT;
     }
     self->salvaging = salvaging;
     self->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -66,6 +66,9 @@ typedef struct {
     size_t queue_max;
     /* Page size of a store created now (a power of two, 4096..65536); 0: 65536. */
     unsigned page_size;
+    /* The WAL is checkpointed into the database once it holds this much (the
+     * writer pauses for the copy and one fsync); 0: 8 MiB. */
+    size_t checkpoint_bytes;
     /* Open an existing store only to read it (rc_store_recover); no writer
      * thread, put/del/group refuse with RC_STORE_ESTATE. */
     int read_only;

@@ -18,7 +18,9 @@ static uint64_t le64(const uint8_t *p)
 
 /* Worth a step: dead bytes beyond half the live ones (so the store stays
  * under ~1.5x its live data, plus a few segments of slack), or many more
- * rows than the bytes need (small groups at a low rate make small rows). */
+ * rows than the bytes need (small groups at a low rate make small rows).
+ * When dead bytes are beyond half the live ones, some row is less than two
+ * thirds live: that is what a step looks for, so a step always finds one. */
 bool rc_store_disk_compact_wanted(rc_store_t *self)
 {
     uint64_t dead = self->stored_bytes - self->live_bytes;
@@ -53,7 +55,7 @@ static bool wasteful(rc_store_t *self, size_t i)
     rc_store_seg_t *s = &self->segs[i];
     if (s->gone || s->bad)
         return false;
-    if ((uint64_t) s->live * 2 < s->bytes)
+    if ((uint64_t) s->live * 3 < (uint64_t) s->bytes * 2)
         return true;
     rc_store_seg_t *n = next_seg(self, i);
     return s->bytes < RC_STORE_SEG_TARGET / 4 && n && !n->bad && n->bytes < RC_STORE_SEG_TARGET / 4;
@@ -148,7 +150,7 @@ static int filter_row(rc_store_t *self, uint64_t id, uint64_t dest, uint64_t *ba
 }
 
 /* One step: find (from the cursor, looking at no more than 64 rows) a row
- * with less than half of it live, or a small row followed by a small row;
+ * less than two thirds live, or a small row followed by a small row;
  * rewrite it with its live records and those of following rows while they
  * fit in one segment; delete the rows merged into it. Reads at most about
  * two segments' worth. Returns 0 (bytes_read 0: nothing to do) or a code. */

@@ -22,7 +22,7 @@
  * merges neighbours up to it, and reads at most a few of them per step. */
 #define RC_STORE_SEG_TARGET (1u << 20)
 /* Checkpoint the WAL into the database once it holds this much. */
-#define RC_STORE_WAL_CHECKPOINT (32u << 20)
+#define RC_STORE_WAL_CHECKPOINT (8u << 20)
 
 /* Record kinds in a segment. */
 enum { RC_STORE_REC_PUT = 1, RC_STORE_REC_DEL = 2 };

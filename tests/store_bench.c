@@ -2,7 +2,8 @@
  * under it, for docs/store.md. Not a test: each mode prints figures.
  *
  *   store_bench disk DIR                      sequential write + fdatasync: bandwidth, latency
- *   store_bench puts DIR [relaxed] COUNT GROUP [BLOB]   puts/s, writer CPU, bytes per record
+ *   store_bench puts DIR [relaxed] COUNT GROUP BLOB [wait]  puts/s, writer CPU, bytes per record
+ *                                             (wait: one group per commit, the caller waits)
  *   store_bench tasks DIR [relaxed] TASKS PASS          broker-like: 3 puts per task (accepted,
  *                                             running, finished), PASS tasks per group
  *   store_bench latency DIR [relaxed] RATE SECONDS       put-to-durable latency p50/p99/max
@@ -71,6 +72,9 @@ static rc_store_t *open_or_die(const char *path, int relaxed)
     const char *ps = getenv("STORE_PAGE_SIZE");
     if (ps)
         o.page_size = (unsigned) atoi(ps);
+    const char *cb = getenv("STORE_CHECKPOINT_MB");
+    if (cb)
+        o.checkpoint_bytes = (size_t) atoi(cb) << 20;
     char err[256];
     rc_store_t *s = rc_store_open(path, &o, NULL, err, sizeof err);
     if (!s) {
@@ -161,7 +165,10 @@ static int mode_disk(const char *dir)
     return 0;
 }
 
-static int mode_puts(const char *dir, int relaxed, uint64_t count, uint64_t group, size_t blen)
+/* wait: each group waits for its durable mark before the next is built, so
+ * a transaction is exactly one group (the commit cost at that size); else
+ * the caller runs ahead and the writer commits whatever has queued. */
+static int mode_puts(const char *dir, int relaxed, uint64_t count, uint64_t group, size_t blen, int wait)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/puts.store", dir);
@@ -176,8 +183,11 @@ static int mode_puts(const char *dir, int relaxed, uint64_t count, uint64_t grou
         make_key(key, i);
         memcpy(blob, &i, sizeof i);
         put_retry(s, key, 17, blob, blen, &refused);
-        if ((i + 1) % group == 0)
+        if ((i + 1) % group == 0) {
             seq = rc_store_group(s);
+            if (wait)
+                wait_durable(s, seq);
+        }
         if ((i & 1023) == 0)
             rc_store_durable(s);
     }
@@ -185,11 +195,11 @@ static int mode_puts(const char *dir, int relaxed, uint64_t count, uint64_t grou
     wait_durable(s, seq);
     double el = now_s() - t0, cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0,
            mine = cpu_s(CLOCK_THREAD_CPUTIME_ID) - m0;
-    printf("puts %s group=%" PRIu64
+    printf("puts %s %s group=%" PRIu64
            " blob=%zu: %.0f puts/s (%.2f s), writer cpu %.2f s (%.0f%% of one core), "
            "caller cpu %.2f s, refused-while-behind %" PRIu64 "\n",
-           relaxed ? "relaxed" : "durable", group, blen, count / el, el, cpu - mine, 100 * (cpu - mine) / el,
-           mine, refused);
+           relaxed ? "relaxed" : "durable", wait ? "one-group-per-commit" : "pipelined", group, blen, count / el,
+           el, cpu - mine, 100 * (cpu - mine) / el, mine, refused);
     report_stats(s, "after:");
     rc_store_close(&s);
     struct stat sb;
@@ -409,7 +419,8 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "disk"))
         return mode_disk(dir);
     if (!strcmp(mode, "puts"))
-        return mode_puts(dir, relaxed, (uint64_t) ARG(0, 2e6), (uint64_t) ARG(1, 4096), (size_t) ARG(2, 150));
+        return mode_puts(dir, relaxed, (uint64_t) ARG(0, 2e6), (uint64_t) ARG(1, 4096), (size_t) ARG(2, 150),
+                         argc > a + 3 && strcmp(argv[a + 3], "wait") == 0);
     if (!strcmp(mode, "tasks"))
         return mode_tasks(dir, relaxed, (uint64_t) ARG(0, 1e6), (uint64_t) ARG(1, 1000));
     if (!strcmp(mode, "latency"))
