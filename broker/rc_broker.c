@@ -1,6 +1,7 @@
 /* rc_broker: the actor that owns the broker's sockets and runs its loop.
  * The loop polls three ROUTER sockets and the actor pipe, drains each socket
- * in batches, and runs the timers that are due; rc_handlers does the rest. */
+ * in batches, and runs the timers that are due; the rooms of rc_core.h do
+ * the rest. */
 #include "rc_broker.h"
 
 #include <czmq.h>
@@ -9,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_broker_int.h"
+#include "rc_core.h"
 #include "rc_common.h"
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
@@ -20,7 +21,7 @@ struct rc_broker {
     zactor_t *actor;
     zactor_t *auth;    /* the ZAP handler, with CURVE */
     char auth_dir[64]; /* the allow-lists merged for it */
-    rc_pool_t *pool;
+    refcache_pool_t *pool;
     char endpoints[3][256];
     atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
@@ -220,8 +221,8 @@ static void broker_actor(zsock_t *pipe, void *arg)
                 /* How many workers can take work: rc_broker_new waits for
                  * its in-process pool with this. */
                 int ready = 0;
-                for (rc_list_t *n = core.worker_list.next; n != &core.worker_list; n = n->next) {
-                    rc_worker_t *w = rc_container_of(n, rc_worker_t, link);
+                for (rc_list_t *n = core.peers.next; n != &core.peers; n = n->next) {
+                    rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
                     ready += w->ready && w->hello;
                 }
                 zsock_send(pipe, "i", ready);
@@ -427,7 +428,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     }
     memcpy(self->endpoints, args->endpoints, sizeof self->endpoints);
     if (config->workers > 0) {
-        rc_pool_config_t pc = {
+        refcache_pool_config_t pc = {
             .work_endpoint = args->work_inproc,
             .control_endpoint = args->control_inproc,
             .threads = config->workers,
@@ -439,7 +440,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
-        self->pool = rc_pool_new(&pc, errbuf, errlen);
+        self->pool = refcache_pool_new(&pc, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
@@ -465,7 +466,7 @@ void rc_broker_destroy(rc_broker_t **self_p)
         return;
     rc_broker_t *self = *self_p;
     /* Workers first, so none is cut off mid-message by the broker's exit. */
-    rc_pool_destroy(&self->pool);
+    refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
     zactor_destroy(&self->auth);
     if (self->auth_dir[0])

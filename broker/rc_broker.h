@@ -18,7 +18,7 @@ typedef struct {
     const char *workers_endpoint; /* default tcp://127.0.0.1:5571 */
     const char *control_endpoint; /* default tcp://127.0.0.1:5572 */
     int workers;                  /* in-process worker threads over inproc; 0: none */
-    int worker_credit;            /* credit of the in-process workers; 0: RC_DEFAULT_CREDIT (256) */
+    int worker_credit;            /* credit of the in-process workers; 0: REFCACHE_DEFAULT_CREDIT (256) */
     uint32_t dispatch_window_us;  /* expected work a busy worker may hold; default 1000; 0: none */
     bool insecure;                /* allow binding a non-loopback address without CURVE */
 

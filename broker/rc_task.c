@@ -1,3 +1,4 @@
+/* rc_task: the task state machine (docs/state-machine.md is its table). */
 #include "rc_task.h"
 
 #include "rc_common.h"
@@ -5,6 +6,11 @@
 /* Every way into a terminal state runs the same clean-up, so a cancelled,
  * failed or timed-out task can hold no timer, no queue place and no worker. */
 #define TO_TERMINAL (RC_ACT_FINISH | RC_ACT_CANCEL_DEADLINE | RC_ACT_CANCEL_RETRY)
+
+#define CODE_CANCELLED     REFCACHE__V1__CODE__CODE_CANCELLED
+#define CODE_DEADLINE      REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED
+#define CODE_UNAVAILABLE   REFCACHE__V1__CODE__CODE_UNAVAILABLE
+#define CODE_NO_ROOM       REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED
 
 static rc_transition_t go(int next, uint32_t actions, int code)
 {
@@ -16,16 +22,30 @@ static rc_transition_t stay(int state, uint32_t actions)
     return (rc_transition_t){.next = state, .actions = actions, .code = 0, .applied = false};
 }
 
-static bool is_terminal(int state)
-{
-    return state == RC_COMPLETE || state == RC_FAILED || state == RC_CANCELLED;
-}
-
-static rc_transition_t retry_or_fail(const rc_task_facts_t *f, int code, uint32_t extra)
+static rc_transition_t retry_or_fail(const rc_task_facts_t *f, int code)
 {
     if (f->retries_left)
-        return go(RC_PENDING, RC_ACT_UNBIND | RC_ACT_SCHEDULE_RETRY | extra, 0);
-    return go(RC_FAILED, RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL | extra, code);
+        return go(RC_PENDING, RC_ACT_UNBIND | RC_ACT_SCHEDULE_RETRY, 0);
+    return go(RC_FAILED, RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL, code);
+}
+
+/* Cancel and deadline end a live handle: only the handle when others still
+ * want the work, else the task itself (stopping its worker if it has one). */
+static rc_transition_t stop(int state, const rc_task_facts_t *f, int code)
+{
+    if (f->others_want)
+        return go(state, RC_ACT_LEAVE, code);
+    uint32_t err = code == CODE_CANCELLED ? 0 : RC_ACT_RECORD_ERROR;
+    int next = code == CODE_CANCELLED ? RC_CANCELLED : RC_FAILED;
+    if (state == RC_PENDING)
+        return go(next, RC_ACT_DEQUEUE | RC_ACT_UNINDEX | err | TO_TERMINAL, code);
+    return go(next, RC_ACT_NOTIFY_WORKER | RC_ACT_UNBIND | RC_ACT_UNINDEX | err | TO_TERMINAL, code);
+}
+
+/* The messages a worker sends about a task. */
+static bool worker_msg(rc_event_t event)
+{
+    return (event >= RC_EV_STARTED && event <= RC_EV_FAILURE) || event == RC_EV_CANCEL_ACK;
 }
 
 rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t *f)
@@ -33,29 +53,25 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
     static const rc_task_facts_t none = {0};
     if (!f)
         f = &none;
+    bool live = state == RC_PENDING || state == RC_PROCESSING;
 
-    if (state == RC_GONE)
-        return stay(state, event <= RC_EV_CANCEL_ACK ? RC_ACT_STALE : 0);
+    if (state == RC_NEW && event == RC_EV_SUBMIT)
+        return go(RC_PENDING, RC_ACT_ENQUEUE, 0);
+    if (state == RC_NEW || state == RC_GONE || (unsigned) state >= RC_STATE_COUNT)
+        return stay(state, worker_msg(event) ? RC_ACT_STALE : 0);
 
     switch (event) {
+    case RC_EV_SUBMIT:
+        return stay(state, 0); /* a task is accepted once */
+
     case RC_EV_CANCEL:
-        if (state == RC_PENDING)
-            return go(RC_CANCELLED, RC_ACT_DEQUEUE | RC_ACT_UNINDEX | TO_TERMINAL,
-                      REFCACHE__V1__CODE__CODE_CANCELLED);
-        if (state == RC_PROCESSING)
-            return go(RC_CANCELLED, RC_ACT_NOTIFY_WORKER | RC_ACT_UNBIND | RC_ACT_UNINDEX | TO_TERMINAL,
-                      REFCACHE__V1__CODE__CODE_CANCELLED);
+        if (live)
+            return stop(state, f, CODE_CANCELLED);
         return stay(state, 0); /* terminal: idempotent, cancelled = false */
 
     case RC_EV_DEADLINE:
-        if (state == RC_PENDING)
-            return go(RC_FAILED, RC_ACT_DEQUEUE | RC_ACT_UNINDEX | RC_ACT_RECORD_ERROR | TO_TERMINAL,
-                      REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED);
-        if (state == RC_PROCESSING)
-            return go(RC_FAILED,
-                      RC_ACT_NOTIFY_WORKER | RC_ACT_UNBIND | RC_ACT_UNINDEX | RC_ACT_RECORD_ERROR |
-                          TO_TERMINAL,
-                      REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED);
+        if (live)
+            return stop(state, f, CODE_DEADLINE);
         return stay(state, 0);
 
     case RC_EV_DISPATCH:
@@ -70,9 +86,17 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
 
     case RC_EV_EXPIRE:
     case RC_EV_DELETE:
-        if (is_terminal(state))
+        if (!rc_task_terminal(state))
+            return stay(state, 0); /* Delete answers FAILED_PRECONDITION */
+        if (f->shared)
+            return go(state, RC_ACT_FORGET, 0);
+        return go(RC_GONE, RC_ACT_UNINDEX | RC_ACT_DROP, 0);
+
+    case RC_EV_EVICT:
+        /* The caps make room from finished tasks only, whoever holds them. */
+        if (rc_task_terminal(state))
             return go(RC_GONE, RC_ACT_UNINDEX | RC_ACT_DROP, 0);
-        return stay(state, 0); /* Delete answers FAILED_PRECONDITION */
+        return stay(state, 0);
 
     case RC_EV_CANCEL_ACK:
         /* The worker stopped an attempt it was told to stop: its slot is
@@ -80,8 +104,8 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
          * learns when. An ack for the running attempt that nobody cancelled
          * means the worker dropped it: treat it as lost. */
         if (state == RC_PROCESSING && f->current)
-            return retry_or_fail(f, REFCACHE__V1__CODE__CODE_UNAVAILABLE, 0);
-        if (is_terminal(state) && f->current)
+            return retry_or_fail(f, CODE_UNAVAILABLE);
+        if (rc_task_terminal(state) && f->current)
             return go(state, RC_ACT_RECORD_STOPPED, 0);
         return stay(state, RC_ACT_STALE);
 
@@ -96,14 +120,19 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
             return go(state, RC_ACT_MARK_STARTED, 0);
         if (event == RC_EV_PROGRESS)
             return go(state, RC_ACT_PROGRESS, 0);
-        if (event == RC_EV_RESULT)
+        if (event == RC_EV_RESULT) {
+            /* A result that cannot be kept makes the task fail rather than lie. */
+            if (f->no_room)
+                return go(RC_FAILED, RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL,
+                          CODE_NO_ROOM);
             return go(RC_COMPLETE, RC_ACT_UNBIND | RC_ACT_STORE_RESULT | TO_TERMINAL, 0);
+        }
         if (event == RC_EV_FAILURE) {
             if (f->retryable)
-                return retry_or_fail(f, 0, 0);
+                return retry_or_fail(f, 0);
             return go(RC_FAILED, RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL, 0);
         }
-        return retry_or_fail(f, REFCACHE__V1__CODE__CODE_UNAVAILABLE, 0);
+        return retry_or_fail(f, CODE_UNAVAILABLE);
 
     case RC_EV_COUNT:
         break;
@@ -113,14 +142,27 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
 
 const char *rc_task_state_name(int state)
 {
+    if (state == RC_NEW)
+        return "NEW";
     return state == RC_GONE ? "GONE" : rc_state_name(state);
 }
 
 const char *rc_task_event_name(rc_event_t event)
 {
     static const char *const names[RC_EV_COUNT] = {
-        "dispatch",   "started", "progress", "result",    "failure", "worker_lost",
-        "cancel_ack", "cancel",  "deadline", "retry_due", "expire",  "delete",
+        "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
+        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict",
     };
     return (unsigned) event < RC_EV_COUNT ? names[event] : "?";
+}
+
+const char *rc_task_action_name(unsigned bit)
+{
+    static const char *const names[RC_ACT_COUNT_] = {
+        "enqueue",      "dequeue",       "assign",       "mark_started",   "progress",
+        "store_result", "record_error",  "notify_worker", "unbind",        "schedule_retry",
+        "cancel_retry", "cancel_deadline", "finish",     "unindex",        "record_stopped",
+        "drop",         "stale",         "leave",        "forget",
+    };
+    return bit < RC_ACT_COUNT_ ? names[bit] : "?";
 }

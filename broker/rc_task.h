@@ -1,20 +1,16 @@
-/* rc_task: the task state machine of PRODUCT.md section 3, as pure
- * functions. Given a state, an event and the facts the event depends on, it
- * returns the next state and the actions the broker must run. It touches no
- * socket and no memory, so unit tests drive it directly.
+/* rc_task: the task state machine, as pure functions. Given a state, an
+ * event and the facts the event depends on, it returns the next state and
+ * the actions the broker must run. It touches no socket and no memory, so
+ * unit tests drive it directly. docs/state-machine.md is its table, row by
+ * row, and test_task checks the two against each other.
  *
- *   PENDING    --dispatch-->            PROCESSING  assign to a worker
- *   PENDING    --retry_due-->           PENDING     (back in the queue)
- *   PENDING    --cancel-->              CANCELLED   dequeue / disarm the retry
- *   PENDING    --deadline-->            FAILED      DEADLINE_EXCEEDED
- *   PROCESSING --result (current)-->    COMPLETE    store the result
- *   PROCESSING --failure, retry left--> PENDING     back-off, attempt + 1
- *   PROCESSING --failure-->             FAILED      keep code and message
- *   PROCESSING --worker_lost-->         PENDING (retry left) or FAILED UNAVAILABLE
- *   PROCESSING --cancel-->              CANCELLED   cancel notice to the worker
- *   PROCESSING --deadline-->            FAILED      DEADLINE_EXCEEDED, cancel notice
- *   terminal   --cancel-->              unchanged   cancelled = false
- *   terminal   --expire/delete-->       gone
+ * A task is a computation; the ref_ids clients hold are handles on it. The
+ * state passed in is what the handle an event concerns sees: the task's own
+ * state while the handle is attached to it, or the handle's own terminal
+ * state once it left (its holder cancelled it, or its deadline passed,
+ * while other handles still wanted the work). Events from workers and the
+ * broker concern the task itself.
+ *
  * Worker events that are not from the task's current attempt on its current
  * worker are stale: discarded, never applied. */
 #ifndef RC_TASK_H
@@ -25,12 +21,14 @@
 
 /* States are refcache.v1.State values so they print with rc_state_name(). */
 enum {
+    RC_NEW = 0, /* not accepted yet: only Submit applies */
     RC_PENDING = 1,
     RC_PROCESSING = 2,
     RC_COMPLETE = 3,
     RC_FAILED = 4,
     RC_CANCELLED = 5,
     RC_GONE = 6, /* dropped from the broker: answers NOT_FOUND */
+    RC_STATE_COUNT
 };
 
 typedef enum {
@@ -46,6 +44,8 @@ typedef enum {
     RC_EV_RETRY_DUE,
     RC_EV_EXPIRE,
     RC_EV_DELETE,
+    RC_EV_SUBMIT, /* a client's Submit accepted a new task */
+    RC_EV_EVICT,  /* the record cap or the cache's byte cap needs the room */
     RC_EV_COUNT
 } rc_event_t;
 
@@ -68,6 +68,9 @@ enum {
     RC_ACT_RECORD_STOPPED = 1u << 14, /* the worker acknowledged the stop */
     RC_ACT_DROP = 1u << 15,           /* free the record */
     RC_ACT_STALE = 1u << 16,          /* not applied: count as stale */
+    RC_ACT_LEAVE = 1u << 17,          /* only the handle ends (code says how); the task goes on for others */
+    RC_ACT_FORGET = 1u << 18,         /* only the handle goes; the record stays for the others */
+    RC_ACT_COUNT_ = 19
 };
 
 /* What an event's outcome depends on besides the state. */
@@ -75,20 +78,30 @@ typedef struct {
     bool current;      /* worker events: from the task's current worker and attempt */
     bool retryable;    /* failure: the worker says retrying may help */
     bool retries_left; /* attempt <= max_retries */
+    bool no_room;      /* result: there is no memory to keep it */
+    bool others_want;  /* cancel, deadline: another handle still wants the work */
+    bool shared;       /* expire, delete: the record is still needed without this handle */
 } rc_task_facts_t;
 
 typedef struct {
-    int next;         /* next state (== state when unchanged) */
+    int next;         /* next state of the task (== state when unchanged) */
     uint32_t actions; /* RC_ACT_* */
-    int code;         /* for FAILED/CANCELLED: the refcache.v1.Code to record */
+    int code;         /* for FAILED/CANCELLED and a handle that leaves: the refcache.v1.Code */
     bool applied;     /* false: the event does not apply in this state */
 } rc_transition_t;
 
 /* The transition for event in state. Pure. */
 rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t *facts);
 
-/* Printable names for logs. */
+/* True for COMPLETE, FAILED and CANCELLED. */
+static inline bool rc_task_terminal(int state)
+{
+    return state == RC_COMPLETE || state == RC_FAILED || state == RC_CANCELLED;
+}
+
+/* Printable names for logs ("PENDING", "dispatch", "notify_worker"). */
 const char *rc_task_state_name(int state);
 const char *rc_task_event_name(rc_event_t event);
+const char *rc_task_action_name(unsigned bit); /* bit: 0 .. RC_ACT_COUNT_ - 1 */
 
 #endif

@@ -5,8 +5,10 @@ add_library(rc_hist STATIC ${CMAKE_CURRENT_LIST_DIR}/rc_hist.c)
 target_include_directories(rc_hist PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(rc_hist PUBLIC m)
 
-add_executable(refcache-bench ${CMAKE_CURRENT_LIST_DIR}/bench.c)
-target_link_libraries(refcache-bench PRIVATE rc_hist rc_cli_util rc_client Threads::Threads m)
+add_executable(refcache-bench ${CMAKE_CURRENT_LIST_DIR}/bench.c ${CMAKE_CURRENT_LIST_DIR}/bench_options.c
+  ${CMAKE_CURRENT_LIST_DIR}/bench_run.c ${CMAKE_CURRENT_LIST_DIR}/bench_scenarios.c
+  ${CMAKE_CURRENT_LIST_DIR}/bench_report.c ${CMAKE_CURRENT_LIST_DIR}/rc_bench_cleanup.c)
+target_link_libraries(refcache-bench PRIVATE rc_hist rc_cli_util rc_util rc_client Threads::Threads m)
 
 # The tests are defined at the end of the top-level directory: this file is
 # read before include(CTest) and find_package(cmocka) run there, so

@@ -1,10 +1,11 @@
 /* refcache: the command-line client. Parsing is in rc_cli_args, JSON in
  * rc_json, the protocol in rc_client; this file runs one command and prints
  * its outcome. */
+#include "rc_buf.h"
 #include "rc_cli_args.h"
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_json.h"
+#include "refcache.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -29,23 +30,9 @@ static const char *const global_help =
     "  stats                                       show the broker's counters\n"
     "  keygen PATH                                 write a CURVE certificate: PATH and PATH_secret\n"
     "\n"
-    "global options:\n"
-    "  -e, --endpoint EP     broker clients endpoint (env REFCACHE_ENDPOINT;\n"
-    "                        default " RC_CLI_DEFAULT_ENDPOINT ")\n"
-    "  --namespace NS        the namespace every command runs in (env REFCACHE_NAMESPACE;\n"
-    "                        default: the default namespace). A task is found only in\n"
-    "                        the namespace it was submitted in: status, wait, fetch,\n"
-    "                        cancel and delete of it from any other answer NOT_FOUND\n"
-    "  --json                print one JSON object per call (keys: code, message, ref_id,\n"
-    "                        state, cancelled, progress_done, progress_total, attempt,\n"
-    "                        result_size, result, error, ...)\n"
-    "  --timeout MS          how long to wait for each reply (default 5000; submit and wait\n"
-    "                        add their own hold time)\n"
-    "  --curve-secret FILE   this client's CURVE certificate (env REFCACHE_CURVE_SECRET)\n"
-    "  --broker-public FILE  the broker's public certificate (env REFCACHE_CURVE_SERVER;\n"
-    "                        --curve-server is the same flag)\n"
-    "  -h, --help            this help; COMMAND --help for a command's own\n"
-    "  --version             print the version\n"
+    "global options (before or after the command; [the environment variable]):\n";
+
+static const char *const exit_help =
     "\n"
     "exit status:\n"
     "  0       the reply's code is OK\n"
@@ -57,6 +44,7 @@ static const char *const global_help =
     "  A task's own state (FAILED, CANCELLED) does not change the exit status of\n"
     "  status/wait: the call itself succeeded; read `state`.\n";
 
+/* A command's help before its option lines (rc_cli_options_help). */
 static const char *s_command_help(rc_cmd_t cmd)
 {
     switch (cmd) {
@@ -64,47 +52,49 @@ static const char *s_command_help(rc_cmd_t cmd)
         return "usage: refcache submit FUNCTION [key=value ...] [options]\n"
                "\n"
                "Starts FUNCTION(params, payload). Built-in functions: echo, sleep ms= step_ms=,\n"
-               "primes n=, spin iterations= step=, fail message= retryable=0|1.\n"
-               "\n"
-               "  --payload TEXT|@FILE   payload bytes (@- reads standard input)\n"
-               "  --async-timeout MS     hold the reply up to MS for the result (0: reply at once)\n"
-               "  --deadline MS          fail with DEADLINE_EXCEEDED if not done in MS\n"
-               "  --retries N            retries of a retryable failure or lost worker\n"
-               "  --ttl S                keep the terminal record S seconds\n"
-               "  --namespace NS         task and cache namespace (also a global option; later\n"
-               "                         commands on the task need the same --namespace)\n"
-               "  --no-cache             never share this task through the cache\n";
+               "primes n=, spin iterations= step=, fail message= retryable=0|1. --namespace NS\n"
+               "(a global option) names the task's and the cache's namespace; later commands on\n"
+               "the task need the same one.\n"
+               "\n";
     case RC_CMD_STATUS:
-        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n";
+        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n\n";
     case RC_CMD_WAIT:
         return "usage: refcache wait REF [--timeout MS]\n\n"
-               "Waits up to MS (default 30000) until the task is terminal, then shows it like status.\n"
-               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n";
+               "Waits until the task is terminal, then shows it like status.\n"
+               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n\n";
     case RC_CMD_FETCH:
         return "usage: refcache fetch REF [--offset N] [--length N] [-o FILE]\n\n"
                "Reads a COMPLETE task's result. Without --length it reads every page from the\n"
                "offset to the end. The bytes go to standard output (raw), or to FILE with -o;\n"
-               "with --json they are the `result` string.\n";
+               "with --json they are the `result` string.\n\n";
     case RC_CMD_CANCEL:
         return "usage: refcache cancel REF\n\n"
                "Cancels a PENDING or PROCESSING task. `cancelled` is true only if this call\n"
-               "cancelled it; a second cancel prints false. Unknown REF: NOT_FOUND (exit 15).\n";
+               "cancelled it; a second cancel prints false. Unknown REF: NOT_FOUND (exit 15).\n\n";
     case RC_CMD_DELETE:
-        return "usage: refcache delete REF\n\nDrops a terminal task and its result now.\n";
+        return "usage: refcache delete REF\n\nDrops a terminal task and its result now.\n\n";
     case RC_CMD_STATS:
-        return "usage: refcache stats\n\nShows the broker's counters.\n";
+        return "usage: refcache stats\n\nShows the broker's counters.\n\n";
     case RC_CMD_KEYGEN:
         return "usage: refcache keygen PATH\n\n"
-               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n";
+               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n\n";
     default:
         return global_help;
     }
 }
 
+static void s_help(rc_cmd_t cmd)
+{
+    fputs(s_command_help(cmd), stdout);
+    rc_cli_options_help(stdout, cmd);
+    if (cmd == RC_CMD_NONE)
+        fputs(exit_help, stdout);
+}
+
 /* Everything one run needs, so that helpers take one argument. */
 typedef struct {
     rc_cli_args_t *args;
-    rc_client_t *client;
+    refcache_client_t *client;
 } cli_t;
 
 static int s_fail(const char *fmt, const char *a, const char *b)
@@ -122,9 +112,9 @@ static int s_report(cli_t *cli, int rc)
     if (rc == 0)
         return RC_EXIT_OK;
     if (rc < 0) {
-        fprintf(stderr, "refcache: %s (%s)\n", rc_client_strerror(rc), cli->args->endpoint);
+        fprintf(stderr, "refcache: %s (%s)\n", refcache_strerror(rc), cli->args->endpoint);
     } else {
-        const char *msg = rc_client_message(cli->client);
+        const char *msg = refcache_client_message(cli->client);
         fprintf(stderr, "refcache: %s%s%s\n", rc_code_name(rc), *msg ? ": " : "", msg);
     }
     return rc_cli_exit_status(rc);
@@ -144,12 +134,12 @@ static rc_json_t *s_json_start(cli_t *cli, int rc)
     rc_json_t *json = rc_json_new();
     if (json) {
         rc_json_str(json, "code", rc_code_name(rc));
-        rc_json_str(json, "message", rc_client_message(cli->client));
+        rc_json_str(json, "message", refcache_client_message(cli->client));
     }
     return json;
 }
 
-static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
+static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit)
 {
     rc_json_str(json, "ref_id", t->ref_id);
     rc_json_str(json, "state", rc_state_name(t->state));
@@ -157,7 +147,7 @@ static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
     rc_json_uint(json, "progress_total", t->progress_total);
     rc_json_uint(json, "attempt", t->attempt);
     rc_json_uint(json, "result_size", t->result_size);
-    if (t->result_len || t->state == REFCACHE__V1__STATE__STATE_COMPLETE)
+    if (t->result_len || t->state == REFCACHE_STATE_COMPLETE)
         rc_json_bytes(json, "result", t->result, t->result_len);
     rc_json_bool(json, "result_truncated", t->result_truncated);
     rc_json_str(json, "error", t->error);
@@ -177,14 +167,14 @@ static void s_json_task(rc_json_t *json, const rc_task_info_t *t, bool submit)
     }
 }
 
-static void s_human_task(const rc_task_info_t *t, bool submit)
+static void s_human_task(const refcache_task_view_t *t, bool submit)
 {
     printf("ref_id  %s  %s  progress %" PRIu64 "/%" PRIu64 "  attempt %" PRIu32 "%s%s\n", t->ref_id,
            rc_state_name(t->state), t->progress_done, t->progress_total, t->attempt,
            submit && t->cache_hit ? "  cache_hit" : "", submit && t->deduplicated ? "  deduplicated" : "");
     if (t->error_code || *t->error)
         printf("error   %s%s%s\n", rc_code_name(t->error_code), *t->error ? ": " : "", t->error);
-    if (t->state == REFCACHE__V1__STATE__STATE_COMPLETE) {
+    if (t->state == REFCACHE_STATE_COMPLETE) {
         if (t->result_truncated)
             printf("result  %" PRIu64 " bytes; first %zu below (read all with: refcache fetch %s)\n",
                    t->result_size, t->result_len, t->ref_id);
@@ -197,18 +187,19 @@ static void s_human_task(const rc_task_info_t *t, bool submit)
 }
 
 /* Prints a task reply (submit/status/wait) and returns the exit status. */
-static int s_task_out(cli_t *cli, int rc, rc_task_info_t *t, bool submit)
+static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
 {
+    const refcache_task_view_t *t = *task_p ? &(*task_p)->info : NULL;
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
-        if (json && *t->ref_id)
+        if (json && t && *t->ref_id)
             s_json_task(json, t, submit);
         s_json_emit(json);
         rc_json_destroy(&json);
-    } else if (rc == 0) {
+    } else if (rc == 0 && t) {
         s_human_task(t, submit);
     }
-    rc_task_info_free(t);
+    refcache_task_destroy(task_p);
     return s_report(cli, rc);
 }
 
@@ -228,20 +219,15 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
         return s_fail("cannot read payload file %s: %s", path, strerror(errno));
-    size_t cap = 0;
+    rc_buf_t buf = {0};
     int rc = 0;
     for (;;) {
-        if (*len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            uint8_t *grown = realloc(*data, cap);
-            if (!grown) {
-                rc = s_fail("out of memory reading %s%s", path, "");
-                break;
-            }
-            *data = grown;
+        if (buf.len == buf.cap && rc_buf_reserve(&buf, buf.cap ? buf.cap * 2 : 65536) != 0) {
+            rc = s_fail("out of memory reading %s%s", path, "");
+            break;
         }
-        size_t n = fread(*data + *len, 1, cap - *len, f);
-        *len += n;
+        size_t n = fread(buf.data + buf.len, 1, buf.cap - buf.len, f);
+        buf.len += n;
         if (n == 0) {
             if (ferror(f))
                 rc = s_fail("cannot read payload file %s: %s", path, strerror(errno));
@@ -250,19 +236,18 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     }
     if (f != stdin)
         fclose(f);
-    if (rc) {
-        free(*data);
-        *data = NULL;
-        *len = 0;
-    }
+    if (rc)
+        rc_buf_free(&buf);
+    else
+        *data = rc_buf_take(&buf, len);
     return rc;
 }
 
 static int s_cmd_submit(cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     uint8_t *payload;
     size_t payload_len;
     if (s_payload(a->payload, &payload, &payload_len))
@@ -276,23 +261,24 @@ static int s_cmd_submit(cli_t *cli)
     opts.max_retries = a->retries;
     opts.ttl_s = a->ttl_s;
     opts.no_cache = a->no_cache;
-    rc_task_info_t t;
-    int rc = rc_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);
     return s_task_out(cli, rc, &t, true);
 }
 
 static int s_cmd_status(cli_t *cli)
 {
-    rc_task_info_t t;
-    int rc = rc_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc = refcache_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
     return s_task_out(cli, rc, &t, false);
 }
 
 static int s_cmd_wait(cli_t *cli)
 {
-    rc_task_info_t t;
-    int rc = rc_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
+    refcache_task_t *t = NULL;
+    int rc =
+        refcache_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
     return s_task_out(cli, rc, &t, false);
 }
 
@@ -308,44 +294,33 @@ static int s_cmd_fetch(cli_t *cli)
         out = stdout;
     }
     /* JSON needs the bytes at once; raw output streams page by page. */
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
+    rc_buf_t buf = {0};
+    size_t len = 0;
     uint64_t offset = a->offset, total = 0;
     int rc = 0, exit_status = RC_EXIT_OK;
     for (;;) {
-        rc_fetch_t page;
+        refcache_page_t *page = NULL;
         uint32_t want = a->have_length ? a->length : 0;
-        rc = rc_client_fetch(cli->client, a->operand, offset, want, &page, a->timeout_ms);
+        rc = refcache_client_fetch(cli->client, a->operand, offset, want, &page, a->timeout_ms);
         if (rc)
             break;
-        total = page.total_size;
+        total = page->info.total_size;
         if (out) {
-            if (page.len && fwrite(page.data, 1, page.len, out) != page.len) {
-                rc_fetch_free(&page);
+            if (page->info.len && fwrite(page->info.data, 1, page->info.len, out) != page->info.len) {
+                refcache_page_destroy(&page);
                 exit_status =
                     s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
                 break;
             }
-        } else if (page.len) {
-            if (len + page.len > cap) {
-                size_t ncap = cap ? cap : 65536;
-                while (ncap < len + page.len)
-                    ncap *= 2;
-                uint8_t *grown = realloc(buf, ncap);
-                if (!grown) {
-                    rc_fetch_free(&page);
-                    exit_status = s_fail("out of memory%s%s", "", "");
-                    break;
-                }
-                buf = grown;
-                cap = ncap;
-            }
-            memcpy(buf + len, page.data, page.len);
+        } else if (rc_buf_append(&buf, page->info.data, page->info.len) != 0) {
+            refcache_page_destroy(&page);
+            exit_status = s_fail("out of memory%s%s", "", "");
+            break;
         }
-        len += page.len;
-        offset += page.len;
-        size_t got = page.len;
-        rc_fetch_free(&page);
+        len += page->info.len;
+        offset += page->info.len;
+        size_t got = page->info.len;
+        refcache_page_destroy(&page);
         if (a->have_length || got == 0 || offset >= total)
             break;
     }
@@ -355,7 +330,7 @@ static int s_cmd_fetch(cli_t *cli)
         exit_status = s_fail("cannot write %s: %s", a->out_file, strerror(errno));
     }
     if (exit_status != RC_EXIT_OK) {
-        free(buf);
+        rc_buf_free(&buf);
         return exit_status;
     }
     if (rc >= 0 && a->json) {
@@ -368,14 +343,14 @@ static int s_cmd_fetch(cli_t *cli)
             if (a->out_file)
                 rc_json_str(json, "file", a->out_file);
             else if (rc == 0)
-                rc_json_bytes(json, "result", buf, len);
+                rc_json_bytes(json, "result", buf.data, buf.len);
         }
         s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0 && a->out_file) {
         printf("wrote %zu bytes to %s (result_size %" PRIu64 ")\n", len, a->out_file, total);
     }
-    free(buf);
+    rc_buf_free(&buf);
     return s_report(cli, rc);
 }
 
@@ -383,7 +358,8 @@ static int s_cmd_cancel(cli_t *cli)
 {
     bool cancelled;
     int state;
-    int rc = rc_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
+    int rc =
+        refcache_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
         if (json) {
@@ -404,7 +380,7 @@ static int s_cmd_cancel(cli_t *cli)
 static int s_cmd_delete(cli_t *cli)
 {
     bool found;
-    int rc = rc_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
+    int rc = refcache_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
         if (json) {
@@ -421,8 +397,8 @@ static int s_cmd_delete(cli_t *cli)
 
 static int s_cmd_stats(cli_t *cli)
 {
-    rc_stats_t s;
-    int rc = rc_client_stats(cli->client, &s, cli->args->timeout_ms);
+    refcache_stats_t s;
+    int rc = refcache_client_stats(cli->client, &s, cli->args->timeout_ms);
     const struct {
         const char *name;
         uint64_t value;
@@ -521,7 +497,7 @@ int main(int argc, char **argv)
         return RC_EXIT_USAGE;
     }
     if (args.help) {
-        fputs(s_command_help(args.cmd), stdout);
+        s_help(args.cmd);
         rc_cli_args_free(&args);
         return RC_EXIT_OK;
     }
@@ -536,18 +512,13 @@ int main(int argc, char **argv)
         return rc;
     }
 
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = args.endpoint;
-    opts.curve_secret_file = args.curve_secret ? args.curve_secret : getenv("REFCACHE_CURVE_SECRET");
-    opts.broker_public_file = args.curve_server ? args.curve_server : getenv("REFCACHE_CURVE_SERVER");
-    opts.namespace_name = args.namespace_name ? args.namespace_name : getenv("REFCACHE_NAMESPACE");
-    if (!opts.curve_secret_file != !opts.broker_public_file) {
-        fprintf(stderr, "refcache: CURVE needs both --curve-secret and --broker-public\n");
-        rc_cli_args_free(&args);
-        return RC_EXIT_USAGE;
-    }
-    rc_client_t *client = rc_client_new(&opts, err, sizeof err);
+    opts.curve_secret_file = args.curve_secret;
+    opts.broker_public_file = args.curve_server;
+    opts.namespace_name = args.namespace_name;
+    refcache_client_t *client = refcache_client_new(&opts, err, sizeof err);
     if (!client) {
         fprintf(stderr, "refcache: %s\n", err);
         rc_cli_args_free(&args);
@@ -580,7 +551,7 @@ int main(int argc, char **argv)
         rc = RC_EXIT_USAGE;
         break;
     }
-    rc_client_destroy(&client);
+    refcache_client_destroy(&client);
     rc_cli_args_free(&args);
     return rc;
 }

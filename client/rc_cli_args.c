@@ -1,4 +1,6 @@
+#include "rc_buf.h"
 #include "rc_cli_args.h"
+#include "rc_opts.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -38,52 +40,13 @@ static int s_usage(char *err, size_t errlen, const char *fmt, ...)
     return RC_EXIT_USAGE;
 }
 
-/* Strict unsigned decimal parse: digits only, no sign, within max. */
-static bool s_parse_u64(const char *text, uint64_t max, uint64_t *out)
-{
-    if (!text || !*text)
-        return false;
-    for (const char *p = text; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Takes the value of option argv[*i] (the next argument). */
-static const char *s_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
-static int s_number(int argc, char **argv, int *i, uint64_t max, uint64_t *out, char *err, size_t errlen)
-{
-    const char *opt = argv[*i];
-    const char *v = s_value(argc, argv, i);
-    if (!v)
-        return s_usage(err, errlen, "%s needs a value", opt);
-    if (!s_parse_u64(v, max, out))
-        return s_usage(err, errlen, "%s: '%s' is not a number from 0 to %llu", opt, v,
-                       (unsigned long long) max);
-    return 0;
-}
-
 static int s_add_param(rc_cli_args_t *args, const char *kv, char *err, size_t errlen)
 {
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv)
         return s_usage(err, errlen, "parameter '%s' is not key=value", kv);
-    rc_param_t *grown = realloc(args->params, (args->param_count + 1) * sizeof *grown);
-    if (!grown)
+    if (rc_buf_grow_array(&args->params, &args->param_cap_, args->param_count + 1, sizeof *args->params) != 0)
         return s_usage(err, errlen, "out of memory");
-    args->params = grown;
     char *key = strndup(kv, (size_t) (eq - kv));
     if (!key)
         return s_usage(err, errlen, "out of memory");
@@ -101,42 +64,109 @@ static rc_cmd_t s_command(const char *name)
     return RC_CMD_NONE;
 }
 
-/* Options every position accepts (before or after the command). */
-static int s_global(rc_cli_args_t *args, int argc, char **argv, int *i, bool before_cmd, bool *matched,
-                    char *err, size_t errlen)
+/* Scopes (rc_opts): before the command, and one per command. */
+#define SCOPE_TOP    1u
+#define SCOPE(cmd)   (1u << (cmd))
+#define SCOPE_ALL    (SCOPE_TOP | 0x3FEu)
+#define SCOPE_NOWAIT (SCOPE_ALL & ~SCOPE(RC_CMD_WAIT))
+
+typedef struct {
+    rc_cli_args_t *args;
+    uint64_t length; /* fetch --length, UINT64_MAX when not given */
+    bool curve_server_alias;
+} parse_t;
+
+/* The CLI's options: one table for parsing and for --help. */
+static size_t s_table(parse_t *p, rc_opt_t *t)
 {
-    const char *a = argv[*i];
-    *matched = true;
-    if (strcmp(a, "--json") == 0) {
-        args->json = true;
-    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-        args->help = true;
-    } else if (strcmp(a, "--endpoint") == 0 || strcmp(a, "-e") == 0) {
-        if (!(args->endpoint = s_value(argc, argv, i)))
-            return s_usage(err, errlen, "%s needs a value", a);
-    } else if (strcmp(a, "--namespace") == 0) {
-        if (!(args->namespace_name = s_value(argc, argv, i)))
-            return s_usage(err, errlen, "%s needs a value", a);
-    } else if (strcmp(a, "--curve-secret") == 0) {
-        if (!(args->curve_secret = s_value(argc, argv, i)))
-            return s_usage(err, errlen, "%s needs a value", a);
-    } else if (strcmp(a, "--broker-public") == 0 || strcmp(a, "--curve-server") == 0) {
-        /* --broker-public, as refcache-worker names it; --curve-server is
-         * the older name, kept. */
-        if (!(args->curve_server = s_value(argc, argv, i)))
-            return s_usage(err, errlen, "%s needs a value", a);
-    } else if ((before_cmd || args->cmd != RC_CMD_WAIT) && strcmp(a, "--timeout") == 0) {
-        uint64_t v;
-        int rc = s_number(argc, argv, i, 86400000, &v, err, errlen);
-        if (rc)
-            return rc;
-        args->timeout_ms = (int) v;
-    } else if (before_cmd && strcmp(a, "--version") == 0) {
-        args->version = true;
-    } else {
-        *matched = false;
+    rc_cli_args_t *a = p->args;
+    size_t n = 0;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("endpoint", 'e', a->endpoint, "EP",
+                                    "broker clients endpoint (default " RC_CLI_DEFAULT_ENDPOINT ")");
+    t[n - 1].env = true;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("namespace", 0, a->namespace_name, "NS",
+                                    "the namespace every command runs in (default: the default\n"
+                                    "namespace). A task is found only in the namespace it was\n"
+                                    "submitted in: status, wait, fetch, cancel and delete of it\n"
+                                    "from any other answer NOT_FOUND");
+    t[n - 1].env = true;
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("json", 0, a->json,
+                                     "print one JSON object per call (keys: code, message,\n"
+                                     "ref_id, state, cancelled, progress_done, progress_total,\n"
+                                     "attempt, result_size, result, error, ...)");
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("timeout", 0, a->timeout_ms, 0, 86400000, "MS",
+                                     "how long to wait for each reply (default 5000; submit\n"
+                                     "and wait add their own hold time)");
+    t[n - 1].scope = SCOPE_NOWAIT;
+    t[n++] =
+        (rc_opt_t) RC_OPT_STR_("curve-secret", 0, a->curve_secret, "FILE", "this client's CURVE certificate");
+    t[n - 1].env = true;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("broker-public", 0, a->curve_server, "FILE",
+                                    "the broker's public certificate");
+    t[n - 1].env = true;
+    t[n - 1].old_env = "REFCACHE_CURVE_SERVER";
+    /* The older name of --broker-public, kept for scripts. */
+    t[n++] =
+        (rc_opt_t) RC_OPT_STR_("curve-server", 0, a->curve_server, "FILE", "the same as --broker-public");
+    t[n - 1].hidden = true;
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("help", 'h', a->help, "this help; COMMAND --help for a command's own");
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("version", 'V', a->version, "print the version");
+    t[n - 1].scope = SCOPE_TOP;
+    /* submit */
+    unsigned sub = SCOPE(RC_CMD_SUBMIT);
+    t[n++] = (rc_opt_t) RC_OPT_STR_("payload", 0, a->payload, "TEXT|@FILE",
+                                    "payload bytes (@- reads standard input)");
+    t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("async-timeout", 0, a->async_timeout_ms, 0, UINT32_MAX, "MS",
+                                     "hold the reply up to MS for the result (0: reply at once)");
+    t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("deadline", 0, a->deadline_ms, 0, UINT32_MAX, "MS",
+                                     "fail with DEADLINE_EXCEEDED if not done in MS");
+    t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("retries", 0, a->retries, 0, UINT32_MAX, "N",
+                                     "retries of a retryable failure or lost worker");
+    t[n - 1].scope = sub;
+    t[n++] =
+        (rc_opt_t) RC_OPT_UINT_("ttl", 0, a->ttl_s, 0, UINT32_MAX, "S", "keep the terminal record S seconds");
+    t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-cache", 0, a->no_cache, "never share this task through the cache");
+    t[n - 1].scope = sub;
+    /* wait */
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("timeout", 0, a->wait_ms, 0, UINT32_MAX, "MS",
+                                     "wait up to MS for the task to be terminal (30000)");
+    t[n - 1].scope = SCOPE(RC_CMD_WAIT);
+    /* fetch */
+    unsigned fetch = SCOPE(RC_CMD_FETCH);
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("offset", 0, a->offset, 0, UINT64_MAX, "N", "first byte to read (0)");
+    t[n - 1].scope = fetch;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("length", 0, p->length, 0, UINT32_MAX, "N",
+                                     "read one page of at most N bytes");
+    t[n - 1].scope = fetch;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("output", 'o', a->out_file, "FILE", "write the bytes to FILE");
+    t[n - 1].scope = fetch;
+    return n;
+}
+
+#define TABLE_MAX 32
+
+static int s_operand(void *ctx, const char *arg, unsigned *scope, char *err, size_t errlen)
+{
+    parse_t *p = ctx;
+    rc_cli_args_t *a = p->args;
+    if (a->cmd == RC_CMD_NONE) {
+        a->cmd = s_command(arg);
+        if (a->cmd == RC_CMD_NONE)
+            return s_usage(err, errlen, "unknown command '%s' (see refcache --help)", arg);
+        *scope = SCOPE(a->cmd);
+        return 0;
     }
-    return 0;
+    if (!a->operand) {
+        a->operand = arg;
+        return 0;
+    }
+    if (a->cmd == RC_CMD_SUBMIT)
+        return s_add_param(a, arg, err, errlen);
+    return s_usage(err, errlen, "%s: unexpected argument '%s'", rc_cli_cmd_name(a->cmd), arg);
 }
 
 int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t *args, char *err,
@@ -149,87 +179,37 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
     if (err && errlen)
         err[0] = '\0';
 
-    int i = 1;
-    for (; i < argc; i++) {
-        bool matched;
-        int rc = s_global(args, argc, argv, &i, true, &matched, err, errlen);
-        if (rc)
-            return rc;
-        if (matched)
-            continue;
-        if (argv[i][0] == '-')
-            return s_usage(err, errlen, "unknown option %s (see refcache --help)", argv[i]);
-        break;
+    parse_t p = {.args = args, .length = UINT64_MAX};
+    rc_opt_t table[TABLE_MAX];
+    rc_opts_spec_t spec = {.program = "refcache",
+                           .opts = table,
+                           .count = s_table(&p, table),
+                           .operand = s_operand,
+                           .ctx = &p,
+                           .scope = SCOPE_TOP};
+    char why[384];
+    int rc = rc_opts_parse(&spec, argc, argv, why, sizeof why);
+    rc_opts_free(&spec);
+    if (rc) {
+        const char *cmd = rc_cli_cmd_name(args->cmd);
+        if (cmd && strncmp(why, cmd, strlen(cmd)) != 0 && strstr(why, "option"))
+            return s_usage(err, errlen, "%s: %s (see refcache %s --help)", cmd, why, cmd);
+        if (strstr(why, "unknown option"))
+            return s_usage(err, errlen, "%s (see refcache --help)", why);
+        return s_usage(err, errlen, "%s", why);
     }
-    if (i >= argc) {
+    if (p.length != UINT64_MAX) {
+        args->length = (uint32_t) p.length;
+        args->have_length = true;
+    }
+    if (args->cmd == RC_CMD_NONE) {
         if (args->help || args->version)
             return 0;
         return s_usage(err, errlen, "no command given (see refcache --help)");
     }
-    args->cmd = s_command(argv[i]);
-    if (args->cmd == RC_CMD_NONE)
-        return s_usage(err, errlen, "unknown command '%s' (see refcache --help)", argv[i]);
-    const char *cmd = argv[i++];
-
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        bool matched;
-        int rc = s_global(args, argc, argv, &i, false, &matched, err, errlen);
-        if (rc)
-            return rc;
-        if (matched)
-            continue;
-        uint64_t v = 0;
-        if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--payload") == 0) {
-            if (!(args->payload = s_value(argc, argv, &i)))
-                return s_usage(err, errlen, "--payload needs a value");
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--async-timeout") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->async_timeout_ms = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--deadline") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->deadline_ms = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--retries") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->retries = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--ttl") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->ttl_s = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_SUBMIT && strcmp(a, "--no-cache") == 0) {
-            args->no_cache = true;
-        } else if (args->cmd == RC_CMD_WAIT && strcmp(a, "--timeout") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->wait_ms = (uint32_t) v;
-        } else if (args->cmd == RC_CMD_FETCH && strcmp(a, "--offset") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT64_MAX, &v, err, errlen)))
-                return rc;
-            args->offset = v;
-        } else if (args->cmd == RC_CMD_FETCH && strcmp(a, "--length") == 0) {
-            if ((rc = s_number(argc, argv, &i, UINT32_MAX, &v, err, errlen)))
-                return rc;
-            args->length = (uint32_t) v;
-            args->have_length = true;
-        } else if (args->cmd == RC_CMD_FETCH && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
-            if (!(args->out_file = s_value(argc, argv, &i)))
-                return s_usage(err, errlen, "%s needs a file name", a);
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return s_usage(err, errlen, "%s: unknown option %s (see refcache %s --help)", cmd, a, cmd);
-        } else if (!args->operand) {
-            args->operand = a;
-        } else if (args->cmd == RC_CMD_SUBMIT) {
-            if ((rc = s_add_param(args, a, err, errlen)))
-                return rc;
-        } else {
-            return s_usage(err, errlen, "%s: unexpected argument '%s'", cmd, a);
-        }
-    }
     if (args->help)
         return 0;
+    const char *cmd = rc_cli_cmd_name(args->cmd);
     if (args->cmd == RC_CMD_STATS) {
         if (args->operand)
             return s_usage(err, errlen, "stats: unexpected argument '%s'", args->operand);
@@ -239,14 +219,25 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
                                                         : "REF";
         return s_usage(err, errlen, "%s: missing %s (see refcache %s --help)", cmd, what, cmd);
     }
-    /* Each may come from its flag or its environment variable. */
-    const char *secret = args->curve_secret ? args->curve_secret : getenv("REFCACHE_CURVE_SECRET");
-    const char *server = args->curve_server ? args->curve_server : getenv("REFCACHE_CURVE_SERVER");
-    if (!secret != !server)
+    if (!args->curve_secret != !args->curve_server)
         return s_usage(err, errlen,
                        "--curve-secret and --broker-public go together (or REFCACHE_CURVE_SECRET and "
-                       "REFCACHE_CURVE_SERVER)");
+                       "REFCACHE_BROKER_PUBLIC)");
     return 0;
+}
+
+void rc_cli_options_help(FILE *out, rc_cmd_t cmd)
+{
+    rc_cli_args_t dummy = {0};
+    parse_t p = {.args = &dummy};
+    rc_opt_t table[TABLE_MAX];
+    rc_opts_spec_t spec = {.program = "refcache", .opts = table, .count = s_table(&p, table)};
+    if (cmd == RC_CMD_NONE) {
+        rc_opts_help(&spec, 0, out);
+        rc_opts_help(&spec, SCOPE_TOP, out);
+    } else {
+        rc_opts_help(&spec, SCOPE(cmd), out);
+    }
 }
 
 void rc_cli_args_free(rc_cli_args_t *args)
@@ -257,5 +248,5 @@ void rc_cli_args_free(rc_cli_args_t *args)
         free((char *) args->params[i].key);
     free(args->params);
     args->params = NULL;
-    args->param_count = 0;
+    args->param_count = args->param_cap_ = 0;
 }

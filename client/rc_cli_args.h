@@ -3,11 +3,12 @@
 #ifndef RC_CLI_ARGS_H
 #define RC_CLI_ARGS_H
 
-#include "rc_client.h"
+#include "refcache.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit statuses of the CLI (documented in --help). */
 enum {
@@ -49,8 +50,9 @@ typedef struct {
     /* the command's operand: FUNCTION (submit), REF, or PATH (keygen) */
     const char *operand;
     /* submit */
-    rc_param_t *params; /* keys are owned copies; values point into argv */
+    refcache_param_t *params; /* keys are owned copies; values point into argv */
     size_t param_count;
+    size_t param_cap_; /* internal: room in params */
     const char *payload; /* TEXT, or @FILE (read by the CLI) */
     uint32_t async_timeout_ms;
     uint32_t deadline_ms;
@@ -66,11 +68,18 @@ typedef struct {
     const char *out_file;
 } rc_cli_args_t;
 
-/* Parses argv (argv[0] is the program). env_endpoint is REFCACHE_ENDPOINT
- * (NULL if unset). Returns 0, or RC_EXIT_USAGE with a one-line message in
- * err. Free the result with rc_cli_args_free (also after an error). */
+/* Parses argv (argv[0] is the program) with rc_opts: options may come
+ * before or after the command; the environment gives REFCACHE_ENDPOINT,
+ * REFCACHE_NAMESPACE, REFCACHE_CURVE_SECRET and REFCACHE_BROKER_PUBLIC
+ * (formerly REFCACHE_CURVE_SERVER, still read with a note). env_endpoint is
+ * the endpoint's default (NULL: RC_CLI_DEFAULT_ENDPOINT). Returns 0, or RC_EXIT_USAGE with a one-line message
+ * in err. Free the result with rc_cli_args_free (also after an error). */
 int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t *args, char *err,
                  size_t errlen);
+
+/* Writes the option lines of --help: the global options for RC_CMD_NONE,
+ * else those of the command (from the table rc_cli_parse uses). */
+void rc_cli_options_help(FILE *out, rc_cmd_t cmd);
 
 /* Frees what parsing allocated. */
 void rc_cli_args_free(rc_cli_args_t *args);

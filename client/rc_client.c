@@ -1,12 +1,15 @@
-/* rc_client: see rc_client.h. One DEALER socket; requests are encoded by
+/* rc_client: see refcache.h. One DEALER socket; requests are encoded by
  * rc_client_codec straight into ZeroMQ messages, and replies are read by its
  * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
  * so steady-state traffic allocates nothing here. */
-#include "rc_client.h"
+#include "rc_arena.h"
+#include "rc_buf.h"
 #include "rc_client_codec.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 #include "rc_wire.h"
+#include "refcache.h"
+#include "refcache.pb-c.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -15,97 +18,51 @@
 #include <string.h>
 
 #define RC_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
-#define ARENA_ALIGN         16
 #define BATCH_BYTES         (64 << 10) /* a request that would pass this sends the batch first */
 
-/* A chunk the arena had to malloc because its main buffer was full; freed
- * (and folded into a bigger main buffer) at the next reset. */
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    max_align_t data[];
-} arena_chunk_t;
+/* The public constants are the .proto's values. */
+#define RC_SAME(pub, gen) static_assert((int) (pub) == (int) (gen), #pub " matches the .proto")
+RC_SAME(REFCACHE_STATE_UNSPECIFIED, REFCACHE__V1__STATE__STATE_UNSPECIFIED);
+RC_SAME(REFCACHE_STATE_PENDING, REFCACHE__V1__STATE__STATE_PENDING);
+RC_SAME(REFCACHE_STATE_PROCESSING, REFCACHE__V1__STATE__STATE_PROCESSING);
+RC_SAME(REFCACHE_STATE_COMPLETE, REFCACHE__V1__STATE__STATE_COMPLETE);
+RC_SAME(REFCACHE_STATE_FAILED, REFCACHE__V1__STATE__STATE_FAILED);
+RC_SAME(REFCACHE_STATE_CANCELLED, REFCACHE__V1__STATE__STATE_CANCELLED);
+RC_SAME(REFCACHE_CODE_OK, REFCACHE__V1__CODE__CODE_OK);
+RC_SAME(REFCACHE_CODE_CANCELLED, REFCACHE__V1__CODE__CODE_CANCELLED);
+RC_SAME(REFCACHE_CODE_UNKNOWN, REFCACHE__V1__CODE__CODE_UNKNOWN);
+RC_SAME(REFCACHE_CODE_INVALID_ARGUMENT, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT);
+RC_SAME(REFCACHE_CODE_DEADLINE_EXCEEDED, REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED);
+RC_SAME(REFCACHE_CODE_NOT_FOUND, REFCACHE__V1__CODE__CODE_NOT_FOUND);
+RC_SAME(REFCACHE_CODE_ALREADY_EXISTS, REFCACHE__V1__CODE__CODE_ALREADY_EXISTS);
+RC_SAME(REFCACHE_CODE_PERMISSION_DENIED, REFCACHE__V1__CODE__CODE_PERMISSION_DENIED);
+RC_SAME(REFCACHE_CODE_RESOURCE_EXHAUSTED, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED);
+RC_SAME(REFCACHE_CODE_FAILED_PRECONDITION, REFCACHE__V1__CODE__CODE_FAILED_PRECONDITION);
+RC_SAME(REFCACHE_CODE_ABORTED, REFCACHE__V1__CODE__CODE_ABORTED);
+RC_SAME(REFCACHE_CODE_OUT_OF_RANGE, REFCACHE__V1__CODE__CODE_OUT_OF_RANGE);
+RC_SAME(REFCACHE_CODE_UNIMPLEMENTED, REFCACHE__V1__CODE__CODE_UNIMPLEMENTED);
+RC_SAME(REFCACHE_CODE_INTERNAL, REFCACHE__V1__CODE__CODE_INTERNAL);
+RC_SAME(REFCACHE_CODE_UNAVAILABLE, REFCACHE__V1__CODE__CODE_UNAVAILABLE);
+RC_SAME(REFCACHE_CODE_DATA_LOSS, REFCACHE__V1__CODE__CODE_DATA_LOSS);
+RC_SAME(REFCACHE_CODE_UNAUTHENTICATED, REFCACHE__V1__CODE__CODE_UNAUTHENTICATED);
 
-typedef struct {
-    uint8_t *buf;
-    size_t cap;
-    size_t used;
-    arena_chunk_t *chunks;
-    size_t overflow;
-    bool failed;
-} arena_t;
-
-struct rc_client {
+struct refcache_client {
     zsock_t *sock;
     void *handle;
     uint64_t next_id;
     uint64_t discarded;
     zmq_msg_t msg;
-    arena_t arena;
-    ProtobufCAllocator allocator;
+    rc_arena_t *arena; /* replies are read into it, reset (and grown to fit) per reply */
     const char *message;
     char *namespace_name; /* NULL: the default namespace */
     /* The pipelined requests not yet sent: the entries of a RequestBatch
      * behind RC_WIRE_HEAD_MAX bytes of room for its head. */
-    uint8_t *out;
-    size_t out_len, out_cap, out_last; /* out_last: the last request's length */
+    rc_buf_t out;
+    size_t out_last; /* the last request's length */
     unsigned out_n, max_batch;
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
 };
-
-static void *s_arena_alloc(void *data, size_t size)
-{
-    arena_t *arena = data;
-    size = (size + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
-    if (arena->used + size <= arena->cap) {
-        void *p = arena->buf + arena->used;
-        arena->used += size;
-        return p;
-    }
-    arena_chunk_t *chunk = malloc(sizeof *chunk + size);
-    if (!chunk) {
-        arena->failed = true;
-        return NULL;
-    }
-    chunk->next = arena->chunks;
-    arena->chunks = chunk;
-    arena->overflow += size;
-    return chunk->data;
-}
-
-static void s_arena_free(void *data, void *ptr)
-{
-    /* Everything goes at once in s_arena_reset. */
-}
-
-static void s_arena_reset(arena_t *arena)
-{
-    while (arena->chunks) {
-        arena_chunk_t *next = arena->chunks->next;
-        free(arena->chunks);
-        arena->chunks = next;
-    }
-    if (arena->overflow) {
-        /* The last reply did not fit: grow so that one like it will. */
-        size_t cap = (arena->used + arena->overflow) * 2;
-        uint8_t *buf = malloc(cap);
-        if (buf) {
-            free(arena->buf);
-            arena->buf = buf;
-            arena->cap = cap;
-        }
-    }
-    arena->used = 0;
-    arena->overflow = 0;
-    arena->failed = false;
-}
-
-static void s_arena_destroy(arena_t *arena)
-{
-    s_arena_reset(arena);
-    free(arena->buf);
-    memset(arena, 0, sizeof *arena);
-}
 
 static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -113,12 +70,12 @@ static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a
         snprintf(errbuf, errlen, fmt, a, b);
 }
 
-void rc_client_options_init(rc_client_options_t *options)
+void refcache_client_options_init(refcache_client_options_t *options)
 {
     memset(options, 0, sizeof *options);
 }
 
-void rc_submit_options_init(rc_submit_options_t *options)
+void refcache_submit_options_init(refcache_submit_options_t *options)
 {
     memset(options, 0, sizeof *options);
 }
@@ -149,11 +106,11 @@ static zcert_t *s_cert_load(const char *path, bool need_secret, char *errbuf, si
     return cert;
 }
 
-rc_client_t *rc_client_new(const rc_client_options_t *options, char *errbuf, size_t errlen)
+refcache_client_t *refcache_client_new(const refcache_client_options_t *options, char *errbuf, size_t errlen)
 {
-    rc_client_options_t defaults;
+    refcache_client_options_t defaults;
     if (!options) {
-        rc_client_options_init(&defaults);
+        refcache_client_options_init(&defaults);
         options = &defaults;
     }
     const char *endpoint = options->endpoint && *options->endpoint ? options->endpoint : RC_DEFAULT_ENDPOINT;
@@ -162,18 +119,19 @@ rc_client_t *rc_client_new(const rc_client_options_t *options, char *errbuf, siz
                  "CURVE needs both the client secret certificate and the broker public one%s%s", "", "");
         return NULL;
     }
-    rc_client_t *self = calloc(1, sizeof *self);
+    refcache_client_t *self = calloc(1, sizeof *self);
     if (!self) {
         s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
         return NULL;
     }
     self->message = "";
-    self->max_batch = options->max_batch ? options->max_batch : RC_CLIENT_BATCH_DEFAULT;
-    self->out_len = RC_WIRE_HEAD_MAX;
-    self->allocator.alloc = s_arena_alloc;
-    self->allocator.free = s_arena_free;
-    self->allocator.allocator_data = &self->arena;
+    self->max_batch = options->max_batch ? options->max_batch : REFCACHE_BATCH_DEFAULT;
+    self->out.len = RC_WIRE_HEAD_MAX;
     zmq_msg_init(&self->msg);
+    if (!(self->arena = rc_arena_new(0))) {
+        s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
+        goto fail;
+    }
     if (options->namespace_name && *options->namespace_name) {
         self->namespace_name = strdup(options->namespace_name);
         if (!self->namespace_name) {
@@ -214,121 +172,113 @@ rc_client_t *rc_client_new(const rc_client_options_t *options, char *errbuf, siz
     }
     return self;
 fail:
-    rc_client_destroy(&self);
+    refcache_client_destroy(&self);
     return NULL;
 }
 
-void rc_client_destroy(rc_client_t **self_p)
+void refcache_client_destroy(refcache_client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    rc_client_t *self = *self_p;
+    refcache_client_t *self = *self_p;
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
-    s_arena_destroy(&self->arena);
-    free(self->out);
+    rc_arena_destroy(&self->arena);
+    rc_buf_free(&self->out);
     free(self->namespace_name);
     free(self);
     *self_p = NULL;
 }
 
-const char *rc_client_strerror(int rc)
+const char *refcache_strerror(int rc)
 {
     switch (rc) {
-    case RC_CLIENT_ETIMEOUT:
+    case REFCACHE_ETIMEOUT:
         return "timed out waiting for the broker";
-    case RC_CLIENT_ETRANSPORT:
+    case REFCACHE_ETRANSPORT:
         return "transport error";
-    case RC_CLIENT_EREPLY:
+    case REFCACHE_EREPLY:
         return "bad reply from the broker";
-    case RC_CLIENT_EINVAL:
+    case REFCACHE_EINVAL:
         return "invalid argument";
-    case RC_CLIENT_ENOMEM:
+    case REFCACHE_ENOMEM:
         return "out of memory";
-    case RC_CLIENT_ECURVE:
+    case REFCACHE_ECURVE:
         return "CURVE certificate error";
-    case RC_CLIENT_EINTR:
+    case REFCACHE_EINTR:
         return "interrupted";
-    case RC_CLIENT_EOUTOFORDER:
+    case REFCACHE_EOUTOFORDER:
         return "result pages do not fit together";
-    case RC_CLIENT_EAGAIN:
+    case REFCACHE_EAGAIN:
         return "send queue full";
     default:
         return rc_code_name(rc);
     }
 }
 
-const char *rc_client_message(rc_client_t *self)
+const char *refcache_client_message(refcache_client_t *self)
 {
     return self->message ? self->message : "";
 }
 
-uint64_t rc_client_discarded(rc_client_t *self)
+uint64_t refcache_client_discarded(refcache_client_t *self)
 {
     return self->discarded;
 }
 
-void *rc_client_socket(rc_client_t *self)
+void *refcache_client_socket(refcache_client_t *self)
 {
     return self->handle;
 }
 
 /* ------------------------------------------------------------ sending */
 
-int rc_client_flush(rc_client_t *self)
+int refcache_client_flush(refcache_client_t *self)
 {
     if (!self)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     if (!self->out_n)
         return 0;
     uint8_t *frame;
-    size_t len = rc_wire_batch_frame(self->out + RC_WIRE_HEAD_MAX, self->out_len - RC_WIRE_HEAD_MAX, self->out_n,
+    size_t len = rc_wire_batch_frame(self->out.data + RC_WIRE_HEAD_MAX, self->out.len - RC_WIRE_HEAD_MAX, self->out_n,
                                      self->out_last, RC_CLIENT_CODEC_REQUEST_BATCH, &frame);
     if (zmq_send(self->handle, frame, len, ZMQ_DONTWAIT) < 0)
-        return zmq_errno() == EAGAIN ? RC_CLIENT_EAGAIN : RC_CLIENT_ETRANSPORT;
+        return zmq_errno() == EAGAIN ? REFCACHE_EAGAIN : REFCACHE_ETRANSPORT;
     self->out_n = 0;
-    self->out_len = RC_WIRE_HEAD_MAX;
+    self->out.len = RC_WIRE_HEAD_MAX;
     return 0;
 }
 
 /* Room for one more request of len bytes in the batch (sending the batch
  * first if it would pass BATCH_BYTES): where to write it, or NULL with the
  * error in *rc. */
-static uint8_t *s_queue(rc_client_t *self, size_t len, int *rc)
+static uint8_t *s_queue(refcache_client_t *self, size_t len, int *rc)
 {
     size_t entry = 1 + rc_wire_vsize(len) + len;
-    if (self->out_n && self->out_len + entry > BATCH_BYTES && (*rc = rc_client_flush(self)) != 0)
+    if (self->out_n && self->out.len + entry > BATCH_BYTES && (*rc = refcache_client_flush(self)) != 0)
         return NULL;
-    if (self->out_len + entry > self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap : 4096;
-        while (cap < self->out_len + entry)
-            cap *= 2;
-        uint8_t *grown = realloc(self->out, cap);
-        if (!grown) {
-            *rc = RC_CLIENT_ENOMEM;
-            return NULL;
-        }
-        self->out = grown;
-        self->out_cap = cap;
+    if (self->out.len + entry > self->out.cap && rc_buf_reserve(&self->out, self->out.len + entry) != 0) {
+        *rc = REFCACHE_ENOMEM;
+        return NULL;
     }
-    return rc_wire_put_msg(self->out + self->out_len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
+    return rc_wire_put_msg(self->out.data + self->out.len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
 }
 
 /* The request just written at `at` (len bytes) joins the batch, which goes
  * out if that fills it; if it cannot, the request is taken back. */
-static int s_commit(rc_client_t *self, uint8_t *at, size_t len, uint64_t id, uint64_t *id_out)
+static int s_commit(refcache_client_t *self, uint8_t *at, size_t len, uint64_t id, uint64_t *id_out)
 {
     if (id_out)
         *id_out = id; /* (then left alone if the request is taken back) */
-    size_t was_len = self->out_len, was_last = self->out_last;
-    self->out_len = (size_t) (at + len - self->out);
+    size_t was_len = self->out.len, was_last = self->out_last;
+    self->out.len = (size_t) (at + len - self->out.data);
     self->out_last = len;
     self->out_n++;
     if (self->out_n >= self->max_batch) {
-        int rc = rc_client_flush(self);
+        int rc = refcache_client_flush(self);
         if (rc) {
             self->out_n--;
-            self->out_len = was_len;
+            self->out.len = was_len;
             self->out_last = was_last;
             return rc;
         }
@@ -336,11 +286,11 @@ static int s_commit(rc_client_t *self, uint8_t *at, size_t len, uint64_t id, uin
     return 0;
 }
 
-static int s_send_ref(rc_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
+static int s_send_ref(refcache_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
 {
     r->id = ++self->next_id;
     size_t len = rc_client_codec_ref_size(r);
-    int rc = RC_CLIENT_ENOMEM;
+    int rc = REFCACHE_ENOMEM;
     uint8_t *at = s_queue(self, len, &rc);
     if (!at)
         return rc;
@@ -352,31 +302,31 @@ static int s_send_ref(rc_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
 
 static bool s_ref_ok(const char *ref_id)
 {
-    return ref_id && strlen(ref_id) <= RC_CLIENT_REF_MAX;
+    return ref_id && strlen(ref_id) <= REFCACHE_REF_MAX;
 }
 
-static int s_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
-                         uint64_t *id)
+static int s_send_submit(refcache_client_t *self, const char *function,
+                         const refcache_submit_options_t *options, uint64_t *id)
 {
     if (!function)
-        return RC_CLIENT_EINVAL;
-    rc_submit_options_t defaults;
+        return REFCACHE_EINVAL;
+    refcache_submit_options_t defaults;
     if (!options) {
-        rc_submit_options_init(&defaults);
+        refcache_submit_options_init(&defaults);
         options = &defaults;
     }
     if (options->param_count && !options->params)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     for (size_t i = 0; i < options->param_count; i++)
         if (!options->params[i].key || !options->params[i].value)
-            return RC_CLIENT_EINVAL;
+            return REFCACHE_EINVAL;
     rc_client_codec_submit_t s = {.function = function, .options = options};
     /* The submit's own namespace wins over the connection's. */
     s.ns =
         options->namespace_name && *options->namespace_name ? options->namespace_name : self->namespace_name;
     s.id = ++self->next_id;
     size_t len = rc_client_codec_submit_size(&s);
-    int rc = RC_CLIENT_ENOMEM;
+    int rc = REFCACHE_ENOMEM;
     uint8_t *at = s_queue(self, len, &rc);
     if (!at)
         return rc;
@@ -386,50 +336,50 @@ static int s_send_submit(rc_client_t *self, const char *function, const rc_submi
     return s_commit(self, at, len, s.id, id);
 }
 
-int rc_client_send_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
-                          uint64_t *id)
+int refcache_client_send_submit(refcache_client_t *self, const char *function,
+                                const refcache_submit_options_t *options, uint64_t *id)
 {
     return s_send_submit(self, function, options, id);
 }
 
 /* The requests that name a task carry the connection's namespace. */
-static int s_send_task_request(rc_client_t *self, rc_client_codec_body_t body, const char *ref_id,
+static int s_send_task_request(refcache_client_t *self, rc_client_codec_body_t body, const char *ref_id,
                                uint64_t num0, uint64_t num1, unsigned n_num, uint64_t *id)
 {
     if (!s_ref_ok(ref_id))
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     rc_client_codec_ref_t r = {
         .body = body, .ref_id = ref_id, .num = {num0, num1}, .n_num = n_num, .ns = self->namespace_name};
     return s_send_ref(self, &r, id);
 }
 
-int rc_client_send_status(rc_client_t *self, const char *ref_id, uint64_t *id)
+int refcache_client_send_status(refcache_client_t *self, const char *ref_id, uint64_t *id)
 {
     return s_send_task_request(self, RC_CLIENT_CODEC_STATUS, ref_id, 0, 0, 0, id);
 }
 
-int rc_client_send_wait(rc_client_t *self, const char *ref_id, uint32_t wait_ms, uint64_t *id)
+int refcache_client_send_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms, uint64_t *id)
 {
     return s_send_task_request(self, RC_CLIENT_CODEC_WAIT, ref_id, wait_ms, 0, 1, id);
 }
 
-int rc_client_send_fetch(rc_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
-                         uint64_t *id)
+int refcache_client_send_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
+                               uint64_t *id)
 {
     return s_send_task_request(self, RC_CLIENT_CODEC_FETCH, ref_id, offset, length, 2, id);
 }
 
-int rc_client_send_cancel(rc_client_t *self, const char *ref_id, uint64_t *id)
+int refcache_client_send_cancel(refcache_client_t *self, const char *ref_id, uint64_t *id)
 {
     return s_send_task_request(self, RC_CLIENT_CODEC_CANCEL, ref_id, 0, 0, 0, id);
 }
 
-int rc_client_send_delete(rc_client_t *self, const char *ref_id, uint64_t *id)
+int refcache_client_send_delete(refcache_client_t *self, const char *ref_id, uint64_t *id)
 {
     return s_send_task_request(self, RC_CLIENT_CODEC_DELETE, ref_id, 0, 0, 0, id);
 }
 
-int rc_client_send_stats(rc_client_t *self, uint64_t *id)
+int refcache_client_send_stats(refcache_client_t *self, uint64_t *id)
 {
     rc_client_codec_ref_t r = {.body = RC_CLIENT_CODEC_STATS};
     return s_send_ref(self, &r, id);
@@ -438,7 +388,7 @@ int rc_client_send_stats(rc_client_t *self, uint64_t *id)
 /* ------------------------------------------------------------ receiving */
 
 /* Waits until the socket is readable or the deadline (monotonic us) passes. */
-static int s_poll(rc_client_t *self, uint64_t deadline_us)
+static int s_poll(refcache_client_t *self, uint64_t deadline_us)
 {
     for (;;) {
         uint64_t now = rc_mono_us();
@@ -449,29 +399,29 @@ static int s_poll(rc_client_t *self, uint64_t deadline_us)
             return 0;
         if (n < 0) {
             if (zmq_errno() != EINTR)
-                return RC_CLIENT_ETRANSPORT;
+                return REFCACHE_ETRANSPORT;
             if (zsys_interrupted)
-                return RC_CLIENT_EINTR;
+                return REFCACHE_EINTR;
             continue;
         }
         if (rc_mono_us() >= deadline_us)
-            return RC_CLIENT_ETIMEOUT;
+            return REFCACHE_ETIMEOUT;
     }
 }
 
 /* Receives the next frame into msg (its last, when there are several),
  * waiting until deadline_us, or when that is 0, until timeout_ms after the
  * first wait (the clock is read only when there is a wait). */
-static int s_recv_frame(rc_client_t *self, uint64_t deadline_us, int timeout_ms)
+static int s_recv_frame(refcache_client_t *self, uint64_t deadline_us, int timeout_ms)
 {
     bool polled = false;
     while (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0) {
         if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
-            return RC_CLIENT_ETRANSPORT;
+            return REFCACHE_ETRANSPORT;
         if (!deadline_us)
             deadline_us = rc_mono_us() + (uint64_t) (timeout_ms > 0 ? timeout_ms : 0) * 1000;
         if (polled && rc_mono_us() >= deadline_us)
-            return RC_CLIENT_ETIMEOUT;
+            return REFCACHE_ETIMEOUT;
         int rc = s_poll(self, deadline_us);
         if (rc)
             return rc;
@@ -479,7 +429,7 @@ static int s_recv_frame(rc_client_t *self, uint64_t deadline_us, int timeout_ms)
     }
     while (zmq_msg_more(&self->msg)) {
         if (zmq_msg_recv(&self->msg, self->handle, ZMQ_DONTWAIT) < 0)
-            return zmq_errno() == EAGAIN ? RC_CLIENT_ETIMEOUT : RC_CLIENT_ETRANSPORT;
+            return zmq_errno() == EAGAIN ? REFCACHE_ETIMEOUT : REFCACHE_ETRANSPORT;
     }
     return 0;
 }
@@ -488,10 +438,10 @@ static int s_recv_frame(rc_client_t *self, uint64_t deadline_us, int timeout_ms)
  * frame (its last: a DEALER gets just [Reply]), a lone Reply or a batch.
  * Unpacks it into the arena. A frame already queued is taken without
  * polling (a poll is a system call, a queued message is not). */
-static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, int timeout_ms, rc_reply_t *out)
+static int s_recv_reply(refcache_client_t *self, uint64_t deadline_us, int timeout_ms, refcache_reply_t *out)
 {
     memset(out, 0, sizeof *out); /* id 0 matches no request: garbage is discarded */
-    int rc = rc_client_flush(self);
+    int rc = refcache_client_flush(self);
     if (rc)
         return rc;
     const uint8_t *data;
@@ -504,17 +454,17 @@ static int s_recv_reply(rc_client_t *self, uint64_t deadline_us, int timeout_ms,
         len = zmq_msg_size(&self->msg);
         if (rc_client_codec_reply_batch(data, len, &self->in_next, &self->in_end) &&
             !rc_wire_entry(&self->in_next, self->in_end, &data, &len))
-            return RC_CLIENT_EREPLY; /* an empty batch */
+            return REFCACHE_EREPLY; /* an empty batch */
     }
-    s_arena_reset(&self->arena);
-    rc = rc_client_codec_reply(data, len, &self->allocator, out);
-    return rc == RC_CLIENT_EREPLY && self->arena.failed ? RC_CLIENT_ENOMEM : rc;
+    rc_arena_reset_to_fit(self->arena);
+    rc = rc_client_codec_reply(data, len, &self->arena->pa, out);
+    return rc == REFCACHE_EREPLY && self->arena->failed ? REFCACHE_ENOMEM : rc;
 }
 
-int rc_client_recv(rc_client_t *self, rc_reply_t *reply, int timeout_ms)
+int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int timeout_ms)
 {
     if (!self || !reply)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     self->message = "";
     int rc = s_recv_reply(self, 0, timeout_ms, reply);
     if (rc == 0)
@@ -524,13 +474,14 @@ int rc_client_recv(rc_client_t *self, rc_reply_t *reply, int timeout_ms)
 
 /* Waits for the reply to request id, discarding any other (late replies to
  * calls that timed out). Returns the reply's code or a library error. */
-static int s_await(rc_client_t *self, uint64_t id, uint64_t timeout_ms, rc_reply_kind_t kind, rc_reply_t *out)
+static int s_await(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, refcache_reply_kind_t kind,
+                   refcache_reply_t *out)
 {
     self->message = "";
     uint64_t deadline = rc_mono_us() + timeout_ms * 1000;
     for (;;) {
         int rc = s_recv_reply(self, deadline, 0, out);
-        if ((rc == RC_CLIENT_EREPLY || rc == RC_CLIENT_ENOMEM) && out->id != id) {
+        if ((rc == REFCACHE_EREPLY || rc == REFCACHE_ENOMEM) && out->id != id) {
             self->discarded++;
             continue;
         }
@@ -541,10 +492,10 @@ static int s_await(rc_client_t *self, uint64_t id, uint64_t timeout_ms, rc_reply
             continue;
         }
         self->message = out->message;
-        if (out->kind != kind && out->kind != RC_REPLY_NONE)
-            return RC_CLIENT_EREPLY;
-        if (out->kind == RC_REPLY_NONE && out->code == 0)
-            return RC_CLIENT_EREPLY; /* OK must carry its body */
+        if (out->kind != kind && out->kind != REFCACHE_REPLY_NONE)
+            return REFCACHE_EREPLY;
+        if (out->kind == REFCACHE_REPLY_NONE && out->code == 0)
+            return REFCACHE_EREPLY; /* OK must carry its body */
         return out->code;
     }
 }
@@ -554,142 +505,144 @@ static uint64_t s_timeout(int timeout_ms, uint32_t hold_ms)
     return (uint64_t) (timeout_ms > 0 ? timeout_ms : 0) + hold_ms;
 }
 
-/* Copies the borrowed strings and bytes of a view into one block it owns. */
-static int s_task_own(rc_task_info_t *t)
+refcache_task_t *refcache_task_dup(const refcache_task_view_t *view)
 {
-    size_t nerr = strlen(t->error) + 1, nfn = strlen(t->function) + 1, nns = strlen(t->namespace_name) + 1;
-    uint8_t *block = malloc(t->result_len + nerr + nfn + nns);
-    if (!block) {
-        memset(t, 0, sizeof *t);
-        return RC_CLIENT_ENOMEM;
-    }
-    uint8_t *p = block;
-    if (t->result_len)
-        memcpy(p, t->result, t->result_len);
-    t->result = t->result_len ? p : NULL;
-    p += t->result_len;
-    memcpy(p, t->error, nerr);
-    t->error = (char *) p;
+    if (!view)
+        return NULL;
+    const char *err = view->error ? view->error : "", *fn = view->function ? view->function : "",
+               *ns = view->namespace_name ? view->namespace_name : "";
+    size_t nerr = strlen(err) + 1, nfn = strlen(fn) + 1, nns = strlen(ns) + 1;
+    /* One block: the object, then its result bytes and its strings. */
+    refcache_task_t *self = malloc(sizeof *self + view->result_len + nerr + nfn + nns);
+    if (!self)
+        return NULL;
+    self->info = *view;
+    uint8_t *p = (uint8_t *) (self + 1);
+    if (view->result_len)
+        memcpy(p, view->result, view->result_len);
+    self->info.result = view->result_len ? p : NULL;
+    p += view->result_len;
+    self->info.error = memcpy(p, err, nerr);
     p += nerr;
-    memcpy(p, t->function, nfn);
-    t->function = (char *) p;
+    self->info.function = memcpy(p, fn, nfn);
     p += nfn;
-    memcpy(p, t->namespace_name, nns);
-    t->namespace_name = (char *) p;
-    t->owned_ = block;
-    return 0;
+    self->info.namespace_name = memcpy(p, ns, nns);
+    return self;
 }
 
-static void s_task_empty(rc_task_info_t *t)
+void refcache_task_destroy(refcache_task_t **self_p)
 {
-    memset(t, 0, sizeof *t);
-    t->error = t->function = t->namespace_name = "";
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
 }
 
-/* Finishes a blocking call that answers with a task. */
-static int s_task_result(rc_client_t *self, int rc, rc_reply_t *reply, rc_task_info_t *info)
+refcache_page_t *refcache_page_dup(const refcache_page_view_t *view)
 {
-    s_task_empty(info);
-    if (rc < 0 || reply->kind == RC_REPLY_NONE)
+    if (!view)
+        return NULL;
+    refcache_page_t *self = malloc(sizeof *self + view->len);
+    if (!self)
+        return NULL;
+    self->info = *view;
+    self->info.data = (const uint8_t *) (self + 1);
+    if (view->len)
+        memcpy(self + 1, view->data, view->len);
+    return self;
+}
+
+void refcache_page_destroy(refcache_page_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Finishes a blocking call that answers with a task: an owned copy of the
+ * reply's task, when it carried one and the caller asked for it. */
+static int s_task_result(int rc, const refcache_reply_t *reply, refcache_task_t **task_p)
+{
+    if (rc < 0 || reply->kind == REFCACHE_REPLY_NONE || !task_p)
         return rc;
-    *info = reply->task;
-    int own = s_task_own(info);
-    return own ? own : rc;
+    *task_p = refcache_task_dup(&reply->task);
+    return *task_p ? rc : REFCACHE_ENOMEM;
 }
 
-void rc_task_info_free(rc_task_info_t *info)
+int refcache_client_submit(refcache_client_t *self, const char *function,
+                           const refcache_submit_options_t *options, refcache_task_t **task_p, int timeout_ms)
 {
-    if (!info)
-        return;
-    free(info->owned_);
-    s_task_empty(info);
-}
-
-void rc_fetch_free(rc_fetch_t *page)
-{
-    if (!page)
-        return;
-    free(page->owned_);
-    memset(page, 0, sizeof *page);
-}
-
-int rc_client_submit(rc_client_t *self, const char *function, const rc_submit_options_t *options,
-                     rc_task_info_t *info, int timeout_ms)
-{
-    if (!self || !info)
-        return RC_CLIENT_EINVAL;
-    s_task_empty(info);
+    if (task_p)
+        *task_p = NULL;
+    if (!self)
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
     int rc = s_send_submit(self, function, options, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, options ? options->async_timeout_ms : 0), RC_REPLY_SUBMIT,
-                 &reply);
-    return s_task_result(self, rc, &reply, info);
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, options ? options->async_timeout_ms : 0),
+                 REFCACHE_REPLY_SUBMIT, &reply);
+    return s_task_result(rc, &reply, task_p);
 }
 
-int rc_client_status(rc_client_t *self, const char *ref_id, rc_task_info_t *info, int timeout_ms)
+int refcache_client_status(refcache_client_t *self, const char *ref_id, refcache_task_t **task_p,
+                           int timeout_ms)
 {
-    if (!self || !info)
-        return RC_CLIENT_EINVAL;
-    s_task_empty(info);
+    if (task_p)
+        *task_p = NULL;
+    if (!self)
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
-    int rc = rc_client_send_status(self, ref_id, &id);
+    int rc = refcache_client_send_status(self, ref_id, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_TASK, &reply);
-    return s_task_result(self, rc, &reply, info);
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_TASK, &reply);
+    return s_task_result(rc, &reply, task_p);
 }
 
-int rc_client_wait(rc_client_t *self, const char *ref_id, uint32_t wait_ms, rc_task_info_t *info,
-                   int timeout_ms)
+int refcache_client_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms,
+                         refcache_task_t **task_p, int timeout_ms)
 {
-    if (!self || !info)
-        return RC_CLIENT_EINVAL;
-    s_task_empty(info);
+    if (task_p)
+        *task_p = NULL;
+    if (!self)
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
-    int rc = rc_client_send_wait(self, ref_id, wait_ms, &id);
+    int rc = refcache_client_send_wait(self, ref_id, wait_ms, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, wait_ms), RC_REPLY_TASK, &reply);
-    return s_task_result(self, rc, &reply, info);
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, wait_ms), REFCACHE_REPLY_TASK, &reply);
+    return s_task_result(rc, &reply, task_p);
 }
 
-int rc_client_fetch(rc_client_t *self, const char *ref_id, uint64_t offset, uint32_t length, rc_fetch_t *page,
-                    int timeout_ms)
+int refcache_client_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
+                          refcache_page_t **page_p, int timeout_ms)
 {
-    if (!self || !page)
-        return RC_CLIENT_EINVAL;
-    memset(page, 0, sizeof *page);
+    if (page_p)
+        *page_p = NULL;
+    if (!self)
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
-    int rc = rc_client_send_fetch(self, ref_id, offset, length, &id);
+    int rc = refcache_client_send_fetch(self, ref_id, offset, length, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_FETCH, &reply);
-    if (rc < 0 || reply.kind != RC_REPLY_FETCH)
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_FETCH, &reply);
+    if (rc < 0 || reply.kind != REFCACHE_REPLY_FETCH || !page_p)
         return rc;
-    *page = reply.fetch;
-    uint8_t *copy = malloc(page->len ? page->len : 1);
-    if (!copy) {
-        memset(page, 0, sizeof *page);
-        return RC_CLIENT_ENOMEM;
-    }
-    if (page->len)
-        memcpy(copy, page->data, page->len);
-    page->data = copy;
-    page->owned_ = copy;
-    return rc;
+    *page_p = refcache_page_dup(&reply.fetch);
+    return *page_p ? rc : REFCACHE_ENOMEM;
 }
 
-int rc_client_fetch_all(rc_client_t *self, const char *ref_id, uint32_t page_len, uint8_t **data, size_t *len,
-                        int timeout_ms)
+int refcache_client_fetch_all(refcache_client_t *self, const char *ref_id, uint32_t page_len, uint8_t **data,
+                              size_t *len, int timeout_ms)
 {
     if (!self || !data || !len)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     *data = NULL;
     *len = 0;
     rc_pages_t pages;
@@ -697,11 +650,11 @@ int rc_client_fetch_all(rc_client_t *self, const char *ref_id, uint32_t page_len
     int rc = 0;
     do {
         uint64_t offset = rc_pages_next_offset(&pages), id = 0;
-        rc = rc_client_send_fetch(self, ref_id, offset, page_len, &id);
+        rc = refcache_client_send_fetch(self, ref_id, offset, page_len, &id);
         if (rc)
             break;
-        rc_reply_t reply;
-        rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_FETCH, &reply);
+        refcache_reply_t reply;
+        rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_FETCH, &reply);
         if (rc)
             break;
         /* A reply whose offset field is unset (0) answers the offset asked. */
@@ -711,27 +664,28 @@ int rc_client_fetch_all(rc_client_t *self, const char *ref_id, uint32_t page_len
     if (rc == 0) {
         *data = rc_pages_take(&pages, len);
         if (!*data)
-            rc = RC_CLIENT_ENOMEM;
+            rc = REFCACHE_ENOMEM;
     }
     rc_pages_free(&pages);
     return rc;
 }
 
-int rc_client_cancel(rc_client_t *self, const char *ref_id, bool *cancelled, int *state, int timeout_ms)
+int refcache_client_cancel(refcache_client_t *self, const char *ref_id, bool *cancelled, int *state,
+                           int timeout_ms)
 {
     if (cancelled)
         *cancelled = false;
     if (state)
         *state = 0;
     if (!self)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
-    int rc = rc_client_send_cancel(self, ref_id, &id);
+    int rc = refcache_client_send_cancel(self, ref_id, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_CANCEL, &reply);
-    if (rc >= 0 && reply.kind == RC_REPLY_CANCEL) {
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_CANCEL, &reply);
+    if (rc >= 0 && reply.kind == REFCACHE_REPLY_CANCEL) {
         if (cancelled)
             *cancelled = reply.cancelled;
         if (state)
@@ -740,35 +694,35 @@ int rc_client_cancel(rc_client_t *self, const char *ref_id, bool *cancelled, int
     return rc;
 }
 
-int rc_client_delete(rc_client_t *self, const char *ref_id, bool *found, int timeout_ms)
+int refcache_client_delete(refcache_client_t *self, const char *ref_id, bool *found, int timeout_ms)
 {
     if (found)
         *found = false;
     if (!self)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     uint64_t id = 0;
-    int rc = rc_client_send_delete(self, ref_id, &id);
+    int rc = refcache_client_send_delete(self, ref_id, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_DELETE, &reply);
-    if (rc >= 0 && reply.kind == RC_REPLY_DELETE && found)
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_DELETE, &reply);
+    if (rc >= 0 && reply.kind == REFCACHE_REPLY_DELETE && found)
         *found = reply.found;
     return rc;
 }
 
-int rc_client_stats(rc_client_t *self, rc_stats_t *stats, int timeout_ms)
+int refcache_client_stats(refcache_client_t *self, refcache_stats_t *stats, int timeout_ms)
 {
     if (!self || !stats)
-        return RC_CLIENT_EINVAL;
+        return REFCACHE_EINVAL;
     memset(stats, 0, sizeof *stats);
     uint64_t id = 0;
-    int rc = rc_client_send_stats(self, &id);
+    int rc = refcache_client_send_stats(self, &id);
     if (rc)
         return rc;
-    rc_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), RC_REPLY_STATS, &reply);
-    if (rc >= 0 && reply.kind == RC_REPLY_STATS)
+    refcache_reply_t reply;
+    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_STATS, &reply);
+    if (rc >= 0 && reply.kind == REFCACHE_REPLY_STATS)
         *stats = reply.stats;
     return rc;
 }

@@ -1,5 +1,5 @@
 /* rc_client_codec: the client library's wire codec (internal; the public API
- * is rc_client.h).
+ * is refcache.h).
  *
  * Requests are written by hand with rc_wire's writers, byte for byte as
  * protobuf-c's pack would write them (test_client_codec compares the bytes):
@@ -7,7 +7,7 @@
  * write into it, with no allocation of its own.
  *
  * Replies in their common shape (a Submit's or a Status/Wait's answer, or a
- * reply without a body) are read straight into an rc_reply_t; anything else
+ * reply without a body) are read straight into an refcache_reply_t; anything else
  * (another body, unknown, repeated or out-of-order fields, long varints, a
  * view protobuf-c's path would refuse) is declined and goes to protobuf-c's
  * unpack, which accepts or rejects it as it always has. Both paths give the
@@ -15,9 +15,11 @@
 #ifndef RC_CLIENT_CODEC_H
 #define RC_CLIENT_CODEC_H
 
-#include "rc_client.h"
+#include "refcache.h"
 
 #include <protobuf-c/protobuf-c.h>
+
+#include "rc_wire.h"
 
 /* A Request{id, submit}. The caller fills the inputs (function not NULL, no
  * NULL key or value in options->params); rc_client_codec_submit_size fills
@@ -25,7 +27,7 @@
 typedef struct {
     uint64_t id;
     const char *function;
-    const rc_submit_options_t *options;
+    const refcache_submit_options_t *options;
     const char *ns;                           /* NULL or "": none */
     size_t function_len_, ns_len_, body_len_; /* internal: measured */
 } rc_client_codec_submit_t;
@@ -39,17 +41,17 @@ uint8_t *rc_client_codec_submit_put(const rc_client_codec_submit_t *s, uint8_t *
 
 /* Request.body field numbers of the requests rc_client_codec_ref writes. */
 typedef enum {
-    RC_CLIENT_CODEC_STATUS = 3,
-    RC_CLIENT_CODEC_WAIT = 4,
-    RC_CLIENT_CODEC_FETCH = 5,
-    RC_CLIENT_CODEC_CANCEL = 6,
-    RC_CLIENT_CODEC_DELETE = 7,
-    RC_CLIENT_CODEC_STATS = 8
+    RC_CLIENT_CODEC_STATUS = RC_FIELD_REQUEST_STATUS,
+    RC_CLIENT_CODEC_WAIT = RC_FIELD_REQUEST_WAIT,
+    RC_CLIENT_CODEC_FETCH = RC_FIELD_REQUEST_FETCH,
+    RC_CLIENT_CODEC_CANCEL = RC_FIELD_REQUEST_CANCEL,
+    RC_CLIENT_CODEC_DELETE = RC_FIELD_REQUEST_DELETE,
+    RC_CLIENT_CODEC_STATS = RC_FIELD_REQUEST_STATS
 } rc_client_codec_body_t;
 
-/* Every other Request: a body of ref_id (field 1), n_num numbers (fields 2
- * and on: Wait's timeout_ms; Fetch's offset and length) and the namespace
- * (the next field). Stats has none of them: ref_id and ns NULL, n_num 0. */
+/* Every other Request: a body of ref_id, n_num numbers (Wait's timeout_ms;
+ * Fetch's offset and length) and the namespace. Stats has none of them:
+ * ref_id and ns NULL, n_num 0. */
 typedef struct {
     uint64_t id;
     rc_client_codec_body_t body;
@@ -70,15 +72,21 @@ uint8_t *rc_client_codec_ref_put(const rc_client_codec_ref_t *r, uint8_t *out);
  * memory from alloc (NUL-terminated, like protobuf-c's), bytes point into
  * data. 0, or -1 when it declines (out is then undefined): hand the bytes to
  * rc_client_codec_reply_pb. */
-int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                               refcache_reply_t *out);
 
 /* Unpacks a Reply with protobuf-c (in memory from alloc) into out. 0, or
- * RC_CLIENT_EREPLY: not a Reply, or a body without what the view needs (out
+ * REFCACHE_EREPLY: not a Reply, or a body without what the view needs (out
  * then holds what was read, its id among it). */
-int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                             refcache_reply_t *out);
 
 /* Request.batch and RequestBatch.requests, Reply.batch (field numbers). */
-enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CLIENT_CODEC_REPLY_BATCH = 10 };
+enum {
+    RC_CLIENT_CODEC_REQUEST_BATCH = RC_FIELD_REQUEST_BATCH,
+    RC_CLIENT_CODEC_BATCH_ENTRY = RC_FIELD_REQUEST_BATCH_REQUESTS,
+    RC_CLIENT_CODEC_REPLY_BATCH = RC_FIELD_REPLY_BATCH
+};
 
 /* A Reply{batch} in the simple shape (only the batch field, and in it only
  * replies): true with its run of entries, each a Reply, from *run to *end
@@ -86,6 +94,10 @@ enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CL
 bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end);
 
 /* The fast reader, and protobuf-c's where it declines. */
-int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, rc_reply_t *out);
+int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, refcache_reply_t *out);
+
+/* What the codec writes and reads of each message, field by field, for
+ * test_wire_drift (rc_wire.h); ended by a zeroed entry. */
+extern const rc_wire_cover_t rc_client_codec_covers[];
 
 #endif

@@ -1,17 +1,21 @@
 #include "rc_json.h"
+#include "rc_buf.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct rc_json {
-    char *buf;
-    size_t len;
-    size_t cap;
+    rc_buf_t b; /* the text, NUL-terminated */
     bool first;
     bool failed;
     bool closed;
+    /* Objects opened with rc_json_begin and not yet closed, and whether
+     * each outer one was at its first key. */
+    unsigned depth;
+    bool outer_first[RC_JSON_DEPTH];
 };
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there
@@ -96,18 +100,8 @@ size_t rc_json_escape(const void *bytes, size_t len, char *out, size_t cap)
 
 static void s_reserve(rc_json_t *self, size_t more)
 {
-    if (self->failed || self->len + more + 1 <= self->cap)
-        return;
-    size_t cap = self->cap ? self->cap : 256;
-    while (cap < self->len + more + 1)
-        cap *= 2;
-    char *buf = realloc(self->buf, cap);
-    if (!buf) {
+    if (!self->failed && rc_buf_reserve(&self->b, self->b.len + more + 1) != 0)
         self->failed = true;
-        return;
-    }
-    self->buf = buf;
-    self->cap = cap;
 }
 
 static void s_raw(rc_json_t *self, const char *text, size_t n)
@@ -115,9 +109,9 @@ static void s_raw(rc_json_t *self, const char *text, size_t n)
     s_reserve(self, n);
     if (self->failed)
         return;
-    memcpy(self->buf + self->len, text, n);
-    self->len += n;
-    self->buf[self->len] = '\0';
+    memcpy(((char *) self->b.data) + self->b.len, text, n);
+    self->b.len += n;
+    ((char *) self->b.data)[self->b.len] = '\0';
 }
 
 static void s_escaped(rc_json_t *self, const void *bytes, size_t len)
@@ -127,8 +121,8 @@ static void s_escaped(rc_json_t *self, const void *bytes, size_t len)
     s_reserve(self, need);
     if (self->failed)
         return;
-    rc_json_escape(bytes, len, self->buf + self->len, need + 1);
-    self->len += need;
+    rc_json_escape(bytes, len, ((char *) self->b.data) + self->b.len, need + 1);
+    self->b.len += need;
     s_raw(self, "\"", 1);
 }
 
@@ -157,7 +151,7 @@ void rc_json_destroy(rc_json_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->buf);
+    rc_buf_free(&(*self_p)->b);
     free(*self_p);
     *self_p = NULL;
 }
@@ -188,11 +182,43 @@ void rc_json_bool(rc_json_t *self, const char *key, bool value)
     s_raw(self, value ? "true" : "false", value ? 4 : 5);
 }
 
+void rc_json_double(rc_json_t *self, const char *key, double value)
+{
+    char num[48];
+    int n = snprintf(num, sizeof num, "%.3f", isfinite(value) ? value : 0.0);
+    s_key(self, key);
+    s_raw(self, num, (size_t) n);
+}
+
+void rc_json_begin(rc_json_t *self, const char *key)
+{
+    if (self->depth >= RC_JSON_DEPTH) {
+        self->failed = true;
+        return;
+    }
+    s_key(self, key);
+    s_raw(self, "{", 1);
+    self->outer_first[self->depth++] = false;
+    self->first = true;
+}
+
+void rc_json_end(rc_json_t *self)
+{
+    if (self->depth == 0) {
+        self->failed = true;
+        return;
+    }
+    s_raw(self, "}", 1);
+    self->first = self->outer_first[--self->depth];
+}
+
 const char *rc_json_finish(rc_json_t *self)
 {
+    while (self->depth)
+        rc_json_end(self);
     if (!self->closed) {
         s_raw(self, "}", 1);
         self->closed = true;
     }
-    return self->failed ? NULL : self->buf;
+    return self->failed ? NULL : ((char *) self->b.data);
 }

@@ -1,5 +1,5 @@
-/* rc_json: a tiny writer for one flat JSON object per call, as the CLI's
- * --json output needs. Strings are escaped so that the output is always
+/* rc_json: a tiny writer for one JSON object per call, as the CLI's --json
+ * output and the bench's report need (objects nest up to RC_JSON_DEPTH). Strings are escaped so that the output is always
  * valid JSON: valid UTF-8 passes through, control characters and every byte
  * that is not part of a valid UTF-8 sequence become \u00XX. */
 #ifndef RC_JSON_H
@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 typedef struct rc_json rc_json_t;
+
+#define RC_JSON_DEPTH 8
 
 /* Starts an object ("{"). NULL on out of memory. */
 rc_json_t *rc_json_new(void);
@@ -29,7 +31,16 @@ void rc_json_uint(rc_json_t *self, const char *key, uint64_t value);
 /* Adds "key": true|false. */
 void rc_json_bool(rc_json_t *self, const char *key, bool value);
 
-/* Closes the object and returns its text (owned by the writer); NULL if
+/* Adds "key": number with three decimals (0 for NaN or infinity). */
+void rc_json_double(rc_json_t *self, const char *key, double value);
+
+/* Opens "key": { ... }, closed by rc_json_end; keys go into it meanwhile. */
+void rc_json_begin(rc_json_t *self, const char *key);
+
+/* Closes the object rc_json_begin opened. */
+void rc_json_end(rc_json_t *self);
+
+/* Closes the object (and any still open) and returns its text (owned by the writer); NULL if
  * memory ran out while writing. */
 const char *rc_json_finish(rc_json_t *self);
 

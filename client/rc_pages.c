@@ -1,5 +1,5 @@
 #include "rc_pages.h"
-#include "rc_client.h"
+#include "refcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +12,13 @@ void rc_pages_init(rc_pages_t *self)
 int rc_pages_add(rc_pages_t *self, uint64_t offset, uint64_t total, const void *data, size_t len)
 {
     if (self->have_total && total != self->total)
-        return RC_CLIENT_EOUTOFORDER;
+        return REFCACHE_EOUTOFORDER;
     if (offset != self->len || offset > total || len > total - offset)
-        return RC_CLIENT_EOUTOFORDER;
+        return REFCACHE_EOUTOFORDER;
     if (len == 0 && offset < total)
-        return RC_CLIENT_EOUTOFORDER; /* would never finish */
+        return REFCACHE_EOUTOFORDER; /* would never finish */
     if (total > SIZE_MAX)
-        return RC_CLIENT_ENOMEM;
+        return REFCACHE_ENOMEM;
     self->total = total;
     self->have_total = true;
     if (self->len + len > self->cap) {
@@ -31,7 +31,7 @@ int rc_pages_add(rc_pages_t *self, uint64_t offset, uint64_t total, const void *
             cap = (size_t) total;
         uint8_t *grown = realloc(self->data, cap);
         if (!grown)
-            return RC_CLIENT_ENOMEM;
+            return REFCACHE_ENOMEM;
         self->data = grown;
         self->cap = cap;
     }

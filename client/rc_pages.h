@@ -1,5 +1,5 @@
 /* rc_pages: reassembles a result read with Fetch, page by page. Pure logic
- * (no sockets), so that it can be unit-tested; rc_client_fetch_all uses it. */
+ * (no sockets), so that it can be unit-tested; refcache_client_fetch_all uses it. */
 #ifndef RC_PAGES_H
 #define RC_PAGES_H
 
@@ -19,9 +19,9 @@ typedef struct {
 void rc_pages_init(rc_pages_t *self);
 
 /* Appends a page that starts at offset of a result of total bytes. 0, or
- * RC_CLIENT_EOUTOFORDER if it does not continue what is there (wrong offset,
+ * REFCACHE_EOUTOFORDER if it does not continue what is there (wrong offset,
  * a changed total, past the end, an empty page before the end), or
- * RC_CLIENT_ENOMEM. */
+ * REFCACHE_ENOMEM. */
 int rc_pages_add(rc_pages_t *self, uint64_t offset, uint64_t total, const void *data, size_t len);
 
 /* True once a page told the total and every byte up to it is there. */

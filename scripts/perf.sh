@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures refcache against the bare ZeroMQ relay (../shared/tools/relay.c), side
-# by side, in one run on this machine: the method of docs/performance.md.
+# Measures refcache against refcache-relay, the project's bare ZeroMQ
+# forwarder (client/relay.c), side by side, in one run on this machine: the
+# method of docs/performance.md.
 # Builds Release into build-rel/, then REPS times (default 3): a fresh
 # `refcache-broker --workers 2` and a fresh relay with 2 echo threads, and
 #   relay load / refcache-bench throughput   (1 client, 1000 in flight; and,
@@ -9,52 +10,80 @@
 #   relay ping / refcache-bench latency      (sequential round trips)
 #   refcache-bench cancel, storm (100,000), open-loop latency, mixed (10 s)
 # Prints every run's figures and a table of medians with ratios to the relay.
-# JSON of every run is left in build-rel/perf/. Not part of the test suite.
-# Usage: scripts/perf.sh [REPS]
+# JSON of every run is left in build-rel/perf/. With --plot, the last run's
+# mixed scenario also writes build-rel/perf/mixed-plot/plot.png (gnuplot; the
+# set-up installs it when missing), titled with the run's parameters.
+# --smoke runs every step with a hundredth of the requests (a check of the
+# script; its figures mean nothing). Not part of the test suite.
+# Usage: scripts/perf.sh [--plot] [--smoke] [REPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+plot=0 div=1 mixed_s=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --plot) plot=1 ;;
+  --smoke) div=100 mixed_s=2 ;;   # every step, tiny counts: checks the script, measures nothing
+  *) break ;;
+  esac
+  shift
+done
 reps=${1:-3}
-relay_src=${RC_RELAY_SRC:-../shared/tools/relay.c}
-[ -f "$relay_src" ] || { echo "perf.sh: no relay at $relay_src (set RC_RELAY_SRC)" >&2; exit 1; }
+if [ $plot = 1 ] && ! command -v gnuplot >/dev/null; then
+  bash scripts/setup.sh --plot
+fi
 
 cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build build-rel -j "$(nproc)" --target refcache-broker refcache-bench >/dev/null
-gcc -O2 -o build-rel/relay "$relay_src" $(pkg-config --cflags --libs libzmq) -lpthread
+cmake --build build-rel -j "$(nproc)" --target refcache-broker refcache-bench refcache-relay >/dev/null
 out=build-rel/perf
 rm -rf "$out" && mkdir -p "$out"
 bench=build-rel/client/refcache-bench
+relay=build-rel/client/refcache-relay
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
+
+# Waits (up to 5 s) for a server's "ready" line in file $1.
+wait_ready() {
+  for _ in $(seq 100); do grep -q '^ready' "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "perf.sh: no 'ready' in $1" >&2; cat "$1" >&2; exit 1
+}
 
 # Starts a fresh broker on ephemeral ports: its pid in bpid, its clients endpoint in ep.
 start_broker() {
   build-rel/broker/refcache-broker --workers 2 --clients 'tcp://127.0.0.1:*' \
     --workers-endpoint 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' >"$1" 2>&1 &
   bpid=$!; pids+=("$bpid")
-  for _ in $(seq 100); do grep -q '^ready' "$1" 2>/dev/null && break; sleep 0.05; done
+  wait_ready "$1"
   ep=$(awk '/^clients/{print $2}' "$1")
+}
+
+# Starts a fresh relay with 2 echo threads on an ephemeral port: rpid, relay_ep.
+start_relay() {
+  $relay serve 'tcp://127.0.0.1:*' 2 >"$1" 2>&1 &
+  rpid=$!; pids+=("$rpid")
+  wait_ready "$1"
+  relay_ep=$(awk '/^front/{print $2}' "$1")
 }
 
 for rep in $(seq 1 "$reps"); do
   start_broker "$out/broker-unbatched-$rep.txt"
   unbatched_ep=$ep; unbatched_pid=$bpid
   start_broker "$out/broker-$rep.txt"
-  port=$((16800 + rep))
-  build-rel/relay serve "tcp://127.0.0.1:$port" 2 & rpid=$!; pids+=("$rpid")
-  sleep 0.3
-  echo "== run $rep (broker $ep, relay :$port)"
-  build-rel/relay load "tcp://127.0.0.1:$port" 500000 1000 | tee "$out/relay-load-$rep.txt"
-  $bench -e "$ep" --json -c 1 -d 1000 -n 200000 throughput >"$out/throughput-$rep.json"
-  $bench -e "$unbatched_ep" --json -c 1 -d 1000 -n 200000 --batch 1 throughput >"$out/unbatched-$rep.json"
+  start_relay "$out/relay-serve-$rep.txt"
+  echo "== run $rep (broker $ep, relay $relay_ep)"
+  $relay load "$relay_ep" $((500000 / div)) 1000 | tee "$out/relay-load-$rep.txt"
+  $bench -e "$ep" --json -c 1 -d 1000 -n $((200000 / div)) throughput >"$out/throughput-$rep.json"
+  $bench -e "$unbatched_ep" --json -c 1 -d 1000 -n $((200000 / div)) --batch 1 throughput >"$out/unbatched-$rep.json"
   kill "$unbatched_pid"; wait "$unbatched_pid" 2>/dev/null || true
-  build-rel/relay ping "tcp://127.0.0.1:$port" 20000 | tee "$out/relay-ping-$rep.txt"
-  $bench -e "$ep" --json -n 20000 latency >"$out/latency-$rep.json"
-  $bench -e "$ep" --json --rate 2000 -n 20000 latency >"$out/openloop-$rep.json"
-  $bench -e "$ep" --json -n 100 cancel >"$out/cancel-$rep.json"
-  $bench -e "$ep" --json -n 100000 storm >"$out/storm-$rep.json"
-  $bench -e "$ep" --json --duration 10 mixed >"$out/mixed-$rep.json"
+  $relay ping "$relay_ep" $((20000 / div)) | tee "$out/relay-ping-$rep.txt"
+  $bench -e "$ep" --json -n $((20000 / div)) latency >"$out/latency-$rep.json"
+  $bench -e "$ep" --json --rate 2000 -n $((20000 / div)) latency >"$out/openloop-$rep.json"
+  $bench -e "$ep" --json -n $((div == 1 ? 100 : 5)) cancel >"$out/cancel-$rep.json"
+  $bench -e "$ep" --json -n $((100000 / div)) storm >"$out/storm-$rep.json"
+  report=()
+  [ $plot = 1 ] && [ "$rep" = "$reps" ] && report=(--report "$out/mixed-plot")
+  $bench -e "$ep" --json --duration "$mixed_s" "${report[@]}" mixed >"$out/mixed-$rep.json"
   kill "$bpid" "$rpid"; wait "$bpid" "$rpid" 2>/dev/null || true
 done
 

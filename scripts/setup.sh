@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
 # Installs what refcache needs that is missing (Debian 12 packages), then
-# configures and builds it in ./build. With --test it also installs what the
-# test suite uses (pytest, valgrind, clang for the fuzzer).
-# Usage: scripts/setup.sh [--test]
+# configures and builds it in ./build. Extra sets of packages:
+#   --test  what the test suite uses (pytest; venv, setuptools and wheel to
+#           build and install the Python package; systemd-analyze to verify
+#           the units; valgrind; clang for the fuzzer)
+#   --plot  gnuplot, for the plots of refcache-bench --report and perf.sh --plot
+#   --deb   what scripts/deb.sh needs to build and check the .deb packages
+#           (dpkg-dev, file, binutils, lintian)
+# Usage: scripts/setup.sh [--test] [--plot] [--deb]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev libsqlite3-dev)
-if [ "${1:-}" = "--test" ]; then
-  pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest valgrind clang
-         libclang-rt-dev)
-fi
+for arg in "$@"; do
+  case "$arg" in
+  --test)
+    pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest python3-venv python3-setuptools
+           python3-wheel systemd valgrind clang libclang-rt-dev) ;;
+  --plot)
+    pkgs+=(gnuplot-nox) ;;
+  --deb)
+    pkgs+=(dpkg-dev file binutils lintian) ;;
+  *)
+    echo "usage: scripts/setup.sh [--test] [--plot] [--deb]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

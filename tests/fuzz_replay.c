@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_broker_int.h"
+#include "rc_core.h"
 #include "rc_common.h"
 
 static void *s_ctx;

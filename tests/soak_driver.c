@@ -12,13 +12,13 @@
 
 #include <czmq.h>
 
-#include "rc_client.h"
 #include "rc_common.h"
+#include "refcache.h"
 
 #define CALL_MS 10000
 
 typedef struct {
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
 } ref_t;
 
 static ref_t *s_refs;
@@ -44,11 +44,11 @@ static uint32_t s_rand(uint32_t n)
     return n ? r % n : 0;
 }
 
-static int s_stats(rc_client_t *c, rc_stats_t *s)
+static int s_stats(refcache_client_t *c, refcache_stats_t *s)
 {
-    int rc = rc_client_stats(c, s, CALL_MS);
+    int rc = refcache_client_stats(c, s, CALL_MS);
     if (rc != 0)
-        fprintf(stderr, "soak: stats: %s\n", rc_client_strerror(rc));
+        fprintf(stderr, "soak: stats: %s\n", refcache_strerror(rc));
     return rc;
 }
 
@@ -60,16 +60,16 @@ int main(int argc, char **argv)
     }
     zsys_handler_set(NULL);
     int seconds = atoi(argv[2]);
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = argv[1];
     char err[256];
-    rc_client_t *c = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *c = refcache_client_new(&opts, err, sizeof err);
     if (!c) {
         fprintf(stderr, "soak: %s\n", err);
         return 1;
     }
-    rc_stats_t first, s;
+    refcache_stats_t first, s;
     if (s_stats(c, &first) != 0)
         return 1;
 
@@ -79,9 +79,9 @@ int main(int argc, char **argv)
     while (rc_mono_us() < end) {
         uint32_t dice = s_rand(100);
         int kind = dice < 35 ? 0 : dice < 60 ? 1 : dice < 70 ? 2 : dice < 82 ? 3 : dice < 95 ? 4 : 5;
-        rc_submit_options_t o;
-        rc_submit_options_init(&o);
-        rc_param_t p[2];
+        refcache_submit_options_t o;
+        refcache_submit_options_init(&o);
+        refcache_param_t p[2];
         char a[32], b[32], payload[64];
         const char *fn = NULL;
         switch (kind) {
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
             break;
         case 1: /* sleep 10..500 ms, retried if its worker is killed */
             snprintf(a, sizeof a, "%u", 10 + s_rand(490));
-            p[0] = (rc_param_t){"ms", a};
+            p[0] = (refcache_param_t){"ms", a};
             o.params = p;
             o.param_count = 1;
             o.max_retries = s_rand(3);
@@ -102,15 +102,15 @@ int main(int argc, char **argv)
         case 2: /* spin */
             snprintf(a, sizeof a, "%u", 1000 + s_rand(200000));
             snprintf(b, sizeof b, "%u", 1000);
-            p[0] = (rc_param_t){"iterations", a};
-            p[1] = (rc_param_t){"step", b};
+            p[0] = (refcache_param_t){"iterations", a};
+            p[1] = (refcache_param_t){"step", b};
             o.params = p;
             o.param_count = 2;
             fn = "spin";
             break;
         case 3: /* a deadline shorter than the sleep */
             snprintf(a, sizeof a, "%u", 1000 + s_rand(2000));
-            p[0] = (rc_param_t){"ms", a};
+            p[0] = (refcache_param_t){"ms", a};
             o.params = p;
             o.param_count = 1;
             o.deadline_ms = 100 + s_rand(400);
@@ -118,8 +118,8 @@ int main(int argc, char **argv)
             fn = "sleep";
             break;
         case 5: /* a retryable failure */
-            p[0] = (rc_param_t){"message", "soak"};
-            p[1] = (rc_param_t){"retryable", "1"};
+            p[0] = (refcache_param_t){"message", "soak"};
+            p[1] = (refcache_param_t){"retryable", "1"};
             o.params = p;
             o.param_count = 2;
             o.max_retries = s_rand(3);
@@ -131,22 +131,23 @@ int main(int argc, char **argv)
         }
         kinds[kind]++;
         if (fn) {
-            rc_task_info_t t;
-            int rc = rc_client_submit(c, fn, &o, &t, CALL_MS);
+            refcache_task_t *t = NULL;
+            int rc = refcache_client_submit(c, fn, &o, &t, CALL_MS);
             if (rc == 0)
-                s_keep(t.ref_id);
+                s_keep(t->info.ref_id);
             else {
                 errors++;
-                fprintf(stderr, "soak: submit %s: %s (%s)\n", fn, rc_client_strerror(rc),
-                        rc_client_message(c));
+                fprintf(stderr, "soak: submit %s: %s (%s)\n", fn, refcache_strerror(rc),
+                        refcache_client_message(c));
             }
-            rc_task_info_free(&t);
+            refcache_task_destroy(&t);
         } else if (s_nrefs) {
             bool cancelled = false;
-            int rc = rc_client_cancel(c, s_refs[s_rand((uint32_t) s_nrefs)].ref, &cancelled, NULL, CALL_MS);
+            int rc =
+                refcache_client_cancel(c, s_refs[s_rand((uint32_t) s_nrefs)].ref, &cancelled, NULL, CALL_MS);
             if (rc != 0) {
                 errors++;
-                fprintf(stderr, "soak: cancel: %s\n", rc_client_strerror(rc));
+                fprintf(stderr, "soak: cancel: %s\n", refcache_strerror(rc));
             }
             cancels_ok += cancelled;
         }
@@ -171,22 +172,22 @@ int main(int argc, char **argv)
     uint64_t give_up = rc_mono_us() + 120000000;
     for (size_t i = 0; i < s_nrefs; i++) {
         for (;;) {
-            rc_task_info_t t;
-            int rc = rc_client_wait(c, s_refs[i].ref, 1000, &t, CALL_MS);
-            if (rc == REFCACHE__V1__CODE__CODE_NOT_FOUND) {
+            refcache_task_t *t = NULL;
+            int rc = refcache_client_wait(c, s_refs[i].ref, 1000, &t, CALL_MS);
+            if (rc == REFCACHE_CODE_NOT_FOUND) {
                 not_found++;
                 break;
             }
-            if (rc == 0 && rc_state_is_terminal(t.state)) {
-                states[t.state]++;
-                rc_task_info_free(&t);
+            if (rc == 0 && rc_state_is_terminal(t->info.state)) {
+                states[t->info.state]++;
+                refcache_task_destroy(&t);
                 break;
             }
             if (rc == 0)
-                rc_task_info_free(&t);
+                refcache_task_destroy(&t);
             if (rc_mono_us() > give_up) {
                 fprintf(stderr, "soak: %s not terminal (%s)\n", s_refs[i].ref,
-                        rc == 0 ? "still running" : rc_client_strerror(rc));
+                        rc == 0 ? "still running" : refcache_strerror(rc));
                 stuck++;
                 break;
             }
@@ -203,9 +204,9 @@ int main(int argc, char **argv)
            (unsigned long long) errors);
     printf("soak: %zu ref_ids handed out: COMPLETE %llu FAILED %llu CANCELLED %llu, NOT_FOUND %llu, "
            "not terminal %llu\n",
-           s_nrefs, (unsigned long long) states[REFCACHE__V1__STATE__STATE_COMPLETE],
-           (unsigned long long) states[REFCACHE__V1__STATE__STATE_FAILED],
-           (unsigned long long) states[REFCACHE__V1__STATE__STATE_CANCELLED], (unsigned long long) not_found,
+           s_nrefs, (unsigned long long) states[REFCACHE_STATE_COMPLETE],
+           (unsigned long long) states[REFCACHE_STATE_FAILED],
+           (unsigned long long) states[REFCACHE_STATE_CANCELLED], (unsigned long long) not_found,
            (unsigned long long) stuck);
     printf(
         "soak: broker: records %llu (pending %llu processing %llu), waiters %llu, queue %llu, workers %llu, "
@@ -224,6 +225,6 @@ int main(int argc, char **argv)
              s.waiters == 0 && errors == 0;
     printf("soak: %s\n", ok ? "PASS" : "FAIL");
     free(s_refs);
-    rc_client_destroy(&c);
+    refcache_client_destroy(&c);
     return ok ? 0 : 1;
 }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rc_buf.h"
 #include "rc_broker.h"
 
 static rc_broker_t *s_broker;
@@ -146,7 +147,7 @@ static bool s_valid_object(const char *text)
 static double s_num(const char *from, const char *key)
 {
     char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(from, pat);
     if (!p)
         return -1;
@@ -157,7 +158,7 @@ static double s_num(const char *from, const char *key)
 static const char *s_obj(const char *from, const char *key)
 {
     char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":{", key);
+    snprintf(pat, sizeof pat, "\"%s\": {", key);
     const char *p = strstr(from, pat);
     return p ? p + strlen(pat) - 1 : NULL;
 }
@@ -181,21 +182,14 @@ static int s_run(const char *args, char **out)
     snprintf(cmd, sizeof cmd, "'%s' --endpoint '%s' %s", RC_BENCH_PATH, s_endpoint, args);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
+    rc_buf_t buf = {0};
+    char chunk[4096];
     size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 1024) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[len] = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        assert_int_equal(rc_buf_append(&buf, chunk, n), 0);
+    assert_int_equal(rc_buf_append(&buf, "", 1), 0); /* the NUL */
     int status = pclose(f);
-    *out = buf;
+    *out = (char *) rc_buf_take(&buf, NULL);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -209,7 +203,7 @@ static char *s_run_json(const char *args, double want_requests)
         fail_msg("refcache-bench %s exited %d: %s", full, rc, out);
     if (!s_valid_object(out))
         fail_msg("not one JSON object: %s", out);
-    assert_non_null(strstr(out, "\"errors\":{}"));
+    assert_non_null(strstr(out, "\"errors\": {}"));
     if (want_requests >= 0 && s_num(out, "requests") != want_requests)
         fail_msg("requests %f, want %f: %s", s_num(out, "requests"), want_requests, out);
     assert_true(s_num(out, "throughput_rps") >= 0);
@@ -245,7 +239,7 @@ static int s_teardown(void **state)
 static void test_throughput(void **state)
 {
     char *out = s_run_json("--connections 2 --depth 32 --requests 2001 --payload-size 32 throughput", 2001);
-    assert_non_null(strstr(out, "\"scenario\":\"throughput\""));
+    assert_non_null(strstr(out, "\"scenario\": \"throughput\""));
     assert_int_equal((int) s_num(s_obj(out, "latency_us"), "count"), 2001);
     assert_int_equal((int) s_num(out, "batch"), 64);
     free(out);
@@ -316,6 +310,20 @@ static void test_report(void **state)
     assert_int_equal(stat(path, &st), 0);
     snprintf(path, sizeof path, "%s/r/timeseries.csv", dir);
     assert_int_equal(stat(path, &st), 0);
+    /* A run long enough for a plot: its title names the run's parameters. */
+    snprintf(args, sizeof args, "--duration 2 -c 2 -d 8 --report %s/m mixed", dir);
+    free(s_run_json(args, -1));
+    snprintf(path, sizeof path, "%s/m/plot.gp", dir);
+    char gp[4096] = "";
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t len = fread(gp, 1, sizeof gp - 1, f);
+    fclose(f);
+    gp[len] = '\0';
+    const char *title =
+        strstr(gp, "title \"refcache-bench mixed (refcache " RC_VERSION "): tcp://127.0.0.1:");
+    assert_non_null(title);
+    assert_non_null(strstr(title, "2 connections x depth 8, 2 s, batch default\""));
     snprintf(args, sizeof args, "rm -rf '%s'", dir);
     assert_int_equal(system(args), 0);
     /* Usage: --help succeeds, a bad scenario is a usage error. */
@@ -326,10 +334,43 @@ static void test_report(void **state)
     free(out);
 }
 
+/* The bench deletes the tasks it created (and counts them); --keep leaves
+ * them. */
+static void test_cleanup(void **state)
+{
+    char *out = s_run_json("--requests 300 --depth 16 throughput", 300);
+    const char *c = s_obj(out, "cleanup");
+    assert_non_null(c);
+    assert_true(s_num(c, "created") == 300);
+    assert_true(s_num(c, "deleted") == 300);
+    assert_true(s_num(c, "left") == 0);
+    const char *before = s_obj(out, "broker_before"), *after = s_obj(out, "broker_after"),
+               *cleaned = s_obj(out, "broker_after_cleanup");
+    assert_non_null(cleaned);
+    assert_true(s_num(after, "tasks") >= s_num(before, "tasks") + 300);
+    assert_true(s_num(cleaned, "tasks") == s_num(before, "tasks"));
+    free(out);
+
+    /* Tasks still running at the end are cancelled, then deleted. */
+    out = s_run_json("--duration 1 --connections 1 mixed", -1);
+    c = s_obj(out, "cleanup");
+    assert_true(s_num(c, "created") > 0);
+    assert_true(s_num(c, "left") == 0);
+    assert_true(s_num(s_obj(out, "broker_after_cleanup"), "tasks") == s_num(s_obj(out, "broker_before"), "tasks"));
+    free(out);
+
+    out = s_run_json("--requests 50 --keep latency", 50);
+    c = s_obj(out, "cleanup");
+    assert_non_null(strstr(c, "\"kept\": true"));
+    assert_true(s_num(c, "deleted") == 0);
+    assert_true(s_num(s_obj(out, "broker_after_cleanup"), "tasks") == s_num(s_obj(out, "broker_before"), "tasks") + 50);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_throughput), cmocka_unit_test(test_latency), cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cleanup), cmocka_unit_test(test_throughput), cmocka_unit_test(test_latency), cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_storm),      cmocka_unit_test(test_mixed),   cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "rc_builtins.h"
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 static void test_param_u64(void **state)
 {
@@ -192,7 +192,7 @@ static void test_spin_deterministic(void **state)
 static void test_builtin_table(void **state)
 {
     size_t n = 0;
-    const rc_function_t *fns = rc_builtin_functions(&n);
+    const refcache_function_t *fns = refcache_builtin_functions(&n);
     assert_int_equal(n, 5);
     const char *names[] = {"echo", "sleep", "primes", "spin", "fail"};
     const bool cacheable[] = {true, false, true, true, false};

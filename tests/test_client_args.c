@@ -8,6 +8,7 @@
 
 #include "rc_cli_args.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ARGC(a) ((int) (sizeof(a) / sizeof((a)[0])))
@@ -190,8 +191,8 @@ static void test_usage_errors(void **state)
 
 static void test_curve_flags(void **state)
 {
-    /* --broker-public, as issue 6 and refcache-worker name it, and the
-     * older --curve-server. */
+    /* --broker-public, as refcache-worker names it, and the older
+     * --curve-server. */
     const char *names[] = {"--broker-public", "--curve-server"};
     for (size_t i = 0; i < 2; i++) {
         char *argv[] = {"refcache", "--curve-secret", "me_secret", (char *) names[i], "broker", "stats"};
@@ -200,13 +201,52 @@ static void test_curve_flags(void **state)
         assert_int_equal(rc_cli_parse(ARGC(argv), argv, NULL, &a, err, sizeof err), 0);
         assert_string_equal(a.curve_secret, "me_secret");
         assert_string_equal(a.curve_server, "broker");
+        rc_cli_args_free(&a);
     }
+    /* From the environment: REFCACHE_BROKER_PUBLIC, or its former name
+     * REFCACHE_CURVE_SERVER (read with a note on stderr); the flag wins. */
+    setenv("REFCACHE_CURVE_SECRET", "env_secret", 1);
+    setenv("REFCACHE_CURVE_SERVER", "old_broker", 1);
+    char *stats[] = {"refcache", "stats"};
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(ARGC(stats), stats, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.curve_secret, "env_secret");
+    assert_string_equal(a.curve_server, "old_broker");
+    rc_cli_args_free(&a);
+    setenv("REFCACHE_BROKER_PUBLIC", "new_broker", 1);
+    assert_int_equal(rc_cli_parse(ARGC(stats), stats, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.curve_server, "new_broker");
+    rc_cli_args_free(&a);
+    char *flag[] = {"refcache", "--broker-public", "flag_broker", "stats"};
+    assert_int_equal(rc_cli_parse(ARGC(flag), flag, NULL, &a, err, sizeof err), 0);
+    assert_string_equal(a.curve_server, "flag_broker");
+    rc_cli_args_free(&a);
+    unsetenv("REFCACHE_CURVE_SECRET");
+    unsetenv("REFCACHE_CURVE_SERVER");
+    unsetenv("REFCACHE_BROKER_PUBLIC");
+}
+
+/* -V works like the other programs' -V (before a command only). */
+static void test_short_version(void **state)
+{
+    char *v[] = {"refcache", "-V"};
+    rc_cli_args_t a;
+    char err[256];
+    assert_int_equal(rc_cli_parse(ARGC(v), v, NULL, &a, err, sizeof err), 0);
+    assert_true(a.version);
+    rc_cli_args_free(&a);
+    /* An option of another command is named as such. */
+    char *len[] = {"refcache", "status", "abc", "--length", "3"};
+    assert_int_equal(rc_cli_parse(ARGC(len), len, NULL, &a, err, sizeof err), RC_EXIT_USAGE);
+    assert_non_null(strstr(err, "status: option --length does not apply here"));
+    rc_cli_args_free(&a);
 }
 
 static void test_exit_status(void **state)
 {
     assert_int_equal(rc_cli_exit_status(0), 0);
-    assert_int_equal(rc_cli_exit_status(RC_CLIENT_ETIMEOUT), 1);
+    assert_int_equal(rc_cli_exit_status(REFCACHE_ETIMEOUT), 1);
     assert_int_equal(rc_cli_exit_status(5), 15);
     assert_int_equal(rc_cli_exit_status(3), 13);
     assert_string_equal(rc_cli_cmd_name(RC_CMD_FETCH), "fetch");
@@ -220,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_wait_fetch_options), cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_global_namespace),   cmocka_unit_test(test_curve_flags),
+        cmocka_unit_test(test_short_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

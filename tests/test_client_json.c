@@ -72,6 +72,28 @@ static void test_object(void **state)
     rc_json_destroy(&json);
 }
 
+/* Nested objects and numbers with decimals, as the bench's report uses. */
+static void test_nested(void **state)
+{
+    rc_json_t *j = rc_json_new();
+    assert_non_null(j);
+    rc_json_str(j, "a", "x");
+    rc_json_begin(j, "errors");
+    rc_json_end(j);
+    rc_json_begin(j, "h");
+    rc_json_uint(j, "count", 2);
+    rc_json_begin(j, "in");
+    rc_json_double(j, "p50", 1.23456);
+    rc_json_end(j);
+    rc_json_double(j, "bad", 0.0 / 0.0);
+    rc_json_end(j);
+    rc_json_bool(j, "z", true);
+    rc_json_begin(j, "open"); /* closed by finish */
+    assert_string_equal(rc_json_finish(j), "{\"a\": \"x\", \"errors\": {}, \"h\": {\"count\": 2, \"in\": {\"p50\": 1.235}, "
+                                           "\"bad\": 0.000}, \"z\": true, \"open\": {}}");
+    rc_json_destroy(&j);
+}
+
 static void test_large_binary(void **state)
 {
     enum { N = 100000 };
@@ -98,6 +120,7 @@ int main(void)
         cmocka_unit_test(test_escape_truncates_like_snprintf),
         cmocka_unit_test(test_object),
         cmocka_unit_test(test_large_binary),
+        cmocka_unit_test(test_nested),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "rc_client.h"
 #include "rc_common.h"
+#include "refcache.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -211,7 +211,7 @@ static void s_fake_broker(zsock_t *pipe, void *args)
 
 typedef struct {
     zactor_t *fake;
-    rc_client_t *client;
+    refcache_client_t *client;
     char endpoint[64];
 } fixture_t;
 
@@ -222,11 +222,11 @@ static int setup(void **state)
     int port = 0;
     zsock_recv(f->fake, "i", &port);
     snprintf(f->endpoint, sizeof f->endpoint, "tcp://127.0.0.1:%d", port);
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = f->endpoint;
     char err[256];
-    f->client = rc_client_new(&opts, err, sizeof err);
+    f->client = refcache_client_new(&opts, err, sizeof err);
     assert_non_null(f->client);
     *state = f;
     return 0;
@@ -235,7 +235,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    rc_client_destroy(&f->client);
+    refcache_client_destroy(&f->client);
     assert_null(f->client);
     zactor_destroy(&f->fake);
     free(f);
@@ -245,67 +245,70 @@ static int teardown(void **state)
 static void test_status_and_errors(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
-    assert_int_equal(rc_client_status(f->client, "abc", &t, 2000), 0);
-    assert_string_equal(t.ref_id, "abc");
-    assert_int_equal(t.state, REFCACHE__V1__STATE__STATE_COMPLETE);
-    assert_int_equal(t.result_len, 3);
-    assert_memory_equal(t.result, "res", 3);
-    assert_string_equal(t.function, "echo");
-    rc_task_info_free(&t);
-    assert_null(t.result);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_status(f->client, "abc", &t, 2000), 0);
+    assert_string_equal(t->info.ref_id, "abc");
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.result_len, 3);
+    assert_memory_equal(t->info.result, "res", 3);
+    assert_string_equal(t->info.function, "echo");
+    refcache_task_destroy(&t);
+    assert_null(t);
 
-    assert_int_equal(rc_client_status(f->client, "missing", &t, 2000), REFCACHE__V1__CODE__CODE_NOT_FOUND);
-    assert_string_equal(rc_client_message(f->client), "no such task");
-    assert_string_equal(rc_client_strerror(REFCACHE__V1__CODE__CODE_NOT_FOUND), "NOT_FOUND");
-    rc_task_info_free(&t);
+    /* An error reply carries no task: *task_p is NULL. */
+    assert_int_equal(refcache_client_status(f->client, "missing", &t, 2000), REFCACHE_CODE_NOT_FOUND);
+    assert_null(t);
+    assert_string_equal(refcache_client_message(f->client), "no such task");
+    assert_string_equal(refcache_strerror(REFCACHE_CODE_NOT_FOUND), "NOT_FOUND");
 
     /* Delete is unknown to the fake: UNIMPLEMENTED without a body. */
     bool found = true;
-    assert_int_equal(rc_client_delete(f->client, "abc", &found, 2000),
-                     REFCACHE__V1__CODE__CODE_UNIMPLEMENTED);
+    assert_int_equal(refcache_client_delete(f->client, "abc", &found, 2000), REFCACHE_CODE_UNIMPLEMENTED);
     assert_false(found);
 
     char longref[100];
     memset(longref, 'a', sizeof longref - 1);
     longref[sizeof longref - 1] = '\0';
-    assert_int_equal(rc_client_status(f->client, longref, &t, 100), RC_CLIENT_EINVAL);
-    assert_int_equal(rc_client_status(f->client, NULL, &t, 100), RC_CLIENT_EINVAL);
+    assert_int_equal(refcache_client_status(f->client, longref, &t, 100), REFCACHE_EINVAL);
+    assert_int_equal(refcache_client_status(f->client, NULL, &t, 100), REFCACHE_EINVAL);
+    assert_null(t);
+    /* A caller that wants only the code passes NULL. */
+    assert_int_equal(refcache_client_status(f->client, "abc", NULL, 2000), 0);
 }
 
 static void test_late_reply_is_discarded(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     /* The fake holds the reply to "late": the call times out... */
-    assert_int_equal(rc_client_status(f->client, "late", &t, 200), RC_CLIENT_ETIMEOUT);
-    assert_string_equal(rc_client_message(f->client), "");
+    assert_int_equal(refcache_client_status(f->client, "late", &t, 200), REFCACHE_ETIMEOUT);
+    assert_string_equal(refcache_client_message(f->client), "");
     /* ...and the late reply, sent right before the next one, is not taken
      * for the next call's. */
-    assert_int_equal(rc_client_status(f->client, "next", &t, 2000), 0);
-    assert_string_equal(t.ref_id, "next");
-    assert_int_equal(rc_client_discarded(f->client), 1);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_status(f->client, "next", &t, 2000), 0);
+    assert_string_equal(t->info.ref_id, "next");
+    assert_int_equal(refcache_client_discarded(f->client), 1);
+    refcache_task_destroy(&t);
 
     /* A garbage frame before the reply is discarded too. */
-    assert_int_equal(rc_client_status(f->client, "garbage", &t, 2000), 0);
-    assert_string_equal(t.ref_id, "garbage");
-    assert_int_equal(rc_client_discarded(f->client), 2);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_status(f->client, "garbage", &t, 2000), 0);
+    assert_string_equal(t->info.ref_id, "garbage");
+    assert_int_equal(refcache_client_discarded(f->client), 2);
+    refcache_task_destroy(&t);
 }
 
 static void test_submit_options(void **state)
 {
     fixture_t *f = *state;
-    rc_param_t params[20];
+    refcache_param_t params[20];
     char keys[20][8];
     for (int i = 0; i < 20; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
         params[i].key = keys[i];
         params[i].value = "v";
     }
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.params = params;
     opts.param_count = 20; /* more than the on-stack entries */
     opts.payload = "pay\0load";
@@ -313,18 +316,18 @@ static void test_submit_options(void **state)
     opts.namespace_name = "ns";
     opts.max_retries = 4;
     opts.ttl_s = 9;
-    rc_task_info_t t;
-    assert_int_equal(rc_client_submit(f->client, "echo", &opts, &t, 2000), 0);
-    assert_true(t.cache_hit);
-    assert_int_equal(t.result_len, 8);
-    assert_memory_equal(t.result, "pay\0load", 8);
-    assert_string_equal(t.namespace_name, "ns");
-    assert_int_equal(t.max_retries, 4);
-    assert_int_equal(t.progress_total, 20);
-    assert_int_equal(t.attempt, 9);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_submit(f->client, NULL, &opts, &t, 100), RC_CLIENT_EINVAL);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_submit(f->client, "echo", &opts, &t, 2000), 0);
+    assert_true(t->info.cache_hit);
+    assert_int_equal(t->info.result_len, 8);
+    assert_memory_equal(t->info.result, "pay\0load", 8);
+    assert_string_equal(t->info.namespace_name, "ns");
+    assert_int_equal(t->info.max_retries, 4);
+    assert_int_equal(t->info.progress_total, 20);
+    assert_int_equal(t->info.attempt, 9);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_submit(f->client, NULL, &opts, &t, 100), REFCACHE_EINVAL);
+    refcache_task_destroy(&t);
 }
 
 static void test_fetch_all(void **state)
@@ -332,26 +335,26 @@ static void test_fetch_all(void **state)
     fixture_t *f = *state;
     uint8_t *data;
     size_t len;
-    assert_int_equal(rc_client_fetch_all(f->client, "big", 0, &data, &len, 2000), 0);
+    assert_int_equal(refcache_client_fetch_all(f->client, "big", 0, &data, &len, 2000), 0);
     assert_int_equal(len, RESULT_SIZE);
     for (size_t i = 0; i < len; i++)
         if (data[i] != s_result_byte(i))
             fail_msg("byte %zu differs", i);
     free(data);
-    assert_int_equal(rc_client_fetch_all(f->client, "big", 7777, &data, &len, 2000), 0);
+    assert_int_equal(refcache_client_fetch_all(f->client, "big", 7777, &data, &len, 2000), 0);
     assert_int_equal(len, RESULT_SIZE);
     free(data);
 
-    rc_fetch_t page;
-    assert_int_equal(rc_client_fetch(f->client, "big", 100, 10, &page, 2000), 0);
-    assert_int_equal(page.len, 10);
-    assert_int_equal(page.offset, 100);
-    assert_int_equal(page.total_size, RESULT_SIZE);
-    assert_int_equal(page.data[0], s_result_byte(100));
-    rc_fetch_free(&page);
-    assert_int_equal(rc_client_fetch(f->client, "big", RESULT_SIZE + 1, 10, &page, 2000),
-                     REFCACHE__V1__CODE__CODE_OUT_OF_RANGE);
-    rc_fetch_free(&page);
+    refcache_page_t *page = NULL;
+    assert_int_equal(refcache_client_fetch(f->client, "big", 100, 10, &page, 2000), 0);
+    assert_int_equal(page->info.len, 10);
+    assert_int_equal(page->info.offset, 100);
+    assert_int_equal(page->info.total_size, RESULT_SIZE);
+    assert_int_equal(page->info.data[0], s_result_byte(100));
+    refcache_page_destroy(&page);
+    assert_int_equal(refcache_client_fetch(f->client, "big", RESULT_SIZE + 1, 10, &page, 2000),
+                     REFCACHE_CODE_OUT_OF_RANGE);
+    refcache_page_destroy(&page);
 }
 
 static void test_cancel_stats(void **state)
@@ -359,11 +362,11 @@ static void test_cancel_stats(void **state)
     fixture_t *f = *state;
     bool cancelled = false;
     int st = 0;
-    assert_int_equal(rc_client_cancel(f->client, "x", &cancelled, &st, 2000), 0);
+    assert_int_equal(refcache_client_cancel(f->client, "x", &cancelled, &st, 2000), 0);
     assert_true(cancelled);
-    assert_int_equal(st, REFCACHE__V1__STATE__STATE_CANCELLED);
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(f->client, &s, 2000), 0);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(f->client, &s, 2000), 0);
     assert_int_equal(s.requests_total, 42);
     assert_int_equal(s.deadline_exceeded_total, 7);
     assert_string_equal(s.version, "fake");
@@ -377,39 +380,38 @@ static void test_pipelined(void **state)
     memset(seen, 0, sizeof seen);
     uint64_t first = 0, id = 0;
     for (int i = 0; i < N; i++) {
-        assert_int_equal(rc_client_send_status(f->client, "p", &id), 0);
+        assert_int_equal(refcache_client_send_status(f->client, "p", &id), 0);
         if (i == 0)
             first = id;
         else
             assert_int_equal(id, first + (uint64_t) i);
     }
     for (int i = 0; i < N; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(f->client, &r, 5000), 0);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(f->client, &r, 5000), 0);
         assert_int_equal(r.code, 0);
-        assert_int_equal(r.kind, RC_REPLY_TASK);
+        assert_int_equal(r.kind, REFCACHE_REPLY_TASK);
         assert_true(r.id >= first && r.id < first + N);
         assert_false(seen[r.id - first]);
         seen[r.id - first] = true;
         assert_int_equal(r.task.progress_done, r.id);
         assert_string_equal(r.task.ref_id, "p");
-        rc_task_info_free(&r.task); /* harmless on a view */
     }
-    rc_reply_t r;
-    assert_int_equal(rc_client_recv(f->client, &r, 50), RC_CLIENT_ETIMEOUT);
+    refcache_reply_t r;
+    assert_int_equal(refcache_client_recv(f->client, &r, 50), REFCACHE_ETIMEOUT);
     /* Mixed kinds */
     uint64_t a, b, c;
-    assert_int_equal(rc_client_send_stats(f->client, &a), 0);
-    assert_int_equal(rc_client_send_cancel(f->client, "z", &b), 0);
-    assert_int_equal(rc_client_send_fetch(f->client, "big", 0, 5, &c), 0);
+    assert_int_equal(refcache_client_send_stats(f->client, &a), 0);
+    assert_int_equal(refcache_client_send_cancel(f->client, "z", &b), 0);
+    assert_int_equal(refcache_client_send_fetch(f->client, "big", 0, 5, &c), 0);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(rc_client_recv(f->client, &r, 5000), 0);
+        assert_int_equal(refcache_client_recv(f->client, &r, 5000), 0);
         if (r.id == a)
-            assert_int_equal(r.kind, RC_REPLY_STATS);
+            assert_int_equal(r.kind, REFCACHE_REPLY_STATS);
         else if (r.id == b)
-            assert_true(r.kind == RC_REPLY_CANCEL && r.cancelled);
+            assert_true(r.kind == REFCACHE_REPLY_CANCEL && r.cancelled);
         else if (r.id == c)
-            assert_true(r.kind == RC_REPLY_FETCH && r.fetch.len == 5);
+            assert_true(r.kind == REFCACHE_REPLY_FETCH && r.fetch.len == 5);
         else
             fail_msg("unexpected id %llu", (unsigned long long) r.id);
     }
@@ -417,19 +419,19 @@ static void test_pipelined(void **state)
 
 /* Sends n Status requests on c, reads their n replies, and returns how
  * many frames the fake read meanwhile (the Stats call that asks is one). */
-static uint64_t s_frames_for(rc_client_t *c, int n)
+static uint64_t s_frames_for(refcache_client_t *c, int n)
 {
-    rc_stats_t s0, s1;
-    assert_int_equal(rc_client_stats(c, &s0, 2000), 0);
+    refcache_stats_t s0, s1;
+    assert_int_equal(refcache_client_stats(c, &s0, 2000), 0);
     for (int i = 0; i < n; i++)
-        assert_int_equal(rc_client_send_status(c, "p", NULL), 0);
+        assert_int_equal(refcache_client_send_status(c, "p", NULL), 0);
     for (int i = 0; i < n; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(c, &r, 5000), 0);
-        assert_int_equal(r.kind, RC_REPLY_TASK);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(c, &r, 5000), 0);
+        assert_int_equal(r.kind, REFCACHE_REPLY_TASK);
         assert_int_equal(r.task.progress_done, r.id);
     }
-    assert_int_equal(rc_client_stats(c, &s1, 2000), 0);
+    assert_int_equal(refcache_client_stats(c, &s1, 2000), 0);
     return s1.waiters - s0.waiters - 1;
 }
 
@@ -440,73 +442,73 @@ static void test_batch_frames(void **state)
     fixture_t *f = *state;
     assert_int_equal(s_frames_for(f->client, 130), 3); /* 64 + 64 + 2 */
     assert_int_equal(s_frames_for(f->client, 1), 1);
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = f->endpoint;
     opts.max_batch = 1;
     char err[256];
-    rc_client_t *alone = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *alone = refcache_client_new(&opts, err, sizeof err);
     assert_non_null(alone);
     assert_int_equal(s_frames_for(alone, 130), 130);
-    rc_client_destroy(&alone);
+    refcache_client_destroy(&alone);
     opts.max_batch = 7;
-    rc_client_t *seven = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *seven = refcache_client_new(&opts, err, sizeof err);
     assert_non_null(seven);
     assert_int_equal(s_frames_for(seven, 15), 3); /* 7 + 7 + 1 */
     /* Nothing goes before the batch is full or flushed. */
-    assert_int_equal(rc_client_send_status(seven, "p", NULL), 0);
-    rc_reply_t r;
+    assert_int_equal(refcache_client_send_status(seven, "p", NULL), 0);
+    refcache_reply_t r;
     zclock_sleep(50);
-    assert_int_equal(zsock_events(rc_client_socket(seven)) & ZMQ_POLLIN, 0);
-    assert_int_equal(rc_client_flush(seven), 0);
-    assert_int_equal(rc_client_flush(seven), 0); /* nothing left: a no-op */
-    assert_int_equal(rc_client_recv(seven, &r, 5000), 0);
-    assert_int_equal(r.kind, RC_REPLY_TASK);
-    rc_client_destroy(&seven);
+    assert_int_equal(zsock_events(refcache_client_socket(seven)) & ZMQ_POLLIN, 0);
+    assert_int_equal(refcache_client_flush(seven), 0);
+    assert_int_equal(refcache_client_flush(seven), 0); /* nothing left: a no-op */
+    assert_int_equal(refcache_client_recv(seven, &r, 5000), 0);
+    assert_int_equal(r.kind, REFCACHE_REPLY_TASK);
+    refcache_client_destroy(&seven);
 }
 
 static void test_no_broker_and_curve_errors(void **state)
 {
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     char err[256];
     opts.endpoint = "nonsense://x";
-    assert_null(rc_client_new(&opts, err, sizeof err));
+    assert_null(refcache_client_new(&opts, err, sizeof err));
     assert_non_null(strstr(err, "nonsense://x"));
     opts.endpoint = "tcp://127.0.0.1:1"; /* nothing listens: calls time out */
-    rc_client_t *c = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *c = refcache_client_new(&opts, err, sizeof err);
     assert_non_null(c);
-    rc_stats_t s;
+    refcache_stats_t s;
     uint64_t t0 = rc_mono_us();
-    assert_int_equal(rc_client_stats(c, &s, 100), RC_CLIENT_ETIMEOUT);
+    assert_int_equal(refcache_client_stats(c, &s, 100), REFCACHE_ETIMEOUT);
     assert_true(rc_mono_us() - t0 >= 100000);
-    rc_client_destroy(&c);
+    refcache_client_destroy(&c);
     /* A full send queue (one message, nobody to take it): the request that
      * fills a batch and cannot send it is taken back; the rest stay queued. */
     opts.sndhwm = 1;
     opts.max_batch = 2;
-    c = rc_client_new(&opts, err, sizeof err);
+    c = refcache_client_new(&opts, err, sizeof err);
     assert_non_null(c);
     uint64_t id = 0;
-    assert_int_equal(rc_client_send_status(c, "a", &id), 0);
-    assert_int_equal(rc_client_send_status(c, "b", &id), 0); /* the batch of two goes */
+    assert_int_equal(refcache_client_send_status(c, "a", &id), 0);
+    assert_int_equal(refcache_client_send_status(c, "b", &id), 0); /* the batch of two goes */
     assert_int_equal(id, 2);
-    assert_int_equal(rc_client_send_status(c, "c", &id), 0);
+    assert_int_equal(refcache_client_send_status(c, "c", &id), 0);
     id = 0;
-    assert_int_equal(rc_client_send_status(c, "d", &id), RC_CLIENT_EAGAIN);
-    assert_int_equal(rc_client_flush(c), RC_CLIENT_EAGAIN); /* "c" is still queued */
-    rc_reply_t r;
-    assert_int_equal(rc_client_recv(c, &r, 10), RC_CLIENT_EAGAIN);
-    rc_client_destroy(&c);
+    assert_int_equal(refcache_client_send_status(c, "d", &id), REFCACHE_EAGAIN);
+    assert_int_equal(refcache_client_flush(c), REFCACHE_EAGAIN); /* "c" is still queued */
+    refcache_reply_t r;
+    assert_int_equal(refcache_client_recv(c, &r, 10), REFCACHE_EAGAIN);
+    refcache_client_destroy(&c);
     opts.sndhwm = 0;
     opts.max_batch = 0;
     opts.curve_secret_file = "/nonexistent/cert";
     opts.broker_public_file = "/nonexistent/broker";
-    assert_null(rc_client_new(&opts, err, sizeof err));
+    assert_null(refcache_client_new(&opts, err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/cert"));
     opts.broker_public_file = NULL;
-    assert_null(rc_client_new(&opts, err, sizeof err));
-    rc_client_destroy(NULL);
+    assert_null(refcache_client_new(&opts, err, sizeof err));
+    refcache_client_destroy(NULL);
 }
 
 int main(void)

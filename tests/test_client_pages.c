@@ -6,8 +6,8 @@
 
 #include <cmocka.h>
 
-#include "rc_client.h"
 #include "rc_pages.h"
+#include "refcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +49,13 @@ static void test_rejects(void **state)
 {
     rc_pages_t p;
     rc_pages_init(&p);
-    assert_int_equal(rc_pages_add(&p, 1, 10, "x", 1), RC_CLIENT_EOUTOFORDER);   /* gap */
-    assert_int_equal(rc_pages_add(&p, 0, 3, "abcd", 4), RC_CLIENT_EOUTOFORDER); /* past the end */
-    assert_int_equal(rc_pages_add(&p, 0, 10, "", 0), RC_CLIENT_EOUTOFORDER);    /* no progress */
+    assert_int_equal(rc_pages_add(&p, 1, 10, "x", 1), REFCACHE_EOUTOFORDER);   /* gap */
+    assert_int_equal(rc_pages_add(&p, 0, 3, "abcd", 4), REFCACHE_EOUTOFORDER); /* past the end */
+    assert_int_equal(rc_pages_add(&p, 0, 10, "", 0), REFCACHE_EOUTOFORDER);    /* no progress */
     assert_int_equal(rc_pages_add(&p, 0, 10, "abc", 3), 0);
-    assert_int_equal(rc_pages_add(&p, 3, 11, "d", 1), RC_CLIENT_EOUTOFORDER);   /* total changed */
-    assert_int_equal(rc_pages_add(&p, 0, 10, "abc", 3), RC_CLIENT_EOUTOFORDER); /* repeat */
-    assert_int_equal(rc_pages_add(&p, UINT64_MAX, 10, "a", 1), RC_CLIENT_EOUTOFORDER);
+    assert_int_equal(rc_pages_add(&p, 3, 11, "d", 1), REFCACHE_EOUTOFORDER);   /* total changed */
+    assert_int_equal(rc_pages_add(&p, 0, 10, "abc", 3), REFCACHE_EOUTOFORDER); /* repeat */
+    assert_int_equal(rc_pages_add(&p, UINT64_MAX, 10, "a", 1), REFCACHE_EOUTOFORDER);
     rc_pages_free(&p);
 }
 

@@ -9,11 +9,11 @@
 #include <cmocka.h>
 
 #include "rc_broker.h"
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_testkit.h"
 #include "rc_valgrind.h"
-#include "rc_worker.h"
+#include "refcache.h"
+#include "refcache_worker.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -22,23 +22,9 @@
 
 #define CALL_MS 5000
 
-enum {
-    PENDING = REFCACHE__V1__STATE__STATE_PENDING,
-    PROCESSING = REFCACHE__V1__STATE__STATE_PROCESSING,
-    COMPLETE = REFCACHE__V1__STATE__STATE_COMPLETE,
-    FAILED = REFCACHE__V1__STATE__STATE_FAILED,
-    CANCELLED = REFCACHE__V1__STATE__STATE_CANCELLED,
-    C_OK = REFCACHE__V1__CODE__CODE_OK,
-    C_INVALID = REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT,
-    C_NOT_FOUND = REFCACHE__V1__CODE__CODE_NOT_FOUND,
-    C_PRECONDITION = REFCACHE__V1__CODE__CODE_FAILED_PRECONDITION,
-    C_OUT_OF_RANGE = REFCACHE__V1__CODE__CODE_OUT_OF_RANGE,
-    C_UNIMPLEMENTED = REFCACHE__V1__CODE__CODE_UNIMPLEMENTED,
-};
-
 typedef struct {
     rc_broker_t *broker;
-    rc_client_t *client;
+    refcache_client_t *client;
 } fixture_t;
 
 static fixture_t *s_start(int workers)
@@ -68,7 +54,7 @@ static int setup1(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    rc_client_destroy(&f->client);
+    refcache_client_destroy(&f->client);
     rc_broker_destroy(&f->broker);
     assert_null(f->broker);
     free(f);
@@ -76,10 +62,10 @@ static int teardown(void **state)
 }
 
 /* Submits function with params given as "k=v" strings (NULL-terminated). */
-static int s_submit(rc_client_t *c, const char *function, const char *const *kv, const char *payload,
-                    uint32_t async_ms, bool no_cache, rc_task_info_t *t)
+static int s_submit(refcache_client_t *c, const char *function, const char *const *kv, const char *payload,
+                    uint32_t async_ms, bool no_cache, refcache_task_t **t)
 {
-    rc_param_t params[8];
+    refcache_param_t params[8];
     char keys[8][32];
     size_t n = 0;
     for (; kv && kv[n]; n++) {
@@ -89,15 +75,15 @@ static int s_submit(rc_client_t *c, const char *function, const char *const *kv,
         params[n].key = keys[n];
         params[n].value = eq + 1;
     }
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.params = params;
     opts.param_count = n;
     opts.payload = payload;
     opts.payload_len = payload ? strlen(payload) : 0;
     opts.async_timeout_ms = async_ms;
     opts.no_cache = no_cache;
-    return rc_client_submit(c, function, &opts, t, CALL_MS);
+    return refcache_client_submit(c, function, &opts, t, CALL_MS);
 }
 
 static bool s_is_ref(const char *ref)
@@ -111,48 +97,49 @@ static bool s_is_ref(const char *ref)
 }
 
 /* Long-polls until the task is terminal; returns its state (info filled). */
-static int s_wait_terminal(rc_client_t *c, const char *ref, rc_task_info_t *t, uint32_t ms)
+static int s_wait_terminal(refcache_client_t *c, const char *ref, refcache_task_t **t, uint32_t ms)
 {
     uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
     for (;;) {
-        int rc = rc_client_wait(c, ref, 1000, t, CALL_MS);
-        assert_int_equal(rc, C_OK);
-        if (rc_state_is_terminal(t->state))
-            return t->state;
-        rc_task_info_free(t);
+        int rc = refcache_client_wait(c, ref, 1000, t, CALL_MS);
+        assert_int_equal(rc, REFCACHE_CODE_OK);
+        if (rc_state_is_terminal((*t)->info.state))
+            return (*t)->info.state;
+        refcache_task_destroy(t);
         if (rc_mono_us() > deadline)
             fail_msg("task %s not terminal after %u ms", ref, ms);
     }
 }
 
 /* Polls Status until pred holds (checked every few ms), up to ms. */
-typedef bool (*pred_fn)(const rc_task_info_t *t);
+typedef bool (*pred_fn)(const refcache_task_view_t *t);
 
-static void s_poll_until(rc_client_t *c, const char *ref, pred_fn pred, uint32_t ms, rc_task_info_t *t)
+static void s_poll_until(refcache_client_t *c, const char *ref, pred_fn pred, uint32_t ms,
+                         refcache_task_t **t)
 {
     uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
     for (;;) {
-        assert_int_equal(rc_client_status(c, ref, t, CALL_MS), C_OK);
-        if (pred(t))
+        assert_int_equal(refcache_client_status(c, ref, t, CALL_MS), REFCACHE_CODE_OK);
+        if (pred(&(*t)->info))
             return;
-        rc_task_info_free(t);
+        refcache_task_destroy(t);
         if (rc_mono_us() > deadline)
             fail_msg("condition not reached for %s within %u ms", ref, ms);
         zclock_sleep(2); /* a poll interval, not a synchronisation */
     }
 }
 
-static bool p_progressing(const rc_task_info_t *t)
+static bool p_progressing(const refcache_task_view_t *t)
 {
     return t->progress_done > 0;
 }
 
-static bool p_started(const rc_task_info_t *t)
+static bool p_started(const refcache_task_view_t *t)
 {
-    return t->state == PROCESSING && t->started_at_us > 0;
+    return t->state == REFCACHE_STATE_PROCESSING && t->started_at_us > 0;
 }
 
-static bool p_stopped(const rc_task_info_t *t)
+static bool p_stopped(const refcache_task_view_t *t)
 {
     return t->stopped_at_us > 0;
 }
@@ -163,55 +150,55 @@ static bool p_stopped(const rc_task_info_t *t)
 static void test_seed_scenario(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"ms=5000", NULL};
     uint64_t t0 = rc_mono_us();
-    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 100, false, &t), C_OK);
+    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 100, false, &t), REFCACHE_CODE_OK);
     uint64_t took = rc_mono_us() - t0;
     assert_true(took >= 90000 && took < 2000000); /* held for the async timeout */
-    assert_int_equal(t.state, PROCESSING);
-    assert_true(s_is_ref(t.ref_id));
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    assert_int_equal(t->info.state, REFCACHE_STATE_PROCESSING);
+    assert_true(s_is_ref(t->info.ref_id));
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
 
     bool cancelled = false;
     int st = 0;
-    assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
-    assert_int_equal(st, CANCELLED);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
 
-    assert_int_equal(rc_client_status(f->client, ref, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, CANCELLED);
-    assert_int_equal(t.result_len, 0);
-    assert_int_equal(t.result_size, 0);
-    assert_int_equal(t.error_code, REFCACHE__V1__CODE__CODE_CANCELLED);
-    assert_true(t.finished_at_us > 0);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_status(f->client, ref, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+    assert_int_equal(t->info.result_len, 0);
+    assert_int_equal(t->info.result_size, 0);
+    assert_int_equal(t->info.error_code, REFCACHE_CODE_CANCELLED);
+    assert_true(t->info.finished_at_us > 0);
+    refcache_task_destroy(&t);
 
-    assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_false(cancelled);
-    assert_int_equal(st, CANCELLED);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
 
     /* The worker acknowledges: it stopped, well before the 5 s sleep ends. */
     s_poll_until(f->client, ref, p_stopped, 2000, &t);
-    assert_int_equal(t.state, CANCELLED);
-    assert_true(t.ever_started);
-    assert_true(t.stopped_at_us - t.finished_at_us < 1000000);
-    rc_task_info_free(&t);
+    assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+    assert_true(t->info.ever_started);
+    assert_true(t->info.stopped_at_us - t->info.finished_at_us < 1000000);
+    refcache_task_destroy(&t);
 }
 
 /* Submits function(kv) without waiting and returns its ref in ref once the
  * task satisfies pred (polled for up to 5 s). */
-static void s_submit_until(rc_client_t *c, const char *function, const char *const *kv, bool no_cache,
+static void s_submit_until(refcache_client_t *c, const char *function, const char *const *kv, bool no_cache,
                            pred_fn pred, char *ref)
 {
-    rc_task_info_t t;
-    assert_int_equal(s_submit(c, function, kv, NULL, 0, no_cache, &t), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_submit(c, function, kv, NULL, 0, no_cache, &t), REFCACHE_CODE_OK);
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
     s_poll_until(c, ref, pred, 5000, &t);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
 }
 
 /* With one worker: after the cancel the worker is free at once, and the
@@ -219,114 +206,114 @@ static void s_submit_until(rc_client_t *c, const char *function, const char *con
 static void test_worker_really_stopped(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"ms=20000", "step_ms=5", NULL};
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
     s_submit_until(f->client, "sleep", kv, true, p_progressing, ref);
 
     bool cancelled = false;
-    assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
 
     /* The only worker runs an echo right away. */
     uint64_t t0 = rc_mono_us();
-    assert_int_equal(s_submit(f->client, "echo", NULL, "after-cancel", 3000, true, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    assert_int_equal(t.result_len, strlen("after-cancel"));
-    assert_memory_equal(t.result, "after-cancel", t.result_len);
+    assert_int_equal(s_submit(f->client, "echo", NULL, "after-cancel", 3000, true, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.result_len, strlen("after-cancel"));
+    assert_memory_equal(t->info.result, "after-cancel", t->info.result_len);
     assert_true(rc_mono_us() - t0 < 1000000);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
 
     s_poll_until(f->client, ref, p_stopped, 2000, &t);
-    uint64_t progress = t.progress_done;
+    uint64_t progress = t->info.progress_done;
     assert_true(progress < 20000);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
 
     /* Let real time pass on the worker itself (a 200 ms sleep task), then
      * check that the cancelled job did not report any further progress. */
     const char *kv2[] = {"ms=200", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 3000, true, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_status(f->client, ref, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, CANCELLED);
-    assert_int_equal(t.progress_done, progress);
-    assert_int_equal(t.result_len, 0);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 3000, true, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_status(f->client, ref, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+    assert_int_equal(t->info.progress_done, progress);
+    assert_int_equal(t->info.result_len, 0);
+    refcache_task_destroy(&t);
 }
 
 /* With one worker busy, a queued task cancelled before it runs never starts. */
 static void test_cancel_pending(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"ms=20000", NULL};
-    char busy[RC_CLIENT_REF_MAX + 1];
+    char busy[REFCACHE_REF_MAX + 1];
     s_submit_until(f->client, "sleep", kv, true, p_started, busy);
 
     const char *kv2[] = {"ms=100", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), C_OK);
-    char queued[RC_CLIENT_REF_MAX + 1];
-    strcpy(queued, t.ref_id);
+    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    char queued[REFCACHE_REF_MAX + 1];
+    strcpy(queued, t->info.ref_id);
     /* Queued in the broker, or held by the worker (credit 2) but not begun. */
-    assert_true(t.state == PENDING || t.state == PROCESSING);
-    assert_int_equal(t.started_at_us, 0);
-    rc_task_info_free(&t);
+    assert_true(t->info.state == REFCACHE_STATE_PENDING || t->info.state == REFCACHE_STATE_PROCESSING);
+    assert_int_equal(t->info.started_at_us, 0);
+    refcache_task_destroy(&t);
 
     bool cancelled = false;
     int st = 0;
-    assert_int_equal(rc_client_cancel(f->client, queued, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, queued, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
-    assert_int_equal(st, CANCELLED);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
 
     /* Free the worker: whatever it still holds would start now. */
-    assert_int_equal(rc_client_cancel(f->client, busy, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, busy, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
     const char *kv3[] = {"ms=50", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv3, NULL, 3000, true, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv3, NULL, 3000, true, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&t);
 
-    assert_int_equal(rc_client_status(f->client, queued, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, CANCELLED);
-    assert_false(t.ever_started);
-    assert_int_equal(t.started_at_us, 0);
-    assert_int_equal(t.progress_done, 0);
-    assert_int_equal(t.result_len, 0);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_status(f->client, queued, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+    assert_false(t->info.ever_started);
+    assert_int_equal(t->info.started_at_us, 0);
+    assert_int_equal(t->info.progress_done, 0);
+    assert_int_equal(t->info.result_len, 0);
+    refcache_task_destroy(&t);
 }
 
 /* Submits a second sleep while the only worker runs the first (for at least
  * busy_ms), and returns the broker's queue depth then; cancels both. */
-static uint64_t s_queued_behind_busy(rc_client_t *c, int busy_ms)
+static uint64_t s_queued_behind_busy(refcache_client_t *c, int busy_ms)
 {
-    char busy[RC_CLIENT_REF_MAX + 1], next[RC_CLIENT_REF_MAX + 1];
+    char busy[REFCACHE_REF_MAX + 1], next[REFCACHE_REF_MAX + 1];
     const char *long_kv[] = {"ms=20000", NULL};
     s_submit_until(c, "sleep", long_kv, true, p_started, busy);
     zclock_sleep(busy_ms);
     const char *kv[] = {"ms=100", NULL};
-    rc_task_info_t t;
-    assert_int_equal(s_submit(c, "sleep", kv, NULL, 0, true, &t), C_OK);
-    strcpy(next, t.ref_id);
-    rc_task_info_free(&t);
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_submit(c, "sleep", kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(next, t->info.ref_id);
+    refcache_task_destroy(&t);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(c, &s, CALL_MS), REFCACHE_CODE_OK);
     bool cancelled = false;
-    assert_int_equal(rc_client_cancel(c, next, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(c, next, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
-    assert_int_equal(rc_client_cancel(c, busy, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(c, busy, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
     return s.queue_depth;
 }
 
 /* Teaches the broker that sleep is quick: one sleep ms=0. */
-static void s_sleep_quick(rc_client_t *c)
+static void s_sleep_quick(refcache_client_t *c)
 {
     const char *kv[] = {"ms=0", NULL};
-    rc_task_info_t t;
-    assert_int_equal(s_submit(c, "sleep", kv, NULL, 3000, true, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_submit(c, "sleep", kv, NULL, 3000, true, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&t);
 }
 
 /* A busy worker is sent more only while what it holds is expected to end
@@ -347,16 +334,16 @@ static void test_dispatch_window(void **state)
     config.workers = 1;
     config.dispatch_window_us = 60000000;
     rc_broker_t *broker = rc_testkit_broker(&config);
-    rc_client_t *c = rc_testkit_client(broker);
+    refcache_client_t *c = rc_testkit_client(broker);
     assert_int_equal(s_queued_behind_busy(c, 0), 1); /* still unknown */
     s_sleep_quick(c);
     /* Now measured: ms=0 took far less than 60 s, so the next goes ahead. */
     assert_int_equal(s_queued_behind_busy(c, 20), 0);
-    rc_client_destroy(&c);
+    refcache_client_destroy(&c);
     rc_broker_destroy(&broker);
 }
 
-static bool p_started_or_done(const rc_task_info_t *t)
+static bool p_started_or_done(const refcache_task_view_t *t)
 {
     return p_started(t) || rc_state_is_terminal(t->state);
 }
@@ -364,19 +351,19 @@ static bool p_started_or_done(const rc_task_info_t *t)
 /* Submits a spin of n iterations in one step (no step boundary, so the job
  * never looks at the control socket) and waits until it has started; its
  * ref goes to ref. False if it ended first. */
-static bool s_start_spin(rc_client_t *c, uint64_t n, char *ref)
+static bool s_start_spin(refcache_client_t *c, uint64_t n, char *ref)
 {
     char it[64], step[64];
     snprintf(it, sizeof it, "iterations=%llu", (unsigned long long) n);
     snprintf(step, sizeof step, "step=%llu", (unsigned long long) n);
     const char *kv[] = {it, step, NULL};
-    rc_task_info_t t;
-    assert_int_equal(s_submit(c, "spin", kv, NULL, 0, true, &t), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_submit(c, "spin", kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
     s_poll_until(c, ref, p_started_or_done, 60000, &t);
-    bool running = t.state == PROCESSING;
-    rc_task_info_free(&t);
+    bool running = t->info.state == REFCACHE_STATE_PROCESSING;
+    refcache_task_destroy(&t);
     return running;
 }
 
@@ -388,15 +375,15 @@ static bool s_start_spin(rc_client_t *c, uint64_t n, char *ref)
  * the submit and the cancel of the held task: its length is measured from
  * here (valgrind too, whose scheduler may starve the client thread while
  * the worker spins), and doubled until the scenario holds. */
-static void s_held_cancel_never_starts(rc_client_t *c)
+static void s_held_cancel_never_starts(refcache_client_t *c)
 {
     const uint64_t n0 = 2000000;
-    char a[RC_CLIENT_REF_MAX + 1], b[RC_CLIENT_REF_MAX + 1];
+    char a[REFCACHE_REF_MAX + 1], b[REFCACHE_REF_MAX + 1];
     uint64_t t0 = rc_mono_us();
     (void) s_start_spin(c, n0, a);
-    rc_task_info_t t;
-    assert_int_equal(s_wait_terminal(c, a, &t, 60000), COMPLETE);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_wait_terminal(c, a, &t, 60000), REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&t);
     uint64_t probe_us = rc_mono_us() - t0; /* an upper bound */
     s_sleep_quick(c);
 
@@ -407,31 +394,31 @@ static void s_held_cancel_never_starts(rc_client_t *c)
         if (!s_start_spin(c, n, a))
             continue;
         const char *quick_kv[] = {"ms=0", NULL};
-        assert_int_equal(s_submit(c, "sleep", quick_kv, NULL, 0, true, &t), C_OK);
-        strcpy(b, t.ref_id);
-        int b_state = t.state;
-        rc_task_info_free(&t);
+        assert_int_equal(s_submit(c, "sleep", quick_kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+        strcpy(b, t->info.ref_id);
+        int b_state = t->info.state;
+        refcache_task_destroy(&t);
         bool cancelled = false;
-        assert_int_equal(rc_client_cancel(c, b, &cancelled, NULL, CALL_MS), C_OK);
-        assert_int_equal(rc_client_status(c, a, &t, CALL_MS), C_OK);
-        int a_state = t.state;
-        rc_task_info_free(&t);
-        assert_int_equal(s_wait_terminal(c, a, &t, 120000), COMPLETE);
-        rc_task_info_free(&t);
-        if (b_state != PROCESSING || !cancelled || a_state != PROCESSING) {
+        assert_int_equal(refcache_client_cancel(c, b, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
+        assert_int_equal(refcache_client_status(c, a, &t, CALL_MS), REFCACHE_CODE_OK);
+        int a_state = t->info.state;
+        refcache_task_destroy(&t);
+        assert_int_equal(s_wait_terminal(c, a, &t, 120000), REFCACHE_STATE_COMPLETE);
+        refcache_task_destroy(&t);
+        if (b_state != REFCACHE_STATE_PROCESSING || !cancelled || a_state != REFCACHE_STATE_PROCESSING) {
             /* B was not held behind a running A when its notice came. */
             s_wait_terminal(c, b, &t, 60000);
-            rc_task_info_free(&t);
+            refcache_task_destroy(&t);
             continue;
         }
         /* B's CancelAck has come back once its stop time is set. */
         s_poll_until(c, b, p_stopped, 60000, &t);
         /* Had B started, its Started (at its first step boundary) or its
          * CancelAck would have said so. */
-        assert_int_equal(t.state, CANCELLED);
-        assert_false(t.ever_started);
-        assert_int_equal(t.started_at_us, 0);
-        rc_task_info_free(&t);
+        assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+        assert_false(t->info.ever_started);
+        assert_int_equal(t->info.started_at_us, 0);
+        refcache_task_destroy(&t);
         return;
     }
 }
@@ -451,23 +438,23 @@ static void s_held_cancel_with(bool inproc)
     config.workers = inproc ? 1 : 0;
     config.dispatch_window_us = 60000000;
     rc_broker_t *broker = rc_testkit_broker(&config);
-    rc_client_t *c = rc_testkit_client(broker);
-    rc_pool_t *pool = NULL;
+    refcache_client_t *c = rc_testkit_client(broker);
+    refcache_pool_t *pool = NULL;
     if (!inproc) {
-        rc_pool_config_t pc = {
+        refcache_pool_config_t pc = {
             .work_endpoint = rc_broker_endpoint(broker, RC_EP_WORKERS),
             .control_endpoint = rc_broker_endpoint(broker, RC_EP_CONTROL),
             .threads = 1,
         };
         char err[256] = "";
-        pool = rc_pool_new(&pc, err, sizeof err);
+        pool = refcache_pool_new(&pc, err, sizeof err);
         if (!pool)
-            fail_msg("rc_pool_new: %s", err);
+            fail_msg("refcache_pool_new: %s", err);
         /* Submits wait until the broker has seen the worker's Ready. */
         uint64_t deadline = rc_mono_us() + 5000000;
         for (;;) {
-            rc_stats_t s;
-            assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_OK);
+            refcache_stats_t s;
+            assert_int_equal(refcache_client_stats(c, &s, CALL_MS), REFCACHE_CODE_OK);
             if (s.workers >= 1)
                 break;
             if (rc_mono_us() > deadline)
@@ -476,8 +463,8 @@ static void s_held_cancel_with(bool inproc)
         }
     }
     s_held_cancel_never_starts(c);
-    rc_pool_destroy(&pool);
-    rc_client_destroy(&c);
+    refcache_pool_destroy(&pool);
+    refcache_client_destroy(&c);
     rc_broker_destroy(&broker);
 }
 
@@ -498,21 +485,21 @@ static void test_cancel_unknown(void **state)
     fixture_t *f = *state;
     bool cancelled = true;
     assert_int_equal(
-        rc_client_cancel(f->client, "00000000000000000000000000000000", &cancelled, NULL, CALL_MS),
-        C_NOT_FOUND);
+        refcache_client_cancel(f->client, "00000000000000000000000000000000", &cancelled, NULL, CALL_MS),
+        REFCACHE_CODE_NOT_FOUND);
     assert_false(cancelled);
     cancelled = true;
     /* A ref that is not even well-formed: unknown, or rejected as invalid. */
-    int rc = rc_client_cancel(f->client, "not-a-ref", &cancelled, NULL, CALL_MS);
-    assert_true(rc == C_NOT_FOUND || rc == C_INVALID);
+    int rc = refcache_client_cancel(f->client, "not-a-ref", &cancelled, NULL, CALL_MS);
+    assert_true(rc == REFCACHE_CODE_NOT_FOUND || rc == REFCACHE_CODE_INVALID_ARGUMENT);
     assert_false(cancelled);
-    rc_task_info_t t;
-    assert_int_equal(rc_client_status(f->client, "00000000000000000000000000000000", &t, CALL_MS),
-                     C_NOT_FOUND);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_status(f->client, "00000000000000000000000000000000", &t, CALL_MS),
+                     REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&t);
     bool found = true;
-    assert_int_equal(rc_client_delete(f->client, "00000000000000000000000000000000", &found, CALL_MS),
-                     C_NOT_FOUND);
+    assert_int_equal(refcache_client_delete(f->client, "00000000000000000000000000000000", &found, CALL_MS),
+                     REFCACHE_CODE_NOT_FOUND);
     assert_false(found);
 }
 
@@ -523,38 +510,38 @@ static void test_cancel_race(void **state)
     fixture_t *f = *state;
     int won = 0, lost = 0;
     for (int i = 0; i < 200; i++) {
-        rc_task_info_t t;
+        refcache_task_t *t = NULL;
         char ms[32];
         snprintf(ms, sizeof ms, "ms=%d", i % 7);
         const char *kv[] = {ms, "step_ms=1", NULL};
-        assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), C_OK);
-        char ref[RC_CLIENT_REF_MAX + 1];
-        strcpy(ref, t.ref_id);
-        rc_task_info_free(&t);
+        assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+        char ref[REFCACHE_REF_MAX + 1];
+        strcpy(ref, t->info.ref_id);
+        refcache_task_destroy(&t);
         for (int k = 0; k < i % 11; k++) {
-            assert_int_equal(rc_client_status(f->client, ref, &t, CALL_MS), C_OK);
-            rc_task_info_free(&t);
+            assert_int_equal(refcache_client_status(f->client, ref, &t, CALL_MS), REFCACHE_CODE_OK);
+            refcache_task_destroy(&t);
         }
         bool cancelled = false;
         int st = 0;
-        assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), C_OK);
+        assert_int_equal(refcache_client_cancel(f->client, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
         int final = s_wait_terminal(f->client, ref, &t, 10000);
         if (cancelled) {
             won++;
-            assert_int_equal(st, CANCELLED);
-            assert_int_equal(final, CANCELLED);
-            assert_int_equal(t.result_len, 0);
-            assert_int_equal(t.result_size, 0);
+            assert_int_equal(st, REFCACHE_STATE_CANCELLED);
+            assert_int_equal(final, REFCACHE_STATE_CANCELLED);
+            assert_int_equal(t->info.result_len, 0);
+            assert_int_equal(t->info.result_size, 0);
         } else {
             lost++;
-            assert_int_equal(st, COMPLETE);
-            assert_int_equal(final, COMPLETE);
+            assert_int_equal(st, REFCACHE_STATE_COMPLETE);
+            assert_int_equal(final, REFCACHE_STATE_COMPLETE);
             char want[48];
             snprintf(want, sizeof want, "slept %d ms", i % 7);
-            assert_int_equal(t.result_len, strlen(want));
-            assert_memory_equal(t.result, want, t.result_len);
+            assert_int_equal(t->info.result_len, strlen(want));
+            assert_memory_equal(t->info.result, want, t->info.result_len);
         }
-        rc_task_info_free(&t);
+        refcache_task_destroy(&t);
     }
     print_message("cancel race: %d cancelled, %d completed first\n", won, lost);
     assert_true(won + lost == 200);
@@ -565,60 +552,61 @@ static void test_cancel_race(void **state)
 static void test_cancel_leaves_no_cache(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"iterations=4000000000", "step=1000", NULL};
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
     s_submit_until(f->client, "spin", kv, false, p_progressing, ref);
     bool cancelled = false;
-    assert_int_equal(rc_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, ref, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
     s_poll_until(f->client, ref, p_stopped, 5000, &t);
-    assert_int_equal(t.result_size, 0);
-    rc_task_info_free(&t);
+    assert_int_equal(t->info.result_size, 0);
+    refcache_task_destroy(&t);
     /* The same submit again is a new task, not a hit on the cancelled one. */
-    assert_int_equal(s_submit(f->client, "spin", kv, NULL, 0, false, &t), C_OK);
-    assert_false(t.cache_hit);
-    assert_false(t.deduplicated);
-    assert_string_not_equal(t.ref_id, ref);
-    char ref2[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref2, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_cancel(f->client, ref2, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(s_submit(f->client, "spin", kv, NULL, 0, false, &t), REFCACHE_CODE_OK);
+    assert_false(t->info.cache_hit);
+    assert_false(t->info.deduplicated);
+    assert_string_not_equal(t->info.ref_id, ref);
+    char ref2[REFCACHE_REF_MAX + 1];
+    strcpy(ref2, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_cancel(f->client, ref2, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
 }
 
 static void test_wait(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"ms=300", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), C_OK);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_wait(f->client, ref, 5000, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    assert_int_equal(t.result_len, strlen("slept 300 ms"));
-    assert_memory_equal(t.result, "slept 300 ms", t.result_len);
-    assert_true(t.finished_at_us >= t.started_at_us && t.started_at_us >= t.created_at_us);
-    assert_int_equal(t.attempt, 1);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_wait(f->client, ref, 5000, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.result_len, strlen("slept 300 ms"));
+    assert_memory_equal(t->info.result, "slept 300 ms", t->info.result_len);
+    assert_true(t->info.finished_at_us >= t->info.started_at_us &&
+                t->info.started_at_us >= t->info.created_at_us);
+    assert_int_equal(t->info.attempt, 1);
+    refcache_task_destroy(&t);
 
     /* A Wait that times out answers OK with the current, non-terminal state. */
     const char *kv2[] = {"ms=10000", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
     uint64_t t0 = rc_mono_us();
-    assert_int_equal(rc_client_wait(f->client, ref, 150, &t, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_wait(f->client, ref, 150, &t, CALL_MS), REFCACHE_CODE_OK);
     assert_true(rc_mono_us() - t0 >= 140000);
-    assert_true(t.state == PENDING || t.state == PROCESSING);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_cancel(f->client, ref, NULL, NULL, CALL_MS), C_OK);
+    assert_true(t->info.state == REFCACHE_STATE_PENDING || t->info.state == REFCACHE_STATE_PROCESSING);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_cancel(f->client, ref, NULL, NULL, CALL_MS), REFCACHE_CODE_OK);
 
-    assert_int_equal(rc_client_wait(f->client, "00000000000000000000000000000000", 100, &t, CALL_MS),
-                     C_NOT_FOUND);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_wait(f->client, "00000000000000000000000000000000", 100, &t, CALL_MS),
+                     REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&t);
 }
 
 /* Waits of more distinct timeouts than the broker has wait lanes (the rest
@@ -628,15 +616,15 @@ static void test_wait(void **state)
 static void test_wait_lanes(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv_long[] = {"ms=10000", NULL}, *kv_short[] = {"ms=150", NULL};
-    char slow[RC_CLIENT_REF_MAX + 1], quick[RC_CLIENT_REF_MAX + 1];
-    assert_int_equal(s_submit(f->client, "sleep", kv_long, NULL, 0, true, &t), C_OK);
-    strcpy(slow, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(s_submit(f->client, "sleep", kv_short, NULL, 0, true, &t), C_OK);
-    strcpy(quick, t.ref_id);
-    rc_task_info_free(&t);
+    char slow[REFCACHE_REF_MAX + 1], quick[REFCACHE_REF_MAX + 1];
+    assert_int_equal(s_submit(f->client, "sleep", kv_long, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(slow, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(s_submit(f->client, "sleep", kv_short, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(quick, t->info.ref_id);
+    refcache_task_destroy(&t);
 
     for (int round = 0; round < 2; round++) {
         enum { N = 30 };
@@ -652,15 +640,15 @@ static void test_wait_lanes(void **state)
             if (i == N / 2)
                 usleep(60000); /* a lane's later waiters must not go with its first */
             sent_us[i] = rc_mono_us();
-            assert_int_equal(
-                rc_client_send_wait(f->client, on_quick ? quick : slow, (uint32_t) timeout_ms[i], &ids[i]),
-                0);
+            assert_int_equal(refcache_client_send_wait(f->client, on_quick ? quick : slow,
+                                                       (uint32_t) timeout_ms[i], &ids[i]),
+                             0);
         }
         for (int got = 0; got < N; got++) {
-            rc_reply_t r;
-            assert_int_equal(rc_client_recv(f->client, &r, 10000), 0);
+            refcache_reply_t r;
+            assert_int_equal(refcache_client_recv(f->client, &r, 10000), 0);
             uint64_t now = rc_mono_us();
-            assert_int_equal(r.code, C_OK);
+            assert_int_equal(r.code, REFCACHE_CODE_OK);
             int i = 0;
             while (i < N && ids[i] != r.id)
                 i++;
@@ -668,18 +656,18 @@ static void test_wait_lanes(void **state)
             assert_false(answered[i]);
             answered[i] = true;
             if (timeout_ms[i] == 5000) { /* ended by its task, long before its time */
-                assert_int_equal(r.task.state, COMPLETE);
+                assert_int_equal(r.task.state, REFCACHE_STATE_COMPLETE);
                 assert_true(now - sent_us[i] < 4000000);
             } else {
-                assert_true(r.task.state == PROCESSING);
+                assert_true(r.task.state == REFCACHE_STATE_PROCESSING);
                 assert_true(now - sent_us[i] >= timeout_ms[i] * 1000 - 1000);
             }
         }
     }
-    rc_stats_t st;
-    assert_int_equal(rc_client_stats(f->client, &st, CALL_MS), C_OK);
+    refcache_stats_t st;
+    assert_int_equal(refcache_client_stats(f->client, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_int_equal(st.waiters, 0);
-    assert_int_equal(rc_client_cancel(f->client, slow, NULL, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, slow, NULL, NULL, CALL_MS), REFCACHE_CODE_OK);
 }
 
 /* The primes below n, one per line, computed here for comparison. */
@@ -704,100 +692,104 @@ static char *s_local_primes(uint32_t n, size_t *len)
 static void test_fetch_paging(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"n=2000000", NULL};
-    assert_int_equal(s_submit(f->client, "primes", kv, NULL, 30000, false, &t), C_OK);
-    if (t.state != COMPLETE) {
-        char ref[RC_CLIENT_REF_MAX + 1];
-        strcpy(ref, t.ref_id);
-        rc_task_info_free(&t);
-        assert_int_equal(s_wait_terminal(f->client, ref, &t, 60000), COMPLETE);
+    assert_int_equal(s_submit(f->client, "primes", kv, NULL, 30000, false, &t), REFCACHE_CODE_OK);
+    if (t->info.state != REFCACHE_STATE_COMPLETE) {
+        char ref[REFCACHE_REF_MAX + 1];
+        strcpy(ref, t->info.ref_id);
+        refcache_task_destroy(&t);
+        assert_int_equal(s_wait_terminal(f->client, ref, &t, 60000), REFCACHE_STATE_COMPLETE);
     }
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
     size_t want_len;
     char *want = s_local_primes(2000000, &want_len);
-    assert_int_equal(t.result_size, want_len);
-    assert_true(t.result_truncated);
-    assert_true(t.result_len > 0 && t.result_len < want_len);
-    assert_memory_equal(t.result, want, t.result_len); /* the preview */
-    rc_task_info_free(&t);
+    assert_int_equal(t->info.result_size, want_len);
+    assert_true(t->info.result_truncated);
+    assert_true(t->info.result_len > 0 && t->info.result_len < want_len);
+    assert_memory_equal(t->info.result, want, t->info.result_len); /* the preview */
+    refcache_task_destroy(&t);
 
     uint8_t *data;
     size_t len;
-    assert_int_equal(rc_client_fetch_all(f->client, ref, 0, &data, &len, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_fetch_all(f->client, ref, 0, &data, &len, CALL_MS), REFCACHE_CODE_OK);
     assert_int_equal(len, want_len);
     assert_memory_equal(data, want, len);
     free(data);
     /* Smaller, odd-sized pages reassemble to the same bytes. */
-    assert_int_equal(rc_client_fetch_all(f->client, ref, 99991, &data, &len, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_fetch_all(f->client, ref, 99991, &data, &len, CALL_MS),
+                     REFCACHE_CODE_OK);
     assert_int_equal(len, want_len);
     assert_memory_equal(data, want, len);
     free(data);
 
-    rc_fetch_t page;
-    assert_int_equal(rc_client_fetch(f->client, ref, 1000, 10, &page, CALL_MS), C_OK);
-    assert_int_equal(page.len, 10);
-    assert_int_equal(page.total_size, want_len);
-    assert_memory_equal(page.data, want + 1000, 10);
-    rc_fetch_free(&page);
-    assert_int_equal(rc_client_fetch(f->client, ref, want_len + 1, 10, &page, CALL_MS), C_OUT_OF_RANGE);
-    rc_fetch_free(&page);
+    refcache_page_t *page = NULL;
+    assert_int_equal(refcache_client_fetch(f->client, ref, 1000, 10, &page, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(page->info.len, 10);
+    assert_int_equal(page->info.total_size, want_len);
+    assert_memory_equal(page->info.data, want + 1000, 10);
+    refcache_page_destroy(&page);
+    assert_int_equal(refcache_client_fetch(f->client, ref, want_len + 1, 10, &page, CALL_MS),
+                     REFCACHE_CODE_OUT_OF_RANGE);
+    refcache_page_destroy(&page);
     free(want);
 
     /* Not COMPLETE: FAILED_PRECONDITION; unknown: NOT_FOUND. */
     const char *kv2[] = {"ms=10000", NULL};
-    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_fetch(f->client, ref, 0, 0, &page, CALL_MS), C_PRECONDITION);
-    rc_fetch_free(&page);
-    assert_int_equal(rc_client_cancel(f->client, ref, NULL, NULL, CALL_MS), C_OK);
-    assert_int_equal(rc_client_fetch(f->client, "00000000000000000000000000000000", 0, 0, &page, CALL_MS),
-                     C_NOT_FOUND);
-    rc_fetch_free(&page);
+    assert_int_equal(s_submit(f->client, "sleep", kv2, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_fetch(f->client, ref, 0, 0, &page, CALL_MS),
+                     REFCACHE_CODE_FAILED_PRECONDITION);
+    refcache_page_destroy(&page);
+    assert_int_equal(refcache_client_cancel(f->client, ref, NULL, NULL, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(
+        refcache_client_fetch(f->client, "00000000000000000000000000000000", 0, 0, &page, CALL_MS),
+        REFCACHE_CODE_NOT_FOUND);
+    refcache_page_destroy(&page);
 }
 
 static void test_cache_and_dedup(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     char payload[64];
     snprintf(payload, sizeof payload, "cache-me-%llu", (unsigned long long) rc_wall_us());
-    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, false, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    assert_false(t.cache_hit);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, false, &t), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    assert_true(t.cache_hit);
-    assert_string_equal(t.ref_id, ref);
-    assert_memory_equal(t.result, payload, strlen(payload));
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, false, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_false(t->info.cache_hit);
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, false, &t), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_true(t->info.cache_hit);
+    assert_string_equal(t->info.ref_id, ref);
+    assert_memory_equal(t->info.result, payload, strlen(payload));
+    refcache_task_destroy(&t);
     /* no_cache: a new task. */
-    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, true, &t), C_OK);
-    assert_false(t.cache_hit);
-    assert_string_not_equal(t.ref_id, ref);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(f->client, "echo", NULL, payload, 3000, true, &t), REFCACHE_CODE_OK);
+    assert_false(t->info.cache_hit);
+    assert_string_not_equal(t->info.ref_id, ref);
+    refcache_task_destroy(&t);
 
     /* Two identical slow cacheable submits, pipelined: one task. */
-    rc_param_t params[] = {{"iterations", "3000000000"}, {"step", "1000"}};
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_param_t params[] = {{"iterations", "3000000000"}, {"step", "1000"}};
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.params = params;
     opts.param_count = 2;
     uint64_t id1, id2;
-    assert_int_equal(rc_client_send_submit(f->client, "spin", &opts, &id1), 0);
-    assert_int_equal(rc_client_send_submit(f->client, "spin", &opts, &id2), 0);
-    char refs[2][RC_CLIENT_REF_MAX + 1];
+    assert_int_equal(refcache_client_send_submit(f->client, "spin", &opts, &id1), 0);
+    assert_int_equal(refcache_client_send_submit(f->client, "spin", &opts, &id2), 0);
+    char refs[2][REFCACHE_REF_MAX + 1];
     bool dedup[2] = {false, false};
     for (int i = 0; i < 2; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(f->client, &r, CALL_MS), 0);
-        assert_int_equal(r.code, C_OK);
-        assert_int_equal(r.kind, RC_REPLY_SUBMIT);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(f->client, &r, CALL_MS), 0);
+        assert_int_equal(r.code, REFCACHE_CODE_OK);
+        assert_int_equal(r.kind, REFCACHE_REPLY_SUBMIT);
         int slot = r.id == id1 ? 0 : 1;
         assert_true(r.id == id1 || r.id == id2);
         strcpy(refs[slot], r.task.ref_id);
@@ -806,61 +798,61 @@ static void test_cache_and_dedup(void **state)
     assert_string_equal(refs[0], refs[1]);
     assert_false(dedup[0]);
     assert_true(dedup[1]);
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(f->client, &s, CALL_MS), C_OK);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(f->client, &s, CALL_MS), REFCACHE_CODE_OK);
     assert_true(s.cache_hits_total >= 1);
     assert_true(s.dedup_total >= 1);
     bool cancelled = false;
-    assert_int_equal(rc_client_cancel(f->client, refs[0], &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, refs[0], &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
 }
 
-static bool s_gone(rc_client_t *c, const char *ref)
+static bool s_gone(refcache_client_t *c, const char *ref)
 {
-    rc_task_info_t t;
-    int rc = rc_client_status(c, ref, &t, CALL_MS);
-    rc_task_info_free(&t);
-    assert_true(rc == C_OK || rc == C_NOT_FOUND);
-    return rc == C_NOT_FOUND;
+    refcache_task_t *t = NULL;
+    int rc = refcache_client_status(c, ref, &t, CALL_MS);
+    refcache_task_destroy(&t);
+    assert_true(rc == REFCACHE_CODE_OK || rc == REFCACHE_CODE_NOT_FOUND);
+    return rc == REFCACHE_CODE_NOT_FOUND;
 }
 
 static void test_ttl_expiry(void **state)
 {
     fixture_t *f = *state;
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.payload = "short-lived";
     opts.payload_len = strlen("short-lived");
     opts.ttl_s = 1;
     opts.async_timeout_ms = 3000;
     opts.no_cache = true;
-    rc_task_info_t t;
-    assert_int_equal(rc_client_submit(f->client, "echo", &opts, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, COMPLETE);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_submit(f->client, "echo", &opts, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
     uint64_t done_at = rc_mono_us();
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_status(f->client, ref, &t, CALL_MS), C_OK);
-    assert_true(t.expires_at_us > 0);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_status(f->client, ref, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_true(t->info.expires_at_us > 0);
+    refcache_task_destroy(&t);
     while (!s_gone(f->client, ref)) {
         if (rc_mono_us() - done_at > 10000000)
             fail_msg("ttl_s=1 task still there after 10 s");
         zclock_sleep(20); /* a poll interval */
     }
     assert_true(rc_mono_us() - done_at > 500000);
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(f->client, &s, CALL_MS), C_OK);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(f->client, &s, CALL_MS), REFCACHE_CODE_OK);
     assert_true(s.expired_total >= 1);
 
     /* Delete drops a terminal task at once. */
     opts.ttl_s = 0;
-    assert_int_equal(rc_client_submit(f->client, "echo", &opts, &t, CALL_MS), C_OK);
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_submit(f->client, "echo", &opts, &t, CALL_MS), REFCACHE_CODE_OK);
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
     bool found = false;
-    assert_int_equal(rc_client_delete(f->client, ref, &found, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_delete(f->client, ref, &found, CALL_MS), REFCACHE_CODE_OK);
     assert_true(found);
     assert_true(s_gone(f->client, ref));
 }
@@ -889,28 +881,30 @@ static void test_malformed_requests(void **state)
     zsock_set_linger(dealer, 0);
     assert_int_equal(zsock_connect(dealer, "%s", rc_broker_endpoint(f->broker, RC_EP_CLIENTS)), 0);
     uint64_t id;
-    assert_int_equal(s_raw_exchange(dealer, "\xff\xfe\xfd garbage \x01\x02", 14, &id), C_INVALID);
+    assert_int_equal(s_raw_exchange(dealer, "\xff\xfe\xfd garbage \x01\x02", 14, &id),
+                     REFCACHE_CODE_INVALID_ARGUMENT);
     assert_int_equal(id, 0);
-    assert_int_equal(s_raw_exchange(dealer, "", 0, &id), C_INVALID);
+    assert_int_equal(s_raw_exchange(dealer, "", 0, &id), REFCACHE_CODE_INVALID_ARGUMENT);
 
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.id = 77;
     uint8_t buf[64];
     size_t n = refcache__v1__request__pack(&req, buf);
-    assert_int_equal(s_raw_exchange(dealer, buf, n, &id), C_INVALID);
+    assert_int_equal(s_raw_exchange(dealer, buf, n, &id), REFCACHE_CODE_INVALID_ARGUMENT);
     assert_true(id == 77 || id == 0);
     zsock_destroy(&dealer);
 
     /* Requests that decode but make no sense. */
-    rc_task_info_t t;
-    assert_int_equal(s_submit(f->client, "", NULL, NULL, 0, false, &t), C_INVALID);
-    rc_task_info_free(&t);
-    assert_int_equal(s_submit(f->client, "no-such-function", NULL, NULL, 0, false, &t), C_UNIMPLEMENTED);
-    rc_task_info_free(&t);
-    assert_true(strlen(rc_client_message(f->client)) > 0);
+    refcache_task_t *t = NULL;
+    assert_int_equal(s_submit(f->client, "", NULL, NULL, 0, false, &t), REFCACHE_CODE_INVALID_ARGUMENT);
+    refcache_task_destroy(&t);
+    assert_int_equal(s_submit(f->client, "no-such-function", NULL, NULL, 0, false, &t),
+                     REFCACHE_CODE_UNIMPLEMENTED);
+    refcache_task_destroy(&t);
+    assert_true(strlen(refcache_client_message(f->client)) > 0);
 
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(f->client, &s, CALL_MS), C_OK);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(f->client, &s, CALL_MS), REFCACHE_CODE_OK);
     assert_true(s.bad_requests_total >= 3);
     assert_int_equal(s.workers, 2);
 }
@@ -922,80 +916,80 @@ static void test_pipelined_many(void **state)
     enum { N = 3000 };
     static bool seen[N];
     memset(seen, 0, sizeof seen);
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.payload = "p";
     opts.payload_len = 1;
     opts.no_cache = true;
     opts.async_timeout_ms = 10000;
     uint64_t first = 0, id;
     for (int i = 0; i < N; i++) {
-        assert_int_equal(rc_client_send_submit(f->client, "echo", &opts, &id), 0);
+        assert_int_equal(refcache_client_send_submit(f->client, "echo", &opts, &id), 0);
         if (i == 0)
             first = id;
     }
     int complete = 0;
     for (int i = 0; i < N; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(f->client, &r, 20000), 0);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(f->client, &r, 20000), 0);
         assert_true(r.id >= first && r.id < first + N);
         assert_false(seen[r.id - first]);
         seen[r.id - first] = true;
-        assert_int_equal(r.code, C_OK);
-        if (r.task.state == COMPLETE)
+        assert_int_equal(r.code, REFCACHE_CODE_OK);
+        if (r.task.state == REFCACHE_STATE_COMPLETE)
             complete++;
     }
     assert_int_equal(complete, N);
 }
 
-static rc_client_t *s_client_in(fixture_t *f, const char *ns)
+static refcache_client_t *s_client_in(fixture_t *f, const char *ns)
 {
-    rc_client_options_t opts;
-    rc_client_options_init(&opts);
+    refcache_client_options_t opts;
+    refcache_client_options_init(&opts);
     opts.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
     opts.namespace_name = ns;
     char err[256] = "";
-    rc_client_t *c = rc_client_new(&opts, err, sizeof err);
+    refcache_client_t *c = refcache_client_new(&opts, err, sizeof err);
     if (!c)
-        fail_msg("rc_client_new: %s", err);
+        fail_msg("refcache_client_new: %s", err);
     return c;
 }
 
 /* From outside its namespace a task does not exist: every call that names it
  * answers NOT_FOUND, and cancel cancels nothing. */
-static void s_expect_invisible(rc_client_t *c, const char *ref)
+static void s_expect_invisible(refcache_client_t *c, const char *ref)
 {
-    rc_task_info_t t;
-    assert_int_equal(rc_client_status(c, ref, &t, CALL_MS), C_NOT_FOUND);
-    assert_string_equal(t.ref_id, "");
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_wait(c, ref, 50, &t, CALL_MS), C_NOT_FOUND);
-    rc_task_info_free(&t);
-    rc_fetch_t page;
-    assert_int_equal(rc_client_fetch(c, ref, 0, 0, &page, CALL_MS), C_NOT_FOUND);
-    rc_fetch_free(&page);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_status(c, ref, &t, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+    assert_null(t); /* an error reply carries no task */
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_wait(c, ref, 50, &t, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&t);
+    refcache_page_t *page = NULL;
+    assert_int_equal(refcache_client_fetch(c, ref, 0, 0, &page, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+    refcache_page_destroy(&page);
     uint8_t *data = NULL;
     size_t len = 0;
-    assert_int_equal(rc_client_fetch_all(c, ref, 0, &data, &len, CALL_MS), C_NOT_FOUND);
+    assert_int_equal(refcache_client_fetch_all(c, ref, 0, &data, &len, CALL_MS), REFCACHE_CODE_NOT_FOUND);
     assert_null(data);
     bool cancelled = true;
     int st = -1;
-    assert_int_equal(rc_client_cancel(c, ref, &cancelled, &st, CALL_MS), C_NOT_FOUND);
+    assert_int_equal(refcache_client_cancel(c, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_NOT_FOUND);
     assert_false(cancelled);
     bool found = true;
-    assert_int_equal(rc_client_delete(c, ref, &found, CALL_MS), C_NOT_FOUND);
+    assert_int_equal(refcache_client_delete(c, ref, &found, CALL_MS), REFCACHE_CODE_NOT_FOUND);
     assert_false(found);
     /* The pipelined calls carry the namespace too. */
     uint64_t id;
-    rc_reply_t r;
-    assert_int_equal(rc_client_send_status(c, ref, &id), 0);
-    assert_int_equal(rc_client_recv(c, &r, CALL_MS), 0);
+    refcache_reply_t r;
+    assert_int_equal(refcache_client_send_status(c, ref, &id), 0);
+    assert_int_equal(refcache_client_recv(c, &r, CALL_MS), 0);
     assert_int_equal(r.id, id);
-    assert_int_equal(r.code, C_NOT_FOUND);
-    assert_int_equal(rc_client_send_cancel(c, ref, &id), 0);
-    assert_int_equal(rc_client_recv(c, &r, CALL_MS), 0);
+    assert_int_equal(r.code, REFCACHE_CODE_NOT_FOUND);
+    assert_int_equal(refcache_client_send_cancel(c, ref, &id), 0);
+    assert_int_equal(refcache_client_recv(c, &r, CALL_MS), 0);
     assert_int_equal(r.id, id);
-    assert_int_equal(r.code, C_NOT_FOUND);
+    assert_int_equal(r.code, REFCACHE_CODE_NOT_FOUND);
     assert_false(r.cancelled);
 }
 
@@ -1004,80 +998,80 @@ static void s_expect_invisible(rc_client_t *c, const char *ref)
 static void test_namespace_scoping(void **state)
 {
     fixture_t *f = *state;
-    rc_client_t *a = s_client_in(f, "team-a");
-    rc_client_t *b = s_client_in(f, "team-b");
-    rc_client_t *empty = s_client_in(f, ""); /* "" is the default namespace */
+    refcache_client_t *a = s_client_in(f, "team-a");
+    refcache_client_t *b = s_client_in(f, "team-b");
+    refcache_client_t *empty = s_client_in(f, ""); /* "" is the default namespace */
 
     /* Submitted through the team-a connection, no namespace of its own. */
-    rc_task_info_t t;
+    refcache_task_t *t = NULL;
     const char *kv[] = {"ms=2000", NULL};
-    assert_int_equal(s_submit(a, "sleep", kv, NULL, 0, true, &t), C_OK);
-    assert_string_equal(t.namespace_name, "team-a");
-    char ref[RC_CLIENT_REF_MAX + 1];
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
+    assert_int_equal(s_submit(a, "sleep", kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+    assert_string_equal(t->info.namespace_name, "team-a");
+    char ref[REFCACHE_REF_MAX + 1];
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
 
     s_expect_invisible(f->client, ref);
     s_expect_invisible(b, ref);
     s_expect_invisible(empty, ref);
 
     /* Still running: nobody else's cancel touched it. */
-    assert_int_equal(rc_client_status(a, ref, &t, CALL_MS), C_OK);
-    assert_string_equal(t.ref_id, ref);
-    assert_string_equal(t.namespace_name, "team-a");
-    assert_true(t.state == PENDING || t.state == PROCESSING);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_wait(a, ref, 10, &t, CALL_MS), C_OK);
-    assert_true(t.state == PENDING || t.state == PROCESSING);
-    rc_task_info_free(&t);
-    rc_fetch_t page;
-    int rc = rc_client_fetch(a, ref, 0, 0, &page, CALL_MS); /* found, but not COMPLETE */
-    assert_true(rc != C_NOT_FOUND && rc != C_OK);
-    rc_fetch_free(&page);
+    assert_int_equal(refcache_client_status(a, ref, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_string_equal(t->info.ref_id, ref);
+    assert_string_equal(t->info.namespace_name, "team-a");
+    assert_true(t->info.state == REFCACHE_STATE_PENDING || t->info.state == REFCACHE_STATE_PROCESSING);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_wait(a, ref, 10, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_true(t->info.state == REFCACHE_STATE_PENDING || t->info.state == REFCACHE_STATE_PROCESSING);
+    refcache_task_destroy(&t);
+    refcache_page_t *page = NULL;
+    int rc = refcache_client_fetch(a, ref, 0, 0, &page, CALL_MS); /* found, but not COMPLETE */
+    assert_true(rc != REFCACHE_CODE_NOT_FOUND && rc != REFCACHE_CODE_OK);
+    refcache_page_destroy(&page);
     uint64_t id;
-    rc_reply_t r;
-    assert_int_equal(rc_client_send_status(a, ref, &id), 0);
-    assert_int_equal(rc_client_recv(a, &r, CALL_MS), 0);
+    refcache_reply_t r;
+    assert_int_equal(refcache_client_send_status(a, ref, &id), 0);
+    assert_int_equal(refcache_client_recv(a, &r, CALL_MS), 0);
     assert_int_equal(r.id, id);
-    assert_int_equal(r.code, C_OK);
+    assert_int_equal(r.code, REFCACHE_CODE_OK);
     assert_string_equal(r.task.namespace_name, "team-a");
 
     bool cancelled = false;
     int st = 0;
-    assert_int_equal(rc_client_cancel(a, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(a, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
-    assert_int_equal(st, CANCELLED);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
     s_expect_invisible(b, ref); /* terminal now: still invisible elsewhere */
     bool found = false;
-    assert_int_equal(rc_client_delete(a, ref, &found, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_delete(a, ref, &found, CALL_MS), REFCACHE_CODE_OK);
     assert_true(found);
-    assert_int_equal(rc_client_status(a, ref, &t, CALL_MS), C_NOT_FOUND);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_status(a, ref, &t, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&t);
 
     /* A submit's own namespace wins over the connection's. */
-    rc_submit_options_t opts;
-    rc_submit_options_init(&opts);
+    refcache_submit_options_t opts;
+    refcache_submit_options_init(&opts);
     opts.payload = "ns";
     opts.payload_len = 2;
     opts.async_timeout_ms = 3000;
     opts.no_cache = true;
     opts.namespace_name = "team-a";
-    assert_int_equal(rc_client_submit(b, "echo", &opts, &t, CALL_MS), C_OK);
-    assert_string_equal(t.namespace_name, "team-a");
-    strcpy(ref, t.ref_id);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_status(b, ref, &t, CALL_MS), C_NOT_FOUND);
-    rc_task_info_free(&t);
+    assert_int_equal(refcache_client_submit(b, "echo", &opts, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_string_equal(t->info.namespace_name, "team-a");
+    strcpy(ref, t->info.ref_id);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_status(b, ref, &t, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&t);
     uint8_t *data = NULL;
     size_t len = 0;
-    assert_int_equal(rc_client_fetch_all(a, ref, 0, &data, &len, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_fetch_all(a, ref, 0, &data, &len, CALL_MS), REFCACHE_CODE_OK);
     assert_int_equal(len, 2);
     assert_memory_equal(data, "ns", 2);
     free(data);
 
-    rc_client_destroy(&empty);
-    rc_client_destroy(&b);
-    rc_client_destroy(&a);
+    refcache_client_destroy(&empty);
+    refcache_client_destroy(&b);
+    refcache_client_destroy(&a);
 }
 
 int main(void)

@@ -20,9 +20,9 @@
 #include <sys/wait.h>
 
 #include "rc_broker.h"
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_testkit.h"
+#include "refcache.h"
 
 extern char **environ;
 
@@ -42,21 +42,9 @@ extern char **environ;
 #define MAX_WAIT_MS 2000
 #define MAX_KIDS    8
 
-enum {
-    PENDING = REFCACHE__V1__STATE__STATE_PENDING,
-    PROCESSING = REFCACHE__V1__STATE__STATE_PROCESSING,
-    COMPLETE = REFCACHE__V1__STATE__STATE_COMPLETE,
-    FAILED = REFCACHE__V1__STATE__STATE_FAILED,
-    CANCELLED = REFCACHE__V1__STATE__STATE_CANCELLED,
-    C_OK = REFCACHE__V1__CODE__CODE_OK,
-    C_EXHAUSTED = REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED,
-    C_UNAVAILABLE = REFCACHE__V1__CODE__CODE_UNAVAILABLE,
-    C_UNIMPLEMENTED = REFCACHE__V1__CODE__CODE_UNIMPLEMENTED,
-};
-
 typedef struct {
     rc_broker_t *broker;
-    rc_client_t *client;
+    refcache_client_t *client;
     pid_t kids[MAX_KIDS];
     size_t nkids;
 } fixture_t;
@@ -104,7 +92,7 @@ static int teardown(void **state)
         kill(f->kids[i], SIGCONT);
         waitpid(f->kids[i], NULL, 0);
     }
-    rc_client_destroy(&f->client);
+    refcache_client_destroy(&f->client);
     rc_broker_destroy(&f->broker);
     free(f);
     return 0;
@@ -158,64 +146,44 @@ static void s_reap(fixture_t *f, pid_t pid)
         }
 }
 
-static void s_stats(rc_client_t *c, rc_stats_t *s)
+static void s_submit(refcache_client_t *c, const char *fn, const char *ms, uint32_t max_retries,
+                     refcache_task_t **t)
 {
-    assert_int_equal(rc_client_stats(c, s, CALL_MS), C_OK);
-}
-
-/* Polls Stats until the broker counts exactly n workers, up to ms. */
-static void s_wait_workers(rc_client_t *c, uint64_t n, uint32_t ms)
-{
-    uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
-    rc_stats_t s;
-    for (;;) {
-        s_stats(c, &s);
-        if (s.workers == n)
-            return;
-        if (rc_mono_us() > deadline)
-            fail_msg("broker has %llu workers, not %llu, after %u ms", (unsigned long long) s.workers,
-                     (unsigned long long) n, ms);
-        zclock_sleep(10); /* a poll interval, not a synchronisation */
-    }
-}
-
-static void s_submit(rc_client_t *c, const char *fn, const char *ms, uint32_t max_retries, rc_task_info_t *t)
-{
-    rc_param_t p[1] = {{"ms", ms}};
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_param_t p[1] = {{"ms", ms}};
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.params = ms ? p : NULL;
     o.param_count = ms ? 1 : 0;
     o.max_retries = max_retries;
     o.no_cache = true;
-    assert_int_equal(rc_client_submit(c, fn, &o, t, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_submit(c, fn, &o, t, CALL_MS), REFCACHE_CODE_OK);
 }
 
-typedef bool (*pred_fn)(const rc_task_info_t *t, uint32_t arg);
+typedef bool (*pred_fn)(const refcache_task_view_t *t, uint32_t arg);
 
 /* Polls Status until pred holds, up to ms; returns the time it took (us). */
-static uint64_t s_poll(rc_client_t *c, const char *ref, pred_fn pred, uint32_t arg, uint32_t ms,
-                       rc_task_info_t *t)
+static uint64_t s_poll(refcache_client_t *c, const char *ref, pred_fn pred, uint32_t arg, uint32_t ms,
+                       refcache_task_t **t)
 {
     uint64_t start = rc_mono_us(), deadline = start + (uint64_t) ms * 1000;
     for (;;) {
-        assert_int_equal(rc_client_status(c, ref, t, CALL_MS), C_OK);
-        if (pred(t, arg))
+        assert_int_equal(refcache_client_status(c, ref, t, CALL_MS), REFCACHE_CODE_OK);
+        if (pred(&(*t)->info, arg))
             return rc_mono_us() - start;
         if (rc_mono_us() > deadline)
             fail_msg("task %s: condition not reached within %u ms (state %s, attempt %u)", ref, ms,
-                     rc_state_name(t->state), t->attempt);
-        rc_task_info_free(t);
+                     rc_state_name((*t)->info.state), (*t)->info.attempt);
+        refcache_task_destroy(t);
         zclock_sleep(5); /* a poll interval, not a synchronisation */
     }
 }
 
-static bool running_attempt(const rc_task_info_t *t, uint32_t attempt)
+static bool running_attempt(const refcache_task_view_t *t, uint32_t attempt)
 {
-    return t->state == PROCESSING && t->started_at_us != 0 && t->attempt == attempt;
+    return t->state == REFCACHE_STATE_PROCESSING && t->started_at_us != 0 && t->attempt == attempt;
 }
 
-static bool terminal(const rc_task_info_t *t, uint32_t unused)
+static bool terminal(const refcache_task_view_t *t, uint32_t unused)
 {
     (void) unused;
     return rc_state_is_terminal(t->state);
@@ -223,36 +191,37 @@ static bool terminal(const rc_task_info_t *t, uint32_t unused)
 
 /* One worker runs a 3 s sleep (attempt 1), a second worker joins, the first
  * is killed with kill -9. Returns the task's final record in out. */
-static void s_kill_mid_task(fixture_t *f, uint32_t max_retries, rc_task_info_t *out, rc_stats_t *before)
+static void s_kill_mid_task(fixture_t *f, uint32_t max_retries, refcache_task_t **out,
+                            refcache_stats_t *before)
 {
     pid_t a = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
-    rc_task_info_t t;
+    rc_testkit_wait_workers(f->client, 1, 10000);
+    refcache_task_t *t = NULL;
     s_submit(f->client, "sleep", "3000", max_retries, &t);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    snprintf(ref, sizeof ref, "%s", t.ref_id);
-    rc_task_info_free(&t);
+    char ref[REFCACHE_REF_MAX + 1];
+    snprintf(ref, sizeof ref, "%s", t->info.ref_id);
+    refcache_task_destroy(&t);
     s_poll(f->client, ref, running_attempt, 1, 5000, &t);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
     s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 2, 10000);
-    s_stats(f->client, before);
+    rc_testkit_wait_workers(f->client, 2, 10000);
+    rc_testkit_stats(f->client, before);
     s_reap(f, a); /* kill -9 mid-task */
     uint64_t took = s_poll(f->client, ref, terminal, 0, 15000, out);
     print_message("kill -9 (max_retries %u): %s attempt %u after %.1f s\n", max_retries,
-                  rc_state_name(out->state), out->attempt, took / 1e6);
+                  rc_state_name((*out)->info.state), (*out)->info.attempt, took / 1e6);
 }
 
 static void test_kill9_retried_elsewhere(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
-    rc_stats_t before, after;
+    refcache_task_t *t = NULL;
+    refcache_stats_t before, after;
     s_kill_mid_task(f, 1, &t, &before);
-    assert_int_equal(t.state, COMPLETE);
-    assert_int_equal(t.attempt, 2);
-    rc_task_info_free(&t);
-    s_stats(f->client, &after);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.attempt, 2);
+    refcache_task_destroy(&t);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
     assert_true(after.retries_total >= before.retries_total + 1);
     assert_int_equal(after.tasks_processing, 0);
@@ -262,14 +231,14 @@ static void test_kill9_retried_elsewhere(void **state)
 static void test_kill9_no_retries_unavailable(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
-    rc_stats_t before, after;
+    refcache_task_t *t = NULL;
+    refcache_stats_t before, after;
     s_kill_mid_task(f, 0, &t, &before);
-    assert_int_equal(t.state, FAILED);
-    assert_int_equal(t.error_code, C_UNAVAILABLE);
-    assert_int_equal(t.attempt, 1);
-    rc_task_info_free(&t);
-    s_stats(f->client, &after);
+    assert_int_equal(t->info.state, REFCACHE_STATE_FAILED);
+    assert_int_equal(t->info.error_code, REFCACHE_CODE_UNAVAILABLE);
+    assert_int_equal(t->info.attempt, 1);
+    refcache_task_destroy(&t);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
     assert_int_equal(after.tasks_processing, 0);
     assert_int_equal(after.tasks_pending, 0);
@@ -283,28 +252,28 @@ static void test_sigstop_then_sigcont(void **state)
 {
     fixture_t *f = *state;
     pid_t a = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
-    rc_task_info_t t;
+    rc_testkit_wait_workers(f->client, 1, 10000);
+    refcache_task_t *t = NULL;
     s_submit(f->client, "sleep", "3000", 1, &t);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    snprintf(ref, sizeof ref, "%s", t.ref_id);
-    rc_task_info_free(&t);
+    char ref[REFCACHE_REF_MAX + 1];
+    snprintf(ref, sizeof ref, "%s", t->info.ref_id);
+    refcache_task_destroy(&t);
     s_poll(f->client, ref, running_attempt, 1, 5000, &t);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
     pid_t b = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 2, 10000);
-    rc_stats_t before, after;
-    s_stats(f->client, &before);
+    rc_testkit_wait_workers(f->client, 2, 10000);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->client, &before);
 
     assert_int_equal(kill(a, SIGSTOP), 0);
     uint64_t took = s_poll(f->client, ref, running_attempt, 2, 5000, &t);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
     print_message("SIGSTOP: retried on the other worker after %.2f s (liveness %.1f s)\n", took / 1e6,
                   HEARTBEAT * LIVENESS / 1000.0);
     /* Lost within the liveness window plus a heartbeat tick, and slack for
      * a loaded machine (sanitizers). */
     assert_true(took < (uint64_t) (HEARTBEAT * LIVENESS + HEARTBEAT) * 1000 + 1500000);
-    s_stats(f->client, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
 
     /* Thaw: worker a speaks again (heartbeat, its attempt-1 result or a
@@ -313,42 +282,42 @@ static void test_sigstop_then_sigcont(void **state)
     uint64_t deadline = rc_mono_us() + 5000000;
     do {
         zclock_sleep(10); /* a poll interval, not a synchronisation */
-        s_stats(f->client, &after);
+        rc_testkit_stats(f->client, &after);
         if (rc_mono_us() > deadline)
             fail_msg("no stale message or reannounce from the thawed worker within 5 s");
     } while (after.stale_msgs_total == before.stale_msgs_total || after.workers < 2);
 
     /* The result is the retried attempt's, after its full run. */
     s_poll(f->client, ref, terminal, 0, 10000, &t);
-    assert_int_equal(t.state, COMPLETE);
-    assert_int_equal(t.attempt, 2);
-    assert_true(t.finished_at_us - t.started_at_us >= 2900000);
-    rc_task_info_free(&t);
-    s_stats(f->client, &after);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.attempt, 2);
+    assert_true(t->info.finished_at_us - t->info.started_at_us >= 2900000);
+    refcache_task_destroy(&t);
+    rc_testkit_stats(f->client, &after);
     assert_true(after.stale_msgs_total > before.stale_msgs_total);
     assert_int_equal(after.tasks_processing, 0);
 
     /* Only the thawed worker left: new work must run there. */
     s_reap(f, b);
-    s_wait_workers(f->client, 1, 10000);
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    rc_testkit_wait_workers(f->client, 1, 10000);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "after-thaw";
     o.payload_len = 10;
     o.no_cache = true;
     o.async_timeout_ms = 5000;
     o.max_retries = 0;
-    assert_int_equal(rc_client_submit(f->client, "echo", &o, &t, CALL_MS + 5000), C_OK);
-    if (t.state != COMPLETE) {
-        char r2[RC_CLIENT_REF_MAX + 1];
-        snprintf(r2, sizeof r2, "%s", t.ref_id);
-        rc_task_info_free(&t);
+    assert_int_equal(refcache_client_submit(f->client, "echo", &o, &t, CALL_MS + 5000), REFCACHE_CODE_OK);
+    if (t->info.state != REFCACHE_STATE_COMPLETE) {
+        char r2[REFCACHE_REF_MAX + 1];
+        snprintf(r2, sizeof r2, "%s", t->info.ref_id);
+        refcache_task_destroy(&t);
         s_poll(f->client, r2, terminal, 0, 10000, &t);
     }
-    assert_int_equal(t.state, COMPLETE);
-    assert_int_equal(t.result_len, 10);
-    assert_memory_equal(t.result, "after-thaw", 10);
-    rc_task_info_free(&t);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal(t->info.result_len, 10);
+    assert_memory_equal(t->info.result, "after-thaw", 10);
+    refcache_task_destroy(&t);
 }
 
 /* ------------------------------------------------------------ garbage worker */
@@ -412,10 +381,10 @@ static void s_announce(void *control, void *work, const char *id, const char *fn
     s_send_wmsg(work, &m);
 }
 
-static bool s_counters_reached(rc_client_t *c, const rc_stats_t *base, uint64_t bad, uint64_t stale,
-                               rc_stats_t *now)
+static bool s_counters_reached(refcache_client_t *c, const refcache_stats_t *base, uint64_t bad,
+                               uint64_t stale, refcache_stats_t *now)
 {
-    s_stats(c, now);
+    rc_testkit_stats(c, now);
     return now->bad_worker_msgs_total >= base->bad_worker_msgs_total + bad &&
            now->stale_msgs_total >= base->stale_msgs_total + stale;
 }
@@ -430,11 +399,11 @@ static void test_garbage_worker(void **state)
     void *work = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_WORKERS));
 
     s_announce(control, work, id, "echo", 1, 0);
-    s_wait_workers(f->client, 1, 5000);
+    rc_testkit_wait_workers(f->client, 1, 5000);
 
     /* The real task (credit 1: it is dispatched) and another one that stays
      * PENDING behind it. */
-    rc_task_info_t real, other;
+    refcache_task_t *real = NULL, *other = NULL;
     s_submit(f->client, "echo", NULL, 0, &real);
     s_submit(f->client, "echo", NULL, 0, &other);
 
@@ -457,13 +426,13 @@ static void test_garbage_worker(void **state)
         assert_non_null(bm);
         s_heartbeat(work);
     }
-    assert_string_equal(bm->dispatch->ref_id, real.ref_id);
+    assert_string_equal(bm->dispatch->ref_id, real->info.ref_id);
     uint32_t attempt = bm->dispatch->attempt;
     assert_int_equal(attempt, 1);
     refcache__v1__broker_message__free_unpacked(bm, NULL);
 
-    rc_stats_t base, now;
-    s_stats(f->client, &base);
+    refcache_stats_t base, now;
+    rc_testkit_stats(f->client, &base);
 
     /* 1. Random bytes that are no WorkerMessage (wire type 7 is invalid). */
     uint8_t junk[64];
@@ -477,10 +446,10 @@ static void test_garbage_worker(void **state)
     s_heartbeat(work);
     s_result(work, "0123456789abcdef0123456789abcdef", 1, "forged");
     /* 4. A Result for the real task with the wrong attempt. */
-    s_result(work, real.ref_id, attempt + 5, "wrong attempt");
+    s_result(work, real->info.ref_id, attempt + 5, "wrong attempt");
     /* 5. A Progress for another task (PENDING, never given to it). */
     Refcache__V1__Progress p = REFCACHE__V1__PROGRESS__INIT;
-    p.ref_id = other.ref_id;
+    p.ref_id = other->info.ref_id;
     p.attempt = 1;
     p.done = 99;
     p.total = 100;
@@ -489,7 +458,7 @@ static void test_garbage_worker(void **state)
     pm.progress = &p;
     s_send_wmsg(work, &pm);
     /* 6. A Result for the other task. */
-    s_result(work, other.ref_id, 1, "not yours");
+    s_result(work, other->info.ref_id, 1, "not yours");
     s_heartbeat(work);
 
     deadline = rc_mono_us() + 5000000;
@@ -507,31 +476,32 @@ static void test_garbage_worker(void **state)
     assert_int_equal(now.completed_total, base.completed_total);
 
     /* Neither task was touched by the garbage. */
-    rc_task_info_t t;
-    assert_int_equal(rc_client_status(f->client, real.ref_id, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, PROCESSING);
-    assert_int_equal(t.result_len, 0);
-    rc_task_info_free(&t);
-    assert_int_equal(rc_client_status(f->client, other.ref_id, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, PENDING);
-    assert_int_equal(t.progress_done, 0);
-    rc_task_info_free(&t);
+    refcache_task_t *t = NULL;
+    assert_int_equal(refcache_client_status(f->client, real->info.ref_id, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_PROCESSING);
+    assert_int_equal(t->info.result_len, 0);
+    refcache_task_destroy(&t);
+    assert_int_equal(refcache_client_status(f->client, other->info.ref_id, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_PENDING);
+    assert_int_equal(t->info.progress_done, 0);
+    refcache_task_destroy(&t);
 
     /* The garbage worker goes silent: it is lost, its task FAILS (no
      * retries) and the other task is still waiting. */
     zmq_close(work);
     zmq_close(control);
     zmq_ctx_term(ctx);
-    s_poll(f->client, real.ref_id, terminal, 0, 5000, &t);
-    assert_int_equal(t.state, FAILED);
-    assert_int_equal(t.error_code, C_UNAVAILABLE);
-    rc_task_info_free(&t);
+    s_poll(f->client, real->info.ref_id, terminal, 0, 5000, &t);
+    assert_int_equal(t->info.state, REFCACHE_STATE_FAILED);
+    assert_int_equal(t->info.error_code, REFCACHE_CODE_UNAVAILABLE);
+    refcache_task_destroy(&t);
     bool cancelled = false;
-    assert_int_equal(rc_client_cancel(f->client, other.ref_id, &cancelled, NULL, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->client, other->info.ref_id, &cancelled, NULL, CALL_MS),
+                     REFCACHE_CODE_OK);
     assert_true(cancelled);
-    rc_task_info_free(&real);
-    rc_task_info_free(&other);
-    s_stats(f->client, &now);
+    refcache_task_destroy(&real);
+    refcache_task_destroy(&other);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.tasks_processing, 0);
     assert_int_equal(now.tasks_pending, 0);
 }
@@ -541,7 +511,7 @@ static void test_garbage_worker(void **state)
 #define BATCH_CREDIT 8
 
 typedef struct {
-    char ref[BATCH_CREDIT][RC_CLIENT_REF_MAX + 1];
+    char ref[BATCH_CREDIT][REFCACHE_REF_MAX + 1];
     uint32_t attempt[BATCH_CREDIT];
     size_t n;       /* held now */
     size_t biggest; /* most dispatches seen in one message */
@@ -577,7 +547,7 @@ static bool s_take_dispatches(void *work, held_t *h, int ms)
 static void s_answer_held(void *work, held_t *h, bool forged)
 {
     Refcache__V1__Result r[BATCH_CREDIT + 2], *rp[BATCH_CREDIT + 2];
-    char data[BATCH_CREDIT][RC_CLIENT_REF_MAX + 3];
+    char data[BATCH_CREDIT][REFCACHE_REF_MAX + 3];
     size_t n = 0;
     for (size_t i = 0; i < h->n; i++, n++) {
         refcache__v1__result__init(&r[n]);
@@ -610,17 +580,18 @@ static void s_answer_held(void *work, held_t *h, bool forged)
 
 /* Drives a hand-made worker through `tasks` tasks of fn: it holds up to
  * its credit and answers all it holds in one ResultBatch. */
-static void s_run_batches(fixture_t *f, void *work, const char *fn, size_t tasks, held_t *h, rc_stats_t *base)
+static void s_run_batches(fixture_t *f, void *work, const char *fn, size_t tasks, held_t *h,
+                          refcache_stats_t *base)
 {
-    char(*refs)[RC_CLIENT_REF_MAX + 1] = calloc(tasks, sizeof *refs);
+    char(*refs)[REFCACHE_REF_MAX + 1] = calloc(tasks, sizeof *refs);
     assert_non_null(refs);
     for (size_t i = 0; i < tasks; i++) {
-        rc_task_info_t t;
+        refcache_task_t *t = NULL;
         s_submit(f->client, fn, NULL, 0, &t);
-        strcpy(refs[i], t.ref_id);
-        rc_task_info_free(&t);
+        strcpy(refs[i], t->info.ref_id);
+        refcache_task_destroy(&t);
     }
-    s_stats(f->client, base);
+    rc_testkit_stats(f->client, base);
     size_t done = 0;
     bool forged = true;
     uint64_t deadline = rc_mono_us() + 20000000;
@@ -638,14 +609,14 @@ static void s_run_batches(fixture_t *f, void *work, const char *fn, size_t tasks
         forged = false;
     }
     for (size_t i = 0; i < tasks; i++) {
-        rc_task_info_t t;
-        assert_int_equal(rc_client_wait(f->client, refs[i], CALL_MS, &t, CALL_MS), C_OK);
-        assert_int_equal(t.state, COMPLETE);
-        char want[RC_CLIENT_REF_MAX + 3];
+        refcache_task_t *t = NULL;
+        assert_int_equal(refcache_client_wait(f->client, refs[i], CALL_MS, &t, CALL_MS), REFCACHE_CODE_OK);
+        assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+        char want[REFCACHE_REF_MAX + 3];
         snprintf(want, sizeof want, "r:%s", refs[i]);
-        assert_int_equal(t.result_len, strlen(want));
-        assert_memory_equal(t.result, want, t.result_len);
-        rc_task_info_free(&t);
+        assert_int_equal(t->info.result_len, strlen(want));
+        assert_memory_equal(t->info.result, want, t->info.result_len);
+        refcache_task_destroy(&t);
     }
     free(refs);
 }
@@ -659,19 +630,19 @@ static void test_batches(void **state)
     fixture_t *f = *state;
     void *ctx = zmq_ctx_new();
     assert_non_null(ctx);
-    rc_stats_t base, now;
+    refcache_stats_t base, now;
 
     void *control = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
     void *work = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
     s_announce(control, work, "batch-worker", "bfn", BATCH_CREDIT, 64);
-    s_wait_workers(f->client, 1, 5000);
+    rc_testkit_wait_workers(f->client, 1, 5000);
     held_t h = {0};
     s_run_batches(f, work, "bfn", 5 * BATCH_CREDIT, &h, &base);
     print_message("batching worker: %zu DispatchBatch(es), at most %zu dispatches in one\n", h.batches,
                   h.biggest);
     assert_true(h.batches > 0);
     assert_int_equal(h.biggest, BATCH_CREDIT); /* a full ResultBatch is refilled in one */
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.stale_msgs_total, base.stale_msgs_total + 1);
     assert_int_equal(now.bad_worker_msgs_total, base.bad_worker_msgs_total + 1);
 
@@ -681,7 +652,7 @@ static void test_batches(void **state)
     void *control1 = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
     void *work1 = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
     s_announce(control1, work1, "single-worker", "sfn", BATCH_CREDIT, 0);
-    s_wait_workers(f->client, 2, 5000);
+    rc_testkit_wait_workers(f->client, 2, 5000);
     held_t one = {0};
     s_run_batches(f, work1, "sfn", 3 * BATCH_CREDIT, &one, &base);
     assert_int_equal(one.batches, 0);
@@ -701,42 +672,42 @@ static void test_flood_beyond_pending_limit(void **state)
 {
     fixture_t *f = *state;
     s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
-    rc_stats_t base, now;
-    s_stats(f->client, &base);
+    rc_testkit_wait_workers(f->client, 1, 10000);
+    refcache_stats_t base, now;
+    rc_testkit_stats(f->client, &base);
 
-    rc_param_t p[1] = {{"ms", "10000"}};
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_param_t p[1] = {{"ms", "10000"}};
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.params = p;
     o.param_count = 1;
     o.no_cache = true;
     uint64_t first = 0;
     for (int i = 0; i < FLOOD; i++) {
         uint64_t id;
-        assert_int_equal(rc_client_send_submit(f->client, "sleep", &o, &id), 0);
+        assert_int_equal(refcache_client_send_submit(f->client, "sleep", &o, &id), 0);
         if (i == 0)
             first = id;
     }
-    static char refs[FLOOD][RC_CLIENT_REF_MAX + 1];
+    static char refs[FLOOD][REFCACHE_REF_MAX + 1];
     static bool seen[FLOOD];
     memset(seen, 0, sizeof seen);
     int ok = 0, exhausted = 0;
     for (int i = 0; i < FLOOD; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(f->client, &r, CALL_MS), 0);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(f->client, &r, CALL_MS), 0);
         assert_true(r.id >= first && r.id < first + FLOOD);
         assert_false(seen[r.id - first]);
         seen[r.id - first] = true;
-        if (r.code == C_OK) {
-            assert_int_equal(r.kind, RC_REPLY_SUBMIT);
+        if (r.code == REFCACHE_CODE_OK) {
+            assert_int_equal(r.kind, REFCACHE_REPLY_SUBMIT);
             snprintf(refs[ok++], sizeof refs[0], "%s", r.task.ref_id);
         } else {
-            assert_int_equal(r.code, C_EXHAUSTED);
+            assert_int_equal(r.code, REFCACHE_CODE_RESOURCE_EXHAUSTED);
             exhausted++;
         }
     }
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     print_message("flood: %d submits, %d OK, %d RESOURCE_EXHAUSTED (max_pending %d)\n", FLOOD, ok, exhausted,
                   MAX_PENDING);
     assert_int_equal(ok + exhausted, FLOOD);
@@ -750,16 +721,17 @@ static void test_flood_beyond_pending_limit(void **state)
     for (int i = 0; i < ok; i++) {
         bool cancelled = false;
         int st = 0;
-        assert_int_equal(rc_client_cancel(f->client, refs[i], &cancelled, &st, CALL_MS), C_OK);
+        assert_int_equal(refcache_client_cancel(f->client, refs[i], &cancelled, &st, CALL_MS),
+                         REFCACHE_CODE_OK);
         assert_true(cancelled);
     }
     for (int i = 0; i < ok; i++) {
-        rc_task_info_t t;
-        assert_int_equal(rc_client_status(f->client, refs[i], &t, CALL_MS), C_OK);
-        assert_int_equal(t.state, CANCELLED);
-        rc_task_info_free(&t);
+        refcache_task_t *t = NULL;
+        assert_int_equal(refcache_client_status(f->client, refs[i], &t, CALL_MS), REFCACHE_CODE_OK);
+        assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+        refcache_task_destroy(&t);
     }
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.tasks_pending, 0);
     assert_int_equal(now.tasks_processing, 0);
 }
@@ -769,53 +741,53 @@ static void test_flood_beyond_pending_limit(void **state)
 #define WAITERS 200
 #define ROUNDS  8
 
-static bool s_started(const rc_task_info_t *t, uint32_t unused)
+static bool s_started(const refcache_task_view_t *t, uint32_t unused)
 {
     (void) unused;
-    return t->state == PROCESSING && t->started_at_us != 0;
+    return t->state == REFCACHE_STATE_PROCESSING && t->started_at_us != 0;
 }
 
 static void test_vanishing_waiters(void **state)
 {
     fixture_t *f = *state;
     s_spawn_worker(f, 2);
-    s_wait_workers(f->client, 1, 10000);
-    rc_client_options_t co;
-    rc_client_options_init(&co);
+    rc_testkit_wait_workers(f->client, 1, 10000);
+    refcache_client_options_t co;
+    refcache_client_options_init(&co);
     co.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
-    static rc_client_t *cl[WAITERS];
+    static refcache_client_t *cl[WAITERS];
     uint64_t rss[ROUNDS];
     for (int round = 0; round < ROUNDS; round++) {
         /* The clients connect first (one round trip each), so that their
          * waits reach the broker while the short task still runs. */
         for (int i = 0; i < WAITERS; i++) {
             char err[256];
-            cl[i] = rc_client_new(&co, err, sizeof err);
+            cl[i] = refcache_client_new(&co, err, sizeof err);
             if (!cl[i])
-                fail_msg("rc_client_new: %s", err);
-            rc_stats_t cs;
-            s_stats(cl[i], &cs); /* connected */
+                fail_msg("refcache_client_new: %s", err);
+            refcache_stats_t cs;
+            rc_testkit_stats(cl[i], &cs); /* connected */
         }
         /* A short task that ends while the waits are held, and a long one
          * (queued behind it on the one worker thread) whose waits end by the
          * broker's max_wait_ms. */
-        rc_task_info_t shortt, longt, t;
+        refcache_task_t *shortt = NULL, *longt = NULL, *t = NULL;
         s_submit(f->client, "sleep", "800", 0, &shortt);
         s_submit(f->client, "sleep", "5000", 0, &longt);
-        s_poll(f->client, shortt.ref_id, s_started, 0, 5000, &t);
-        rc_task_info_free(&t);
-        rc_stats_t base, s;
-        s_stats(f->client, &base);
+        s_poll(f->client, shortt->info.ref_id, s_started, 0, 5000, &t);
+        refcache_task_destroy(&t);
+        refcache_stats_t base, s;
+        rc_testkit_stats(f->client, &base);
         for (int i = 0; i < WAITERS; i++) {
-            const char *ref = i % 2 ? longt.ref_id : shortt.ref_id;
-            assert_int_equal(rc_client_send_wait(cl[i], ref, 60000, NULL), 0);
-            assert_int_equal(rc_client_flush(cl[i]), 0); /* nobody reads: send it now */
+            const char *ref = i % 2 ? longt->info.ref_id : shortt->info.ref_id;
+            assert_int_equal(refcache_client_send_wait(cl[i], ref, 60000, NULL), 0);
+            assert_int_equal(refcache_client_flush(cl[i]), 0); /* nobody reads: send it now */
         }
         /* Every Wait has reached the broker before the clients go: count
          * requests (each of our Stats polls is one too). */
         uint64_t deadline = rc_mono_us() + 10000000, polls = 0;
         for (;;) {
-            s_stats(f->client, &s);
+            rc_testkit_stats(f->client, &s);
             polls++;
             if (s.requests_total - base.requests_total - polls >= WAITERS)
                 break;
@@ -826,22 +798,23 @@ static void test_vanishing_waiters(void **state)
         }
         uint64_t held = s.waiters;
         for (int i = 0; i < WAITERS; i++)
-            rc_client_destroy(&cl[i]);
+            refcache_client_destroy(&cl[i]);
         /* The short task ends, the long one's waits time out: nothing held. */
         deadline = rc_mono_us() + (MAX_WAIT_MS + 5000) * 1000ull;
         do {
             zclock_sleep(10); /* a poll interval, not a synchronisation */
-            s_stats(f->client, &s);
+            rc_testkit_stats(f->client, &s);
             if (rc_mono_us() > deadline)
                 fail_msg("round %d: %llu waiters still held", round, (unsigned long long) s.waiters);
         } while (s.waiters != 0);
         bool cancelled;
-        assert_int_equal(rc_client_cancel(f->client, longt.ref_id, &cancelled, NULL, CALL_MS), C_OK);
-        s_poll(f->client, shortt.ref_id, terminal, 0, 5000, &t);
-        assert_int_equal(t.state, COMPLETE);
-        rc_task_info_free(&t);
-        rc_task_info_free(&shortt);
-        rc_task_info_free(&longt);
+        assert_int_equal(refcache_client_cancel(f->client, longt->info.ref_id, &cancelled, NULL, CALL_MS),
+                         REFCACHE_CODE_OK);
+        s_poll(f->client, shortt->info.ref_id, terminal, 0, 5000, &t);
+        assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
+        refcache_task_destroy(&t);
+        refcache_task_destroy(&shortt);
+        refcache_task_destroy(&longt);
         rss[round] = s.rss_bytes;
         print_message("round %d: %llu waits held at disconnect, then 0; dropped_replies %llu, rss %.1f MiB\n",
                       round, (unsigned long long) held, (unsigned long long) s.dropped_replies_total,

@@ -20,9 +20,9 @@
 #include <string.h>
 
 #include "rc_broker.h"
-#include "rc_client.h"
 #include "rc_common.h"
 #include "rc_testkit.h"
+#include "refcache.h"
 #include "refcache.pb-c.h"
 
 #define CALL_MS       5000
@@ -37,9 +37,6 @@
 #define HELD_FN       "held"
 #define WORKER_CREDIT 64
 
-#define C_OK      REFCACHE__V1__CODE__CODE_OK
-#define C_INVALID REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT
-#define COMPLETE  REFCACHE__V1__STATE__STATE_COMPLETE
 #define B_SUBMIT  REFCACHE__V1__REQUEST__BODY_SUBMIT
 #define B_STATUS  REFCACHE__V1__REQUEST__BODY_STATUS
 #define B_WAIT    REFCACHE__V1__REQUEST__BODY_WAIT
@@ -48,7 +45,7 @@
 
 typedef struct {
     rc_broker_t *broker;
-    rc_client_t *client; /* for Stats only */
+    refcache_client_t *client; /* for Stats only */
     void *ctx;
 } fixture_t;
 
@@ -74,7 +71,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     zmq_ctx_term(f->ctx); /* every socket is closed by then */
-    rc_client_destroy(&f->client);
+    refcache_client_destroy(&f->client);
     rc_broker_destroy(&f->broker);
     free(f);
     return 0;
@@ -102,7 +99,7 @@ typedef struct {
     Refcache__V1__StatusRequest status;
     Refcache__V1__WaitRequest wait;
     Refcache__V1__StatsRequest stats;
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
     uint8_t *payload;
 } req_t;
 
@@ -291,7 +288,7 @@ static const Refcache__V1__Reply *s_reply(const got_t *g, uint64_t id)
 /* The task of a Submit, Status or Wait reply (code OK). */
 static const Refcache__V1__TaskInfo *s_task(const Refcache__V1__Reply *r)
 {
-    if (r->code != C_OK)
+    if ((int) r->code != REFCACHE_CODE_OK)
         fail_msg("id %llu: code %d: %s", (unsigned long long) r->id, r->code, r->message);
     if (r->body_case == REFCACHE__V1__REPLY__BODY_SUBMIT)
         return r->submit->task;
@@ -303,7 +300,7 @@ static void s_assert_result(const Refcache__V1__Reply *r, const void *want, size
 {
     const Refcache__V1__TaskInfo *t = s_task(r);
     assert_non_null(t);
-    assert_int_equal(t->state, COMPLETE);
+    assert_int_equal(t->state, REFCACHE_STATE_COMPLETE);
     assert_false(t->result_truncated);
     assert_int_equal(t->result.len, len);
     assert_memory_equal(t->result.data, want, len);
@@ -314,11 +311,6 @@ static void s_assert_error(const Refcache__V1__Reply *r, int code, const char *m
     assert_int_equal(r->code, code);
     if (message && !strstr(r->message, message))
         fail_msg("id %llu: \"%s\", not \"%s\"", (unsigned long long) r->id, r->message, message);
-}
-
-static void s_stats(fixture_t *f, rc_stats_t *s)
-{
-    assert_int_equal(rc_client_stats(f->client, s, CALL_MS), C_OK);
 }
 
 /* ------------------------------------------------------------ echo */
@@ -344,12 +336,12 @@ static void test_echo_batches(void **state)
 {
     fixture_t *f = *state;
     void *sock = s_socket(f, ZMQ_DEALER, "batch-client", RC_EP_CLIENTS);
-    rc_stats_t before, after;
-    s_stats(f, &before);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->client, &before);
 
     static uint8_t payload[3000];
     static req_t q[N_ECHO];
-    char(*refs)[RC_CLIENT_REF_MAX + 1] = calloc(N_ECHO, sizeof *refs);
+    char(*refs)[REFCACHE_REF_MAX + 1] = calloc(N_ECHO, sizeof *refs);
     assert_non_null(refs);
     for (size_t i = 0; i < N_ECHO; i++) {
         size_t len = s_echo_payload(i, payload, sizeof payload);
@@ -389,7 +381,7 @@ static void test_echo_batches(void **state)
     s_nothing_more(sock, &g);
 
     /* 400 requests in 5 frames, and this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, 2 * N_ECHO + 1);
     assert_int_equal(after.bad_requests_total, before.bad_requests_total);
     assert_int_equal(after.completed_total - before.completed_total, N_ECHO);
@@ -414,12 +406,12 @@ static void test_bad_entries(void **state)
     s_collect(sock, &g, 1);
     assert_int_equal(g.plain_frames, 1); /* a lone reply goes as itself */
     s_assert_result(s_reply(&g, 1), "known", 5);
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
     snprintf(ref, sizeof ref, "%s", s_task(s_reply(&g, 1))->ref_id);
     r_free(one, 1);
 
-    rc_stats_t before, after;
-    s_stats(f, &before);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->client, &before);
 
     /* [status, batch{status}, garbage, status, {id, no body}, stats] as
      * bytes: the garbage entry cannot be built with protobuf-c. */
@@ -471,21 +463,21 @@ static void test_bad_entries(void **state)
     g.first = g.n;
     s_collect(sock, &g, g.first + 7);
     s_assert_result(s_reply(&g, 2001), "known", 5);
-    s_assert_error(s_reply(&g, 2002), C_INVALID, "a RequestBatch may not hold another");
-    s_assert_error(s_reply(&g, 0), C_INVALID, NULL);
+    s_assert_error(s_reply(&g, 2002), REFCACHE_CODE_INVALID_ARGUMENT, "a RequestBatch may not hold another");
+    s_assert_error(s_reply(&g, 0), REFCACHE_CODE_INVALID_ARGUMENT, NULL);
     s_assert_result(s_reply(&g, 2004), "known", 5);
-    s_assert_error(s_reply(&g, 2005), C_INVALID, NULL);
+    s_assert_error(s_reply(&g, 2005), REFCACHE_CODE_INVALID_ARGUMENT, NULL);
     const Refcache__V1__Reply *st = s_reply(&g, 2006);
-    assert_int_equal(st->code, C_OK);
+    assert_int_equal(st->code, REFCACHE_CODE_OK);
     assert_int_equal(st->body_case, REFCACHE__V1__REPLY__BODY_STATS);
     /* The entries the refused one held are not run. */
     for (size_t i = g.first; i < g.n; i++)
         assert_true(g.replies[i]->id != 2003);
-    s_assert_error(s_reply(&g, 2010), C_INVALID, "an empty RequestBatch");
+    s_assert_error(s_reply(&g, 2010), REFCACHE_CODE_INVALID_ARGUMENT, "an empty RequestBatch");
     s_nothing_more(sock, &g);
 
     /* 6 entries (3 bad), the empty batch (bad), this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, 6 + 1 + 1);
     assert_int_equal(after.bad_requests_total - before.bad_requests_total, 3 + 1);
     r_free(q, 3);
@@ -504,24 +496,25 @@ static void test_batch_limit(void **state)
     assert_non_null(q);
     for (size_t i = 0; i <= LIMIT; i++)
         r_by_ref(&q[i], 5000 + i, B_STATS, NULL);
-    rc_stats_t before, after;
-    s_stats(f, &before);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->client, &before);
 
     s_send_batch(sock, q, LIMIT);
     got_t g = {0};
     s_collect(sock, &g, LIMIT);
     for (size_t i = 0; i < LIMIT; i++)
-        assert_int_equal(s_reply(&g, 5000 + i)->code, C_OK);
+        assert_int_equal(s_reply(&g, 5000 + i)->code, REFCACHE_CODE_OK);
     assert_true(g.batch_frames >= LIMIT / MAX_REPLIES);
 
     s_send_batch_id(sock, q, LIMIT + 1, 4999);
     g.first = g.n;
     s_collect(sock, &g, g.n + 1);
-    s_assert_error(s_reply(&g, 4999), C_INVALID, "a RequestBatch holds at most 1024 requests");
+    s_assert_error(s_reply(&g, 4999), REFCACHE_CODE_INVALID_ARGUMENT,
+                   "a RequestBatch holds at most 1024 requests");
     s_nothing_more(sock, &g);
 
     /* The 1024 taken, the refused batch as one bad request, this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, LIMIT + 1 + 1);
     assert_int_equal(after.bad_requests_total - before.bad_requests_total, 1);
     r_free(q, LIMIT + 1);
@@ -537,13 +530,13 @@ typedef struct {
     char id[32];
     bool batches; /* sends RequestBatches; else plain Requests */
     got_t got;
-    char refs[HELD_PER][RC_CLIENT_REF_MAX + 1];
+    char refs[HELD_PER][REFCACHE_REF_MAX + 1];
 } client_t;
 
 /* A hand-driven worker's view of a held task: its ref and attempt, and
  * the payload it came with. */
 typedef struct {
-    char ref[RC_CLIENT_REF_MAX + 1];
+    char ref[REFCACHE_REF_MAX + 1];
     uint32_t attempt;
     char payload[64];
 } held_t;
@@ -659,25 +652,19 @@ static void test_many_clients(void **state)
     m.ready = &ready;
     rc_testkit_send_pb(work, &m.base);
     /* The in-process workers and this one. */
+    rc_testkit_wait_workers(f->client, 3, COLLECT_MS);
     uint64_t deadline = rc_mono_us() + (uint64_t) COLLECT_MS * 1000;
-    for (rc_stats_t s;;) {
-        s_stats(f, &s);
-        if (s.workers == 3)
-            break;
-        assert_true(rc_mono_us() < deadline);
-        zclock_sleep(10); /* a poll interval, not a synchronisation */
-    }
     /* A first task, answered at once: until the broker knows how long a
      * task of the function takes, it gives a worker one at a time. */
     static held_t held[TASKS];
     size_t n_held = 0;
-    rc_task_info_t warm;
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_task_t *warm = NULL;
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "warm-up";
     o.payload_len = 7;
     o.no_cache = true;
-    assert_int_equal(rc_client_submit(f->client, HELD_FN, &o, &warm, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_submit(f->client, HELD_FN, &o, &warm, CALL_MS), REFCACHE_CODE_OK);
     while (!w_take(work, held, &n_held, TASKS, 100)) {
         assert_true(rc_mono_us() < deadline);
         w_heartbeat(work);
@@ -685,10 +672,10 @@ static void test_many_clients(void **state)
     assert_int_equal(n_held, 1);
     w_result(work, held, 1);
     n_held = 0;
-    rc_task_info_free(&warm);
-    assert_int_equal(rc_client_wait(f->client, held[0].ref, CALL_MS, &warm, CALL_MS), C_OK);
-    assert_int_equal(warm.state, COMPLETE);
-    rc_task_info_free(&warm);
+    refcache_task_destroy(&warm);
+    assert_int_equal(refcache_client_wait(f->client, held[0].ref, CALL_MS, &warm, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(warm->info.state, REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&warm);
 
     static client_t cl[NC];
     memset(cl, 0, sizeof cl);
@@ -713,7 +700,7 @@ static void test_many_clients(void **state)
         s_collect(cl[c].sock, &cl[c].got, 2);
         for (size_t k = 0; k < 2; k++) {
             const Refcache__V1__TaskInfo *t = s_task(s_reply(&cl[c].got, c * 100 + 1 + k));
-            assert_int_not_equal(t->state, COMPLETE);
+            assert_int_not_equal(t->state, REFCACHE_STATE_COMPLETE);
             snprintf(cl[c].refs[k], sizeof cl[c].refs[k], "%s", t->ref_id);
         }
         cl[c].got.first = cl[c].got.n;
@@ -748,7 +735,7 @@ static void test_many_clients(void **state)
         s_collect(cl[c].sock, &cl[c].got, cl[c].got.first + 1);
         const Refcache__V1__TaskInfo *t = s_task(s_reply(&cl[c].got, c * 100 + 14));
         assert_string_equal(t->ref_id, cl[c].refs[0]);
-        assert_int_not_equal(t->state, COMPLETE);
+        assert_int_not_equal(t->state, REFCACHE_STATE_COMPLETE);
         cl[c].got.first = cl[c].got.n;
     }
 
@@ -802,27 +789,27 @@ static void test_many_clients(void **state)
 static void test_req_client(void **state)
 {
     fixture_t *f = *state;
-    rc_task_info_t t;
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_task_t *t = NULL;
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "req-known";
     o.payload_len = 9;
     o.async_timeout_ms = ASYNC_MS;
-    assert_int_equal(rc_client_submit(f->client, "echo", &o, &t, CALL_MS), C_OK);
-    assert_int_equal(t.state, COMPLETE);
+    assert_int_equal(refcache_client_submit(f->client, "echo", &o, &t, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
 
     void *req = s_socket(f, ZMQ_REQ, NULL, RC_EP_CLIENTS);
     int ms = COLLECT_MS;
     zmq_setsockopt(req, ZMQ_RCVTIMEO, &ms, sizeof ms);
     req_t q[2];
-    r_by_ref(&q[0], 3001, B_STATUS, t.ref_id);
+    r_by_ref(&q[0], 3001, B_STATUS, t->info.ref_id);
     s_send_batch(req, q, 1);
     got_t g = {0};
     assert_true(s_recv_one(req, &g, COLLECT_MS));
     assert_int_equal(g.plain_frames, 1);
     s_assert_result(s_reply(&g, 3001), "req-known", 9);
 
-    r_by_ref(&q[0], 3002, B_STATUS, t.ref_id);
+    r_by_ref(&q[0], 3002, B_STATUS, t->info.ref_id);
     r_by_ref(&q[1], 3003, B_STATS, NULL);
     s_send_batch(req, q, 2);
     g.first = g.n;
@@ -830,9 +817,9 @@ static void test_req_client(void **state)
     assert_int_equal(g.batch_frames, 1);
     assert_int_equal(g.n - g.first, 2);
     s_assert_result(s_reply(&g, 3002), "req-known", 9);
-    assert_int_equal(s_reply(&g, 3003)->code, C_OK);
+    assert_int_equal(s_reply(&g, 3003)->code, REFCACHE_CODE_OK);
     got_free(&g);
-    rc_task_info_free(&t);
+    refcache_task_destroy(&t);
     zmq_close(req);
 }
 

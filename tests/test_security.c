@@ -1,6 +1,6 @@
 /* Security tests (issue 6): a real broker with CURVE on (rc_broker_new,
  * ephemeral loopback ports, no in-process workers), real worker pools that
- * connect over TCP with their own keys, and clients from rc_client.h. The
+ * connect over TCP with their own keys, and clients from refcache.h. The
  * certificates are generated per test in a mkdtemp directory.
  *
  * Only one zauth (the ZAP handler) can exist per process, since it binds
@@ -14,9 +14,10 @@
 #include <cmocka.h>
 
 #include "rc_broker.h"
-#include "rc_client.h"
 #include "rc_common.h"
-#include "rc_worker.h"
+#include "rc_testkit.h"
+#include "refcache.h"
+#include "refcache_worker.h"
 
 #include <czmq.h>
 #include <ftw.h>
@@ -35,16 +36,6 @@
  * by a loaded machine (sanitizers, valgrind) looks lost. */
 #define HEARTBEAT_MS 100
 #define LIVENESS     10
-
-enum {
-    PENDING = REFCACHE__V1__STATE__STATE_PENDING,
-    PROCESSING = REFCACHE__V1__STATE__STATE_PROCESSING,
-    COMPLETE = REFCACHE__V1__STATE__STATE_COMPLETE,
-    CANCELLED = REFCACHE__V1__STATE__STATE_CANCELLED,
-    C_OK = REFCACHE__V1__CODE__CODE_OK,
-    C_NOT_FOUND = REFCACHE__V1__CODE__CODE_NOT_FOUND,
-    C_PERMISSION_DENIED = REFCACHE__V1__CODE__CODE_PERMISSION_DENIED,
-};
 
 /* ------------------------------------------------------------ certificates */
 
@@ -123,10 +114,10 @@ static void s_keydir_destroy(keydir_t **k_p)
 typedef struct {
     keydir_t *keys;
     rc_broker_t *broker;
-    rc_pool_t *pool;  /* an allowed worker pool, or NULL */
-    rc_pool_t *rogue; /* a pool with a client key, or NULL */
-    rc_client_t *alice;
-    rc_client_t *bob;
+    refcache_pool_t *pool;  /* an allowed worker pool, or NULL */
+    refcache_pool_t *rogue; /* a pool with a client key, or NULL */
+    refcache_client_t *alice;
+    refcache_client_t *bob;
     char secret[256];
     char broker_public[256];
 } fixture_t;
@@ -148,11 +139,11 @@ static void s_config(rc_broker_config_t *c, const keydir_t *k, char *secret, siz
 
 /* A client of f's broker using key KEYS/key (NULL: no CURVE) and the broker
  * public certificate KEYS/server (NULL: the real one). */
-static rc_client_t *s_client_ns(fixture_t *f, const char *key, const char *server, const char *ns)
+static refcache_client_t *s_client_ns(fixture_t *f, const char *key, const char *server, const char *ns)
 {
     char secret[256], pub[256], err[256] = "";
-    rc_client_options_t o;
-    rc_client_options_init(&o);
+    refcache_client_options_t o;
+    refcache_client_options_init(&o);
     o.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
     o.namespace_name = ns;
     if (key) {
@@ -161,24 +152,24 @@ static rc_client_t *s_client_ns(fixture_t *f, const char *key, const char *serve
         o.curve_secret_file = secret;
         o.broker_public_file = pub;
     }
-    rc_client_t *c = rc_client_new(&o, err, sizeof err);
+    refcache_client_t *c = refcache_client_new(&o, err, sizeof err);
     if (!c)
-        fail_msg("rc_client_new(%s): %s", key ? key : "no key", err);
+        fail_msg("refcache_client_new(%s): %s", key ? key : "no key", err);
     return c;
 }
 
-static rc_client_t *s_client(fixture_t *f, const char *key, const char *server)
+static refcache_client_t *s_client(fixture_t *f, const char *key, const char *server)
 {
     return s_client_ns(f, key, server, NULL);
 }
 
 /* A pool of `threads` worker threads connecting over TCP with KEYS/key. */
-static rc_pool_t *s_pool(fixture_t *f, const char *key, int threads)
+static refcache_pool_t *s_pool(fixture_t *f, const char *key, int threads)
 {
     char secret[256], pub[256], err[256] = "";
     s_path(secret, sizeof secret, f->keys->keys, key);
     s_path(pub, sizeof pub, f->keys->keys, "broker");
-    rc_pool_config_t pc = {
+    refcache_pool_config_t pc = {
         .work_endpoint = rc_broker_endpoint(f->broker, RC_EP_WORKERS),
         .control_endpoint = rc_broker_endpoint(f->broker, RC_EP_CONTROL),
         .threads = threads,
@@ -187,32 +178,10 @@ static rc_pool_t *s_pool(fixture_t *f, const char *key, int threads)
         .curve_secret_file = secret,
         .broker_public_file = pub,
     };
-    rc_pool_t *p = rc_pool_new(&pc, err, sizeof err);
+    refcache_pool_t *p = refcache_pool_new(&pc, err, sizeof err);
     if (!p)
-        fail_msg("rc_pool_new(%s): %s", key, err);
+        fail_msg("refcache_pool_new(%s): %s", key, err);
     return p;
-}
-
-static void s_stats(rc_client_t *c, rc_stats_t *s)
-{
-    int rc = rc_client_stats(c, s, CALL_MS);
-    if (rc != C_OK)
-        fail_msg("stats: %s", rc_client_strerror(rc));
-}
-
-/* Polls Stats until workers == want (a pool's Ready seen, or its loss
- * noticed), up to ms. */
-static void s_wait_workers(rc_client_t *c, uint64_t want, int ms)
-{
-    int64_t until = zclock_mono() + ms;
-    rc_stats_t s;
-    do {
-        s_stats(c, &s);
-        if (s.workers == want)
-            return;
-        zclock_sleep(10);
-    } while (zclock_mono() < until);
-    fail_msg("workers stayed %llu, expected %llu", (unsigned long long) s.workers, (unsigned long long) want);
 }
 
 /* Starts the CURVE broker; extra (may be NULL) adjusts its config first. A
@@ -238,7 +207,7 @@ static fixture_t *s_start_with(keydir_t *k, const char *shared_namespaces, int t
     f->bob = s_client(f, "bob", NULL);
     if (threads > 0) {
         f->pool = s_pool(f, "worker", threads);
-        s_wait_workers(f->alice, (uint64_t) threads, CALL_MS);
+        rc_testkit_wait_workers(f->alice, (uint64_t) threads, CALL_MS);
     }
     return f;
 }
@@ -248,10 +217,10 @@ static void s_stop(fixture_t **f_p)
     fixture_t *f = *f_p;
     if (!f)
         return;
-    rc_client_destroy(&f->alice);
-    rc_client_destroy(&f->bob);
-    rc_pool_destroy(&f->pool);
-    rc_pool_destroy(&f->rogue);
+    refcache_client_destroy(&f->alice);
+    refcache_client_destroy(&f->bob);
+    refcache_pool_destroy(&f->pool);
+    refcache_pool_destroy(&f->rogue);
     rc_broker_destroy(&f->broker);
     free(f);
     if (s_live == f)
@@ -277,41 +246,42 @@ static int teardown(void **state)
 
 /* ------------------------------------------------------------ helpers */
 
-static void s_submit(rc_client_t *c, const char *fn, const rc_submit_options_t *o, rc_task_info_t *info)
+static void s_submit(refcache_client_t *c, const char *fn, const refcache_submit_options_t *o,
+                     refcache_task_t **info)
 {
-    int rc = rc_client_submit(c, fn, o, info, CALL_MS);
-    if (rc != C_OK)
-        fail_msg("submit %s: %s (%s)", fn, rc_client_strerror(rc), rc_client_message(c));
+    int rc = refcache_client_submit(c, fn, o, info, CALL_MS);
+    if (rc != REFCACHE_CODE_OK)
+        fail_msg("submit %s: %s (%s)", fn, refcache_strerror(rc), refcache_client_message(c));
 }
 
 /* Submits echo with payload text (namespace ns, may be NULL), waiting up to
  * a second for the result. */
-static void s_echo(rc_client_t *c, const char *ns, const char *text, rc_task_info_t *info)
+static void s_echo(refcache_client_t *c, const char *ns, const char *text, refcache_task_t **info)
 {
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = text;
     o.payload_len = strlen(text);
     o.namespace_name = ns;
     o.async_timeout_ms = 2000;
     s_submit(c, "echo", &o, info);
-    assert_int_equal(info->state, COMPLETE);
-    assert_int_equal(info->result_len, strlen(text));
-    assert_memory_equal(info->result, text, strlen(text));
+    assert_int_equal((*info)->info.state, REFCACHE_STATE_COMPLETE);
+    assert_int_equal((*info)->info.result_len, strlen(text));
+    assert_memory_equal((*info)->info.result, text, strlen(text));
 }
 
 /* Polls Status until the task is in `state`, up to ms. */
-static void s_wait_state(rc_client_t *c, const char *ref, int state, int ms)
+static void s_wait_state(refcache_client_t *c, const char *ref, int state, int ms)
 {
     int64_t until = zclock_mono() + ms;
-    rc_task_info_t info = {0};
+    refcache_task_t *info = NULL;
     int last = -1;
     do {
-        int rc = rc_client_status(c, ref, &info, CALL_MS);
-        if (rc != C_OK)
-            fail_msg("status %s: %s", ref, rc_client_strerror(rc));
-        last = info.state;
-        rc_task_info_free(&info);
+        int rc = refcache_client_status(c, ref, &info, CALL_MS);
+        if (rc != REFCACHE_CODE_OK)
+            fail_msg("status %s: %s", ref, refcache_strerror(rc));
+        last = info->info.state;
+        refcache_task_destroy(&info);
         if (last == state)
             return;
         zclock_sleep(10);
@@ -325,56 +295,57 @@ static void s_wait_state(rc_client_t *c, const char *ref, int state, int ms)
 static void test_seed_scenario_with_curve(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
-    rc_param_t p[] = {{"ms", "5000"}};
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_param_t p[] = {{"ms", "5000"}};
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.params = p;
     o.param_count = 1;
     o.async_timeout_ms = 100;
-    rc_task_info_t info = {0};
+    refcache_task_t *info = NULL;
     s_submit(f->alice, "sleep", &o, &info);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    snprintf(ref, sizeof ref, "%s", info.ref_id);
+    char ref[REFCACHE_REF_MAX + 1];
+    snprintf(ref, sizeof ref, "%s", info->info.ref_id);
     assert_int_equal(strlen(ref), 32);
     /* Reported after 100 ms: the worker has it by then (poll, in case the
      * machine is slow). */
-    if (info.state != PROCESSING)
-        s_wait_state(f->alice, ref, PROCESSING, CALL_MS);
-    rc_task_info_free(&info);
+    if (info->info.state != REFCACHE_STATE_PROCESSING)
+        s_wait_state(f->alice, ref, REFCACHE_STATE_PROCESSING, CALL_MS);
+    refcache_task_destroy(&info);
 
     bool cancelled = false;
     int st = -1;
-    assert_int_equal(rc_client_cancel(f->alice, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_cancel(f->alice, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_true(cancelled);
-    assert_int_equal(st, CANCELLED);
-    assert_int_equal(rc_client_status(f->alice, ref, &info, CALL_MS), C_OK);
-    assert_int_equal(info.state, CANCELLED);
-    rc_task_info_free(&info);
-    assert_int_equal(rc_client_cancel(f->alice, ref, &cancelled, &st, CALL_MS), C_OK);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
+    assert_int_equal(refcache_client_status(f->alice, ref, &info, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(info->info.state, REFCACHE_STATE_CANCELLED);
+    refcache_task_destroy(&info);
+    assert_int_equal(refcache_client_cancel(f->alice, ref, &cancelled, &st, CALL_MS), REFCACHE_CODE_OK);
     assert_false(cancelled);
-    assert_int_equal(st, CANCELLED);
+    assert_int_equal(st, REFCACHE_STATE_CANCELLED);
 
     /* The worker really stopped (it acknowledged) and is free again. */
     int64_t until = zclock_mono() + CALL_MS;
     do {
-        assert_int_equal(rc_client_status(f->alice, ref, &info, CALL_MS), C_OK);
-        bool stopped = info.stopped_at_us != 0;
-        rc_task_info_free(&info);
+        assert_int_equal(refcache_client_status(f->alice, ref, &info, CALL_MS), REFCACHE_CODE_OK);
+        bool stopped = info->info.stopped_at_us != 0;
+        refcache_task_destroy(&info);
         if (stopped)
             break;
         zclock_sleep(10);
     } while (zclock_mono() < until);
     if (zclock_mono() >= until) {
-        rc_stats_t s;
-        s_stats(f->alice, &s);
+        refcache_stats_t s;
+        rc_testkit_stats(f->alice, &s);
         fail_msg("no stop acknowledged within %d ms (pool finished %llu tasks; broker: workers %llu, "
                  "dropped replies %llu, stale %llu, bad worker msgs %llu, lost %llu)",
-                 CALL_MS, (unsigned long long) rc_pool_tasks_done(f->pool), (unsigned long long) s.workers,
-                 (unsigned long long) s.dropped_replies_total, (unsigned long long) s.stale_msgs_total,
-                 (unsigned long long) s.bad_worker_msgs_total, (unsigned long long) s.workers_lost_total);
+                 CALL_MS, (unsigned long long) refcache_pool_tasks_done(f->pool),
+                 (unsigned long long) s.workers, (unsigned long long) s.dropped_replies_total,
+                 (unsigned long long) s.stale_msgs_total, (unsigned long long) s.bad_worker_msgs_total,
+                 (unsigned long long) s.workers_lost_total);
     }
     s_echo(f->alice, NULL, "after the cancel", &info);
-    rc_task_info_free(&info);
+    refcache_task_destroy(&info);
     s_stop(&f);
 }
 
@@ -383,7 +354,7 @@ static void test_seed_scenario_with_curve(void **state)
  * block as EAGAIN instead of waiting out the timeout. */
 static bool s_refused(int rc)
 {
-    return rc == RC_CLIENT_ETIMEOUT || rc == RC_CLIENT_EAGAIN;
+    return rc == REFCACHE_ETIMEOUT || rc == REFCACHE_EAGAIN;
 }
 
 /* A client without a key, with a key in no allow-list, or with the wrong
@@ -391,40 +362,40 @@ static bool s_refused(int rc)
 static void test_unauthenticated_clients_time_out(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
-    rc_stats_t before, after;
-    s_stats(f->alice, &before);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->alice, &before);
 
     struct {
         const char *key, *server;
     } cases[] = {{NULL, NULL}, {"stranger", NULL}, {"alice", "other-broker"}, {"stranger", "other-broker"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        rc_client_t *c = s_client(f, cases[i].key, cases[i].server);
-        rc_submit_options_t o;
-        rc_submit_options_init(&o);
+        refcache_client_t *c = s_client(f, cases[i].key, cases[i].server);
+        refcache_submit_options_t o;
+        refcache_submit_options_init(&o);
         o.payload = "intruder";
         o.payload_len = 8;
         o.no_cache = true;
-        rc_task_info_t info = {0};
-        int rc = rc_client_submit(c, "echo", &o, &info, REFUSED_MS);
-        rc_task_info_free(&info);
-        rc_stats_t s;
-        int rc2 = rc_client_stats(c, &s, REFUSED_MS);
+        refcache_task_t *info = NULL;
+        int rc = refcache_client_submit(c, "echo", &o, &info, REFUSED_MS);
+        refcache_task_destroy(&info);
+        refcache_stats_t s;
+        int rc2 = refcache_client_stats(c, &s, REFUSED_MS);
         if (!s_refused(rc) || !s_refused(rc2))
             fail_msg("case %zu (key %s, server %s): submit answered %s, stats %s; expected no reply", i,
                      cases[i].key ? cases[i].key : "none", cases[i].server ? cases[i].server : "broker",
-                     rc_client_strerror(rc), rc_client_strerror(rc2));
-        rc_client_destroy(&c);
+                     refcache_strerror(rc), refcache_strerror(rc2));
+        refcache_client_destroy(&c);
     }
 
     /* An allowed client's task behind them completes (the queue is FIFO, so
      * anything the intruders had slipped in would have run first). */
-    rc_task_info_t info = {0};
+    refcache_task_t *info = NULL;
     s_echo(f->alice, NULL, "legit", &info);
-    rc_task_info_free(&info);
-    s_stats(f->alice, &after);
+    refcache_task_destroy(&info);
+    rc_testkit_stats(f->alice, &after);
     assert_int_equal(after.submitted_total, before.submitted_total + 1);
     assert_int_equal(after.requests_total, before.requests_total + 2); /* one Stats, one Submit */
-    assert_int_equal(rc_pool_tasks_done(f->pool), 1);
+    assert_int_equal(refcache_pool_tasks_done(f->pool), 1);
     s_stop(&f);
 }
 
@@ -434,17 +405,17 @@ static void test_unauthenticated_clients_time_out(void **state)
 static void test_owner_isolation(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
-    rc_param_t p[] = {{"ms", "600"}};
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_param_t p[] = {{"ms", "600"}};
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.params = p;
     o.param_count = 1;
     o.async_timeout_ms = 100;
-    rc_task_info_t info = {0};
+    refcache_task_t *info = NULL;
     s_submit(f->alice, "sleep", &o, &info);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    snprintf(ref, sizeof ref, "%s", info.ref_id);
-    rc_task_info_free(&info);
+    char ref[REFCACHE_REF_MAX + 1];
+    snprintf(ref, sizeof ref, "%s", info->info.ref_id);
+    refcache_task_destroy(&info);
     const char *missing = "0123456789abcdef0123456789abcdef";
 
     for (int pass = 0; pass < 2; pass++) {
@@ -452,37 +423,42 @@ static void test_owner_isolation(void **state)
         const char *ids[] = {ref, missing};
         char messages[2][128];
         for (int i = 0; i < 2; i++) {
-            rc_fetch_t page = {0};
+            refcache_page_t *page = NULL;
             bool cancelled = true, found = true;
-            assert_int_equal(rc_client_status(f->bob, ids[i], &info, CALL_MS), C_NOT_FOUND);
-            snprintf(messages[i], sizeof messages[i], "%s", rc_client_message(f->bob));
-            rc_task_info_free(&info);
-            assert_int_equal(rc_client_wait(f->bob, ids[i], 200, &info, CALL_MS), C_NOT_FOUND);
-            rc_task_info_free(&info);
-            assert_int_equal(rc_client_fetch(f->bob, ids[i], 0, 0, &page, CALL_MS), C_NOT_FOUND);
-            rc_fetch_free(&page);
-            assert_int_equal(rc_client_cancel(f->bob, ids[i], &cancelled, NULL, CALL_MS), C_NOT_FOUND);
+            assert_int_equal(refcache_client_status(f->bob, ids[i], &info, CALL_MS), REFCACHE_CODE_NOT_FOUND);
+            snprintf(messages[i], sizeof messages[i], "%s", refcache_client_message(f->bob));
+            refcache_task_destroy(&info);
+            assert_int_equal(refcache_client_wait(f->bob, ids[i], 200, &info, CALL_MS),
+                             REFCACHE_CODE_NOT_FOUND);
+            refcache_task_destroy(&info);
+            assert_int_equal(refcache_client_fetch(f->bob, ids[i], 0, 0, &page, CALL_MS),
+                             REFCACHE_CODE_NOT_FOUND);
+            refcache_page_destroy(&page);
+            assert_int_equal(refcache_client_cancel(f->bob, ids[i], &cancelled, NULL, CALL_MS),
+                             REFCACHE_CODE_NOT_FOUND);
             assert_false(cancelled);
-            assert_int_equal(rc_client_delete(f->bob, ids[i], &found, CALL_MS), C_NOT_FOUND);
+            assert_int_equal(refcache_client_delete(f->bob, ids[i], &found, CALL_MS),
+                             REFCACHE_CODE_NOT_FOUND);
             assert_false(found);
         }
         assert_string_equal(messages[0], messages[1]); /* indistinguishable */
         if (pass == 0) {
             /* Still Alice's and still running; then it completes. */
-            assert_int_equal(rc_client_status(f->alice, ref, &info, CALL_MS), C_OK);
-            assert_true(info.state == PENDING || info.state == PROCESSING);
-            rc_task_info_free(&info);
-            assert_int_equal(rc_client_wait(f->alice, ref, CALL_MS, &info, CALL_MS), C_OK);
-            assert_int_equal(info.state, COMPLETE);
-            rc_task_info_free(&info);
+            assert_int_equal(refcache_client_status(f->alice, ref, &info, CALL_MS), REFCACHE_CODE_OK);
+            assert_true(info->info.state == REFCACHE_STATE_PENDING ||
+                        info->info.state == REFCACHE_STATE_PROCESSING);
+            refcache_task_destroy(&info);
+            assert_int_equal(refcache_client_wait(f->alice, ref, CALL_MS, &info, CALL_MS), REFCACHE_CODE_OK);
+            assert_int_equal(info->info.state, REFCACHE_STATE_COMPLETE);
+            refcache_task_destroy(&info);
         }
     }
     /* Alice still owns it: she reads and deletes it. */
-    rc_fetch_t page = {0};
-    assert_int_equal(rc_client_fetch(f->alice, ref, 0, 0, &page, CALL_MS), C_OK);
-    rc_fetch_free(&page);
+    refcache_page_t *page = NULL;
+    assert_int_equal(refcache_client_fetch(f->alice, ref, 0, 0, &page, CALL_MS), REFCACHE_CODE_OK);
+    refcache_page_destroy(&page);
     bool found = false;
-    assert_int_equal(rc_client_delete(f->alice, ref, &found, CALL_MS), C_OK);
+    assert_int_equal(refcache_client_delete(f->alice, ref, &found, CALL_MS), REFCACHE_CODE_OK);
     assert_true(found);
     s_stop(&f);
 }
@@ -493,32 +469,32 @@ static void test_owner_isolation(void **state)
 static void test_cache_does_not_cross_owners(void **state)
 {
     fixture_t *f = s_start_with(*state, "pub", 1);
-    rc_task_info_t a = {0}, a2 = {0}, b = {0};
+    refcache_task_t *a = NULL, *a2 = NULL, *b = NULL;
     const char *spaces[] = {NULL, "private"};
     for (size_t i = 0; i < 2; i++) {
         s_echo(f->alice, spaces[i], "same input", &a);
-        assert_false(a.cache_hit);
+        assert_false(a->info.cache_hit);
         s_echo(f->alice, spaces[i], "same input", &a2); /* the cache works... */
-        assert_true(a2.cache_hit);
-        assert_string_equal(a2.ref_id, a.ref_id);
+        assert_true(a2->info.cache_hit);
+        assert_string_equal(a2->info.ref_id, a->info.ref_id);
         s_echo(f->bob, spaces[i], "same input", &b); /* ...but not across owners */
-        assert_false(b.cache_hit);
-        assert_false(b.deduplicated);
-        assert_string_not_equal(b.ref_id, a.ref_id);
-        rc_task_info_free(&a);
-        rc_task_info_free(&a2);
-        rc_task_info_free(&b);
+        assert_false(b->info.cache_hit);
+        assert_false(b->info.deduplicated);
+        assert_string_not_equal(b->info.ref_id, a->info.ref_id);
+        refcache_task_destroy(&a);
+        refcache_task_destroy(&a2);
+        refcache_task_destroy(&b);
     }
 
     /* In the shared namespace, Bob's identical submit is a cache hit. */
     s_echo(f->alice, "pub", "shared input", &a);
-    assert_false(a.cache_hit);
+    assert_false(a->info.cache_hit);
     s_echo(f->bob, "pub", "shared input", &b);
-    assert_true(b.cache_hit);
-    rc_task_info_free(&a);
-    rc_task_info_free(&b);
-    rc_stats_t s;
-    s_stats(f->alice, &s);
+    assert_true(b->info.cache_hit);
+    refcache_task_destroy(&a);
+    refcache_task_destroy(&b);
+    refcache_stats_t s;
+    rc_testkit_stats(f->alice, &s);
     assert_int_equal(s.cache_hits_total, 3); /* Alice's two repeats, Bob in "pub" */
     s_stop(&f);
 }
@@ -528,48 +504,48 @@ static void test_cache_does_not_cross_owners(void **state)
 static void test_shared_cache_hit_is_readable(void **state)
 {
     fixture_t *f = s_start_with(*state, "pub", 1);
-    rc_task_info_t a = {0}, b = {0}, st = {0};
+    refcache_task_t *a = NULL, *b = NULL, *st = NULL;
     s_echo(f->alice, "pub", "shared input", &a);
     s_echo(f->bob, "pub", "shared input", &b);
-    assert_true(b.cache_hit);
+    assert_true(b->info.cache_hit);
     /* Bob reads it from inside the shared namespace... */
-    rc_client_t *bob_pub = s_client_ns(f, "bob", NULL, "pub");
-    int rc = rc_client_status(bob_pub, b.ref_id, &st, CALL_MS);
-    rc_task_info_free(&st);
+    refcache_client_t *bob_pub = s_client_ns(f, "bob", NULL, "pub");
+    int rc = refcache_client_status(bob_pub, b->info.ref_id, &st, CALL_MS);
+    refcache_task_destroy(&st);
     /* ...and, like anyone, not from outside it. */
-    int outside = rc_client_status(f->bob, b.ref_id, &st, CALL_MS);
-    rc_task_info_free(&st);
-    rc_client_destroy(&bob_pub);
-    assert_int_equal(outside, C_NOT_FOUND);
-    rc_task_info_free(&a);
-    rc_task_info_free(&b);
+    int outside = refcache_client_status(f->bob, b->info.ref_id, &st, CALL_MS);
+    refcache_task_destroy(&st);
+    refcache_client_destroy(&bob_pub);
+    assert_int_equal(outside, REFCACHE_CODE_NOT_FOUND);
+    refcache_task_destroy(&a);
+    refcache_task_destroy(&b);
     s_stop(&f);
-    assert_int_equal(rc, C_OK);
+    assert_int_equal(rc, REFCACHE_CODE_OK);
 }
 
 /* A worker key cannot act as a client: PERMISSION_DENIED, nothing queued. */
 static void test_worker_key_cannot_submit(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
-    rc_stats_t before, after;
-    s_stats(f->alice, &before);
-    rc_client_t *c = s_client(f, "worker", NULL);
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_stats_t before, after;
+    rc_testkit_stats(f->alice, &before);
+    refcache_client_t *c = s_client(f, "worker", NULL);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "x";
     o.payload_len = 1;
-    rc_task_info_t info = {0};
-    assert_int_equal(rc_client_submit(c, "echo", &o, &info, CALL_MS), C_PERMISSION_DENIED);
-    rc_task_info_free(&info);
-    rc_stats_t s;
-    assert_int_equal(rc_client_stats(c, &s, CALL_MS), C_PERMISSION_DENIED);
-    assert_int_equal(rc_client_status(c, "0123456789abcdef0123456789abcdef", &info, CALL_MS),
-                     C_PERMISSION_DENIED);
-    rc_task_info_free(&info);
-    rc_client_destroy(&c);
-    s_stats(f->alice, &after);
+    refcache_task_t *info = NULL;
+    assert_int_equal(refcache_client_submit(c, "echo", &o, &info, CALL_MS), REFCACHE_CODE_PERMISSION_DENIED);
+    refcache_task_destroy(&info);
+    refcache_stats_t s;
+    assert_int_equal(refcache_client_stats(c, &s, CALL_MS), REFCACHE_CODE_PERMISSION_DENIED);
+    assert_int_equal(refcache_client_status(c, "0123456789abcdef0123456789abcdef", &info, CALL_MS),
+                     REFCACHE_CODE_PERMISSION_DENIED);
+    refcache_task_destroy(&info);
+    refcache_client_destroy(&c);
+    rc_testkit_stats(f->alice, &after);
     assert_int_equal(after.submitted_total, before.submitted_total);
-    assert_int_equal(rc_pool_tasks_done(f->pool), 0);
+    assert_int_equal(refcache_pool_tasks_done(f->pool), 0);
     s_stop(&f);
 }
 
@@ -581,55 +557,55 @@ static void test_client_key_cannot_work(void **state)
      * (it answers UNIMPLEMENTED for a function no worker ever declared);
      * then it leaves and only the rogue pool is connected. */
     fixture_t *f = s_start_with(*state, NULL, 1);
-    rc_pool_destroy(&f->pool);
-    s_wait_workers(f->alice, 0, CALL_MS);
-    rc_stats_t s;
-    s_stats(f->alice, &s);
+    refcache_pool_destroy(&f->pool);
+    rc_testkit_wait_workers(f->alice, 0, CALL_MS);
+    refcache_stats_t s;
+    rc_testkit_stats(f->alice, &s);
     uint64_t bad_before = s.bad_worker_msgs_total;
 
     f->rogue = s_pool(f, "alice", 2);
     int64_t until = zclock_mono() + CALL_MS;
     do {
-        s_stats(f->alice, &s);
+        rc_testkit_stats(f->alice, &s);
         if (s.bad_worker_msgs_total > bad_before)
             break;
         zclock_sleep(10);
     } while (zclock_mono() < until);
     assert_true(s.bad_worker_msgs_total > bad_before);
 
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "for the rogue?";
     o.payload_len = strlen(o.payload);
-    rc_task_info_t info = {0};
+    refcache_task_t *info = NULL;
     s_submit(f->bob, "echo", &o, &info);
-    assert_int_equal(info.state, PENDING);
-    char ref[RC_CLIENT_REF_MAX + 1];
-    snprintf(ref, sizeof ref, "%s", info.ref_id);
-    rc_task_info_free(&info);
+    assert_int_equal(info->info.state, REFCACHE_STATE_PENDING);
+    char ref[REFCACHE_REF_MAX + 1];
+    snprintf(ref, sizeof ref, "%s", info->info.ref_id);
+    refcache_task_destroy(&info);
 
     /* Watch it for 15 heartbeat intervals, while the rogue pool keeps
      * sending: never dispatched. */
     until = zclock_mono() + 15 * HEARTBEAT_MS;
     do {
-        assert_int_equal(rc_client_status(f->bob, ref, &info, CALL_MS), C_OK);
-        assert_int_equal(info.state, PENDING);
-        assert_false(info.ever_started);
-        rc_task_info_free(&info);
-        s_stats(f->alice, &s);
+        assert_int_equal(refcache_client_status(f->bob, ref, &info, CALL_MS), REFCACHE_CODE_OK);
+        assert_int_equal(info->info.state, REFCACHE_STATE_PENDING);
+        assert_false(info->info.ever_started);
+        refcache_task_destroy(&info);
+        rc_testkit_stats(f->alice, &s);
         assert_int_equal(s.workers, 0);
         zclock_sleep(20);
     } while (zclock_mono() < until);
     assert_true(s.bad_worker_msgs_total > bad_before);
-    assert_int_equal(rc_pool_tasks_done(f->rogue), 0);
+    assert_int_equal(refcache_pool_tasks_done(f->rogue), 0);
 
     /* The same task runs as soon as an allowed worker joins: it was waiting
      * for a worker, not lost. */
     f->pool = s_pool(f, "worker", 1);
-    assert_int_equal(rc_client_wait(f->bob, ref, CALL_MS, &info, CALL_MS), C_OK);
-    assert_int_equal(info.state, COMPLETE);
-    rc_task_info_free(&info);
-    assert_int_equal(rc_pool_tasks_done(f->rogue), 0);
+    assert_int_equal(refcache_client_wait(f->bob, ref, CALL_MS, &info, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(info->info.state, REFCACHE_STATE_COMPLETE);
+    refcache_task_destroy(&info);
+    assert_int_equal(refcache_pool_tasks_done(f->rogue), 0);
     s_stop(&f);
 }
 
@@ -649,21 +625,21 @@ static void test_ref_ids_distinct(void **state)
 {
     enum { N = 1000 };
     fixture_t *f = s_start_with(*state, NULL, 2);
-    rc_submit_options_t o;
-    rc_submit_options_init(&o);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
     o.payload = "id";
     o.payload_len = 2;
     o.no_cache = true; /* each submit a new task */
     for (int i = 0; i < N; i++)
-        assert_int_equal(rc_client_send_submit(f->alice, "echo", &o, NULL), 0);
+        assert_int_equal(refcache_client_send_submit(f->alice, "echo", &o, NULL), 0);
     zhashx_t *seen = zhashx_new();
     assert_non_null(seen);
     zhashx_set_duplicator(seen, NULL);
     for (int i = 0; i < N; i++) {
-        rc_reply_t r;
-        assert_int_equal(rc_client_recv(f->alice, &r, CALL_MS), 0);
-        assert_int_equal(r.code, C_OK);
-        assert_int_equal(r.kind, RC_REPLY_SUBMIT);
+        refcache_reply_t r;
+        assert_int_equal(refcache_client_recv(f->alice, &r, CALL_MS), 0);
+        assert_int_equal(r.code, REFCACHE_CODE_OK);
+        assert_int_equal(r.kind, REFCACHE_REPLY_SUBMIT);
         if (!s_is_hex32(r.task.ref_id))
             fail_msg("ref_id '%s' is not 32 lower-case hex characters", r.task.ref_id);
         if (zhashx_insert(seen, r.task.ref_id, (void *) "") != 0)
@@ -734,22 +710,22 @@ static void test_non_loopback_bind(void **state)
         char csecret[256], cpub[256];
         s_path(csecret, sizeof csecret, k->keys, "alice");
         s_path(cpub, sizeof cpub, k->keys, "broker");
-        rc_client_options_t o;
-        rc_client_options_init(&o);
+        refcache_client_options_t o;
+        refcache_client_options_init(&o);
         o.endpoint = ep;
         o.curve_secret_file = csecret;
         o.broker_public_file = cpub;
-        rc_client_t *cl = rc_client_new(&o, err, sizeof err);
+        refcache_client_t *cl = refcache_client_new(&o, err, sizeof err);
         assert_non_null(cl);
-        rc_stats_t s;
-        assert_int_equal(rc_client_stats(cl, &s, CALL_MS), C_OK);
-        rc_client_destroy(&cl);
+        refcache_stats_t s;
+        assert_int_equal(refcache_client_stats(cl, &s, CALL_MS), REFCACHE_CODE_OK);
+        refcache_client_destroy(&cl);
         /* ...and a client without a key is not. */
         o.curve_secret_file = o.broker_public_file = NULL;
-        cl = rc_client_new(&o, err, sizeof err);
+        cl = refcache_client_new(&o, err, sizeof err);
         assert_non_null(cl);
-        assert_int_equal(rc_client_stats(cl, &s, REFUSED_MS), RC_CLIENT_ETIMEOUT);
-        rc_client_destroy(&cl);
+        assert_int_equal(refcache_client_stats(cl, &s, REFUSED_MS), REFCACHE_ETIMEOUT);
+        refcache_client_destroy(&cl);
     }
     s_stop(&s_live);
 }
@@ -825,8 +801,8 @@ static void test_bad_broker_key_files(void **state)
     /* After all that, the good configuration still starts (and no zauth was
      * left behind by a failed start). */
     fixture_t *f = s_start_with(k, NULL, 0);
-    rc_stats_t s;
-    s_stats(f->alice, &s);
+    refcache_stats_t s;
+    rc_testkit_stats(f->alice, &s);
     s_stop(&f);
 }
 
@@ -834,7 +810,7 @@ static void test_bad_client_and_worker_key_files(void **state)
 {
     keydir_t *k = *state;
     char secret[256], pub[256], err[512];
-    rc_client_options_t o;
+    refcache_client_options_t o;
 
     /* Client: missing secret, missing broker public, public-only secret,
      * only one of the two. No broker is needed to check these. */
@@ -847,26 +823,26 @@ static void test_bad_client_and_worker_key_files(void **state)
         {k->clients, "alice", k->keys, "broker", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        rc_client_options_init(&o);
+        refcache_client_options_init(&o);
         o.endpoint = "tcp://127.0.0.1:1";
         s_path(secret, sizeof secret, cases[i].secret_dir, cases[i].secret);
         s_path(pub, sizeof pub, cases[i].pub_dir, cases[i].pub);
         o.curve_secret_file = secret;
         o.broker_public_file = pub;
         err[0] = '\0';
-        rc_client_t *cl = rc_client_new(&o, err, sizeof err);
+        refcache_client_t *cl = refcache_client_new(&o, err, sizeof err);
         if (cl) {
-            rc_client_destroy(&cl);
+            refcache_client_destroy(&cl);
             fail_msg("client case %zu: accepted a bad certificate", i);
         }
         if (!strstr(err, cases[i].named ? pub : secret))
             fail_msg("client case %zu: error '%s' does not name the file", i, err);
     }
-    rc_client_options_init(&o);
+    refcache_client_options_init(&o);
     o.endpoint = "tcp://127.0.0.1:1";
     o.curve_secret_file = secret;
     err[0] = '\0';
-    assert_null(rc_client_new(&o, err, sizeof err));
+    assert_null(refcache_client_new(&o, err, sizeof err));
     assert_non_null(strstr(err, "CURVE"));
 
     /* Worker pool: the same. */
@@ -881,7 +857,7 @@ static void test_bad_client_and_worker_key_files(void **state)
     for (size_t i = 0; i < sizeof wcases / sizeof wcases[0]; i++) {
         s_path(secret, sizeof secret, wcases[i].secret_dir, wcases[i].secret);
         s_path(pub, sizeof pub, wcases[i].pub_dir, wcases[i].pub);
-        rc_pool_config_t pc = {
+        refcache_pool_config_t pc = {
             .work_endpoint = "tcp://127.0.0.1:1",
             .control_endpoint = "tcp://127.0.0.1:2",
             .threads = 1,
@@ -889,17 +865,17 @@ static void test_bad_client_and_worker_key_files(void **state)
             .broker_public_file = pub,
         };
         err[0] = '\0';
-        rc_pool_t *p = rc_pool_new(&pc, err, sizeof err);
+        refcache_pool_t *p = refcache_pool_new(&pc, err, sizeof err);
         if (p) {
-            rc_pool_destroy(&p);
+            refcache_pool_destroy(&p);
             fail_msg("worker case %zu: accepted a bad certificate", i);
         }
         if (!strstr(err, wcases[i].named ? pub : secret))
             fail_msg("worker case %zu: error '%s' does not name the file", i, err);
     }
-    rc_pool_config_t pc = {.threads = 1, .curve_secret_file = secret};
+    refcache_pool_config_t pc = {.threads = 1, .curve_secret_file = secret};
     err[0] = '\0';
-    assert_null(rc_pool_new(&pc, err, sizeof err));
+    assert_null(refcache_pool_new(&pc, err, sizeof err));
     assert_non_null(strstr(err, "CURVE"));
 }
 

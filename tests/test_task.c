@@ -1,12 +1,14 @@
-/* Unit tests of the task state machine (rc_task): every row of PRODUCT.md
- * section 3 and of rc_task.h's table, then properties that must hold for
- * every state, event and combination of facts. */
+/* Unit tests of the task state machine (rc_task): docs/state-machine.md's
+ * table read and checked against rc_task_step for every state, event and
+ * combination of facts; rows spelled out here too; then properties that
+ * must hold everywhere. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -70,6 +72,263 @@ static void expect_exact(int state, rc_event_t ev, const rc_task_facts_t *f, int
 }
 
 #define TO_TERMINAL (RC_ACT_FINISH | RC_ACT_CANCEL_DEADLINE | RC_ACT_CANCEL_RETRY)
+
+/* Combination k (0..63) of the six facts. */
+static rc_task_facts_t facts_of(int k)
+{
+    return (rc_task_facts_t){.current = k & 1,
+                             .retryable = (k & 2) != 0,
+                             .retries_left = (k & 4) != 0,
+                             .no_room = (k & 8) != 0,
+                             .others_want = (k & 16) != 0,
+                             .shared = (k & 32) != 0};
+}
+
+/* ---------------------------------------------------------------- the documented table */
+
+#define MAX_ROWS 64
+
+typedef struct {
+    int line;
+    bool from[RC_STATE_COUNT];
+    bool event[RC_EV_COUNT];
+    int need[6]; /* per fact: 1 must hold, -1 must not, 0 either */
+    int to;      /* a state, or TO_SAME / TO_IGNORED */
+    uint32_t actions;
+    int code;
+} doc_row_t;
+
+enum { TO_SAME = -2, TO_IGNORED = -3 };
+
+static const char *const fact_names[6] = {"current", "retryable", "retries_left", "no_room", "others_want", "shared"};
+
+static bool fact_holds(const rc_task_facts_t *f, int i)
+{
+    const bool v[6] = {f->current, f->retryable, f->retries_left, f->no_room, f->others_want, f->shared};
+    return v[i];
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+static int state_of(const char *name)
+{
+    for (int s = 0; s < RC_STATE_COUNT; s++)
+        if (strcmp(rc_task_state_name(s), name) == 0)
+            return s;
+    return -1;
+}
+
+/* Splits a cell on commas and calls fn on each trimmed item; fails the test
+ * on an item fn does not know. */
+static void each_item(char *cell, int line, const char *what, bool (*fn)(doc_row_t *, const char *), doc_row_t *r)
+{
+    char *save = NULL;
+    for (char *tok = strtok_r(cell, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *item = trim(tok);
+        if (strcmp(item, "-") == 0)
+            continue;
+        if (!fn(r, item)) {
+            print_error("docs/state-machine.md line %d: unknown %s '%s'\n", line, what, item);
+            fail();
+        }
+    }
+}
+
+static bool add_from(doc_row_t *r, const char *item)
+{
+    if (strcmp(item, "terminal") == 0) {
+        r->from[RC_COMPLETE] = r->from[RC_FAILED] = r->from[RC_CANCELLED] = true;
+        return true;
+    }
+    int s = state_of(item);
+    if (s < 0)
+        return false;
+    r->from[s] = true;
+    return true;
+}
+
+static bool add_event(doc_row_t *r, const char *item)
+{
+    for (int e = 0; e < RC_EV_COUNT; e++)
+        if (strcmp(rc_task_event_name((rc_event_t) e), item) == 0)
+            return r->event[e] = true;
+    return false;
+}
+
+static bool add_fact(doc_row_t *r, const char *item)
+{
+    bool neg = item[0] == '!';
+    for (int i = 0; i < 6; i++)
+        if (strcmp(fact_names[i], item + neg) == 0) {
+            r->need[i] = neg ? -1 : 1;
+            return true;
+        }
+    return false;
+}
+
+static bool add_action(doc_row_t *r, const char *item)
+{
+    for (unsigned b = 0; b < RC_ACT_COUNT_; b++)
+        if (strcmp(rc_task_action_name(b), item) == 0) {
+            r->actions |= 1u << b;
+            return true;
+        }
+    return false;
+}
+
+/* Reads the rows after the <!-- state-table --> marker. */
+static size_t read_doc_table(doc_row_t *rows)
+{
+    FILE *f = fopen(RC_STATE_MACHINE_DOC, "r");
+    if (!f) {
+        print_error("cannot open %s\n", RC_STATE_MACHINE_DOC);
+        fail();
+    }
+    char line[1024];
+    size_t n = 0;
+    int lineno = 0, in_table = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (strstr(line, "<!-- state-table -->")) {
+            in_table = 1;
+            continue;
+        }
+        if (!in_table)
+            continue;
+        if (line[0] != '|') {
+            if (in_table > 1)
+                break;
+            continue;
+        }
+        if (in_table++ <= 2)
+            continue; /* the header and the separator */
+        assert_true(n < MAX_ROWS);
+        doc_row_t *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->line = lineno;
+        char *cells[7];
+        int c = 0;
+        char *save = NULL;
+        for (char *tok = strtok_r(line, "|", &save); tok && c < 7; tok = strtok_r(NULL, "|", &save))
+            cells[c++] = tok;
+        if (c < 6) {
+            print_error("docs/state-machine.md line %d: a row needs 6 cells\n", lineno);
+            fail();
+        }
+        each_item(cells[0], lineno, "state", add_from, r);
+        each_item(cells[1], lineno, "event", add_event, r);
+        each_item(cells[2], lineno, "fact", add_fact, r);
+        char *to = trim(cells[3]);
+        r->to = strcmp(to, "same") == 0 ? TO_SAME : strcmp(to, "ignored") == 0 ? TO_IGNORED : state_of(to);
+        if (r->to == -1) {
+            print_error("docs/state-machine.md line %d: unknown state '%s'\n", lineno, to);
+            fail();
+        }
+        each_item(cells[4], lineno, "action", add_action, r);
+        char *code = trim(cells[5]);
+        r->code = strcmp(code, "-") == 0 ? 0 : rc_code_parse(code);
+        if (r->code < 0) {
+            print_error("docs/state-machine.md line %d: unknown code '%s'\n", lineno, code);
+            fail();
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static bool row_matches(const doc_row_t *r, int s, int e, const rc_task_facts_t *f)
+{
+    if (!r->from[s] || !r->event[e])
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (r->need[i] && (r->need[i] > 0) != fact_holds(f, i))
+            return false;
+    return true;
+}
+
+/* Every state x event x facts finds exactly one row, and it says what
+ * rc_task_step does. */
+static void test_documented_table(void **state)
+{
+    doc_row_t rows[MAX_ROWS];
+    size_t n = read_doc_table(rows);
+    assert_true(n >= 20);
+    bool used[MAX_ROWS] = {false};
+    for (int s = 0; s < RC_STATE_COUNT; s++)
+        for (int e = 0; e < RC_EV_COUNT; e++)
+            for (int k = 0; k < 64; k++) {
+                rc_task_facts_t f = facts_of(k);
+                const doc_row_t *hit = NULL;
+                for (size_t i = 0; i < n; i++) {
+                    if (!row_matches(&rows[i], s, e, &f))
+                        continue;
+                    if (hit) {
+                        print_error("%s --%s-- (facts %d): rows at lines %d and %d both match\n",
+                                    rc_task_state_name(s), rc_task_event_name((rc_event_t) e), k, hit->line,
+                                    rows[i].line);
+                        fail();
+                    }
+                    hit = &rows[i];
+                    used[i] = true;
+                }
+                if (!hit) {
+                    print_error("%s --%s-- (facts %d): no row of docs/state-machine.md says what happens\n",
+                                rc_task_state_name(s), rc_task_event_name((rc_event_t) e), k);
+                    fail();
+                }
+                rc_transition_t t = rc_task_step(s, (rc_event_t) e, &f);
+                int next = hit->to == TO_SAME || hit->to == TO_IGNORED ? s : hit->to;
+                bool applied = hit->to != TO_IGNORED;
+                if (t.next != next || t.applied != applied || t.actions != hit->actions || t.code != hit->code) {
+                    print_error("%s --%s-- (facts %d): docs/state-machine.md line %d says next=%s applied=%d "
+                                "actions=0x%x code=%d; rc_task_step gives next=%s applied=%d actions=0x%x "
+                                "code=%d\n",
+                                rc_task_state_name(s), rc_task_event_name((rc_event_t) e), k, hit->line,
+                                rc_task_state_name(next), applied, (unsigned) hit->actions, hit->code,
+                                rc_task_state_name(t.next), t.applied, (unsigned) t.actions, t.code);
+                    fail();
+                }
+            }
+    for (size_t i = 0; i < n; i++)
+        if (!used[i]) {
+            print_error("docs/state-machine.md line %d matches nothing\n", rows[i].line);
+            fail();
+        }
+}
+
+static void test_submit_evict_leave(void **state)
+{
+    expect_exact(RC_NEW, RC_EV_SUBMIT, NULL, RC_PENDING, RC_ACT_ENQUEUE, 0);
+    expect_row(RC_PENDING, RC_EV_SUBMIT, NULL, RC_PENDING, false, 0, 0, ~0u);
+    /* Eviction takes finished tasks only. */
+    for (size_t i = 0; i < 3; i++)
+        expect_exact(terminals[i], RC_EV_EVICT, NULL, RC_GONE, RC_ACT_UNINDEX | RC_ACT_DROP, 0);
+    expect_row(RC_PROCESSING, RC_EV_EVICT, NULL, RC_PROCESSING, false, 0, 0, ~0u);
+    /* A result with no room to keep it fails the task, never a COMPLETE
+     * that lies. */
+    rc_task_facts_t full = {.current = true, .no_room = true};
+    expect_exact(RC_PROCESSING, RC_EV_RESULT, &full, RC_FAILED,
+                 RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL,
+                 REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED);
+    /* With another handle wanting the work, a cancel or deadline ends only
+     * the handle: the task, its queue place and its worker are untouched. */
+    rc_task_facts_t others = {.others_want = true};
+    expect_exact(RC_PENDING, RC_EV_CANCEL, &others, RC_PENDING, RC_ACT_LEAVE, CODE_CANCELLED);
+    expect_exact(RC_PROCESSING, RC_EV_CANCEL, &others, RC_PROCESSING, RC_ACT_LEAVE, CODE_CANCELLED);
+    expect_exact(RC_PROCESSING, RC_EV_DEADLINE, &others, RC_PROCESSING, RC_ACT_LEAVE, CODE_DEADLINE);
+    /* A handle that goes while others still hold the record frees nothing. */
+    rc_task_facts_t held = {.shared = true};
+    expect_exact(RC_COMPLETE, RC_EV_EXPIRE, &held, RC_COMPLETE, RC_ACT_FORGET, 0);
+    expect_exact(RC_CANCELLED, RC_EV_DELETE, &held, RC_CANCELLED, RC_ACT_FORGET, 0);
+}
 
 static void test_pending_dispatch(void **state)
 {
@@ -328,9 +587,8 @@ static void test_properties(void **state)
     for (size_t si = 0; si < N_ALL_STATES; si++) {
         int s = all_states[si];
         for (int e = 0; e < RC_EV_COUNT; e++) {
-            for (int k = 0; k < 8; k++) {
-                rc_task_facts_t f = {
-                    .current = k & 1, .retryable = (k & 2) != 0, .retries_left = (k & 4) != 0};
+            for (int k = 0; k < 64; k++) {
+                rc_task_facts_t f = facts_of(k);
                 rc_transition_t t = rc_task_step(s, (rc_event_t) e, &f);
                 checked++;
                 const char *row = rc_task_event_name((rc_event_t) e);
@@ -393,7 +651,7 @@ static void test_properties(void **state)
             }
         }
     }
-    assert_int_equal(checked, N_ALL_STATES * RC_EV_COUNT * 8);
+    assert_int_equal(checked, N_ALL_STATES * RC_EV_COUNT * 64);
 }
 
 static void test_null_facts(void **state)
@@ -420,8 +678,8 @@ static void test_names(void **state)
     assert_non_null(rc_task_state_name(-1));
 
     static const char *const ev[RC_EV_COUNT] = {
-        "dispatch",   "started", "progress", "result",    "failure", "worker_lost",
-        "cancel_ack", "cancel",  "deadline", "retry_due", "expire",  "delete",
+        "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
+        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict",
     };
     for (int e = 0; e < RC_EV_COUNT; e++) {
         const char *n = rc_task_event_name((rc_event_t) e);
@@ -438,6 +696,8 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_documented_table),
+        cmocka_unit_test(test_submit_evict_leave),
         cmocka_unit_test(test_pending_dispatch),
         cmocka_unit_test(test_pending_retry_due),
         cmocka_unit_test(test_pending_cancel),

@@ -19,7 +19,7 @@
 #include "rc_builtins.h"
 #include "rc_common.h"
 #include "rc_valgrind.h"
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 typedef Refcache__V1__WorkerMessage worker_msg_t;
 
@@ -30,7 +30,7 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 typedef struct {
     zsock_t *work;    /* the broker's work ROUTER */
     zsock_t *control; /* the broker's control ROUTER */
-    rc_pool_t *pool;
+    refcache_pool_t *pool;
     char wid[128];         /* the worker's routing id, from its last Ready */
     char control_wid[128]; /* the routing id of its last ControlHello */
     bool send_hb;          /* act as a live broker: heartbeat the worker */
@@ -382,9 +382,9 @@ static fx_t *fixture_new(void)
 }
 
 static void pool_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public,
-                       const rc_function_t *fns, size_t n, size_t max_result)
+                       const refcache_function_t *fns, size_t n, size_t max_result)
 {
-    rc_pool_config_t cfg = {0};
+    refcache_pool_config_t cfg = {0};
     char work_ep[128], control_ep[128];
     snprintf(work_ep, sizeof work_ep, "%s", zsock_endpoint(f->work));
     snprintf(control_ep, sizeof control_ep, "%s", zsock_endpoint(f->control));
@@ -401,9 +401,9 @@ static void pool_start(fx_t *f, int credit, int liveness, const char *secret, co
     cfg.max_result_bytes = max_result;
     cfg.doorbell = f->doorbell;
     char err[256];
-    f->pool = rc_pool_new(&cfg, err, sizeof err);
+    f->pool = refcache_pool_new(&cfg, err, sizeof err);
     if (!f->pool)
-        fail_msg("rc_pool_new: %s", err);
+        fail_msg("refcache_pool_new: %s", err);
 }
 
 static void fixture_start(fx_t *f, int credit, int liveness, const char *secret, const char *broker_public)
@@ -422,7 +422,7 @@ static void fixture_destroy(fx_t **f_p)
         refcache__v1__worker_message__free_unpacked(f->lookahead, NULL);
     while (f->batched_next < f->batched_n)
         refcache__v1__worker_message__free_unpacked(f->batched[f->batched_next++], NULL);
-    rc_pool_destroy(&f->pool);
+    refcache_pool_destroy(&f->pool);
     assert_null(f->pool);
     zsock_destroy(&f->work);
     zsock_destroy(&f->control);
@@ -494,9 +494,9 @@ static void test_echo(void **state)
     free(big);
 
     uint64_t start = rc_mono_us();
-    while (rc_pool_tasks_done(f->pool) < 52 && ms_since(start) < WAIT_MS)
+    while (refcache_pool_tasks_done(f->pool) < 52 && ms_since(start) < WAIT_MS)
         zclock_sleep(1);
-    assert_int_equal(rc_pool_tasks_done(f->pool), 52);
+    assert_int_equal(refcache_pool_tasks_done(f->pool), 52);
 }
 
 static void test_sleep_cancel(void **state)
@@ -688,7 +688,7 @@ static void test_failures(void **state)
     expect_failure(f, "f-4", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "ms");
 
     send_dispatch(f, "f-5", 1, "primes", NULL, NULL);
-    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n is required");
+    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n of primes is required");
 
     const char *p6[] = {"n", "1", NULL};
     send_dispatch(f, "f-6", 1, "primes", NULL, p6);
@@ -828,12 +828,12 @@ static void test_destroy_while_running(void **state)
     worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "d-1", 1);
     refcache__v1__worker_message__free_unpacked(wm, NULL);
     uint64_t start = rc_mono_us();
-    rc_pool_destroy(&f->pool);
+    refcache_pool_destroy(&f->pool);
     assert_null(f->pool);
     assert_true(ms_since(start) < 1000);
     /* The broker hears that the task must go elsewhere. */
     expect_failure(f, "d-1", REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "shutting down");
-    rc_pool_destroy(&f->pool); /* NULL is fine */
+    refcache_pool_destroy(&f->pool); /* NULL is fine */
 }
 
 static void test_liveness_reconnect(void **state)
@@ -863,24 +863,24 @@ static void test_liveness_reconnect(void **state)
  * back (the worker looks frozen to the broker), then asks whether it should
  * go on. */
 static volatile bool stall_saw_cancel;
-static int stall_fn(rc_job *job)
+static int stall_fn(refcache_job_t *job)
 {
     uint64_t start = rc_mono_us();
-    while (rc_mono_us() - start < (uint64_t) 6 * HB_MS * 1000)
+    while (rc_mono_us() - start < (uint64_t) 12 * HB_MS * 1000)
         ; /* busy: no heartbeat goes out */
-    stall_saw_cancel = rc_job_cancelled(job);
-    return rc_job_result(job, "late", 4);
+    stall_saw_cancel = refcache_job_cancelled(job);
+    return refcache_job_result(job, "late", 4);
 }
 
-static int big_fn(rc_job *job)
+static int big_fn(refcache_job_t *job)
 {
     static char big[4096];
-    return rc_job_result(job, big, sizeof big);
+    return refcache_job_result(job, big, sizeof big);
 }
 
 /* Starts a pool with extra functions (besides the built-ins) and a result
  * cap, and takes its Ready without checking the function list. */
-static void fixture_start_with(fx_t *f, int credit, int liveness, const rc_function_t *fns, size_t n,
+static void fixture_start_with(fx_t *f, int credit, int liveness, const refcache_function_t *fns, size_t n,
                                size_t max_result)
 {
     pool_start(f, credit, liveness, NULL, NULL, fns, n, max_result);
@@ -897,13 +897,34 @@ static void test_frozen_worker_disowns(void **state)
      * told to stop, nothing is reported about it, the held task never
      * starts, and the worker joins again as a new worker. */
     fx_t *f = fixture_new();
-    const rc_function_t fns[] = {{"stall", stall_fn, false}};
-    fixture_start_with(f, 2, 3, fns, 1, 0);
+    const refcache_function_t fns[] = {{"stall", stall_fn, false}};
+    /* Liveness 6: the test (which sends no heartbeats) has 600 ms to
+     * dispatch before the idle worker gives up on it, and the stall (12
+     * heartbeats) still outlasts the window. */
+    fixture_start_with(f, 2, 6, fns, 1, 0);
     char first_id[128];
     snprintf(first_id, sizeof first_id, "%s", f->wid);
     stall_saw_cancel = false;
-    send_dispatch(f, "st-1", 1, "stall", NULL, NULL);
-    send_dispatch(f, "st-2", 1, "echo", "held", NULL);
+    /* Both in one message, so that the second cannot reach a worker that
+     * has already rejoined under a new id. */
+    Refcache__V1__Dispatch d[2], *dp[2] = {&d[0], &d[1]};
+    refcache__v1__dispatch__init(&d[0]);
+    refcache__v1__dispatch__init(&d[1]);
+    d[0].ref_id = "st-1";
+    d[0].attempt = 1;
+    d[0].function = "stall";
+    d[1].ref_id = "st-2";
+    d[1].attempt = 1;
+    d[1].function = "echo";
+    d[1].payload.data = (uint8_t *) "held";
+    d[1].payload.len = 4;
+    Refcache__V1__DispatchBatch batch = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    batch.dispatches = dp;
+    batch.n_dispatches = 2;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+    bm.dispatches = &batch;
+    send_broker(f, &bm);
     /* The first message after the stall is the new Ready: not even a
      * Started for st-1 (its first step boundary came too late). */
     worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_READY, NULL, 0);
@@ -918,7 +939,7 @@ static void test_frozen_worker_disowns(void **state)
 static void test_result_too_large(void **state)
 {
     fx_t *f = fixture_new();
-    const rc_function_t fns[] = {{"big", big_fn, false}};
+    const refcache_function_t fns[] = {{"big", big_fn, false}};
     fixture_start_with(f, 1, 10, fns, 1, 1024);
     send_dispatch(f, "big-1", 1, "big", NULL, NULL);
     worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED, "big-1", 1);
@@ -951,7 +972,7 @@ static atomic_uint_fast64_t bell;
 static atomic_bool ring_awaited;
 static atomic_int marks;
 
-static int wait_ring_fn(rc_job *job)
+static int wait_ring_fn(refcache_job_t *job)
 {
     uint64_t seen = atomic_load(&bell);
     atomic_store(&ring_awaited, true);
@@ -959,13 +980,13 @@ static int wait_ring_fn(rc_job *job)
     while (atomic_load(&bell) == seen && ms_since(start) < WAIT_MS)
         sched_yield();
     atomic_store(&ring_awaited, false);
-    return rc_job_result(job, "rang", 4);
+    return refcache_job_result(job, "rang", 4);
 }
 
-static int mark_fn(rc_job *job)
+static int mark_fn(refcache_job_t *job)
 {
     atomic_fetch_add(&marks, 1);
-    return rc_job_result(job, "marked", 6);
+    return refcache_job_result(job, "marked", 6);
 }
 
 static void test_doorbell(void **state)
@@ -980,7 +1001,7 @@ static void test_doorbell(void **state)
     (void) state;
     fx_t *f = fixture_bind("inproc://test-refcache-work-bell", "inproc://test-refcache-control-bell");
     f->doorbell = &bell;
-    const rc_function_t fns[] = {{"wait_ring", wait_ring_fn, false}, {"mark", mark_fn, false}};
+    const refcache_function_t fns[] = {{"wait_ring", wait_ring_fn, false}, {"mark", mark_fn, false}};
     fixture_start_with(f, 2, 10, fns, 2, 0);
     atomic_store(&marks, 0);
     for (int i = 0; i < 200; i++) {
@@ -1013,24 +1034,25 @@ static void test_doorbell(void **state)
 static void test_bad_config(void **state)
 {
     char err[256];
-    rc_pool_config_t cfg = {.work_endpoint = "tcp://127.0.0.1:1", .control_endpoint = "tcp://127.0.0.1:2"};
+    refcache_pool_config_t cfg = {.work_endpoint = "tcp://127.0.0.1:1",
+                                  .control_endpoint = "tcp://127.0.0.1:2"};
     cfg.curve_secret_file = "/nonexistent/worker.cert";
     cfg.broker_public_file = "/nonexistent/broker.cert";
-    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_null(refcache_pool_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/worker.cert"));
     cfg.broker_public_file = NULL;
-    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_null(refcache_pool_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "both"));
     cfg.curve_secret_file = NULL;
     cfg.work_endpoint = "nonsense://x";
     cfg.threads = 2;
-    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_null(refcache_pool_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "nonsense://x"));
     cfg.work_endpoint = "tcp://127.0.0.1:1";
     cfg.no_builtins = true;
-    assert_null(rc_pool_new(&cfg, err, sizeof err));
+    assert_null(refcache_pool_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "no functions"));
-    assert_null(rc_pool_new(NULL, err, sizeof err));
+    assert_null(refcache_pool_new(NULL, err, sizeof err));
 }
 
 static void test_curve(void **state)

@@ -2,115 +2,93 @@
  * SIGINT or SIGTERM. */
 #include <czmq.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_worker.h"
+#include "rc_opts.h"
+#include "refcache_worker.h"
+
+static refcache_pool_config_t cfg;
+static bool help, version;
+static const char *config_file; /* read by rc_opts itself; here for --help */
+
+static rc_opt_t options[] = {
+    RC_OPT_STR_("workers-endpoint", 0, cfg.work_endpoint, "EP",
+                "the broker's work channel (tcp://127.0.0.1:5571)"),
+    {.type = RC_OPT_STR,
+     .name = "broker",
+     .target = &cfg.work_endpoint,
+     .arg = "EP",
+     .help = "the same as --workers-endpoint"},
+    RC_OPT_STR_("control", 0, cfg.control_endpoint, "EP",
+                "the broker's control channel (tcp://127.0.0.1:5572)"),
+    RC_OPT_UINT_("threads", 0, cfg.threads, 1, 1024, "N", "worker threads (default: number of cores)"),
+    RC_OPT_UINT_("credit", 0, cfg.credit, 1, 1024, "N", "tasks a thread may hold at once (256)"),
+    RC_OPT_UINT_("heartbeat-ms", 0, cfg.heartbeat_ms, 1, 3600 * 1000, "MS", "heartbeat interval (1000)"),
+    RC_OPT_STR_("curve-secret", 0, cfg.curve_secret_file, "FILE",
+                "this worker's CURVE certificate (FILE and FILE_secret)"),
+    RC_OPT_STR_("broker-public", 0, cfg.broker_public_file, "FILE", "the broker's public CURVE certificate"),
+    RC_OPT_STR_("config", 0, config_file, "FILE", "read options from FILE (see above)"),
+    RC_OPT_FLAG_("help", 'h', help, "show this help"),
+    RC_OPT_FLAG_("version", 'V', version, "show the version"),
+};
+
+static rc_opts_spec_t spec = {.program = "refcache-worker",
+                              .opts = options,
+                              .count = sizeof options / sizeof options[0],
+                              .config = true,
+                              .env_rule = true};
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: refcache-worker [options]\n"
+    fprintf(out, "usage: refcache-worker [--config FILE] [options]\n"
                  "Runs a pool of refcache worker threads connected to a broker.\n"
                  "\n"
-                 "  --broker EP          broker work channel (env REFCACHE_WORKER_ENDPOINT,\n"
-                 "                       default tcp://127.0.0.1:5571)\n"
-                 "  --control EP         broker control channel (env REFCACHE_CONTROL_ENDPOINT,\n"
-                 "                       default tcp://127.0.0.1:5572)\n"
-                 "  --threads N          worker threads (default: number of cores)\n"
-                 "  --credit N           tasks a thread may hold at once (default 256)\n"
-                 "  --heartbeat-ms N     heartbeat interval (default 1000)\n"
-                 "  --curve-secret FILE  this worker's CURVE certificate (FILE and FILE_secret)\n"
-                 "  --broker-public FILE the broker's public CURVE certificate\n"
-                 "  --help               show this help\n"
-                 "  --version            show the version\n");
-}
-
-/* Parses a positive int flag value; exits with a one-line error if bad. */
-static int parse_count(const char *flag, const char *text, int max)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > max) {
-        fprintf(stderr, "refcache-worker: %s must be an integer in [1, %d], got \"%s\"\n", flag, max, text);
-        exit(2);
-    }
-    return (int) v;
+                 "Every option --NAME can also come from the environment variable\n"
+                 "REFCACHE_NAME (upper case, '_' for '-'; the same names as the broker's:\n"
+                 "REFCACHE_WORKERS_ENDPOINT, REFCACHE_CONTROL), or from --config FILE:\n"
+                 "'NAME = value' lines, # comments. The command line wins over the\n"
+                 "environment, which wins over the file.\n"
+                 "\n");
+    rc_opts_help(&spec, 0, out);
 }
 
 int main(int argc, char **argv)
 {
-    rc_pool_config_t cfg = {0};
-    cfg.work_endpoint = getenv("REFCACHE_WORKER_ENDPOINT");
-    cfg.control_endpoint = getenv("REFCACHE_CONTROL_ENDPOINT");
-    if (!cfg.work_endpoint || !*cfg.work_endpoint)
-        cfg.work_endpoint = "tcp://127.0.0.1:5571";
-    if (!cfg.control_endpoint || !*cfg.control_endpoint)
-        cfg.control_endpoint = "tcp://127.0.0.1:5572";
-
-    enum { OPT_BROKER = 256, OPT_CONTROL, OPT_THREADS, OPT_CREDIT, OPT_HB, OPT_SECRET, OPT_PUBLIC };
-    static const struct option options[] = {
-        {"broker", required_argument, NULL, OPT_BROKER},
-        {"control", required_argument, NULL, OPT_CONTROL},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"credit", required_argument, NULL, OPT_CREDIT},
-        {"heartbeat-ms", required_argument, NULL, OPT_HB},
-        {"curve-secret", required_argument, NULL, OPT_SECRET},
-        {"broker-public", required_argument, NULL, OPT_PUBLIC},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    opterr = 0; /* we print our own one-line errors */
-    int opt;
-    while ((opt = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_BROKER:
-            cfg.work_endpoint = optarg;
-            break;
-        case OPT_CONTROL:
-            cfg.control_endpoint = optarg;
-            break;
-        case OPT_THREADS:
-            cfg.threads = parse_count("--threads", optarg, 1024);
-            break;
-        case OPT_CREDIT:
-            cfg.credit = parse_count("--credit", optarg, 1024);
-            break;
-        case OPT_HB:
-            cfg.heartbeat_ms = parse_count("--heartbeat-ms", optarg, 3600 * 1000);
-            break;
-        case OPT_SECRET:
-            cfg.curve_secret_file = optarg;
-            break;
-        case OPT_PUBLIC:
-            cfg.broker_public_file = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("refcache-worker %s\n", RC_VERSION);
-            return 0;
-        default:
-            if (optopt && optopt < 256)
-                fprintf(stderr, "refcache-worker: unknown option -%c (try --help)\n", optopt);
-            else if (optopt)
-                fprintf(stderr, "refcache-worker: option %s needs a value (try --help)\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "refcache-worker: unknown option %s (try --help)\n", argv[optind - 1]);
-            return 2;
-        }
+    cfg.work_endpoint = "tcp://127.0.0.1:5571";
+    cfg.control_endpoint = "tcp://127.0.0.1:5572";
+    /* Every option but --broker (an alias), --help, --version and --config
+     * can come from REFCACHE_<NAME>; the worker's former variable names
+     * still work, with a note. */
+    for (size_t i = 0; i < spec.count; i++) {
+        rc_opt_t *o = &options[i];
+        o->env = strcmp(o->name, "broker") != 0 && strcmp(o->name, "help") != 0 &&
+                 strcmp(o->name, "version") != 0 && strcmp(o->name, "config") != 0;
+        if (strcmp(o->name, "workers-endpoint") == 0)
+            o->old_env = "REFCACHE_WORKER_ENDPOINT";
+        else if (strcmp(o->name, "control") == 0)
+            o->old_env = "REFCACHE_CONTROL_ENDPOINT";
     }
-    if (optind < argc) {
-        fprintf(stderr, "refcache-worker: unexpected argument \"%s\" (try --help)\n", argv[optind]);
-        return 2;
+    char err[512];
+    int rc = rc_opts_parse(&spec, argc, argv, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "refcache-worker: %s (try --help)\n", err);
+        rc_opts_free(&spec);
+        return rc;
+    }
+    if (help || version) {
+        if (help)
+            usage(stdout);
+        else
+            printf("refcache-worker %s\n", RC_VERSION);
+        rc_opts_free(&spec);
+        return 0;
     }
     if (!cfg.curve_secret_file != !cfg.broker_public_file) {
         fprintf(stderr, "refcache-worker: --curve-secret and --broker-public go together\n");
+        rc_opts_free(&spec);
         return 2;
     }
 
@@ -123,10 +101,10 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-    char err[256];
-    rc_pool_t *pool = rc_pool_new(&cfg, err, sizeof err);
+    refcache_pool_t *pool = refcache_pool_new(&cfg, err, sizeof err);
     if (!pool) {
         fprintf(stderr, "refcache-worker: %s\n", err);
+        rc_opts_free(&spec);
         return 1;
     }
     fprintf(stderr, "refcache-worker: %d threads connected to %s (control %s)\n",
@@ -135,7 +113,8 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "refcache-worker: %s, stopping after %llu tasks\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            (unsigned long long) rc_pool_tasks_done(pool));
-    rc_pool_destroy(&pool);
+            (unsigned long long) refcache_pool_tasks_done(pool));
+    refcache_pool_destroy(&pool);
+    rc_opts_free(&spec);
     return 0;
 }

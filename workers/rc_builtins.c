@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "rc_common.h"
-#include "rc_worker.h"
+#include "refcache_worker.h"
 
 /* ------------------------------------------------------------ params */
 
@@ -270,75 +270,91 @@ void rc_spin_hex(const rc_spin_t *self, char out[65])
 
 /* ------------------------------------------------------------ functions */
 
-/* Reads an integer param or fails the job with INVALID_ARGUMENT; -1 then. */
-static int job_param_u64(rc_job *job, const char *key, uint64_t def, uint64_t min, uint64_t max,
-                         uint64_t *out)
+/* An integer param of a built-in: a decimal integer in [min, max], def when
+ * absent (unless required). docs/protocol.md lists them. */
+typedef struct {
+    const char *fn;
+    const char *key;
+    uint64_t def, min, max;
+    bool required;
+} int_param_t;
+
+static const int_param_t sleep_ms = {"sleep", "ms", 1000, 0, 24ULL * 3600 * 1000, false};
+static const int_param_t sleep_step_ms = {"sleep", "step_ms", 10, 1, 60000, false};
+static const int_param_t primes_n = {"primes", "n", 0, 2, RC_PRIMES_MAX_N, true};
+static const int_param_t spin_iterations = {"spin", "iterations", 1000000, 0, 1000000000000ULL, false};
+static const int_param_t spin_step = {"spin", "step", 10000, 1, 1000000000ULL, false};
+
+/* Reads an integer param, or fails the task at once with INVALID_ARGUMENT
+ * (not retryable: the same params fail again) naming the param and its
+ * range; -1 then. */
+static int job_param_u64(refcache_job_t *job, const int_param_t *p, uint64_t *out)
 {
-    const char *text = rc_job_param(job, key);
-    if (rc_param_u64(text, def, min, max, out) == 0)
+    const char *text = refcache_job_param(job, p->key);
+    if ((text || !p->required) && rc_param_u64(text, p->def, p->min, p->max, out) == 0)
         return 0;
-    rc_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
-                "param %s must be an integer in [%llu, %llu], got \"%.64s\"", key, (unsigned long long) min,
-                (unsigned long long) max, text);
+    if (!text)
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                          "param %s of %s is required: a decimal integer in [%llu, %llu]", p->key, p->fn,
+                          (unsigned long long) p->min, (unsigned long long) p->max);
+    else
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                          "param %s of %s must be a decimal integer in [%llu, %llu], got \"%.64s\"", p->key,
+                          p->fn, (unsigned long long) p->min, (unsigned long long) p->max, text);
     return -1;
 }
 
-static int fn_echo(rc_job *job)
+static int fn_echo(refcache_job_t *job)
 {
     size_t len;
-    const void *payload = rc_job_payload(job, &len);
-    return rc_job_result(job, payload, len);
+    const void *payload = refcache_job_payload(job, &len);
+    return refcache_job_result(job, payload, len);
 }
 
-static int fn_sleep(rc_job *job)
+static int fn_sleep(refcache_job_t *job)
 {
     uint64_t ms, step;
-    if (job_param_u64(job, "ms", 1000, 0, 24ULL * 3600 * 1000, &ms) != 0 ||
-        job_param_u64(job, "step_ms", 10, 1, 60000, &step) != 0)
+    if (job_param_u64(job, &sleep_ms, &ms) != 0 || job_param_u64(job, &sleep_step_ms, &step) != 0)
         return -1;
     uint64_t start = rc_mono_us();
     uint64_t elapsed = 0;
-    if (rc_job_cancelled(job))
+    if (refcache_job_cancelled(job))
         return 0;
     while (elapsed < ms) {
         uint64_t wait = ms - elapsed < step ? ms - elapsed : step;
         /* Waiting on the control socket (rather than nanosleep) lets a cancel
          * stop the sleep at once instead of at the end of the step. */
-        if (rc_job_sleep(job, (int) wait))
+        if (refcache_job_sleep(job, (int) wait))
             return 0;
         elapsed = (rc_mono_us() - start) / 1000;
         if (elapsed > ms)
             elapsed = ms;
-        rc_job_progress(job, elapsed, ms);
+        refcache_job_progress(job, elapsed, ms);
     }
     char text[48];
     int n = snprintf(text, sizeof text, "slept %llu ms", (unsigned long long) ms);
-    return rc_job_result(job, text, (size_t) n);
+    return refcache_job_result(job, text, (size_t) n);
 }
 
-static int fn_primes(rc_job *job)
+static int fn_primes(refcache_job_t *job)
 {
     uint64_t n;
-    if (!rc_job_param(job, "n")) {
-        rc_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "param n is required");
-        return -1;
-    }
-    if (job_param_u64(job, "n", 0, 2, RC_PRIMES_MAX_N, &n) != 0)
+    if (job_param_u64(job, &primes_n, &n) != 0)
         return -1;
     rc_strbuf_t out = {0};
     rc_sieve_t *sieve = rc_sieve_new(n, 0);
     int rc = sieve ? 1 : -1;
     while (rc == 1) {
-        if (rc_job_cancelled(job))
+        if (refcache_job_cancelled(job))
             break;
         rc = rc_sieve_step(sieve, &out);
-        rc_job_progress(job, rc_sieve_done(sieve), n);
+        refcache_job_progress(job, rc_sieve_done(sieve), n);
     }
     rc_sieve_destroy(&sieve);
     if (rc < 0) {
         rc_strbuf_free(&out);
-        rc_job_fail(job, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
-                    "out of memory sieving below %llu", (unsigned long long) n);
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED, true,
+                          "out of memory sieving below %llu", (unsigned long long) n);
         return -1;
     }
     if (rc == 1) { /* cancelled */
@@ -346,62 +362,64 @@ static int fn_primes(rc_job *job)
         return 0;
     }
     void *data = out.data;
-    return rc_job_result_take(job, &data, out.len);
+    return refcache_job_result_take(job, &data, out.len);
 }
 
-static int fn_spin(rc_job *job)
+static int fn_spin(refcache_job_t *job)
 {
     uint64_t iterations, step;
-    if (job_param_u64(job, "iterations", 1000000, 0, 1000000000000ULL, &iterations) != 0 ||
-        job_param_u64(job, "step", 10000, 1, 1000000000ULL, &step) != 0)
+    if (job_param_u64(job, &spin_iterations, &iterations) != 0 || job_param_u64(job, &spin_step, &step) != 0)
         return -1;
     size_t len;
-    const void *payload = rc_job_payload(job, &len);
+    const void *payload = refcache_job_payload(job, &len);
     rc_spin_t spin;
     rc_spin_seed(&spin, payload, len);
     for (uint64_t i = 0; i < iterations;) {
-        if (rc_job_cancelled(job))
+        if (refcache_job_cancelled(job))
             return 0;
         uint64_t count = iterations - i < step ? iterations - i : step;
         rc_spin_run(&spin, i, count);
         i += count;
-        rc_job_progress(job, i, iterations);
+        refcache_job_progress(job, i, iterations);
     }
     char hex[65];
     rc_spin_hex(&spin, hex);
-    return rc_job_result(job, hex, 64);
+    return refcache_job_result(job, hex, 64);
 }
 
 /* Fails with CODE_UNKNOWN: it stands for an application error that has no
  * better code, which is what a job failing "on purpose" simulates. A `code`
  * param (a code name such as UNAVAILABLE) picks another one for tests. */
-static int fn_fail(rc_job *job)
+static int fn_fail(refcache_job_t *job)
 {
-    const char *message = rc_job_param(job, "message");
+    const char *message = refcache_job_param(job, "message");
     bool retryable;
-    if (rc_param_bool(rc_job_param(job, "retryable"), false, &retryable) != 0) {
-        rc_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "param retryable must be 0 or 1");
+    if (rc_param_bool(refcache_job_param(job, "retryable"), false, &retryable) != 0) {
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                          "param retryable of fail must be 0 or 1 (or false, true), got \"%.64s\"",
+                          refcache_job_param(job, "retryable"));
         return -1;
     }
     int code = REFCACHE__V1__CODE__CODE_UNKNOWN;
-    const char *code_name = rc_job_param(job, "code");
+    const char *code_name = refcache_job_param(job, "code");
     if (code_name) {
         code = rc_code_parse(code_name);
         if (code <= 0) {
-            rc_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
-                        "param code must be a status code name other than OK, got \"%.64s\"", code_name);
+            refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                              "param code of fail must be a status code name other than OK, got \"%.64s\"",
+                              code_name);
             return -1;
         }
     }
-    return rc_job_fail(job, code, retryable, "%s", message ? message : "failed on purpose");
+    return refcache_job_fail(job, code, retryable, "%s", message ? message : "failed on purpose");
 }
 
-static const rc_function_t builtins[] = {
+static const refcache_function_t builtins[] = {
     {"echo", fn_echo, true}, {"sleep", fn_sleep, false}, {"primes", fn_primes, true},
     {"spin", fn_spin, true}, {"fail", fn_fail, false},
 };
 
-const rc_function_t *rc_builtin_functions(size_t *count)
+const refcache_function_t *refcache_builtin_functions(size_t *count)
 {
     if (count)
         *count = sizeof builtins / sizeof builtins[0];

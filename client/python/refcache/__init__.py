@@ -10,13 +10,12 @@ from .client import Client, DEFAULT_ENDPOINT
 from .aio import AsyncClient
 from .worker import Worker, Job
 from ._pb import pb
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Client", "AsyncClient", "Worker", "Job", "Task", "Page", "DEFAULT_ENDPOINT", "pb",
     "Error", "Cancelled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
     "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
     "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
-    "Timeout", "ProtocolError", "JobFailed",
+    "Timeout", "ProtocolError", "JobFailed", "__version__",
 ]

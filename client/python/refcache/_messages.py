@@ -1,5 +1,7 @@
 """Request building and reply decoding shared by Client and AsyncClient."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 from ._pb import pb
@@ -36,7 +38,7 @@ class Task:
     deduplicated: bool = False      # Submit only: joined an identical task in flight
 
     @property
-    def terminal(self):
+    def terminal(self) -> bool:
         return self.state in ("COMPLETE", "FAILED", "CANCELLED")
 
 

@@ -1,9 +1,12 @@
 """AsyncClient: the refcache client on asyncio, many calls in flight on one
 DEALER socket, replies matched to their calls by request id."""
 
+from __future__ import annotations
+
 import asyncio
 import itertools
 import os
+from typing import Any, Mapping, Optional, Union
 
 import zmq
 import zmq.asyncio
@@ -11,6 +14,7 @@ import zmq.asyncio
 from . import _curve
 from . import _messages as m
 from ._pb import pb
+from ._messages import Page, Task
 from .client import DEFAULT_ENDPOINT
 from .errors import Timeout
 
@@ -21,14 +25,15 @@ class AsyncClient:
     ``namespace`` works as in Client: sent on every request, a non-empty
     ``submit(namespace=...)`` wins for that submit."""
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace="", curve_secret_file=None,
-                 broker_public_file=None):
+    def __init__(self, endpoint: Optional[str] = None, timeout_ms: int = 5000,
+                 context: Optional[zmq.asyncio.Context] = None, namespace: str = "",
+                 curve_secret_file: Optional[str] = None, broker_public_file: Optional[str] = None) -> None:
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
         # Sent on every request: a task is found only in its own namespace.
         self.namespace = namespace or ""
         self._ctx = context or zmq.asyncio.Context.instance()
-        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock: Optional[zmq.asyncio.Socket] = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 0)
         self._sock.setsockopt(zmq.RCVHWM, 0)
@@ -39,16 +44,16 @@ class AsyncClient:
             raise
         self._sock.connect(self.endpoint)
         self._ids = itertools.count(1)
-        self._pending = {}
-        self._reader = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._reader: Optional[asyncio.Future[None]] = None
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self):
+    async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             try:
@@ -64,7 +69,7 @@ class AsyncClient:
             self._sock.close(0)
             self._sock = None
 
-    async def _read_loop(self):
+    async def _read_loop(self) -> None:
         while True:
             frames = await self._sock.recv_multipart()
             reply = pb.Reply()
@@ -77,7 +82,7 @@ class AsyncClient:
                 fut.set_result(reply)
             # else: late reply to a call that timed out -- discard
 
-    async def _call(self, req, hold_ms=0, timeout_ms=None):
+    async def _call(self, req: Any, hold_ms: int = 0, timeout_ms: Optional[int] = None) -> Any:
         if self._sock is None:
             raise RuntimeError("client is closed")
         if self._reader is None or self._reader.done():
@@ -96,25 +101,28 @@ class AsyncClient:
         finally:
             self._pending.pop(req.id, None)
 
-    async def submit(self, function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
-                     max_retries=0, ttl_s=0, namespace="", no_cache=False, timeout_ms=None):
+    async def submit(self, function: str, params: Optional[Mapping[str, object]] = None,
+                     payload: Union[bytes, str] = b"", async_timeout_ms: int = 0, deadline_ms: int = 0,
+                     max_retries: int = 0, ttl_s: int = 0, namespace: str = "", no_cache: bool = False,
+                     timeout_ms: Optional[int] = None) -> Task:
         req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
                                max_retries, ttl_s, namespace or self.namespace, no_cache)
         return m.parse_submit(await self._call(req, async_timeout_ms, timeout_ms))
 
-    async def status(self, ref_id, timeout_ms=None):
+    async def status(self, ref_id: str, timeout_ms: Optional[int] = None) -> Task:
         req = m.status_request(ref_id, self.namespace)
         return m.parse_task(await self._call(req, 0, timeout_ms))
 
-    async def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
+    async def wait(self, ref_id: str, timeout_ms: int, call_timeout_ms: Optional[int] = None) -> Task:
         req = m.wait_request(ref_id, timeout_ms, self.namespace)
         return m.parse_task(await self._call(req, timeout_ms, call_timeout_ms))
 
-    async def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
+    async def fetch(self, ref_id: str, offset: int = 0, length: Optional[int] = None,
+                    timeout_ms: Optional[int] = None) -> Page:
         req = m.fetch_request(ref_id, offset, length, self.namespace)
         return m.parse_fetch(await self._call(req, 0, timeout_ms))
 
-    async def fetch_all(self, ref_id, page_bytes=None):
+    async def fetch_all(self, ref_id: str, page_bytes: Optional[int] = None) -> bytes:
         chunks, offset, total = [], 0, None
         while total is None or offset < total:
             page = await self.fetch(ref_id, offset, page_bytes)
@@ -126,13 +134,13 @@ class AsyncClient:
             offset += len(page.data)
         return b"".join(chunks)
 
-    async def cancel(self, ref_id, timeout_ms=None):
+    async def cancel(self, ref_id: str, timeout_ms: Optional[int] = None) -> bool:
         req = m.cancel_request(ref_id, self.namespace)
         return m.parse_cancel(await self._call(req, 0, timeout_ms))
 
-    async def delete(self, ref_id, timeout_ms=None):
+    async def delete(self, ref_id: str, timeout_ms: Optional[int] = None) -> bool:
         req = m.delete_request(ref_id, self.namespace)
         return m.parse_delete(await self._call(req, 0, timeout_ms))
 
-    async def stats(self, timeout_ms=None):
+    async def stats(self, timeout_ms: Optional[int] = None) -> dict[str, Union[int, str]]:
         return m.parse_stats(await self._call(m.stats_request(), 0, timeout_ms))

@@ -1,9 +1,12 @@
 """The synchronous refcache client: one DEALER socket, requests matched by id."""
 
+from __future__ import annotations
+
 import itertools
 import os
 import threading
 import time
+from typing import Any, Mapping, Optional, Union
 
 import zmq
 
@@ -11,6 +14,7 @@ from . import _curve
 
 from . import _messages as m
 from ._pb import pb
+from ._messages import Page, Task
 from .errors import Timeout
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
@@ -31,14 +35,15 @@ class Client:
     ``submit(namespace=...)`` overrides it for that submit.
     """
 
-    def __init__(self, endpoint=None, timeout_ms=5000, context=None, namespace="", curve_secret_file=None,
-                 broker_public_file=None):
+    def __init__(self, endpoint: Optional[str] = None, timeout_ms: int = 5000,
+                 context: Optional[zmq.Context] = None, namespace: str = "",
+                 curve_secret_file: Optional[str] = None, broker_public_file: Optional[str] = None) -> None:
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
         # Sent on every request: a task is found only in its own namespace.
         self.namespace = namespace or ""
         self._ctx = context or zmq.Context.instance()
-        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock: Optional[zmq.Socket] = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         try:
             _curve.apply(self._sock, *_curve.from_env(curve_secret_file, broker_public_file))
@@ -49,24 +54,24 @@ class Client:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def close(self):
+    def close(self) -> None:
         if self._sock is not None:
             self._sock.close(0)
             self._sock = None
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
             pass
 
-    def _call(self, req, hold_ms=0, timeout_ms=None):
+    def _call(self, req: Any, hold_ms: int = 0, timeout_ms: Optional[int] = None) -> Any:
         if timeout_ms is None:
             timeout_ms = self.timeout_ms
         with self._lock:
@@ -91,47 +96,50 @@ class Client:
                     return reply
                 # else: a late reply to a call that timed out -- discard
 
-    def submit(self, function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
-               max_retries=0, ttl_s=0, namespace="", no_cache=False, timeout_ms=None):
+    def submit(self, function: str, params: Optional[Mapping[str, object]] = None,
+               payload: Union[bytes, str] = b"", async_timeout_ms: int = 0, deadline_ms: int = 0,
+               max_retries: int = 0, ttl_s: int = 0, namespace: str = "", no_cache: bool = False,
+               timeout_ms: Optional[int] = None) -> Task:
         """Submits ``function(params, payload)``; returns a Task (COMPLETE with
         its result if it finished within ``async_timeout_ms``)."""
         req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
                                max_retries, ttl_s, namespace or self.namespace, no_cache)
         return m.parse_submit(self._call(req, async_timeout_ms, timeout_ms))
 
-    def status(self, ref_id, timeout_ms=None):
+    def status(self, ref_id: str, timeout_ms: Optional[int] = None) -> Task:
         return m.parse_task(self._call(m.status_request(ref_id, self.namespace), 0, timeout_ms))
 
-    def wait(self, ref_id, timeout_ms, call_timeout_ms=None):
+    def wait(self, ref_id: str, timeout_ms: int, call_timeout_ms: Optional[int] = None) -> Task:
         """Waits up to ``timeout_ms`` for the task to be terminal; returns its Task
         (still non-terminal if the time ran out)."""
         req = m.wait_request(ref_id, timeout_ms, self.namespace)
         return m.parse_task(self._call(req, timeout_ms, call_timeout_ms))
 
-    def fetch(self, ref_id, offset=0, length=None, timeout_ms=None):
+    def fetch(self, ref_id: str, offset: int = 0, length: Optional[int] = None,
+              timeout_ms: Optional[int] = None) -> Page:
         """Reads one page of a COMPLETE task's result: a Page(data, total_size, offset)."""
         req = m.fetch_request(ref_id, offset, length, self.namespace)
         return m.parse_fetch(self._call(req, 0, timeout_ms))
 
-    def fetch_all(self, ref_id, page_bytes=None):
+    def fetch_all(self, ref_id: str, page_bytes: Optional[int] = None) -> bytes:
         """Reads the whole result page by page."""
         return m.fetch_all_pages(lambda r, o, n: self.fetch(r, o, n), ref_id, page_bytes)
 
-    def result(self, task):
+    def result(self, task: Task) -> bytes:
         """The whole result of a COMPLETE Task (inline, or fetched if truncated)."""
         if not task.result_truncated and len(task.result) == task.result_size:
             return task.result
         return self.fetch_all(task.ref_id)
 
-    def cancel(self, ref_id, timeout_ms=None):
+    def cancel(self, ref_id: str, timeout_ms: Optional[int] = None) -> bool:
         """True only if this call moved the task to CANCELLED; False if it was
         already terminal or is unknown."""
         return m.parse_cancel(self._call(m.cancel_request(ref_id, self.namespace), 0, timeout_ms))
 
-    def delete(self, ref_id, timeout_ms=None):
+    def delete(self, ref_id: str, timeout_ms: Optional[int] = None) -> bool:
         """Drops a terminal task now; raises NotFound / FailedPrecondition."""
         return m.parse_delete(self._call(m.delete_request(ref_id, self.namespace), 0, timeout_ms))
 
-    def stats(self, timeout_ms=None):
+    def stats(self, timeout_ms: Optional[int] = None) -> dict[str, Union[int, str]]:
         """The broker's counters as a dict (StatsReply field -> value)."""
         return m.parse_stats(self._call(m.stats_request(), 0, timeout_ms))

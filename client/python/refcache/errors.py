@@ -1,5 +1,9 @@
 """Status codes and the exceptions that carry them."""
 
+from __future__ import annotations
+
+from typing import Optional, Union
+
 from ._pb import pb
 
 # "NOT_FOUND" <-> 5, from the contract's Code enum (CODE_ prefix dropped).
@@ -8,7 +12,7 @@ CODE_NUMBERS = {name: num for num, name in CODE_NAMES.items()}
 STATE_NAMES = {v.number: v.name[len("STATE_"):] for v in pb.State.DESCRIPTOR.values}
 
 
-def code_name(code):
+def code_name(code: int) -> str:
     return CODE_NAMES.get(code, "CODE_%d" % code)
 
 
@@ -18,7 +22,7 @@ class Error(Exception):
 
     code = "UNKNOWN"
 
-    def __init__(self, message="", code=None):
+    def __init__(self, message: str = "", code: Optional[str] = None) -> None:
         if code is not None:
             self.code = code
         self.message = message
@@ -108,7 +112,7 @@ _BY_CODE = {cls.code: cls for cls in (
     Unimplemented, Internal, Unavailable, DataLoss, Unauthenticated)}
 
 
-def error_for(code, message):
+def error_for(code: int, message: str) -> Error:
     """The exception for a non-OK code number."""
     name = code_name(code)
     cls = _BY_CODE.get(name, Error)
@@ -119,7 +123,7 @@ class JobFailed(Exception):
     """Raised by a worker job function to fail its task with a chosen code
     (a name like "INVALID_ARGUMENT" or a number) and retryability."""
 
-    def __init__(self, code="UNKNOWN", message="", retryable=False):
+    def __init__(self, code: Union[str, int] = "UNKNOWN", message: str = "", retryable: bool = False) -> None:
         if isinstance(code, str):
             name = code.upper()
             if name.startswith("CODE_"):
@@ -127,7 +131,7 @@ class JobFailed(Exception):
             if name not in CODE_NUMBERS:
                 raise ValueError("unknown status code %r" % code)
             code = CODE_NUMBERS[name]
-        self.code = int(code)
+        self.code: int = int(code)
         self.message = message
         self.retryable = bool(retryable)
         super().__init__("%s: %s" % (code_name(self.code), message))

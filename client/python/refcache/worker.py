@@ -8,11 +8,14 @@ task messages and receives Dispatch, Heartbeat and Reannounce. Jobs run one at
 a time on the thread that calls run(); up to ``credit`` tasks are held.
 """
 
+from __future__ import annotations
+
 import collections
 import itertools
 import os
 import threading
 import time
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import zmq
 
@@ -21,6 +24,10 @@ from ._pb import pb
 from .errors import JobFailed
 
 _counter = itertools.count(1)
+
+# What a job function returns: the result (str is UTF-8 encoded).
+JobResult = Union[bytes, bytearray, memoryview, str]
+JobFunction = Callable[["Job"], JobResult]
 
 # As the C worker (workers/rc_worker.c): bounded queues, a send that cannot
 # proceed for a second (broker away, queue full) is dropped, quick reconnects,
@@ -31,23 +38,31 @@ WORKER_RECONNECT_IVL_MS = 100
 WORKER_RECONNECT_IVL_MAX_MS = 2000
 PROGRESS_MIN_INTERVAL_S = 0.005
 
+# Tasks the broker may hand a Worker at once (running + held). Above one, the
+# next short task is already here when a job ends instead of a round trip
+# away (a few times the throughput of credit 1 for short jobs); the broker
+# sends a busy worker more only while what it holds is expected to end within
+# its dispatch window (1 ms by default), so a long task never waits behind
+# another and a function of unknown length is never sent ahead.
+DEFAULT_CREDIT = 16
+
 
 class Job:
     """What a job function receives."""
 
-    def __init__(self, worker, dispatch):
+    def __init__(self, worker: Worker, dispatch: Any) -> None:
         self._worker = worker
-        self.ref_id = dispatch.ref_id
-        self.attempt = dispatch.attempt
-        self.function = dispatch.function
-        self.params = dict(dispatch.params)
-        self.payload = bytes(dispatch.payload)
-        self.cancel_reason = None   # "CANCELLED" or "DEADLINE_EXCEEDED" once cancelled
+        self.ref_id: str = dispatch.ref_id
+        self.attempt: int = dispatch.attempt
+        self.function: str = dispatch.function
+        self.params: dict[str, str] = dict(dispatch.params)
+        self.payload: bytes = bytes(dispatch.payload)
+        self.cancel_reason: Optional[str] = None   # "CANCELLED" or "DEADLINE_EXCEEDED" once cancelled
         self._cancelled = False     # the broker sent a CancelNotice for this attempt
         self._stop_seen = False     # the worker is stopping and the job was told so
         self._last_progress = 0.0
 
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True once the broker asked this task to stop (or the worker is
         stopping). Non-blocking: polls the control socket; also keeps the
         worker's heartbeat going, so call it at least once per heartbeat."""
@@ -59,7 +74,7 @@ class Job:
             return True
         return False
 
-    def progress(self, done, total):
+    def progress(self, done: int, total: int) -> None:
         """Reports progress (done out of total) to the broker (at most one
         message per 5 ms, and always the final done == total)."""
         now = time.monotonic()
@@ -89,11 +104,13 @@ class Worker:
     completed. ``run()`` serves until ``stop()`` (thread- and signal-safe).
     """
 
-    def __init__(self, endpoint, control_endpoint, functions, cacheable=(), credit=1,
-                 heartbeat_ms=1000, liveness=5, worker_id=None, context=None, curve_secret_file=None,
-                 broker_public_file=None):
+    def __init__(self, endpoint: str, control_endpoint: str, functions: Mapping[str, JobFunction],
+                 cacheable: Iterable[str] = (), credit: int = DEFAULT_CREDIT, heartbeat_ms: int = 1000,
+                 liveness: int = 5, worker_id: Optional[str] = None, context: Optional[zmq.Context] = None,
+                 curve_secret_file: Optional[str] = None, broker_public_file: Optional[str] = None) -> None:
         if not functions:
             raise ValueError("a worker needs at least one function")
+        cacheable = list(cacheable)
         unknown = set(cacheable) - set(functions)
         if unknown:
             raise ValueError("cacheable functions not served: %s" % sorted(unknown))
@@ -122,7 +139,7 @@ class Worker:
         # control connection and may overtake its Dispatch on the work
         # connection, so it is remembered and applied when the Dispatch comes.
         self._early_cancels = collections.OrderedDict()
-        self._running = None
+        self._running: Optional[Job] = None
         self._last_sent = self._last_heard = 0.0
         self.tasks_done = 0          # results, failures and cancel acks sent
         self.reconnects = 0
@@ -130,11 +147,11 @@ class Worker:
 
     # ------------------------------------------------------------ public
 
-    def stop(self):
+    def stop(self) -> None:
         """Asks run() to return; a running job sees cancelled() true."""
         self._stop.set()
 
-    def run(self):
+    def run(self) -> None:
         """Connects, announces and serves jobs until stop()."""
         self._connect()
         try:
@@ -337,7 +354,7 @@ class Worker:
             # A notice that came while the job was finishing still wins: the
             # broker has already moved the task to CANCELLED.
             self._drain()
-            self._running = None
+            self._running: Optional[Job] = None
         if job._cancelled:
             self._send_cancel_ack(job.ref_id, job.attempt, started=True)
         elif job._stop_seen:

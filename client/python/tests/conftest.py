@@ -1,11 +1,14 @@
 """Test harness: a real refcache-broker as a subprocess on ephemeral loopback ports.
 
-Where things come from (ctest sets the variables; a plain
-`/usr/bin/python3 -m pytest client/python` finds them in a build dir):
+The tests import the INSTALLED refcache package (ctest installs it into a
+venv first: tests/python.cmake; by hand, client/python/README.md "Tests"),
+never the source tree, which lacks the modules made at build time.
+
+Where the programs come from (ctest sets the variables; otherwise they are
+looked for in a build dir of the checkout):
 
 * REFCACHE_BROKER  the broker binary; else <repo>/build*/broker/refcache-broker (newest)
 * REFCACHE_CLI     the C CLI; else `refcache` next to the broker's build dir (client/refcache)
-* REFCACHE_PB2_DIR the generated refcache_pb2.py; else refcache generates it with protoc
 """
 
 import glob
@@ -13,7 +16,6 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +25,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_ROOT = os.path.dirname(HERE)                       # client/python
 REPO = os.path.normpath(os.path.join(PKG_ROOT, "..", ".."))
-sys.path.insert(0, PKG_ROOT)
 
 import refcache  # noqa: E402
 

@@ -1,0 +1,456 @@
+/* rc_ops: the client operations (see rc_ops.h). */
+#include "rc_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rc_common.h"
+#include "rc_core.h"
+
+#define CODE(name) REFCACHE__V1__CODE__CODE_##name
+
+static bool printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* A fresh ref_id from the OS random source; -1 if the OS refused (no
+ * guessable or repeated id is ever handed out instead). */
+static int new_ref(rc_core_t *core, uint8_t ref[16])
+{
+    /* Refill in bulk: one getrandom() per 256 tasks, not one per task. */
+    if (core->rand_left < 16) {
+        if (rc_random_bytes(core->rand_pool, sizeof core->rand_pool) != 0)
+            return -1;
+        core->rand_left = sizeof core->rand_pool;
+    }
+    core->rand_left -= 16;
+    memcpy(ref, core->rand_pool + core->rand_left, 16);
+    return 0;
+}
+
+static rc_cause_t client_cause(const rc_core_t *core)
+{
+    return (rc_cause_t){.kind = RC_CAUSE_CLIENT,
+                        .owner = core->owner,
+                        .rid = core->rid,
+                        .rid_len = (uint8_t) core->rid_len};
+}
+
+/* ---------------------------------------------------------------- submit */
+
+static const char *submit_invalid(const rc_request_t *req)
+{
+    if (req->function.len == 0)
+        return "submit needs a function name";
+    if (req->function.len > RC_MAX_NAME || !printable(req->function.ptr, req->function.len))
+        return "function name too long or not printable";
+    if (req->ns.len > RC_MAX_NAME || !printable(req->ns.ptr, req->ns.len))
+        return "namespace too long or not printable";
+    if (req->n_params > RC_MAX_PARAMS)
+        return "too many params";
+    if (req->max_retries > RC_MAX_RETRIES_CAP)
+        return "max_retries above " RC_STR(RC_MAX_RETRIES_CAP);
+    return NULL;
+}
+
+/* A namespace listed as shared is one space for every owner: its cache
+ * entries and its tasks are visible to all (a cache hit hands out the
+ * first owner's ref_id, which must then be readable). */
+static bool ns_shared(rc_core_t *core, const rc_str_t *ns)
+{
+    if (!core->shared_ns || !ns->len)
+        return false;
+    char name[RC_MAX_NAME + 1];
+    memcpy(name, ns->ptr, ns->len);
+    name[ns->len] = '\0';
+    return zhashx_lookup(core->shared_ns, name) != NULL;
+}
+
+/* A Submit that found its key in the index: a cache hit, or identical
+ * work in flight joined. */
+static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
+{
+    bool complete = hit->state == RC_COMPLETE;
+    if (complete) {
+        core->c.cache_hits++;
+        rc_cache_touch(core, hit);
+    } else {
+        core->c.dedup++;
+    }
+    if (!complete && req->async_timeout_ms > 0 &&
+        rc_waiter_add(core, hit, req->id, W_SUBMIT, req->async_timeout_ms, true) == 0)
+        return;
+    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, hit, complete, !complete);
+}
+
+/* A new task record for req in PENDING's place: not yet accepted (NEW). */
+static rc_task_t *submit_record(rc_core_t *core, rc_request_t *req, rc_fn_t *fn, const uint8_t key[16],
+                                bool shared)
+{
+    rc_task_t *t = rc_cache_record_new(core);
+    if (!t) {
+        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
+        return NULL;
+    }
+    t->flags = F_EXT; /* an active record has every field */
+    if (new_ref(core, t->ref) != 0) {
+        rc_cache_record_discard(core, t);
+        rc_core_note(core, "submit refused: the OS gave no random bytes for a ref_id");
+        rc_reply_error(core, req->id, CODE(UNAVAILABLE), "no random source for a ref_id");
+        return NULL;
+    }
+    char hex[RC_REF_ID_LEN + 1];
+    rc_hex_encode(t->ref, 16, hex);
+    if (rc_codec_dispatch_spec(req, hex, t->spec_room, RC_SPEC_ROOM, &t->spec, &t->spec_len) != 0 ||
+        (req->ns.len && !(t->ns = strndup(req->ns.ptr, req->ns.len))) || rc_table_put(core->tasks, t) != 0) {
+        rc_cache_record_discard(core, t);
+        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
+        return NULL;
+    }
+    memcpy(t->key, key, 16);
+    t->fn = fn;
+    t->owner = core->owner;
+    if (shared)
+        t->flags |= F_SHARED_NS;
+    t->state = RC_NEW;
+    core->n_state[RC_NEW]++;
+    t->max_retries = (uint8_t) (req->max_retries ? req->max_retries : core->cfg.default_max_retries);
+    t->ttl_s = req->ttl_s ? req->ttl_s : core->cfg.default_ttl_s;
+    if (t->ttl_s > core->cfg.max_ttl_s)
+        t->ttl_s = core->cfg.max_ttl_s;
+    t->seq = core->next_seq++;
+    t->created_us = rc_core_wall_us(core);
+    if (req->deadline_ms) {
+        t->deadline.kind = T_DEADLINE;
+        rc_timers_set(core->timers, &t->deadline, rc_core_mono_us(core) + (uint64_t) req->deadline_ms * 1000);
+    }
+    return t;
+}
+
+static void on_submit(rc_core_t *core, rc_request_t *req)
+{
+    const char *bad = submit_invalid(req);
+    if (bad) {
+        rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), bad);
+        return;
+    }
+    char name[RC_MAX_NAME + 1];
+    memcpy(name, req->function.ptr, req->function.len);
+    name[req->function.len] = '\0';
+    rc_fn_t *fn = zhashx_lookup(core->fns, name);
+    if (!fn) {
+        char msg[RC_MAX_NAME + 64];
+        snprintf(msg, sizeof msg, "no worker serves function '%s'", name);
+        rc_reply_error(core, req->id, CODE(UNIMPLEMENTED), msg);
+        return;
+    }
+    bool shared = ns_shared(core, &req->ns);
+    uint8_t key[16] = {0};
+    bool cacheable = fn->cacheable && !req->no_cache;
+    if (cacheable) {
+        /* Results are shared only among tasks of one owner, unless the
+         * namespace is configured as shared. */
+        rc_cache_key(core, req, shared ? 0 : core->owner, key);
+        rc_task_t *hit = rc_cache_lookup(core, key);
+        if (hit) {
+            submit_hit(core, req, hit);
+            return;
+        }
+    }
+    if (core->n_state[RC_PENDING] >= core->cfg.max_pending) {
+        core->c.resource_exhausted++;
+        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "too many pending tasks");
+        return;
+    }
+    rc_task_t *t = submit_record(core, req, fn, key, shared);
+    if (!t)
+        return;
+    if (cacheable)
+        (void) rc_cache_index(core, t);
+    core->c.submitted++;
+    /* Accepted: queued, and dispatched at once if a worker is free (the
+     * record stays put whatever happens to the task meanwhile). */
+    rc_run(core, &(rc_ev_t){.event = RC_EV_SUBMIT, .task = t, .cause = client_cause(core)});
+    if (req->async_timeout_ms > 0 && rc_waiter_add(core, t, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
+        return;
+    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, false, false);
+}
+
+/* ---------------------------------------------------------------- by ref_id */
+
+static bool same_ns(const rc_task_t *t, const rc_str_t *ns)
+{
+    const char *tns = rc_task_ns(t);
+    if (!tns)
+        return ns->len == 0;
+    return strlen(tns) == ns->len && memcmp(tns, ns->ptr, ns->len) == 0;
+}
+
+/* The task a request names, or NULL after answering INVALID_ARGUMENT or
+ * NOT_FOUND (with a Cancel's body for a Cancel). */
+static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind)
+{
+    uint8_t ref[16];
+    rc_reply_t r = {.id = req->id, .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
+    if (rc_hex_decode(req->ref_id.ptr, req->ref_id.len, ref, 16) != 0) {
+        r.code = CODE(INVALID_ARGUMENT);
+        r.message = "ref_id must be 32 hex characters";
+        rc_reply(core, &r);
+        return NULL;
+    }
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    /* Another owner's or another namespace's task is indistinguishable
+     * from a missing one. */
+    if (t && ((t->owner != core->owner && !(t->flags & F_SHARED_NS)) || !same_ns(t, &req->ns)))
+        t = NULL;
+    if (!t) {
+        r.code = CODE(NOT_FOUND);
+        r.message = "no such task";
+        rc_reply(core, &r);
+    }
+    return t;
+}
+
+static void on_status(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    if (!t)
+        return;
+    rc_cache_touch(core, t);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+}
+
+static void on_wait(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    if (!t)
+        return;
+    if (!rc_task_terminal(t->state) && req->timeout_ms > 0) {
+        if (rc_waiter_add(core, t, req->id, W_WAIT, req->timeout_ms, false) == 0)
+            return;
+        core->c.resource_exhausted++;
+        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "too many waiters");
+        return;
+    }
+    rc_cache_touch(core, t);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+}
+
+static void on_fetch(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_FETCH);
+    if (!t)
+        return;
+    if (t->state != RC_COMPLETE) {
+        rc_reply_error(core, req->id, CODE(FAILED_PRECONDITION), "task has no result (not COMPLETE)");
+        return;
+    }
+    if (req->offset > t->result_len) {
+        rc_reply_error(core, req->id, CODE(OUT_OF_RANGE), "offset beyond the end of the result");
+        return;
+    }
+    uint64_t len = req->length ? req->length : core->cfg.max_page;
+    if (len > core->cfg.max_page)
+        len = core->cfg.max_page;
+    if (len > t->result_len - req->offset)
+        len = t->result_len - req->offset;
+    rc_cache_touch(core, t);
+    const uint8_t *result = rc_task_result(t);
+    rc_reply_t r = {.id = req->id,
+                    .kind = RC_REPLY_FETCH,
+                    .data = {result ? result + req->offset : NULL, (size_t) len},
+                    .total_size = t->result_len,
+                    .offset = req->offset};
+    rc_reply(core, &r);
+}
+
+static void on_cancel(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_CANCEL);
+    if (!t)
+        return;
+    bool cancelled = rc_run(core, &(rc_ev_t){.event = RC_EV_CANCEL, .task = t, .cause = client_cause(core)});
+    rc_reply_t r = {.id = req->id,
+                    .kind = RC_REPLY_CANCEL,
+                    .flag = cancelled,
+                    .state = t->state,
+                    .message = cancelled ? "cancelled" : "task already finished"};
+    rc_reply(core, &r);
+}
+
+static void on_delete(rc_core_t *core, rc_request_t *req)
+{
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_DELETE);
+    if (!t)
+        return;
+    if (!rc_run(core, &(rc_ev_t){.event = RC_EV_DELETE, .task = t, .cause = client_cause(core)})) {
+        rc_reply_error(core, req->id, CODE(FAILED_PRECONDITION), "task is not finished; cancel it first");
+        return;
+    }
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_DELETE, .flag = true, .message = "deleted"};
+    rc_reply(core, &r);
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t) resident * (uint64_t) sysconf(_SC_PAGESIZE);
+}
+
+static void on_stats(rc_core_t *core, rc_request_t *req)
+{
+    rc_statsview_t s = {0};
+    s.tasks_pending = core->n_state[RC_PENDING];
+    s.tasks_processing = core->n_state[RC_PROCESSING];
+    s.tasks_complete = core->n_state[RC_COMPLETE];
+    s.tasks_failed = core->n_state[RC_FAILED];
+    s.tasks_cancelled = core->n_state[RC_CANCELLED];
+    for (void *fn = zhashx_first(core->fns); fn; fn = zhashx_next(core->fns))
+        s.queue_depth += ((rc_fn_t *) fn)->queued;
+    rc_peers_count(core, &s.workers, &s.workers_busy);
+    s.cache_bytes = core->cache_bytes;
+    s.cache_entries = rc_table_size(core->index);
+    s.submitted_total = core->c.submitted;
+    s.completed_total = core->c.completed;
+    s.failed_total = core->c.failed;
+    s.cancelled_total = core->c.cancelled;
+    s.cache_hits_total = core->c.cache_hits;
+    s.dedup_total = core->c.dedup;
+    s.expired_total = core->c.expired;
+    s.evicted_total = core->c.evicted;
+    s.retries_total = core->c.retries;
+    s.workers_lost_total = core->c.workers_lost;
+    s.bad_requests_total = core->c.bad_requests;
+    s.bad_worker_msgs_total = core->c.bad_worker_msgs;
+    s.stale_msgs_total = core->c.stale_msgs;
+    s.dropped_replies_total = core->c.dropped_replies;
+    s.waiters = core->waiters;
+    s.rss_bytes = rss_bytes();
+    s.uptime_ms = (rc_core_mono_us(core) - core->started_mono_us) / 1000;
+    s.requests_total = core->c.requests;
+    s.resource_exhausted_total = core->c.resource_exhausted;
+    s.deadline_exceeded_total = core->c.deadline_exceeded;
+    s.version = RC_VERSION;
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_STATS, .stats = &s};
+    rc_reply(core, &r);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void bad_request(rc_core_t *core, uint64_t id, const char *why)
+{
+    core->c.requests++;
+    core->c.bad_requests++;
+    rc_reply_error(core, id, CODE(INVALID_ARGUMENT), why);
+}
+
+/* With CURVE the ZAP handler let in any allowed key (client or worker);
+ * this channel takes only client keys. Connections over inproc
+ * (in-process) carry no key and are trusted. False after answering. */
+static bool owner_of_request(rc_core_t *core, const rc_request_t *req, zmq_msg_t *frame)
+{
+    core->owner = 0;
+    if (!core->client_keys)
+        return true;
+    const char *key = zmq_msg_gets(frame, "User-Id");
+    if (key && !zhashx_lookup(core->client_keys, key)) {
+        core->c.bad_requests++;
+        rc_core_note(core, "request from key %s refused: not a client key", key);
+        rc_reply_error(core, req->id, CODE(PERMISSION_DENIED), "this key may not act as a client");
+        return false;
+    }
+    if (key)
+        core->owner = rc_core_owner_of(core, key);
+    return true;
+}
+
+/* Handles one Request (data: its bytes; frame: the frame it came in, for
+ * its CURVE key), or each of a batch's; returns how many it handled. */
+static int on_request(rc_core_t *core, const uint8_t *data, size_t len, zmq_msg_t *frame)
+{
+    rc_request_t req;
+    const char *why = NULL;
+    int n = 1;
+    if (rc_codec_request(data, len, &req, &why) != 0) {
+        bad_request(core, req.id, why);
+    } else if (req.kind == RC_REQ_BATCH) {
+        if (core->batched) {
+            bad_request(core, req.id, "a RequestBatch may not hold another");
+        } else if (req.n_entries > RC_MAX_BATCH_REQS) {
+            /* Refused whole: one frame must not hold the loop for long. */
+            bad_request(core, req.id, "a RequestBatch holds at most " RC_STR(RC_MAX_BATCH_REQS) " requests");
+        } else {
+            rc_bytes_t entry;
+            n = 0;
+            core->batched = true;
+            while (rc_codec_request_next(&req, &core->scratch, &entry))
+                n += on_request(core, entry.ptr, entry.len, frame);
+            core->batched = false;
+            if (!n) {
+                bad_request(core, req.id, "an empty RequestBatch");
+                n = 1;
+            }
+        }
+    } else {
+        core->c.requests++;
+        if (owner_of_request(core, &req, frame)) {
+            switch (req.kind) {
+            case RC_REQ_SUBMIT:
+                on_submit(core, &req);
+                break;
+            case RC_REQ_STATUS:
+                on_status(core, &req);
+                break;
+            case RC_REQ_WAIT:
+                on_wait(core, &req);
+                break;
+            case RC_REQ_FETCH:
+                on_fetch(core, &req);
+                break;
+            case RC_REQ_CANCEL:
+                on_cancel(core, &req);
+                break;
+            case RC_REQ_DELETE:
+                on_delete(core, &req);
+                break;
+            case RC_REQ_STATS:
+                on_stats(core, &req);
+                break;
+            case RC_REQ_BATCH:
+                break; /* handled above */
+            }
+        }
+    }
+    rc_codec_request_release(&req);
+    return n;
+}
+
+int rc_ops_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
+{
+    core->rid = zmq_msg_data(&frames[0]);
+    core->rid_len = zmq_msg_size(&frames[0]);
+    core->envelope = false;
+    core->batched = false;
+    int body = 1;
+    if (nframes == 3 && zmq_msg_size(&frames[1]) == 0) {
+        core->envelope = true; /* a REQ client: ["", body] */
+        body = 2;
+    } else if (nframes != 2) {
+        core->envelope = nframes >= 2 && zmq_msg_size(&frames[1]) == 0;
+        bad_request(core, 0, "expected one Request frame (or an empty delimiter and one Request frame)");
+        return 1;
+    }
+    return on_request(core, zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]), &frames[body]);
+}

@@ -1,0 +1,242 @@
+/* bench_core: the broker core's cost per task, without the loop's timing.
+ * It drives rc_core the way the loop does — a client's RequestBatch of 64
+ * echo Submits (32-byte payloads, unique, held by an async timeout), the
+ * worker's ResultBatch of their results (their 64 dispatches in one
+ * DispatchBatch: the dispatch window is set wide), the flush after each, a
+ * timer pass
+ * — through real inproc sockets to a client and a worker it plays itself,
+ * so every round makes the same calls with the same batch sizes. Under
+ * callgrind the instructions spent inside the core's entry points per task
+ * are then repeatable, and two builds can be compared to the instruction:
+ *
+ *   valgrind --tool=callgrind --collect-atstart=no build/tests/bench_core 2000
+ *
+ * (only the core's calls are collected, whatever the compiler inlined: the
+ * total of "Collected" divided by the task count it prints). Without
+ * valgrind it prints the wall time per task too. Usage: bench_core [ROUNDS] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rc_common.h"
+#include "rc_core.h"
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define CORE(call)                                                                                           \
+    do {                                                                                                     \
+        CALLGRIND_TOGGLE_COLLECT;                                                                            \
+        call;                                                                                                \
+        CALLGRIND_TOGGLE_COLLECT;                                                                            \
+    } while (0)
+#else
+#define CORE(call) call
+#endif
+
+#define PER_ROUND 64
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_core: %s: %s\n", what, zmq_strerror(zmq_errno()));
+    exit(1);
+}
+
+static void *sock(void *ctx, int type, const char *ep, const char *id, bool bind)
+{
+    void *s = zmq_socket(ctx, type);
+    int on = 1, zero = 0;
+    if (!s)
+        die("socket");
+    if (type == ZMQ_ROUTER && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &on, sizeof on) != 0)
+        die("setsockopt");
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero);
+    if (id)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
+    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) != 0)
+        die(ep);
+    return s;
+}
+
+/* Hands one frame, as the ROUTER would have received it from rid, to a
+ * core entry point. */
+static void feed(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int), const char *rid,
+                 const void *body, size_t len)
+{
+    zmq_msg_t f[2];
+    zmq_msg_init_size(&f[0], strlen(rid));
+    memcpy(zmq_msg_data(&f[0]), rid, strlen(rid));
+    zmq_msg_init_size(&f[1], len);
+    memcpy(zmq_msg_data(&f[1]), body, len);
+    CORE(entry(core, f, 2));
+    zmq_msg_close(&f[0]);
+    zmq_msg_close(&f[1]);
+}
+
+static void feed_pb(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int), const char *rid,
+                    const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    protobuf_c_message_pack(m, buf);
+    feed(core, entry, rid, buf, len);
+    free(buf);
+}
+
+/* Receives whatever waits on s (without waiting); returns the last frame's
+ * message (caller closes) or false. */
+static bool take(void *s, zmq_msg_t *last)
+{
+    bool got = false;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return got;
+        }
+        if (zmq_msg_more(&m)) {
+            zmq_msg_close(&m);
+            continue;
+        }
+        if (got)
+            zmq_msg_close(last);
+        *last = m;
+        got = true;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    long rounds = argc > 1 ? atol(argv[1]) : 1000;
+    void *ctx = zmq_ctx_new();
+    void *clients = sock(ctx, ZMQ_ROUTER, "inproc://bc-clients", NULL, true);
+    void *workers = sock(ctx, ZMQ_ROUTER, "inproc://bc-workers", NULL, true);
+    void *control = sock(ctx, ZMQ_ROUTER, "inproc://bc-control", NULL, true);
+    void *client = sock(ctx, ZMQ_DEALER, "inproc://bc-clients", "c", false);
+    void *work = sock(ctx, ZMQ_DEALER, "inproc://bc-workers", "w", false);
+    void *ctl = sock(ctx, ZMQ_DEALER, "inproc://bc-control", "w", false);
+    (void) ctl;
+
+    rc_broker_config_t cfg;
+    rc_broker_config_defaults(&cfg);
+    /* A window that always has room, so each round's 64 dispatches go in
+     * one batch whatever the measured service time: the same calls every
+     * round (the loop's real window depends on timing). */
+    cfg.dispatch_window_us = 10000000;
+    rc_core_t *core = calloc(1, sizeof *core);
+    if (!core || rc_core_init(core, &cfg) != 0)
+        die("core");
+    core->clients = clients;
+    core->workers = workers;
+    core->control = control;
+
+    /* The worker announces itself on both channels. */
+    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
+    hello.worker_id = "w";
+    feed_pb(core, rc_core_control_msg, "w", &hello.base);
+    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    char *fns[] = {"echo"};
+    ready.worker_id = "w";
+    ready.n_functions = ready.n_cacheable = 1;
+    ready.functions = ready.cacheable = fns;
+    ready.credit = 256;
+    ready.max_batch = 64;
+    Refcache__V1__WorkerMessage wready = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wready.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
+    wready.ready = &ready;
+    feed_pb(core, rc_core_worker_msg, "w", &wready.base);
+
+    uint8_t payload[PER_ROUND][32];
+    Refcache__V1__SubmitRequest sub[PER_ROUND];
+    Refcache__V1__Request req[PER_ROUND], *reqp[PER_ROUND];
+    Refcache__V1__RequestBatch batch = REFCACHE__V1__REQUEST_BATCH__INIT;
+    Refcache__V1__Request outer = REFCACHE__V1__REQUEST__INIT;
+    outer.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
+    outer.batch = &batch;
+    batch.n_requests = PER_ROUND;
+    batch.requests = reqp;
+
+    Refcache__V1__Result res[PER_ROUND], *resp[PER_ROUND];
+    Refcache__V1__ResultBatch rbatch = REFCACHE__V1__RESULT_BATCH__INIT;
+    Refcache__V1__WorkerMessage wres = REFCACHE__V1__WORKER_MESSAGE__INIT;
+    wres.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+    wres.results = &rbatch;
+    rbatch.results = resp;
+
+    uint64_t id = 1, t0 = rc_mono_ns(), replies = 0;
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < PER_ROUND; i++) {
+            refcache__v1__submit_request__init(&sub[i]);
+            refcache__v1__request__init(&req[i]);
+            memset(payload[i], 'p', sizeof payload[i]);
+            memcpy(payload[i], &id, sizeof id);
+            sub[i].function = "echo";
+            sub[i].payload = (ProtobufCBinaryData){sizeof payload[i], payload[i]};
+            sub[i].async_timeout_ms = 30000;
+            req[i].id = id++;
+            req[i].body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+            req[i].submit = &sub[i];
+            reqp[i] = &req[i];
+        }
+        feed_pb(core, rc_core_client_msg, "c", &outer.base);
+        CORE(rc_core_flush(core));
+
+        /* Play the worker: every dispatch gets its result, a ResultBatch
+         * per message taken (one per round once the function's service
+         * time is known; the first task of all goes alone). */
+        while (core->c.completed < (uint64_t) (r + 1) * PER_ROUND) {
+            zmq_msg_t m;
+            if (!take(work, &m))
+                die("no dispatch");
+            Refcache__V1__BrokerMessage *bm =
+                refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+            zmq_msg_close(&m);
+            Refcache__V1__Dispatch **d = NULL;
+            size_t n = 0;
+            if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
+                d = bm->dispatches->dispatches;
+                n = bm->dispatches->n_dispatches;
+            } else if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
+                d = &bm->dispatch;
+                n = 1;
+            } else {
+                die("not a dispatch");
+            }
+            rbatch.n_results = n;
+            for (size_t i = 0; i < n; i++) {
+                refcache__v1__result__init(&res[i]);
+                res[i].ref_id = d[i]->ref_id;
+                res[i].attempt = d[i]->attempt;
+                res[i].data = d[i]->payload;
+                resp[i] = &res[i];
+            }
+            feed_pb(core, rc_core_worker_msg, "w", &wres.base);
+            refcache__v1__broker_message__free_unpacked(bm, NULL);
+            CORE(rc_core_flush(core));
+        }
+        CORE(rc_core_timers(core, rc_mono_us()));
+        zmq_msg_t m;
+        if (take(client, &m)) {
+            replies++;
+            zmq_msg_close(&m);
+        }
+    }
+    uint64_t ns = rc_mono_ns() - t0;
+    uint64_t tasks = (uint64_t) rounds * PER_ROUND;
+    printf("bench_core: %llu tasks in %ld rounds of %d, %llu reply frames, completed %llu, %.0f ns per task\n",
+           (unsigned long long) tasks, rounds, PER_ROUND, (unsigned long long) replies,
+           (unsigned long long) core->c.completed, (double) ns / (double) tasks);
+    int rc = core->c.completed == tasks && replies >= (uint64_t) rounds ? 0 : 1;
+    rc_core_fini(core);
+    free(core);
+    zmq_close(clients);
+    zmq_close(workers);
+    zmq_close(control);
+    zmq_close(client);
+    zmq_close(work);
+    zmq_close(ctl);
+    zmq_ctx_term(ctx);
+    return rc;
+}
