@@ -8,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Worth a step: dead bytes beyond half the live ones (so the store stays
  * under ~1.5x its live data, plus a few segments of slack), or many more
  * rows than the bytes need (small groups at a low rate make small rows).
@@ -27,19 +19,6 @@ bool rc_store_disk_compact_wanted(rc_store_t *self)
     if (dead > self->live_bytes / 2 + 4ull * RC_STORE_SEG_TARGET)
         return true;
     return self->st.segments > 64 && self->st.segments > 16 + self->stored_bytes / (RC_STORE_SEG_TARGET / 4);
-}
-
-static size_t seg_index(rc_store_t *self, uint64_t id)
-{
-    size_t lo = 0, hi = self->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (self->segs[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 static rc_store_seg_t *next_seg(rc_store_t *self, size_t i)
@@ -86,7 +65,7 @@ static int filter_row(rc_store_t *self, uint64_t id, uint64_t dest, uint64_t *ba
         sqlite3_reset(st);
         return SQLITE_CORRUPT;
     }
-    uint64_t b = le64(data);
+    uint64_t b = rc_store_le64(data);
     if (*clen == 0) {
         *base = b;
         memcpy(self->cbuf, data, 8);
@@ -159,7 +138,7 @@ int rc_store_disk_compact_step(rc_store_t *self, uint64_t *bytes_read)
     *bytes_read = 0;
     if (!self->nsegs)
         return 0;
-    size_t i = seg_index(self, self->cursor), looked = 0;
+    size_t i = rc_store_seg_index(self, self->cursor), looked = 0;
     if (i >= self->nsegs)
         i = 0;
     while (looked < 64 && looked < self->nsegs && !wasteful(self, i)) {
@@ -273,7 +252,7 @@ int rc_store_disk_recover(rc_store_t *self, rc_store_visit_fn *visit, void *arg)
         }
         size_t pos = 8;
         rc_store_rec_t rec;
-        uint64_t base = le64(data);
+        uint64_t base = rc_store_le64(data);
         while (rc_store_rec_next(data, len, &pos, base, &rec) == 1) {
             if (rec.kind != RC_STORE_REC_PUT)
                 continue;

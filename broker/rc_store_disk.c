@@ -15,20 +15,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t) v;
-}
-
 int rc_store_code_of(int rc)
 {
     switch (rc & 0xff) {
@@ -280,7 +266,7 @@ static const char *check_segment(const uint8_t *data, size_t len, uint32_t crc, 
     size_t pos = 8;
     rc_store_rec_t rec;
     int r;
-    uint64_t base = le64(data), last = after_ver;
+    uint64_t base = rc_store_le64(data), last = after_ver;
     while ((r = rc_store_rec_next(data, len, &pos, base, &rec)) == 1) {
         if (rec.ver <= last)
             return "record versions out of order";
@@ -310,7 +296,7 @@ static int scan_row(rc_store_t *self, uint64_t id, uint32_t crc, const uint8_t *
     self->stored_bytes += len;
     size_t pos = 8;
     rc_store_rec_t rec;
-    uint64_t base = le64(data);
+    uint64_t base = rc_store_le64(data);
     while (rc_store_rec_next(data, len, &pos, base, &rec) == 1) {
         rc_store_kent_t *e = rc_store_kd_get(self, rec.key, rec.klen, rc_store_hash(rec.key, rec.klen));
         if (!e)
@@ -457,7 +443,7 @@ static int emit(batch_t *b, rc_store_kent_t *e, int kind, const uint8_t *key, si
         self->out_len = 8;
         if (ensure(&self->out, &self->out_cap, 8))
             return SQLITE_NOMEM;
-        put_le64(self->out, b->base);
+        rc_store_put_le64(self->out, b->base);
     }
     if (ensure(&self->out, &self->out_cap, self->out_len + need))
         return SQLITE_NOMEM;

@@ -81,6 +81,20 @@ uint32_t rc_store_hash(const uint8_t *key, size_t klen)
     return (uint32_t) (h ^ (h >> 32));
 }
 
+uint64_t rc_store_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void rc_store_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (uint8_t) v;
+}
+
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -267,7 +281,7 @@ void rc_store_kd_clear(rc_store_t *self)
 /* ---- the segment table: sorted by id (ids only grow), removed rows marked
  * and squeezed out once they are half of the table ---- */
 
-rc_store_seg_t *rc_store_seg_find(rc_store_t *self, uint64_t id)
+size_t rc_store_seg_index(rc_store_t *self, uint64_t id)
 {
     size_t lo = 0, hi = self->nsegs;
     while (lo < hi) {
@@ -277,6 +291,12 @@ rc_store_seg_t *rc_store_seg_find(rc_store_t *self, uint64_t id)
         else
             hi = mid;
     }
+    return lo;
+}
+
+rc_store_seg_t *rc_store_seg_find(rc_store_t *self, uint64_t id)
+{
+    size_t lo = rc_store_seg_index(self, id);
     if (lo < self->nsegs && self->segs[lo].id == id && !self->segs[lo].gone)
         return &self->segs[lo];
     return NULL;

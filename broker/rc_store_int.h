@@ -134,6 +134,10 @@ void rc_store_kd_prefetch(rc_store_t *self, uint32_t hash);
 rc_store_kent_t *rc_store_kd_get(rc_store_t *self, const uint8_t *key, size_t klen, uint32_t hash);
 void rc_store_kd_remove(rc_store_t *self, rc_store_kent_t *e);
 void rc_store_kd_clear(rc_store_t *self);
+uint64_t rc_store_le64(const uint8_t *p);
+void rc_store_put_le64(uint8_t *p, uint64_t v);
+/* Position of the first row whose id is >= id in the segment table. */
+size_t rc_store_seg_index(rc_store_t *self, uint64_t id);
 rc_store_seg_t *rc_store_seg_find(rc_store_t *self, uint64_t id);
 rc_store_seg_t *rc_store_seg_append(rc_store_t *self, uint64_t id);
 void rc_store_seg_drop(rc_store_t *self, rc_store_seg_t *s);

@@ -198,8 +198,8 @@ static int mode_puts(const char *dir, int relaxed, uint64_t count, uint64_t grou
     printf("puts %s %s group=%" PRIu64
            " blob=%zu: %.0f puts/s (%.2f s), writer cpu %.2f s (%.0f%% of one core), "
            "caller cpu %.2f s, refused-while-behind %" PRIu64 "\n",
-           relaxed ? "relaxed" : "durable", wait ? "one-group-per-commit" : "pipelined", group, blen, count / el,
-           el, cpu - mine, 100 * (cpu - mine) / el, mine, refused);
+           relaxed ? "relaxed" : "durable", wait ? "one-group-per-commit" : "pipelined", group, blen,
+           count / el, el, cpu - mine, 100 * (cpu - mine) / el, mine, refused);
     report_stats(s, "after:");
     rc_store_close(&s);
     struct stat sb;

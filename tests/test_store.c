@@ -486,6 +486,23 @@ static int group_ops(uint64_t g, model_t *m, rc_store_t *s)
     return first ? first : rc;
 }
 
+/* The last group a store holds (its "meta" key), read by a recovery that
+ * checks nothing else. */
+static uint64_t held_group(const char *path)
+{
+    rc_store_t *s = open_ok(path, 0);
+    model_t probe = {0};
+    check_t c = {.m = &probe, .probe = true};
+    char err[256];
+    assert_int_equal(rc_store_recover(s, check_visit, &c, err, sizeof err), 0);
+    model_free(&probe);
+    rc_store_close(&s);
+    uint64_t held = 0;
+    if (c.has_meta)
+        memcpy(&held, c.meta, sizeof held);
+    return held;
+}
+
 /* The child: continue from the group the store holds, report each durable
  * group number on the pipe, until killed. */
 static void crash_child(const char *path, int fd, int relaxed)
@@ -572,16 +589,7 @@ static void test_crash_cycles(void **state)
         close(pfd[0]);
         assert_true(WIFSIGNALED(status));
 
-        rc_store_t *s = open_ok(path, 0);
-        model_t probe = {0};
-        check_t c = {.m = &probe, .probe = true};
-        char err[256];
-        assert_int_equal(rc_store_recover(s, check_visit, &c, err, sizeof err), 0);
-        model_free(&probe);
-        rc_store_close(&s);
-        uint64_t held = 0;
-        if (c.has_meta)
-            memcpy(&held, c.meta, sizeof held);
+        uint64_t held = held_group(path);
         /* every group reported durable is there */
         if (held < max_durable)
             print_error("cycle %d: store holds group %llu, %llu was reported durable\n", cy,
@@ -591,7 +599,8 @@ static void test_crash_cycles(void **state)
         for (uint64_t g = applied + 1; g <= held; g++)
             group_ops(g, &m, NULL);
         applied = held;
-        s = open_ok(path, 0);
+        rc_store_t *s = open_ok(path, 0);
+        check_t c;
         recover_check(s, &m, &c);
         rc_store_close(&s);
     }
@@ -873,20 +882,13 @@ static uint64_t run_full_child(const char *path, rlim_t limit, model_t *m, uint6
     assert_int_equal(msg[2], msg[1]); /* puts refused with the write error */
     assert_int_equal(msg[3], 0);      /* deletes still taken */
     /* recovery works and holds every durable group, whole */
-    rc_store_t *s = open_ok(path, 0);
-    model_t probe = {0};
-    check_t c = {.m = &probe, .probe = true};
-    char err[256];
-    assert_int_equal(rc_store_recover(s, check_visit, &c, err, sizeof err), 0);
-    model_free(&probe);
-    rc_store_close(&s);
-    uint64_t held = 0;
-    memcpy(&held, c.meta, sizeof held);
+    uint64_t held = held_group(path);
     assert_true(held >= msg[0]);
     for (uint64_t g = *applied + 1; g <= held; g++)
         group_ops(g, m, NULL);
     *applied = held;
-    s = open_ok(path, 0);
+    rc_store_t *s = open_ok(path, 0);
+    check_t c;
     recover_check(s, m, &c);
     rc_store_close(&s);
     return held;
