@@ -16,7 +16,7 @@ static size_t s_grown(size_t cap, size_t need, size_t first)
     return c;
 }
 
-int rc_buf_reserve(rc_buf_t *buf, size_t n)
+int rc_buf_grow_(rc_buf_t *buf, size_t n)
 {
     if (n <= buf->cap)
         return 0;

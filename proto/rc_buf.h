@@ -14,8 +14,14 @@ typedef struct {
     size_t len, cap;
 } rc_buf_t;
 
-/* Makes room for n bytes in all (not n more); 0 or -1 on out of memory. */
-int rc_buf_reserve(rc_buf_t *buf, size_t n);
+/* Makes room for n bytes in all (not n more); 0 or -1 on out of memory.
+ * Inline: the hot encoders call it for every message, and there is nearly
+ * always room already. */
+int rc_buf_grow_(rc_buf_t *buf, size_t n);
+static inline int rc_buf_reserve(rc_buf_t *buf, size_t n)
+{
+    return n <= buf->cap ? 0 : rc_buf_grow_(buf, n);
+}
 
 /* Appends n bytes; 0 or -1 on out of memory (then nothing is appended). */
 int rc_buf_append(rc_buf_t *buf, const void *bytes, size_t n);
