@@ -793,6 +793,11 @@ static void test_bad_broker_key_files(void **state)
     c.workers_allowed_dir = path;
     s_broker_fails(&c, path);
 
+    /* Allow-lists without CURVE would check nobody: refused. */
+    s_config(&c, k, secret, sizeof secret);
+    c.curve_secret_file = NULL;
+    s_broker_fails(&c, "--curve-secret");
+
     /* CURVE without allow-lists. */
     s_config(&c, k, secret, sizeof secret);
     c.workers_allowed_dir = NULL;
