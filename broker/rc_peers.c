@@ -117,6 +117,7 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     free(w->fns);
     w->fns = fns;
     w->nfns = k;
+    w->heartbeat_ms = m->heartbeat_ms;
     w->ready = true;
     rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
@@ -261,14 +262,17 @@ void rc_peers_tick(rc_core_t *core, uint64_t now)
 {
     /* Workers are few (threads, not tasks), so one pass per interval is
      * cheap. */
-    uint64_t limit = (uint64_t) core->cfg.heartbeat_ms * core->cfg.liveness * 1000;
     if (rc_codec_broker_heartbeat(&core->out) != 0)
         return;
     rc_list_t *n = core->peers.next;
     while (n != &core->peers) {
         rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
         n = n->next;
-        if (now - w->last_seen_us > limit) {
+        /* A worker is lost after `liveness` of its own silent intervals:
+         * one that said it heartbeats less often than the broker does is
+         * given that much longer. */
+        uint32_t beat = w->heartbeat_ms > core->cfg.heartbeat_ms ? w->heartbeat_ms : core->cfg.heartbeat_ms;
+        if (now - w->last_seen_us > (uint64_t) beat * core->cfg.liveness * 1000) {
             drop(core, w);
             /* Handing its tasks back may have reused the reply buffer. */
             if (rc_codec_broker_heartbeat(&core->out) != 0)

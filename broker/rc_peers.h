@@ -44,7 +44,8 @@ typedef struct rc_peer {
      * previous task's end, or the dispatch if it was idle. */
     uint64_t busy_since_ns;
     uint64_t last_seen_us;
-    rc_list_t link; /* core->peers, rotated for fairness */
+    uint32_t heartbeat_ms; /* how often it said it sends a Heartbeat when quiet (its Ready); 0: ours */
+    rc_list_t link;        /* core->peers, rotated for fairness */
     /* Dispatches to send together, when the worker takes batches
      * (max_batch > 1): their specs behind RC_BATCH_HEAD bytes of room for
      * the head, and the credit slots they fill. They go out when the loop
