@@ -1,3 +1,5 @@
+/* rc_cli_args: the refcache CLI's command line, from its rc_opts table,
+ * into a plain struct (see rc_cli_args.h). */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
 #include "rc_opts.h"

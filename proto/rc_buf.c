@@ -1,4 +1,4 @@
-/* rc_buf: see rc_buf.h. */
+/* rc_buf: the one growable buffer's growth (see rc_buf.h). */
 #include "rc_buf.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* rc_wpoll: see rc_wpoll.h.
+/* rc_wpoll: socket readiness for a worker thread (see rc_wpoll.h).
  *
  * libzmq tells a socket's news through a descriptor (ZMQ_FD) that becomes
  * readable when commands reach the socket, such as "a message arrived in a

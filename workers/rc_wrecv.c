@@ -1,4 +1,5 @@
-/* rc_wrecv: see rc_wrecv.h. */
+/* rc_wrecv: what a worker thread receives and how it holds it (see
+ * rc_wrecv.h). */
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
 

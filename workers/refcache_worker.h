@@ -1,4 +1,4 @@
-/* rc_worker: the refcache worker library — a pool of worker threads that
+/* refcache_worker.h: the refcache worker library — a pool of worker threads that
  * connect to a broker and run jobs written as compute steps.
  *
  * A job function runs on a worker thread. It calls refcache_job_cancelled()
