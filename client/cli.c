@@ -1,8 +1,11 @@
 /* refcache: the command-line client. Parsing is in rc_cli_args, JSON in
- * rc_json, the protocol in rc_client; this file runs one command and prints
- * its outcome. */
+ * rc_json, what a person reads in rc_cli_show, the diagnosis of a silent
+ * broker in rc_cli_diag, the protocol in rc_client; this file runs one
+ * command and prints its outcome. */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
+#include "rc_cli_diag.h"
+#include "rc_cli_show.h"
 #include "rc_common.h"
 #include "rc_json.h"
 #include "refcache.h"
@@ -10,10 +13,16 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* While waiting or fetching on a terminal, the progress bar is redrawn this
+ * often (and a Wait is asked for this long at a time). */
+#define RC_CLI_BAR_MS 250
 
 static const char *const global_help =
     "usage: refcache [--endpoint EP] [--namespace NS] [--json] [--timeout MS] COMMAND [ARGS...]\n"
@@ -38,11 +47,17 @@ static const char *const exit_help =
     "  0       the reply's code is OK\n"
     "  1       no usable reply: timeout, transport error, bad reply, or a local file error\n"
     "  2       usage error\n"
+    "  3, 4, 5 wait --exit-status: the task ended FAILED (3) or CANCELLED (4), or\n"
+    "          it was still PENDING or PROCESSING when the wait gave up (5)\n"
     "  10+N    the reply's status code N was not OK, e.g. 15 = NOT_FOUND (5),\n"
     "          11 = CANCELLED, 13 = INVALID_ARGUMENT, 19 = FAILED_PRECONDITION,\n"
     "          22 = UNIMPLEMENTED, 24 = UNAVAILABLE\n"
-    "  A task's own state (FAILED, CANCELLED) does not change the exit status of\n"
-    "  status/wait: the call itself succeeded; read `state`.\n";
+    "  130     interrupted by Ctrl-C (SIGINT; 128 + the signal: 143 for SIGTERM)\n"
+    "  Without --exit-status a task's own state (FAILED, CANCELLED) does not change\n"
+    "  the exit status of status/wait: the call itself succeeded; read `state`.\n"
+    "\n"
+    "On a terminal, wait and fetch of long work draw a progress bar on stderr\n"
+    "(not with --json or --quiet, nor when stderr is not a terminal).\n";
 
 /* A command's help before its option lines (rc_cli_options_help). */
 static const char *s_command_help(rc_cmd_t cmd)
@@ -57,11 +72,14 @@ static const char *s_command_help(rc_cmd_t cmd)
                "the task need the same one.\n"
                "\n";
     case RC_CMD_STATUS:
-        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n\n";
+        return "usage: refcache status REF\n\n"
+               "Shows a task's state, progress, attempt, times (local time, and how long ago)\n"
+               "and result. --json gives the times as microseconds since the epoch.\n\n";
     case RC_CMD_WAIT:
-        return "usage: refcache wait REF [--timeout MS]\n\n"
+        return "usage: refcache wait REF [--timeout MS] [--exit-status]\n\n"
                "Waits until the task is terminal, then shows it like status.\n"
-               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n\n";
+               "If the time passes first, it shows the current (non-terminal) state, exit 0\n"
+               "(5 with --exit-status). On a terminal it draws a progress bar meanwhile.\n\n";
     case RC_CMD_FETCH:
         return "usage: refcache fetch REF [--offset N] [--length N] [-o FILE]\n\n"
                "Reads a COMPLETE task's result. Without --length it reads every page from the\n"
@@ -76,8 +94,10 @@ static const char *s_command_help(rc_cmd_t cmd)
     case RC_CMD_STATS:
         return "usage: refcache stats\n\nShows the broker's counters.\n\n";
     case RC_CMD_KEYGEN:
-        return "usage: refcache keygen PATH\n\n"
-               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n\n";
+        return "usage: refcache keygen PATH [--force]\n\n"
+               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n"
+               "An existing PATH or PATH_secret is left alone (the broker or client using it\n"
+               "would be locked out) unless --force is given.\n\n";
     default:
         return global_help;
     }
@@ -95,7 +115,19 @@ static void s_help(rc_cmd_t cmd)
 typedef struct {
     rc_cli_args_t *args;
     refcache_client_t *client;
+    bool tty; /* stderr is a terminal and the output is for a person: progress bars */
 } cli_t;
+
+/* The signal that interrupted a call: the CLI exits 128 + it. */
+static volatile sig_atomic_t s_signal;
+
+/* Replaces CZMQ's handler: the same flag for the library (a blocking call
+ * returns REFCACHE_EINTR), and the signal's number for the exit status. */
+static void s_on_signal(int sig)
+{
+    s_signal = sig;
+    zsys_interrupted = 1;
+}
 
 static int s_fail(const char *fmt, const char *a, const char *b)
 {
@@ -111,7 +143,14 @@ static int s_report(cli_t *cli, int rc)
 {
     if (rc == 0)
         return RC_EXIT_OK;
-    if (rc < 0) {
+    if (rc == REFCACHE_EINTR) {
+        fprintf(stderr, "refcache: interrupted\n");
+        return RC_EXIT_SIGNAL_BASE + (s_signal ? s_signal : SIGINT);
+    }
+    if (rc == REFCACHE_ETIMEOUT) {
+        rc_cli_diag_no_reply(stderr, cli->args->endpoint, cli->args->timeout_ms,
+                             cli->args->curve_secret != NULL);
+    } else if (rc < 0) {
         fprintf(stderr, "refcache: %s (%s)\n", refcache_strerror(rc), cli->args->endpoint);
     } else {
         const char *msg = refcache_client_message(cli->client);
@@ -139,7 +178,7 @@ static rc_json_t *s_json_start(cli_t *cli, int rc)
     return json;
 }
 
-static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit)
+static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit, bool preview)
 {
     rc_json_str(json, "ref_id", t->ref_id);
     rc_json_str(json, "state", rc_state_name(t->state));
@@ -147,7 +186,7 @@ static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool sub
     rc_json_uint(json, "progress_total", t->progress_total);
     rc_json_uint(json, "attempt", t->attempt);
     rc_json_uint(json, "result_size", t->result_size);
-    if (t->result_len || t->state == REFCACHE_STATE_COMPLETE)
+    if (preview && (t->result_len || t->state == REFCACHE_STATE_COMPLETE))
         rc_json_bytes(json, "result", t->result, t->result_len);
     rc_json_bool(json, "result_truncated", t->result_truncated);
     rc_json_str(json, "error", t->error);
@@ -167,40 +206,36 @@ static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool sub
     }
 }
 
-static void s_human_task(const refcache_task_view_t *t, bool submit)
-{
-    printf("ref_id  %s  %s  progress %" PRIu64 "/%" PRIu64 "  attempt %" PRIu32 "%s%s\n", t->ref_id,
-           rc_state_name(t->state), t->progress_done, t->progress_total, t->attempt,
-           submit && t->cache_hit ? "  cache_hit" : "", submit && t->deduplicated ? "  deduplicated" : "");
-    if (t->error_code || *t->error)
-        printf("error   %s%s%s\n", rc_code_name(t->error_code), *t->error ? ": " : "", t->error);
-    if (t->state == REFCACHE_STATE_COMPLETE) {
-        if (t->result_truncated)
-            printf("result  %" PRIu64 " bytes; first %zu below (read all with: refcache fetch %s)\n",
-                   t->result_size, t->result_len, t->ref_id);
-        else
-            printf("result  %" PRIu64 " bytes\n", t->result_size);
-        fwrite(t->result, 1, t->result_len, stdout);
-        if (t->result_len && t->result[t->result_len - 1] != '\n')
-            putchar('\n');
-    }
-}
-
 /* Prints a task reply (submit/status/wait) and returns the exit status. */
-static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
+static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, rc_cmd_t cmd)
 {
+    rc_cli_args_t *a = cli->args;
     const refcache_task_view_t *t = *task_p ? &(*task_p)->info : NULL;
-    if (rc >= 0 && cli->args->json) {
+    bool submit = cmd == RC_CMD_SUBMIT;
+    if (rc >= 0 && a->json) {
         rc_json_t *json = s_json_start(cli, rc);
         if (json && t && *t->ref_id)
-            s_json_task(json, t, submit);
+            s_json_task(json, t, submit, !a->no_preview);
         s_json_emit(json);
         rc_json_destroy(&json);
+    } else if (rc == 0 && t && a->quiet) {
+        if (submit)
+            printf("%s\n", t->ref_id);
     } else if (rc == 0 && t) {
-        s_human_task(t, submit);
+        unsigned flags = (submit ? RC_SHOW_SUBMIT : RC_SHOW_TIMES) | (a->no_preview ? RC_SHOW_NO_PREVIEW : 0);
+        rc_cli_show_task(stdout, t, flags, rc_wall_us());
+    }
+    int status = s_report(cli, rc);
+    if (rc == 0 && t && cmd == RC_CMD_WAIT && a->exit_status) {
+        if (t->state == REFCACHE_STATE_FAILED)
+            status = RC_EXIT_TASK_FAILED;
+        else if (t->state == REFCACHE_STATE_CANCELLED)
+            status = RC_EXIT_TASK_CANCELLED;
+        else if (t->state != REFCACHE_STATE_COMPLETE)
+            status = RC_EXIT_STILL_RUNNING;
     }
     refcache_task_destroy(task_p);
-    return s_report(cli, rc);
+    return status;
 }
 
 /* Reads --payload: TEXT, @FILE, or @- (standard input). */
@@ -264,22 +299,44 @@ static int s_cmd_submit(cli_t *cli)
     refcache_task_t *t = NULL;
     int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);
-    return s_task_out(cli, rc, &t, true);
+    return s_task_out(cli, rc, &t, RC_CMD_SUBMIT);
 }
 
 static int s_cmd_status(cli_t *cli)
 {
     refcache_task_t *t = NULL;
     int rc = refcache_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
-    return s_task_out(cli, rc, &t, false);
+    return s_task_out(cli, rc, &t, RC_CMD_STATUS);
 }
 
+static bool s_terminal(int state)
+{
+    return state == REFCACHE_STATE_COMPLETE || state == REFCACHE_STATE_FAILED ||
+           state == REFCACHE_STATE_CANCELLED;
+}
+
+/* One Wait for the whole time; on a terminal, Waits of RC_CLI_BAR_MS in a
+ * row instead, the progress bar redrawn after each. */
 static int s_cmd_wait(cli_t *cli)
 {
+    rc_cli_args_t *a = cli->args;
     refcache_task_t *t = NULL;
-    int rc =
-        refcache_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
-    return s_task_out(cli, rc, &t, false);
+    rc_cli_bar_t bar;
+    rc_cli_bar_init(&bar, stderr, cli->tty && !a->quiet);
+    uint64_t deadline = rc_mono_us() + (uint64_t) a->wait_ms * 1000;
+    int rc;
+    for (;;) {
+        uint64_t now = rc_mono_us();
+        uint32_t left = now < deadline ? (uint32_t) ((deadline - now + 999) / 1000) : 0;
+        uint32_t slice = bar.on && left > RC_CLI_BAR_MS ? RC_CLI_BAR_MS : left;
+        rc = refcache_client_wait(cli->client, a->operand, slice, &t, a->timeout_ms);
+        if (rc || slice == left || s_terminal(t->info.state))
+            break;
+        rc_cli_bar_draw(&bar, "waiting", t->info.progress_done, t->info.progress_total, false);
+        refcache_task_destroy(&t);
+    }
+    rc_cli_bar_clear(&bar);
+    return s_task_out(cli, rc, &t, RC_CMD_WAIT);
 }
 
 static int s_cmd_fetch(cli_t *cli)
@@ -293,6 +350,9 @@ static int s_cmd_fetch(cli_t *cli)
     } else if (!a->json) {
         out = stdout;
     }
+    /* A bar when the bytes do not go to the terminal it is drawn on. */
+    rc_cli_bar_t bar;
+    rc_cli_bar_init(&bar, stderr, cli->tty && !a->have_length && (a->out_file || !isatty(STDOUT_FILENO)));
     /* JSON needs the bytes at once; raw output streams page by page. */
     rc_buf_t buf = {0};
     size_t len = 0;
@@ -323,7 +383,9 @@ static int s_cmd_fetch(cli_t *cli)
         refcache_page_destroy(&page);
         if (a->have_length || got == 0 || offset >= total)
             break;
+        rc_cli_bar_draw(&bar, "fetching", offset, total, true);
     }
+    rc_cli_bar_clear(&bar);
     if (out == stdout) {
         fflush(stdout);
     } else if (out && fclose(out) != 0 && exit_status == RC_EXIT_OK) {
@@ -454,12 +516,24 @@ static int s_cmd_stats(cli_t *cli)
 
 static int s_cmd_keygen(rc_cli_args_t *a)
 {
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", a->operand);
+    /* A key pair in use (the broker's, a client's) must not vanish by a
+     * mistyped command: whoever holds it would be locked out. */
+    struct stat st;
+    const char *existing = stat(a->operand, &st) == 0 ? a->operand : stat(secret, &st) == 0 ? secret : NULL;
+    if (existing && !a->force) {
+        fprintf(
+            stderr,
+            "refcache: %s already exists: not overwriting a key pair (a broker or client using it would be "
+            "locked out); --force replaces it\n",
+            existing);
+        return RC_EXIT_TRANSPORT;
+    }
     zcert_t *cert = zcert_new();
     if (!cert)
         return s_fail("cannot create a certificate%s%s", "", "");
     int rc = zcert_save(cert, a->operand);
-    char secret[4096];
-    snprintf(secret, sizeof secret, "%s_secret", a->operand);
     if (rc != 0) {
         zcert_destroy(&cert);
         return s_fail("cannot write %s or %s", a->operand, secret);
@@ -488,6 +562,11 @@ static int s_cmd_keygen(rc_cli_args_t *a)
 
 int main(int argc, char **argv)
 {
+    /* Ctrl-C and SIGTERM: the blocking call returns, the exit status says
+     * which signal (CZMQ's own handler would say nothing; zsys_init installs
+     * it, so it runs first). */
+    zsys_init();
+    zsys_handler_set(s_on_signal);
     rc_cli_args_t args;
     char err[512];
     int rc = rc_cli_parse(argc, argv, getenv("REFCACHE_ENDPOINT"), &args, err, sizeof err);
@@ -524,7 +603,7 @@ int main(int argc, char **argv)
         rc_cli_args_free(&args);
         return RC_EXIT_TRANSPORT;
     }
-    cli_t cli = {&args, client};
+    cli_t cli = {&args, client, isatty(STDERR_FILENO) && !args.json};
     switch (args.cmd) {
     case RC_CMD_SUBMIT:
         rc = s_cmd_submit(&cli);

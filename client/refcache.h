@@ -230,6 +230,10 @@ typedef struct {
     int cancel_state;           /* REFCACHE_REPLY_CANCEL */
     bool found;                 /* REFCACHE_REPLY_DELETE */
     refcache_stats_t stats;     /* REFCACHE_REPLY_STATS */
+    /* How many numbers of the request the broker used clamped to its
+     * limits (a TTL, a timeout, a page length above them): the message
+     * names each, with the value used. */
+    uint32_t clamped;
 } refcache_reply_t;
 
 /* Connection */
