@@ -179,6 +179,8 @@ static void broker_actor(zsock_t *pipe, void *arg)
     args->client_keys = args->worker_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
+    else if (rc_journal_open(&core, args->err, sizeof args->err) != 0)
+        rc = -1; /* the store first: nothing is served before its state is back */
     else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
                  0 ||
              bind_to(workers, cfg->workers_endpoint, args->endpoints[RC_EP_WORKERS], 256, args->err, 256) !=
@@ -192,6 +194,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
         zsock_destroy(&clients);
         zsock_destroy(&workers);
         zsock_destroy(&control);
+        rc_journal_close(&core);
         rc_core_fini(&core);
         zsock_signal(pipe, 1);
         return;
@@ -206,7 +209,9 @@ static void broker_actor(zsock_t *pipe, void *arg)
         {core.workers, 0, ZMQ_POLLIN, 0},
         {core.control, 0, ZMQ_POLLIN, 0},
         {core.clients, 0, ZMQ_POLLIN, 0},
+        {NULL, rc_journal_fd(&core), ZMQ_POLLIN, 0}, /* the store's durable mark moved */
     };
+    int n_items = rc_journal_fd(&core) >= 0 ? 5 : 4;
     bool running = true;
     while (running) {
         uint64_t now = rc_mono_us();
@@ -216,7 +221,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
             now = rc_mono_us();
             timeout = next <= now ? 0 : (long) ((next - now + 999) / 1000);
         }
-        if (zmq_poll(items, 4, timeout) < 0) {
+        if (zmq_poll(items, n_items, timeout) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
@@ -244,7 +249,12 @@ static void broker_actor(zsock_t *pipe, void *arg)
             drain(&core, core.control, rc_core_control_msg);
         if (items[3].revents & ZMQ_POLLIN)
             drain(&core, core.clients, rc_core_client_msg);
+        if (n_items == 5 && items[4].revents & ZMQ_POLLIN) {
+            rc_journal_durable(&core);
+            rc_outbox_flush_all(&core);
+        }
     }
+    rc_journal_close(&core);
     rc_core_fini(&core);
     zsock_destroy(&clients);
     zsock_destroy(&workers);

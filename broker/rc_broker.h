@@ -40,6 +40,10 @@ typedef struct {
     uint32_t retry_base_ms;       /* first retry back-off; default 100 */
     uint32_t retry_max_ms;        /* back-off cap; default 10,000 */
 
+    /* The durable store (NULL, "" or "none": memory only). */
+    const char *store_path;
+    bool store_relaxed; /* a crash of the machine may lose the last second (docs/store.md) */
+
     /* CURVE (NULL: off). */
     const char *curve_secret_file;   /* the broker's secret certificate */
     const char *clients_allowed_dir; /* public certificates of allowed clients */

@@ -94,19 +94,16 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
         rc_str_t name = rc_codec_wmsg_function(m, i);
         if (name.len == 0 || name.len > RC_MAX_NAME || !printable(name.ptr, name.len))
             continue;
-        rc_fn_t *fn = zhashx_lookup(core->fns, name.ptr);
-        if (!fn) {
-            fn = calloc(1, sizeof *fn);
-            if (!fn || !(fn->name = strdup(name.ptr))) {
-                free(fn);
-                continue;
-            }
-            rc_list_init(&fn->queue);
-            zhashx_insert(core->fns, fn->name, fn);
-        }
+        bool known = zhashx_lookup(core->fns, name.ptr) != NULL;
+        rc_fn_t *fn = rc_core_fn(core, name.ptr);
+        if (!fn)
+            continue;
+        bool was_cacheable = fn->cacheable;
         for (size_t j = 0; j < m->n_cacheable; j++)
             if (strcmp(rc_codec_wmsg_cacheable(m, j).ptr, name.ptr) == 0)
                 fn->cacheable = true;
+        if (!known || fn->cacheable != was_cacheable)
+            rc_journal_function(core, fn);
         fns[k++] = fn;
     }
     uint32_t credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;

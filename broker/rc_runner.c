@@ -217,6 +217,8 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             set_error(t, c, "out of memory keeping the result", 32);
         else if (ev->event == RC_EV_FAILURE && msg)
             set_error(t, c ? c : REFCACHE__V1__CODE__CODE_UNKNOWN, msg->message.ptr, msg->message.len);
+        else if (ev->cause.kind == RC_CAUSE_RESTART)
+            set_error(t, c, "worker lost: the broker restarted while it ran", 46);
         else
             set_error(t, c, "worker lost", 11);
     }
@@ -250,8 +252,15 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             core->c.expired++;
         else if (ev->event == RC_EV_EVICT)
             core->c.evicted++;
-        if (t->flags & F_HANDLES)
+        if (t->flags & F_HANDLES) {
+            /* Each extra handle goes with the record: shown as its own end. */
+            for (rc_handle_t *h = NULL; core->runner.n_observers && (h = rc_handles_next(core, t, h));) {
+                rc_ev_t one = *ev;
+                one.handle = h;
+                observe(core, t, &one, rc_handles_state(t, h), RC_GONE, RC_ACT_FORGET, 0);
+            }
             rc_handles_drop(core, t);
+        }
         rc_cache_drop(core, t);
     }
     rc_core_set_state(core, t, tr.next);

@@ -31,6 +31,7 @@ typedef enum {
     RC_CAUSE_WORKER, /* a worker's message about the task */
     RC_CAUSE_TIMER,  /* the task's deadline, retry back-off or TTL */
     RC_CAUSE_BROKER, /* the broker itself: a dispatch, a refused send, a lost worker, a cap */
+    RC_CAUSE_RESTART, /* the broker restarted (recovery from its store) */
 } rc_cause_kind_t;
 
 typedef struct {

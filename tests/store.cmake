@@ -6,3 +6,6 @@ if(TARGET rc_store)
   add_executable(store_bench store_bench.c)
   target_link_libraries(store_bench PRIVATE rc_store)
 endif()
+
+# The broker on a store: what a restart keeps.
+rc_add_test(test_store_broker SOURCES test_store_broker.c LIBS rc_testkit TIMEOUT 120)
