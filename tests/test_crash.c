@@ -231,7 +231,24 @@ static void s_check(refcache_client_t *c, const ledger_t *l, int cycle, bool fin
                 break;
             usleep(20000);
         } while ((int64_t) rc_mono_us() < until);
-        assert_int_equal(st.tasks_pending + st.tasks_processing, 0);
+        for (size_t i = 0; st.tasks_processing && i < l->n; i++) {
+            refcache_task_t *t = NULL;
+            if (refcache_client_status(c, l->v[i].ref, &t, 5000) == 0 &&
+                t->info.state == REFCACHE_STATE_PROCESSING)
+                print_message("still PROCESSING: %s kind %d attempt %u started %llu progress %llu/%llu fn %s\n",
+                              l->v[i].ref, l->v[i].kind, t->info.attempt,
+                              (unsigned long long) t->info.started_at_us,
+                              (unsigned long long) t->info.progress_done,
+                              (unsigned long long) t->info.progress_total, t->info.function);
+            refcache_task_destroy(&t);
+        }
+        if (st.tasks_pending + st.tasks_processing)
+            fail_msg("after 20 s, %llu tasks PENDING (queue depth %llu) and %llu PROCESSING; %llu workers, %llu "
+                     "busy; retries %llu, lost %llu, stale %llu",
+                     (unsigned long long) st.tasks_pending, (unsigned long long) st.queue_depth,
+                     (unsigned long long) st.tasks_processing, (unsigned long long) st.workers,
+                     (unsigned long long) st.workers_busy, (unsigned long long) st.retries_total,
+                     (unsigned long long) st.workers_lost_total, (unsigned long long) st.stale_msgs_total);
     }
     size_t complete = 0, cancelled = 0, gone = 0, other = 0;
     for (size_t i = 0; i < l->n; i++) {
