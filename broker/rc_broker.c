@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_core.h"
+#include "rc_board.h"
 #include "rc_common.h"
-#include "refcache_worker.h"
+#include "rc_core.h"
+#include "rc_pool.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
@@ -22,8 +23,10 @@ struct rc_broker {
     zactor_t *auth;    /* the ZAP handler, with CURVE */
     char auth_dir[64]; /* the allow-lists merged for it */
     refcache_pool_t *pool;
+    /* The cancel boards of the in-process pool's threads: the loop posts,
+     * each thread reads its own. Freed after both the pool and the loop. */
+    rc_board_registry_t *boards;
     char endpoints[3][256];
-    atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
 
 typedef struct {
@@ -31,7 +34,7 @@ typedef struct {
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
     zhashx_t *client_keys, *worker_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64];
-    atomic_uint_fast64_t *cancel_bell;
+    rc_board_registry_t *boards;
     char endpoints[3][256];
     char err[256];
 } start_args_t;
@@ -175,7 +178,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
     core.client_keys = args->client_keys;
     core.worker_keys = args->worker_keys;
     core.shared_ns = args->shared_ns;
-    core.cancel_bell = args->cancel_bell;
+    core.boards = args->boards;
     args->client_keys = args->worker_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
@@ -432,8 +435,17 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
-    atomic_init(&self->cancel_bell, 0);
-    args->cancel_bell = &self->cancel_bell;
+    if (config->workers > 0) {
+        self->boards = rc_board_registry_new(config->cancel_board_slots);
+        if (!self->boards) {
+            snprintf(errbuf, errlen, "cannot make cancel boards of %u entries (a power of two is needed)",
+                     config->cancel_board_slots);
+            free_args(args);
+            rc_broker_destroy(&self);
+            return NULL;
+        }
+    }
+    args->boards = self->boards;
     self->actor = zactor_new(broker_actor, args);
     if (!self->actor || args->err[0]) {
         snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
@@ -450,12 +462,11 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .credit = config->worker_credit,
             .heartbeat_ms = (int) config->heartbeat_ms,
             .liveness = (int) config->liveness,
-            .doorbell = &self->cancel_bell,
             /* Leave room for the envelope under the broker's message limit. */
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
-        self->pool = refcache_pool_new(&pc, errbuf, errlen);
+        self->pool = rc_pool_new(&pc, self->boards, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
@@ -483,6 +494,7 @@ void rc_broker_destroy(rc_broker_t **self_p)
     /* Workers first, so none is cut off mid-message by the broker's exit. */
     refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
+    rc_board_registry_destroy(&self->boards);
     zactor_destroy(&self->auth);
     if (self->auth_dir[0])
         remove_dir(self->auth_dir);

@@ -14,10 +14,10 @@
 #define RC_CORE_H
 
 #include <czmq.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rc_board.h"
 #include "rc_broker.h"
 #include "rc_cache.h"
 #include "rc_codec.h"
@@ -115,9 +115,10 @@ struct rc_core {
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
     zhashx_t *client_keys, *worker_keys;
     zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
-    /* The in-process pool's doorbell (rc_pool_config_t): incremented after
-     * each cancel notice sent; NULL when there is none. */
-    atomic_uint_fast64_t *cancel_bell;
+    /* The cancel boards of the in-process pool's threads (rc_board.h),
+     * where a peer's is looked up when its Ready arrives; NULL without a
+     * pool. */
+    rc_board_registry_t *boards;
 };
 
 /* Life cycle. */

@@ -118,6 +118,11 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     w->fns = fns;
     w->nfns = k;
     w->ready = true;
+    /* Once per Ready (the look-up takes the registry's mutex): a thread of
+     * the broker's own pool registered its board under this id before it
+     * sent this Ready. */
+    if (core->boards)
+        w->board = rc_board_find(core->boards, w->id);
     rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
 }
