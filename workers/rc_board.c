@@ -112,15 +112,3 @@ bool rc_board_post(rc_board_t *self, const uint8_t ref[16], uint32_t attempt)
     atomic_store_explicit(&self->head, head + 1, memory_order_release);
     return true;
 }
-
-void rc_board_miss(rc_board_t *self)
-{
-    /* Release, before the notice goes out on the socket: a thread that has
-     * not seen the entry sees the count. */
-    atomic_fetch_add_explicit(&self->missed, 1, memory_order_release);
-}
-
-void rc_board_settle(rc_board_t *self)
-{
-    atomic_fetch_sub_explicit(&self->missed, 1, memory_order_release);
-}

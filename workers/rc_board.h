@@ -90,11 +90,27 @@ rc_board_t *rc_board_find(rc_board_registry_t *self, const char *id);
 bool rc_board_post(rc_board_t *self, const uint8_t ref[16], uint32_t attempt);
 
 /* Counts a notice that could not be posted, before it is sent on the
- * socket; rc_board_settle when the task it names has been answered. */
-void rc_board_miss(rc_board_t *self);
-void rc_board_settle(rc_board_t *self);
+ * socket (release: a thread that has not seen the entry sees the count);
+ * rc_board_settle when the task it names has been answered. Inline: the
+ * broker's release of a credit slot checks for a settle on every task. */
+static inline void rc_board_miss(rc_board_t *self)
+{
+    atomic_fetch_add_explicit(&self->missed, 1, memory_order_release);
+}
+
+static inline void rc_board_settle(rc_board_t *self)
+{
+    atomic_fetch_sub_explicit(&self->missed, 1, memory_order_release);
+}
 
 /* Consumer (the board's worker thread only). */
+
+/* True if an entry waits to be taken: one acquire load when none does. */
+static inline bool rc_board_pending(rc_board_t *self)
+{
+    return atomic_load_explicit(&self->head, memory_order_acquire) !=
+           atomic_load_explicit(&self->tail, memory_order_relaxed); /* ours */
+}
 
 /* Takes the oldest entry not yet taken into *out; false if none. */
 static inline bool rc_board_take(rc_board_t *self, rc_board_entry_t *out)

@@ -275,19 +275,15 @@ void rc_wrecv_echoes_clear(rc_wthread_t *w)
     w->echo_tail = w->echo_head;
 }
 
-bool rc_wrecv_board_take(rc_wthread_t *w)
+void rc_wrecv_board_drain(rc_wthread_t *w)
 {
-    rc_board_t *b = w->board;
-    if (!b)
-        return true;
     rc_board_entry_t e;
-    while (rc_board_take(b, &e)) {
+    while (rc_board_take(w->board, &e)) {
         char hex[RC_REF_ID_LEN + 1];
         rc_hex_encode(e.ref, sizeof e.ref, hex);
         cancel(w, hex, e.attempt);
         echo_add(w, &e);
     }
-    return rc_board_missing(b);
 }
 
 static void on_cancel(rc_wthread_t *w, const Refcache__V1__CancelNotice *n)
