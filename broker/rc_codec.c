@@ -519,6 +519,8 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         req->n_entries = pb->batch->n_requests;
         return 0;
     default:
+        if (rc_codec_request_observe(pb, req) == 0)
+            return 0;
         *why = "request has no body (or one this broker does not know)";
         return -1;
     }
@@ -744,6 +746,8 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
 {
     if (r->kind == RC_REPLY_STATS && r->stats)
         return reply_stats(buf, r);
+    if (r->kind == RC_REPLY_LIST || r->kind == RC_REPLY_WORKERS || r->kind == RC_REPLY_METRICS)
+        return rc_codec_reply_observe(buf, r);
 
     task_size_t tz = {0};
     uint32_t body_field = 0; /* none */
@@ -779,6 +783,9 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         break;
     case RC_REPLY_STATS: /* without stats: no body */
     case RC_REPLY_NONE:
+    case RC_REPLY_LIST: /* rc_codec_reply_observe */
+    case RC_REPLY_WORKERS:
+    case RC_REPLY_METRICS:
         break;
     }
     size_t message_len = len_of(r->message);
@@ -851,6 +858,8 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         msg->credit = pb->ready->credit;
         msg->heartbeat_ms = pb->ready->heartbeat_ms;
         msg->max_batch = pb->ready->max_batch;
+        msg->host = str_of(pb->ready->host);
+        msg->pid = pb->ready->pid;
         msg->n_functions = pb->ready->n_functions;
         msg->n_cacheable = pb->ready->n_cacheable;
         return 0;

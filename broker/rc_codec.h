@@ -49,6 +49,10 @@ typedef enum {
     RC_REQ_DELETE,
     RC_REQ_STATS,
     RC_REQ_BATCH, /* a RequestBatch: rc_codec_request_next gives each entry */
+    RC_REQ_LIST,
+    RC_REQ_WORKERS,
+    RC_REQ_WATCH,
+    RC_REQ_METRICS,
 } rc_req_kind_t;
 
 typedef struct {
@@ -65,6 +69,15 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
+    /* list (function, ns, and for watch ref_id, above) */
+    uint32_t states;              /* a bit per State (1u << state); 0: all; bit 31: one out of range */
+    bool all_ns;                  /* list, watch: every namespace */
+    uint64_t after_us, before_us; /* list: created_after_us, created_before_us */
+    uint32_t limit;               /* list */
+    rc_str_t cursor;              /* list */
+    uint32_t window;              /* watch */
+    uint64_t watch_id, acked;     /* watch */
+    bool stop;                    /* watch */
     size_t n_entries; /* batch: how many requests it holds */
     /* batch: the entries not yet taken, as a run of bytes (read in place)
      * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
@@ -158,7 +171,33 @@ typedef enum {
     RC_REPLY_CANCEL,
     RC_REPLY_DELETE,
     RC_REPLY_STATS,
+    RC_REPLY_LIST,
+    RC_REPLY_WORKERS,
+    RC_REPLY_METRICS,
 } rc_reply_kind_t;
+
+/* A worker thread, for WorkerInfo. */
+typedef struct {
+    const char *worker_id, *host;
+    uint32_t pid, credit, tasks_held;
+    const char *const *functions;
+    size_t n_functions;
+    uint64_t joined_at_us, last_heard_at_us, tasks_ended;
+    bool ready;
+} rc_workerview_t;
+
+/* A histogram, for Histogram; and a function's three, for FunctionMetrics. */
+typedef struct {
+    const uint64_t *counts;
+    size_t n_counts;
+    uint64_t sum_us, count;
+} rc_histview_t;
+
+typedef struct {
+    const char *function;
+    uint64_t queued;
+    rc_histview_t queue_time, run_time, stop_time;
+} rc_fnmetricsview_t;
 
 typedef struct {
     uint64_t id;
@@ -172,6 +211,19 @@ typedef struct {
     bool flag;                    /* CANCEL: cancelled; DELETE: found */
     int state;                    /* CANCEL */
     const rc_statsview_t *stats;
+    /* LIST */
+    const rc_taskview_t *tasks;
+    size_t n_tasks;
+    const char *cursor;
+    uint64_t scanned;
+    /* WORKERS */
+    const rc_workerview_t *workers;
+    size_t n_workers;
+    /* METRICS */
+    const uint64_t *bounds_us;
+    size_t n_bounds;
+    const rc_fnmetricsview_t *fns;
+    size_t n_fns;
 } rc_reply_t;
 
 /* Encodes a Reply into buf (replacing its contents). 0 or -1. */
@@ -200,6 +252,8 @@ typedef struct {
     bool started;                  /* cancel ack */
     uint32_t credit, heartbeat_ms; /* ready */
     uint32_t max_batch;            /* ready */
+    rc_str_t host;                 /* ready */
+    uint32_t pid;                  /* ready */
     size_t n_functions, n_cacheable;
     size_t n_results; /* results */
     void *pb_;
@@ -228,6 +282,38 @@ int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt,
 /* Encodes a BrokerMessage{heartbeat} or {reannounce}. */
 int rc_codec_broker_heartbeat(rc_buf_t *buf);
 int rc_codec_broker_reannounce(rc_buf_t *buf);
+
+/* The List, Workers, Watch and Metrics parts of rc_codec_request and
+ * rc_codec_reply (rc_codec_observe.c): fills req from a decoded Request of
+ * one of those bodies (0, or -1 for another body); encodes a LIST, WORKERS
+ * or METRICS reply. */
+int rc_codec_request_observe(const void *pb_request, rc_request_t *req);
+int rc_codec_reply_observe(rc_buf_t *buf, const rc_reply_t *reply);
+
+/* Event.kind (refcache.v1.EventKind). */
+enum { RC_EVK_TRANSITION, RC_EVK_WATCHING, RC_EVK_LOST, RC_EVK_HEARTBEAT, RC_EVK_END };
+
+/* One event of a watch's stream, for Event. */
+typedef struct {
+    int kind;
+    const char *ref_hex, *function, *ns;
+    int old_state, new_state;
+    const char *event;
+    uint32_t attempt;
+    const char *worker_id;
+    int code;
+    const char *client;
+    bool stop_confirmed;
+    uint64_t at_us, lost, progress_done, progress_total;
+} rc_eventview_t;
+
+/* Encodes an Event's body (not yet a Reply) into buf, replacing it. 0 or -1. */
+int rc_codec_event(rc_buf_t *buf, const rc_eventview_t *e);
+
+/* Appends Reply{id, event} (ev: an Event's body from rc_codec_event) to buf
+ * as an entry of a ReplyBatch; *reply_len is the Reply's own length (what a
+ * lone one sends). 0 or -1 (out of memory). */
+int rc_codec_event_entry(rc_buf_t *buf, uint64_t id, const uint8_t *ev, size_t len, size_t *reply_len);
 
 /* How many decoded messages (and their arenas) are not yet released, in the
  * whole process: tests check that it returns to what it was. */

@@ -132,8 +132,11 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             memcpy(n->notice.ref, t->ref, 16);
         }
     }
-    if (a & RC_ACT_UNBIND)
+    rc_peer_t *held = NULL;
+    if (a & RC_ACT_UNBIND) {
+        held = t->worker;
         t->worker = NULL;
+    }
     if (a & RC_ACT_CANCEL_RETRY)
         rc_timers_cancel(core->timers, &t->timer);
     if (a & RC_ACT_CANCEL_DEADLINE)
@@ -233,7 +236,8 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
                           .event = ev->event,
                           .actions = a,
                           .code = tr.code,
-                          .cause = &ev->cause};
+                          .cause = &ev->cause,
+                          .worker = held};
         for (unsigned i = 0; i < r->n_observers; i++)
             r->observers[i].fn(r->observers[i].arg, &note);
     }
