@@ -3,15 +3,21 @@
  * point into the decoded message until rc_codec_*_release) and encodes
  * Replies, Dispatches and control messages from internal types.
  *
- * Decoded messages live in arenas (a few static ones, reused, and a heap one
- * when all are taken), so a decode costs no malloc per field; anything an
- * arena cannot hold is malloc'd and freed at the release. Any number of
- * decoded messages may be alive at once, on any thread. The hot replies and
- * the dispatch spec are encoded by hand, byte for byte as protobuf-c would
- * encode them (proto3: fields in number order, defaults left out). */
+ * Decoded messages live in arenas from rc_arena's process-wide pool (a few
+ * static ones, reused, and a heap one when all are taken), so a decode costs
+ * no malloc per field; anything an arena cannot hold is malloc'd and freed
+ * at the release. Any number of decoded messages may be alive at once, on
+ * any thread. The hot replies and the dispatch spec are encoded by hand,
+ * byte for byte as protobuf-c would encode them (proto3: fields in number
+ * order, defaults left out), with the field numbers of rc_fields.h.
+ *
+ * Its code is in three files along the channels: rc_codec_request.c
+ * (client Requests in), rc_codec_reply.c (Replies out), rc_codec_worker.c
+ * (worker and control messages in and out). */
 #ifndef RC_CODEC_H
 #define RC_CODEC_H
 
+#include "rc_buf.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,15 +36,7 @@ typedef struct {
     size_t len;
 } rc_bytes_t;
 
-/* A growable output buffer, reused across messages. */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} rc_buf_t;
-
-/* Makes room for n bytes; 0 or -1 on out of memory. */
-int rc_buf_reserve(rc_buf_t *buf, size_t n);
-void rc_buf_free(rc_buf_t *buf);
+/* Output buffers, reused across messages: rc_buf (proto/rc_buf.h). */
 
 typedef enum {
     RC_REQ_SUBMIT,
@@ -118,8 +116,8 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
  * spec, which is a BrokerMessage{dispatch} (field 1), is byte for byte one
  * entry of a DispatchBatch (field 1)), several replies in Reply{batch}. */
 #define RC_BATCH_HEAD        RC_WIRE_HEAD_MAX
-#define RC_DISPATCHES_FIELD  4  /* BrokerMessage.dispatches */
-#define RC_REPLY_BATCH_FIELD 10 /* Reply.batch */
+#define RC_DISPATCHES_FIELD  RC_FIELD_BROKER_MESSAGE_DISPATCHES
+#define RC_REPLY_BATCH_FIELD RC_FIELD_REPLY_BATCH
 
 /* Appends reply (an encoded Reply) to buf as an entry of a ReplyBatch; 0 or
  * -1 (out of memory). */
@@ -318,5 +316,12 @@ int rc_codec_event_entry(rc_buf_t *buf, uint64_t id, const uint8_t *ev, size_t l
 /* How many decoded messages (and their arenas) are not yet released, in the
  * whole process: tests check that it returns to what it was. */
 size_t rc_codec_live_messages(void);
+
+/* What the codec reads and writes of each message, field by field, for
+ * test_wire_drift (rc_wire.h): one list per file, ended by a zeroed entry. */
+extern const rc_wire_cover_t rc_codec_request_covers[];
+extern const rc_wire_cover_t rc_codec_reply_covers[];
+extern const rc_wire_cover_t rc_codec_worker_covers[];
+extern const rc_wire_cover_t rc_codec_observe_covers[];
 
 #endif

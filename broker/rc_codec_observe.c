@@ -6,19 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_codec.h"
-#include "rc_wire.h"
-#include "refcache.pb-c.h"
-
-static size_t slen(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
-
-static rc_str_t str_of(const char *s)
-{
-    return (rc_str_t){s, slen(s)};
-}
+#include "rc_codec_int.h"
+#include "rc_fields.h"
 
 /* ---------------------------------------------------------------- requests */
 
@@ -68,11 +57,7 @@ int rc_codec_request_observe(const void *pb_request, rc_request_t *req)
 
 static int pack_reply(rc_buf_t *buf, const Refcache__V1__Reply *reply)
 {
-    size_t n = refcache__v1__reply__get_packed_size(reply);
-    if (rc_buf_reserve(buf, n ? n : 1) != 0)
-        return -1;
-    buf->len = refcache__v1__reply__pack(reply, buf->data);
-    return 0;
+    return pack_into(buf, &reply->base);
 }
 
 static void task_info(Refcache__V1__TaskInfo *ti, const rc_taskview_t *v)
@@ -221,75 +206,92 @@ int rc_codec_reply_observe(rc_buf_t *buf, const rc_reply_t *r)
 
 /* ---------------------------------------------------------------- events */
 
-/* Event field numbers. */
-enum {
-    EV_KIND = 1,
-    EV_REF_ID,
-    EV_FUNCTION,
-    EV_NAMESPACE,
-    EV_OLD_STATE,
-    EV_NEW_STATE,
-    EV_EVENT,
-    EV_ATTEMPT,
-    EV_WORKER_ID,
-    EV_CODE,
-    EV_CLIENT,
-    EV_STOP_CONFIRMED,
-    EV_AT_US,
-    EV_LOST,
-    EV_PROGRESS_DONE,
-    EV_PROGRESS_TOTAL,
-};
-
-#define REPLY_EVENT_FIELD 13 /* Reply.event */
-
 int rc_codec_event(rc_buf_t *buf, const rc_eventview_t *e)
 {
-    size_t ref = slen(e->ref_hex), fn = slen(e->function), ns = slen(e->ns), ev = slen(e->event),
-           wid = slen(e->worker_id), client = slen(e->client);
-    size_t n = rc_wire_sz_enum(EV_KIND, e->kind) + rc_wire_sz_bytes(EV_REF_ID, ref) +
-               rc_wire_sz_bytes(EV_FUNCTION, fn) + rc_wire_sz_bytes(EV_NAMESPACE, ns) +
-               rc_wire_sz_enum(EV_OLD_STATE, e->old_state) + rc_wire_sz_enum(EV_NEW_STATE, e->new_state) +
-               rc_wire_sz_bytes(EV_EVENT, ev) + rc_wire_sz_varint(EV_ATTEMPT, e->attempt) +
-               rc_wire_sz_bytes(EV_WORKER_ID, wid) + rc_wire_sz_enum(EV_CODE, e->code) +
-               rc_wire_sz_bytes(EV_CLIENT, client) + rc_wire_sz_bool(EV_STOP_CONFIRMED, e->stop_confirmed) +
-               rc_wire_sz_varint(EV_AT_US, e->at_us) + rc_wire_sz_varint(EV_LOST, e->lost) +
-               rc_wire_sz_varint(EV_PROGRESS_DONE, e->progress_done) +
-               rc_wire_sz_varint(EV_PROGRESS_TOTAL, e->progress_total);
+    size_t ref = len_of(e->ref_hex), fn = len_of(e->function), ns = len_of(e->ns), ev = len_of(e->event),
+           wid = len_of(e->worker_id), client = len_of(e->client);
+    size_t n = rc_wire_sz_enum(RC_FIELD_EVENT_KIND, e->kind) + rc_wire_sz_bytes(RC_FIELD_EVENT_REF_ID, ref) +
+               rc_wire_sz_bytes(RC_FIELD_EVENT_FUNCTION, fn) + rc_wire_sz_bytes(RC_FIELD_EVENT_NAMESPACE, ns) +
+               rc_wire_sz_enum(RC_FIELD_EVENT_OLD_STATE, e->old_state) + rc_wire_sz_enum(RC_FIELD_EVENT_NEW_STATE, e->new_state) +
+               rc_wire_sz_bytes(RC_FIELD_EVENT_EVENT, ev) + rc_wire_sz_varint(RC_FIELD_EVENT_ATTEMPT, e->attempt) +
+               rc_wire_sz_bytes(RC_FIELD_EVENT_WORKER_ID, wid) + rc_wire_sz_enum(RC_FIELD_EVENT_CODE, e->code) +
+               rc_wire_sz_bytes(RC_FIELD_EVENT_CLIENT, client) + rc_wire_sz_bool(RC_FIELD_EVENT_STOP_CONFIRMED, e->stop_confirmed) +
+               rc_wire_sz_varint(RC_FIELD_EVENT_AT_US, e->at_us) + rc_wire_sz_varint(RC_FIELD_EVENT_LOST, e->lost) +
+               rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_DONE, e->progress_done) +
+               rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_TOTAL, e->progress_total);
     if (rc_buf_reserve(buf, n ? n : 1) != 0)
         return -1;
     uint8_t *p = buf->data;
-    p = rc_wire_put_enum(p, EV_KIND, e->kind);
-    p = rc_wire_put_bytes(p, EV_REF_ID, e->ref_hex, ref);
-    p = rc_wire_put_bytes(p, EV_FUNCTION, e->function, fn);
-    p = rc_wire_put_bytes(p, EV_NAMESPACE, e->ns, ns);
-    p = rc_wire_put_enum(p, EV_OLD_STATE, e->old_state);
-    p = rc_wire_put_enum(p, EV_NEW_STATE, e->new_state);
-    p = rc_wire_put_bytes(p, EV_EVENT, e->event, ev);
-    p = rc_wire_put_varint(p, EV_ATTEMPT, e->attempt);
-    p = rc_wire_put_bytes(p, EV_WORKER_ID, e->worker_id, wid);
-    p = rc_wire_put_enum(p, EV_CODE, e->code);
-    p = rc_wire_put_bytes(p, EV_CLIENT, e->client, client);
-    p = rc_wire_put_bool(p, EV_STOP_CONFIRMED, e->stop_confirmed);
-    p = rc_wire_put_varint(p, EV_AT_US, e->at_us);
-    p = rc_wire_put_varint(p, EV_LOST, e->lost);
-    p = rc_wire_put_varint(p, EV_PROGRESS_DONE, e->progress_done);
-    p = rc_wire_put_varint(p, EV_PROGRESS_TOTAL, e->progress_total);
+    p = rc_wire_put_enum(p, RC_FIELD_EVENT_KIND, e->kind);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_REF_ID, e->ref_hex, ref);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_FUNCTION, e->function, fn);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_NAMESPACE, e->ns, ns);
+    p = rc_wire_put_enum(p, RC_FIELD_EVENT_OLD_STATE, e->old_state);
+    p = rc_wire_put_enum(p, RC_FIELD_EVENT_NEW_STATE, e->new_state);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_EVENT, e->event, ev);
+    p = rc_wire_put_varint(p, RC_FIELD_EVENT_ATTEMPT, e->attempt);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_WORKER_ID, e->worker_id, wid);
+    p = rc_wire_put_enum(p, RC_FIELD_EVENT_CODE, e->code);
+    p = rc_wire_put_bytes(p, RC_FIELD_EVENT_CLIENT, e->client, client);
+    p = rc_wire_put_bool(p, RC_FIELD_EVENT_STOP_CONFIRMED, e->stop_confirmed);
+    p = rc_wire_put_varint(p, RC_FIELD_EVENT_AT_US, e->at_us);
+    p = rc_wire_put_varint(p, RC_FIELD_EVENT_LOST, e->lost);
+    p = rc_wire_put_varint(p, RC_FIELD_EVENT_PROGRESS_DONE, e->progress_done);
+    p = rc_wire_put_varint(p, RC_FIELD_EVENT_PROGRESS_TOTAL, e->progress_total);
     buf->len = (size_t) (p - buf->data);
     return 0;
 }
 
 int rc_codec_event_entry(rc_buf_t *buf, uint64_t id, const uint8_t *ev, size_t len, size_t *reply_len)
 {
-    /* Reply{id = 1, event = 13}: code OK and no message are left out. */
-    size_t reply = rc_wire_sz_varint(1, id) + rc_wire_sz_msg(REPLY_EVENT_FIELD, len);
-    if (rc_buf_reserve(buf, buf->len + rc_wire_sz_msg(1, reply)) != 0)
+    /* Reply{id, event}: code OK and no message are left out. */
+    size_t reply = rc_wire_sz_varint(RC_FIELD_REPLY_ID, id) + rc_wire_sz_msg(RC_FIELD_REPLY_EVENT, len);
+    if (rc_buf_reserve(buf, buf->len + rc_wire_sz_msg(RC_FIELD_REPLY_BATCH_REPLIES, reply)) != 0)
         return -1;
-    uint8_t *p = rc_wire_put_msg(buf->data + buf->len, 1, reply); /* ReplyBatch.replies */
-    p = rc_wire_put_varint(p, 1, id);
-    p = rc_wire_put_msg(p, REPLY_EVENT_FIELD, len);
+    uint8_t *p = rc_wire_put_msg(buf->data + buf->len, RC_FIELD_REPLY_BATCH_REPLIES, reply);
+    p = rc_wire_put_varint(p, RC_FIELD_REPLY_ID, id);
+    p = rc_wire_put_msg(p, RC_FIELD_REPLY_EVENT, len);
     memcpy(p, ev, len);
     buf->len = (size_t) (p + len - buf->data);
     *reply_len = reply;
     return 0;
 }
+
+/* ---------------------------------------------------------------- coverage */
+
+/* Under the names of the request decoder and the reply encoder, whose
+ * bodies these are. */
+#define REQ "rc_codec: Request decoder"
+#define REP "rc_codec: Reply encoder"
+#define EVF(x) RC_FIELD_EVENT_##x
+
+const rc_wire_cover_t rc_codec_observe_covers[] = {
+    RC_COVER(REQ, refcache__v1__list_request__descriptor, RC_FIELD_LIST_REQUEST_STATES,
+             RC_FIELD_LIST_REQUEST_FUNCTION, RC_FIELD_LIST_REQUEST_NAMESPACE, RC_FIELD_LIST_REQUEST_ALL_NAMESPACES,
+             RC_FIELD_LIST_REQUEST_CREATED_AFTER_US, RC_FIELD_LIST_REQUEST_CREATED_BEFORE_US,
+             RC_FIELD_LIST_REQUEST_LIMIT, RC_FIELD_LIST_REQUEST_CURSOR),
+    RC_COVER_NONE(REQ, refcache__v1__workers_request__descriptor),
+    RC_COVER(REQ, refcache__v1__watch_request__descriptor, RC_FIELD_WATCH_REQUEST_REF_ID,
+             RC_FIELD_WATCH_REQUEST_FUNCTION, RC_FIELD_WATCH_REQUEST_NAMESPACE,
+             RC_FIELD_WATCH_REQUEST_ALL_NAMESPACES, RC_FIELD_WATCH_REQUEST_WINDOW, RC_FIELD_WATCH_REQUEST_WATCH_ID,
+             RC_FIELD_WATCH_REQUEST_ACKED, RC_FIELD_WATCH_REQUEST_STOP),
+    RC_COVER_NONE(REQ, refcache__v1__metrics_request__descriptor),
+    RC_COVER(REP, refcache__v1__list_reply__descriptor, RC_FIELD_LIST_REPLY_TASKS, RC_FIELD_LIST_REPLY_NEXT_CURSOR,
+             RC_FIELD_LIST_REPLY_SCANNED),
+    RC_COVER(REP, refcache__v1__workers_reply__descriptor, RC_FIELD_WORKERS_REPLY_WORKERS),
+    RC_COVER(REP, refcache__v1__worker_info__descriptor, RC_FIELD_WORKER_INFO_WORKER_ID, RC_FIELD_WORKER_INFO_HOST,
+             RC_FIELD_WORKER_INFO_PID, RC_FIELD_WORKER_INFO_FUNCTIONS, RC_FIELD_WORKER_INFO_CREDIT,
+             RC_FIELD_WORKER_INFO_TASKS_HELD, RC_FIELD_WORKER_INFO_JOINED_AT_US,
+             RC_FIELD_WORKER_INFO_LAST_HEARD_AT_US, RC_FIELD_WORKER_INFO_READY, RC_FIELD_WORKER_INFO_TASKS_ENDED),
+    RC_COVER(REP, refcache__v1__event__descriptor, EVF(KIND), EVF(REF_ID), EVF(FUNCTION), EVF(NAMESPACE),
+             EVF(OLD_STATE), EVF(NEW_STATE), EVF(EVENT), EVF(ATTEMPT), EVF(WORKER_ID), EVF(CODE), EVF(CLIENT),
+             EVF(STOP_CONFIRMED), EVF(AT_US), EVF(LOST), EVF(PROGRESS_DONE), EVF(PROGRESS_TOTAL)),
+    RC_COVER(REP, refcache__v1__metrics_reply__descriptor, RC_FIELD_METRICS_REPLY_BOUNDS_US,
+             RC_FIELD_METRICS_REPLY_FUNCTIONS),
+    RC_COVER(REP, refcache__v1__function_metrics__descriptor, RC_FIELD_FUNCTION_METRICS_FUNCTION,
+             RC_FIELD_FUNCTION_METRICS_QUEUED, RC_FIELD_FUNCTION_METRICS_QUEUE_TIME,
+             RC_FIELD_FUNCTION_METRICS_RUN_TIME, RC_FIELD_FUNCTION_METRICS_CANCEL_STOP_TIME),
+    RC_COVER(REP, refcache__v1__histogram__descriptor, RC_FIELD_HISTOGRAM_COUNTS, RC_FIELD_HISTOGRAM_SUM_US,
+             RC_FIELD_HISTOGRAM_COUNT),
+    {0},
+};

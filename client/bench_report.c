@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "rc_bench.h"
+#include "rc_buf.h"
 #include "rc_common.h"
 
 static double s_us(uint64_t ns)
@@ -85,14 +86,8 @@ void rc_bench_sample(bench_t *b, rc_hist_t *tmp, uint64_t *prev_done, uint64_t *
                   s_us(rc_hist_percentile(tmp, 50)), s_us(rc_hist_percentile(tmp, 99))};
     *prev_done = done;
     *prev_t = now;
-    if (b->nsamples == b->samples_cap) {
-        size_t cap = b->samples_cap ? b->samples_cap * 2 : 64;
-        sample_t *ns = realloc(b->samples, cap * sizeof *ns);
-        if (!ns)
-            return;
-        b->samples = ns;
-        b->samples_cap = cap;
-    }
+    if (rc_buf_grow_array(&b->samples, &b->samples_cap, b->nsamples + 1, sizeof *b->samples) != 0)
+        return;
     b->samples[b->nsamples++] = s;
     if (print)
         fprintf(stderr, "\r%6.1fs  done %-10" PRIu64 " rate %10.0f/s  p99 %10.1f us   ", s.t_s, done, s.rate,

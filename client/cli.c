@@ -1,6 +1,7 @@
 /* refcache: the command-line client. Parsing is in rc_cli_args, JSON in
  * rc_json, the protocol in rc_client; this file runs one command and prints
  * its outcome. */
+#include "rc_buf.h"
 #include "rc_cli_args.h"
 #include "rc_common.h"
 #include "rc_json.h"
@@ -218,20 +219,15 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
         return s_fail("cannot read payload file %s: %s", path, strerror(errno));
-    size_t cap = 0;
+    rc_buf_t buf = {0};
     int rc = 0;
     for (;;) {
-        if (*len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            uint8_t *grown = realloc(*data, cap);
-            if (!grown) {
-                rc = s_fail("out of memory reading %s%s", path, "");
-                break;
-            }
-            *data = grown;
+        if (buf.len == buf.cap && rc_buf_reserve(&buf, buf.cap ? buf.cap * 2 : 65536) != 0) {
+            rc = s_fail("out of memory reading %s%s", path, "");
+            break;
         }
-        size_t n = fread(*data + *len, 1, cap - *len, f);
-        *len += n;
+        size_t n = fread(buf.data + buf.len, 1, buf.cap - buf.len, f);
+        buf.len += n;
         if (n == 0) {
             if (ferror(f))
                 rc = s_fail("cannot read payload file %s: %s", path, strerror(errno));
@@ -240,11 +236,10 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     }
     if (f != stdin)
         fclose(f);
-    if (rc) {
-        free(*data);
-        *data = NULL;
-        *len = 0;
-    }
+    if (rc)
+        rc_buf_free(&buf);
+    else
+        *data = rc_buf_take(&buf, len);
     return rc;
 }
 
@@ -299,8 +294,8 @@ static int s_cmd_fetch(cli_t *cli)
         out = stdout;
     }
     /* JSON needs the bytes at once; raw output streams page by page. */
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
+    rc_buf_t buf = {0};
+    size_t len = 0;
     uint64_t offset = a->offset, total = 0;
     int rc = 0, exit_status = RC_EXIT_OK;
     for (;;) {
@@ -317,21 +312,10 @@ static int s_cmd_fetch(cli_t *cli)
                     s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
                 break;
             }
-        } else if (page->info.len) {
-            if (len + page->info.len > cap) {
-                size_t ncap = cap ? cap : 65536;
-                while (ncap < len + page->info.len)
-                    ncap *= 2;
-                uint8_t *grown = realloc(buf, ncap);
-                if (!grown) {
-                    refcache_page_destroy(&page);
-                    exit_status = s_fail("out of memory%s%s", "", "");
-                    break;
-                }
-                buf = grown;
-                cap = ncap;
-            }
-            memcpy(buf + len, page->info.data, page->info.len);
+        } else if (rc_buf_append(&buf, page->info.data, page->info.len) != 0) {
+            refcache_page_destroy(&page);
+            exit_status = s_fail("out of memory%s%s", "", "");
+            break;
         }
         len += page->info.len;
         offset += page->info.len;
@@ -346,7 +330,7 @@ static int s_cmd_fetch(cli_t *cli)
         exit_status = s_fail("cannot write %s: %s", a->out_file, strerror(errno));
     }
     if (exit_status != RC_EXIT_OK) {
-        free(buf);
+        rc_buf_free(&buf);
         return exit_status;
     }
     if (rc >= 0 && a->json) {
@@ -359,14 +343,14 @@ static int s_cmd_fetch(cli_t *cli)
             if (a->out_file)
                 rc_json_str(json, "file", a->out_file);
             else if (rc == 0)
-                rc_json_bytes(json, "result", buf, len);
+                rc_json_bytes(json, "result", buf.data, buf.len);
         }
         s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0 && a->out_file) {
         printf("wrote %zu bytes to %s (result_size %" PRIu64 ")\n", len, a->out_file, total);
     }
-    free(buf);
+    rc_buf_free(&buf);
     return s_report(cli, rc);
 }
 

@@ -1,5 +1,6 @@
 /* rc_bench_cleanup: see rc_bench_cleanup.h. */
 #include "rc_bench_cleanup.h"
+#include "rc_buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +10,8 @@ int rc_bench_refs_add(rc_bench_refs_t *self, const char *ref_id)
     size_t len = strlen(ref_id);
     if (len > RC_REF_ID_LEN)
         return -1;
-    if (self->n == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 1024;
-        void *grown = realloc(self->ids, cap * sizeof *self->ids);
-        if (!grown)
-            return -1;
-        self->ids = grown;
-        self->cap = cap;
-    }
+    if (rc_buf_grow_array(&self->ids, &self->cap, self->n + 1, sizeof *self->ids) != 0)
+        return -1;
     memcpy(self->ids[self->n++], ref_id, len + 1);
     return 0;
 }

@@ -1,3 +1,4 @@
+#include "rc_buf.h"
 #include "rc_cli_args.h"
 #include "rc_opts.h"
 
@@ -44,10 +45,8 @@ static int s_add_param(rc_cli_args_t *args, const char *kv, char *err, size_t er
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv)
         return s_usage(err, errlen, "parameter '%s' is not key=value", kv);
-    refcache_param_t *grown = realloc(args->params, (args->param_count + 1) * sizeof *grown);
-    if (!grown)
+    if (rc_buf_grow_array(&args->params, &args->param_cap_, args->param_count + 1, sizeof *args->params) != 0)
         return s_usage(err, errlen, "out of memory");
-    args->params = grown;
     char *key = strndup(kv, (size_t) (eq - kv));
     if (!key)
         return s_usage(err, errlen, "out of memory");
@@ -249,5 +248,5 @@ void rc_cli_args_free(rc_cli_args_t *args)
         free((char *) args->params[i].key);
     free(args->params);
     args->params = NULL;
-    args->param_count = 0;
+    args->param_count = args->param_cap_ = 0;
 }

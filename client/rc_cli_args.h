@@ -52,6 +52,7 @@ typedef struct {
     /* submit */
     refcache_param_t *params; /* keys are owned copies; values point into argv */
     size_t param_count;
+    size_t param_cap_; /* internal: room in params */
     const char *payload; /* TEXT, or @FILE (read by the CLI) */
     uint32_t async_timeout_ms;
     uint32_t deadline_ms;

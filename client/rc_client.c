@@ -2,7 +2,10 @@
  * rc_client_codec straight into ZeroMQ messages, and replies are read by its
  * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
  * so steady-state traffic allocates nothing here. */
+#include "rc_arena.h"
+#include "rc_buf.h"
 #include "rc_client_codec.h"
+#include "rc_client_int.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 #include "rc_wire.h"
@@ -16,7 +19,6 @@
 #include <string.h>
 
 #define RC_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
-#define ARENA_ALIGN         16
 #define BATCH_BYTES         (64 << 10) /* a request that would pass this sends the batch first */
 
 /* The public constants are the .proto's values. */
@@ -45,94 +47,24 @@ RC_SAME(REFCACHE_CODE_UNAVAILABLE, REFCACHE__V1__CODE__CODE_UNAVAILABLE);
 RC_SAME(REFCACHE_CODE_DATA_LOSS, REFCACHE__V1__CODE__CODE_DATA_LOSS);
 RC_SAME(REFCACHE_CODE_UNAUTHENTICATED, REFCACHE__V1__CODE__CODE_UNAUTHENTICATED);
 
-/* A chunk the arena had to malloc because its main buffer was full; freed
- * (and folded into a bigger main buffer) at the next reset. */
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    max_align_t data[];
-} arena_chunk_t;
-
-typedef struct {
-    uint8_t *buf;
-    size_t cap;
-    size_t used;
-    arena_chunk_t *chunks;
-    size_t overflow;
-    bool failed;
-} arena_t;
-
 struct refcache_client {
     zsock_t *sock;
     void *handle;
     uint64_t next_id;
     uint64_t discarded;
     zmq_msg_t msg;
-    arena_t arena;
-    ProtobufCAllocator allocator;
+    rc_arena_t *arena; /* replies are read into it, reset (and grown to fit) per reply */
     const char *message;
     char *namespace_name; /* NULL: the default namespace */
     /* The pipelined requests not yet sent: the entries of a RequestBatch
      * behind RC_WIRE_HEAD_MAX bytes of room for its head. */
-    uint8_t *out;
-    size_t out_len, out_cap, out_last; /* out_last: the last request's length */
+    rc_buf_t out;
+    size_t out_last; /* the last request's length */
     unsigned out_n, max_batch;
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
+    rc_client_watch_t watch; /* rc_client_observe.c's */
 };
-
-static void *s_arena_alloc(void *data, size_t size)
-{
-    arena_t *arena = data;
-    size = (size + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
-    if (arena->used + size <= arena->cap) {
-        void *p = arena->buf + arena->used;
-        arena->used += size;
-        return p;
-    }
-    arena_chunk_t *chunk = malloc(sizeof *chunk + size);
-    if (!chunk) {
-        arena->failed = true;
-        return NULL;
-    }
-    chunk->next = arena->chunks;
-    arena->chunks = chunk;
-    arena->overflow += size;
-    return chunk->data;
-}
-
-static void s_arena_free(void *data, void *ptr)
-{
-    /* Everything goes at once in s_arena_reset. */
-}
-
-static void s_arena_reset(arena_t *arena)
-{
-    while (arena->chunks) {
-        arena_chunk_t *next = arena->chunks->next;
-        free(arena->chunks);
-        arena->chunks = next;
-    }
-    if (arena->overflow) {
-        /* The last reply did not fit: grow so that one like it will. */
-        size_t cap = (arena->used + arena->overflow) * 2;
-        uint8_t *buf = malloc(cap);
-        if (buf) {
-            free(arena->buf);
-            arena->buf = buf;
-            arena->cap = cap;
-        }
-    }
-    arena->used = 0;
-    arena->overflow = 0;
-    arena->failed = false;
-}
-
-static void s_arena_destroy(arena_t *arena)
-{
-    s_arena_reset(arena);
-    free(arena->buf);
-    memset(arena, 0, sizeof *arena);
-}
 
 static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -196,11 +128,12 @@ refcache_client_t *refcache_client_new(const refcache_client_options_t *options,
     }
     self->message = "";
     self->max_batch = options->max_batch ? options->max_batch : REFCACHE_BATCH_DEFAULT;
-    self->out_len = RC_WIRE_HEAD_MAX;
-    self->allocator.alloc = s_arena_alloc;
-    self->allocator.free = s_arena_free;
-    self->allocator.allocator_data = &self->arena;
+    self->out.len = RC_WIRE_HEAD_MAX;
     zmq_msg_init(&self->msg);
+    if (!(self->arena = rc_arena_new(0))) {
+        s_errmsg(errbuf, errlen, "out of memory%s%s", "", "");
+        goto fail;
+    }
     if (options->namespace_name && *options->namespace_name) {
         self->namespace_name = strdup(options->namespace_name);
         if (!self->namespace_name) {
@@ -252,8 +185,8 @@ void refcache_client_destroy(refcache_client_t **self_p)
     refcache_client_t *self = *self_p;
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
-    s_arena_destroy(&self->arena);
-    free(self->out);
+    rc_arena_destroy(&self->arena);
+    rc_buf_free(&self->out);
     free(self->namespace_name);
     free(self);
     *self_p = NULL;
@@ -309,12 +242,12 @@ int refcache_client_flush(refcache_client_t *self)
     if (!self->out_n)
         return 0;
     uint8_t *frame;
-    size_t len = rc_wire_batch_frame(self->out + RC_WIRE_HEAD_MAX, self->out_len - RC_WIRE_HEAD_MAX, self->out_n,
+    size_t len = rc_wire_batch_frame(self->out.data + RC_WIRE_HEAD_MAX, self->out.len - RC_WIRE_HEAD_MAX, self->out_n,
                                      self->out_last, RC_CLIENT_CODEC_REQUEST_BATCH, &frame);
     if (zmq_send(self->handle, frame, len, ZMQ_DONTWAIT) < 0)
         return zmq_errno() == EAGAIN ? REFCACHE_EAGAIN : REFCACHE_ETRANSPORT;
     self->out_n = 0;
-    self->out_len = RC_WIRE_HEAD_MAX;
+    self->out.len = RC_WIRE_HEAD_MAX;
     return 0;
 }
 
@@ -324,21 +257,13 @@ int refcache_client_flush(refcache_client_t *self)
 static uint8_t *s_queue(refcache_client_t *self, size_t len, int *rc)
 {
     size_t entry = 1 + rc_wire_vsize(len) + len;
-    if (self->out_n && self->out_len + entry > BATCH_BYTES && (*rc = refcache_client_flush(self)) != 0)
+    if (self->out_n && self->out.len + entry > BATCH_BYTES && (*rc = refcache_client_flush(self)) != 0)
         return NULL;
-    if (self->out_len + entry > self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap : 4096;
-        while (cap < self->out_len + entry)
-            cap *= 2;
-        uint8_t *grown = realloc(self->out, cap);
-        if (!grown) {
-            *rc = REFCACHE_ENOMEM;
-            return NULL;
-        }
-        self->out = grown;
-        self->out_cap = cap;
+    if (self->out.len + entry > self->out.cap && rc_buf_reserve(&self->out, self->out.len + entry) != 0) {
+        *rc = REFCACHE_ENOMEM;
+        return NULL;
     }
-    return rc_wire_put_msg(self->out + self->out_len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
+    return rc_wire_put_msg(self->out.data + self->out.len, RC_CLIENT_CODEC_BATCH_ENTRY, len);
 }
 
 /* The request just written at `at` (len bytes) joins the batch, which goes
@@ -347,15 +272,15 @@ static int s_commit(refcache_client_t *self, uint8_t *at, size_t len, uint64_t i
 {
     if (id_out)
         *id_out = id; /* (then left alone if the request is taken back) */
-    size_t was_len = self->out_len, was_last = self->out_last;
-    self->out_len = (size_t) (at + len - self->out);
+    size_t was_len = self->out.len, was_last = self->out_last;
+    self->out.len = (size_t) (at + len - self->out.data);
     self->out_last = len;
     self->out_n++;
     if (self->out_n >= self->max_batch) {
         int rc = refcache_client_flush(self);
         if (rc) {
             self->out_n--;
-            self->out_len = was_len;
+            self->out.len = was_len;
             self->out_last = was_last;
             return rc;
         }
@@ -462,6 +387,29 @@ int refcache_client_send_stats(refcache_client_t *self, uint64_t *id)
     return s_send_ref(self, &r, id);
 }
 
+int rc_client_send_pb(refcache_client_t *self, ProtobufCMessage *request, uint64_t *id)
+{
+    uint64_t rid = ++self->next_id;
+    ((Refcache__V1__Request *) request)->id = rid;
+    size_t len = protobuf_c_message_get_packed_size(request);
+    int rc = REFCACHE_ENOMEM;
+    uint8_t *at = s_queue(self, len, &rc);
+    if (!at)
+        return rc;
+    protobuf_c_message_pack(request, at);
+    return s_commit(self, at, len, rid, id);
+}
+
+const char *rc_client_namespace(const refcache_client_t *self)
+{
+    return self->namespace_name;
+}
+
+rc_client_watch_t *rc_client_watch_state(refcache_client_t *self)
+{
+    return &self->watch;
+}
+
 /* ------------------------------------------------------------ receiving */
 
 /* Waits until the socket is readable or the deadline (monotonic us) passes. */
@@ -533,9 +481,9 @@ static int s_recv_reply(refcache_client_t *self, uint64_t deadline_us, int timeo
             !rc_wire_entry(&self->in_next, self->in_end, &data, &len))
             return REFCACHE_EREPLY; /* an empty batch */
     }
-    s_arena_reset(&self->arena);
-    rc = rc_client_codec_reply(data, len, &self->allocator, out);
-    return rc == REFCACHE_EREPLY && self->arena.failed ? REFCACHE_ENOMEM : rc;
+    rc_arena_reset_to_fit(self->arena);
+    rc = rc_client_codec_reply(data, len, &self->arena->pa, out);
+    return rc == REFCACHE_EREPLY && self->arena->failed ? REFCACHE_ENOMEM : rc;
 }
 
 int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int timeout_ms)
@@ -575,6 +523,12 @@ static int s_await(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, re
             return REFCACHE_EREPLY; /* OK must carry its body */
         return out->code;
     }
+}
+
+int rc_client_await(refcache_client_t *self, uint64_t id, int timeout_ms, refcache_reply_kind_t kind,
+                    refcache_reply_t *out)
+{
+    return s_await(self, id, (uint64_t) (timeout_ms > 0 ? timeout_ms : 0), kind, out);
 }
 
 static uint64_t s_timeout(int timeout_ms, uint32_t hold_ms)

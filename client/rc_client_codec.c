@@ -1,4 +1,5 @@
-/* rc_client_codec: see rc_client_codec.h. */
+/* rc_client_codec: the client library's hand codec (see rc_client_codec.h):
+ * Requests written, Replies read, with the field numbers of rc_fields.h. */
 #include "rc_client_codec.h"
 
 #include <assert.h>
@@ -15,14 +16,14 @@ static inline size_t s_len(const char *s)
 
 /* ------------------------------------------------------------ requests */
 
-/* Request field numbers. */
-enum { REQUEST_ID = 1, REQUEST_SUBMIT = 2 };
+#define SUBMIT(F) RC_FIELD_SUBMIT_REQUEST_##F
+#define PARAM(F)  RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_##F
 
-/* A params entry is a submessage {key = 1, value = 2}; protobuf-c leaves an
- * empty key or value out, as any proto3 string. */
+/* A params entry is a submessage {key, value}; protobuf-c leaves an empty
+ * key or value out, as any proto3 string. */
 static size_t s_param_size(const refcache_param_t *p)
 {
-    return rc_wire_sz_bytes(1, strlen(p->key)) + rc_wire_sz_bytes(2, strlen(p->value));
+    return rc_wire_sz_bytes(PARAM(KEY), strlen(p->key)) + rc_wire_sz_bytes(PARAM(VALUE), strlen(p->value));
 }
 
 static size_t s_payload_len(const refcache_submit_options_t *o)
@@ -35,58 +36,92 @@ size_t rc_client_codec_submit_size(rc_client_codec_submit_t *s)
     const refcache_submit_options_t *o = s->options;
     s->function_len_ = strlen(s->function);
     s->ns_len_ = s_len(s->ns);
-    size_t body = rc_wire_sz_bytes(1, s->function_len_) + rc_wire_sz_bytes(3, s_payload_len(o)) +
-                  rc_wire_sz_varint(4, o->async_timeout_ms) + rc_wire_sz_varint(5, o->deadline_ms) +
-                  rc_wire_sz_varint(6, o->max_retries) + rc_wire_sz_varint(7, o->ttl_s) +
-                  rc_wire_sz_bytes(8, s->ns_len_) + rc_wire_sz_bool(9, o->no_cache);
+    size_t body =
+        rc_wire_sz_bytes(SUBMIT(FUNCTION), s->function_len_) +
+        rc_wire_sz_bytes(SUBMIT(PAYLOAD), s_payload_len(o)) +
+        rc_wire_sz_varint(SUBMIT(ASYNC_TIMEOUT_MS), o->async_timeout_ms) +
+        rc_wire_sz_varint(SUBMIT(DEADLINE_MS), o->deadline_ms) +
+        rc_wire_sz_varint(SUBMIT(MAX_RETRIES), o->max_retries) + rc_wire_sz_varint(SUBMIT(TTL_S), o->ttl_s) +
+        rc_wire_sz_bytes(SUBMIT(NAMESPACE), s->ns_len_) + rc_wire_sz_bool(SUBMIT(NO_CACHE), o->no_cache);
     for (size_t i = 0; i < o->param_count; i++)
-        body += rc_wire_sz_msg(2, s_param_size(&o->params[i]));
+        body += rc_wire_sz_msg(SUBMIT(PARAMS), s_param_size(&o->params[i]));
     s->body_len_ = body;
-    return rc_wire_sz_varint(REQUEST_ID, s->id) + rc_wire_sz_msg(REQUEST_SUBMIT, body);
+    return rc_wire_sz_varint(RC_FIELD_REQUEST_ID, s->id) + rc_wire_sz_msg(RC_FIELD_REQUEST_SUBMIT, body);
 }
 
+/* In field-number order, as protobuf-c writes them. */
 uint8_t *rc_client_codec_submit_put(const rc_client_codec_submit_t *s, uint8_t *out)
 {
     const refcache_submit_options_t *o = s->options;
-    uint8_t *p = rc_wire_put_varint(out, REQUEST_ID, s->id);
-    p = rc_wire_put_msg(p, REQUEST_SUBMIT, s->body_len_);
-    p = rc_wire_put_bytes(p, 1, s->function, s->function_len_);
+    uint8_t *p = rc_wire_put_varint(out, RC_FIELD_REQUEST_ID, s->id);
+    p = rc_wire_put_msg(p, RC_FIELD_REQUEST_SUBMIT, s->body_len_);
+    p = rc_wire_put_bytes(p, SUBMIT(FUNCTION), s->function, s->function_len_);
     for (size_t i = 0; i < o->param_count; i++) {
         const refcache_param_t *e = &o->params[i];
-        p = rc_wire_put_msg(p, 2, s_param_size(e));
-        p = rc_wire_put_bytes(p, 1, e->key, strlen(e->key));
-        p = rc_wire_put_bytes(p, 2, e->value, strlen(e->value));
+        p = rc_wire_put_msg(p, SUBMIT(PARAMS), s_param_size(e));
+        p = rc_wire_put_bytes(p, PARAM(KEY), e->key, strlen(e->key));
+        p = rc_wire_put_bytes(p, PARAM(VALUE), e->value, strlen(e->value));
     }
-    p = rc_wire_put_bytes(p, 3, o->payload, s_payload_len(o));
-    p = rc_wire_put_varint(p, 4, o->async_timeout_ms);
-    p = rc_wire_put_varint(p, 5, o->deadline_ms);
-    p = rc_wire_put_varint(p, 6, o->max_retries);
-    p = rc_wire_put_varint(p, 7, o->ttl_s);
-    p = rc_wire_put_bytes(p, 8, s->ns, s->ns_len_);
-    p = rc_wire_put_bool(p, 9, o->no_cache);
+    p = rc_wire_put_bytes(p, SUBMIT(PAYLOAD), o->payload, s_payload_len(o));
+    p = rc_wire_put_varint(p, SUBMIT(ASYNC_TIMEOUT_MS), o->async_timeout_ms);
+    p = rc_wire_put_varint(p, SUBMIT(DEADLINE_MS), o->deadline_ms);
+    p = rc_wire_put_varint(p, SUBMIT(MAX_RETRIES), o->max_retries);
+    p = rc_wire_put_varint(p, SUBMIT(TTL_S), o->ttl_s);
+    p = rc_wire_put_bytes(p, SUBMIT(NAMESPACE), s->ns, s->ns_len_);
+    p = rc_wire_put_bool(p, SUBMIT(NO_CACHE), o->no_cache);
     return p;
 }
 
+/* The fields of each body rc_client_codec_ref writes, in the order they are
+ * written (field-number order): ref_id, the numbers, the namespace. */
+typedef struct {
+    uint32_t ref, num[2], ns;
+    unsigned n_num;
+} ref_fields_t;
+
+static const ref_fields_t s_ref_fields[] = {
+    [RC_CLIENT_CODEC_STATUS] = {RC_FIELD_STATUS_REQUEST_REF_ID, {0, 0}, RC_FIELD_STATUS_REQUEST_NAMESPACE, 0},
+    [RC_CLIENT_CODEC_WAIT] = {RC_FIELD_WAIT_REQUEST_REF_ID,
+                              {RC_FIELD_WAIT_REQUEST_TIMEOUT_MS, 0},
+                              RC_FIELD_WAIT_REQUEST_NAMESPACE,
+                              1},
+    [RC_CLIENT_CODEC_FETCH] = {RC_FIELD_FETCH_REQUEST_REF_ID,
+                               {RC_FIELD_FETCH_REQUEST_OFFSET, RC_FIELD_FETCH_REQUEST_LENGTH},
+                               RC_FIELD_FETCH_REQUEST_NAMESPACE,
+                               2},
+    [RC_CLIENT_CODEC_CANCEL] = {RC_FIELD_CANCEL_REQUEST_REF_ID, {0, 0}, RC_FIELD_CANCEL_REQUEST_NAMESPACE, 0},
+    [RC_CLIENT_CODEC_DELETE] = {RC_FIELD_DELETE_REQUEST_REF_ID, {0, 0}, RC_FIELD_DELETE_REQUEST_NAMESPACE, 0},
+    [RC_CLIENT_CODEC_STATS] = {0, {0, 0}, 0, 0},
+};
+_Static_assert(RC_FIELD_WAIT_REQUEST_REF_ID < RC_FIELD_WAIT_REQUEST_TIMEOUT_MS &&
+                   RC_FIELD_WAIT_REQUEST_TIMEOUT_MS < RC_FIELD_WAIT_REQUEST_NAMESPACE &&
+                   RC_FIELD_FETCH_REQUEST_REF_ID < RC_FIELD_FETCH_REQUEST_OFFSET &&
+                   RC_FIELD_FETCH_REQUEST_OFFSET < RC_FIELD_FETCH_REQUEST_LENGTH &&
+                   RC_FIELD_FETCH_REQUEST_LENGTH < RC_FIELD_FETCH_REQUEST_NAMESPACE,
+               "rc_client_codec_ref_put writes ref_id, the numbers and the namespace in this order");
+
 size_t rc_client_codec_ref_size(rc_client_codec_ref_t *r)
 {
-    assert(r->n_num <= 2);
+    const ref_fields_t *f = &s_ref_fields[r->body];
+    assert(r->n_num == f->n_num);
     r->ref_len_ = s_len(r->ref_id);
     r->ns_len_ = s_len(r->ns);
-    size_t body = rc_wire_sz_bytes(1, r->ref_len_) + rc_wire_sz_bytes(2 + r->n_num, r->ns_len_);
+    size_t body = rc_wire_sz_bytes(f->ref, r->ref_len_) + rc_wire_sz_bytes(f->ns, r->ns_len_);
     for (unsigned i = 0; i < r->n_num; i++)
-        body += rc_wire_sz_varint(2 + i, r->num[i]);
+        body += rc_wire_sz_varint(f->num[i], r->num[i]);
     r->body_len_ = body;
-    return rc_wire_sz_varint(REQUEST_ID, r->id) + rc_wire_sz_msg(r->body, body);
+    return rc_wire_sz_varint(RC_FIELD_REQUEST_ID, r->id) + rc_wire_sz_msg(r->body, body);
 }
 
 uint8_t *rc_client_codec_ref_put(const rc_client_codec_ref_t *r, uint8_t *out)
 {
-    uint8_t *p = rc_wire_put_varint(out, REQUEST_ID, r->id);
+    const ref_fields_t *f = &s_ref_fields[r->body];
+    uint8_t *p = rc_wire_put_varint(out, RC_FIELD_REQUEST_ID, r->id);
     p = rc_wire_put_msg(p, r->body, r->body_len_);
-    p = rc_wire_put_bytes(p, 1, r->ref_id, r->ref_len_);
+    p = rc_wire_put_bytes(p, f->ref, r->ref_id, r->ref_len_);
     for (unsigned i = 0; i < r->n_num; i++)
-        p = rc_wire_put_varint(p, 2 + i, r->num[i]);
-    return rc_wire_put_bytes(p, 2 + r->n_num, r->ns, r->ns_len_);
+        p = rc_wire_put_varint(p, f->num[i], r->num[i]);
+    return rc_wire_put_bytes(p, f->ns, r->ns, r->ns_len_);
 }
 
 /* ------------------------------------------------------------ replies: protobuf-c */
@@ -159,6 +194,11 @@ static void s_fill_stats(refcache_stats_t *s, const Refcache__V1__StatsReply *r)
     snprintf(s->version, sizeof s->version, "%s", r->version ? r->version : "");
 }
 
+int rc_client_codec_task(refcache_task_view_t *t, const void *task_info)
+{
+    return s_fill_task(t, task_info);
+}
+
 /* The view of a Reply protobuf-c unpacked. */
 static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
 {
@@ -206,8 +246,8 @@ static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
         s_fill_stats(&out->stats, r->stats);
         break;
     default:
-        out->kind = REFCACHE_REPLY_NONE;
-        break;
+        /* List, Workers, Event, Metrics (rc_client_observe), or none. */
+        return rc_client_codec_reply_observe(out, r);
     }
     return 0;
 }
@@ -225,16 +265,26 @@ int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator
 /* ------------------------------------------------------------ replies: fast */
 
 /* Field kinds of Reply{id, code, message, submit, task} (a later body field
- * is beyond n: declined), SubmitReply and TaskInfo. An enum is read as a
+ * is beyond them: declined), SubmitReply and TaskInfo. An enum is read as a
  * uint32 and taken as protobuf-c does, as an int32; one written in ten bytes
  * (negative) is declined. */
-static const uint8_t s_reply_kinds[] = {RC_F_NONE, RC_F_U64, RC_F_U32, RC_F_LEN, RC_F_LEN, RC_F_LEN};
-static const uint8_t s_submit_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_BOOL, RC_F_BOOL};
-static const uint8_t s_task_kinds[] = {RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_LEN, RC_F_U64, RC_F_BOOL, RC_F_U64,
-                                       RC_F_U64,  RC_F_U32, RC_F_U32, RC_F_LEN, RC_F_LEN, RC_F_U64,  RC_F_U64,
-                                       RC_F_U64,  RC_F_U64, RC_F_U32, RC_F_LEN, RC_F_U64, RC_F_BOOL};
-
-enum { REPLY_N = 5, SUBMIT_N = 3, TASK_N = 19 };
+static const uint8_t s_reply_kinds[] = {RC_SCAN(REPLY, ID), RC_SCAN(REPLY, CODE), RC_SCAN(REPLY, MESSAGE),
+                                        RC_SCAN(REPLY, SUBMIT), RC_SCAN(REPLY, TASK)};
+static const uint8_t s_submit_kinds[] = {RC_SCAN(SUBMIT_REPLY, TASK), RC_SCAN(SUBMIT_REPLY, CACHE_HIT),
+                                         RC_SCAN(SUBMIT_REPLY, DEDUPLICATED)};
+static const uint8_t s_task_kinds[] = {
+    RC_SCAN(TASK_INFO, REF_ID),           RC_SCAN(TASK_INFO, STATE),
+    RC_SCAN(TASK_INFO, RESULT),           RC_SCAN(TASK_INFO, RESULT_SIZE),
+    RC_SCAN(TASK_INFO, RESULT_TRUNCATED), RC_SCAN(TASK_INFO, PROGRESS_DONE),
+    RC_SCAN(TASK_INFO, PROGRESS_TOTAL),   RC_SCAN(TASK_INFO, ATTEMPT),
+    RC_SCAN(TASK_INFO, ERROR_CODE),       RC_SCAN(TASK_INFO, ERROR),
+    RC_SCAN(TASK_INFO, FUNCTION),         RC_SCAN(TASK_INFO, CREATED_AT_US),
+    RC_SCAN(TASK_INFO, STARTED_AT_US),    RC_SCAN(TASK_INFO, FINISHED_AT_US),
+    RC_SCAN(TASK_INFO, STOPPED_AT_US),    RC_SCAN(TASK_INFO, MAX_RETRIES),
+    RC_SCAN(TASK_INFO, NAMESPACE),        RC_SCAN(TASK_INFO, EXPIRES_AT_US),
+    RC_SCAN(TASK_INFO, EVER_STARTED),
+};
+#define TASK(F) f[RC_FIELD_TASK_INFO_##F]
 
 /* A string field as a C string in alloc's memory (protobuf-c's copy is
  * NUL-terminated too, so a NUL inside ends both); "" when empty. */
@@ -252,63 +302,66 @@ static const char *s_string(ProtobufCAllocator *alloc, const rc_wire_field_t *f)
 
 static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, refcache_task_view_t *t)
 {
-    rc_wire_field_t f[TASK_N + 1];
-    if (!rc_wire_scan(p, p + n, s_task_kinds, TASK_N, 0, f))
+    rc_wire_field_t f[sizeof s_task_kinds];
+    if (!rc_wire_scan(p, p + n, s_task_kinds, RC_SCAN_N(s_task_kinds), 0, f))
         return false;
     /* protobuf-c's path refuses a longer ref_id (unless a NUL cuts it
      * short: rare enough to leave to it). A NUL inside a shorter one ends
      * the C string as it ends protobuf-c's. */
-    if (f[1].v > REFCACHE_REF_MAX)
+    const rc_wire_field_t *ref = &TASK(REF_ID), *result = &TASK(RESULT);
+    if (ref->v > REFCACHE_REF_MAX)
         return false;
-    if (f[1].v)
-        memcpy(t->ref_id, f[1].ptr, (size_t) f[1].v);
-    t->ref_id[f[1].v] = '\0';
-    t->state = (int32_t) (uint32_t) f[2].v;
-    t->result = f[3].v ? f[3].ptr : NULL;
-    t->result_len = (size_t) f[3].v;
-    t->result_size = f[4].v;
-    t->result_truncated = f[5].v;
-    t->progress_done = f[6].v;
-    t->progress_total = f[7].v;
-    t->attempt = (uint32_t) f[8].v;
-    t->error_code = (int32_t) (uint32_t) f[9].v;
-    t->error = s_string(alloc, &f[10]);
-    t->function = s_string(alloc, &f[11]);
-    t->created_at_us = f[12].v;
-    t->started_at_us = f[13].v;
-    t->finished_at_us = f[14].v;
-    t->stopped_at_us = f[15].v;
-    t->max_retries = (uint32_t) f[16].v;
-    t->namespace_name = s_string(alloc, &f[17]);
-    t->expires_at_us = f[18].v;
-    t->ever_started = f[19].v;
+    if (ref->v)
+        memcpy(t->ref_id, ref->ptr, (size_t) ref->v);
+    t->ref_id[ref->v] = '\0';
+    t->state = (int32_t) (uint32_t) TASK(STATE).v;
+    t->result = result->v ? result->ptr : NULL;
+    t->result_len = (size_t) result->v;
+    t->result_size = TASK(RESULT_SIZE).v;
+    t->result_truncated = TASK(RESULT_TRUNCATED).v;
+    t->progress_done = TASK(PROGRESS_DONE).v;
+    t->progress_total = TASK(PROGRESS_TOTAL).v;
+    t->attempt = (uint32_t) TASK(ATTEMPT).v;
+    t->error_code = (int32_t) (uint32_t) TASK(ERROR_CODE).v;
+    t->error = s_string(alloc, &TASK(ERROR));
+    t->function = s_string(alloc, &TASK(FUNCTION));
+    t->created_at_us = TASK(CREATED_AT_US).v;
+    t->started_at_us = TASK(STARTED_AT_US).v;
+    t->finished_at_us = TASK(FINISHED_AT_US).v;
+    t->stopped_at_us = TASK(STOPPED_AT_US).v;
+    t->max_retries = (uint32_t) TASK(MAX_RETRIES).v;
+    t->namespace_name = s_string(alloc, &TASK(NAMESPACE));
+    t->expires_at_us = TASK(EXPIRES_AT_US).v;
+    t->ever_started = TASK(EVER_STARTED).v;
     return t->error && t->function && t->namespace_name;
 }
 
 int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
                                refcache_reply_t *out)
 {
-    rc_wire_field_t f[REPLY_N + 1];
-    if (!rc_wire_scan(data, data + len, s_reply_kinds, REPLY_N, 0, f))
+    rc_wire_field_t f[sizeof s_reply_kinds];
+    if (!rc_wire_scan(data, data + len, s_reply_kinds, RC_SCAN_N(s_reply_kinds), 0, f))
         return -1;
-    const rc_wire_field_t *submit = f[4].ptr ? &f[4] : NULL, *task = f[5].ptr ? &f[5] : NULL;
-    if (submit && task)
+    const rc_wire_field_t *submit = &f[RC_FIELD_REPLY_SUBMIT], *task = &f[RC_FIELD_REPLY_TASK];
+    if (submit->ptr && task->ptr)
         return -1; /* two bodies of the oneof: protobuf-c keeps the last */
     memset(out, 0, sizeof *out);
-    out->id = f[1].v;
-    out->code = (int32_t) (uint32_t) f[2].v;
-    out->message = s_string(alloc, &f[3]);
+    out->id = f[RC_FIELD_REPLY_ID].v;
+    out->code = (int32_t) (uint32_t) f[RC_FIELD_REPLY_CODE].v;
+    out->message = s_string(alloc, &f[RC_FIELD_REPLY_MESSAGE]);
     if (!out->message)
         return -1;
-    if (submit) {
-        rc_wire_field_t s[SUBMIT_N + 1];
-        if (!rc_wire_scan(submit->ptr, submit->ptr + submit->v, s_submit_kinds, SUBMIT_N, 0, s) ||
-            !s[1].ptr || !s_fast_task(s[1].ptr, (size_t) s[1].v, alloc, &out->task))
+    if (submit->ptr) {
+        rc_wire_field_t s[sizeof s_submit_kinds];
+        const rc_wire_field_t *t = &s[RC_FIELD_SUBMIT_REPLY_TASK];
+        if (!rc_wire_scan(submit->ptr, submit->ptr + submit->v, s_submit_kinds, RC_SCAN_N(s_submit_kinds), 0,
+                          s) ||
+            !t->ptr || !s_fast_task(t->ptr, (size_t) t->v, alloc, &out->task))
             return -1;
         out->kind = REFCACHE_REPLY_SUBMIT;
-        out->task.cache_hit = s[2].v;
-        out->task.deduplicated = s[3].v;
-    } else if (task) {
+        out->task.cache_hit = s[RC_FIELD_SUBMIT_REPLY_CACHE_HIT].v;
+        out->task.deduplicated = s[RC_FIELD_SUBMIT_REPLY_DEDUPLICATED].v;
+    } else if (task->ptr) {
         if (!s_fast_task(task->ptr, (size_t) task->v, alloc, &out->task))
             return -1;
         out->kind = REFCACHE_REPLY_TASK;
@@ -325,19 +378,83 @@ int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *a
     return rc_client_codec_reply_pb(data, len, alloc, out);
 }
 
+_Static_assert(RC_KEY_REPLY_BATCH_REPLIES < 0x80 && RC_KEY_REQUEST_BATCH_REQUESTS < 0x80,
+               "the entries of a batch are read and written with one-byte keys");
+
 bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end)
 {
-    static const uint8_t top_kinds[] = {RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE,
-                                        RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_NONE, RC_F_LEN};
-    static const uint8_t batch_kinds[] = {RC_F_NONE, RC_F_LEN};
-    rc_wire_field_t top[RC_CLIENT_CODEC_REPLY_BATCH + 1], f[2];
-    if (!rc_wire_scan(data, data + len, top_kinds, RC_CLIENT_CODEC_REPLY_BATCH, 0, top) ||
-        !top[RC_CLIENT_CODEC_REPLY_BATCH].ptr)
+    static const uint8_t top_kinds[] = {RC_SCAN(REPLY, BATCH)};
+    static const uint8_t batch_kinds[] = {RC_SCAN(REPLY_BATCH, REPLIES)};
+    rc_wire_field_t top[sizeof top_kinds], f[sizeof batch_kinds];
+    const rc_wire_field_t *b = &top[RC_FIELD_REPLY_BATCH], *replies = &f[RC_FIELD_REPLY_BATCH_REPLIES];
+    if (!rc_wire_scan(data, data + len, top_kinds, RC_SCAN_N(top_kinds), 0, top) || !b->ptr ||
+        !rc_wire_scan(b->ptr, b->ptr + b->v, batch_kinds, RC_SCAN_N(batch_kinds),
+                      RC_FIELD_REPLY_BATCH_REPLIES, f))
         return false;
-    const rc_wire_field_t *b = &top[RC_CLIENT_CODEC_REPLY_BATCH];
-    if (!rc_wire_scan(b->ptr, b->ptr + b->v, batch_kinds, 1, 1, f))
-        return false;
-    *run = f[1].ptr;
-    *end = f[1].end;
+    *run = replies->ptr;
+    *end = replies->end;
     return true;
 }
+
+/* ------------------------------------------------------------ coverage */
+
+#define ENC      "rc_client_codec: Request encoder"
+#define DEC      "rc_client_codec: Reply decoder"
+#define STATS(F) RC_FIELD_STATS_REPLY_##F
+
+/* Every field of what the client's codec writes and reads (with the
+ * batches rc_client.c frames), for test_wire_drift. */
+const rc_wire_cover_t rc_client_codec_covers[] = {
+    RC_COVER(ENC, refcache__v1__request__descriptor, RC_FIELD_REQUEST_ID, RC_FIELD_REQUEST_SUBMIT,
+             RC_FIELD_REQUEST_STATUS, RC_FIELD_REQUEST_WAIT, RC_FIELD_REQUEST_FETCH, RC_FIELD_REQUEST_CANCEL,
+             RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS, RC_FIELD_REQUEST_BATCH, RC_FIELD_REQUEST_LIST,
+             RC_FIELD_REQUEST_WORKERS, RC_FIELD_REQUEST_WATCH, RC_FIELD_REQUEST_METRICS /* rc_client_observe */),
+    RC_COVER(ENC, refcache__v1__request_batch__descriptor, RC_FIELD_REQUEST_BATCH_REQUESTS),
+    RC_COVER(ENC, refcache__v1__submit_request__descriptor, SUBMIT(FUNCTION), SUBMIT(PARAMS), SUBMIT(PAYLOAD),
+             SUBMIT(ASYNC_TIMEOUT_MS), SUBMIT(DEADLINE_MS), SUBMIT(MAX_RETRIES), SUBMIT(TTL_S),
+             SUBMIT(NAMESPACE), SUBMIT(NO_CACHE)),
+    RC_COVER(ENC, refcache__v1__submit_request__params_entry__descriptor, PARAM(KEY), PARAM(VALUE)),
+    RC_COVER(ENC, refcache__v1__status_request__descriptor, RC_FIELD_STATUS_REQUEST_REF_ID,
+             RC_FIELD_STATUS_REQUEST_NAMESPACE),
+    RC_COVER(ENC, refcache__v1__wait_request__descriptor, RC_FIELD_WAIT_REQUEST_REF_ID,
+             RC_FIELD_WAIT_REQUEST_TIMEOUT_MS, RC_FIELD_WAIT_REQUEST_NAMESPACE),
+    RC_COVER(ENC, refcache__v1__fetch_request__descriptor, RC_FIELD_FETCH_REQUEST_REF_ID,
+             RC_FIELD_FETCH_REQUEST_OFFSET, RC_FIELD_FETCH_REQUEST_LENGTH, RC_FIELD_FETCH_REQUEST_NAMESPACE),
+    RC_COVER(ENC, refcache__v1__cancel_request__descriptor, RC_FIELD_CANCEL_REQUEST_REF_ID,
+             RC_FIELD_CANCEL_REQUEST_NAMESPACE),
+    RC_COVER(ENC, refcache__v1__delete_request__descriptor, RC_FIELD_DELETE_REQUEST_REF_ID,
+             RC_FIELD_DELETE_REQUEST_NAMESPACE),
+    RC_COVER_NONE(ENC, refcache__v1__stats_request__descriptor),
+
+    RC_COVER(DEC, refcache__v1__reply__descriptor, RC_FIELD_REPLY_ID, RC_FIELD_REPLY_CODE,
+             RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK, RC_FIELD_REPLY_FETCH,
+             RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS, RC_FIELD_REPLY_BATCH,
+             RC_FIELD_REPLY_LIST, RC_FIELD_REPLY_WORKERS, RC_FIELD_REPLY_EVENT,
+             RC_FIELD_REPLY_METRICS /* rc_client_observe */),
+    RC_COVER(DEC, refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
+    RC_COVER(DEC, refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
+             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),
+    RC_COVER(DEC, refcache__v1__task_info__descriptor, RC_FIELD_TASK_INFO_REF_ID, RC_FIELD_TASK_INFO_STATE,
+             RC_FIELD_TASK_INFO_RESULT, RC_FIELD_TASK_INFO_RESULT_SIZE, RC_FIELD_TASK_INFO_RESULT_TRUNCATED,
+             RC_FIELD_TASK_INFO_PROGRESS_DONE, RC_FIELD_TASK_INFO_PROGRESS_TOTAL, RC_FIELD_TASK_INFO_ATTEMPT,
+             RC_FIELD_TASK_INFO_ERROR_CODE, RC_FIELD_TASK_INFO_ERROR, RC_FIELD_TASK_INFO_FUNCTION,
+             RC_FIELD_TASK_INFO_CREATED_AT_US, RC_FIELD_TASK_INFO_STARTED_AT_US,
+             RC_FIELD_TASK_INFO_FINISHED_AT_US, RC_FIELD_TASK_INFO_STOPPED_AT_US,
+             RC_FIELD_TASK_INFO_MAX_RETRIES, RC_FIELD_TASK_INFO_NAMESPACE, RC_FIELD_TASK_INFO_EXPIRES_AT_US,
+             RC_FIELD_TASK_INFO_EVER_STARTED),
+    RC_COVER(DEC, refcache__v1__fetch_reply__descriptor, RC_FIELD_FETCH_REPLY_DATA,
+             RC_FIELD_FETCH_REPLY_TOTAL_SIZE, RC_FIELD_FETCH_REPLY_OFFSET),
+    RC_COVER(DEC, refcache__v1__cancel_reply__descriptor, RC_FIELD_CANCEL_REPLY_CANCELLED,
+             RC_FIELD_CANCEL_REPLY_STATE),
+    RC_COVER(DEC, refcache__v1__delete_reply__descriptor, RC_FIELD_DELETE_REPLY_FOUND),
+    RC_COVER(DEC, refcache__v1__stats_reply__descriptor, STATS(TASKS_PENDING), STATS(TASKS_PROCESSING),
+             STATS(TASKS_COMPLETE), STATS(TASKS_FAILED), STATS(TASKS_CANCELLED), STATS(QUEUE_DEPTH),
+             STATS(WORKERS), STATS(WORKERS_BUSY), STATS(CACHE_BYTES), STATS(CACHE_ENTRIES),
+             STATS(SUBMITTED_TOTAL), STATS(COMPLETED_TOTAL), STATS(FAILED_TOTAL), STATS(CANCELLED_TOTAL),
+             STATS(CACHE_HITS_TOTAL), STATS(DEDUP_TOTAL), STATS(EXPIRED_TOTAL), STATS(EVICTED_TOTAL),
+             STATS(RETRIES_TOTAL), STATS(WORKERS_LOST_TOTAL), STATS(BAD_REQUESTS_TOTAL),
+             STATS(BAD_WORKER_MSGS_TOTAL), STATS(STALE_MSGS_TOTAL), STATS(DROPPED_REPLIES_TOTAL),
+             STATS(WAITERS), STATS(RSS_BYTES), STATS(UPTIME_MS), STATS(REQUESTS_TOTAL),
+             STATS(RESOURCE_EXHAUSTED_TOTAL), STATS(DEADLINE_EXCEEDED_TOTAL), STATS(VERSION)),
+    {0},
+};

@@ -19,6 +19,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "rc_wire.h"
+
 /* A Request{id, submit}. The caller fills the inputs (function not NULL, no
  * NULL key or value in options->params); rc_client_codec_submit_size fills
  * the rest. */
@@ -39,17 +41,17 @@ uint8_t *rc_client_codec_submit_put(const rc_client_codec_submit_t *s, uint8_t *
 
 /* Request.body field numbers of the requests rc_client_codec_ref writes. */
 typedef enum {
-    RC_CLIENT_CODEC_STATUS = 3,
-    RC_CLIENT_CODEC_WAIT = 4,
-    RC_CLIENT_CODEC_FETCH = 5,
-    RC_CLIENT_CODEC_CANCEL = 6,
-    RC_CLIENT_CODEC_DELETE = 7,
-    RC_CLIENT_CODEC_STATS = 8
+    RC_CLIENT_CODEC_STATUS = RC_FIELD_REQUEST_STATUS,
+    RC_CLIENT_CODEC_WAIT = RC_FIELD_REQUEST_WAIT,
+    RC_CLIENT_CODEC_FETCH = RC_FIELD_REQUEST_FETCH,
+    RC_CLIENT_CODEC_CANCEL = RC_FIELD_REQUEST_CANCEL,
+    RC_CLIENT_CODEC_DELETE = RC_FIELD_REQUEST_DELETE,
+    RC_CLIENT_CODEC_STATS = RC_FIELD_REQUEST_STATS
 } rc_client_codec_body_t;
 
-/* Every other Request: a body of ref_id (field 1), n_num numbers (fields 2
- * and on: Wait's timeout_ms; Fetch's offset and length) and the namespace
- * (the next field). Stats has none of them: ref_id and ns NULL, n_num 0. */
+/* Every other Request: a body of ref_id, n_num numbers (Wait's timeout_ms;
+ * Fetch's offset and length) and the namespace. Stats has none of them:
+ * ref_id and ns NULL, n_num 0. */
 typedef struct {
     uint64_t id;
     rc_client_codec_body_t body;
@@ -80,14 +82,33 @@ int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator
                              refcache_reply_t *out);
 
 /* Request.batch and RequestBatch.requests, Reply.batch (field numbers). */
-enum { RC_CLIENT_CODEC_REQUEST_BATCH = 9, RC_CLIENT_CODEC_BATCH_ENTRY = 1, RC_CLIENT_CODEC_REPLY_BATCH = 10 };
+enum {
+    RC_CLIENT_CODEC_REQUEST_BATCH = RC_FIELD_REQUEST_BATCH,
+    RC_CLIENT_CODEC_BATCH_ENTRY = RC_FIELD_REQUEST_BATCH_REQUESTS,
+    RC_CLIENT_CODEC_REPLY_BATCH = RC_FIELD_REPLY_BATCH
+};
 
 /* A Reply{batch} in the simple shape (only the batch field, and in it only
  * replies): true with its run of entries, each a Reply, from *run to *end
  * (read them with rc_wire_entry). False for anything else: a lone Reply. */
 bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end);
 
+/* The view of a TaskInfo protobuf-c unpacked (for List's pages): 0 or
+ * REFCACHE_EREPLY. */
+int rc_client_codec_task(refcache_task_view_t *t, const void *task_info);
+
+/* The part of the protobuf-c reader for List, Workers, Event and Metrics
+ * replies (rc_client_observe.c): sets out's kind, and its event or body_
+ * (the unpacked body, in the reply's memory); REFCACHE_REPLY_NONE for a
+ * reply without a body. 0 or REFCACHE_EREPLY. */
+int rc_client_codec_reply_observe(refcache_reply_t *out, const void *reply);
+
 /* The fast reader, and protobuf-c's where it declines. */
 int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, refcache_reply_t *out);
+
+/* What the codec writes and reads of each message, field by field, for
+ * test_wire_drift (rc_wire.h); ended by a zeroed entry. */
+extern const rc_wire_cover_t rc_client_codec_covers[];
+extern const rc_wire_cover_t rc_client_observe_covers[];
 
 #endif

@@ -1,4 +1,5 @@
 #include "rc_json.h"
+#include "rc_buf.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -7,9 +8,7 @@
 #include <string.h>
 
 struct rc_json {
-    char *buf;
-    size_t len;
-    size_t cap;
+    rc_buf_t b; /* the text, NUL-terminated */
     bool first;
     bool failed;
     bool closed;
@@ -101,18 +100,8 @@ size_t rc_json_escape(const void *bytes, size_t len, char *out, size_t cap)
 
 static void s_reserve(rc_json_t *self, size_t more)
 {
-    if (self->failed || self->len + more + 1 <= self->cap)
-        return;
-    size_t cap = self->cap ? self->cap : 256;
-    while (cap < self->len + more + 1)
-        cap *= 2;
-    char *buf = realloc(self->buf, cap);
-    if (!buf) {
+    if (!self->failed && rc_buf_reserve(&self->b, self->b.len + more + 1) != 0)
         self->failed = true;
-        return;
-    }
-    self->buf = buf;
-    self->cap = cap;
 }
 
 static void s_raw(rc_json_t *self, const char *text, size_t n)
@@ -120,9 +109,9 @@ static void s_raw(rc_json_t *self, const char *text, size_t n)
     s_reserve(self, n);
     if (self->failed)
         return;
-    memcpy(self->buf + self->len, text, n);
-    self->len += n;
-    self->buf[self->len] = '\0';
+    memcpy(((char *) self->b.data) + self->b.len, text, n);
+    self->b.len += n;
+    ((char *) self->b.data)[self->b.len] = '\0';
 }
 
 static void s_escaped(rc_json_t *self, const void *bytes, size_t len)
@@ -132,8 +121,8 @@ static void s_escaped(rc_json_t *self, const void *bytes, size_t len)
     s_reserve(self, need);
     if (self->failed)
         return;
-    rc_json_escape(bytes, len, self->buf + self->len, need + 1);
-    self->len += need;
+    rc_json_escape(bytes, len, ((char *) self->b.data) + self->b.len, need + 1);
+    self->b.len += need;
     s_raw(self, "\"", 1);
 }
 
@@ -162,7 +151,7 @@ void rc_json_destroy(rc_json_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->buf);
+    rc_buf_free(&(*self_p)->b);
     free(*self_p);
     *self_p = NULL;
 }
@@ -231,5 +220,5 @@ const char *rc_json_finish(rc_json_t *self)
         s_raw(self, "}", 1);
         self->closed = true;
     }
-    return self->failed ? NULL : self->buf;
+    return self->failed ? NULL : ((char *) self->b.data);
 }

@@ -25,8 +25,39 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The kinds of field rc_wire_scan accepts. */
+/* Field numbers, keys and kinds: RC_FIELD_<MESSAGE>_<FIELD> and the rest,
+ * generated from refcache.proto at build time (proto/rc_fieldgen.c). A codec
+ * names every field through them and never types a number. */
+#include "rc_fields.h"
+
+/* The kinds of field rc_wire_scan accepts (RC_KIND_<MESSAGE>_<FIELD> gives
+ * each field's). A kinds[] table for it lists a message's fields by number,
+ * [RC_FIELD_M_F] = RC_KIND_M_F; those left out are RC_F_NONE, declined. */
 enum { RC_F_NONE, RC_F_LEN, RC_F_U32, RC_F_U64, RC_F_BOOL };
+#define RC_SCAN(M, F) [RC_FIELD_##M##_##F] = RC_KIND_##M##_##F
+/* The highest field number such a table reads: rc_wire_scan's n. */
+#define RC_SCAN_N(kinds) ((unsigned) (sizeof(kinds) - 1))
+
+/* What a hand codec covers of one message, for the test that keeps the
+ * codecs in step with refcache.proto (test_wire_drift): the fields the codec
+ * reads or writes, and those it knowingly leaves to someone else or out
+ * (say why beside them). The test fails for any field of the message in
+ * neither list, so a field added to the .proto fails it until each codec
+ * that handles the message has been taught the field. A handled field of
+ * message type needs a cover of its own message from the same codec. */
+struct ProtobufCMessageDescriptor;
+typedef struct {
+    const char *codec; /* "rc_codec: Reply encoder" */
+    const char *file;  /* where the codec is */
+    const struct ProtobufCMessageDescriptor *message;
+    const uint32_t *fields;   /* handled: RC_FIELD_* numbers, 0-terminated */
+    const char *const *names; /* or handled, by name (from an X-macro list), NULL-terminated */
+    const uint32_t *left_out; /* knowingly not handled, 0-terminated; may be NULL */
+} rc_wire_cover_t;
+#define RC_FIELDS(...) ((const uint32_t[]){__VA_ARGS__, 0})
+#define RC_COVER(codec_, desc, ...)                                                                          \
+    {.codec = codec_, .file = __FILE__, .message = &desc, .fields = RC_FIELDS(__VA_ARGS__)}
+#define RC_COVER_NONE(codec_, desc) {.codec = codec_, .file = __FILE__, .message = &desc, .fields = RC_FIELDS(0)}
 
 typedef struct {
     const uint8_t *ptr; /* LEN: the bytes; a repeated field: its first key */

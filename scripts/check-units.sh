@@ -4,19 +4,28 @@
 # installed units run under all their hardening: the broker and a worker
 # pool start, `refcache stats` sees the workers, a task completes, the
 # broker's state directory exists; then the same with CURVE, the keys handed
-# to the services as credentials by the drop-ins the example env files show.
+# to the services as credentials by the drop-ins the example configuration
+# files show. Configuration in /etc/refcache/*.conf (threads = 2 for the pool).
 # Nothing on this machine changes (the overlay lives on a tmpfs, unmounted at
 # the end). Needs root and systemd-container. Not part of the test suite
 # (ctest runs `systemd-analyze verify` on the units): run it after changing
-# a unit.   Usage: scripts/check-units.sh [BUILD]   (default build)
+# a unit. With --deb DIR, refcache comes from the .deb packages in DIR
+# (scripts/deb.sh), installed with dpkg in the container's root instead.
+# Usage: scripts/check-units.sh [BUILD | --deb DIR]   (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
+debs=
+if [ "${1:-}" = "--deb" ]; then
+  debs=$(cd "${2:?--deb DIR}" && pwd)
+  prefix=/usr
+else
+  build=${1:-build}
+  prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
+  [ -n "$prefix" ] || { echo "check-units: no install prefix in $build/CMakeCache.txt" >&2; exit 1; }
+fi
 [ "$(id -u)" -eq 0 ] || { echo "check-units: needs root (mounts an overlay, boots a container)" >&2; exit 1; }
 command -v systemd-nspawn >/dev/null ||
   { echo "check-units: needs systemd-nspawn (apt-get install systemd-container)" >&2; exit 1; }
-prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
-[ -n "$prefix" ] || { echo "check-units: no install prefix in $build/CMakeCache.txt" >&2; exit 1; }
 
 top=$(mktemp -d /tmp/rc-units.XXXXXX)
 R=$top/root
@@ -30,12 +39,19 @@ mount -t tmpfs tmpfs "$top"
 mkdir -p "$top/upper" "$top/work" "$R"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$top/upper,workdir=$top/work" "$R"
 rm -f "$R/etc/machine-id"                      # the container gets its own
-DESTDIR=$R cmake --install "$build" >/dev/null
-rm -rf "$R/var/lib/refcache" "$R/var/lib/private/refcache" "$R/etc/systemd/system/refcache-"*
-unitdir=$R$prefix/lib/systemd/system
+rm -rf "$R/var/lib/refcache" "$R/var/lib/private/refcache" "$R/etc/systemd/system/refcache-"* "$R/etc/refcache"
+if [ -n "$debs" ]; then
+  mkdir -p "$R/tmp/debs" && cp "$debs"/*.deb "$R/tmp/debs/"
+  chroot "$R" sh -c 'dpkg -i /tmp/debs/*.deb' >"$top/dpkg.log" 2>&1 || { cat "$top/dpkg.log"; exit 1; }
+  echo "check-units: installed $(cd "$debs" && ls *.deb | tr '\n' ' ')"
+  unitdir=$R/lib/systemd/system
+else
+  DESTDIR=$R cmake --install "$build" >/dev/null
+  unitdir=$R$prefix/lib/systemd/system
+fi
 confdir=$(sed -n 's/^EnvironmentFile=-\(.*\)\/broker\.env$/\1/p' "$unitdir/refcache-broker.service")
 [ -n "$confdir" ] || { echo "check-units: no broker.env in the broker's unit" >&2; exit 1; }
-echo "REFCACHE_WORKER_OPTS=--threads 2" >"$R$confdir/worker.env"
+echo "threads = 2" >>"$R$confdir/worker.conf"
 
 mkdir -p "$R/usr/local/sbin"
 cat >"$R/usr/local/sbin/rc-units-check" <<CHECK
@@ -71,9 +87,8 @@ printf '%s\n' '[Service]' 'LoadCredential=broker_secret:$confdir/curve/broker_se
   'Environment=REFCACHE_WORKERS_ALLOWED=$confdir/curve/workers' \\
   > /etc/systemd/system/refcache-broker.service.d/curve.conf
 printf '%s\n' '[Service]' 'LoadCredential=worker_secret:$confdir/curve/worker1_secret' \\
-  'Environment="REFCACHE_WORKER_OPTS=--threads 2 --curve-secret %d/worker_secret --broker-public $confdir/curve/broker"' \\
+  'Environment=REFCACHE_CURVE_SECRET=%d/worker_secret' 'Environment=REFCACHE_BROKER_PUBLIC=$confdir/curve/broker' \\
   > /etc/systemd/system/refcache-worker@default.service.d/curve.conf
-rm -f $confdir/worker.env
 systemctl daemon-reload
 systemctl restart refcache-broker refcache-worker@default
 check --curve-secret $confdir/curve/alice_secret --broker-public $confdir/curve/broker && echo "CURVE OK"

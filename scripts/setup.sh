@@ -5,7 +5,9 @@
 #           build and install the Python package; systemd-analyze to verify
 #           the units; valgrind; clang for the fuzzer)
 #   --plot  gnuplot, for the plots of refcache-bench --report and perf.sh --plot
-# Usage: scripts/setup.sh [--test] [--plot]
+#   --deb   what scripts/deb.sh needs to build and check the .deb packages
+#           (dpkg-dev, file, binutils, lintian)
+# Usage: scripts/setup.sh [--test] [--plot] [--deb]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +20,10 @@ for arg in "$@"; do
            python3-wheel systemd valgrind clang libclang-rt-dev) ;;
   --plot)
     pkgs+=(gnuplot-nox) ;;
+  --deb)
+    pkgs+=(dpkg-dev file binutils lintian) ;;
   *)
-    echo "usage: scripts/setup.sh [--test] [--plot]" >&2; exit 2 ;;
+    echo "usage: scripts/setup.sh [--test] [--plot] [--deb]" >&2; exit 2 ;;
   esac
 done
 

@@ -3,10 +3,10 @@
 # and the shared helpers in proto/ (rc_broker carries rc_proto).
 rc_add_test(test_task SOURCES test_task.c LIBS rc_broker)
 target_compile_definitions(test_task PRIVATE RC_STATE_MACHINE_DOC="${PROJECT_SOURCE_DIR}/docs/state-machine.md")
-rc_add_test(test_timer SOURCES test_timer.c LIBS rc_broker)
-rc_add_test(test_table SOURCES test_table.c LIBS rc_broker)
-rc_add_test(test_key SOURCES test_key.c LIBS rc_broker)
-rc_add_test(test_codec SOURCES test_codec.c LIBS rc_broker)
+rc_add_test(test_timer SOURCES test_timer.c LIBS rc_broker rc_testkit)
+rc_add_test(test_table SOURCES test_table.c LIBS rc_broker rc_testkit)
+rc_add_test(test_key SOURCES test_key.c LIBS rc_broker rc_testkit)
+rc_add_test(test_codec SOURCES test_codec.c LIBS rc_broker rc_testkit)
 rc_add_test(test_common SOURCES test_common.c LIBS rc_broker)
 
 # The core's cost per task, driven without the loop's timing (run it under

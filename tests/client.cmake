@@ -30,3 +30,6 @@ if(TARGET refcache-broker AND TARGET refcache-worker AND TARGET refcache AND TAR
     RC_BENCH_PATH="$<TARGET_FILE:refcache-bench>")
   add_dependencies(test_programs refcache-broker refcache-worker refcache refcache-bench)
 endif()
+
+# The growable buffer every module shares (proto/rc_buf).
+rc_add_test(test_buf SOURCES test_buf.c LIBS rc_proto)

@@ -8,7 +8,10 @@
 
 #include <cmocka.h>
 
+#include <czmq.h>
 #include <zmq.h>
+
+#include "rc_common.h"
 
 void rc_testkit_config(rc_broker_config_t *config)
 {
@@ -39,7 +42,8 @@ refcache_client_t *rc_testkit_client(rc_broker_t *broker)
     return client;
 }
 
-Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refcache__V1__Dispatch ***d, size_t *n)
+Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refcache__V1__Dispatch ***d,
+                                                        size_t *n)
 {
     *d = NULL;
     *n = 0;
@@ -71,4 +75,35 @@ void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m)
     protobuf_c_message_pack(m, buf);
     assert_int_equal(zmq_send(sock, buf, n, 0), (int) n);
     free(buf);
+}
+
+void rc_testkit_stats(refcache_client_t *client, refcache_stats_t *s)
+{
+    int rc = refcache_client_stats(client, s, 5000);
+    if (rc != REFCACHE_CODE_OK)
+        fail_msg("stats: %s", refcache_strerror(rc));
+}
+
+void rc_testkit_wait_workers(refcache_client_t *client, uint64_t n, int ms)
+{
+    uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
+    refcache_stats_t s;
+    for (;;) {
+        rc_testkit_stats(client, &s);
+        if (s.workers == n)
+            return;
+        if (rc_mono_us() > deadline)
+            fail_msg("the broker has %llu workers, not %llu, after %d ms", (unsigned long long) s.workers,
+                     (unsigned long long) n, ms);
+        zclock_sleep(10); /* a poll interval, not a synchronisation */
+    }
+}
+
+uint64_t rc_testkit_rnd(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
 }

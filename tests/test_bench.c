@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rc_buf.h"
 #include "rc_broker.h"
 
 static rc_broker_t *s_broker;
@@ -181,21 +182,14 @@ static int s_run(const char *args, char **out)
     snprintf(cmd, sizeof cmd, "'%s' --endpoint '%s' %s", RC_BENCH_PATH, s_endpoint, args);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
+    rc_buf_t buf = {0};
+    char chunk[4096];
     size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 1024) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[len] = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        assert_int_equal(rc_buf_append(&buf, chunk, n), 0);
+    assert_int_equal(rc_buf_append(&buf, "", 1), 0); /* the NUL */
     int status = pclose(f);
-    *out = buf;
+    *out = (char *) rc_buf_take(&buf, NULL);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "rc_testkit.h"
 #include "rc_codec.h"
 #include "rc_common.h"
 #include "refcache.pb-c.h"
@@ -947,10 +948,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return rc_testkit_rnd(&rng);
 }
 
 /* Mostly the numbers where encodings change length. */

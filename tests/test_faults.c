@@ -146,27 +146,6 @@ static void s_reap(fixture_t *f, pid_t pid)
         }
 }
 
-static void s_stats(refcache_client_t *c, refcache_stats_t *s)
-{
-    assert_int_equal(refcache_client_stats(c, s, CALL_MS), REFCACHE_CODE_OK);
-}
-
-/* Polls Stats until the broker counts exactly n workers, up to ms. */
-static void s_wait_workers(refcache_client_t *c, uint64_t n, uint32_t ms)
-{
-    uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
-    refcache_stats_t s;
-    for (;;) {
-        s_stats(c, &s);
-        if (s.workers == n)
-            return;
-        if (rc_mono_us() > deadline)
-            fail_msg("broker has %llu workers, not %llu, after %u ms", (unsigned long long) s.workers,
-                     (unsigned long long) n, ms);
-        zclock_sleep(10); /* a poll interval, not a synchronisation */
-    }
-}
-
 static void s_submit(refcache_client_t *c, const char *fn, const char *ms, uint32_t max_retries,
                      refcache_task_t **t)
 {
@@ -216,7 +195,7 @@ static void s_kill_mid_task(fixture_t *f, uint32_t max_retries, refcache_task_t 
                             refcache_stats_t *before)
 {
     pid_t a = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
+    rc_testkit_wait_workers(f->client, 1, 10000);
     refcache_task_t *t = NULL;
     s_submit(f->client, "sleep", "3000", max_retries, &t);
     char ref[REFCACHE_REF_MAX + 1];
@@ -225,8 +204,8 @@ static void s_kill_mid_task(fixture_t *f, uint32_t max_retries, refcache_task_t 
     s_poll(f->client, ref, running_attempt, 1, 5000, &t);
     refcache_task_destroy(&t);
     s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 2, 10000);
-    s_stats(f->client, before);
+    rc_testkit_wait_workers(f->client, 2, 10000);
+    rc_testkit_stats(f->client, before);
     s_reap(f, a); /* kill -9 mid-task */
     uint64_t took = s_poll(f->client, ref, terminal, 0, 15000, out);
     print_message("kill -9 (max_retries %u): %s attempt %u after %.1f s\n", max_retries,
@@ -242,7 +221,7 @@ static void test_kill9_retried_elsewhere(void **state)
     assert_int_equal(t->info.state, REFCACHE_STATE_COMPLETE);
     assert_int_equal(t->info.attempt, 2);
     refcache_task_destroy(&t);
-    s_stats(f->client, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
     assert_true(after.retries_total >= before.retries_total + 1);
     assert_int_equal(after.tasks_processing, 0);
@@ -259,7 +238,7 @@ static void test_kill9_no_retries_unavailable(void **state)
     assert_int_equal(t->info.error_code, REFCACHE_CODE_UNAVAILABLE);
     assert_int_equal(t->info.attempt, 1);
     refcache_task_destroy(&t);
-    s_stats(f->client, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
     assert_int_equal(after.tasks_processing, 0);
     assert_int_equal(after.tasks_pending, 0);
@@ -273,7 +252,7 @@ static void test_sigstop_then_sigcont(void **state)
 {
     fixture_t *f = *state;
     pid_t a = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
+    rc_testkit_wait_workers(f->client, 1, 10000);
     refcache_task_t *t = NULL;
     s_submit(f->client, "sleep", "3000", 1, &t);
     char ref[REFCACHE_REF_MAX + 1];
@@ -282,9 +261,9 @@ static void test_sigstop_then_sigcont(void **state)
     s_poll(f->client, ref, running_attempt, 1, 5000, &t);
     refcache_task_destroy(&t);
     pid_t b = s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 2, 10000);
+    rc_testkit_wait_workers(f->client, 2, 10000);
     refcache_stats_t before, after;
-    s_stats(f->client, &before);
+    rc_testkit_stats(f->client, &before);
 
     assert_int_equal(kill(a, SIGSTOP), 0);
     uint64_t took = s_poll(f->client, ref, running_attempt, 2, 5000, &t);
@@ -294,7 +273,7 @@ static void test_sigstop_then_sigcont(void **state)
     /* Lost within the liveness window plus a heartbeat tick, and slack for
      * a loaded machine (sanitizers). */
     assert_true(took < (uint64_t) (HEARTBEAT * LIVENESS + HEARTBEAT) * 1000 + 1500000);
-    s_stats(f->client, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.workers_lost_total, before.workers_lost_total + 1);
 
     /* Thaw: worker a speaks again (heartbeat, its attempt-1 result or a
@@ -303,7 +282,7 @@ static void test_sigstop_then_sigcont(void **state)
     uint64_t deadline = rc_mono_us() + 5000000;
     do {
         zclock_sleep(10); /* a poll interval, not a synchronisation */
-        s_stats(f->client, &after);
+        rc_testkit_stats(f->client, &after);
         if (rc_mono_us() > deadline)
             fail_msg("no stale message or reannounce from the thawed worker within 5 s");
     } while (after.stale_msgs_total == before.stale_msgs_total || after.workers < 2);
@@ -314,13 +293,13 @@ static void test_sigstop_then_sigcont(void **state)
     assert_int_equal(t->info.attempt, 2);
     assert_true(t->info.finished_at_us - t->info.started_at_us >= 2900000);
     refcache_task_destroy(&t);
-    s_stats(f->client, &after);
+    rc_testkit_stats(f->client, &after);
     assert_true(after.stale_msgs_total > before.stale_msgs_total);
     assert_int_equal(after.tasks_processing, 0);
 
     /* Only the thawed worker left: new work must run there. */
     s_reap(f, b);
-    s_wait_workers(f->client, 1, 10000);
+    rc_testkit_wait_workers(f->client, 1, 10000);
     refcache_submit_options_t o;
     refcache_submit_options_init(&o);
     o.payload = "after-thaw";
@@ -405,7 +384,7 @@ static void s_announce(void *control, void *work, const char *id, const char *fn
 static bool s_counters_reached(refcache_client_t *c, const refcache_stats_t *base, uint64_t bad,
                                uint64_t stale, refcache_stats_t *now)
 {
-    s_stats(c, now);
+    rc_testkit_stats(c, now);
     return now->bad_worker_msgs_total >= base->bad_worker_msgs_total + bad &&
            now->stale_msgs_total >= base->stale_msgs_total + stale;
 }
@@ -420,7 +399,7 @@ static void test_garbage_worker(void **state)
     void *work = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_WORKERS));
 
     s_announce(control, work, id, "echo", 1, 0);
-    s_wait_workers(f->client, 1, 5000);
+    rc_testkit_wait_workers(f->client, 1, 5000);
 
     /* The real task (credit 1: it is dispatched) and another one that stays
      * PENDING behind it. */
@@ -453,7 +432,7 @@ static void test_garbage_worker(void **state)
     refcache__v1__broker_message__free_unpacked(bm, NULL);
 
     refcache_stats_t base, now;
-    s_stats(f->client, &base);
+    rc_testkit_stats(f->client, &base);
 
     /* 1. Random bytes that are no WorkerMessage (wire type 7 is invalid). */
     uint8_t junk[64];
@@ -522,7 +501,7 @@ static void test_garbage_worker(void **state)
     assert_true(cancelled);
     refcache_task_destroy(&real);
     refcache_task_destroy(&other);
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.tasks_processing, 0);
     assert_int_equal(now.tasks_pending, 0);
 }
@@ -612,7 +591,7 @@ static void s_run_batches(fixture_t *f, void *work, const char *fn, size_t tasks
         strcpy(refs[i], t->info.ref_id);
         refcache_task_destroy(&t);
     }
-    s_stats(f->client, base);
+    rc_testkit_stats(f->client, base);
     size_t done = 0;
     bool forged = true;
     uint64_t deadline = rc_mono_us() + 20000000;
@@ -656,14 +635,14 @@ static void test_batches(void **state)
     void *control = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
     void *work = s_dealer(ctx, "batch-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
     s_announce(control, work, "batch-worker", "bfn", BATCH_CREDIT, 64);
-    s_wait_workers(f->client, 1, 5000);
+    rc_testkit_wait_workers(f->client, 1, 5000);
     held_t h = {0};
     s_run_batches(f, work, "bfn", 5 * BATCH_CREDIT, &h, &base);
     print_message("batching worker: %zu DispatchBatch(es), at most %zu dispatches in one\n", h.batches,
                   h.biggest);
     assert_true(h.batches > 0);
     assert_int_equal(h.biggest, BATCH_CREDIT); /* a full ResultBatch is refilled in one */
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.stale_msgs_total, base.stale_msgs_total + 1);
     assert_int_equal(now.bad_worker_msgs_total, base.bad_worker_msgs_total + 1);
 
@@ -673,7 +652,7 @@ static void test_batches(void **state)
     void *control1 = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_CONTROL));
     void *work1 = s_dealer(ctx, "single-worker", rc_broker_endpoint(f->broker, RC_EP_WORKERS));
     s_announce(control1, work1, "single-worker", "sfn", BATCH_CREDIT, 0);
-    s_wait_workers(f->client, 2, 5000);
+    rc_testkit_wait_workers(f->client, 2, 5000);
     held_t one = {0};
     s_run_batches(f, work1, "sfn", 3 * BATCH_CREDIT, &one, &base);
     assert_int_equal(one.batches, 0);
@@ -693,9 +672,9 @@ static void test_flood_beyond_pending_limit(void **state)
 {
     fixture_t *f = *state;
     s_spawn_worker(f, 1);
-    s_wait_workers(f->client, 1, 10000);
+    rc_testkit_wait_workers(f->client, 1, 10000);
     refcache_stats_t base, now;
-    s_stats(f->client, &base);
+    rc_testkit_stats(f->client, &base);
 
     refcache_param_t p[1] = {{"ms", "10000"}};
     refcache_submit_options_t o;
@@ -728,7 +707,7 @@ static void test_flood_beyond_pending_limit(void **state)
             exhausted++;
         }
     }
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     print_message("flood: %d submits, %d OK, %d RESOURCE_EXHAUSTED (max_pending %d)\n", FLOOD, ok, exhausted,
                   MAX_PENDING);
     assert_int_equal(ok + exhausted, FLOOD);
@@ -752,7 +731,7 @@ static void test_flood_beyond_pending_limit(void **state)
         assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
         refcache_task_destroy(&t);
     }
-    s_stats(f->client, &now);
+    rc_testkit_stats(f->client, &now);
     assert_int_equal(now.tasks_pending, 0);
     assert_int_equal(now.tasks_processing, 0);
 }
@@ -772,7 +751,7 @@ static void test_vanishing_waiters(void **state)
 {
     fixture_t *f = *state;
     s_spawn_worker(f, 2);
-    s_wait_workers(f->client, 1, 10000);
+    rc_testkit_wait_workers(f->client, 1, 10000);
     refcache_client_options_t co;
     refcache_client_options_init(&co);
     co.endpoint = rc_broker_endpoint(f->broker, RC_EP_CLIENTS);
@@ -787,7 +766,7 @@ static void test_vanishing_waiters(void **state)
             if (!cl[i])
                 fail_msg("refcache_client_new: %s", err);
             refcache_stats_t cs;
-            s_stats(cl[i], &cs); /* connected */
+            rc_testkit_stats(cl[i], &cs); /* connected */
         }
         /* A short task that ends while the waits are held, and a long one
          * (queued behind it on the one worker thread) whose waits end by the
@@ -798,7 +777,7 @@ static void test_vanishing_waiters(void **state)
         s_poll(f->client, shortt->info.ref_id, s_started, 0, 5000, &t);
         refcache_task_destroy(&t);
         refcache_stats_t base, s;
-        s_stats(f->client, &base);
+        rc_testkit_stats(f->client, &base);
         for (int i = 0; i < WAITERS; i++) {
             const char *ref = i % 2 ? longt->info.ref_id : shortt->info.ref_id;
             assert_int_equal(refcache_client_send_wait(cl[i], ref, 60000, NULL), 0);
@@ -808,7 +787,7 @@ static void test_vanishing_waiters(void **state)
          * requests (each of our Stats polls is one too). */
         uint64_t deadline = rc_mono_us() + 10000000, polls = 0;
         for (;;) {
-            s_stats(f->client, &s);
+            rc_testkit_stats(f->client, &s);
             polls++;
             if (s.requests_total - base.requests_total - polls >= WAITERS)
                 break;
@@ -824,7 +803,7 @@ static void test_vanishing_waiters(void **state)
         deadline = rc_mono_us() + (MAX_WAIT_MS + 5000) * 1000ull;
         do {
             zclock_sleep(10); /* a poll interval, not a synchronisation */
-            s_stats(f->client, &s);
+            rc_testkit_stats(f->client, &s);
             if (rc_mono_us() > deadline)
                 fail_msg("round %d: %llu waiters still held", round, (unsigned long long) s.waiters);
         } while (s.waiters != 0);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "rc_testkit.h"
 #include "rc_key.h"
 
 /* vectors_sip128 of the SipHash reference implementation (github.com/veorq/SipHash,
@@ -151,11 +152,7 @@ static uint64_t rng_state = 0xd1b54a32d192ed03ULL;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
+    return rc_testkit_rnd(&rng_state);
 }
 
 static void fill_random(uint8_t *p, size_t n)

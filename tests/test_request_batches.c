@@ -313,11 +313,6 @@ static void s_assert_error(const Refcache__V1__Reply *r, int code, const char *m
         fail_msg("id %llu: \"%s\", not \"%s\"", (unsigned long long) r->id, r->message, message);
 }
 
-static void s_stats(fixture_t *f, refcache_stats_t *s)
-{
-    assert_int_equal(refcache_client_stats(f->client, s, CALL_MS), REFCACHE_CODE_OK);
-}
-
 /* ------------------------------------------------------------ echo */
 
 /* The payload of echo submit i: distinct, and every tenth one 3000 bytes
@@ -342,7 +337,7 @@ static void test_echo_batches(void **state)
     fixture_t *f = *state;
     void *sock = s_socket(f, ZMQ_DEALER, "batch-client", RC_EP_CLIENTS);
     refcache_stats_t before, after;
-    s_stats(f, &before);
+    rc_testkit_stats(f->client, &before);
 
     static uint8_t payload[3000];
     static req_t q[N_ECHO];
@@ -386,7 +381,7 @@ static void test_echo_batches(void **state)
     s_nothing_more(sock, &g);
 
     /* 400 requests in 5 frames, and this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, 2 * N_ECHO + 1);
     assert_int_equal(after.bad_requests_total, before.bad_requests_total);
     assert_int_equal(after.completed_total - before.completed_total, N_ECHO);
@@ -416,7 +411,7 @@ static void test_bad_entries(void **state)
     r_free(one, 1);
 
     refcache_stats_t before, after;
-    s_stats(f, &before);
+    rc_testkit_stats(f->client, &before);
 
     /* [status, batch{status}, garbage, status, {id, no body}, stats] as
      * bytes: the garbage entry cannot be built with protobuf-c. */
@@ -482,7 +477,7 @@ static void test_bad_entries(void **state)
     s_nothing_more(sock, &g);
 
     /* 6 entries (3 bad), the empty batch (bad), this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, 6 + 1 + 1);
     assert_int_equal(after.bad_requests_total - before.bad_requests_total, 3 + 1);
     r_free(q, 3);
@@ -502,7 +497,7 @@ static void test_batch_limit(void **state)
     for (size_t i = 0; i <= LIMIT; i++)
         r_by_ref(&q[i], 5000 + i, B_STATS, NULL);
     refcache_stats_t before, after;
-    s_stats(f, &before);
+    rc_testkit_stats(f->client, &before);
 
     s_send_batch(sock, q, LIMIT);
     got_t g = {0};
@@ -519,7 +514,7 @@ static void test_batch_limit(void **state)
     s_nothing_more(sock, &g);
 
     /* The 1024 taken, the refused batch as one bad request, this Stats. */
-    s_stats(f, &after);
+    rc_testkit_stats(f->client, &after);
     assert_int_equal(after.requests_total - before.requests_total, LIMIT + 1 + 1);
     assert_int_equal(after.bad_requests_total - before.bad_requests_total, 1);
     r_free(q, LIMIT + 1);
@@ -657,14 +652,8 @@ static void test_many_clients(void **state)
     m.ready = &ready;
     rc_testkit_send_pb(work, &m.base);
     /* The in-process workers and this one. */
+    rc_testkit_wait_workers(f->client, 3, COLLECT_MS);
     uint64_t deadline = rc_mono_us() + (uint64_t) COLLECT_MS * 1000;
-    for (refcache_stats_t s;;) {
-        s_stats(f, &s);
-        if (s.workers == 3)
-            break;
-        assert_true(rc_mono_us() < deadline);
-        zclock_sleep(10); /* a poll interval, not a synchronisation */
-    }
     /* A first task, answered at once: until the broker knows how long a
      * task of the function takes, it gives a worker one at a time. */
     static held_t held[TASKS];

@@ -15,6 +15,7 @@
 
 #include "rc_broker.h"
 #include "rc_common.h"
+#include "rc_testkit.h"
 #include "refcache.h"
 #include "refcache_worker.h"
 
@@ -183,28 +184,6 @@ static refcache_pool_t *s_pool(fixture_t *f, const char *key, int threads)
     return p;
 }
 
-static void s_stats(refcache_client_t *c, refcache_stats_t *s)
-{
-    int rc = refcache_client_stats(c, s, CALL_MS);
-    if (rc != REFCACHE_CODE_OK)
-        fail_msg("stats: %s", refcache_strerror(rc));
-}
-
-/* Polls Stats until workers == want (a pool's Ready seen, or its loss
- * noticed), up to ms. */
-static void s_wait_workers(refcache_client_t *c, uint64_t want, int ms)
-{
-    int64_t until = zclock_mono() + ms;
-    refcache_stats_t s;
-    do {
-        s_stats(c, &s);
-        if (s.workers == want)
-            return;
-        zclock_sleep(10);
-    } while (zclock_mono() < until);
-    fail_msg("workers stayed %llu, expected %llu", (unsigned long long) s.workers, (unsigned long long) want);
-}
-
 /* Starts the CURVE broker; extra (may be NULL) adjusts its config first. A
  * pool of `threads` allowed workers (0: none) and the clients alice and bob
  * are connected once the broker is ready. */
@@ -228,7 +207,7 @@ static fixture_t *s_start_with(keydir_t *k, const char *shared_namespaces, int t
     f->bob = s_client(f, "bob", NULL);
     if (threads > 0) {
         f->pool = s_pool(f, "worker", threads);
-        s_wait_workers(f->alice, (uint64_t) threads, CALL_MS);
+        rc_testkit_wait_workers(f->alice, (uint64_t) threads, CALL_MS);
     }
     return f;
 }
@@ -357,7 +336,7 @@ static void test_seed_scenario_with_curve(void **state)
     } while (zclock_mono() < until);
     if (zclock_mono() >= until) {
         refcache_stats_t s;
-        s_stats(f->alice, &s);
+        rc_testkit_stats(f->alice, &s);
         fail_msg("no stop acknowledged within %d ms (pool finished %llu tasks; broker: workers %llu, "
                  "dropped replies %llu, stale %llu, bad worker msgs %llu, lost %llu)",
                  CALL_MS, (unsigned long long) refcache_pool_tasks_done(f->pool),
@@ -384,7 +363,7 @@ static void test_unauthenticated_clients_time_out(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
     refcache_stats_t before, after;
-    s_stats(f->alice, &before);
+    rc_testkit_stats(f->alice, &before);
 
     struct {
         const char *key, *server;
@@ -413,7 +392,7 @@ static void test_unauthenticated_clients_time_out(void **state)
     refcache_task_t *info = NULL;
     s_echo(f->alice, NULL, "legit", &info);
     refcache_task_destroy(&info);
-    s_stats(f->alice, &after);
+    rc_testkit_stats(f->alice, &after);
     assert_int_equal(after.submitted_total, before.submitted_total + 1);
     assert_int_equal(after.requests_total, before.requests_total + 2); /* one Stats, one Submit */
     assert_int_equal(refcache_pool_tasks_done(f->pool), 1);
@@ -515,7 +494,7 @@ static void test_cache_does_not_cross_owners(void **state)
     refcache_task_destroy(&a);
     refcache_task_destroy(&b);
     refcache_stats_t s;
-    s_stats(f->alice, &s);
+    rc_testkit_stats(f->alice, &s);
     assert_int_equal(s.cache_hits_total, 3); /* Alice's two repeats, Bob in "pub" */
     s_stop(&f);
 }
@@ -549,7 +528,7 @@ static void test_worker_key_cannot_submit(void **state)
 {
     fixture_t *f = s_start_with(*state, NULL, 1);
     refcache_stats_t before, after;
-    s_stats(f->alice, &before);
+    rc_testkit_stats(f->alice, &before);
     refcache_client_t *c = s_client(f, "worker", NULL);
     refcache_submit_options_t o;
     refcache_submit_options_init(&o);
@@ -564,7 +543,7 @@ static void test_worker_key_cannot_submit(void **state)
                      REFCACHE_CODE_PERMISSION_DENIED);
     refcache_task_destroy(&info);
     refcache_client_destroy(&c);
-    s_stats(f->alice, &after);
+    rc_testkit_stats(f->alice, &after);
     assert_int_equal(after.submitted_total, before.submitted_total);
     assert_int_equal(refcache_pool_tasks_done(f->pool), 0);
     s_stop(&f);
@@ -579,15 +558,15 @@ static void test_client_key_cannot_work(void **state)
      * then it leaves and only the rogue pool is connected. */
     fixture_t *f = s_start_with(*state, NULL, 1);
     refcache_pool_destroy(&f->pool);
-    s_wait_workers(f->alice, 0, CALL_MS);
+    rc_testkit_wait_workers(f->alice, 0, CALL_MS);
     refcache_stats_t s;
-    s_stats(f->alice, &s);
+    rc_testkit_stats(f->alice, &s);
     uint64_t bad_before = s.bad_worker_msgs_total;
 
     f->rogue = s_pool(f, "alice", 2);
     int64_t until = zclock_mono() + CALL_MS;
     do {
-        s_stats(f->alice, &s);
+        rc_testkit_stats(f->alice, &s);
         if (s.bad_worker_msgs_total > bad_before)
             break;
         zclock_sleep(10);
@@ -613,7 +592,7 @@ static void test_client_key_cannot_work(void **state)
         assert_int_equal(info->info.state, REFCACHE_STATE_PENDING);
         assert_false(info->info.ever_started);
         refcache_task_destroy(&info);
-        s_stats(f->alice, &s);
+        rc_testkit_stats(f->alice, &s);
         assert_int_equal(s.workers, 0);
         zclock_sleep(20);
     } while (zclock_mono() < until);
@@ -823,7 +802,7 @@ static void test_bad_broker_key_files(void **state)
      * left behind by a failed start). */
     fixture_t *f = s_start_with(k, NULL, 0);
     refcache_stats_t s;
-    s_stats(f->alice, &s);
+    rc_testkit_stats(f->alice, &s);
     s_stop(&f);
 }
 

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "rc_testkit.h"
 #include "rc_table.h"
 
 typedef struct {
@@ -30,11 +31,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
+    return rc_testkit_rnd(&rng_state);
 }
 
 static void random_key(uint8_t key[RC_KEY_LEN])

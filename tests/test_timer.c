@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "rc_testkit.h"
 #include "rc_timer.h"
 
 /* A small deterministic generator, so a failure reproduces. */
@@ -18,11 +19,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
+    return rc_testkit_rnd(&rng_state);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -688,7 +688,7 @@ static void test_failures(void **state)
     expect_failure(f, "f-4", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "ms");
 
     send_dispatch(f, "f-5", 1, "primes", NULL, NULL);
-    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n is required");
+    expect_failure(f, "f-5", REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "n of primes is required");
 
     const char *p6[] = {"n", "1", NULL};
     send_dispatch(f, "f-6", 1, "primes", NULL, p6);
@@ -866,7 +866,7 @@ static volatile bool stall_saw_cancel;
 static int stall_fn(refcache_job_t *job)
 {
     uint64_t start = rc_mono_us();
-    while (rc_mono_us() - start < (uint64_t) 6 * HB_MS * 1000)
+    while (rc_mono_us() - start < (uint64_t) 12 * HB_MS * 1000)
         ; /* busy: no heartbeat goes out */
     stall_saw_cancel = refcache_job_cancelled(job);
     return refcache_job_result(job, "late", 4);
@@ -898,13 +898,15 @@ static void test_frozen_worker_disowns(void **state)
      * starts, and the worker joins again as a new worker. */
     fx_t *f = fixture_new();
     const refcache_function_t fns[] = {{"stall", stall_fn, false}};
-    fixture_start_with(f, 2, 3, fns, 1, 0);
+    /* Liveness 6: the test (which sends no heartbeats) has 600 ms to
+     * dispatch before the idle worker gives up on it, and the stall (12
+     * heartbeats) still outlasts the window. */
+    fixture_start_with(f, 2, 6, fns, 1, 0);
     char first_id[128];
     snprintf(first_id, sizeof first_id, "%s", f->wid);
     stall_saw_cancel = false;
-    /* Both in one message: sent one by one, a test thread descheduled
-     * between the two (a loaded machine) could let the worker disown and
-     * rejoin before the second, which would then go to a gone worker. */
+    /* Both in one message, so that the second cannot reach a worker that
+     * has already rejoined under a new id. */
     Refcache__V1__Dispatch d[2], *dp[2] = {&d[0], &d[1]};
     refcache__v1__dispatch__init(&d[0]);
     refcache__v1__dispatch__init(&d[1]);

@@ -2,6 +2,7 @@
  * environment and the command line are applied in that order, each over
  * the one before, which gives the documented precedence. */
 #include "rc_opts.h"
+#include "rc_buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -126,10 +127,8 @@ static const rc_opt_t *s_find_short(const rc_opts_spec_t *spec, char c, unsigned
 /* Keeps a copy of text for as long as the spec (file values). */
 static const char *s_keep(rc_opts_spec_t *spec, const char *text, size_t len)
 {
-    char **grown = realloc(spec->kept_, (spec->kept_n_ + 1) * sizeof *grown);
-    if (!grown)
+    if (rc_buf_grow_array(&spec->kept_, &spec->kept_cap_, spec->kept_n_ + 1, sizeof *spec->kept_) != 0)
         return NULL;
-    spec->kept_ = grown;
     char *copy = strndup(text, len);
     if (copy)
         spec->kept_[spec->kept_n_++] = copy;
@@ -347,7 +346,7 @@ void rc_opts_free(rc_opts_spec_t *spec)
         free(spec->kept_[i]);
     free(spec->kept_);
     spec->kept_ = NULL;
-    spec->kept_n_ = 0;
+    spec->kept_n_ = spec->kept_cap_ = 0;
 }
 
 void rc_opts_help(const rc_opts_spec_t *spec, unsigned scope, FILE *out)

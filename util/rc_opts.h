@@ -100,7 +100,7 @@ typedef struct {
     bool env_rule;
     /* Internal: text kept for string options read from the file. */
     char **kept_;
-    size_t kept_n_;
+    size_t kept_n_, kept_cap_;
 } rc_opts_spec_t;
 
 /* Fills every target from the file, the environment and the command line

@@ -270,16 +270,37 @@ void rc_spin_hex(const rc_spin_t *self, char out[65])
 
 /* ------------------------------------------------------------ functions */
 
-/* Reads an integer param or fails the job with INVALID_ARGUMENT; -1 then. */
-static int job_param_u64(refcache_job_t *job, const char *key, uint64_t def, uint64_t min, uint64_t max,
-                         uint64_t *out)
+/* An integer param of a built-in: a decimal integer in [min, max], def when
+ * absent (unless required). docs/protocol.md lists them. */
+typedef struct {
+    const char *fn;
+    const char *key;
+    uint64_t def, min, max;
+    bool required;
+} int_param_t;
+
+static const int_param_t sleep_ms = {"sleep", "ms", 1000, 0, 24ULL * 3600 * 1000, false};
+static const int_param_t sleep_step_ms = {"sleep", "step_ms", 10, 1, 60000, false};
+static const int_param_t primes_n = {"primes", "n", 0, 2, RC_PRIMES_MAX_N, true};
+static const int_param_t spin_iterations = {"spin", "iterations", 1000000, 0, 1000000000000ULL, false};
+static const int_param_t spin_step = {"spin", "step", 10000, 1, 1000000000ULL, false};
+
+/* Reads an integer param, or fails the task at once with INVALID_ARGUMENT
+ * (not retryable: the same params fail again) naming the param and its
+ * range; -1 then. */
+static int job_param_u64(refcache_job_t *job, const int_param_t *p, uint64_t *out)
 {
-    const char *text = refcache_job_param(job, key);
-    if (rc_param_u64(text, def, min, max, out) == 0)
+    const char *text = refcache_job_param(job, p->key);
+    if ((text || !p->required) && rc_param_u64(text, p->def, p->min, p->max, out) == 0)
         return 0;
-    refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
-                      "param %s must be an integer in [%llu, %llu], got \"%.64s\"", key,
-                      (unsigned long long) min, (unsigned long long) max, text);
+    if (!text)
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                          "param %s of %s is required: a decimal integer in [%llu, %llu]", p->key, p->fn,
+                          (unsigned long long) p->min, (unsigned long long) p->max);
+    else
+        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
+                          "param %s of %s must be a decimal integer in [%llu, %llu], got \"%.64s\"", p->key,
+                          p->fn, (unsigned long long) p->min, (unsigned long long) p->max, text);
     return -1;
 }
 
@@ -293,8 +314,7 @@ static int fn_echo(refcache_job_t *job)
 static int fn_sleep(refcache_job_t *job)
 {
     uint64_t ms, step;
-    if (job_param_u64(job, "ms", 1000, 0, 24ULL * 3600 * 1000, &ms) != 0 ||
-        job_param_u64(job, "step_ms", 10, 1, 60000, &step) != 0)
+    if (job_param_u64(job, &sleep_ms, &ms) != 0 || job_param_u64(job, &sleep_step_ms, &step) != 0)
         return -1;
     uint64_t start = rc_mono_us();
     uint64_t elapsed = 0;
@@ -319,11 +339,7 @@ static int fn_sleep(refcache_job_t *job)
 static int fn_primes(refcache_job_t *job)
 {
     uint64_t n;
-    if (!refcache_job_param(job, "n")) {
-        refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false, "param n is required");
-        return -1;
-    }
-    if (job_param_u64(job, "n", 0, 2, RC_PRIMES_MAX_N, &n) != 0)
+    if (job_param_u64(job, &primes_n, &n) != 0)
         return -1;
     rc_strbuf_t out = {0};
     rc_sieve_t *sieve = rc_sieve_new(n, 0);
@@ -352,8 +368,7 @@ static int fn_primes(refcache_job_t *job)
 static int fn_spin(refcache_job_t *job)
 {
     uint64_t iterations, step;
-    if (job_param_u64(job, "iterations", 1000000, 0, 1000000000000ULL, &iterations) != 0 ||
-        job_param_u64(job, "step", 10000, 1, 1000000000ULL, &step) != 0)
+    if (job_param_u64(job, &spin_iterations, &iterations) != 0 || job_param_u64(job, &spin_step, &step) != 0)
         return -1;
     size_t len;
     const void *payload = refcache_job_payload(job, &len);
@@ -381,7 +396,8 @@ static int fn_fail(refcache_job_t *job)
     bool retryable;
     if (rc_param_bool(refcache_job_param(job, "retryable"), false, &retryable) != 0) {
         refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
-                          "param retryable must be 0 or 1");
+                          "param retryable of fail must be 0 or 1 (or false, true), got \"%.64s\"",
+                          refcache_job_param(job, "retryable"));
         return -1;
     }
     int code = REFCACHE__V1__CODE__CODE_UNKNOWN;
@@ -390,7 +406,7 @@ static int fn_fail(refcache_job_t *job)
         code = rc_code_parse(code_name);
         if (code <= 0) {
             refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INVALID_ARGUMENT, false,
-                              "param code must be a status code name other than OK, got \"%.64s\"",
+                              "param code of fail must be a status code name other than OK, got \"%.64s\"",
                               code_name);
             return -1;
         }

@@ -158,7 +158,7 @@ static void pool_free(refcache_pool_t *self)
         rc_wrecv_arenas_free_all(w);
         free(w->held);
         free(w->result_buf);
-        free(w->results);
+        rc_buf_free(&w->results);
         free(w);
     }
     free(self->workers);

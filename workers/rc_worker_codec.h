@@ -1,8 +1,8 @@
 /* rc_worker_codec: the worker's hot messages without protobuf-c's generic
  * code (docs/performance.md). A Dispatch is read by hand into the same
  * protobuf-c structs refcache__v1__broker_message__unpack makes, and a
- * Result or Started is written byte for byte as protobuf-c packs it. Not
- * part of the public worker API. */
+ * Result or Started is written byte for byte as protobuf-c packs it, with
+ * the field numbers of rc_fields.h. Not part of the public worker API. */
 #ifndef RC_WORKER_CODEC_H
 #define RC_WORKER_CODEC_H
 
@@ -46,5 +46,9 @@ void rc_worker_codec_entry_to_result(uint8_t *entry);
 /* The same for WorkerMessage{started{ref_id, attempt}}. */
 size_t rc_worker_codec_started_size(const char *ref_id, uint32_t attempt);
 uint8_t *rc_worker_codec_started_put(uint8_t *out, const char *ref_id, uint32_t attempt);
+
+/* What the codec reads and writes of each message, field by field, for
+ * test_wire_drift (rc_wire.h); ended by a zeroed entry. */
+extern const rc_wire_cover_t rc_worker_codec_covers[];
 
 #endif

@@ -4,64 +4,9 @@
 
 #include <string.h>
 
-static void *arena_alloc(void *data, size_t size)
-{
-    arena_t *a = data;
-    size_t need = (size + 15) & ~(size_t) 15;
-    if (need >= size && need <= a->cap - a->used) {
-        void *p = a->buf + a->used;
-        a->used += need;
-        return p;
-    }
-    a->spilled = true;
-    return malloc(size);
-}
-
-static void arena_free(void *data, void *ptr)
-{
-    arena_t *a = data;
-    if ((unsigned char *) ptr >= a->buf && (unsigned char *) ptr < a->buf + a->cap)
-        return; /* released all at once when the arena is reset */
-    free(ptr);
-}
-
-/* An arena of at least want bytes (and ARENA_BYTES), held once. */
-static arena_t *arena_get(rc_wthread_t *w, size_t want)
-{
-    size_t cap = want > ARENA_BYTES ? (want + 15) & ~(size_t) 15 : ARENA_BYTES;
-    arena_t *a = w->free_arenas;
-    if (a && a->cap >= cap) {
-        w->free_arenas = a->next;
-    } else {
-        a = malloc(sizeof *a + cap);
-        if (!a)
-            return NULL;
-        a->cap = cap;
-        a->allocator.alloc = arena_alloc;
-        a->allocator.free = arena_free;
-        a->allocator.allocator_data = a;
-    }
-    a->used = 0;
-    a->refs = 1;
-    a->spilled = false;
-    a->next = NULL;
-    return a;
-}
-
-static void arena_put(rc_wthread_t *w, arena_t *a)
-{
-    a->used = 0;
-    a->next = w->free_arenas;
-    w->free_arenas = a;
-}
-
 void rc_wrecv_arenas_free_all(rc_wthread_t *w)
 {
-    while (w->free_arenas) {
-        arena_t *a = w->free_arenas;
-        w->free_arenas = a->next;
-        free(a);
-    }
+    rc_arena_list_free(&w->free_arenas);
 }
 
 /* A decoder for the common shape of a message (rc_worker_codec), or NULL. */
@@ -79,51 +24,42 @@ static void *msg_unpack(rc_wthread_t *w, const ProtobufCMessageDescriptor *desc,
     const uint8_t *data = zmq_msg_data(&w->in);
     size_t size = zmq_msg_size(&w->in);
     /* Room for the copied strings and bytes, and the structs around them. */
-    arena_t *a = arena_get(w, size > (64 << 10) ? 0 : 4 * size + 1024);
+    size_t want = size > (64 << 10) ? 0 : 4 * size + 1024;
+    rc_arena_t *a = rc_arena_list_take(&w->free_arenas, want > ARENA_BYTES ? want : ARENA_BYTES);
     if (!a)
         return NULL;
-    ProtobufCMessage *m = fast ? fast(data, size, &a->allocator) : NULL;
+    ProtobufCMessage *m = fast ? fast(data, size, &a->pa) : NULL;
     if (!m) {
         /* A fast decoder that declined has freed what it took; start over. */
-        a->used = 0;
-        a->spilled = false;
-        m = protobuf_c_message_unpack(desc, &a->allocator, size, data);
+        rc_arena_reset(a);
+        m = protobuf_c_message_unpack(desc, &a->pa, size, data);
     }
-    if (m && (unsigned char *) m != a->buf) {
-        /* msg_free finds the arena from the message's address, which needs
-         * the message to be the arena's first allocation. */
-        protobuf_c_message_free_unpacked(m, &a->allocator);
+    /* msg_free finds the arena from the message's address, which needs the
+     * message to be the arena's first allocation (the giving back frees
+     * what the message has outside the buffer). */
+    if (m && (uint8_t *) m != a->buf)
         m = NULL;
-    }
     if (!m)
-        arena_put(w, a);
+        rc_arena_list_give(&w->free_arenas, a);
     return m;
-}
-
-static arena_t *arena_of(void *msg)
-{
-    return (arena_t *) ((unsigned char *) msg - offsetof(arena_t, buf));
 }
 
 /* One more user of a message from msg_unpack (a task of its batch). */
 static void msg_hold(void *msg)
 {
-    arena_of(msg)->refs++;
+    rc_arena_of(msg)->users++;
 }
 
-/* Lets go of a message from msg_unpack; the last user frees it and
- * recycles its arena. */
+/* Lets go of a message from msg_unpack; the last user recycles its arena,
+ * which frees all of the message at once. */
 void rc_wrecv_msg_free(rc_wthread_t *w, void *msg)
 {
     if (!msg)
         return;
-    arena_t *a = arena_of(msg);
-    if (--a->refs > 0)
+    rc_arena_t *a = rc_arena_of(msg);
+    if (--a->users > 0)
         return;
-    /* All in the arena: nothing to free one by one. */
-    if (a->spilled)
-        protobuf_c_message_free_unpacked(msg, &a->allocator);
-    arena_put(w, a);
+    rc_arena_list_give(&w->free_arenas, a);
 }
 
 static held_t *held_at(rc_wthread_t *w, size_t i)

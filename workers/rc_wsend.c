@@ -2,6 +2,7 @@
 #include "rc_wsend.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Sends msg (taken, also on failure). 0, or -1 if the socket refused it. */
 static int send_msg(void *sock, zmq_msg_t *msg)
@@ -52,8 +53,8 @@ void rc_wsend_results_flush(rc_wthread_t *w)
 {
     if (!w->results_n)
         return;
-    uint8_t *body = w->results + RC_WORKER_RESULTS_HEAD;
-    size_t len = w->results_len - RC_WORKER_RESULTS_HEAD;
+    uint8_t *body = w->results.data + RC_WORKER_RESULTS_HEAD;
+    size_t len = w->results.len - RC_WORKER_RESULTS_HEAD;
     size_t head = w->results_n > 1 ? rc_worker_codec_results_head(body, len) : 0;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, head + len) != 0)
@@ -62,7 +63,7 @@ void rc_wsend_results_flush(rc_wthread_t *w)
     if (w->results_n == 1)
         rc_worker_codec_entry_to_result(zmq_msg_data(&msg)); /* the copy: the batch stays whole */
     w->results_n = 0;
-    w->results_len = RC_WORKER_RESULTS_HEAD;
+    w->results.len = RC_WORKER_RESULTS_HEAD;
     send_work_now(w, &msg);
 }
 
@@ -159,20 +160,16 @@ void rc_wsend_failure(rc_wthread_t *w, const Refcache__V1__Dispatch *d, int code
 static bool results_add(rc_wthread_t *w, const Refcache__V1__Dispatch *d, const void *data, size_t len)
 {
     size_t n = rc_worker_codec_result_entry_size(d->ref_id, d->attempt, len);
-    if (w->results_n && (w->results_n >= RESULTS_MAX || w->results_len + n > RESULTS_BYTES))
+    if (w->results_n && (w->results_n >= RESULTS_MAX || w->results.len + n > RESULTS_BYTES))
         rc_wsend_results_flush(w);
     if (!w->results_n)
-        w->results_len = RC_WORKER_RESULTS_HEAD;
-    if (w->results_len + n > w->results_cap) {
-        size_t cap = w->results_len + n > RESULTS_BYTES ? w->results_len + n : RESULTS_BYTES;
-        uint8_t *buf = realloc(w->results, cap);
-        if (!buf)
-            return false;
-        w->results = buf;
-        w->results_cap = cap;
-    }
-    rc_worker_codec_result_entry_put(w->results + w->results_len, d->ref_id, d->attempt, data, len);
-    w->results_len += n;
+        w->results.len = RC_WORKER_RESULTS_HEAD;
+    /* The first batch takes RESULTS_BYTES at once; a larger result grows it. */
+    if (w->results.len + n > w->results.cap &&
+        rc_buf_reserve(&w->results, w->results.len + n > RESULTS_BYTES ? w->results.len + n : RESULTS_BYTES) != 0)
+        return false;
+    rc_worker_codec_result_entry_put(w->results.data + w->results.len, d->ref_id, d->attempt, data, len);
+    w->results.len += n;
     if (w->results_n++ == 0)
         w->results_since_us = rc_mono_us();
     return true;
@@ -210,6 +207,12 @@ int rc_wsend_announce(rc_wthread_t *w)
     ready.credit = (uint32_t) pool->credit;
     ready.max_batch = (uint32_t) (pool->credit < RESULTS_MAX ? pool->credit : RESULTS_MAX);
     ready.heartbeat_ms = (uint32_t) pool->heartbeat_ms;
+    /* Where it runs, for the broker's Workers list. */
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    ready.host = host;
+    ready.pid = (uint32_t) getpid();
     worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
     wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     wm.ready = &ready;

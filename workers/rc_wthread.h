@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_arena.h"
+#include "rc_buf.h"
 #include "rc_common.h"
 #include "rc_worker_codec.h"
 #include "refcache_worker.h"
@@ -63,20 +65,12 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 
 typedef struct rc_wthread rc_wthread_t;
 
-/* Received messages are unpacked into per-message arenas that are reused,
- * so the hot path does not call malloc for every field of every message.
- * An arena lives as long as its message: a held task keeps it, and the
- * tasks of one DispatchBatch share it (refs counts them). At most credit + 2
- * are ever in use. What does not fit goes to malloc. */
+/* Received messages are unpacked into per-message arenas (rc_arena) that
+ * are reused, so the hot path does not call malloc for every field of every
+ * message. An arena lives as long as its message: a held task keeps it, and
+ * the tasks of one DispatchBatch share it (its users count them). At most
+ * credit + 2 are ever in use. What does not fit goes to malloc. */
 #define ARENA_BYTES 4096
-typedef struct arena {
-    ProtobufCAllocator allocator; /* allocator_data = this arena */
-    struct arena *next;           /* free list */
-    size_t used, cap;
-    unsigned refs;                    /* held tasks (or the receiver) using the message */
-    bool spilled;                     /* something went to malloc: the message must be freed field by field */
-    _Alignas(16) unsigned char buf[]; /* cap bytes; the message comes first */
-} arena_t;
 
 struct refcache_job {
     rc_wthread_t *worker;
@@ -130,7 +124,7 @@ struct rc_wthread {
     int pipe_fd, work_fd, control_fd;
     bool pipe_armed, work_armed, control_armed;
     zmq_msg_t in; /* reused for every received frame */
-    arena_t *free_arenas;
+    rc_arena_list_t free_arenas;
 
     held_t *held; /* ring of held dispatches, capacity = credit */
     size_t held_head;
@@ -153,8 +147,7 @@ struct rc_wthread {
      * go out before the worker waits, before any other message, when
      * RESULTS_MAX or RESULTS_BYTES is reached, and once the first has waited
      * RESULTS_WAIT_US (checked after each task and at step boundaries). */
-    uint8_t *results;
-    size_t results_len, results_cap;
+    rc_buf_t results;
     unsigned results_n;
     uint64_t results_since_us;
     char fail_msg[1024];
