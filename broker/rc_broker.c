@@ -402,6 +402,13 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     static int instance;
     const char *eps[] = {config->clients_endpoint, config->workers_endpoint, config->control_endpoint};
     bool curve = config->curve_secret_file != NULL;
+    if (!curve && (config->clients_allowed_dir || config->workers_allowed_dir)) {
+        /* Without CURVE no key is checked: the lists would only look like security. */
+        snprintf(
+            errbuf, errlen,
+            "--clients-allowed and --workers-allowed need --curve-secret: without CURVE no key is checked");
+        return NULL;
+    }
     for (int i = 0; i < 3; i++) {
         if (!eps[i] || !*eps[i]) {
             snprintf(errbuf, errlen, "an endpoint is missing");

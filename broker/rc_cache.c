@@ -150,8 +150,16 @@ void rc_cache_drop(rc_core_t *core, rc_task_t *t)
 /* Starts a finished record's TTL and puts it at the back of the LRU order. */
 static void keep(rc_core_t *core, rc_task_t *t)
 {
+    /* The TTL is its own handle's: none once that went (other handles
+     * hold the record), counted from when it left the work if it did. */
+    uint64_t now = rc_core_mono_us(core);
     t->timer.kind = T_TTL;
-    rc_timers_set(core->timers, &t->timer, rc_core_mono_us(core) + (uint64_t) t->ttl_s * 1000000);
+    if (t->flags & F_HANDLES) {
+        if (t->hstate != RC_GONE)
+            rc_timers_set(core->timers, &t->timer, rc_handles_own_due(core, t, now));
+    } else {
+        rc_timers_set(core->timers, &t->timer, now + (uint64_t) t->ttl_s * 1000000);
+    }
     rc_list_push_back(&core->lru, &t->link);
 }
 
@@ -188,6 +196,8 @@ static rc_task_t *shrink(rc_core_t *core, rc_task_t *t)
     rc_table_replace(core->tasks, t, n);
     if (n->flags & F_INDEXED)
         rc_table_replace(core->index, t, n);
+    if (n->flags & F_HANDLES)
+        rc_handles_moved(core, n);
     free(t->error);
     rc_spare_put(&core->spare_records, t);
     return n;
@@ -206,8 +216,9 @@ void rc_cache_settle(rc_core_t *core)
     /* Least recently used finished tasks go while a cap is exceeded:
      * bounded by what is over, never a scan. The tasks that finished in
      * this message stay (as they did under their callers). */
-    while ((front = rc_list_front(&core->lru)) && (core->cache_bytes > core->cfg.cache_bytes ||
-                                                   rc_table_size(core->tasks) > core->cfg.max_records)) {
+    while ((front = rc_list_front(&core->lru)) &&
+           (core->cache_bytes > core->cfg.cache_bytes ||
+            rc_table_size(core->tasks) + rc_handles_count(core) > core->cfg.max_records)) {
         rc_task_t *t = rc_container_of(front, rc_task_t, link);
         if (t == first_new)
             break;
@@ -218,6 +229,7 @@ void rc_cache_settle(rc_core_t *core)
         rc_list_remove(front);
         rc_cache_free(core, t);
     }
+    rc_handles_settle(core);
 }
 
 void rc_cache_free(rc_core_t *core, rc_task_t *t)

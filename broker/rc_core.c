@@ -134,6 +134,15 @@ uint64_t rc_core_timers(rc_core_t *core, uint64_t now)
         case T_TTL:
             task_timer(core, rc_container_of(tm, rc_task_t, timer), RC_EV_EXPIRE);
             break;
+        case T_HDEADLINE:
+        case T_HTTL: {
+            rc_handle_t *h = rc_container_of(tm, rc_handle_t, timer);
+            rc_run(core, &(rc_ev_t){.event = tm->kind == T_HTTL ? RC_EV_EXPIRE : RC_EV_DEADLINE,
+                                    .task = h->task,
+                                    .handle = h,
+                                    .cause = {.kind = RC_CAUSE_TIMER}});
+            break;
+        }
         }
     }
     rc_core_flush(core); /* what a retry or the tick dispatched */
@@ -165,7 +174,8 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     rc_list_init(&core->to_flush);
     rc_cache_init(core);
     rc_waiters_init(core);
-    if (!core->timers || !core->tasks || !core->index || !core->fns || !core->peer_ids)
+    if (rc_handles_init(core) != 0 || !core->timers || !core->tasks || !core->index || !core->fns ||
+        !core->peer_ids)
         return -1;
     zhashx_set_destructor(core->fns, fn_destroy);
     if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0 || rc_observe_init(core) != 0)
@@ -195,6 +205,7 @@ void rc_core_fini(rc_core_t *core)
         }
         free(all);
     }
+    rc_handles_fini(core);
     rc_peers_free_all(core);
     zhashx_destroy(&core->client_keys);
     zhashx_destroy(&core->worker_keys);

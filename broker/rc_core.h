@@ -6,8 +6,8 @@
  *   rc_ops       client operations          rc_peers     the worker registry
  *   rc_runner    every state transition     rc_dispatch  credit, slots, batches
  *   rc_cache     records, cache, LRU, caps  rc_waiters   held replies and lanes
- *   rc_outbox    replies to clients         rc_core.c    life cycle, clock, timers
- *   rc_observe   List, Workers, Watch, Metrics (an observer of the runner)
+ *   rc_outbox    replies to clients         rc_handles   ref_ids on shared work
+ *   rc_core.c    life cycle, clock, timers  rc_observe   List, Workers, Watch, Metrics (an observer)
  *
  * docs/architecture.md draws them and the path of a Submit and a Cancel. */
 #ifndef RC_CORE_H
@@ -22,6 +22,7 @@
 #include "rc_cache.h"
 #include "rc_codec.h"
 #include "rc_dispatch.h"
+#include "rc_handles.h"
 #include "rc_list.h"
 #include "rc_observe.h"
 #include "rc_ops.h"
@@ -39,7 +40,7 @@
 #define RC_STR(x)  RC_STR_(x) /* a macro's value as a string literal */
 
 /* What a timer in the heap belongs to. */
-enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK };
+enum { T_RETRY = 1, T_TTL, T_DEADLINE, T_WAITER, T_WAIT_LANE, T_TICK, T_HDEADLINE, T_HTTL };
 
 /* A function some worker announced: its queue of PENDING tasks. */
 struct rc_fn {
@@ -71,6 +72,10 @@ struct rc_core {
     rc_list_t unsettled; /* finished in this message, to be shrunk */
     rc_list_t dead;      /* dropped in this message, to be freed */
     uint64_t cache_bytes;
+    /* rc_handles */
+    rc_table_t *handles;     /* ref -> extra handle */
+    rc_table_t *handle_sets; /* task ref -> rc_handles_t, for tasks with F_HANDLES */
+    rc_list_t dead_handles;  /* handles that went in this message, to be freed */
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
     rc_spare_t spare_records;  /* freed active records, for reuse */
     uint8_t key_secret[16];

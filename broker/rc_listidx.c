@@ -131,14 +131,17 @@ static bool chunk_sweep(rc_listidx_t *self, size_t i)
     return true;
 }
 
-void rc_listidx_gone(rc_listidx_t *self)
+void rc_listidx_gone(rc_listidx_t *self, size_t live)
 {
-    if (self->live)
-        self->live--;
+    /* One record may take several refs with it (a task and its handles). */
+    size_t deaths = self->live > live ? self->live - live : 1;
+    self->live = live;
     /* While the dead are at most an eighth of the entries, nothing. */
-    if ((self->total - self->live) * 8 <= self->total || !self->nc)
+    if (self->live >= self->total || (self->total - self->live) * 8 <= self->total || !self->nc)
         return;
-    self->credit += RC_LISTIDX_SWEEP;
+    self->credit += RC_LISTIDX_SWEEP * deaths;
+    if (self->credit > 2 * RC_LISTIDX_CHUNK)
+        self->credit = 2 * RC_LISTIDX_CHUNK;
     if (self->at + 1 >= self->nc)
         self->at = 0;
     if (self->at + 1 >= self->nc)

@@ -49,7 +49,7 @@ struct rc_listidx {
     rc_listidx_chunk_t *tail;   /* the last chunk, which takes appends (NULL: none yet) */
     uint64_t next;              /* the next position (positions start at 1) */
     size_t total;               /* entries held */
-    size_t live;                /* entries whose tasks are there, as far as told */
+    size_t live;                /* entries whose tasks are there: the caller's last count, plus appends */
     rc_listidx_chunk_t **chunks; /* oldest first */
     size_t nc, cap_c;
     size_t at;     /* the chunk the sweep looks at next */
@@ -94,8 +94,9 @@ static inline int rc_listidx_add(rc_listidx_t *self, const uint8_t ref[16], uint
     return 0;
 }
 
-/* A task the index holds has gone (its entry is left for the sweep). */
-void rc_listidx_gone(rc_listidx_t *self);
+/* Entries have gone (left for the sweep): live is how many of the index's
+ * refs are still there, by the caller's count. */
+void rc_listidx_gone(rc_listidx_t *self, size_t live);
 
 /* Visits the entries at positions below `before` (0: from the newest),
  * newest first, until visit returns false, `budget` entries have been
@@ -110,7 +111,8 @@ uint64_t rc_listidx_scan(rc_listidx_t *self, uint64_t before, uint64_t after_us,
  * the newest chunk that began by then. */
 uint64_t rc_listidx_seek(rc_listidx_t *self, uint64_t created_us);
 
-/* Entries held (live and not yet swept), live entries, and bytes used. */
+/* Entries held (live and not yet swept), live entries (as last told), and
+ * bytes used. */
 size_t rc_listidx_entries(const rc_listidx_t *self);
 size_t rc_listidx_live(const rc_listidx_t *self);
 size_t rc_listidx_bytes(const rc_listidx_t *self);

@@ -134,6 +134,12 @@ static void on_note(void *arg, const rc_note_t *note)
         return;
     }
     switch (note->event) {
+    case RC_EV_JOIN:
+        /* A Submit that joined work in flight or hit a kept result: a
+         * handle of its own. */
+        if (note->handle)
+            (void) rc_listidx_add(o->list, note->handle->ref, note->handle->created_us);
+        return;
     case RC_EV_RESULT:
     case RC_EV_FAILURE: {
         /* From the worker that ran it (applied: its current attempt). */
@@ -153,7 +159,7 @@ static void on_note(void *arg, const rc_note_t *note)
     case RC_EV_DELETE:
     case RC_EV_EVICT:
         if (note->to == RC_GONE)
-            rc_listidx_gone(o->list);
+            rc_listidx_gone(o->list, rc_table_size(core->tasks) + rc_handles_count(core));
         return;
     default:
         return;
@@ -171,10 +177,26 @@ static void on_note_watched(void *arg, const rc_note_t *note)
     }
 }
 
-static bool task_live(void *arg, const uint8_t ref[16])
+rc_task_t *rc_observe_resolve(rc_core_t *core, const uint8_t ref[16], rc_handle_t **h, uint64_t *owner)
 {
-    rc_core_t *core = arg;
-    return rc_table_get(core->tasks, ref) != NULL;
+    *h = NULL;
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    if (t) {
+        *owner = t->owner;
+        return t->hstate && rc_handles_own_expired(core, t) ? NULL : t;
+    }
+    if ((*h = rc_handles_lookup(core, ref))) {
+        *owner = (*h)->owner;
+        return (*h)->task;
+    }
+    return NULL;
+}
+
+static bool ref_live(void *arg, const uint8_t ref[16])
+{
+    rc_handle_t *h;
+    uint64_t owner;
+    return rc_observe_resolve(arg, ref, &h, &owner) != NULL;
 }
 
 int rc_observe_init(rc_core_t *core)
@@ -183,7 +205,7 @@ int rc_observe_init(rc_core_t *core)
     if (!o)
         return -1;
     core->observe = o;
-    o->list = rc_listidx_new(task_live, core);
+    o->list = rc_listidx_new(ref_live, core);
     o->metrics = rc_metrics_new();
     rc_watch_init(&o->watch);
     if (!o->list || !o->metrics || rc_runner_observe(core, on_note, core) != 0)
@@ -254,10 +276,16 @@ static bool list_visit(void *arg, const uint8_t ref[16])
 {
     list_t *l = arg;
     l->scanned++;
-    const rc_task_t *t = rc_table_get(l->core->tasks, ref);
-    if (!t || (l->states && !(l->states & (1u << t->state))) || (l->fn && t->fn != l->fn) ||
-        (!l->all_owners && t->owner != l->owner) || (l->after_us && t->created_us <= l->after_us) ||
-        (l->before_us && t->created_us >= l->before_us))
+    rc_handle_t *h;
+    uint64_t owner;
+    const rc_task_t *t = rc_observe_resolve(l->core, ref, &h, &owner);
+    if (!t)
+        return true;
+    uint64_t created = h ? h->created_us : t->created_us;
+    int state = rc_handles_state(t, h);
+    if ((l->states && !(l->states & (1u << state))) || (l->fn && t->fn != l->fn) ||
+        (!l->all_owners && owner != l->owner) || (l->after_us && created <= l->after_us) ||
+        (l->before_us && created >= l->before_us))
         return true;
     if (!l->all_ns) {
         const char *ns = rc_task_ns(t);
@@ -265,7 +293,7 @@ static bool list_visit(void *arg, const uint8_t ref[16])
             return true;
     }
     rc_taskview_t *v = &l->views[l->n];
-    rc_view_task(l->core, t, v, l->hex[l->n]);
+    rc_view_handle(l->core, t, h, v, l->hex[l->n]);
     v->result = (rc_bytes_t){NULL, 0};
     v->result_truncated = false;
     return ++l->n < l->limit;

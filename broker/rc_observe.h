@@ -36,6 +36,13 @@ void rc_observe_request(rc_core_t *core, const rc_request_t *req);
 /* The end of a drain or a timer pass: the watchers' events go out. */
 void rc_observe_flush(rc_core_t *core);
 
+/* What a client's ref_id stands for, as rc_ops finds it: a task's own
+ * handle (unless it went while others hold the task), or an extra handle
+ * (*h) on a task; its owner in *owner. NULL when it is gone. */
+typedef struct rc_task rc_task_t;
+typedef struct rc_handle rc_handle_t;
+rc_task_t *rc_observe_resolve(rc_core_t *core, const uint8_t ref[16], rc_handle_t **h, uint64_t *owner);
+
 /* For Stats and tests: the index's entries and bytes, and the watchers'. */
 typedef struct {
     size_t list_entries, list_live, list_bytes;

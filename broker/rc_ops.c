@@ -73,9 +73,26 @@ static bool ns_shared(rc_core_t *core, const rc_str_t *ns)
 }
 
 /* A Submit that found its key in the index: a cache hit, or identical
- * work in flight joined. */
+ * work in flight joined. Either way it gets a handle of its own on the
+ * task, which its holder alone can cancel or delete. */
 static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
 {
+    uint8_t ref[16];
+    rc_handle_t *h;
+    if (new_ref(core, ref) != 0) {
+        rc_reply_error(core, req->id, CODE(UNAVAILABLE), "no random source for a ref_id");
+        return;
+    }
+    if (!(h = rc_handles_new(core, hit, req, ref))) {
+        core->c.resource_exhausted++;
+        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
+        return;
+    }
+    if (!rc_run(core, &(rc_ev_t){.event = RC_EV_JOIN, .task = hit, .handle = h, .cause = client_cause(core)})) {
+        rc_handles_discard(core, h); /* cannot happen: the index holds live and COMPLETE tasks only */
+        rc_reply_error(core, req->id, CODE(INTERNAL), "the task took no handle");
+        return;
+    }
     bool complete = hit->state == RC_COMPLETE;
     if (complete) {
         core->c.cache_hits++;
@@ -84,9 +101,9 @@ static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
         core->c.dedup++;
     }
     if (!complete && req->async_timeout_ms > 0 &&
-        rc_waiter_add(core, hit, req->id, W_SUBMIT, req->async_timeout_ms, true) == 0)
+        rc_waiter_add(core, hit, h, req->id, W_SUBMIT, req->async_timeout_ms, true) == 0)
         return;
-    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, hit, complete, !complete);
+    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, hit, h, complete, !complete);
 }
 
 /* A new task record for req in PENDING's place: not yet accepted (NEW). */
@@ -177,9 +194,10 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     /* Accepted: queued, and dispatched at once if a worker is free (the
      * record stays put whatever happens to the task meanwhile). */
     rc_run(core, &(rc_ev_t){.event = RC_EV_SUBMIT, .task = t, .cause = client_cause(core)});
-    if (req->async_timeout_ms > 0 && rc_waiter_add(core, t, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
+    if (req->async_timeout_ms > 0 &&
+        rc_waiter_add(core, t, NULL, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
         return;
-    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, false, false);
+    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, NULL, false, false);
 }
 
 /* ---------------------------------------------------------------- by ref_id */
@@ -192,9 +210,10 @@ static bool same_ns(const rc_task_t *t, const rc_str_t *ns)
     return strlen(tns) == ns->len && memcmp(tns, ns->ptr, ns->len) == 0;
 }
 
-/* The task a request names, or NULL after answering INVALID_ARGUMENT or
+/* The handle a request names — the task, and the extra handle in *h or
+ * NULL for the task's own — or NULL after answering INVALID_ARGUMENT or
  * NOT_FOUND (with a Cancel's body for a Cancel). */
-static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind)
+static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind, rc_handle_t **h)
 {
     uint8_t ref[16];
     rc_reply_t r = {.id = req->id, .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
@@ -204,10 +223,21 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
         rc_reply(core, &r);
         return NULL;
     }
+    *h = NULL;
+    uint64_t owner = 0;
     rc_task_t *t = rc_table_get(core->tasks, ref);
+    if (t) {
+        owner = t->owner;
+        /* Its own handle went (or its TTL passed) while others hold it. */
+        if (t->hstate && rc_handles_own_expired(core, t))
+            t = NULL;
+    } else if ((*h = rc_handles_lookup(core, ref))) {
+        t = (*h)->task;
+        owner = (*h)->owner;
+    }
     /* Another owner's or another namespace's task is indistinguishable
      * from a missing one. */
-    if (t && ((t->owner != core->owner && !(t->flags & F_SHARED_NS)) || !same_ns(t, &req->ns)))
+    if (t && ((owner != core->owner && !(t->flags & F_SHARED_NS)) || !same_ns(t, &req->ns)))
         t = NULL;
     if (!t) {
         r.code = CODE(NOT_FOUND);
@@ -219,35 +249,38 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
 
 static void on_status(rc_core_t *core, rc_request_t *req)
 {
-    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    rc_handle_t *h;
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK, &h);
     if (!t)
         return;
     rc_cache_touch(core, t);
-    rc_reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, false, false);
 }
 
 static void on_wait(rc_core_t *core, rc_request_t *req)
 {
-    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK);
+    rc_handle_t *h;
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK, &h);
     if (!t)
         return;
-    if (!rc_task_terminal(t->state) && req->timeout_ms > 0) {
-        if (rc_waiter_add(core, t, req->id, W_WAIT, req->timeout_ms, false) == 0)
+    if (!rc_task_terminal(rc_handles_state(t, h)) && req->timeout_ms > 0) {
+        if (rc_waiter_add(core, t, h, req->id, W_WAIT, req->timeout_ms, false) == 0)
             return;
         core->c.resource_exhausted++;
         rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "too many waiters");
         return;
     }
     rc_cache_touch(core, t);
-    rc_reply_task(core, req->id, RC_REPLY_TASK, t, false, false);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, false, false);
 }
 
 static void on_fetch(rc_core_t *core, rc_request_t *req)
 {
-    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_FETCH);
+    rc_handle_t *h;
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_FETCH, &h);
     if (!t)
         return;
-    if (t->state != RC_COMPLETE) {
+    if (rc_handles_state(t, h) != RC_COMPLETE) {
         rc_reply_error(core, req->id, CODE(FAILED_PRECONDITION), "task has no result (not COMPLETE)");
         return;
     }
@@ -272,24 +305,28 @@ static void on_fetch(rc_core_t *core, rc_request_t *req)
 
 static void on_cancel(rc_core_t *core, rc_request_t *req)
 {
-    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_CANCEL);
+    rc_handle_t *h;
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_CANCEL, &h);
     if (!t)
         return;
-    bool cancelled = rc_run(core, &(rc_ev_t){.event = RC_EV_CANCEL, .task = t, .cause = client_cause(core)});
+    bool cancelled =
+        rc_run(core, &(rc_ev_t){.event = RC_EV_CANCEL, .task = t, .handle = h, .cause = client_cause(core)});
     rc_reply_t r = {.id = req->id,
                     .kind = RC_REPLY_CANCEL,
                     .flag = cancelled,
-                    .state = t->state,
+                    .state = rc_handles_state(t, h),
                     .message = cancelled ? "cancelled" : "task already finished"};
     rc_reply(core, &r);
 }
 
 static void on_delete(rc_core_t *core, rc_request_t *req)
 {
-    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_DELETE);
+    rc_handle_t *h;
+    rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_DELETE, &h);
     if (!t)
         return;
-    if (!rc_run(core, &(rc_ev_t){.event = RC_EV_DELETE, .task = t, .cause = client_cause(core)})) {
+    if (!rc_run(core,
+                &(rc_ev_t){.event = RC_EV_DELETE, .task = t, .handle = h, .cause = client_cause(core)})) {
         rc_reply_error(core, req->id, CODE(FAILED_PRECONDITION), "task is not finished; cancel it first");
         return;
     }

@@ -100,7 +100,9 @@ void rc_reply_error(rc_core_t *core, uint64_t id, int code, const char *message)
     rc_reply(core, &r);
 }
 
-void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex)
+/* The view, inlined into the reply path (rc_view_task is its copy for
+ * the other rooms). */
+static inline void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex)
 {
     rc_hex_encode(t->ref, 16, hex);
     memset(v, 0, sizeof *v);
@@ -133,19 +135,29 @@ void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *h
         v->expires_at_us = t->finished_us + (uint64_t) t->ttl_s * 1000000;
 }
 
+void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex)
+{
+    view_task(core, t, v, hex);
+}
+
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, bool hit, bool dedup)
+                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
+                      bool dedup)
 {
     rc_taskview_t v;
     char hex[RC_REF_ID_LEN + 1];
-    rc_view_task(core, t, &v, hex);
+    if (h || t->hstate)
+        rc_view_handle(core, t, h, &v, hex);
+    else
+        view_task(core, t, &v, hex);
     rc_reply_t r = {.id = id, .code = 0, .kind = kind, .task = &v, .cache_hit = hit, .deduplicated = dedup};
     rc_reply_to(core, rid, rid_len, envelope, batched, &r);
 }
 
-void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, bool hit, bool dedup)
+void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
+                   bool hit, bool dedup)
 {
-    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, hit, dedup);
+    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, h, hit, dedup);
 }
 
 void rc_outbox_flush_all(rc_core_t *core)

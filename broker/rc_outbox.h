@@ -35,13 +35,15 @@ int rc_route(void *sock, const void *rid, size_t rid_len, bool envelope, const v
 /* Replies to the request being handled (core->rid, envelope, batched). */
 void rc_reply(rc_core_t *core, const rc_reply_t *r);
 void rc_reply_error(rc_core_t *core, uint64_t id, int code, const char *message);
-void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, bool hit, bool dedup);
+void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
+                   bool hit, bool dedup);
 
 /* Replies to another connection (a held reply). */
 void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                  const rc_reply_t *r);
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, bool hit, bool dedup);
+                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
+                      bool dedup);
 
 /* Fills v (and hex, RC_REF_ID_LEN + 1 bytes) with what a reply shows of t. */
 void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex);

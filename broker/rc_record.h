@@ -15,6 +15,7 @@
 typedef struct rc_fn rc_fn_t;
 typedef struct rc_peer rc_peer_t;
 typedef struct rc_waiter rc_waiter_t;
+typedef struct rc_handle rc_handle_t;
 
 enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
@@ -24,6 +25,7 @@ enum {
     F_EXT = 1u << 4,          /* the record has the fields from ns to stopped_us */
     F_UNSETTLED = 1u << 5,    /* finished in this message: shrunk at its end (core->unsettled) */
     F_DEAD = 1u << 6,         /* dropped: out of every table, freed at the end of the message (core->dead) */
+    F_HANDLES = 1u << 7,      /* other handles than its own were given out on it (rc_handles) */
 };
 
 /* A task record. The fields up to `ns` are kept for the record's whole
@@ -48,6 +50,10 @@ typedef struct rc_task {
     uint8_t error_code;  /* refcache.v1.Code */
     uint8_t attempt;     /* <= RC_MAX_RETRIES_CAP + 1 */
     uint8_t max_retries; /* <= RC_MAX_RETRIES_CAP */
+    /* The task's own handle (its ref_id as a client holds it): 0 while it
+     * shows the task's state; CANCELLED or FAILED once it left work that
+     * others still wanted; GONE once it went while others held the record. */
+    uint8_t hstate;
     uint32_t ttl_s;
     uint32_t result_len; /* results are bounded by the message size limit */
     rc_fn_t *fn;

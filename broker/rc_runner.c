@@ -86,16 +86,51 @@ static void set_error(rc_task_t *t, int code, const char *msg, size_t len)
 }
 
 /* The facts the event's outcome depends on, read from the task now. */
-static rc_task_facts_t facts_of(const rc_ev_t *ev)
+static rc_task_facts_t facts_of(rc_core_t *core, const rc_ev_t *ev)
 {
     const rc_task_t *t = ev->task;
     bool is_ack = ev->event == RC_EV_CANCEL_ACK;
-    return (rc_task_facts_t){
+    rc_task_facts_t f = {
         .current = ev->slot_held && t->attempt == ev->attempt &&
                    (is_ack || (t->state == RC_PROCESSING && t->worker == ev->peer)),
         .retryable = ev->retryable,
         .retries_left = t->attempt <= t->max_retries,
     };
+    /* Only a task that gave out other handles than its own has others
+     * that want its work or hold its record. */
+    if (t->flags & F_HANDLES) {
+        f.others_want = rc_handles_wanting(core, t) > 1;
+        f.shared = rc_handles_holding(core, t) > 1;
+    }
+    return f;
+}
+
+/* The events that concern one handle: looked up in the state that handle
+ * shows (its own once it left the work). */
+static bool handle_event(rc_event_t e)
+{
+    return e == RC_EV_CANCEL || e == RC_EV_DEADLINE || e == RC_EV_EXPIRE || e == RC_EV_DELETE ||
+           e == RC_EV_JOIN;
+}
+
+/* Shows an applied transition to the observers: the one hook. */
+static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int from, int to, uint32_t actions,
+                    int code, const rc_peer_t *worker)
+{
+    rc_runner_t *r = &core->runner;
+    if (!r->n_observers)
+        return;
+    rc_note_t note = {.task = t,
+                      .handle = actions & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH) ? ev->handle : NULL,
+                      .from = from,
+                      .to = to,
+                      .event = ev->event,
+                      .actions = actions,
+                      .code = code,
+                      .cause = &ev->cause,
+                      .worker = worker};
+    for (unsigned i = 0; i < r->n_observers; i++)
+        r->observers[i].fn(r->observers[i].arg, &note);
 }
 
 /* Carries out one event on its task, completely; what it causes in turn is
@@ -104,18 +139,34 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
 {
     rc_task_t *t = ev->task;
     const rc_wmsg_t *msg = ev->msg;
-    rc_task_facts_t f = facts_of(ev);
+    rc_task_facts_t f = facts_of(core, ev);
+    int from = handle_event(ev->event) ? rc_handles_state(t, ev->handle) : t->state;
     /* A result is kept only where there is memory to keep it: found out
      * before the transition, so that it is one (to FAILED) and not two. */
     if (ev->event == RC_EV_RESULT && f.current && t->state == RC_PROCESSING)
         f.no_room = rc_cache_keep_result(core, t, msg ? msg->data.ptr : NULL, msg ? msg->data.len : 0) != 0;
-    rc_transition_t tr = rc_task_step(t->state, ev->event, &f);
+    rc_transition_t tr = rc_task_step(from, ev->event, &f);
     uint32_t a = tr.actions;
     if (a & RC_ACT_STALE)
         core->c.stale_msgs++;
     if (!tr.applied)
         return false;
-    int from = t->state;
+    if (a & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH)) {
+        /* Only the handle changes; the task goes on as it was. */
+        int to = from;
+        if (a & RC_ACT_LEAVE) {
+            to = tr.code == REFCACHE__V1__CODE__CODE_CANCELLED ? RC_CANCELLED : RC_FAILED;
+            rc_handles_leave(core, t, ev->handle, to);
+        } else if (a & RC_ACT_FORGET) {
+            to = RC_GONE;
+            rc_handles_forget(core, t, ev->handle);
+        } else {
+            from = RC_NEW;
+            rc_handles_attach(core, ev->handle);
+        }
+        observe(core, t, ev, from, to, a, tr.code, NULL);
+        return true;
+    }
 
     if (a & RC_ACT_DEQUEUE && rc_list_linked(&t->link)) {
         rc_list_remove(&t->link);
@@ -196,6 +247,17 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
     }
     if (a & RC_ACT_STORE_RESULT)
         core->c.completed++;
+    /* Before the state moves: what the record leaves behind (the cache's
+     * bytes of a COMPLETE task) depends on the state it had. */
+    if (a & RC_ACT_DROP) {
+        if (ev->event == RC_EV_EXPIRE)
+            core->c.expired++;
+        else if (ev->event == RC_EV_EVICT)
+            core->c.evicted++;
+        if (t->flags & F_HANDLES)
+            rc_handles_drop(core, t);
+        rc_cache_drop(core, t);
+    }
     rc_core_set_state(core, t, tr.next);
 
     if (a & RC_ACT_SCHEDULE_RETRY) {
@@ -219,28 +281,10 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
         }
         rc_cache_retire(core, t); /* F_FULL from here: the views read the active fields */
         rc_waiters_answer_all(core, t);
+        if (t->flags & F_HANDLES)
+            rc_handles_finish(core, t);
     }
-    if (a & RC_ACT_DROP) {
-        if (ev->event == RC_EV_EXPIRE)
-            core->c.expired++;
-        else if (ev->event == RC_EV_EVICT)
-            core->c.evicted++;
-        rc_cache_drop(core, t);
-    }
-
-    rc_runner_t *r = &core->runner;
-    if (r->n_observers) {
-        rc_note_t note = {.task = t,
-                          .from = from,
-                          .to = tr.next,
-                          .event = ev->event,
-                          .actions = a,
-                          .code = tr.code,
-                          .cause = &ev->cause,
-                          .worker = held};
-        for (unsigned i = 0; i < r->n_observers; i++)
-            r->observers[i].fn(r->observers[i].arg, &note);
-    }
+    observe(core, t, ev, from, tr.next, a, tr.code, held);
     return true;
 }
 

@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
     rc_event_t event;
     rc_task_t *task;
+    rc_handle_t *handle;  /* cancel, deadline, expire, delete, join: an extra handle; NULL: the task's own */
     rc_peer_t *peer;      /* dispatch: the peer chosen; worker events: the sender */
     uint32_t attempt;     /* worker events: the attempt they are about */
     bool slot_held;       /* worker events: the sender held (ref, attempt) in a credit slot */
@@ -55,11 +56,14 @@ typedef struct {
     rc_cause_t cause;
 } rc_ev_t;
 
-/* What an observer sees of one applied transition. The task pointer is
- * valid only during the call (keep its ref). */
+/* What an observer sees of one applied transition. The pointers are valid
+ * only during the call (keep the refs). A transition of the task concerns
+ * every handle attached to it; one that only a handle makes (leave, forget,
+ * attach) names the handle: an extra one, or NULL for the task's own. */
 typedef struct {
     const rc_task_t *task;
-    int from, to;
+    const rc_handle_t *handle; /* leave, forget, attach of an extra handle; else NULL */
+    int from, to;              /* the states the task (or that handle) shows before and after */
     rc_event_t event;
     uint32_t actions; /* RC_ACT_* */
     int code;         /* the code recorded (FAILED, CANCELLED) */

@@ -64,6 +64,13 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
     case RC_EV_SUBMIT:
         return stay(state, 0); /* a task is accepted once */
 
+    case RC_EV_JOIN:
+        /* Work in flight, or a result kept, takes another handle; a failed
+         * or cancelled task is out of the index and takes none. */
+        if (live || state == RC_COMPLETE)
+            return go(state, RC_ACT_ATTACH, 0);
+        return stay(state, 0);
+
     case RC_EV_CANCEL:
         if (live)
             return stop(state, f, CODE_CANCELLED);
@@ -151,7 +158,7 @@ const char *rc_task_event_name(rc_event_t event)
 {
     static const char *const names[RC_EV_COUNT] = {
         "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
-        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict",
+        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict", "join",
     };
     return (unsigned) event < RC_EV_COUNT ? names[event] : "?";
 }
@@ -162,7 +169,7 @@ const char *rc_task_action_name(unsigned bit)
         "enqueue",      "dequeue",       "assign",       "mark_started",   "progress",
         "store_result", "record_error",  "notify_worker", "unbind",        "schedule_retry",
         "cancel_retry", "cancel_deadline", "finish",     "unindex",        "record_stopped",
-        "drop",         "stale",         "leave",        "forget",
+        "drop",         "stale",         "leave",        "forget",          "attach",
     };
     return bit < RC_ACT_COUNT_ ? names[bit] : "?";
 }

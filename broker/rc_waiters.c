@@ -53,7 +53,7 @@ static void unlink_from_task(rc_waiter_t *w)
 static void answer(rc_core_t *core, rc_waiter_t *w)
 {
     rc_reply_task_to(core, w->rid, w->rid_len, w->envelope, w->batched, w->req_id,
-                     w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->cache_hit,
+                     w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->handle, w->cache_hit,
                      w->deduplicated);
     unlink_from_task(w);
     release(core, w);
@@ -95,7 +95,8 @@ static int arm(rc_core_t *core, rc_waiter_t *w, uint32_t timeout_ms)
     return 0;
 }
 
-int rc_waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms, bool dedup)
+int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind, uint32_t timeout_ms,
+                  bool dedup)
 {
     /* A finished task has nothing to wait for (and its shrunk record has
      * no waiter list): the caller answers at once. */
@@ -106,6 +107,7 @@ int rc_waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint
     if (!w)
         return -1;
     w->task = t;
+    w->handle = h;
     w->req_id = req_id;
     w->kind = (uint8_t) kind;
     w->deduplicated = dedup;
@@ -131,6 +133,17 @@ void rc_waiters_answer_all(rc_core_t *core, rc_task_t *t)
 {
     while (t->waiters)
         answer(core, t->waiters);
+}
+
+void rc_waiters_answer_handle(rc_core_t *core, rc_task_t *t, rc_handle_t *h)
+{
+    rc_waiter_t *w = t->waiters;
+    while (w) {
+        rc_waiter_t *next = w->next;
+        if (w->handle == h)
+            answer(core, w);
+        w = next;
+    }
 }
 
 void rc_waiters_drop_all(rc_core_t *core, rc_task_t *t)

@@ -31,6 +31,7 @@ typedef struct {
 struct rc_waiter {
     rc_waiter_t *prev, *next; /* in task->waiters */
     rc_task_t *task;
+    rc_handle_t *handle; /* the extra handle it waits on; NULL: the task's own */
     rc_timer_t timer;    /* when not in a lane */
     rc_list_t lane_link; /* in a lane: its place there, and when it falls due */
     uint64_t due_us;
@@ -48,10 +49,15 @@ void rc_waiters_init(rc_core_t *core);
 /* Holds the reply to the request being handled (core->rid …) until t
  * finishes or timeout_ms (capped by --max-wait-ms) passes. -1 when it
  * cannot: t is finished already, too many waiters, no memory. */
-int rc_waiter_add(rc_core_t *core, rc_task_t *t, uint64_t req_id, int kind, uint32_t timeout_ms, bool dedup);
+int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind, uint32_t timeout_ms,
+                  bool dedup);
 
 /* Answers every waiter of t with t's state now (t just finished). */
 void rc_waiters_answer_all(rc_core_t *core, rc_task_t *t);
+
+/* Answers the waiters of t that wait on handle h (NULL: t's own), which
+ * just left the work. */
+void rc_waiters_answer_handle(rc_core_t *core, rc_task_t *t, rc_handle_t *h);
 
 /* Frees every waiter of t without an answer (t is being freed). */
 void rc_waiters_drop_all(rc_core_t *core, rc_task_t *t);

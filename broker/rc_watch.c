@@ -20,7 +20,8 @@ typedef struct {
     uint64_t owner;
     bool admin;
     bool by_ref, by_fn, all_ns;
-    uint8_t ref[16];
+    uint8_t ref[16];      /* by_ref: the handle watched ... */
+    uint8_t task_ref[16]; /* ... and the task it is on (the same for a task's own handle) */
     char *fn_name;       /* by_fn: the function's name ... */
     const rc_fn_t *fn;   /* ... and the broker's record of it, once known */
     char *ns;            /* !all_ns: the namespace (NULL: the default one) */
@@ -125,12 +126,25 @@ static int append_kind(rc_core_t *core, rc_watch_t *self, watcher_t *w, int kind
 
 /* ---------------------------------------------------------------- notes */
 
-static bool wants(const watcher_t *w, const rc_task_t *t)
+/* A note that only a handle makes (join, leave, forget: an extra one, or
+ * the task's own when note->handle is NULL) concerns that handle; any
+ * other concerns the task and every handle on it. */
+static bool handle_note(const rc_note_t *note)
 {
-    if (!w->admin && t->owner != w->owner)
+    return (note->actions & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH)) != 0;
+}
+
+static bool wants(const watcher_t *w, const rc_note_t *note)
+{
+    const rc_task_t *t = note->task;
+    const rc_handle_t *h = note->handle;
+    if (!w->admin && (h ? h->owner : t->owner) != w->owner)
         return false;
-    if (w->by_ref && memcmp(w->ref, t->ref, 16) != 0)
-        return false;
+    if (w->by_ref) {
+        const uint8_t *ref = handle_note(note) ? (h ? h->ref : t->ref) : t->ref;
+        if (memcmp(handle_note(note) ? w->ref : w->task_ref, ref, 16) != 0)
+            return false;
+    }
     if (w->by_fn && t->fn != w->fn) {
         if (w->fn || strcmp(w->fn_name, t->fn->name) != 0)
             return false;
@@ -155,7 +169,8 @@ static const char *worker_of(const rc_note_t *note)
 static void view_of(rc_core_t *core, const rc_note_t *note, const char *client, char *hex, rc_eventview_t *v)
 {
     const rc_task_t *t = note->task;
-    rc_hex_encode(t->ref, 16, hex);
+    /* A handle's own note names the handle; the task's, the task. */
+    rc_hex_encode(handle_note(note) && note->handle ? note->handle->ref : t->ref, 16, hex);
     *v = (rc_eventview_t){
         .kind = RC_EVK_TRANSITION,
         .ref_hex = hex,
@@ -184,7 +199,7 @@ void rc_watch_note(rc_core_t *core, rc_watch_t *self, const rc_note_t *note, con
     while (n != &self->watchers) {
         watcher_t *w = rc_container_of(n, watcher_t, link);
         n = n->next;
-        if (!wants(w, note->task))
+        if (!wants(w, note))
             continue;
         if (!encoded) {
             char hex[RC_REF_ID_LEN + 1];
@@ -281,6 +296,16 @@ static void start(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bo
         return;
     }
     memcpy(w->ref, ref, 16);
+    memcpy(w->task_ref, ref, 16);
+    if (req->ref_id.len) {
+        /* A ref of an extra handle: the task's transitions are the ones it
+         * shows. (One that is gone, or not yet known, matches only itself.) */
+        rc_handle_t *h;
+        uint64_t owner;
+        rc_task_t *t = rc_observe_resolve(core, ref, &h, &owner);
+        if (t)
+            memcpy(w->task_ref, t->ref, 16);
+    }
     w->id = req->id;
     w->rid_len = (uint8_t) core->rid_len;
     memcpy(w->rid, core->rid, core->rid_len);

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
-      libcmocka-dev)
+      libcmocka-dev libsqlite3-dev)
 for arg in "$@"; do
   case "$arg" in
   --test)

@@ -3,7 +3,7 @@
 #   1. the build with -Werror, all tests (cmocka unit and integration tests,
 #      the CLI, the Python client and worker) under ctest;
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the integration tests once under valgrind (no leak allowed);
+#   3. the integration tests and the store's test once under valgrind (no leak allowed);
 #   4. the .deb packages built and checked (scripts/deb.sh: contents with
 #      dpkg-deb, no lintian error).
 # Usage: scripts/test.sh [--quick]   (--quick: step 1 only)
@@ -29,7 +29,7 @@ echo "== short fuzz run of the broker (build-fuzz/; exits non-zero on a crash or
 bash scripts/fuzz.sh 60
 
 echo "== integration tests under valgrind (build/)"
-for t in test_e2e test_worker_protocol test_request_batches conformance/test_conformance; do
+for t in test_e2e test_worker_protocol test_request_batches conformance/test_conformance test_store; do
   [ -x "build/tests/$t" ] || { echo "missing build/tests/$t" >&2; exit 1; }
   REFCACHE_KIT_TIME_SCALE=5 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
     "build/tests/$t"

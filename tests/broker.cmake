@@ -15,3 +15,6 @@ add_executable(bench_core bench_core.c)
 target_link_libraries(bench_core PRIVATE rc_broker)
 add_test(NAME bench_core_smoke COMMAND bench_core 50)
 set_tests_properties(bench_core_smoke PROPERTIES TIMEOUT 60)
+
+# Handles on shared work, against a real broker and worker pool.
+rc_add_test(test_handles SOURCES test_handles.c LIBS rc_testkit TIMEOUT 120)

@@ -151,7 +151,7 @@ static void test_sweep_fifo(void **state)
     lookups = 0;
     for (uint32_t i = 0; i < 180000; i++) {
         alive[i] = 0;
-        rc_listidx_gone(x);
+        rc_listidx_gone(x, n - i - 1);
     }
     assert_int_equal(rc_listidx_live(x), 20000);
     /* The dead are within an eighth of the entries, give or take a chunk. */
@@ -188,7 +188,7 @@ static void test_sweep_random(void **state)
             continue;
         alive[i] = 0;
         dead++;
-        rc_listidx_gone(x);
+        rc_listidx_gone(x, n - dead);
     }
     size_t live = rc_listidx_live(x);
     assert_int_equal(live, n - dead);

@@ -476,7 +476,7 @@ static void test_cache_does_not_cross_owners(void **state)
         assert_false(a->info.cache_hit);
         s_echo(f->alice, spaces[i], "same input", &a2); /* the cache works... */
         assert_true(a2->info.cache_hit);
-        assert_string_equal(a2->info.ref_id, a->info.ref_id);
+        assert_string_not_equal(a2->info.ref_id, a->info.ref_id); /* a handle of its own */
         s_echo(f->bob, spaces[i], "same input", &b); /* ...but not across owners */
         assert_false(b->info.cache_hit);
         assert_false(b->info.deduplicated);
@@ -792,6 +792,11 @@ static void test_bad_broker_key_files(void **state)
     s_config(&c, k, secret, sizeof secret);
     c.workers_allowed_dir = path;
     s_broker_fails(&c, path);
+
+    /* Allow-lists without CURVE would check nobody: refused. */
+    s_config(&c, k, secret, sizeof secret);
+    c.curve_secret_file = NULL;
+    s_broker_fails(&c, "--curve-secret");
 
     /* CURVE without allow-lists. */
     s_config(&c, k, secret, sizeof secret);

@@ -679,7 +679,7 @@ static void test_names(void **state)
 
     static const char *const ev[RC_EV_COUNT] = {
         "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
-        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict",
+        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict", "join",
     };
     for (int e = 0; e < RC_EV_COUNT; e++) {
         const char *n = rc_task_event_name((rc_event_t) e);

@@ -29,7 +29,7 @@ _counter = itertools.count(1)
 JobResult = Union[bytes, bytearray, memoryview, str]
 JobFunction = Callable[["Job"], JobResult]
 
-# As the C worker (workers/rc_worker.c): bounded queues, a send that cannot
+# As the C worker (workers/rc_wpoll.c): bounded queues, a send that cannot
 # proceed for a second (broker away, queue full) is dropped, quick reconnects,
 # and progress rate-limited so that a fast-stepping job cannot flood the broker.
 WORKER_HWM = 1000

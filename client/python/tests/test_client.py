@@ -75,7 +75,7 @@ def test_cache_hit_and_no_cache(client):
     assert first.state == "COMPLETE" and not first.cache_hit
     again = client.submit("echo", payload=payload, async_timeout_ms=2000)
     assert again.state == "COMPLETE" and again.cache_hit
-    assert again.ref_id == first.ref_id and again.result == payload
+    assert again.ref_id != first.ref_id and again.result == payload  # a handle of its own
     fresh = client.submit("echo", payload=payload, async_timeout_ms=2000, no_cache=True)
     assert fresh.state == "COMPLETE" and not fresh.cache_hit
     assert fresh.ref_id != first.ref_id
