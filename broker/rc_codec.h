@@ -67,15 +67,6 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
-    /* list (function, ns, and for watch ref_id, above) */
-    uint32_t states;              /* a bit per State (1u << state); 0: all; bit 31: one out of range */
-    bool all_ns;                  /* list, watch: every namespace */
-    uint64_t after_us, before_us; /* list: created_after_us, created_before_us */
-    uint32_t limit;               /* list */
-    rc_str_t cursor;              /* list */
-    uint32_t window;              /* watch */
-    uint64_t watch_id, acked;     /* watch */
-    bool stop;                    /* watch */
     size_t n_entries; /* batch: how many requests it holds */
     /* batch: the entries not yet taken, as a run of bytes (read in place)
      * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
@@ -124,7 +115,7 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
 int rc_codec_batch_entry(rc_buf_t *buf, const uint8_t *reply, size_t len);
 
 /* The broker's internal view of a task, for TaskInfo. */
-typedef struct {
+typedef struct rc_taskview {
     const char *ref_hex;
     int state;
     rc_bytes_t result; /* inline bytes or preview */
@@ -174,8 +165,25 @@ typedef enum {
     RC_REPLY_METRICS,
 } rc_reply_kind_t;
 
+/* What a List, Workers or Metrics reply carries (rc_codec_observe). */
+struct rc_obsreply {
+    /* LIST */
+    const struct rc_taskview *tasks;
+    size_t n_tasks;
+    const char *cursor;
+    uint64_t scanned;
+    /* WORKERS */
+    const struct rc_workerview *workers;
+    size_t n_workers;
+    /* METRICS */
+    const uint64_t *bounds_us;
+    size_t n_bounds;
+    const struct rc_fnmetricsview *fns;
+    size_t n_fns;
+};
+
 /* A worker thread, for WorkerInfo. */
-typedef struct {
+typedef struct rc_workerview {
     const char *worker_id, *host;
     uint32_t pid, credit, tasks_held;
     const char *const *functions;
@@ -191,7 +199,7 @@ typedef struct {
     uint64_t sum_us, count;
 } rc_histview_t;
 
-typedef struct {
+typedef struct rc_fnmetricsview {
     const char *function;
     uint64_t queued;
     rc_histview_t queue_time, run_time, stop_time;
@@ -209,19 +217,7 @@ typedef struct {
     bool flag;                    /* CANCEL: cancelled; DELETE: found */
     int state;                    /* CANCEL */
     const rc_statsview_t *stats;
-    /* LIST */
-    const rc_taskview_t *tasks;
-    size_t n_tasks;
-    const char *cursor;
-    uint64_t scanned;
-    /* WORKERS */
-    const rc_workerview_t *workers;
-    size_t n_workers;
-    /* METRICS */
-    const uint64_t *bounds_us;
-    size_t n_bounds;
-    const rc_fnmetricsview_t *fns;
-    size_t n_fns;
+    const struct rc_obsreply *obs; /* LIST, WORKERS, METRICS */
 } rc_reply_t;
 
 /* Encodes a Reply into buf (replacing its contents). 0 or -1. */
@@ -250,8 +246,6 @@ typedef struct {
     bool started;                  /* cancel ack */
     uint32_t credit, heartbeat_ms; /* ready */
     uint32_t max_batch;            /* ready */
-    rc_str_t host;                 /* ready */
-    uint32_t pid;                  /* ready */
     size_t n_functions, n_cacheable;
     size_t n_results; /* results */
     void *pb_;
@@ -268,6 +262,10 @@ void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result);
 /* Function name i (i < n_functions) or cacheable name i (i < n_cacheable) of a Ready. */
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
 rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
+
+/* Where a Ready's worker runs: its host name and process id. */
+rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg);
+uint32_t rc_codec_wmsg_pid(const rc_wmsg_t *msg);
 
 void rc_codec_wmsg_release(rc_wmsg_t *msg);
 
@@ -286,6 +284,26 @@ int rc_codec_broker_reannounce(rc_buf_t *buf);
  * one of those bodies (0, or -1 for another body); encodes a LIST, WORKERS
  * or METRICS reply. */
 int rc_codec_request_observe(const void *pb_request, rc_request_t *req);
+
+/* A List request's filters, read from the decoded request. */
+typedef struct {
+    uint32_t states; /* a bit per State (1u << state); 0: all; bit 31: one out of range */
+    rc_str_t function, ns, cursor;
+    bool all_ns;
+    uint64_t after_us, before_us;
+    uint32_t limit;
+} rc_listreq_t;
+
+/* A Watch request, read from the decoded request. */
+typedef struct {
+    rc_str_t ref_id, function, ns;
+    bool all_ns, stop;
+    uint32_t window;
+    uint64_t watch_id, acked;
+} rc_watchreq_t;
+
+void rc_codec_list_request(const rc_request_t *req, rc_listreq_t *l);
+void rc_codec_watch_request(const rc_request_t *req, rc_watchreq_t *w);
 int rc_codec_reply_observe(rc_buf_t *buf, const rc_reply_t *reply);
 
 /* Event.kind (refcache.v1.EventKind). */

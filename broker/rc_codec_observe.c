@@ -15,42 +15,53 @@ int rc_codec_request_observe(const void *pb_request, rc_request_t *req)
 {
     const Refcache__V1__Request *pb = pb_request;
     switch (pb->body_case) {
-    case REFCACHE__V1__REQUEST__BODY_LIST: {
-        const Refcache__V1__ListRequest *l = pb->list;
+    case REFCACHE__V1__REQUEST__BODY_LIST:
         req->kind = RC_REQ_LIST;
-        for (size_t i = 0; i < l->n_states; i++)
-            req->states |= l->states[i] >= 1 && l->states[i] <= 5 ? 1u << l->states[i] : 1u << 31;
-        req->function = str_of(l->function);
-        req->ns = str_of(l->namespace_);
-        req->all_ns = l->all_namespaces;
-        req->after_us = l->created_after_us;
-        req->before_us = l->created_before_us;
-        req->limit = l->limit;
-        req->cursor = str_of(l->cursor);
+        req->function = str_of(pb->list->function);
+        req->ns = str_of(pb->list->namespace_);
         return 0;
-    }
     case REFCACHE__V1__REQUEST__BODY_WORKERS:
         req->kind = RC_REQ_WORKERS;
         return 0;
-    case REFCACHE__V1__REQUEST__BODY_WATCH: {
-        const Refcache__V1__WatchRequest *w = pb->watch;
+    case REFCACHE__V1__REQUEST__BODY_WATCH:
         req->kind = RC_REQ_WATCH;
-        req->ref_id = str_of(w->ref_id);
-        req->function = str_of(w->function);
-        req->ns = str_of(w->namespace_);
-        req->all_ns = w->all_namespaces;
-        req->window = w->window;
-        req->watch_id = w->watch_id;
-        req->acked = w->acked;
-        req->stop = w->stop;
+        req->ref_id = str_of(pb->watch->ref_id);
+        req->function = str_of(pb->watch->function);
+        req->ns = str_of(pb->watch->namespace_);
         return 0;
-    }
     case REFCACHE__V1__REQUEST__BODY_METRICS:
         req->kind = RC_REQ_METRICS;
         return 0;
     default:
         return -1;
     }
+}
+
+void rc_codec_list_request(const rc_request_t *req, rc_listreq_t *v)
+{
+    const Refcache__V1__ListRequest *l = ((const Refcache__V1__Request *) req->pb_)->list;
+    *v = (rc_listreq_t){.function = str_of(l->function),
+                        .ns = str_of(l->namespace_),
+                        .cursor = str_of(l->cursor),
+                        .all_ns = l->all_namespaces,
+                        .after_us = l->created_after_us,
+                        .before_us = l->created_before_us,
+                        .limit = l->limit};
+    for (size_t i = 0; i < l->n_states; i++)
+        v->states |= l->states[i] >= 1 && l->states[i] <= 5 ? 1u << l->states[i] : 1u << 31;
+}
+
+void rc_codec_watch_request(const rc_request_t *req, rc_watchreq_t *v)
+{
+    const Refcache__V1__WatchRequest *w = ((const Refcache__V1__Request *) req->pb_)->watch;
+    *v = (rc_watchreq_t){.ref_id = str_of(w->ref_id),
+                         .function = str_of(w->function),
+                         .ns = str_of(w->namespace_),
+                         .all_ns = w->all_namespaces,
+                         .stop = w->stop,
+                         .window = w->window,
+                         .watch_id = w->watch_id,
+                         .acked = w->acked};
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -85,18 +96,18 @@ static void task_info(Refcache__V1__TaskInfo *ti, const rc_taskview_t *v)
 static int reply_list(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_reply_t *r)
 {
     Refcache__V1__ListReply list = REFCACHE__V1__LIST_REPLY__INIT;
-    Refcache__V1__TaskInfo *infos = calloc(r->n_tasks ? r->n_tasks : 1, sizeof *infos);
-    Refcache__V1__TaskInfo **ptrs = calloc(r->n_tasks ? r->n_tasks : 1, sizeof *ptrs);
+    Refcache__V1__TaskInfo *infos = calloc(r->obs->n_tasks ? r->obs->n_tasks : 1, sizeof *infos);
+    Refcache__V1__TaskInfo **ptrs = calloc(r->obs->n_tasks ? r->obs->n_tasks : 1, sizeof *ptrs);
     int rc = -1;
     if (infos && ptrs) {
-        for (size_t i = 0; i < r->n_tasks; i++) {
-            task_info(&infos[i], &r->tasks[i]);
+        for (size_t i = 0; i < r->obs->n_tasks; i++) {
+            task_info(&infos[i], &r->obs->tasks[i]);
             ptrs[i] = &infos[i];
         }
-        list.n_tasks = r->n_tasks;
+        list.n_tasks = r->obs->n_tasks;
         list.tasks = ptrs;
-        list.next_cursor = (char *) (r->cursor ? r->cursor : "");
-        list.scanned = r->scanned;
+        list.next_cursor = (char *) (r->obs->cursor ? r->obs->cursor : "");
+        list.scanned = r->obs->scanned;
         reply->body_case = REFCACHE__V1__REPLY__BODY_LIST;
         reply->list = &list;
         rc = pack_reply(buf, reply);
@@ -109,12 +120,12 @@ static int reply_list(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_reply_
 static int reply_workers(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_reply_t *r)
 {
     Refcache__V1__WorkersReply workers = REFCACHE__V1__WORKERS_REPLY__INIT;
-    Refcache__V1__WorkerInfo *infos = calloc(r->n_workers ? r->n_workers : 1, sizeof *infos);
-    Refcache__V1__WorkerInfo **ptrs = calloc(r->n_workers ? r->n_workers : 1, sizeof *ptrs);
+    Refcache__V1__WorkerInfo *infos = calloc(r->obs->n_workers ? r->obs->n_workers : 1, sizeof *infos);
+    Refcache__V1__WorkerInfo **ptrs = calloc(r->obs->n_workers ? r->obs->n_workers : 1, sizeof *ptrs);
     int rc = -1;
     if (infos && ptrs) {
-        for (size_t i = 0; i < r->n_workers; i++) {
-            const rc_workerview_t *v = &r->workers[i];
+        for (size_t i = 0; i < r->obs->n_workers; i++) {
+            const rc_workerview_t *v = &r->obs->workers[i];
             Refcache__V1__WorkerInfo *wi = &infos[i];
             refcache__v1__worker_info__init(wi);
             wi->worker_id = (char *) v->worker_id;
@@ -130,7 +141,7 @@ static int reply_workers(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_rep
             wi->tasks_ended = v->tasks_ended;
             ptrs[i] = wi;
         }
-        workers.n_workers = r->n_workers;
+        workers.n_workers = r->obs->n_workers;
         workers.workers = ptrs;
         reply->body_case = REFCACHE__V1__REPLY__BODY_WORKERS;
         reply->workers = &workers;
@@ -153,14 +164,14 @@ static void histogram(Refcache__V1__Histogram *h, const rc_histview_t *v)
 static int reply_metrics(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_reply_t *r)
 {
     Refcache__V1__MetricsReply m = REFCACHE__V1__METRICS_REPLY__INIT;
-    size_t n = r->n_fns ? r->n_fns : 1;
+    size_t n = r->obs->n_fns ? r->obs->n_fns : 1;
     Refcache__V1__FunctionMetrics *fms = calloc(n, sizeof *fms);
     Refcache__V1__FunctionMetrics **ptrs = calloc(n, sizeof *ptrs);
     Refcache__V1__Histogram *hs = calloc(3 * n, sizeof *hs);
     int rc = -1;
     if (fms && ptrs && hs) {
-        for (size_t i = 0; i < r->n_fns; i++) {
-            const rc_fnmetricsview_t *v = &r->fns[i];
+        for (size_t i = 0; i < r->obs->n_fns; i++) {
+            const rc_fnmetricsview_t *v = &r->obs->fns[i];
             refcache__v1__function_metrics__init(&fms[i]);
             fms[i].function = (char *) v->function;
             fms[i].queued = v->queued;
@@ -172,9 +183,9 @@ static int reply_metrics(rc_buf_t *buf, Refcache__V1__Reply *reply, const rc_rep
             fms[i].cancel_stop_time = &hs[3 * i + 2];
             ptrs[i] = &fms[i];
         }
-        m.n_bounds_us = r->n_bounds;
-        m.bounds_us = (uint64_t *) r->bounds_us;
-        m.n_functions = r->n_fns;
+        m.n_bounds_us = r->obs->n_bounds;
+        m.bounds_us = (uint64_t *) r->obs->bounds_us;
+        m.n_functions = r->obs->n_fns;
         m.functions = ptrs;
         reply->body_case = REFCACHE__V1__REPLY__BODY_METRICS;
         reply->metrics = &m;
@@ -192,7 +203,7 @@ int rc_codec_reply_observe(rc_buf_t *buf, const rc_reply_t *r)
     reply.id = r->id;
     reply.code = (Refcache__V1__Code) r->code;
     reply.message = (char *) (r->message ? r->message : "");
-    switch (r->kind) {
+    switch (r->obs ? r->kind : RC_REPLY_NONE) {
     case RC_REPLY_LIST:
         return reply_list(buf, &reply, r);
     case RC_REPLY_WORKERS:

@@ -101,7 +101,7 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
 {
     if (r->kind == RC_REPLY_STATS && r->stats)
         return reply_stats(buf, r);
-    if (r->kind == RC_REPLY_LIST || r->kind == RC_REPLY_WORKERS || r->kind == RC_REPLY_METRICS)
+    if (r->kind > RC_REPLY_STATS) /* LIST, WORKERS, METRICS */
         return rc_codec_reply_observe(buf, r);
 
     task_size_t tz = {0};

@@ -141,8 +141,6 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         msg->credit = pb->ready->credit;
         msg->heartbeat_ms = pb->ready->heartbeat_ms;
         msg->max_batch = pb->ready->max_batch;
-        msg->host = str_of(pb->ready->host);
-        msg->pid = pb->ready->pid;
         msg->n_functions = pb->ready->n_functions;
         msg->n_cacheable = pb->ready->n_cacheable;
         return 0;
@@ -201,6 +199,18 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
 {
     const Refcache__V1__WorkerMessage *pb = msg->pb_;
     return str_of(pb->ready->cacheable[i]);
+}
+
+rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    return str_of(pb->ready->host);
+}
+
+uint32_t rc_codec_wmsg_pid(const rc_wmsg_t *msg)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    return pb->ready->pid;
 }
 
 void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result)

@@ -299,7 +299,7 @@ static bool list_visit(void *arg, const uint8_t ref[16])
     return ++l->n < l->limit;
 }
 
-static const char *list_invalid(const rc_request_t *req, uint64_t *before)
+static const char *list_invalid(const rc_listreq_t *req, uint64_t *before)
 {
     if (req->states & (1u << 31))
         return "states holds a value that is not a task state";
@@ -320,13 +320,15 @@ static const char *list_invalid(const rc_request_t *req, uint64_t *before)
     return NULL;
 }
 
-static void on_list(rc_core_t *core, const rc_request_t *req)
+static void on_list(rc_core_t *core, const rc_request_t *request)
 {
     rc_observe_t *o = core->observe;
+    rc_listreq_t lr, *req = &lr;
+    rc_codec_list_request(request, &lr);
     uint64_t before;
     const char *bad = list_invalid(req, &before);
     if (bad) {
-        rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), bad);
+        rc_reply_error(core, request->id, CODE(INVALID_ARGUMENT), bad);
         return;
     }
     list_t l = {.core = core,
@@ -352,7 +354,7 @@ static void on_list(rc_core_t *core, const rc_request_t *req)
     if (!l.views || !l.hex) {
         free(l.views);
         free(l.hex);
-        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
+        rc_reply_error(core, request->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
         return;
     }
     uint64_t next = 0;
@@ -361,12 +363,8 @@ static void on_list(rc_core_t *core, const rc_request_t *req)
     char cursor[24] = "";
     if (next)
         snprintf(cursor, sizeof cursor, "c%llx", (unsigned long long) next);
-    rc_reply_t r = {.id = req->id,
-                    .kind = RC_REPLY_LIST,
-                    .tasks = l.views,
-                    .n_tasks = l.n,
-                    .cursor = cursor,
-                    .scanned = l.scanned};
+    struct rc_obsreply obs = {.tasks = l.views, .n_tasks = l.n, .cursor = cursor, .scanned = l.scanned};
+    rc_reply_t r = {.id = request->id, .kind = RC_REPLY_LIST, .obs = &obs};
     rc_reply(core, &r);
     free(l.views);
     free(l.hex);
@@ -411,7 +409,8 @@ static void on_workers(rc_core_t *core, const rc_request_t *req)
         v->ready = p->ready && p->hello;
         v->tasks_ended = p->tasks_ended;
     }
-    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_WORKERS, .workers = views, .n_workers = n};
+    struct rc_obsreply obs = {.workers = views, .n_workers = n};
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_WORKERS, .obs = &obs};
     rc_reply(core, &r);
     free(views);
     free(fns);
@@ -444,12 +443,9 @@ static void on_metrics(rc_core_t *core, const rc_request_t *req)
                                         .run_time = hist_view(m, RC_HIST_RUN),
                                         .stop_time = hist_view(m, RC_HIST_STOP)};
     }
-    rc_reply_t r = {.id = req->id,
-                    .kind = RC_REPLY_METRICS,
-                    .bounds_us = rc_metrics_bounds(),
-                    .n_bounds = RC_METRICS_BUCKETS - 1,
-                    .fns = views,
-                    .n_fns = i};
+    struct rc_obsreply obs = {
+        .bounds_us = rc_metrics_bounds(), .n_bounds = RC_METRICS_BUCKETS - 1, .fns = views, .n_fns = i};
+    rc_reply_t r = {.id = req->id, .kind = RC_REPLY_METRICS, .obs = &obs};
     rc_reply(core, &r);
     free(views);
 }
@@ -467,14 +463,16 @@ void rc_observe_request(rc_core_t *core, const rc_request_t *req)
         /* Requests are handled outside transitions: the observer of the
          * watchers may be added now (it goes at the flush when none is left). */
         rc_observe_t *o = core->observe;
-        if (!o->watched && !req->watch_id) {
+        rc_watchreq_t w;
+        rc_codec_watch_request(req, &w);
+        if (!o->watched && !w.watch_id) {
             if (rc_runner_observe(core, on_note_watched, core) != 0) {
                 rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "no room for another observer");
                 break;
             }
             o->watched = true;
         }
-        rc_watch_request(core, &o->watch, req, requester_is_admin(core));
+        rc_watch_request(core, &o->watch, req->id, &w, requester_is_admin(core));
         break;
     }
     case RC_REQ_METRICS:

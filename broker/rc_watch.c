@@ -244,11 +244,11 @@ static bool printable(rc_str_t s)
     return true;
 }
 
-static const char *start_invalid(rc_core_t *core, rc_watch_t *self, const rc_request_t *req)
+static const char *start_invalid(rc_core_t *core, rc_watch_t *self, uint64_t id, const rc_watchreq_t *req)
 {
     if (core->envelope)
         return "a watch needs a DEALER connection (it answers with a stream of replies)";
-    if (req->id == 0)
+    if (id == 0)
         return "a watch needs a request id other than 0";
     if (req->ref_id.len && req->ref_id.len != RC_REF_ID_LEN)
         return "ref_id must be 32 hex characters";
@@ -260,27 +260,27 @@ static const char *start_invalid(rc_core_t *core, rc_watch_t *self, const rc_req
         return "window above " RC_STR(RC_WATCH_WINDOW_MAX);
     if (req->acked || req->stop)
         return "acked and stop need the watch_id of a watch";
-    if (find(core, self, req->id))
+    if (find(core, self, id))
         return "a watch with this id runs on this connection already";
     return NULL;
 }
 
-static void start(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bool admin)
+static void start(rc_core_t *core, rc_watch_t *self, uint64_t id, const rc_watchreq_t *req, bool admin)
 {
-    const char *bad = start_invalid(core, self, req);
+    const char *bad = start_invalid(core, self, id, req);
     if (bad) {
-        rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), bad);
+        rc_reply_error(core, id, CODE(INVALID_ARGUMENT), bad);
         return;
     }
     if (self->n >= RC_WATCH_MAX || self->in_flight >= RC_WATCH_IN_FLIGHT) {
         rc_log(RC_LOG_WARN, "watch", "watch refused: %u watchers, %llu events in flight (limits %d, %d)",
                self->n, (unsigned long long) self->in_flight, RC_WATCH_MAX, RC_WATCH_IN_FLIGHT);
-        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "too many watchers");
+        rc_reply_error(core, id, CODE(RESOURCE_EXHAUSTED), "too many watchers");
         return;
     }
     uint8_t ref[16] = {0};
     if (req->ref_id.len && rc_hex_decode(req->ref_id.ptr, req->ref_id.len, ref, 16) != 0) {
-        rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), "ref_id must be 32 hex characters");
+        rc_reply_error(core, id, CODE(INVALID_ARGUMENT), "ref_id must be 32 hex characters");
         return;
     }
     watcher_t *w = calloc(1, sizeof *w);
@@ -292,7 +292,7 @@ static void start(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bo
             free(w->fn_name);
             free(w);
         }
-        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
+        rc_reply_error(core, id, CODE(RESOURCE_EXHAUSTED), "out of memory");
         return;
     }
     memcpy(w->ref, ref, 16);
@@ -306,7 +306,7 @@ static void start(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bo
         if (t)
             memcpy(w->task_ref, t->ref, 16);
     }
-    w->id = req->id;
+    w->id = id;
     w->rid_len = (uint8_t) core->rid_len;
     memcpy(w->rid, core->rid, core->rid_len);
     w->owner = core->owner;
@@ -333,20 +333,20 @@ static void finish(rc_core_t *core, rc_watch_t *self, watcher_t *w, int code)
     watcher_free(self, w);
 }
 
-void rc_watch_request(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bool admin)
+void rc_watch_request(rc_core_t *core, rc_watch_t *self, uint64_t id, const rc_watchreq_t *req, bool admin)
 {
     if (!req->watch_id) {
-        start(core, self, req, admin);
+        start(core, self, id, req, admin);
         return;
     }
     watcher_t *w = find(core, self, req->watch_id);
     if (!w) {
-        rc_reply_error(core, req->id, CODE(NOT_FOUND), "no such watch on this connection");
+        rc_reply_error(core, id, CODE(NOT_FOUND), "no such watch on this connection");
         return;
     }
     if (req->acked) {
         if (req->acked < w->acked || req->acked > w->sent) {
-            rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), "acked is not between the last one and the events sent");
+            rc_reply_error(core, id, CODE(INVALID_ARGUMENT), "acked is not between the last one and the events sent");
             return;
         }
         self->in_flight -= req->acked - w->acked;
@@ -360,7 +360,7 @@ void rc_watch_request(rc_core_t *core, rc_watch_t *self, const rc_request_t *req
     }
     if (req->stop) {
         finish(core, self, w, CODE(OK));
-        rc_reply_t r = {.id = req->id, .message = "watch stopped"};
+        rc_reply_t r = {.id = id, .message = "watch stopped"};
         rc_reply(core, &r);
     }
 }

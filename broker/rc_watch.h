@@ -66,7 +66,7 @@ void rc_watch_fini(rc_watch_t *self);
 
 /* A Watch request (start, acknowledgement or stop) from the request being
  * handled (core->rid); admin: its requester sees every task. */
-void rc_watch_request(rc_core_t *core, rc_watch_t *self, const rc_request_t *req, bool admin);
+void rc_watch_request(rc_core_t *core, rc_watch_t *self, uint64_t id, const rc_watchreq_t *req, bool admin);
 
 /* One applied transition, for the watchers that want it. client: who asked
  * (a CLIENT cause), or NULL. */
