@@ -3,6 +3,8 @@
  * its outcome. */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
+#include "rc_cli_observe.h"
+#include "rc_cli_out.h"
 #include "rc_common.h"
 #include "rc_json.h"
 #include "refcache.h"
@@ -28,6 +30,10 @@ static const char *const global_help =
     "  cancel REF                                  cancel a PENDING or PROCESSING task\n"
     "  delete REF                                  drop a terminal task and its result\n"
     "  stats                                       show the broker's counters\n"
+    "  list [--state S] [--function F] [--limit N] the newest tasks, with their state\n"
+    "  workers                                     the worker threads, their load and functions\n"
+    "  events [--ref REF]                          the live stream of transitions (Ctrl-C ends it)\n"
+    "  top                                         a live view: counts, rates, functions, workers\n"
     "  keygen PATH                                 write a CURVE certificate: PATH and PATH_secret\n"
     "\n"
     "global options (before or after the command; [the environment variable]):\n";
@@ -78,6 +84,26 @@ static const char *s_command_help(rc_cmd_t cmd)
     case RC_CMD_KEYGEN:
         return "usage: refcache keygen PATH\n\n"
                "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n\n";
+    case RC_CMD_LIST:
+        return "usage: refcache list [--state S[,S...]] [--function F] [--limit N] [options]\n\n"
+               "Shows the newest tasks (of --namespace's namespace, or of every one with -A),\n"
+               "newest first: ref_id, state, function, age, attempt, progress. Under CURVE a\n"
+               "client sees only its own tasks (an admin key sees all).\n\n";
+    case RC_CMD_WORKERS:
+        return "usage: refcache workers\n\n"
+               "Shows the broker's worker threads: id, host and pid, whether ready, tasks held\n"
+               "of its credit, tasks ended, since when, when last heard, functions. Under CURVE\n"
+               "it needs an admin key.\n\n";
+    case RC_CMD_EVENTS:
+        return "usage: refcache events [--ref REF] [--function F] [-A] [--count N]\n\n"
+               "Streams every transition as it happens: the task, its function, the event,\n"
+               "old and new state, attempt, worker, and who asked (a CURVE key's name or a\n"
+               "connection); a cancel's stop shows when the worker confirms it. A watcher\n"
+               "too slow to keep up is told how many events it lost. Ctrl-C ends it.\n\n";
+    case RC_CMD_TOP:
+        return "usage: refcache top [--interval MS] [-n N]\n\n"
+               "A live view, refreshed every second: tasks by state, rates, the busiest\n"
+               "functions, the workers. q or Ctrl-C quits and leaves the terminal clean.\n\n";
     default:
         return global_help;
     }
@@ -89,82 +115,6 @@ static void s_help(rc_cmd_t cmd)
     rc_cli_options_help(stdout, cmd);
     if (cmd == RC_CMD_NONE)
         fputs(exit_help, stdout);
-}
-
-/* Everything one run needs, so that helpers take one argument. */
-typedef struct {
-    rc_cli_args_t *args;
-    refcache_client_t *client;
-} cli_t;
-
-static int s_fail(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "refcache: ");
-    fprintf(stderr, fmt, a, b);
-    fputc('\n', stderr);
-    return RC_EXIT_TRANSPORT;
-}
-
-/* Prints the one-line error for a call that did not end OK and returns the
- * exit status. */
-static int s_report(cli_t *cli, int rc)
-{
-    if (rc == 0)
-        return RC_EXIT_OK;
-    if (rc < 0) {
-        fprintf(stderr, "refcache: %s (%s)\n", refcache_strerror(rc), cli->args->endpoint);
-    } else {
-        const char *msg = refcache_client_message(cli->client);
-        fprintf(stderr, "refcache: %s%s%s\n", rc_code_name(rc), *msg ? ": " : "", msg);
-    }
-    return rc_cli_exit_status(rc);
-}
-
-static void s_json_emit(rc_json_t *json)
-{
-    const char *text = json ? rc_json_finish(json) : NULL;
-    if (text)
-        printf("%s\n", text);
-    else
-        fprintf(stderr, "refcache: out of memory writing JSON\n");
-}
-
-static rc_json_t *s_json_start(cli_t *cli, int rc)
-{
-    rc_json_t *json = rc_json_new();
-    if (json) {
-        rc_json_str(json, "code", rc_code_name(rc));
-        rc_json_str(json, "message", refcache_client_message(cli->client));
-    }
-    return json;
-}
-
-static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit)
-{
-    rc_json_str(json, "ref_id", t->ref_id);
-    rc_json_str(json, "state", rc_state_name(t->state));
-    rc_json_uint(json, "progress_done", t->progress_done);
-    rc_json_uint(json, "progress_total", t->progress_total);
-    rc_json_uint(json, "attempt", t->attempt);
-    rc_json_uint(json, "result_size", t->result_size);
-    if (t->result_len || t->state == REFCACHE_STATE_COMPLETE)
-        rc_json_bytes(json, "result", t->result, t->result_len);
-    rc_json_bool(json, "result_truncated", t->result_truncated);
-    rc_json_str(json, "error", t->error);
-    if (t->error_code)
-        rc_json_str(json, "error_code", rc_code_name(t->error_code));
-    rc_json_str(json, "function", t->function);
-    rc_json_str(json, "namespace", t->namespace_name);
-    rc_json_bool(json, "ever_started", t->ever_started);
-    rc_json_uint(json, "created_at_us", t->created_at_us);
-    rc_json_uint(json, "started_at_us", t->started_at_us);
-    rc_json_uint(json, "finished_at_us", t->finished_at_us);
-    rc_json_uint(json, "stopped_at_us", t->stopped_at_us);
-    rc_json_uint(json, "expires_at_us", t->expires_at_us);
-    if (submit) {
-        rc_json_bool(json, "cache_hit", t->cache_hit);
-        rc_json_bool(json, "deduplicated", t->deduplicated);
-    }
 }
 
 static void s_human_task(const refcache_task_view_t *t, bool submit)
@@ -187,20 +137,20 @@ static void s_human_task(const refcache_task_view_t *t, bool submit)
 }
 
 /* Prints a task reply (submit/status/wait) and returns the exit status. */
-static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
+static int s_task_out(rc_cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
 {
     const refcache_task_view_t *t = *task_p ? &(*task_p)->info : NULL;
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = s_json_start(cli, rc);
+        rc_json_t *json = rc_cli_out_json_start(cli, rc);
         if (json && t && *t->ref_id)
-            s_json_task(json, t, submit);
-        s_json_emit(json);
+            rc_cli_out_json_task(json, t, submit);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0 && t) {
         s_human_task(t, submit);
     }
     refcache_task_destroy(task_p);
-    return s_report(cli, rc);
+    return rc_cli_out_report(cli, rc);
 }
 
 /* Reads --payload: TEXT, @FILE, or @- (standard input). */
@@ -213,24 +163,24 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     if (arg[0] != '@') {
         *len = strlen(arg);
         *data = (uint8_t *) strdup(arg);
-        return *data ? 0 : s_fail("out of memory%s%s", "", "");
+        return *data ? 0 : rc_cli_out_fail("out of memory%s%s", "", "");
     }
     const char *path = arg + 1;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
-        return s_fail("cannot read payload file %s: %s", path, strerror(errno));
+        return rc_cli_out_fail("cannot read payload file %s: %s", path, strerror(errno));
     rc_buf_t buf = {0};
     int rc = 0;
     for (;;) {
         if (buf.len == buf.cap && rc_buf_reserve(&buf, buf.cap ? buf.cap * 2 : 65536) != 0) {
-            rc = s_fail("out of memory reading %s%s", path, "");
+            rc = rc_cli_out_fail("out of memory reading %s%s", path, "");
             break;
         }
         size_t n = fread(buf.data + buf.len, 1, buf.cap - buf.len, f);
         buf.len += n;
         if (n == 0) {
             if (ferror(f))
-                rc = s_fail("cannot read payload file %s: %s", path, strerror(errno));
+                rc = rc_cli_out_fail("cannot read payload file %s: %s", path, strerror(errno));
             break;
         }
     }
@@ -243,7 +193,7 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     return rc;
 }
 
-static int s_cmd_submit(cli_t *cli)
+static int s_cmd_submit(rc_cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
     refcache_submit_options_t opts;
@@ -267,14 +217,14 @@ static int s_cmd_submit(cli_t *cli)
     return s_task_out(cli, rc, &t, true);
 }
 
-static int s_cmd_status(cli_t *cli)
+static int s_cmd_status(rc_cli_t *cli)
 {
     refcache_task_t *t = NULL;
     int rc = refcache_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
     return s_task_out(cli, rc, &t, false);
 }
 
-static int s_cmd_wait(cli_t *cli)
+static int s_cmd_wait(rc_cli_t *cli)
 {
     refcache_task_t *t = NULL;
     int rc =
@@ -282,14 +232,14 @@ static int s_cmd_wait(cli_t *cli)
     return s_task_out(cli, rc, &t, false);
 }
 
-static int s_cmd_fetch(cli_t *cli)
+static int s_cmd_fetch(rc_cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
     FILE *out = NULL;
     if (a->out_file) {
         out = fopen(a->out_file, "wb");
         if (!out)
-            return s_fail("cannot write %s: %s", a->out_file, strerror(errno));
+            return rc_cli_out_fail("cannot write %s: %s", a->out_file, strerror(errno));
     } else if (!a->json) {
         out = stdout;
     }
@@ -309,12 +259,12 @@ static int s_cmd_fetch(cli_t *cli)
             if (page->info.len && fwrite(page->info.data, 1, page->info.len, out) != page->info.len) {
                 refcache_page_destroy(&page);
                 exit_status =
-                    s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
+                    rc_cli_out_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
                 break;
             }
         } else if (rc_buf_append(&buf, page->info.data, page->info.len) != 0) {
             refcache_page_destroy(&page);
-            exit_status = s_fail("out of memory%s%s", "", "");
+            exit_status = rc_cli_out_fail("out of memory%s%s", "", "");
             break;
         }
         len += page->info.len;
@@ -327,14 +277,14 @@ static int s_cmd_fetch(cli_t *cli)
     if (out == stdout) {
         fflush(stdout);
     } else if (out && fclose(out) != 0 && exit_status == RC_EXIT_OK) {
-        exit_status = s_fail("cannot write %s: %s", a->out_file, strerror(errno));
+        exit_status = rc_cli_out_fail("cannot write %s: %s", a->out_file, strerror(errno));
     }
     if (exit_status != RC_EXIT_OK) {
         rc_buf_free(&buf);
         return exit_status;
     }
     if (rc >= 0 && a->json) {
-        rc_json_t *json = s_json_start(cli, rc);
+        rc_json_t *json = rc_cli_out_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", a->operand);
             rc_json_uint(json, "offset", a->offset);
@@ -345,57 +295,57 @@ static int s_cmd_fetch(cli_t *cli)
             else if (rc == 0)
                 rc_json_bytes(json, "result", buf.data, buf.len);
         }
-        s_json_emit(json);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0 && a->out_file) {
         printf("wrote %zu bytes to %s (result_size %" PRIu64 ")\n", len, a->out_file, total);
     }
     rc_buf_free(&buf);
-    return s_report(cli, rc);
+    return rc_cli_out_report(cli, rc);
 }
 
-static int s_cmd_cancel(cli_t *cli)
+static int s_cmd_cancel(rc_cli_t *cli)
 {
     bool cancelled;
     int state;
     int rc =
         refcache_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = s_json_start(cli, rc);
+        rc_json_t *json = rc_cli_out_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", cli->args->operand);
             rc_json_bool(json, "cancelled", cancelled);
             if (state)
                 rc_json_str(json, "state", rc_state_name(state));
         }
-        s_json_emit(json);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         printf("ref_id  %s  cancelled %s  %s\n", cli->args->operand, cancelled ? "true" : "false",
                rc_state_name(state));
     }
-    return s_report(cli, rc);
+    return rc_cli_out_report(cli, rc);
 }
 
-static int s_cmd_delete(cli_t *cli)
+static int s_cmd_delete(rc_cli_t *cli)
 {
     bool found;
     int rc = refcache_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = s_json_start(cli, rc);
+        rc_json_t *json = rc_cli_out_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", cli->args->operand);
             rc_json_bool(json, "found", found);
         }
-        s_json_emit(json);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         printf("ref_id  %s  deleted (found %s)\n", cli->args->operand, found ? "true" : "false");
     }
-    return s_report(cli, rc);
+    return rc_cli_out_report(cli, rc);
 }
 
-static int s_cmd_stats(cli_t *cli)
+static int s_cmd_stats(rc_cli_t *cli)
 {
     refcache_stats_t s;
     int rc = refcache_client_stats(cli->client, &s, cli->args->timeout_ms);
@@ -436,37 +386,37 @@ static int s_cmd_stats(cli_t *cli)
     };
     size_t n = sizeof f / sizeof f[0];
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = s_json_start(cli, rc);
+        rc_json_t *json = rc_cli_out_json_start(cli, rc);
         if (json && rc == 0) {
             for (size_t i = 0; i < n; i++)
                 rc_json_uint(json, f[i].name, f[i].value);
             rc_json_str(json, "version", s.version);
         }
-        s_json_emit(json);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             printf("%-26s %" PRIu64 "\n", f[i].name, f[i].value);
         printf("%-26s %s\n", "version", s.version);
     }
-    return s_report(cli, rc);
+    return rc_cli_out_report(cli, rc);
 }
 
 static int s_cmd_keygen(rc_cli_args_t *a)
 {
     zcert_t *cert = zcert_new();
     if (!cert)
-        return s_fail("cannot create a certificate%s%s", "", "");
+        return rc_cli_out_fail("cannot create a certificate%s%s", "", "");
     int rc = zcert_save(cert, a->operand);
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", a->operand);
     if (rc != 0) {
         zcert_destroy(&cert);
-        return s_fail("cannot write %s or %s", a->operand, secret);
+        return rc_cli_out_fail("cannot write %s or %s", a->operand, secret);
     }
     if (chmod(secret, 0600) != 0) {
         zcert_destroy(&cert);
-        return s_fail("cannot chmod 0600 %s: %s", secret, strerror(errno));
+        return rc_cli_out_fail("cannot chmod 0600 %s: %s", secret, strerror(errno));
     }
     if (a->json) {
         rc_json_t *json = rc_json_new();
@@ -477,7 +427,7 @@ static int s_cmd_keygen(rc_cli_args_t *a)
             rc_json_str(json, "public_file", a->operand);
             rc_json_str(json, "secret_file", secret);
         }
-        s_json_emit(json);
+        rc_cli_out_json_emit(json);
         rc_json_destroy(&json);
     } else {
         printf("public key %s\nwrote %s and %s (0600)\n", zcert_public_txt(cert), a->operand, secret);
@@ -524,7 +474,7 @@ int main(int argc, char **argv)
         rc_cli_args_free(&args);
         return RC_EXIT_TRANSPORT;
     }
-    cli_t cli = {&args, client};
+    rc_cli_t cli = {&args, client};
     switch (args.cmd) {
     case RC_CMD_SUBMIT:
         rc = s_cmd_submit(&cli);
@@ -546,6 +496,15 @@ int main(int argc, char **argv)
         break;
     case RC_CMD_STATS:
         rc = s_cmd_stats(&cli);
+        break;
+    case RC_CMD_LIST:
+        rc = rc_cli_observe_list(&cli);
+        break;
+    case RC_CMD_WORKERS:
+        rc = rc_cli_observe_workers(&cli);
+        break;
+    case RC_CMD_EVENTS:
+        rc = rc_cli_observe_events(&cli);
         break;
     default:
         rc = RC_EXIT_USAGE;
