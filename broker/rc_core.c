@@ -25,14 +25,10 @@ static void clock_read(rc_core_t *core, bool wall)
 void rc_core_note(const rc_core_t *core, const char *fmt, ...)
 {
     (void) core;
-    if (!rc_log_enabled(RC_LOG_INFO))
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    rc_logv(RC_LOG_INFO, "broker", fmt, ap);
     va_end(ap);
-    rc_log(RC_LOG_INFO, "broker", "%s", msg);
 }
 
 uint64_t rc_core_owner_of(rc_core_t *core, const char *key)

@@ -69,18 +69,9 @@ static chunk_t *chunk_push(rc_listidx_t *self, uint64_t base, uint64_t created_u
 
 int rc_listidx_add_chunk(rc_listidx_t *self, const uint8_t ref[16], uint64_t created_us)
 {
-    uint64_t pos = self->next++;
-    chunk_t *c = chunk_push(self, pos, created_us);
-    if (!c)
+    if (!chunk_push(self, self->next, created_us))
         return -1;
-    memcpy(c->ref[c->n], ref, 16);
-    c->off[c->n] = (uint16_t) (pos - c->base);
-    c->n++;
-    if (created_us > c->last_us)
-        c->last_us = created_us;
-    self->total++;
-    self->live++;
-    return 0;
+    return rc_listidx_add(self, ref, created_us); /* it has room now */
 }
 
 /* Gives a swept chunk's unused room back. Without memory for a smaller

@@ -12,6 +12,7 @@
 #include "rc_client_codec.h"
 #include "rc_client_int.h"
 #include "rc_fields.h"
+#include "rc_observe_covers.h"
 #include "refcache.h"
 #include "refcache.pb-c.h"
 
@@ -438,39 +439,9 @@ int refcache_client_unwatch(refcache_client_t *self, int timeout_ms)
 
 /* ------------------------------------------------------------ coverage */
 
-#define ENC "rc_client_codec: Request encoder"
-#define DEC "rc_client_codec: Reply decoder"
-#define EVF(x) RC_FIELD_EVENT_##x
-
 /* Under the names of the client codec's encoder and decoder, whose bodies
  * these are (test_wire_drift). */
 const rc_wire_cover_t rc_client_observe_covers[] = {
-    RC_COVER(ENC, refcache__v1__list_request__descriptor, RC_FIELD_LIST_REQUEST_STATES,
-             RC_FIELD_LIST_REQUEST_FUNCTION, RC_FIELD_LIST_REQUEST_NAMESPACE, RC_FIELD_LIST_REQUEST_ALL_NAMESPACES,
-             RC_FIELD_LIST_REQUEST_CREATED_AFTER_US, RC_FIELD_LIST_REQUEST_CREATED_BEFORE_US,
-             RC_FIELD_LIST_REQUEST_LIMIT, RC_FIELD_LIST_REQUEST_CURSOR),
-    RC_COVER_NONE(ENC, refcache__v1__workers_request__descriptor),
-    RC_COVER(ENC, refcache__v1__watch_request__descriptor, RC_FIELD_WATCH_REQUEST_REF_ID,
-             RC_FIELD_WATCH_REQUEST_FUNCTION, RC_FIELD_WATCH_REQUEST_NAMESPACE,
-             RC_FIELD_WATCH_REQUEST_ALL_NAMESPACES, RC_FIELD_WATCH_REQUEST_WINDOW, RC_FIELD_WATCH_REQUEST_WATCH_ID,
-             RC_FIELD_WATCH_REQUEST_ACKED, RC_FIELD_WATCH_REQUEST_STOP),
-    RC_COVER_NONE(ENC, refcache__v1__metrics_request__descriptor),
-    RC_COVER(DEC, refcache__v1__list_reply__descriptor, RC_FIELD_LIST_REPLY_TASKS, RC_FIELD_LIST_REPLY_NEXT_CURSOR,
-             RC_FIELD_LIST_REPLY_SCANNED),
-    RC_COVER(DEC, refcache__v1__workers_reply__descriptor, RC_FIELD_WORKERS_REPLY_WORKERS),
-    RC_COVER(DEC, refcache__v1__worker_info__descriptor, RC_FIELD_WORKER_INFO_WORKER_ID, RC_FIELD_WORKER_INFO_HOST,
-             RC_FIELD_WORKER_INFO_PID, RC_FIELD_WORKER_INFO_FUNCTIONS, RC_FIELD_WORKER_INFO_CREDIT,
-             RC_FIELD_WORKER_INFO_TASKS_HELD, RC_FIELD_WORKER_INFO_JOINED_AT_US,
-             RC_FIELD_WORKER_INFO_LAST_HEARD_AT_US, RC_FIELD_WORKER_INFO_READY, RC_FIELD_WORKER_INFO_TASKS_ENDED),
-    RC_COVER(DEC, refcache__v1__event__descriptor, EVF(KIND), EVF(REF_ID), EVF(FUNCTION), EVF(NAMESPACE),
-             EVF(OLD_STATE), EVF(NEW_STATE), EVF(EVENT), EVF(ATTEMPT), EVF(WORKER_ID), EVF(CODE), EVF(CLIENT),
-             EVF(STOP_CONFIRMED), EVF(AT_US), EVF(LOST), EVF(PROGRESS_DONE), EVF(PROGRESS_TOTAL)),
-    RC_COVER(DEC, refcache__v1__metrics_reply__descriptor, RC_FIELD_METRICS_REPLY_BOUNDS_US,
-             RC_FIELD_METRICS_REPLY_FUNCTIONS),
-    RC_COVER(DEC, refcache__v1__function_metrics__descriptor, RC_FIELD_FUNCTION_METRICS_FUNCTION,
-             RC_FIELD_FUNCTION_METRICS_QUEUED, RC_FIELD_FUNCTION_METRICS_QUEUE_TIME,
-             RC_FIELD_FUNCTION_METRICS_RUN_TIME, RC_FIELD_FUNCTION_METRICS_CANCEL_STOP_TIME),
-    RC_COVER(DEC, refcache__v1__histogram__descriptor, RC_FIELD_HISTOGRAM_COUNTS, RC_FIELD_HISTOGRAM_SUM_US,
-             RC_FIELD_HISTOGRAM_COUNT),
+    RC_OBSERVE_COVERS("rc_client_codec: Request encoder", "rc_client_codec: Reply decoder"),
     {0},
 };

@@ -9,3 +9,6 @@ add_test(NAME cli_observe
   COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_cli_observe.py)
 set_tests_properties(cli_observe PROPERTIES TIMEOUT 180
   ENVIRONMENT "REFCACHE_BROKER=$<TARGET_FILE:refcache-broker>;REFCACHE_CLI=$<TARGET_FILE:refcache>;PYTHONDONTWRITEBYTECODE=1")
+
+# Who sees what under CURVE: client keys their own tasks, admin keys all.
+rc_add_test(test_observe_curve SOURCES test_observe_curve.c LIBS rc_testkit TIMEOUT 120)

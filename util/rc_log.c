@@ -56,13 +56,18 @@ static void json_escape(char *out, size_t *n, size_t cap, const char *s)
 
 void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    rc_logv(level, topic, fmt, ap);
+    va_end(ap);
+}
+
+void rc_logv(rc_log_level_t level, const char *topic, const char *fmt, va_list ap)
+{
     if (!rc_log_enabled(level))
         return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -16,6 +16,7 @@
 #ifndef RC_LOG_H
 #define RC_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 typedef enum { RC_LOG_DEBUG, RC_LOG_INFO, RC_LOG_WARN, RC_LOG_ERROR, RC_LOG_OFF } rc_log_level_t;
@@ -32,5 +33,6 @@ bool rc_log_enabled(rc_log_level_t level);
 
 /* Writes one line (the message is cut at 1 KiB). */
 void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void rc_logv(rc_log_level_t level, const char *topic, const char *fmt, va_list ap);
 
 #endif

@@ -65,27 +65,37 @@ def test_workers(broker):
     assert human[0].split()[0] == "WORKER_ID" and len(human) == 3
 
 
-def test_events(broker):
-    ev = subprocess.Popen([CLI, "-e", broker.clients, "--json", "events"],
+def watch(broker, args, act, last):
+    """Runs `refcache events ARGS`, once it watches calls act(), reads lines
+    until last(line) is true, then ends it with Ctrl-C (a clean exit, 0)."""
+    ev = subprocess.Popen([CLI, "-e", broker.clients, "events", *args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The watch is on once it says so on stderr.
-    assert "watching" in ev.stderr.readline()
-    events = []
+    lines = []
     try:
-        ref = submit(broker, "sleep", "ms=20000", "--async-timeout", "100")
-        assert broker.json("cancel", ref)["cancelled"] is True
-        # Read until the worker's confirmation, then Ctrl-C: a clean exit.
+        assert "watching" in ev.stderr.readline()  # the watch is on
+        result = act()
         for line in ev.stdout:
-            events.append(json.loads(line))
-            if events[-1]["event"] == "cancel_ack":
+            lines.append(line)
+            if last(line):
                 break
         ev.send_signal(signal.SIGINT)
-        ev.wait(10)
+        assert ev.wait(10) == 0
     finally:
         ev.kill()
         ev.stdout.close()
         ev.stderr.close()
-    assert ev.returncode == 0
+    return result, lines
+
+
+def test_events(broker):
+    def act():
+        ref = submit(broker, "sleep", "ms=20000", "--async-timeout", "100")
+        assert broker.json("cancel", ref)["cancelled"] is True
+        return ref
+
+    # Until the worker's confirmation.
+    ref, lines = watch(broker, ["--json"], act, lambda line: json.loads(line)["event"] == "cancel_ack")
+    events = [json.loads(line) for line in lines]
     names = [e["event"] for e in events]
     assert names[:2] == ["submit", "dispatch"]
     assert all(e["ref_id"] == ref for e in events)
@@ -99,23 +109,12 @@ def test_events(broker):
 
 def test_events_of_one_ref(broker):
     ref = submit(broker, "sleep", "ms=20000")
-    ev = subprocess.Popen([CLI, "-e", broker.clients, "events", "--ref", ref],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "watching" in ev.stderr.readline()
-    lines = []
-    try:
+
+    def act():
         submit(broker, "echo", "--payload", "noise", "--async-timeout", "2000")
         broker.cli("cancel", ref, check=0)
-        for line in ev.stdout:
-            lines.append(line)
-            if " cancel_ack " in line:
-                break
-        ev.send_signal(signal.SIGINT)
-        ev.wait(10)
-    finally:
-        ev.kill()
-        ev.stdout.close()
-        ev.stderr.close()
+
+    _, lines = watch(broker, ["--ref", ref], act, lambda line: " cancel_ack " in line)
     assert lines and all(ref in line for line in lines)
     assert any(" cancel " in line and "PROCESSING -> CANCELLED" in line and " by conn:" in line for line in lines)
     assert "stop confirmed" in lines[-1]
