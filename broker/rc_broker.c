@@ -36,6 +36,14 @@ typedef struct {
     char err[256];
 } start_args_t;
 
+int64_t rc_broker_hard_limit(int64_t max_msg_bytes)
+{
+    if (max_msg_bytes <= 0)
+        return -1;
+    int64_t four = max_msg_bytes > INT64_MAX / 4 ? INT64_MAX : max_msg_bytes * 4;
+    return four - max_msg_bytes < (1 << 20) ? max_msg_bytes + (1 << 20) : four;
+}
+
 void rc_broker_config_defaults(rc_broker_config_t *c)
 {
     memset(c, 0, sizeof *c);
@@ -91,7 +99,7 @@ static zsock_t *router(const start_args_t *args, const char *zap_domain, int snd
     zsock_set_sndhwm(s, sndhwm);
     zsock_set_rcvhwm(s, rcvhwm);
     zsock_set_linger(s, 0);
-    zsock_set_maxmsgsize(s, cfg->max_msg_bytes);
+    zsock_set_maxmsgsize(s, rc_broker_hard_limit(cfg->max_msg_bytes));
     return s;
 }
 

@@ -49,6 +49,13 @@ typedef struct {
     bool verbose;                    /* log events to stderr (never on the hot path) */
 } rc_broker_config_t;
 
+/* What ZeroMQ itself enforces (ZMQ_MAXMSGSIZE) for max_msg_bytes: four
+ * times it, at least 1 MiB more. A frame over max_msg_bytes is answered
+ * (RESOURCE_EXHAUSTED, a worker's result failed) and the connection keeps
+ * working; only a peer that sends a frame over this bound is disconnected,
+ * as a defence. -1 (no bound) when max_msg_bytes is not positive. */
+int64_t rc_broker_hard_limit(int64_t max_msg_bytes);
+
 /* Fills config with the defaults above. */
 void rc_broker_config_defaults(rc_broker_config_t *config);
 

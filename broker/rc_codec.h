@@ -204,11 +204,18 @@ typedef struct rc_fnmetricsview {
     uint64_t queued;
     rc_histview_t queue_time, run_time, stop_time;
 } rc_fnmetricsview_t;
+/* A number a request asked for beyond a limit, and the one used. */
+typedef struct {
+    const char *field;
+    uint64_t requested, used;
+} rc_clamp_t;
 
 typedef struct {
     uint64_t id;
     int code;
     const char *message;
+    const rc_clamp_t *clamped; /* n_clamped of them */
+    size_t n_clamped;
     rc_reply_kind_t kind;
     const rc_taskview_t *task;    /* SUBMIT, TASK */
     bool cache_hit, deduplicated; /* SUBMIT */

@@ -80,6 +80,13 @@ static uint8_t *task_put(uint8_t *p, const rc_taskview_t *v, const task_size_t *
     return p;
 }
 
+static size_t clamp_size(const rc_clamp_t *c)
+{
+    return rc_wire_sz_bytes(RC_FIELD_CLAMPED_FIELD, len_of(c->field)) +
+           rc_wire_sz_varint(RC_FIELD_CLAMPED_REQUESTED, c->requested) +
+           rc_wire_sz_varint(RC_FIELD_CLAMPED_USED, c->used);
+}
+
 /* A StatsReply is rare and wide: protobuf-c packs it. */
 static int reply_stats(rc_buf_t *buf, const rc_reply_t *r)
 {
@@ -87,7 +94,7 @@ static int reply_stats(rc_buf_t *buf, const rc_reply_t *r)
     Refcache__V1__StatsReply stats = REFCACHE__V1__STATS_REPLY__INIT;
     reply.id = r->id;
     reply.code = (Refcache__V1__Code) r->code;
-    reply.message = (char *) (r->message ? r->message : "");
+    reply.message = (char *) (r->message ? r->message : ""); /* Stats takes no number to clamp */
 #define RC_STATS_COPY(name) stats.name = r->stats->name;
     RC_STATS_FIELDS(RC_STATS_COPY)
 #undef RC_STATS_COPY
@@ -150,6 +157,8 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
     size_t n = rc_wire_sz_varint(RC_FIELD_REPLY_ID, r->id) + rc_wire_sz_enum(RC_FIELD_REPLY_CODE, r->code) +
                rc_wire_sz_bytes(RC_FIELD_REPLY_MESSAGE, message_len) +
                (body_field ? rc_wire_sz_msg(body_field, body) : 0);
+    for (size_t i = 0; i < r->n_clamped; i++)
+        n += rc_wire_sz_msg(RC_FIELD_REPLY_CLAMPED, clamp_size(&r->clamped[i]));
     if (rc_buf_reserve(buf, n ? n : 1) != 0)
         return -1;
 
@@ -184,6 +193,13 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         p = rc_wire_put_bool(p, RC_FIELD_DELETE_REPLY_FOUND, r->flag);
         break;
     }
+    for (size_t i = 0; i < r->n_clamped; i++) {
+        const rc_clamp_t *c = &r->clamped[i];
+        p = rc_wire_put_msg(p, RC_FIELD_REPLY_CLAMPED, clamp_size(c));
+        p = rc_wire_put_bytes(p, RC_FIELD_CLAMPED_FIELD, c->field, len_of(c->field));
+        p = rc_wire_put_varint(p, RC_FIELD_CLAMPED_REQUESTED, c->requested);
+        p = rc_wire_put_varint(p, RC_FIELD_CLAMPED_USED, c->used);
+    }
     buf->len = (size_t) (p - buf->data);
     assert(buf->len == n);
     return 0;
@@ -201,7 +217,9 @@ const rc_wire_cover_t rc_codec_reply_covers[] = {
              RC_FIELD_REPLY_FETCH, RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS,
              RC_FIELD_REPLY_BATCH /* rc_codec_batch_entry, and the head written by the broker's outbox */,
              RC_FIELD_REPLY_LIST, RC_FIELD_REPLY_WORKERS, RC_FIELD_REPLY_EVENT,
-             RC_FIELD_REPLY_METRICS /* rc_codec_observe */),
+             RC_FIELD_REPLY_METRICS /* rc_codec_observe */, RC_FIELD_REPLY_CLAMPED),
+    RC_COVER("rc_codec: Reply encoder", refcache__v1__clamped__descriptor, RC_FIELD_CLAMPED_FIELD,
+             RC_FIELD_CLAMPED_REQUESTED, RC_FIELD_CLAMPED_USED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
              RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),

@@ -105,6 +105,9 @@ struct rc_core {
     bool envelope;
     bool batched;   /* it is an entry of a RequestBatch */
     uint64_t owner; /* owner of the request being handled */
+    rc_clamp_t clamps[4]; /* the numbers of the request used clamped to a limit (rc_ops_clamp) */
+    uint8_t n_clamps;
+    char clamp_text[192]; /* what a reply's message says of its clamps */
     /* The clock, read once per message and per timer pass rather than at
      * every use: now_ns is monotonic, and wall time is now_ns plus
      * wall_off_us, re-read once per timer pass. */

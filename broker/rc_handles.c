@@ -73,7 +73,8 @@ static uint64_t ttl_us(uint32_t ttl_s)
     return (uint64_t) ttl_s * 1000000;
 }
 
-rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, const rc_request_t *req, const uint8_t ref[16])
+rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, uint32_t ttl_s, uint32_t deadline_ms,
+                            const uint8_t ref[16])
 {
     rc_handles_t *hs = set_of(core, t);
     if (!hs) {
@@ -96,9 +97,7 @@ rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, const rc_request_t *r
         return NULL;
     memcpy(h->ref, ref, 16);
     h->owner = core->owner;
-    h->ttl_s = req->ttl_s ? req->ttl_s : core->cfg.default_ttl_s;
-    if (h->ttl_s > core->cfg.max_ttl_s)
-        h->ttl_s = core->cfg.max_ttl_s;
+    h->ttl_s = ttl_s;
     h->created_us = rc_core_wall_us(core);
     h->task = t;
     rc_list_init(&h->link);
@@ -106,9 +105,9 @@ rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, const rc_request_t *r
         free(h);
         return NULL;
     }
-    if (live(t) && req->deadline_ms) {
+    if (live(t) && deadline_ms) {
         h->timer.kind = T_HDEADLINE;
-        rc_timers_set(core->timers, &h->timer, rc_core_mono_us(core) + (uint64_t) req->deadline_ms * 1000);
+        rc_timers_set(core->timers, &h->timer, rc_core_mono_us(core) + (uint64_t) deadline_ms * 1000);
     }
     return h;
 }

@@ -54,10 +54,11 @@ uint32_t rc_handles_holding(rc_core_t *core, const rc_task_t *t);
 /* The extra handle of ref, or NULL. */
 rc_handle_t *rc_handles_lookup(rc_core_t *core, const uint8_t ref[16]);
 
-/* A new extra handle on t for the Submit being handled (owner, TTL and
- * deadline from it), known by its ref but not yet attached (the runner's
- * join does that). NULL when there is no memory or no random ref_id. */
-rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, const rc_request_t *req, const uint8_t ref[16]);
+/* A new extra handle on t for the Submit being handled (its owner; its
+ * TTL, and its deadline if not 0), known by its ref but not yet attached
+ * (the runner's join does that). NULL when there is no memory for it. */
+rc_handle_t *rc_handles_new(rc_core_t *core, rc_task_t *t, uint32_t ttl_s, uint32_t deadline_ms,
+                            const uint8_t ref[16]);
 
 /* Forgets a handle that was never attached. */
 void rc_handles_discard(rc_core_t *core, rc_handle_t *h);

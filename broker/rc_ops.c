@@ -42,6 +42,21 @@ static rc_cause_t client_cause(const rc_core_t *core)
                         .rid_len = (uint8_t) core->rid_len};
 }
 
+/* A request that was read but asks for something invalid. */
+static void refuse(rc_core_t *core, uint64_t id, const char *why)
+{
+    core->c.bad_requests++;
+    rc_reply_error(core, id, CODE(INVALID_ARGUMENT), why);
+}
+
+/* A frame that is not a request the broker can read. */
+static void bad_request(rc_core_t *core, uint64_t id, const char *why)
+{
+    core->c.requests++;
+    core->c.bad_requests++;
+    rc_reply_error(core, id, CODE(INVALID_ARGUMENT), why);
+}
+
 /* ---------------------------------------------------------------- submit */
 
 static const char *submit_invalid(const rc_request_t *req)
@@ -54,9 +69,47 @@ static const char *submit_invalid(const rc_request_t *req)
         return "namespace too long or not printable";
     if (req->n_params > RC_MAX_PARAMS)
         return "too many params";
-    if (req->max_retries > RC_MAX_RETRIES_CAP)
-        return "max_retries above " RC_STR(RC_MAX_RETRIES_CAP);
     return NULL;
+}
+
+uint64_t rc_ops_clamp(rc_core_t *core, const char *field, uint64_t requested, uint64_t limit)
+{
+    if (requested <= limit)
+        return requested;
+    if (core->n_clamps < sizeof core->clamps / sizeof core->clamps[0])
+        core->clamps[core->n_clamps++] = (rc_clamp_t){.field = field, .requested = requested, .used = limit};
+    return limit;
+}
+
+/* Holds the reply to the request being handled until t (handle h) ends or
+ * timeout_ms passes. False when it answers now: no time asked, t is done,
+ * or no more replies can be held (--max-waiters: then the time is clamped
+ * to 0, and the reply says so). */
+static bool hold(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t id, int kind, uint32_t timeout_ms,
+                 bool dedup, const char *field)
+{
+    if (timeout_ms == 0 || rc_task_terminal(rc_handles_state(t, h)))
+        return false;
+    if (rc_waiter_add(core, t, h, id, kind, timeout_ms, dedup) == 0)
+        return true;
+    if (core->waiters >= core->cfg.max_waiters) {
+        core->c.resource_exhausted++;
+        rc_ops_clamp(core, field, timeout_ms, 0);
+    }
+    return false;
+}
+
+/* The numbers of a Submit within the broker's limits (0: the defaults). */
+static void submit_numbers(rc_core_t *core, rc_request_t *req)
+{
+    req->max_retries = (uint32_t) rc_ops_clamp(core, "max_retries", req->max_retries, RC_MAX_RETRIES_CAP);
+    if (!req->max_retries)
+        req->max_retries = core->cfg.default_max_retries;
+    req->ttl_s = (uint32_t) rc_ops_clamp(core, "ttl_s", req->ttl_s, core->cfg.max_ttl_s);
+    if (!req->ttl_s)
+        req->ttl_s = core->cfg.default_ttl_s;
+    req->async_timeout_ms =
+        (uint32_t) rc_ops_clamp(core, "async_timeout_ms", req->async_timeout_ms, core->cfg.max_wait_ms);
 }
 
 /* A namespace listed as shared is one space for every owner: its cache
@@ -83,7 +136,7 @@ static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
         rc_reply_error(core, req->id, CODE(UNAVAILABLE), "no random source for a ref_id");
         return;
     }
-    if (!(h = rc_handles_new(core, hit, req, ref))) {
+    if (!(h = rc_handles_new(core, hit, req->ttl_s, req->deadline_ms, ref))) {
         core->c.resource_exhausted++;
         rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
         return;
@@ -100,8 +153,7 @@ static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
     } else {
         core->c.dedup++;
     }
-    if (!complete && req->async_timeout_ms > 0 &&
-        rc_waiter_add(core, hit, h, req->id, W_SUBMIT, req->async_timeout_ms, true) == 0)
+    if (hold(core, hit, h, req->id, W_SUBMIT, req->async_timeout_ms, true, "async_timeout_ms"))
         return;
     rc_reply_task(core, req->id, RC_REPLY_SUBMIT, hit, h, complete, !complete);
 }
@@ -137,10 +189,8 @@ static rc_task_t *submit_record(rc_core_t *core, rc_request_t *req, rc_fn_t *fn,
         t->flags |= F_SHARED_NS;
     t->state = RC_NEW;
     core->n_state[RC_NEW]++;
-    t->max_retries = (uint8_t) (req->max_retries ? req->max_retries : core->cfg.default_max_retries);
-    t->ttl_s = req->ttl_s ? req->ttl_s : core->cfg.default_ttl_s;
-    if (t->ttl_s > core->cfg.max_ttl_s)
-        t->ttl_s = core->cfg.max_ttl_s;
+    t->max_retries = (uint8_t) req->max_retries;
+    t->ttl_s = req->ttl_s;
     t->seq = core->next_seq++;
     t->created_us = rc_core_wall_us(core);
     if (req->deadline_ms) {
@@ -154,9 +204,10 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
 {
     const char *bad = submit_invalid(req);
     if (bad) {
-        rc_reply_error(core, req->id, CODE(INVALID_ARGUMENT), bad);
+        refuse(core, req->id, bad);
         return;
     }
+    submit_numbers(core, req);
     char name[RC_MAX_NAME + 1];
     memcpy(name, req->function.ptr, req->function.len);
     name[req->function.len] = '\0';
@@ -194,8 +245,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     /* Accepted: queued, and dispatched at once if a worker is free (the
      * record stays put whatever happens to the task meanwhile). */
     rc_run(core, &(rc_ev_t){.event = RC_EV_SUBMIT, .task = t, .cause = client_cause(core)});
-    if (req->async_timeout_ms > 0 &&
-        rc_waiter_add(core, t, NULL, req->id, W_SUBMIT, req->async_timeout_ms, false) == 0)
+    if (hold(core, t, NULL, req->id, W_SUBMIT, req->async_timeout_ms, false, "async_timeout_ms"))
         return;
     rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, NULL, false, false);
 }
@@ -218,6 +268,7 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
     uint8_t ref[16];
     rc_reply_t r = {.id = req->id, .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
     if (rc_hex_decode(req->ref_id.ptr, req->ref_id.len, ref, 16) != 0) {
+        core->c.bad_requests++;
         r.code = CODE(INVALID_ARGUMENT);
         r.message = "ref_id must be 32 hex characters";
         rc_reply(core, &r);
@@ -263,13 +314,9 @@ static void on_wait(rc_core_t *core, rc_request_t *req)
     rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_TASK, &h);
     if (!t)
         return;
-    if (!rc_task_terminal(rc_handles_state(t, h)) && req->timeout_ms > 0) {
-        if (rc_waiter_add(core, t, h, req->id, W_WAIT, req->timeout_ms, false) == 0)
-            return;
-        core->c.resource_exhausted++;
-        rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "too many waiters");
+    uint32_t timeout = (uint32_t) rc_ops_clamp(core, "timeout_ms", req->timeout_ms, core->cfg.max_wait_ms);
+    if (hold(core, t, h, req->id, W_WAIT, timeout, false, "timeout_ms"))
         return;
-    }
     rc_cache_touch(core, t);
     rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, false, false);
 }
@@ -288,9 +335,7 @@ static void on_fetch(rc_core_t *core, rc_request_t *req)
         rc_reply_error(core, req->id, CODE(OUT_OF_RANGE), "offset beyond the end of the result");
         return;
     }
-    uint64_t len = req->length ? req->length : core->cfg.max_page;
-    if (len > core->cfg.max_page)
-        len = core->cfg.max_page;
+    uint64_t len = req->length ? rc_ops_clamp(core, "length", req->length, core->cfg.max_page) : core->cfg.max_page;
     if (len > t->result_len - req->offset)
         len = t->result_len - req->offset;
     rc_cache_touch(core, t);
@@ -386,13 +431,6 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
 
 /* ---------------------------------------------------------------- requests */
 
-static void bad_request(rc_core_t *core, uint64_t id, const char *why)
-{
-    core->c.requests++;
-    core->c.bad_requests++;
-    rc_reply_error(core, id, CODE(INVALID_ARGUMENT), why);
-}
-
 /* With CURVE the ZAP handler let in any allowed key (client or worker);
  * this channel takes only client keys. Connections over inproc
  * (in-process) carry no key and are trusted. False after answering. */
@@ -440,8 +478,12 @@ static int on_request(rc_core_t *core, const uint8_t *data, size_t len, zmq_msg_
                 n = 1;
             }
         }
+    } else if (req.id == 0) {
+        core->c.requests++;
+        refuse(core, 0, "request id 0 is reserved: the broker answers frames it cannot read with it");
     } else {
         core->c.requests++;
+        core->n_clamps = 0;
         if (owner_of_request(core, &req, frame)) {
             switch (req.kind) {
             case RC_REQ_SUBMIT:
@@ -493,6 +535,24 @@ int rc_ops_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     } else if (nframes != 2) {
         core->envelope = nframes >= 2 && zmq_msg_size(&frames[1]) == 0;
         bad_request(core, 0, "expected one Request frame (or an empty delimiter and one Request frame)");
+        return 1;
+    }
+    size_t len = zmq_msg_size(&frames[body]);
+    if (len > (uint64_t) core->cfg.max_msg_bytes) {
+        /* Answered, with its id when the frame starts with it (as every
+         * encoder writes it), and the connection keeps working: ZeroMQ
+         * itself drops only what is far beyond (rc_broker_hard_limit). */
+        const uint8_t *p = zmq_msg_data(&frames[body]), *end = p + len;
+        uint64_t id = 0;
+        if (*p == RC_KEY_REQUEST_ID && (p++, !rc_wire_varint(&p, end, 10, &id)))
+            id = 0;
+        char why[128];
+        snprintf(why, sizeof why, "a request of %zu bytes is over the limit of %lld (--max-msg-bytes)", len,
+                 (long long) core->cfg.max_msg_bytes);
+        core->c.requests++;
+        core->c.bad_requests++;
+        core->c.resource_exhausted++;
+        rc_reply_error(core, id, CODE(RESOURCE_EXHAUSTED), why);
         return 1;
     }
     return on_request(core, zmq_msg_data(&frames[body]), zmq_msg_size(&frames[body]), &frames[body]);

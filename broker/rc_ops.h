@@ -18,4 +18,10 @@ typedef struct rc_core rc_core_t;
  * many requests it carried (at least 1), for the loop's budget. */
 int rc_ops_client_msg(rc_core_t *core, zmq_msg_t *frames, int nframes);
 
+/* The one rule for numbers beyond a limit: a number that bounds how long
+ * or how much the broker holds or keeps for a request is used clamped to
+ * the limit, and the reply says so (Reply.clamped). Returns the value to
+ * use and notes the clamp for the reply to the request being handled. */
+uint64_t rc_ops_clamp(rc_core_t *core, const char *field, uint64_t requested, uint64_t limit);
+
 #endif

@@ -89,9 +89,32 @@ void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envel
     send_encoded(core, rid, rid_len, envelope, batched, &core->out);
 }
 
+/* Says in r's message which numbers were clamped, when it has none. */
+static const char *clamp_text(rc_core_t *core, const rc_reply_t *r)
+{
+    if (!r->n_clamped || (r->message && *r->message))
+        return r->message;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_clamped && n < sizeof core->clamp_text; i++) {
+        const rc_clamp_t *c = &r->clamped[i];
+        n += (size_t) snprintf(core->clamp_text + n, sizeof core->clamp_text - n, "%s%s %llu clamped to %llu",
+                               i ? "; " : "", c->field, (unsigned long long) c->requested,
+                               (unsigned long long) c->used);
+    }
+    return core->clamp_text;
+}
+
 void rc_reply(rc_core_t *core, const rc_reply_t *r)
 {
-    rc_reply_to(core, core->rid, core->rid_len, core->envelope, core->batched, r);
+    if (!core->n_clamps || r->n_clamped) {
+        rc_reply_to(core, core->rid, core->rid_len, core->envelope, core->batched, r);
+        return;
+    }
+    rc_reply_t with = *r;
+    with.clamped = core->clamps;
+    with.n_clamped = core->n_clamps;
+    with.message = clamp_text(core, &with);
+    rc_reply_to(core, core->rid, core->rid_len, core->envelope, core->batched, &with);
 }
 
 void rc_reply_error(rc_core_t *core, uint64_t id, int code, const char *message)
@@ -113,7 +136,11 @@ static inline void view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t 
     if (result) {
         size_t n = t->result_len;
         if (n > core->cfg.inline_limit) {
-            n = t->result_len < core->cfg.preview_bytes ? t->result_len : core->cfg.preview_bytes;
+            /* The preview of a result too big to come inline is never
+             * bigger than what comes inline. */
+            uint32_t preview = core->cfg.preview_bytes < core->cfg.inline_limit ? core->cfg.preview_bytes
+                                                                                  : core->cfg.inline_limit;
+            n = t->result_len < preview ? t->result_len : preview;
             v->result_truncated = true;
         }
         v->result = (rc_bytes_t){result, n};
@@ -142,7 +169,7 @@ void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *h
 
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                       uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
-                      bool dedup)
+                      bool dedup, const rc_clamp_t *clamped, size_t n_clamped)
 {
     rc_taskview_t v;
     char hex[RC_REF_ID_LEN + 1];
@@ -150,14 +177,23 @@ void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool 
         rc_view_handle(core, t, h, &v, hex);
     else
         view_task(core, t, &v, hex);
-    rc_reply_t r = {.id = id, .code = 0, .kind = kind, .task = &v, .cache_hit = hit, .deduplicated = dedup};
+    rc_reply_t r = {.id = id,
+                    .code = 0,
+                    .kind = kind,
+                    .task = &v,
+                    .cache_hit = hit,
+                    .deduplicated = dedup,
+                    .clamped = clamped,
+                    .n_clamped = n_clamped};
+    r.message = clamp_text(core, &r);
     rc_reply_to(core, rid, rid_len, envelope, batched, &r);
 }
 
 void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
                    bool hit, bool dedup)
 {
-    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, h, hit, dedup);
+    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, h, hit, dedup,
+                     core->clamps, core->n_clamps);
 }
 
 void rc_outbox_flush_all(rc_core_t *core)

@@ -32,7 +32,8 @@ typedef struct {
 int rc_route(void *sock, const void *rid, size_t rid_len, bool envelope, const void *body, size_t len,
              uint64_t *dropped);
 
-/* Replies to the request being handled (core->rid, envelope, batched). */
+/* Replies to the request being handled (core->rid, envelope, batched),
+ * with the numbers it had clamped (rc_ops_clamp). */
 void rc_reply(rc_core_t *core, const rc_reply_t *r);
 void rc_reply_error(rc_core_t *core, uint64_t id, int code, const char *message);
 void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
@@ -43,7 +44,7 @@ void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envel
                  const rc_reply_t *r);
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                       uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
-                      bool dedup);
+                      bool dedup, const rc_clamp_t *clamped, size_t n_clamped);
 
 /* Fills v (and hex, RC_REF_ID_LEN + 1 bytes) with what a reply shows of t. */
 void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex);

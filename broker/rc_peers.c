@@ -180,6 +180,20 @@ static bool on_task_msg(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
     return ends;
 }
 
+/* A worker message over --max-msg-bytes (but under what ZeroMQ lets in):
+ * a result in it is not kept, but fails its task, as a worker would have
+ * failed it had it known the limit; anything else is taken as it is. */
+static void too_big(rc_wmsg_t *m)
+{
+    static const char why[] = "the result's message is over the broker's limit (--max-msg-bytes)";
+    if (m->kind != RC_WMSG_RESULT)
+        return;
+    m->kind = RC_WMSG_FAILURE;
+    m->code = REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED;
+    m->retryable = false;
+    m->message = (rc_str_t){why, sizeof why - 1};
+}
+
 int rc_peers_work_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
 {
     if (nframes != 2 || !key_ok(core, &frames[1])) {
@@ -193,6 +207,9 @@ int rc_peers_work_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         rc_codec_wmsg_release(&m);
         return 1;
     }
+    bool over = zmq_msg_size(&frames[1]) > (uint64_t) core->cfg.max_msg_bytes;
+    if (over)
+        too_big(&m);
     rc_peer_t *w = m.kind == RC_WMSG_READY ? get_or_new(core, &frames[0]) : lookup(core, &frames[0]);
     if (!w || (!w->ready && m.kind != RC_WMSG_READY)) {
         /* A worker we do not know (we restarted, or declared it lost): it
@@ -213,6 +230,8 @@ int rc_peers_work_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
         for (size_t i = 0; i < m.n_results; i++) {
             rc_wmsg_t one;
             rc_codec_wmsg_result(&m, i, &one);
+            if (over)
+                too_big(&one);
             ends |= on_task_msg(core, w, &one);
         }
         n = m.n_results > 0 ? (int) m.n_results : 1;

@@ -76,7 +76,7 @@ void rc_store_options_defaults(rc_store_options_t *options)
     memset(options, 0, sizeof *options);
     options->relaxed_sync_ms = 1000;
     options->queue_max = QUEUE_MAX_DEFAULT;
-    options->page_size = 65536;
+    options->page_size = RC_STORE_PAGE_SIZE;
     options->checkpoint_bytes = RC_STORE_WAL_CHECKPOINT;
 }
 
@@ -188,8 +188,13 @@ static void *writer_main(void *arg)
         } else if (batch) {
             int code = need_rebuild ? rebuild(self) : 0;
             need_rebuild = code != 0;
-            if (!code)
+            if (!code) {
+                uint64_t t_commit = now_us();
                 code = rc_store_disk_commit(self, batch);
+                t_commit = now_us() - t_commit;
+                self->st.max_commit_us =
+                    t_commit > self->st.max_commit_us ? t_commit : self->st.max_commit_us;
+            }
             uint64_t seq = 0, bytes = 0, groups = 0;
             for (rc_store_group_t *g = batch; g; g = g->next, groups++) {
                 seq = g->seq;
@@ -241,7 +246,11 @@ static void *writer_main(void *arg)
                 budget = 4 * RC_STORE_SEG_TARGET;
             while (done < budget && rc_store_disk_compact_wanted(self)) {
                 uint64_t read = 0;
+                uint64_t t_step = now_us();
                 int code = rc_store_disk_compact_step(self, &read);
+                t_step = now_us() - t_step;
+                if (t_step > self->st.max_compact_step_us)
+                    self->st.max_compact_step_us = t_step;
                 if (code == RC_STORE_ENOSPC || code == RC_STORE_EIO) {
                     need_rebuild = rebuild(self) != 0;
                     compact_idle = true;
@@ -260,7 +269,12 @@ static void *writer_main(void *arg)
             }
         }
         if (!need_rebuild && (uint64_t) self->wal_pages * self->page_size > self->opt.checkpoint_bytes) {
+            uint64_t t_ckpt = now_us();
             rc_store_disk_checkpoint(self, false);
+            t_ckpt = now_us() - t_ckpt;
+            self->st.checkpoints++;
+            if (t_ckpt > self->st.max_checkpoint_us)
+                self->st.max_checkpoint_us = t_ckpt;
             dirty = false;
             self->last_sync_us = now_us();
         }

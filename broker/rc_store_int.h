@@ -23,6 +23,8 @@
 #define RC_STORE_SEG_TARGET (1u << 20)
 /* Checkpoint the WAL into the database once it holds this much. */
 #define RC_STORE_WAL_CHECKPOINT (8u << 20)
+/* Page size of a new store. */
+#define RC_STORE_PAGE_SIZE 16384
 
 /* Record kinds in a segment. */
 enum { RC_STORE_REC_PUT = 1, RC_STORE_REC_DEL = 2 };

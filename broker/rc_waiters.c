@@ -32,6 +32,7 @@ static void release(rc_core_t *core, rc_waiter_t *w)
 {
     unarm(core, w);
     core->waiters--;
+    free(w->clamped);
     if (w->rid_len <= RC_WAITER_RID_ROOM)
         rc_spare_put(&core->spare_waiters, w);
     else
@@ -54,7 +55,7 @@ static void answer(rc_core_t *core, rc_waiter_t *w)
 {
     rc_reply_task_to(core, w->rid, w->rid_len, w->envelope, w->batched, w->req_id,
                      w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->handle, w->cache_hit,
-                     w->deduplicated);
+                     w->deduplicated, w->clamped, w->n_clamped);
     unlink_from_task(w);
     release(core, w);
 }
@@ -115,6 +116,13 @@ int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id
     w->batched = core->batched;
     w->rid_len = (uint8_t) core->rid_len;
     memcpy(w->rid, core->rid, core->rid_len);
+    if (core->n_clamps) {
+        w->clamped = malloc(core->n_clamps * sizeof *w->clamped);
+        if (w->clamped) {
+            memcpy(w->clamped, core->clamps, core->n_clamps * sizeof *w->clamped);
+            w->n_clamped = core->n_clamps;
+        }
+    }
     core->waiters++;
     if (timeout_ms > core->cfg.max_wait_ms)
         timeout_ms = core->cfg.max_wait_ms;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rc_codec.h"
 #include "rc_list.h"
 #include "rc_record.h"
 #include "rc_timer.h"
@@ -40,6 +41,8 @@ struct rc_waiter {
     bool cache_hit, deduplicated;
     bool envelope; /* the client used a REQ envelope */
     bool batched;  /* the request came in a batch: the reply may go in one */
+    uint8_t n_clamped;
+    rc_clamp_t *clamped; /* its request's clamps (rare: then a block of its own) */
     uint8_t rid_len;
     uint8_t rid[];
 };

@@ -1,10 +1,13 @@
 /* refcache: the command-line client. Parsing is in rc_cli_args, JSON in
- * rc_json, the protocol in rc_client; this file runs one command and prints
- * its outcome. */
+ * rc_json, what a person reads in rc_cli_show, the diagnosis of a silent
+ * broker in rc_cli_diag, the protocol in rc_client; this file runs one
+ * command and prints its outcome. */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
+#include "rc_cli.h"
+#include "rc_cli_diag.h"
 #include "rc_cli_observe.h"
-#include "rc_cli_out.h"
+#include "rc_cli_show.h"
 #include "rc_common.h"
 #include "rc_json.h"
 #include "refcache.h"
@@ -12,10 +15,16 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* While waiting or fetching on a terminal, the progress bar is redrawn this
+ * often (and a Wait is asked for this long at a time). */
+#define RC_CLI_BAR_MS 250
 
 static const char *const global_help =
     "usage: refcache [--endpoint EP] [--namespace NS] [--json] [--timeout MS] COMMAND [ARGS...]\n"
@@ -44,11 +53,17 @@ static const char *const exit_help =
     "  0       the reply's code is OK\n"
     "  1       no usable reply: timeout, transport error, bad reply, or a local file error\n"
     "  2       usage error\n"
+    "  3, 4, 5 wait --exit-status: the task ended FAILED (3) or CANCELLED (4), or\n"
+    "          it was still PENDING or PROCESSING when the wait gave up (5)\n"
     "  10+N    the reply's status code N was not OK, e.g. 15 = NOT_FOUND (5),\n"
     "          11 = CANCELLED, 13 = INVALID_ARGUMENT, 19 = FAILED_PRECONDITION,\n"
     "          22 = UNIMPLEMENTED, 24 = UNAVAILABLE\n"
-    "  A task's own state (FAILED, CANCELLED) does not change the exit status of\n"
-    "  status/wait: the call itself succeeded; read `state`.\n";
+    "  130     interrupted by Ctrl-C (SIGINT; 128 + the signal: 143 for SIGTERM)\n"
+    "  Without --exit-status a task's own state (FAILED, CANCELLED) does not change\n"
+    "  the exit status of status/wait: the call itself succeeded; read `state`.\n"
+    "\n"
+    "On a terminal, wait and fetch of long work draw a progress bar on stderr\n"
+    "(not with --json or --quiet, nor when stderr is not a terminal).\n";
 
 /* A command's help before its option lines (rc_cli_options_help). */
 static const char *s_command_help(rc_cmd_t cmd)
@@ -63,11 +78,14 @@ static const char *s_command_help(rc_cmd_t cmd)
                "the task need the same one.\n"
                "\n";
     case RC_CMD_STATUS:
-        return "usage: refcache status REF\n\nShows a task's state, progress, attempt and result.\n\n";
+        return "usage: refcache status REF\n\n"
+               "Shows a task's state, progress, attempt, times (local time, and how long ago)\n"
+               "and result. --json gives the times as microseconds since the epoch.\n\n";
     case RC_CMD_WAIT:
-        return "usage: refcache wait REF [--timeout MS]\n\n"
+        return "usage: refcache wait REF [--timeout MS] [--exit-status]\n\n"
                "Waits until the task is terminal, then shows it like status.\n"
-               "If the time passes first, it shows the current (non-terminal) state, exit 0.\n\n";
+               "If the time passes first, it shows the current (non-terminal) state, exit 0\n"
+               "(5 with --exit-status). On a terminal it draws a progress bar meanwhile.\n\n";
     case RC_CMD_FETCH:
         return "usage: refcache fetch REF [--offset N] [--length N] [-o FILE]\n\n"
                "Reads a COMPLETE task's result. Without --length it reads every page from the\n"
@@ -82,8 +100,10 @@ static const char *s_command_help(rc_cmd_t cmd)
     case RC_CMD_STATS:
         return "usage: refcache stats\n\nShows the broker's counters.\n\n";
     case RC_CMD_KEYGEN:
-        return "usage: refcache keygen PATH\n\n"
-               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n\n";
+        return "usage: refcache keygen PATH [--force]\n\n"
+               "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n"
+               "An existing PATH or PATH_secret is left alone (the broker or client using it\n"
+               "would be locked out) unless --force is given.\n\n";
     case RC_CMD_LIST:
         return "usage: refcache list [--state S[,S...]] [--function F] [--limit N] [options]\n\n"
                "Shows the newest tasks (of --namespace's namespace, or of every one with -A),\n"
@@ -99,7 +119,7 @@ static const char *s_command_help(rc_cmd_t cmd)
                "Streams every transition as it happens: the task, its function, the event,\n"
                "old and new state, attempt, worker, and who asked (a CURVE key's name or a\n"
                "connection); a cancel's stop shows when the worker confirms it. A watcher\n"
-               "too slow to keep up is told how many events it lost. Ctrl-C ends it.\n\n";
+               "too slow to keep up is told how many events it lost. Ctrl-C ends it (exit 0).\n\n";
     case RC_CMD_TOP:
         return "usage: refcache top [--interval MS] [-n N]\n\n"
                "A live view, refreshed every second: tasks by state, rates, the busiest\n"
@@ -117,40 +137,127 @@ static void s_help(rc_cmd_t cmd)
         fputs(exit_help, stdout);
 }
 
-static void s_human_task(const refcache_task_view_t *t, bool submit)
+/* Everything one run needs (rc_cli.h), so that helpers take one argument. */
+typedef struct rc_cli cli_t;
+
+/* The signal that interrupted a call: the CLI exits 128 + it. */
+static volatile sig_atomic_t s_signal;
+
+/* Replaces CZMQ's handler: the same flag for the library (a blocking call
+ * returns REFCACHE_EINTR), and the signal's number for the exit status. */
+static void s_on_signal(int sig)
 {
-    printf("ref_id  %s  %s  progress %" PRIu64 "/%" PRIu64 "  attempt %" PRIu32 "%s%s\n", t->ref_id,
-           rc_state_name(t->state), t->progress_done, t->progress_total, t->attempt,
-           submit && t->cache_hit ? "  cache_hit" : "", submit && t->deduplicated ? "  deduplicated" : "");
-    if (t->error_code || *t->error)
-        printf("error   %s%s%s\n", rc_code_name(t->error_code), *t->error ? ": " : "", t->error);
-    if (t->state == REFCACHE_STATE_COMPLETE) {
-        if (t->result_truncated)
-            printf("result  %" PRIu64 " bytes; first %zu below (read all with: refcache fetch %s)\n",
-                   t->result_size, t->result_len, t->ref_id);
-        else
-            printf("result  %" PRIu64 " bytes\n", t->result_size);
-        fwrite(t->result, 1, t->result_len, stdout);
-        if (t->result_len && t->result[t->result_len - 1] != '\n')
-            putchar('\n');
+    s_signal = sig;
+    zsys_interrupted = 1;
+}
+
+static int s_fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "refcache: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return RC_EXIT_TRANSPORT;
+}
+
+/* Prints the one-line error for a call that did not end OK and returns the
+ * exit status. */
+static int s_report(cli_t *cli, int rc)
+{
+    if (rc == 0)
+        return RC_EXIT_OK;
+    if (rc == REFCACHE_EINTR) {
+        fprintf(stderr, "refcache: interrupted\n");
+        return RC_EXIT_SIGNAL_BASE + (s_signal ? s_signal : SIGINT);
+    }
+    if (rc == REFCACHE_ETIMEOUT) {
+        rc_cli_diag_no_reply(stderr, cli->args->endpoint, cli->args->timeout_ms,
+                             cli->args->curve_secret != NULL);
+    } else if (rc < 0) {
+        fprintf(stderr, "refcache: %s (%s)\n", refcache_strerror(rc), cli->args->endpoint);
+    } else {
+        const char *msg = refcache_client_message(cli->client);
+        fprintf(stderr, "refcache: %s%s%s\n", rc_code_name(rc), *msg ? ": " : "", msg);
+    }
+    return rc_cli_exit_status(rc);
+}
+
+static void s_json_emit(rc_json_t *json)
+{
+    const char *text = json ? rc_json_finish(json) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "refcache: out of memory writing JSON\n");
+}
+
+static rc_json_t *s_json_start(cli_t *cli, int rc)
+{
+    rc_json_t *json = rc_json_new();
+    if (json) {
+        rc_json_str(json, "code", rc_code_name(rc));
+        rc_json_str(json, "message", refcache_client_message(cli->client));
+    }
+    return json;
+}
+
+static void s_json_task(rc_json_t *json, const refcache_task_view_t *t, bool submit, bool preview)
+{
+    rc_json_str(json, "ref_id", t->ref_id);
+    rc_json_str(json, "state", rc_state_name(t->state));
+    rc_json_uint(json, "progress_done", t->progress_done);
+    rc_json_uint(json, "progress_total", t->progress_total);
+    rc_json_uint(json, "attempt", t->attempt);
+    rc_json_uint(json, "result_size", t->result_size);
+    if (preview && (t->result_len || t->state == REFCACHE_STATE_COMPLETE))
+        rc_json_bytes(json, "result", t->result, t->result_len);
+    rc_json_bool(json, "result_truncated", t->result_truncated);
+    rc_json_str(json, "error", t->error);
+    if (t->error_code)
+        rc_json_str(json, "error_code", rc_code_name(t->error_code));
+    rc_json_str(json, "function", t->function);
+    rc_json_str(json, "namespace", t->namespace_name);
+    rc_json_bool(json, "ever_started", t->ever_started);
+    rc_json_uint(json, "created_at_us", t->created_at_us);
+    rc_json_uint(json, "started_at_us", t->started_at_us);
+    rc_json_uint(json, "finished_at_us", t->finished_at_us);
+    rc_json_uint(json, "stopped_at_us", t->stopped_at_us);
+    rc_json_uint(json, "expires_at_us", t->expires_at_us);
+    if (submit) {
+        rc_json_bool(json, "cache_hit", t->cache_hit);
+        rc_json_bool(json, "deduplicated", t->deduplicated);
     }
 }
 
 /* Prints a task reply (submit/status/wait) and returns the exit status. */
-static int s_task_out(rc_cli_t *cli, int rc, refcache_task_t **task_p, bool submit)
+static int s_task_out(cli_t *cli, int rc, refcache_task_t **task_p, rc_cmd_t cmd)
 {
+    rc_cli_args_t *a = cli->args;
     const refcache_task_view_t *t = *task_p ? &(*task_p)->info : NULL;
-    if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+    bool submit = cmd == RC_CMD_SUBMIT;
+    if (rc >= 0 && a->json) {
+        rc_json_t *json = s_json_start(cli, rc);
         if (json && t && *t->ref_id)
-            rc_cli_out_json_task(json, t, submit);
-        rc_cli_out_json_emit(json);
+            s_json_task(json, t, submit, !a->no_preview);
+        s_json_emit(json);
         rc_json_destroy(&json);
+    } else if (rc == 0 && t && a->quiet) {
+        if (submit)
+            printf("%s\n", t->ref_id);
     } else if (rc == 0 && t) {
-        s_human_task(t, submit);
+        unsigned flags = (submit ? RC_SHOW_SUBMIT : RC_SHOW_TIMES) | (a->no_preview ? RC_SHOW_NO_PREVIEW : 0);
+        rc_cli_show_task(stdout, t, flags, rc_wall_us());
+    }
+    int status = s_report(cli, rc);
+    if (rc == 0 && t && cmd == RC_CMD_WAIT && a->exit_status) {
+        if (t->state == REFCACHE_STATE_FAILED)
+            status = RC_EXIT_TASK_FAILED;
+        else if (t->state == REFCACHE_STATE_CANCELLED)
+            status = RC_EXIT_TASK_CANCELLED;
+        else if (t->state != REFCACHE_STATE_COMPLETE)
+            status = RC_EXIT_STILL_RUNNING;
     }
     refcache_task_destroy(task_p);
-    return rc_cli_out_report(cli, rc);
+    return status;
 }
 
 /* Reads --payload: TEXT, @FILE, or @- (standard input). */
@@ -163,24 +270,24 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     if (arg[0] != '@') {
         *len = strlen(arg);
         *data = (uint8_t *) strdup(arg);
-        return *data ? 0 : rc_cli_out_fail("out of memory%s%s", "", "");
+        return *data ? 0 : s_fail("out of memory%s%s", "", "");
     }
     const char *path = arg + 1;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
-        return rc_cli_out_fail("cannot read payload file %s: %s", path, strerror(errno));
+        return s_fail("cannot read payload file %s: %s", path, strerror(errno));
     rc_buf_t buf = {0};
     int rc = 0;
     for (;;) {
         if (buf.len == buf.cap && rc_buf_reserve(&buf, buf.cap ? buf.cap * 2 : 65536) != 0) {
-            rc = rc_cli_out_fail("out of memory reading %s%s", path, "");
+            rc = s_fail("out of memory reading %s%s", path, "");
             break;
         }
         size_t n = fread(buf.data + buf.len, 1, buf.cap - buf.len, f);
         buf.len += n;
         if (n == 0) {
             if (ferror(f))
-                rc = rc_cli_out_fail("cannot read payload file %s: %s", path, strerror(errno));
+                rc = s_fail("cannot read payload file %s: %s", path, strerror(errno));
             break;
         }
     }
@@ -193,7 +300,7 @@ static int s_payload(const char *arg, uint8_t **data, size_t *len)
     return rc;
 }
 
-static int s_cmd_submit(rc_cli_t *cli)
+static int s_cmd_submit(cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
     refcache_submit_options_t opts;
@@ -214,35 +321,60 @@ static int s_cmd_submit(rc_cli_t *cli)
     refcache_task_t *t = NULL;
     int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);
-    return s_task_out(cli, rc, &t, true);
+    return s_task_out(cli, rc, &t, RC_CMD_SUBMIT);
 }
 
-static int s_cmd_status(rc_cli_t *cli)
+static int s_cmd_status(cli_t *cli)
 {
     refcache_task_t *t = NULL;
     int rc = refcache_client_status(cli->client, cli->args->operand, &t, cli->args->timeout_ms);
-    return s_task_out(cli, rc, &t, false);
+    return s_task_out(cli, rc, &t, RC_CMD_STATUS);
 }
 
-static int s_cmd_wait(rc_cli_t *cli)
+static bool s_terminal(int state)
 {
-    refcache_task_t *t = NULL;
-    int rc =
-        refcache_client_wait(cli->client, cli->args->operand, cli->args->wait_ms, &t, cli->args->timeout_ms);
-    return s_task_out(cli, rc, &t, false);
+    return state == REFCACHE_STATE_COMPLETE || state == REFCACHE_STATE_FAILED ||
+           state == REFCACHE_STATE_CANCELLED;
 }
 
-static int s_cmd_fetch(rc_cli_t *cli)
+/* One Wait for the whole time; on a terminal, Waits of RC_CLI_BAR_MS in a
+ * row instead, the progress bar redrawn after each. */
+static int s_cmd_wait(cli_t *cli)
+{
+    rc_cli_args_t *a = cli->args;
+    refcache_task_t *t = NULL;
+    rc_cli_bar_t bar;
+    rc_cli_bar_init(&bar, stderr, cli->tty && !a->quiet);
+    uint64_t deadline = rc_mono_us() + (uint64_t) a->wait_ms * 1000;
+    int rc;
+    for (;;) {
+        uint64_t now = rc_mono_us();
+        uint32_t left = now < deadline ? (uint32_t) ((deadline - now + 999) / 1000) : 0;
+        uint32_t slice = bar.on && left > RC_CLI_BAR_MS ? RC_CLI_BAR_MS : left;
+        rc = refcache_client_wait(cli->client, a->operand, slice, &t, a->timeout_ms);
+        if (rc || slice == left || s_terminal(t->info.state))
+            break;
+        rc_cli_bar_draw(&bar, "waiting", t->info.progress_done, t->info.progress_total, false);
+        refcache_task_destroy(&t);
+    }
+    rc_cli_bar_clear(&bar);
+    return s_task_out(cli, rc, &t, RC_CMD_WAIT);
+}
+
+static int s_cmd_fetch(cli_t *cli)
 {
     rc_cli_args_t *a = cli->args;
     FILE *out = NULL;
     if (a->out_file) {
         out = fopen(a->out_file, "wb");
         if (!out)
-            return rc_cli_out_fail("cannot write %s: %s", a->out_file, strerror(errno));
+            return s_fail("cannot write %s: %s", a->out_file, strerror(errno));
     } else if (!a->json) {
         out = stdout;
     }
+    /* A bar when the bytes do not go to the terminal it is drawn on. */
+    rc_cli_bar_t bar;
+    rc_cli_bar_init(&bar, stderr, cli->tty && !a->have_length && (a->out_file || !isatty(STDOUT_FILENO)));
     /* JSON needs the bytes at once; raw output streams page by page. */
     rc_buf_t buf = {0};
     size_t len = 0;
@@ -259,12 +391,12 @@ static int s_cmd_fetch(rc_cli_t *cli)
             if (page->info.len && fwrite(page->info.data, 1, page->info.len, out) != page->info.len) {
                 refcache_page_destroy(&page);
                 exit_status =
-                    rc_cli_out_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
+                    s_fail("cannot write %s: %s", a->out_file ? a->out_file : "stdout", strerror(errno));
                 break;
             }
         } else if (rc_buf_append(&buf, page->info.data, page->info.len) != 0) {
             refcache_page_destroy(&page);
-            exit_status = rc_cli_out_fail("out of memory%s%s", "", "");
+            exit_status = s_fail("out of memory%s%s", "", "");
             break;
         }
         len += page->info.len;
@@ -273,18 +405,20 @@ static int s_cmd_fetch(rc_cli_t *cli)
         refcache_page_destroy(&page);
         if (a->have_length || got == 0 || offset >= total)
             break;
+        rc_cli_bar_draw(&bar, "fetching", offset, total, true);
     }
+    rc_cli_bar_clear(&bar);
     if (out == stdout) {
         fflush(stdout);
     } else if (out && fclose(out) != 0 && exit_status == RC_EXIT_OK) {
-        exit_status = rc_cli_out_fail("cannot write %s: %s", a->out_file, strerror(errno));
+        exit_status = s_fail("cannot write %s: %s", a->out_file, strerror(errno));
     }
     if (exit_status != RC_EXIT_OK) {
         rc_buf_free(&buf);
         return exit_status;
     }
     if (rc >= 0 && a->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+        rc_json_t *json = s_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", a->operand);
             rc_json_uint(json, "offset", a->offset);
@@ -295,57 +429,57 @@ static int s_cmd_fetch(rc_cli_t *cli)
             else if (rc == 0)
                 rc_json_bytes(json, "result", buf.data, buf.len);
         }
-        rc_cli_out_json_emit(json);
+        s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0 && a->out_file) {
         printf("wrote %zu bytes to %s (result_size %" PRIu64 ")\n", len, a->out_file, total);
     }
     rc_buf_free(&buf);
-    return rc_cli_out_report(cli, rc);
+    return s_report(cli, rc);
 }
 
-static int s_cmd_cancel(rc_cli_t *cli)
+static int s_cmd_cancel(cli_t *cli)
 {
     bool cancelled;
     int state;
     int rc =
         refcache_client_cancel(cli->client, cli->args->operand, &cancelled, &state, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+        rc_json_t *json = s_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", cli->args->operand);
             rc_json_bool(json, "cancelled", cancelled);
             if (state)
                 rc_json_str(json, "state", rc_state_name(state));
         }
-        rc_cli_out_json_emit(json);
+        s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         printf("ref_id  %s  cancelled %s  %s\n", cli->args->operand, cancelled ? "true" : "false",
                rc_state_name(state));
     }
-    return rc_cli_out_report(cli, rc);
+    return s_report(cli, rc);
 }
 
-static int s_cmd_delete(rc_cli_t *cli)
+static int s_cmd_delete(cli_t *cli)
 {
     bool found;
     int rc = refcache_client_delete(cli->client, cli->args->operand, &found, cli->args->timeout_ms);
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+        rc_json_t *json = s_json_start(cli, rc);
         if (json) {
             rc_json_str(json, "ref_id", cli->args->operand);
             rc_json_bool(json, "found", found);
         }
-        rc_cli_out_json_emit(json);
+        s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         printf("ref_id  %s  deleted (found %s)\n", cli->args->operand, found ? "true" : "false");
     }
-    return rc_cli_out_report(cli, rc);
+    return s_report(cli, rc);
 }
 
-static int s_cmd_stats(rc_cli_t *cli)
+static int s_cmd_stats(cli_t *cli)
 {
     refcache_stats_t s;
     int rc = refcache_client_stats(cli->client, &s, cli->args->timeout_ms);
@@ -386,37 +520,49 @@ static int s_cmd_stats(rc_cli_t *cli)
     };
     size_t n = sizeof f / sizeof f[0];
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+        rc_json_t *json = s_json_start(cli, rc);
         if (json && rc == 0) {
             for (size_t i = 0; i < n; i++)
                 rc_json_uint(json, f[i].name, f[i].value);
             rc_json_str(json, "version", s.version);
         }
-        rc_cli_out_json_emit(json);
+        s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             printf("%-26s %" PRIu64 "\n", f[i].name, f[i].value);
         printf("%-26s %s\n", "version", s.version);
     }
-    return rc_cli_out_report(cli, rc);
+    return s_report(cli, rc);
 }
 
 static int s_cmd_keygen(rc_cli_args_t *a)
 {
-    zcert_t *cert = zcert_new();
-    if (!cert)
-        return rc_cli_out_fail("cannot create a certificate%s%s", "", "");
-    int rc = zcert_save(cert, a->operand);
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", a->operand);
+    /* A key pair in use (the broker's, a client's) must not vanish by a
+     * mistyped command: whoever holds it would be locked out. */
+    struct stat st;
+    const char *existing = stat(a->operand, &st) == 0 ? a->operand : stat(secret, &st) == 0 ? secret : NULL;
+    if (existing && !a->force) {
+        fprintf(
+            stderr,
+            "refcache: %s already exists: not overwriting a key pair (a broker or client using it would be "
+            "locked out); --force replaces it\n",
+            existing);
+        return RC_EXIT_TRANSPORT;
+    }
+    zcert_t *cert = zcert_new();
+    if (!cert)
+        return s_fail("cannot create a certificate%s%s", "", "");
+    int rc = zcert_save(cert, a->operand);
     if (rc != 0) {
         zcert_destroy(&cert);
-        return rc_cli_out_fail("cannot write %s or %s", a->operand, secret);
+        return s_fail("cannot write %s or %s", a->operand, secret);
     }
     if (chmod(secret, 0600) != 0) {
         zcert_destroy(&cert);
-        return rc_cli_out_fail("cannot chmod 0600 %s: %s", secret, strerror(errno));
+        return s_fail("cannot chmod 0600 %s: %s", secret, strerror(errno));
     }
     if (a->json) {
         rc_json_t *json = rc_json_new();
@@ -427,7 +573,7 @@ static int s_cmd_keygen(rc_cli_args_t *a)
             rc_json_str(json, "public_file", a->operand);
             rc_json_str(json, "secret_file", secret);
         }
-        rc_cli_out_json_emit(json);
+        s_json_emit(json);
         rc_json_destroy(&json);
     } else {
         printf("public key %s\nwrote %s and %s (0600)\n", zcert_public_txt(cert), a->operand, secret);
@@ -436,8 +582,34 @@ static int s_cmd_keygen(rc_cli_args_t *a)
     return RC_EXIT_OK;
 }
 
+/* The helpers above, for the commands of rc_cli_observe.c (rc_cli.h). */
+int rc_cli_report(rc_cli_t *cli, int rc)
+{
+    return s_report(cli, rc);
+}
+
+rc_json_t *rc_cli_json_start(rc_cli_t *cli, int rc)
+{
+    return s_json_start(cli, rc);
+}
+
+void rc_cli_json_emit(rc_json_t *json)
+{
+    s_json_emit(json);
+}
+
+void rc_cli_json_task(rc_json_t *json, const refcache_task_view_t *t)
+{
+    s_json_task(json, t, false, false);
+}
+
 int main(int argc, char **argv)
 {
+    /* Ctrl-C and SIGTERM: the blocking call returns, the exit status says
+     * which signal (CZMQ's own handler would say nothing; zsys_init installs
+     * it, so it runs first). */
+    zsys_init();
+    zsys_handler_set(s_on_signal);
     rc_cli_args_t args;
     char err[512];
     int rc = rc_cli_parse(argc, argv, getenv("REFCACHE_ENDPOINT"), &args, err, sizeof err);
@@ -474,7 +646,7 @@ int main(int argc, char **argv)
         rc_cli_args_free(&args);
         return RC_EXIT_TRANSPORT;
     }
-    rc_cli_t cli = {&args, client};
+    cli_t cli = {&args, client, isatty(STDERR_FILENO) && !args.json};
     switch (args.cmd) {
     case RC_CMD_SUBMIT:
         rc = s_cmd_submit(&cli);

@@ -133,9 +133,22 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = sub;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-cache", 0, a->no_cache, "never share this task through the cache");
     t[n - 1].scope = sub;
+    /* submit, status, wait: what of the task is printed */
+    unsigned shown = sub | SCOPE(RC_CMD_STATUS) | SCOPE(RC_CMD_WAIT);
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-preview", 0, a->no_preview,
+                                     "leave the result's bytes (or its preview) out of the output");
+    t[n - 1].scope = shown;
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("quiet", 'q', a->quiet,
+                                     "print only the ref_id (submit) or nothing (wait); --json\n"
+                                     "still prints its object");
+    t[n - 1].scope = sub | SCOPE(RC_CMD_WAIT);
     /* wait */
     t[n++] = (rc_opt_t) RC_OPT_UINT_("timeout", 0, a->wait_ms, 0, UINT32_MAX, "MS",
                                      "wait up to MS for the task to be terminal (30000)");
+    t[n - 1].scope = SCOPE(RC_CMD_WAIT);
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("exit-status", 0, a->exit_status,
+                                     "exit 0 only if the task ended COMPLETE: 3 FAILED,\n"
+                                     "4 CANCELLED, 5 gave up waiting (still PENDING or PROCESSING)");
     t[n - 1].scope = SCOPE(RC_CMD_WAIT);
     /* fetch */
     unsigned fetch = SCOPE(RC_CMD_FETCH);
@@ -179,6 +192,9 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n++] = (rc_opt_t) RC_OPT_UINT_("iterations", 'n', a->iterations, 1, UINT64_MAX, "N",
                                      "exit after N refreshes (default: until q or Ctrl-C)");
     t[n - 1].scope = SCOPE(RC_CMD_TOP);
+    /* keygen */
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("force", 0, a->force, "replace an existing key pair at PATH");
+    t[n - 1].scope = SCOPE(RC_CMD_KEYGEN);
     return n;
 }
 

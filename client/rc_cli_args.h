@@ -15,7 +15,12 @@ enum {
     RC_EXIT_OK = 0,
     RC_EXIT_TRANSPORT = 1, /* timeout, transport, bad reply, local I/O */
     RC_EXIT_USAGE = 2,
-    RC_EXIT_CODE_BASE = 10 /* + the reply's non-OK status code */
+    /* wait --exit-status: the task did not end COMPLETE */
+    RC_EXIT_TASK_FAILED = 3,
+    RC_EXIT_TASK_CANCELLED = 4,
+    RC_EXIT_STILL_RUNNING = 5, /* gave up waiting: still PENDING or PROCESSING */
+    RC_EXIT_CODE_BASE = 10,    /* + the reply's non-OK status code */
+    RC_EXIT_SIGNAL_BASE = 128  /* + the signal that interrupted the call (130: SIGINT) */
 };
 
 #define RC_CLI_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
@@ -63,8 +68,13 @@ typedef struct {
     uint32_t retries;
     uint32_t ttl_s;
     bool no_cache;
+    /* submit, status, wait: leave the result's bytes out; submit, wait:
+     * print only the ref_id (submit) or nothing (wait) */
+    bool no_preview;
+    bool quiet;
     /* wait */
     uint32_t wait_ms;
+    bool exit_status; /* the task's end in the exit status (RC_EXIT_TASK_*) */
     /* fetch */
     uint64_t offset;
     uint32_t length;
@@ -83,6 +93,8 @@ typedef struct {
     /* top: --interval MS, --iterations N (0: until q or Ctrl-C) */
     uint32_t interval_ms;
     uint64_t iterations;
+    /* keygen: replace an existing key pair */
+    bool force;
 } rc_cli_args_t;
 
 /* Parses argv (argv[0] is the program) with rc_opts: options may come

@@ -82,14 +82,14 @@ int rc_cli_observe_list(rc_cli_t *cli)
         if (rc != 0)
             break;
         if (a->json && !json) {
-            json = rc_cli_out_json_start(cli, rc);
+            json = rc_cli_json_start(cli, rc);
             if (json)
                 rc_json_array(json, "tasks");
         }
         for (size_t i = 0; i < page->count; i++) {
             if (json) {
                 rc_json_element(json);
-                rc_cli_out_json_task(json, &page->tasks[i], false);
+                rc_cli_json_task(json, &page->tasks[i]);
                 rc_json_end(json);
             } else if (!a->json) {
                 if (!header)
@@ -107,22 +107,22 @@ int rc_cli_observe_list(rc_cli_t *cli)
     if (rc != 0) {
         rc_json_destroy(&json);
         if (a->json) {
-            json = rc_cli_out_json_start(cli, rc);
-            rc_cli_out_json_emit(json);
+            json = rc_cli_json_start(cli, rc);
+            rc_cli_json_emit(json);
             rc_json_destroy(&json);
         }
-        return rc_cli_out_report(cli, rc);
+        return rc_cli_report(cli, rc);
     }
     if (a->json) {
         if (!json)
-            json = rc_cli_out_json_start(cli, rc);
+            json = rc_cli_json_start(cli, rc);
         else
             rc_json_end(json);
         if (json) {
             rc_json_uint(json, "count", shown);
             rc_json_str(json, "next_cursor", cursor);
         }
-        rc_cli_out_json_emit(json);
+        rc_cli_json_emit(json);
         rc_json_destroy(&json);
     } else if (*cursor) {
         printf("(%" PRIu64 " shown; more with: refcache list --cursor %s)\n", shown, cursor);
@@ -140,7 +140,7 @@ int rc_cli_observe_workers(rc_cli_t *cli)
     int rc = refcache_client_workers(cli->client, &w, cli->args->timeout_ms);
     uint64_t now = rc_wall_us();
     if (rc >= 0 && cli->args->json) {
-        rc_json_t *json = rc_cli_out_json_start(cli, rc);
+        rc_json_t *json = rc_cli_json_start(cli, rc);
         if (json && w) {
             rc_json_array(json, "workers");
             for (size_t i = 0; i < w->count; i++) {
@@ -163,7 +163,7 @@ int rc_cli_observe_workers(rc_cli_t *cli)
             }
             rc_json_end(json);
         }
-        rc_cli_out_json_emit(json);
+        rc_cli_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         printf("%-28s  %-16s  %7s  %5s  %9s  %9s  %8s  %9s  %s\n", "WORKER_ID", "HOST", "PID", "READY", "HELD",
@@ -187,7 +187,7 @@ int rc_cli_observe_workers(rc_cli_t *cli)
             printf("(no workers)\n");
     }
     refcache_worker_list_destroy(&w);
-    return rc_cli_out_report(cli, rc);
+    return rc_cli_report(cli, rc);
 }
 
 /* ------------------------------------------------------------ events */
@@ -228,7 +228,7 @@ static void s_event_json(const refcache_event_t *e)
     } else if (e->kind == REFCACHE_EVENT_END) {
         rc_json_str(json, "code", rc_code_name(e->code));
     }
-    rc_cli_out_json_emit(json);
+    rc_cli_json_emit(json);
     rc_json_destroy(&json);
 }
 
@@ -274,11 +274,11 @@ int rc_cli_observe_events(rc_cli_t *cli)
     int rc = refcache_client_watch(cli->client, &o, a->timeout_ms);
     if (rc != 0) {
         if (a->json) {
-            rc_json_t *json = rc_cli_out_json_start(cli, rc);
-            rc_cli_out_json_emit(json);
+            rc_json_t *json = rc_cli_json_start(cli, rc);
+            rc_cli_json_emit(json);
             rc_json_destroy(&json);
         }
-        return rc_cli_out_report(cli, rc);
+        return rc_cli_report(cli, rc);
     }
     setvbuf(stdout, NULL, _IOLBF, 0); /* each event as it comes, also into a pipe */
     fprintf(stderr, "refcache: watching (Ctrl-C to stop)\n");
@@ -293,7 +293,7 @@ int rc_cli_observe_events(rc_cli_t *cli)
             break;
         }
         if (rc != 0)
-            return rc_cli_out_report(cli, rc);
+            return rc_cli_report(cli, rc);
         if (e.kind == REFCACHE_EVENT_HEARTBEAT)
             continue;
         if (a->json)

@@ -7,7 +7,7 @@
 #ifndef RC_CLI_OBSERVE_H
 #define RC_CLI_OBSERVE_H
 
-#include "rc_cli_out.h"
+#include "rc_cli.h"
 
 int rc_cli_observe_list(rc_cli_t *cli);
 int rc_cli_observe_workers(rc_cli_t *cli);

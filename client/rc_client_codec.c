@@ -206,6 +206,7 @@ static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
     out->id = r->id;
     out->code = r->code;
     out->message = r->message ? r->message : "";
+    out->clamped = (uint32_t) r->n_clamped;
     switch (r->body_case) {
     case REFCACHE__V1__REPLY__BODY_SUBMIT:
         out->kind = REFCACHE_REPLY_SUBMIT;
@@ -430,8 +431,12 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
              RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK, RC_FIELD_REPLY_FETCH,
              RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS, RC_FIELD_REPLY_BATCH,
              RC_FIELD_REPLY_LIST, RC_FIELD_REPLY_WORKERS, RC_FIELD_REPLY_EVENT,
-             RC_FIELD_REPLY_METRICS /* rc_client_observe */),
+             RC_FIELD_REPLY_METRICS /* rc_client_observe */,
+             RC_FIELD_REPLY_CLAMPED /* the fast path declines it: counted from protobuf-c's */),
     RC_COVER(DEC, refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
+    /* Counted, each read by protobuf-c; the message names them for people. */
+    RC_COVER(DEC, refcache__v1__clamped__descriptor, RC_FIELD_CLAMPED_FIELD, RC_FIELD_CLAMPED_REQUESTED,
+             RC_FIELD_CLAMPED_USED),
     RC_COVER(DEC, refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
              RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),
     RC_COVER(DEC, refcache__v1__task_info__descriptor, RC_FIELD_TASK_INFO_REF_ID, RC_FIELD_TASK_INFO_STATE,

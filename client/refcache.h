@@ -261,6 +261,10 @@ typedef struct {
     refcache_stats_t stats;     /* REFCACHE_REPLY_STATS */
     refcache_event_t event;     /* REFCACHE_REPLY_EVENT */
     const void *body_;          /* internal: LIST, WORKERS, METRICS as decoded */
+    /* How many numbers of the request the broker used clamped to its
+     * limits (a TTL, a timeout, a page length above them): the message
+     * names each, with the value used. */
+    uint32_t clamped;
 } refcache_reply_t;
 
 /* Connection */

@@ -44,6 +44,9 @@ for p in refcache refcache-broker refcache-worker refcache-bench; do has "$prog"
 has "$prog" /lib/systemd/system/refcache-broker.service
 has "$prog" /lib/systemd/system/refcache-worker@.service
 for f in broker.conf broker.env worker.conf worker.env; do has "$prog" "/etc/refcache/$f"; done
+for m in man1/refcache.1.gz man1/refcache-bench.1.gz man8/refcache-broker.8.gz man8/refcache-worker.8.gz; do
+  has "$prog" "/usr/share/man/$m"
+done
 hasnt "$prog" librefcache
 hasnt "$prog" /usr/include
 

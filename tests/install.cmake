@@ -8,7 +8,7 @@ set(RC_INSTALL_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/install_check.sh)
 add_test(NAME install_destdir COMMAND ${RC_INSTALL_CHECK} install ${CMAKE_BINARY_DIR} ${RC_DESTDIR})
 set_tests_properties(install_destdir PROPERTIES TIMEOUT 60 FIXTURES_SETUP installed RESOURCE_LOCK install_root)
 
-foreach(check layout symbols units run pkgconfig cmake)
+foreach(check layout symbols units run pkgconfig cmake man)
   add_test(NAME install_${check}
            COMMAND ${RC_INSTALL_CHECK} ${check} ${RC_DESTDIR} ${CMAKE_INSTALL_PREFIX}
                    ${CMAKE_CURRENT_SOURCE_DIR}/install_client.c)

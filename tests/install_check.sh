@@ -10,6 +10,7 @@
 #   install_check.sh pkgconfig DESTDIR PREFIX SRC  a C program (SRC) built with pkg-config alone runs
 #   install_check.sh cmake DESTDIR PREFIX SRC      the same built with find_package(refcache) alone,
 #                                                 shared and static
+#   install_check.sh man DESTDIR PREFIX           each man page has every long option of its --help
 # Exit 77 (ctest: skipped) only when a tool a check needs is absent.
 # RC_TEST_CFLAGS: flags for the programs built against the installed tree
 # (a sanitized build's sanitizers).
@@ -207,6 +208,39 @@ PROJ
   deps=$(ldd "$tmp/proj/build/client_static")
   ! grep -q librefcache <<<"$deps" || fail "client_static linked to librefcache.so"
   echo "cmake OK: find_package(refcache) alone; refcache::refcache and refcache::refcache_static ran"
+  ;;
+
+man)
+  destdir=$1 prefix=$2
+  root=$destdir$prefix
+  # Every long option a program's --help prints (and, for refcache, each
+  # command's --help) is in its installed man page.
+  for page in refcache.1 refcache-bench.1 refcache-broker.8 refcache-worker.8; do
+    prog=${page%.*}
+    file=$root/share/man/man${page##*.}/$page.gz
+    [ -f "$file" ] || fail "${file#$destdir} is not installed"
+    text=$(gzip -dc "$file" | sed 's/\\-/-/g')
+    grep -q "^\.TH .*\"refcache $(sed -n 's/^refcache \(.*\)/\1/p' <<<"$("$root/bin/refcache" --version)")\"" <<<"$text" ||
+      fail "$page: its .TH line does not carry the programs' version"
+    helps=$("$root/bin/$prog" --help)
+    if [ "$prog" = refcache ]; then
+      for cmd in submit status wait fetch cancel delete stats keygen; do
+        helps+=$'\n'$("$root/bin/refcache" "$cmd" --help)
+      done
+    fi
+    flags=$(grep -o -- '--[a-z][a-z0-9-]*' <<<"$helps" | sort -u)
+    [ -n "$flags" ] || fail "no long option in $prog --help"
+    missing=
+    for f in $flags; do
+      grep -q -- "$f\b" <<<"$text" || missing+=" $f"
+    done
+    [ -z "$missing" ] || fail "$page lacks options that $prog --help prints:$missing"
+    if command -v groff >/dev/null; then
+      warn=$(gzip -dc "$file" | groff -man -ww -z -Tutf8 2>&1)
+      [ -z "$warn" ] || fail "$page: groff: $warn"
+    fi
+    echo "$page: all $(wc -w <<<"$flags") long options of $prog --help documented"
+  done
   ;;
 
 *)

@@ -250,9 +250,12 @@ static void test_broker_encoders_write_what_they_claim(void **state)
                        .expires_at_us = 9,
                        .ever_started = true};
     rc_buf_t buf = {0};
+    static const rc_clamp_t clamp = {.field = "ttl_s", .requested = 9, .used = 8};
     rc_reply_t r = {.id = 1,
                     .code = 1,
                     .message = "m",
+                    .clamped = &clamp,
+                    .n_clamped = 1,
                     .kind = RC_REPLY_SUBMIT,
                     .task = &v,
                     .cache_hit = true,
@@ -260,6 +263,8 @@ static void test_broker_encoders_write_what_they_claim(void **state)
     Refcache__V1__Reply *pb = broker_reply(&buf, &r);
     assert_int_equal(pb->body_case, REFCACHE__V1__REPLY__BODY_SUBMIT);
     assert_claims_kept(list, codec, &pb->base);
+    assert_int_equal(pb->n_clamped, 1);
+    assert_claims_kept(list, codec, &pb->clamped[0]->base);
     assert_claims_kept(list, codec, &pb->submit->base);
     assert_claims_kept(list, codec, &pb->submit->task->base);
     refcache__v1__reply__free_unpacked(pb, NULL);
