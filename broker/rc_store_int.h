@@ -101,8 +101,8 @@ struct rc_store {
     int close_code;
 
     /* The writer's own (and the opener's, before the thread starts). */
-    rc_store_kslot_t *buckets;
-    size_t nbuckets, nkeys;
+    rc_store_kslot_t *buckets, *old; /* old: the table being moved into buckets */
+    size_t nbuckets, nkeys, nold, old_cursor;
     rc_store_seg_t *segs;
     size_t nsegs, segs_cap, segs_gone, cursor;
     uint64_t next_ver, next_seg, max_ver;
