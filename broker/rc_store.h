@@ -78,7 +78,9 @@ typedef struct {
 
 /* Counters, for stats and measurements. */
 typedef struct {
-    uint64_t live_records, live_bytes; /* live records and their encoded bytes */
+    uint64_t live_records; /* keys with a value */
+    uint64_t live_bytes;   /* bytes that must stay: their records, and the tombstones still
+                            * shadowing older records of deleted keys */
     uint64_t stored_bytes;             /* bytes of all segments (live + not yet compacted) */
     uint64_t segments;                 /* rows */
     uint64_t file_bytes;               /* the database file plus its WAL, as the writer last saw them */
