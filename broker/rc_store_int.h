@@ -37,7 +37,7 @@ typedef struct rc_store_group {
     struct rc_store_group *next;
     uint64_t seq;
     uint8_t *data;
-    size_t len, cap;
+    size_t len, cap, charged; /* charged: what it counts against queue_max once queued */
     uint32_t nops;
 } rc_store_group_t;
 
