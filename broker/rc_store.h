@@ -61,10 +61,13 @@ typedef struct {
      * relaxed_sync_ms, whole groups only. */
     int relaxed;
     unsigned relaxed_sync_ms; /* relaxed mode: fsync at least this often; 0: 1000 */
-    /* Bytes queued for the writer (built, handed over, not yet committed)
-     * beyond which put() refuses with RC_STORE_EBEHIND; 0: 64 MiB. */
+    /* Memory of the groups handed to the writer and not yet committed, plus
+     * the bytes of the group being built, beyond which put() refuses with
+     * RC_STORE_EBEHIND; 0: 64 MiB. */
     size_t queue_max;
-    /* Page size of a store created now (a power of two, 4096..65536); 0: 65536. */
+    /* Page size of a store created now (a power of two, 4096..65536); 0: 16384
+     * (a small commit writes a few pages to the WAL: small pages keep it cheap;
+     * larger ones cost fewer frames for big batches). */
     unsigned page_size;
     /* The WAL is checkpointed into the database once it holds this much (the
      * writer pauses for the copy and one fsync); 0: 8 MiB. */
@@ -76,12 +79,17 @@ typedef struct {
 
 /* Counters, for stats and measurements. */
 typedef struct {
-    uint64_t live_records, live_bytes; /* live records and their encoded bytes */
-    uint64_t stored_bytes;             /* bytes of all segments (live + not yet compacted) */
-    uint64_t segments;                 /* rows */
-    uint64_t file_bytes;               /* the database file plus its WAL, as the writer last saw them */
+    uint64_t live_records; /* keys with a value */
+    uint64_t live_bytes;   /* bytes that must stay: their records, and the tombstones still
+                            * shadowing older records of deleted keys */
+    uint64_t stored_bytes; /* bytes of all segments (live + not yet compacted) */
+    uint64_t segments;     /* rows */
+    uint64_t file_bytes;   /* the database file plus its WAL, as the writer last saw them */
     uint64_t groups_committed, transactions, records_written, puts_coalesced;
-    uint64_t compaction_steps, compaction_bytes_read;
+    uint64_t compaction_steps, compaction_bytes_read, checkpoints;
+    /* The writer's longest pauses so far: a transaction, a compaction step, a
+     * checkpoint (each delays the groups that arrive meanwhile). */
+    uint64_t max_commit_us, max_compact_step_us, max_checkpoint_us;
     uint64_t queued_bytes;     /* handed to the writer, not yet committed */
     int write_error;           /* RC_STORE_ENOSPC / RC_STORE_EIO while writes fail, else 0 */
     char write_error_msg[160]; /* what the last failed write said */

@@ -29,6 +29,9 @@ static rc_store_seg_t *next_seg(rc_store_t *self, size_t i)
     return NULL;
 }
 
+/* A row to rewrite: under two thirds live; or small, followed by small rows
+ * holding at least as much as it does (so that merging at least doubles
+ * it: each byte is rewritten a few times, not once per small row). */
 static bool wasteful(rc_store_t *self, size_t i)
 {
     rc_store_seg_t *s = &self->segs[i];
@@ -36,9 +39,21 @@ static bool wasteful(rc_store_t *self, size_t i)
         return false;
     if ((uint64_t) s->live * 3 < (uint64_t) s->bytes * 2)
         return true;
+    if (s->bytes >= RC_STORE_SEG_TARGET / 4)
+        return false;
+    uint64_t after = 0;
     rc_store_seg_t *n = next_seg(self, i);
-    return s->bytes < RC_STORE_SEG_TARGET / 4 && n && !n->bad && n->bytes < RC_STORE_SEG_TARGET / 4;
+    for (int k = 0; n && k < 64 && !n->bad && n->bytes < RC_STORE_SEG_TARGET / 4; k++) {
+        after += n->live;
+        if (after >= s->live)
+            return true;
+        n = next_seg(self, (size_t) (n - self->segs));
+    }
+    return false;
 }
+
+/* Rows merged into one in a step, at most (and at most 4 segments read). */
+#define MERGE_MAX 1024
 
 typedef struct {
     rc_store_kent_t **kept;
@@ -128,11 +143,11 @@ static int filter_row(rc_store_t *self, uint64_t id, uint64_t dest, uint64_t *ba
     return SQLITE_OK;
 }
 
-/* One step: find (from the cursor, looking at no more than 64 rows) a row
- * less than two thirds live, or a small row followed by a small row;
- * rewrite it with its live records and those of following rows while they
- * fit in one segment; delete the rows merged into it. Reads at most about
- * two segments' worth. Returns 0 (bytes_read 0: nothing to do) or a code. */
+/* One step: find (from the cursor, looking at no more than 64 rows) a row to
+ * rewrite (see wasteful); rewrite it with its live records and those of the
+ * following rows while they fit in one segment; delete the rows merged into
+ * it. Reads at most about four segments' worth and 1024 rows. Returns 0 (bytes_read 0: nothing to do) or a
+ * code. */
 int rc_store_disk_compact_step(rc_store_t *self, uint64_t *bytes_read)
 {
     *bytes_read = 0;
@@ -152,7 +167,7 @@ int rc_store_disk_compact_step(rc_store_t *self, uint64_t *bytes_read)
     }
     if (!self->cbuf && !(self->cbuf = malloc(self->cbuf_cap = 2 * RC_STORE_SEG_TARGET)))
         return RC_STORE_ENOMEM;
-    uint64_t dest = self->segs[i].id, base = 0, merged[8];
+    uint64_t dest = self->segs[i].id, base = 0, merged[MERGE_MAX];
     size_t clen = 0, nmerged = 0;
     kept_t k = {0};
     int rc =
@@ -160,7 +175,7 @@ int rc_store_disk_compact_step(rc_store_t *self, uint64_t *bytes_read)
     if (rc == SQLITE_OK)
         rc = filter_row(self, dest, dest, &base, &clen, &k, bytes_read);
     size_t j = i;
-    while (rc == SQLITE_OK && clen < RC_STORE_SEG_TARGET / 2 && nmerged < 8) {
+    while (rc == SQLITE_OK && nmerged < MERGE_MAX && *bytes_read < 4 * RC_STORE_SEG_TARGET) {
         rc_store_seg_t *n = next_seg(self, j);
         if (!n || n->bad || clen + n->live > RC_STORE_SEG_TARGET)
             break;

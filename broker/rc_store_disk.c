@@ -110,7 +110,7 @@ static int create_schema(rc_store_t *self)
     char sql[256];
     unsigned ps = self->opt.page_size;
     if (ps < 4096 || ps > 65536 || (ps & (ps - 1)))
-        ps = 65536;
+        ps = RC_STORE_PAGE_SIZE;
     snprintf(sql, sizeof sql, "PRAGMA page_size=%u", ps);
     int rc = exec(self, sql);
     if (rc == SQLITE_OK)

@@ -120,10 +120,12 @@ static void report_stats(rc_store_t *s, const char *tag)
     rc_store_stats(s, &st);
     printf("%s live_records=%" PRIu64 " live_bytes=%" PRIu64 " stored_bytes=%" PRIu64 " segments=%" PRIu64
            " file_bytes=%" PRIu64 " groups=%" PRIu64 " transactions=%" PRIu64 " records_written=%" PRIu64
-           " coalesced=%" PRIu64 " compaction_steps=%" PRIu64 " compaction_read=%" PRIu64 "\n",
+           " coalesced=%" PRIu64 " compaction_steps=%" PRIu64 " compaction_read=%" PRIu64
+           " checkpoints=%" PRIu64 " max_commit_ms=%.1f max_compact_step_ms=%.1f max_checkpoint_ms=%.1f\n",
            tag, st.live_records, st.live_bytes, st.stored_bytes, st.segments, st.file_bytes,
            st.groups_committed, st.transactions, st.records_written, st.puts_coalesced, st.compaction_steps,
-           st.compaction_bytes_read);
+           st.compaction_bytes_read, st.checkpoints, st.max_commit_us / 1e3, st.max_compact_step_us / 1e3,
+           st.max_checkpoint_us / 1e3);
 }
 
 static int mode_disk(const char *dir)
@@ -308,6 +310,7 @@ static int mode_latency(const char *dir, int relaxed, double rate, double second
     printf("latency %s rate=%.0f puts/s: %zu groups, put-to-durable p50 %.2f ms p99 %.2f ms max %.2f ms\n",
            relaxed ? "relaxed" : "durable", rate, nl, lat[nl / 2] * 1e3, lat[nl * 99 / 100] * 1e3,
            lat[nl - 1] * 1e3);
+    report_stats(s, "writer:");
     rc_store_close(&s);
     unlink(path);
     free(sent);
