@@ -1106,6 +1106,72 @@ static void test_cancel_board(void **state)
     fixture_destroy(&f);
 }
 
+/* Sends one DispatchBatch of the n tasks refs[i] of function fns[i]
+ * (attempt 1, no payload). */
+static void send_fn_batch(fx_t *f, const char *const *refs, const char *const *fns, size_t n)
+{
+    Refcache__V1__Dispatch d[16], *dp[16];
+    assert_true(n >= 2 && n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        refcache__v1__dispatch__init(&d[i]);
+        d[i].ref_id = (char *) refs[i];
+        d[i].attempt = 1;
+        d[i].function = (char *) fns[i];
+        dp[i] = &d[i];
+    }
+    Refcache__V1__DispatchBatch b = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    b.dispatches = dp;
+    b.n_dispatches = n;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+    bm.dispatches = &b;
+    send_broker(f, &bm);
+}
+
+static void test_cancel_board_unreceived(void **state)
+{
+    /* Cancels posted for dispatches the thread has not received yet: they
+     * wait in its work socket while its job runs, sent (as the broker does)
+     * before the cancels were posted. The thread empties its work socket
+     * before it reads its board, so each cancel finds its task held: more
+     * of them than its ring of tombstones could remember, and none runs. */
+    (void) state;
+    enum { N = 48 };
+    fx_t *f = board_fixture("board-unreceived", 0, 64);
+    rc_board_t *board = rc_board_find(f->boards, f->wid);
+    assert_non_null(board);
+    char a[33], h0[33], h[N][33];
+    uint8_t refs[N][16];
+    board_ref_hex(a, "unrecv-a", 0);
+    board_ref_hex(h0, "unrecv-h", 999);
+    /* A and a held task in one batch: A runs, and the thread, busy, receives
+     * nothing more until it ends. */
+    send_fn_batch(f, (const char *[]){a, h0}, (const char *[]){"wait_go", "mark"}, 2);
+    uint64_t start = rc_mono_us();
+    while (!atomic_load(&job_waiting) && ms_since(start) < WAIT_MS)
+        zclock_sleep(1); /* a poll interval, not a synchronisation */
+    assert_true(atomic_load(&job_waiting));
+    const char *ptrs[N], *fns[N];
+    for (int i = 0; i < N; i++) {
+        board_ref(h[i], refs[i], "unrecv-h", i);
+        ptrs[i] = h[i];
+        fns[i] = "mark";
+    }
+    for (int i = 0; i < N; i += 16)
+        send_fn_batch(f, ptrs + i, fns + i, 16);
+    for (int i = 0; i < N; i++)
+        assert_true(rc_board_post(board, refs[i], 1));
+    for (int i = 0; i < N; i++)
+        send_cancel(f, h[i], 1);
+    atomic_store(&go, true);
+    expect_result(f, a);
+    for (int i = 0; i < N; i++)
+        expect_ack(f, h[i], false);
+    expect_result(f, h0);
+    assert_int_equal(atomic_load(&marks), 1);
+    fixture_destroy(&f);
+}
+
 static void test_cancel_board_full(void **state)
 {
     /* A board of two entries, three held tasks cancelled: the third notice
@@ -1246,6 +1312,7 @@ int main(void)
         cmocka_unit_test(test_inproc),
         cmocka_unit_test(test_cancel_board),
         cmocka_unit_test(test_cancel_board_full),
+        cmocka_unit_test(test_cancel_board_unreceived),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),
     };

@@ -90,11 +90,11 @@ static void worker_loop(rc_wthread_t *w)
         }
         /* Before a held task starts, the cancels that came for it: from the
          * board when the thread has one (the broker posts there before it
-         * sends the notice, so a cancel posted before this look is seen
+         * sends the notice, so a cancel posted before this check is seen
          * now), else from the control socket (after the work socket, so that
          * a dispatch and its cancel that arrive together find each other).
          * The pipe and the timers are looked at now and then. */
-        bool control = rc_wrecv_board_take(w);
+        bool control = rc_wrecv_cancels_may_wait(w);
         if (control || rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
             rc_wpoll_look(w, 0, control);
             rc_wpoll_check_timers(w);

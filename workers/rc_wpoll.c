@@ -16,13 +16,33 @@
 #include <poll.h>
 #include <stdio.h>
 
-/* Handles what the sockets that are not armed hold (control only if asked),
- * work first: a dispatch and its cancel that arrive together find each
- * other. */
+/* Receives every message the work socket holds (a bounded number of
+ * rounds: the broker sends at most the credit's dispatches), even if it is
+ * armed: a receive on an armed socket only costs a system call. */
+static void drain_work(rc_wthread_t *w)
+{
+    for (int round = 0; round < 16 && w->work_h; round++) {
+        rc_wrecv_handle_work(w);
+        if (w->work_armed)
+            break;
+    }
+}
+
+/* Handles what the sockets that are not armed hold (control, and the cancel
+ * board, only if asked), work first: a dispatch and its cancel that arrive
+ * together find each other. A cancel on the board may name a dispatch sent
+ * before it was posted that waits in the work socket, armed or not: so the
+ * work socket is emptied before the board is read, and the cancel finds its
+ * task held rather than leaving a tombstone. */
 static void drain_unarmed(rc_wthread_t *w, bool control)
 {
-    if (!w->work_armed && w->work_h)
+    bool board_news = control && w->board && rc_board_pending(w->board);
+    if (board_news)
+        drain_work(w);
+    else if (!w->work_armed && w->work_h)
         rc_wrecv_handle_work(w);
+    if (board_news)
+        rc_wrecv_board_drain(w);
     if (control && !w->control_armed && w->control_h)
         rc_wrecv_handle_control(w);
     if (!w->pipe_armed)
@@ -38,11 +58,6 @@ void rc_wpoll_look(rc_wthread_t *w, long timeout_ms, bool control)
 {
     if (timeout_ms != 0)
         rc_wsend_results_flush(w); /* nothing waits while the worker does (a job's sleep) */
-    /* A look for cancels starts with the board: a notice posted there stops
-     * a running job at this step boundary, wherever its copy on the socket
-     * is. */
-    if (control)
-        rc_wrecv_board_take(w);
     drain_unarmed(w, control);
     if (w->terminating)
         return;

@@ -9,7 +9,9 @@
 
 /* Waits up to timeout_ms (0: only looks) for input on the pipe, the work
  * and (if asked) the control socket, and handles what arrived; asked for
- * control, it takes what the cancel board holds first. */
+ * control, it also takes what the cancel board holds (after the work
+ * socket, before the control socket): a notice posted there stops a running
+ * job at this step boundary, wherever its copy on the socket is. */
 void rc_wpoll_look(rc_wthread_t *w, long timeout_ms, bool control);
 
 /* Looks at (or waits up to timeout_ms for) every input. */

@@ -297,7 +297,8 @@ void rc_wrecv_handle_control(rc_wthread_t *w)
 {
     /* The board first: a notice's entry was posted before the notice was
      * sent, so it is there now, and the notice then finds its echo. */
-    rc_wrecv_board_take(w);
+    if (w->board && rc_board_pending(w->board))
+        rc_wrecv_board_drain(w);
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->control_h);
         if (rc == 0) {

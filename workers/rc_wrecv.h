@@ -27,22 +27,19 @@ void rc_wrecv_handle_work(rc_wthread_t *w);
 /* Takes one message from the work socket if one is queued; true if so. */
 bool rc_wrecv_take_work(rc_wthread_t *w);
 
-/* Takes the cancels posted on the thread's board and acts on them. */
+/* Takes the cancels posted on the thread's board (it has one) since the
+ * last call and acts on them. */
 void rc_wrecv_board_drain(rc_wthread_t *w);
 
-/* Takes the cancels posted on the thread's board since the last call and
- * acts on them; inline, as the thread does it before every held task, where
- * it costs two loads when nothing is new. Returns true when the control
- * socket must still be looked at before a held task starts: the thread has
- * no board, or a notice found it full. */
-static inline bool rc_wrecv_board_take(rc_wthread_t *w)
+/* True when a cancel may wait that the thread must take before it starts a
+ * held task (rc_wpoll_look with control takes it): the thread has no board
+ * (cancels come by the control socket), its board holds new entries, or a
+ * notice found the board full. Inline, as the thread asks before every held
+ * task: with a board, two loads when nothing is new. */
+static inline bool rc_wrecv_cancels_may_wait(rc_wthread_t *w)
 {
     rc_board_t *b = w->board;
-    if (!b)
-        return true;
-    if (rc_board_pending(b))
-        rc_wrecv_board_drain(w);
-    return rc_board_missing(b);
+    return !b || rc_board_pending(b) || rc_board_missing(b);
 }
 
 /* Forgets the echoes of board notices: on a new connection their copies
