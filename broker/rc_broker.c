@@ -29,7 +29,7 @@ struct rc_broker {
 typedef struct {
     const rc_broker_config_t *cfg;
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
-    zhashx_t *client_keys, *worker_keys, *shared_ns; /* handed to the loop */
+    zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64];
     atomic_uint_fast64_t *cancel_bell;
     char endpoints[3][256];
@@ -174,9 +174,10 @@ static void broker_actor(zsock_t *pipe, void *arg)
     /* The loop owns the key sets from here on. */
     core.client_keys = args->client_keys;
     core.worker_keys = args->worker_keys;
+    core.admin_keys = args->admin_keys;
     core.shared_ns = args->shared_ns;
     core.cancel_bell = args->cancel_bell;
-    args->client_keys = args->worker_keys = args->shared_ns = NULL;
+    args->client_keys = args->worker_keys = args->admin_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
     else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
@@ -251,11 +252,16 @@ static void broker_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&control);
 }
 
-/* Loads the public keys (Z85) of every certificate in dir into a set, and
+/* Loads the public keys (Z85) of every certificate in dir into a map to the
+ * certificate file's name (what the event stream shows of a client), and
  * copies the certificate files into merged (the one directory zauth reads). */
 static zhashx_t *load_keys(const char *dir, const char *merged, const char *prefix, char *err, size_t errlen)
 {
     zhashx_t *keys = zhashx_new();
+    if (keys) {
+        zhashx_set_duplicator(keys, (zhashx_duplicator_fn *) strdup);
+        zhashx_set_destructor(keys, (zhashx_destructor_fn *) zstr_free);
+    }
     zdir_t *d = zdir_new(dir, "-");
     if (!keys || !d) {
         snprintf(err, errlen, "cannot read the allow-list directory %s", dir);
@@ -272,7 +278,8 @@ static zhashx_t *load_keys(const char *dir, const char *merged, const char *pref
         zcert_t *cert = zcert_load(path);
         if (!cert)
             continue;
-        zhashx_insert(keys, zcert_public_txt(cert), (void *) "");
+        const char *slash = strrchr(path, '/');
+        zhashx_insert(keys, zcert_public_txt(cert), (void *) (slash ? slash + 1 : path));
         char copy[512];
         snprintf(copy, sizeof copy, "%s/%s-%zu.txt", merged, prefix, i);
         zcert_save_public(cert, copy);
@@ -343,6 +350,14 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
     args->worker_keys = load_keys(c->workers_allowed_dir, self->auth_dir, "worker", err, errlen);
     if (!args->worker_keys)
         return -1;
+    if (c->admin_allowed_dir) {
+        /* Admin keys act as clients that see every task, and the workers. */
+        args->admin_keys = load_keys(c->admin_allowed_dir, self->auth_dir, "admin", err, errlen);
+        if (!args->admin_keys)
+            return -1;
+        for (const char *name = zhashx_first(args->admin_keys); name; name = zhashx_next(args->admin_keys))
+            zhashx_update(args->client_keys, zhashx_cursor(args->admin_keys), (void *) name);
+    }
     self->auth = zactor_new(zauth, NULL);
     if (!self->auth || zstr_sendx(self->auth, "CURVE", self->auth_dir, NULL) != 0 ||
         zsock_wait(self->auth) != 0) {
@@ -370,6 +385,7 @@ static void free_args(start_args_t *args)
     zcert_destroy(&args->cert);
     zhashx_destroy(&args->client_keys);
     zhashx_destroy(&args->worker_keys);
+    zhashx_destroy(&args->admin_keys);
     zhashx_destroy(&args->shared_ns);
     free(args);
 }

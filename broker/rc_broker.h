@@ -44,6 +44,7 @@ typedef struct {
     const char *curve_secret_file;   /* the broker's secret certificate */
     const char *clients_allowed_dir; /* public certificates of allowed clients */
     const char *workers_allowed_dir; /* public certificates of allowed workers */
+    const char *admin_allowed_dir;   /* public certificates of admin clients (see everything); NULL: none */
     const char *shared_namespaces;   /* comma-separated namespaces whose cache is shared across owners */
     bool verbose;                    /* log events to stderr (never on the hot path) */
 } rc_broker_config_t;

@@ -7,7 +7,7 @@
  *   rc_runner    every state transition     rc_dispatch  credit, slots, batches
  *   rc_cache     records, cache, LRU, caps  rc_waiters   held replies and lanes
  *   rc_outbox    replies to clients         rc_handles   ref_ids on shared work
- *   rc_core.c    life cycle, clock, timers
+ *   rc_core.c    life cycle, clock, timers  rc_observe   List, Workers, Watch, Metrics (an observer)
  *
  * docs/architecture.md draws them and the path of a Submit and a Cancel. */
 #ifndef RC_CORE_H
@@ -24,6 +24,7 @@
 #include "rc_dispatch.h"
 #include "rc_handles.h"
 #include "rc_list.h"
+#include "rc_observe.h"
 #include "rc_ops.h"
 #include "rc_outbox.h"
 #include "rc_peers.h"
@@ -49,6 +50,7 @@ struct rc_fn {
     bool cacheable; /* some worker declared it cacheable */
     bool svc_known;
     uint64_t svc_ns; /* service time per task: a moving average of 1/8 */
+    struct rc_fnmetrics *metrics; /* rc_observe's histograms of it; NULL before its first task */
 };
 
 typedef struct {
@@ -113,11 +115,13 @@ struct rc_core {
     int64_t wall_off_us;
     rc_counters_t c;
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
-    zhashx_t *client_keys, *worker_keys;
+    zhashx_t *client_keys, *worker_keys; /* key -> its certificate's name */
+    zhashx_t *admin_keys;                /* among client_keys: those that see everything */
     zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
     /* The in-process pool's doorbell (rc_pool_config_t): incremented after
      * each cancel notice sent; NULL when there is none. */
     atomic_uint_fast64_t *cancel_bell;
+    rc_observe_t *observe;
 };
 
 /* Life cycle. */

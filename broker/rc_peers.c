@@ -118,6 +118,12 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     w->fns = fns;
     w->nfns = k;
     w->ready = true;
+    w->joined_us = rc_core_mono_us(core);
+    w->pid = rc_codec_wmsg_pid(m);
+    rc_str_t host = rc_codec_wmsg_host(m);
+    w->host[0] = '\0';
+    if (host.len && printable(host.ptr, host.len))
+        snprintf(w->host, sizeof w->host, "%.*s", (int) host.len, host.ptr);
     rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
 }

@@ -44,6 +44,11 @@ typedef struct rc_peer {
      * previous task's end, or the dispatch if it was idle. */
     uint64_t busy_since_ns;
     uint64_t last_seen_us;
+    /* What Workers shows besides: where it runs (from its Ready), since when
+     * (its last Ready, monotonic), and how many tasks it ended (rc_observe). */
+    char host[64];
+    uint32_t pid;
+    uint64_t joined_us, tasks_ended;
     rc_list_t link; /* core->peers, rotated for fairness */
     /* Dispatches to send together, when the worker takes batches
      * (max_batch > 1): their specs behind RC_BATCH_HEAD bytes of room for
