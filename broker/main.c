@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "rc_broker.h"
+#include "rc_log.h"
 #include "rc_opts.h"
 
 static rc_broker_config_t cfg;
 static bool help, version;
+static const char *log_level = "info", *log_format = "text";
 static const char *config_file; /* read by rc_opts itself; here for --help */
 
 static rc_opt_t options[] = {
@@ -48,6 +50,9 @@ static rc_opt_t options[] = {
                 "public certificates of the clients allowed (needs --curve-secret)"),
     RC_OPT_STR_("workers-allowed", 0, cfg.workers_allowed_dir, "DIR",
                 "public certificates of the workers allowed (needs --curve-secret)"),
+    RC_OPT_STR_("admin-allowed", 0, cfg.admin_allowed_dir, "DIR",
+                "public certificates of admin clients: they list and watch every\n"
+                "task and see the workers (needs --curve-secret)"),
     RC_OPT_STR_("shared-namespaces", 0, cfg.shared_namespaces, "L",
                 "comma-separated namespaces whose cache is shared across owners"),
     RC_OPT_SECTION_("limits and defaults:"),
@@ -76,7 +81,10 @@ static rc_opt_t options[] = {
     RC_OPT_UINT_("retry-max-ms", 0, cfg.retry_max_ms, 0, 3600000, "MS", "(10000)"),
     RC_OPT_SECTION_("other:"),
     RC_OPT_STR_("config", 0, config_file, "FILE", "read options from FILE (see above)"),
-    RC_OPT_FLAG_("verbose", 'v', cfg.verbose, "log to stderr"),
+    RC_OPT_STR_("log-level", 0, log_level, "LEVEL",
+                "lowest level logged to stderr: debug, info, warn, error, off (info)"),
+    RC_OPT_STR_("log-format", 0, log_format, "FMT", "text, or json: one object per line (text)"),
+    RC_OPT_FLAG_("verbose", 'v', cfg.verbose, "the same as --log-level debug"),
     RC_OPT_FLAG_("help", 'h', help, "this help"),
     RC_OPT_FLAG_("version", 'V', version, "print the version"),
 };
@@ -152,9 +160,10 @@ static bool s_loopback(const char *ep)
 /* Combinations that would leave the broker open while looking secured. */
 static int s_check_security(void)
 {
-    if ((cfg.clients_allowed_dir || cfg.workers_allowed_dir) && !cfg.curve_secret_file) {
-        fprintf(stderr, "refcache-broker: --clients-allowed and --workers-allowed need --curve-secret: "
-                        "without CURVE no key is checked and anyone could connect\n");
+    if ((cfg.clients_allowed_dir || cfg.workers_allowed_dir || cfg.admin_allowed_dir) &&
+        !cfg.curve_secret_file) {
+        fprintf(stderr, "refcache-broker: --clients-allowed, --workers-allowed and --admin-allowed need "
+                        "--curve-secret: without CURVE no key is checked and anyone could connect\n");
         return 2;
     }
     if (!cfg.insecure || cfg.curve_secret_file)
@@ -205,6 +214,14 @@ int main(int argc, char **argv)
         rc_opts_free(&spec);
         return rc;
     }
+    int level = cfg.verbose ? RC_LOG_DEBUG : rc_log_level_parse(log_level);
+    if (level < 0 || (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)) {
+        fprintf(stderr, "refcache-broker: --log-level takes debug, info, warn, error or off, and --log-format "
+                        "text or json (try --help)\n");
+        rc_opts_free(&spec);
+        return 2;
+    }
+    rc_log_setup("refcache-broker", (rc_log_level_t) level, strcmp(log_format, "json") == 0);
     char store[PATH_MAX];
     if (!cfg.store_path && !(cfg.store_path = s_default_store(store, sizeof store, err, sizeof err))) {
         fprintf(stderr, "refcache-broker: %s\n", err);
@@ -233,9 +250,12 @@ int main(int argc, char **argv)
            rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL),
            cfg.store_path ? cfg.store_path : "none (memory only)");
     fflush(stdout);
+    rc_log(RC_LOG_INFO, "broker", "ready: clients %s, workers %s, control %s%s", rc_broker_endpoint(broker, RC_EP_CLIENTS),
+           rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL),
+           cfg.curve_secret_file ? " (CURVE)" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "refcache-broker: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc_log(RC_LOG_INFO, "broker", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc_broker_destroy(&broker);
     rc_opts_free(&spec);
     return 0;

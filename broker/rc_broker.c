@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_core.h"
+#include "rc_board.h"
 #include "rc_common.h"
-#include "refcache_worker.h"
+#include "rc_core.h"
+#include "rc_pool.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
@@ -22,16 +23,18 @@ struct rc_broker {
     zactor_t *auth;    /* the ZAP handler, with CURVE */
     char auth_dir[64]; /* the allow-lists merged for it */
     refcache_pool_t *pool;
+    /* The cancel boards of the in-process pool's threads: the loop posts,
+     * each thread reads its own. Freed after both the pool and the loop. */
+    rc_board_registry_t *boards;
     char endpoints[3][256];
-    atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
 
 typedef struct {
     const rc_broker_config_t *cfg;
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
-    zhashx_t *client_keys, *worker_keys, *shared_ns; /* handed to the loop */
+    zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64];
-    atomic_uint_fast64_t *cancel_bell;
+    rc_board_registry_t *boards;
     char endpoints[3][256];
     char err[256];
 } start_args_t;
@@ -174,9 +177,10 @@ static void broker_actor(zsock_t *pipe, void *arg)
     /* The loop owns the key sets from here on. */
     core.client_keys = args->client_keys;
     core.worker_keys = args->worker_keys;
+    core.admin_keys = args->admin_keys;
     core.shared_ns = args->shared_ns;
-    core.cancel_bell = args->cancel_bell;
-    args->client_keys = args->worker_keys = args->shared_ns = NULL;
+    core.boards = args->boards;
+    args->client_keys = args->worker_keys = args->admin_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
     else if (rc_journal_open(&core, args->err, sizeof args->err) != 0)
@@ -261,11 +265,16 @@ static void broker_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&control);
 }
 
-/* Loads the public keys (Z85) of every certificate in dir into a set, and
+/* Loads the public keys (Z85) of every certificate in dir into a map to the
+ * certificate file's name (what the event stream shows of a client), and
  * copies the certificate files into merged (the one directory zauth reads). */
 static zhashx_t *load_keys(const char *dir, const char *merged, const char *prefix, char *err, size_t errlen)
 {
     zhashx_t *keys = zhashx_new();
+    if (keys) {
+        zhashx_set_duplicator(keys, (zhashx_duplicator_fn *) strdup);
+        zhashx_set_destructor(keys, (zhashx_destructor_fn *) zstr_free);
+    }
     zdir_t *d = zdir_new(dir, "-");
     if (!keys || !d) {
         snprintf(err, errlen, "cannot read the allow-list directory %s", dir);
@@ -282,7 +291,8 @@ static zhashx_t *load_keys(const char *dir, const char *merged, const char *pref
         zcert_t *cert = zcert_load(path);
         if (!cert)
             continue;
-        zhashx_insert(keys, zcert_public_txt(cert), (void *) "");
+        const char *slash = strrchr(path, '/');
+        zhashx_insert(keys, zcert_public_txt(cert), (void *) (slash ? slash + 1 : path));
         char copy[512];
         snprintf(copy, sizeof copy, "%s/%s-%zu.txt", merged, prefix, i);
         zcert_save_public(cert, copy);
@@ -353,6 +363,14 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
     args->worker_keys = load_keys(c->workers_allowed_dir, self->auth_dir, "worker", err, errlen);
     if (!args->worker_keys)
         return -1;
+    if (c->admin_allowed_dir) {
+        /* Admin keys act as clients that see every task, and the workers. */
+        args->admin_keys = load_keys(c->admin_allowed_dir, self->auth_dir, "admin", err, errlen);
+        if (!args->admin_keys)
+            return -1;
+        for (const char *name = zhashx_first(args->admin_keys); name; name = zhashx_next(args->admin_keys))
+            zhashx_update(args->client_keys, zhashx_cursor(args->admin_keys), (void *) name);
+    }
     self->auth = zactor_new(zauth, NULL);
     if (!self->auth || zstr_sendx(self->auth, "CURVE", self->auth_dir, NULL) != 0 ||
         zsock_wait(self->auth) != 0) {
@@ -380,6 +398,7 @@ static void free_args(start_args_t *args)
     zcert_destroy(&args->cert);
     zhashx_destroy(&args->client_keys);
     zhashx_destroy(&args->worker_keys);
+    zhashx_destroy(&args->admin_keys);
     zhashx_destroy(&args->shared_ns);
     free(args);
 }
@@ -442,8 +461,17 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
-    atomic_init(&self->cancel_bell, 0);
-    args->cancel_bell = &self->cancel_bell;
+    if (config->workers > 0) {
+        self->boards = rc_board_registry_new(config->cancel_board_slots);
+        if (!self->boards) {
+            snprintf(errbuf, errlen, "cannot make cancel boards of %u entries (a power of two is needed)",
+                     config->cancel_board_slots);
+            free_args(args);
+            rc_broker_destroy(&self);
+            return NULL;
+        }
+    }
+    args->boards = self->boards;
     self->actor = zactor_new(broker_actor, args);
     if (!self->actor || args->err[0]) {
         snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
@@ -460,12 +488,11 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .credit = config->worker_credit,
             .heartbeat_ms = (int) config->heartbeat_ms,
             .liveness = (int) config->liveness,
-            .doorbell = &self->cancel_bell,
             /* Leave room for the envelope under the broker's message limit. */
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
-        self->pool = refcache_pool_new(&pc, errbuf, errlen);
+        self->pool = rc_pool_new(&pc, self->boards, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
@@ -493,6 +520,7 @@ void rc_broker_destroy(rc_broker_t **self_p)
     /* Workers first, so none is cut off mid-message by the broker's exit. */
     refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
+    rc_board_registry_destroy(&self->boards);
     zactor_destroy(&self->auth);
     if (self->auth_dir[0])
         remove_dir(self->auth_dir);

@@ -19,6 +19,8 @@ typedef struct {
     const char *control_endpoint; /* default tcp://127.0.0.1:5572 */
     int workers;                  /* in-process worker threads over inproc; 0: none */
     int worker_credit;            /* credit of the in-process workers; 0: REFCACHE_DEFAULT_CREDIT (256) */
+    uint32_t cancel_board_slots;  /* tests: entries of each in-process worker's cancel board (a power
+                                     of two); 0: sized from the credit (rc_board.h) */
     uint32_t dispatch_window_us;  /* expected work a busy worker may hold; default 1000; 0: none */
     bool insecure;                /* allow binding a non-loopback address without CURVE */
 
@@ -48,6 +50,7 @@ typedef struct {
     const char *curve_secret_file;   /* the broker's secret certificate */
     const char *clients_allowed_dir; /* public certificates of allowed clients */
     const char *workers_allowed_dir; /* public certificates of allowed workers */
+    const char *admin_allowed_dir;   /* public certificates of admin clients (see everything); NULL: none */
     const char *shared_namespaces;   /* comma-separated namespaces whose cache is shared across owners */
     bool verbose;                    /* log events to stderr (never on the hot path) */
 } rc_broker_config_t;

@@ -47,6 +47,10 @@ typedef enum {
     RC_REQ_DELETE,
     RC_REQ_STATS,
     RC_REQ_BATCH, /* a RequestBatch: rc_codec_request_next gives each entry */
+    RC_REQ_LIST,
+    RC_REQ_WORKERS,
+    RC_REQ_WATCH,
+    RC_REQ_METRICS,
 } rc_req_kind_t;
 
 typedef struct {
@@ -112,7 +116,7 @@ void rc_codec_dispatch_set_attempt(uint8_t *spec, size_t len, uint32_t attempt);
 int rc_codec_batch_entry(rc_buf_t *buf, const uint8_t *reply, size_t len);
 
 /* The broker's internal view of a task, for TaskInfo. */
-typedef struct {
+typedef struct rc_taskview {
     const char *ref_hex;
     int state;
     rc_bytes_t result; /* inline bytes or preview */
@@ -157,8 +161,50 @@ typedef enum {
     RC_REPLY_CANCEL,
     RC_REPLY_DELETE,
     RC_REPLY_STATS,
+    RC_REPLY_LIST,
+    RC_REPLY_WORKERS,
+    RC_REPLY_METRICS,
 } rc_reply_kind_t;
 
+/* What a List, Workers or Metrics reply carries (rc_codec_observe). */
+struct rc_obsreply {
+    /* LIST */
+    const struct rc_taskview *tasks;
+    size_t n_tasks;
+    const char *cursor;
+    uint64_t scanned;
+    /* WORKERS */
+    const struct rc_workerview *workers;
+    size_t n_workers;
+    /* METRICS */
+    const uint64_t *bounds_us;
+    size_t n_bounds;
+    const struct rc_fnmetricsview *fns;
+    size_t n_fns;
+};
+
+/* A worker thread, for WorkerInfo. */
+typedef struct rc_workerview {
+    const char *worker_id, *host;
+    uint32_t pid, credit, tasks_held;
+    const char *const *functions;
+    size_t n_functions;
+    uint64_t joined_at_us, last_heard_at_us, tasks_ended;
+    bool ready;
+} rc_workerview_t;
+
+/* A histogram, for Histogram; and a function's three, for FunctionMetrics. */
+typedef struct {
+    const uint64_t *counts;
+    size_t n_counts;
+    uint64_t sum_us, count;
+} rc_histview_t;
+
+typedef struct rc_fnmetricsview {
+    const char *function;
+    uint64_t queued;
+    rc_histview_t queue_time, run_time, stop_time;
+} rc_fnmetricsview_t;
 /* A number a request asked for beyond a limit, and the one used. */
 typedef struct {
     const char *field;
@@ -180,6 +226,7 @@ typedef struct {
     bool flag;                    /* CANCEL: cancelled; DELETE: found */
     int state;                    /* CANCEL */
     const rc_statsview_t *stats;
+    const struct rc_obsreply *obs; /* LIST, WORKERS, METRICS */
 } rc_reply_t;
 
 /* Encodes a Reply into buf (replacing its contents). 0 or -1. */
@@ -225,6 +272,10 @@ void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result);
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
 rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
 
+/* Where a Ready's worker runs: its host name and process id. */
+rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg);
+uint32_t rc_codec_wmsg_pid(const rc_wmsg_t *msg);
+
 void rc_codec_wmsg_release(rc_wmsg_t *msg);
 
 /* Decodes a ControlHello; 0 or -1. */
@@ -237,6 +288,58 @@ int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt,
 int rc_codec_broker_heartbeat(rc_buf_t *buf);
 int rc_codec_broker_reannounce(rc_buf_t *buf);
 
+/* The List, Workers, Watch and Metrics parts of rc_codec_request and
+ * rc_codec_reply (rc_codec_observe.c): fills req from a decoded Request of
+ * one of those bodies (0, or -1 for another body); encodes a LIST, WORKERS
+ * or METRICS reply. */
+int rc_codec_request_observe(const void *pb_request, rc_request_t *req);
+
+/* A List request's filters, read from the decoded request. */
+typedef struct {
+    uint32_t states; /* a bit per State (1u << state); 0: all; bit 31: one out of range */
+    rc_str_t function, ns, cursor;
+    bool all_ns;
+    uint64_t after_us, before_us;
+    uint32_t limit;
+} rc_listreq_t;
+
+/* A Watch request, read from the decoded request. */
+typedef struct {
+    rc_str_t ref_id, function, ns;
+    bool all_ns, stop;
+    uint32_t window;
+    uint64_t watch_id, acked;
+} rc_watchreq_t;
+
+void rc_codec_list_request(const rc_request_t *req, rc_listreq_t *l);
+void rc_codec_watch_request(const rc_request_t *req, rc_watchreq_t *w);
+int rc_codec_reply_observe(rc_buf_t *buf, const rc_reply_t *reply);
+
+/* Event.kind (refcache.v1.EventKind). */
+enum { RC_EVK_TRANSITION, RC_EVK_WATCHING, RC_EVK_LOST, RC_EVK_HEARTBEAT, RC_EVK_END };
+
+/* One event of a watch's stream, for Event. */
+typedef struct {
+    int kind;
+    const char *ref_hex, *function, *ns;
+    int old_state, new_state;
+    const char *event;
+    uint32_t attempt;
+    const char *worker_id;
+    int code;
+    const char *client;
+    bool stop_confirmed;
+    uint64_t at_us, lost, progress_done, progress_total;
+} rc_eventview_t;
+
+/* Encodes an Event's body (not yet a Reply) into buf, replacing it. 0 or -1. */
+int rc_codec_event(rc_buf_t *buf, const rc_eventview_t *e);
+
+/* Appends Reply{id, event} (ev: an Event's body from rc_codec_event) to buf
+ * as an entry of a ReplyBatch; *reply_len is the Reply's own length (what a
+ * lone one sends). 0 or -1 (out of memory). */
+int rc_codec_event_entry(rc_buf_t *buf, uint64_t id, const uint8_t *ev, size_t len, size_t *reply_len);
+
 /* How many decoded messages (and their arenas) are not yet released, in the
  * whole process: tests check that it returns to what it was. */
 size_t rc_codec_live_messages(void);
@@ -246,5 +349,6 @@ size_t rc_codec_live_messages(void);
 extern const rc_wire_cover_t rc_codec_request_covers[];
 extern const rc_wire_cover_t rc_codec_reply_covers[];
 extern const rc_wire_cover_t rc_codec_worker_covers[];
+extern const rc_wire_cover_t rc_codec_observe_covers[];
 
 #endif

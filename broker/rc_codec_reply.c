@@ -108,6 +108,8 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
 {
     if (r->kind == RC_REPLY_STATS && r->stats)
         return reply_stats(buf, r);
+    if (r->kind > RC_REPLY_STATS) /* LIST, WORKERS, METRICS */
+        return rc_codec_reply_observe(buf, r);
 
     task_size_t tz = {0};
     uint32_t body_field = 0; /* none */
@@ -147,6 +149,9 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         break;
     case RC_REPLY_STATS: /* without stats: no body */
     case RC_REPLY_NONE:
+    case RC_REPLY_LIST: /* rc_codec_reply_observe */
+    case RC_REPLY_WORKERS:
+    case RC_REPLY_METRICS:
         break;
     }
     size_t message_len = len_of(r->message);
@@ -213,7 +218,8 @@ const rc_wire_cover_t rc_codec_reply_covers[] = {
              RC_FIELD_REPLY_CODE, RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK,
              RC_FIELD_REPLY_FETCH, RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS,
              RC_FIELD_REPLY_BATCH /* rc_codec_batch_entry, and the head written by the broker's outbox */,
-             RC_FIELD_REPLY_CLAMPED),
+             RC_FIELD_REPLY_LIST, RC_FIELD_REPLY_WORKERS, RC_FIELD_REPLY_EVENT,
+             RC_FIELD_REPLY_METRICS /* rc_codec_observe */, RC_FIELD_REPLY_CLAMPED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__clamped__descriptor, RC_FIELD_CLAMPED_FIELD,
              RC_FIELD_CLAMPED_REQUESTED, RC_FIELD_CLAMPED_USED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),

@@ -238,6 +238,8 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         req->n_entries = pb->batch->n_requests;
         return 0;
     default:
+        if (rc_codec_request_observe(pb, req) == 0)
+            return 0;
         *why = "request has no body (or one this broker does not know)";
         return -1;
     }
@@ -290,7 +292,8 @@ const rc_wire_cover_t rc_codec_request_covers[] = {
     RC_COVER("rc_codec: Request decoder", refcache__v1__request__descriptor, RC_FIELD_REQUEST_ID,
              RC_FIELD_REQUEST_SUBMIT, RC_FIELD_REQUEST_STATUS, RC_FIELD_REQUEST_WAIT, RC_FIELD_REQUEST_FETCH,
              RC_FIELD_REQUEST_CANCEL, RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS,
-             RC_FIELD_REQUEST_BATCH),
+             RC_FIELD_REQUEST_BATCH, RC_FIELD_REQUEST_LIST, RC_FIELD_REQUEST_WORKERS, RC_FIELD_REQUEST_WATCH,
+             RC_FIELD_REQUEST_METRICS /* their bodies: rc_codec_observe */),
     RC_COVER("rc_codec: Request decoder", refcache__v1__request_batch__descriptor,
              RC_FIELD_REQUEST_BATCH_REQUESTS),
     RC_COVER("rc_codec: Request decoder", refcache__v1__submit_request__descriptor,

@@ -201,6 +201,18 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
     return str_of(pb->ready->cacheable[i]);
 }
 
+rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    return str_of(pb->ready->host);
+}
+
+uint32_t rc_codec_wmsg_pid(const rc_wmsg_t *msg)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    return pb->ready->pid;
+}
+
 void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result)
 {
     const Refcache__V1__WorkerMessage *pb = msg->pb_;
@@ -371,7 +383,8 @@ const rc_wire_cover_t rc_codec_worker_covers[] = {
      .file = __FILE__,
      .message = &refcache__v1__ready__descriptor,
      .fields = RC_FIELDS(RC_FIELD_READY_FUNCTIONS, RC_FIELD_READY_CREDIT, RC_FIELD_READY_HEARTBEAT_MS,
-                         RC_FIELD_READY_CACHEABLE, RC_FIELD_READY_MAX_BATCH),
+                         RC_FIELD_READY_CACHEABLE, RC_FIELD_READY_MAX_BATCH, RC_FIELD_READY_HOST,
+                         RC_FIELD_READY_PID),
      /* The broker knows a worker by its routing id, which is the same. */
      .left_out = RC_FIELDS(RC_FIELD_READY_WORKER_ID)},
     RC_COVER(WMSG, refcache__v1__started__descriptor, RC_FIELD_STARTED_REF_ID, RC_FIELD_STARTED_ATTEMPT),

@@ -12,6 +12,7 @@
 
 #include "rc_common.h"
 #include "rc_key.h"
+#include "rc_log.h"
 
 /* Reads the clock for the message or timer pass about to be handled. */
 static void clock_read(rc_core_t *core, bool wall)
@@ -23,13 +24,10 @@ static void clock_read(rc_core_t *core, bool wall)
 
 void rc_core_note(const rc_core_t *core, const char *fmt, ...)
 {
-    if (!core->cfg.verbose)
-        return;
+    (void) core;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "refcache-broker: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    rc_logv(RC_LOG_INFO, "broker", fmt, ap);
     va_end(ap);
 }
 
@@ -93,6 +91,7 @@ void rc_core_flush(rc_core_t *core)
     rc_journal_flush(core);
     /* Last, as handing tasks back may have answered waiters. */
     rc_outbox_flush_all(core);
+    rc_observe_flush(core);
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -191,7 +190,7 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
         !core->peer_ids)
         return -1;
     zhashx_set_destructor(core->fns, fn_destroy);
-    if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0)
+    if (rc_random_bytes(core->key_secret, sizeof core->key_secret) != 0 || rc_observe_init(core) != 0)
         return -1;
     clock_read(core, true);
     core->started_mono_us = rc_core_mono_us(core);
@@ -206,6 +205,7 @@ void rc_core_fini(rc_core_t *core)
      * PROCESSING or waiting for a retry are in no list: the table is the one
      * place that has them all. */
     rc_runner_settle(core);
+    rc_observe_fini(core);
     if (core->tasks) {
         size_t n = 0;
         void **all = rc_table_snapshot(core->tasks, &n);
@@ -222,6 +222,7 @@ void rc_core_fini(rc_core_t *core)
     rc_peers_free_all(core);
     zhashx_destroy(&core->client_keys);
     zhashx_destroy(&core->worker_keys);
+    zhashx_destroy(&core->admin_keys);
     zhashx_destroy(&core->shared_ns);
     rc_buf_free(&core->out);
     rc_buf_free(&core->scratch);

@@ -7,17 +7,17 @@
  *   rc_runner    every state transition     rc_dispatch  credit, slots, batches
  *   rc_cache     records, cache, LRU, caps  rc_waiters   held replies and lanes
  *   rc_outbox    replies to clients         rc_handles   ref_ids on shared work
- *   rc_core.c    life cycle, clock, timers
+ *   rc_core.c    life cycle, clock, timers  rc_observe   List, Workers, Watch, Metrics (an observer)
  *
  * docs/architecture.md draws them and the path of a Submit and a Cancel. */
 #ifndef RC_CORE_H
 #define RC_CORE_H
 
 #include <czmq.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rc_board.h"
 #include "rc_broker.h"
 #include "rc_cache.h"
 #include "rc_codec.h"
@@ -26,6 +26,7 @@
 #include "rc_idem.h"
 #include "rc_journal.h"
 #include "rc_list.h"
+#include "rc_observe.h"
 #include "rc_ops.h"
 #include "rc_outbox.h"
 #include "rc_peers.h"
@@ -51,6 +52,7 @@ struct rc_fn {
     bool cacheable; /* some worker declared it cacheable */
     bool svc_known;
     uint64_t svc_ns; /* service time per task: a moving average of 1/8 */
+    struct rc_fnmetrics *metrics; /* rc_observe's histograms of it; NULL before its first task */
 };
 
 typedef struct {
@@ -121,11 +123,14 @@ struct rc_core {
     int64_t wall_off_us;
     rc_counters_t c;
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
-    zhashx_t *client_keys, *worker_keys;
+    zhashx_t *client_keys, *worker_keys; /* key -> its certificate's name */
+    zhashx_t *admin_keys;                /* among client_keys: those that see everything */
     zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
-    /* The in-process pool's doorbell (rc_pool_config_t): incremented after
-     * each cancel notice sent; NULL when there is none. */
-    atomic_uint_fast64_t *cancel_bell;
+    /* The cancel boards of the in-process pool's threads (rc_board.h),
+     * where a peer's is looked up when its Ready arrives; NULL without a
+     * pool. */
+    rc_board_registry_t *boards;
+    rc_observe_t *observe;
 };
 
 /* Life cycle. */

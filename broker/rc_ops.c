@@ -571,6 +571,12 @@ static int on_request(rc_core_t *core, const uint8_t *data, size_t len, zmq_msg_
             case RC_REQ_STATS:
                 on_stats(core, &req);
                 break;
+            case RC_REQ_LIST:
+            case RC_REQ_WORKERS:
+            case RC_REQ_WATCH:
+            case RC_REQ_METRICS:
+                rc_observe_request(core, &req);
+                break;
             case RC_REQ_BATCH:
                 break; /* handled above */
             }

@@ -116,6 +116,17 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     w->nfns = k;
     w->heartbeat_ms = m->heartbeat_ms;
     w->ready = true;
+    w->joined_us = rc_core_mono_us(core);
+    w->pid = rc_codec_wmsg_pid(m);
+    rc_str_t host = rc_codec_wmsg_host(m);
+    w->host[0] = '\0';
+    if (host.len && printable(host.ptr, host.len))
+        snprintf(w->host, sizeof w->host, "%.*s", (int) host.len, host.ptr);
+    /* Once per Ready (the look-up takes the registry's mutex): a thread of
+     * the broker's own pool registered its board under this id before it
+     * sent this Ready. */
+    if (core->boards)
+        w->board = rc_board_find(core->boards, w->id);
     rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
 }

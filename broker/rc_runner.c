@@ -115,7 +115,7 @@ static bool handle_event(rc_event_t e)
 
 /* Shows an applied transition to the observers: the one hook. */
 static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int from, int to, uint32_t actions,
-                    int code)
+                    int code, const rc_peer_t *worker)
 {
     rc_runner_t *r = &core->runner;
     if (!r->n_observers)
@@ -127,7 +127,8 @@ static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int 
                       .event = ev->event,
                       .actions = actions,
                       .code = code,
-                      .cause = &ev->cause};
+                      .cause = &ev->cause,
+                      .worker = worker};
     for (unsigned i = 0; i < r->n_observers; i++)
         r->observers[i].fn(r->observers[i].arg, &note);
 }
@@ -163,7 +164,7 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             from = RC_NEW;
             rc_handles_attach(core, ev->handle);
         }
-        observe(core, t, ev, from, to, a, tr.code);
+        observe(core, t, ev, from, to, a, tr.code, NULL);
         return true;
     }
 
@@ -182,8 +183,11 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             memcpy(n->notice.ref, t->ref, 16);
         }
     }
-    if (a & RC_ACT_UNBIND)
+    rc_peer_t *held = NULL;
+    if (a & RC_ACT_UNBIND) {
+        held = t->worker;
         t->worker = NULL;
+    }
     if (a & RC_ACT_CANCEL_RETRY)
         rc_timers_cancel(core->timers, &t->timer);
     if (a & RC_ACT_CANCEL_DEADLINE)
@@ -257,7 +261,7 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             for (rc_handle_t *h = NULL; core->runner.n_observers && (h = rc_handles_next(core, t, h));) {
                 rc_ev_t one = *ev;
                 one.handle = h;
-                observe(core, t, &one, rc_handles_state(t, h), RC_GONE, RC_ACT_FORGET, 0);
+                observe(core, t, &one, rc_handles_state(t, h), RC_GONE, RC_ACT_FORGET, 0, NULL);
             }
             rc_handles_drop(core, t);
         }
@@ -289,7 +293,7 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
         if (t->flags & F_HANDLES)
             rc_handles_finish(core, t);
     }
-    observe(core, t, ev, from, tr.next, a, tr.code);
+    observe(core, t, ev, from, tr.next, a, tr.code, held);
     return true;
 }
 

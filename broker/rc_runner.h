@@ -69,6 +69,7 @@ typedef struct {
     uint32_t actions; /* RC_ACT_* */
     int code;         /* the code recorded (FAILED, CANCELLED) */
     const rc_cause_t *cause;
+    const rc_peer_t *worker; /* the worker that held the task until this transition (unbind), or NULL */
 } rc_note_t;
 
 typedef void(rc_observer_fn)(void *arg, const rc_note_t *note);

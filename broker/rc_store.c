@@ -22,8 +22,9 @@
 #include <unistd.h>
 
 #define QUEUE_MAX_DEFAULT (64u << 20)
-#define GROUP_MIN_CAP     (64u << 10)
-#define SPARE_MAX         4
+#define GROUP_MIN_CAP     4096u      /* a group's first buffer; doubled as it fills */
+#define SPARE_MAX         64         /* committed groups kept for reuse */
+#define SPARE_CAP_MAX     (1u << 20) /* larger buffers are freed, not kept */
 #define RETRY_MAX_US      2000000u
 
 static uint64_t now_us(void)
@@ -91,7 +92,7 @@ static void recycle(rc_store_t *self, rc_store_group_t *g)
 {
     while (g) {
         rc_store_group_t *next = g->next;
-        if (self->nspare < SPARE_MAX && g->cap <= 4 * GROUP_MIN_CAP * 16) {
+        if (self->nspare < SPARE_MAX && g->cap <= SPARE_CAP_MAX) {
             g->len = 0;
             g->nops = 0;
             g->next = self->spare;
@@ -195,14 +196,15 @@ static void *writer_main(void *arg)
                 self->st.max_commit_us =
                     t_commit > self->st.max_commit_us ? t_commit : self->st.max_commit_us;
             }
-            uint64_t seq = 0, bytes = 0, groups = 0;
+            uint64_t seq = 0, bytes = 0, groups = 0, charged = 0;
             for (rc_store_group_t *g = batch; g; g = g->next, groups++) {
                 seq = g->seq;
                 bytes += g->len;
+                charged += g->charged;
             }
             if (code == 0) {
                 self->st.groups_committed += groups;
-                atomic_fetch_sub(&self->queued_bytes, bytes);
+                atomic_fetch_sub(&self->queued_bytes, charged);
                 atomic_store(&self->durable, seq);
                 atomic_store(&self->write_error, 0);
                 publish(self, false); /* counters first: a waiter woken next sees them */
@@ -226,7 +228,7 @@ static void *writer_main(void *arg)
                 backoff = backoff * 2 > RETRY_MAX_US ? RETRY_MAX_US : backoff * 2;
                 if (closing && ++close_tries >= 3) {
                     self->close_code = code;
-                    atomic_fetch_sub(&self->queued_bytes, bytes);
+                    atomic_fetch_sub(&self->queued_bytes, charged);
                     pthread_mutex_lock(&self->mu);
                     recycle(self, retained);
                     pthread_mutex_unlock(&self->mu);
@@ -582,7 +584,10 @@ uint64_t rc_store_group(rc_store_t *self)
     rc_store_group_t *g = self->building;
     self->building = NULL;
     uint64_t seq = g->seq = ++self->last_seq; /* g is the writer's once queued */
-    atomic_fetch_add(&self->queued_bytes, g->len);
+    /* The bound counts the memory held, not only the bytes used: many small
+     * groups must not hold far more than queue_max. */
+    g->charged = g->cap + sizeof *g;
+    atomic_fetch_add(&self->queued_bytes, g->charged);
     pthread_mutex_lock(&self->mu);
     if (self->q_tail)
         self->q_tail->next = g;

@@ -61,8 +61,9 @@ typedef struct {
      * relaxed_sync_ms, whole groups only. */
     int relaxed;
     unsigned relaxed_sync_ms; /* relaxed mode: fsync at least this often; 0: 1000 */
-    /* Bytes queued for the writer (built, handed over, not yet committed)
-     * beyond which put() refuses with RC_STORE_EBEHIND; 0: 64 MiB. */
+    /* Memory of the groups handed to the writer and not yet committed, plus
+     * the bytes of the group being built, beyond which put() refuses with
+     * RC_STORE_EBEHIND; 0: 64 MiB. */
     size_t queue_max;
     /* Page size of a store created now (a power of two, 4096..65536); 0: 16384
      * (a small commit writes a few pages to the WAL: small pages keep it cheap;
@@ -78,10 +79,12 @@ typedef struct {
 
 /* Counters, for stats and measurements. */
 typedef struct {
-    uint64_t live_records, live_bytes; /* live records and their encoded bytes */
-    uint64_t stored_bytes;             /* bytes of all segments (live + not yet compacted) */
-    uint64_t segments;                 /* rows */
-    uint64_t file_bytes;               /* the database file plus its WAL, as the writer last saw them */
+    uint64_t live_records; /* keys with a value */
+    uint64_t live_bytes;   /* bytes that must stay: their records, and the tombstones still
+                            * shadowing older records of deleted keys */
+    uint64_t stored_bytes; /* bytes of all segments (live + not yet compacted) */
+    uint64_t segments;     /* rows */
+    uint64_t file_bytes;   /* the database file plus its WAL, as the writer last saw them */
     uint64_t groups_committed, transactions, records_written, puts_coalesced;
     uint64_t compaction_steps, compaction_bytes_read, checkpoints;
     /* The writer's longest pauses so far: a transaction, a compaction step, a

@@ -177,17 +177,54 @@ int rc_store_rec_next(const uint8_t *seg, size_t len, size_t *pos, uint64_t base
 
 /* ---- the key index: open addressing with linear probing; each slot keeps
  * the key's hash beside the entry pointer, so a probe touches the entry only
- * when the hashes match (a miss costs one cache line, not a chain walk) ---- */
+ * when the hashes match (a miss costs one cache line, not a chain walk).
+ * Growing is incremental: a new table twice the size takes the inserts while
+ * every insert and removal moves 16 slots of the old one over (an old slot
+ * moved or removed is marked, so that probes go on past it), so that no call
+ * pays for rehashing a million keys at once. ---- */
 
-static size_t kd_slot(rc_store_t *self, const uint8_t *key, size_t klen, uint32_t hash)
+#define KD_MOVED ((rc_store_kent_t *) 1)
+#define KD_STEP  16
+
+static rc_store_kent_t *find_in(rc_store_kslot_t *t, size_t n, const uint8_t *key, size_t klen, uint32_t hash,
+                                size_t *slot)
 {
-    size_t mask = self->nbuckets - 1, i = hash & mask;
+    size_t mask = n - 1, i = hash & mask;
     for (;; i = (i + 1) & mask) {
-        rc_store_kslot_t *s = &self->buckets[i];
-        if (!s->e)
-            return i;
-        if (s->hash == hash && s->e->klen == klen && memcmp(s->e->key, key, klen) == 0)
-            return i;
+        rc_store_kent_t *e = t[i].e;
+        if (!e) {
+            *slot = i;
+            return NULL;
+        }
+        if (e != KD_MOVED && t[i].hash == hash && e->klen == klen && memcmp(e->key, key, klen) == 0) {
+            *slot = i;
+            return e;
+        }
+    }
+}
+
+static void place_new(rc_store_t *self, rc_store_kslot_t s)
+{
+    size_t mask = self->nbuckets - 1, i = s.hash & mask;
+    while (self->buckets[i].e)
+        i = (i + 1) & mask;
+    self->buckets[i] = s;
+}
+
+static void migrate(rc_store_t *self)
+{
+    for (int k = 0; k < KD_STEP && self->old; k++) {
+        if (self->old_cursor == self->nold) {
+            free(self->old);
+            self->old = NULL;
+            self->nold = self->old_cursor = 0;
+            break;
+        }
+        rc_store_kslot_t *s = &self->old[self->old_cursor++];
+        if (s->e && s->e != KD_MOVED) {
+            place_new(self, *s);
+            s->e = KD_MOVED;
+        }
     }
 }
 
@@ -199,27 +236,27 @@ void rc_store_kd_prefetch(rc_store_t *self, uint32_t hash)
 
 rc_store_kent_t *rc_store_kd_find(rc_store_t *self, const uint8_t *key, size_t klen, uint32_t hash)
 {
-    if (!self->nbuckets)
-        return NULL;
-    return self->buckets[kd_slot(self, key, klen, hash)].e;
+    size_t slot;
+    rc_store_kent_t *e =
+        self->nbuckets ? find_in(self->buckets, self->nbuckets, key, klen, hash, &slot) : NULL;
+    if (!e && self->old)
+        e = find_in(self->old, self->nold, key, klen, hash, &slot);
+    return e;
 }
 
 static int kd_grow(rc_store_t *self)
 {
+    while (self->old)
+        migrate(self); /* never two migrations at once (cannot happen: see rc_store_kd_get) */
     size_t n = self->nbuckets ? self->nbuckets * 2 : 4096;
     rc_store_kslot_t *b = calloc(n, sizeof *b);
     if (!b)
         return -1;
-    for (size_t i = 0; i < self->nbuckets; i++) {
-        rc_store_kslot_t s = self->buckets[i];
-        if (!s.e)
-            continue;
-        size_t j = s.hash & (n - 1);
-        while (b[j].e)
-            j = (j + 1) & (n - 1);
-        b[j] = s;
+    if (self->nbuckets) {
+        self->old = self->buckets;
+        self->nold = self->nbuckets;
+        self->old_cursor = 0;
     }
-    free(self->buckets);
     self->buckets = b;
     self->nbuckets = n;
     return 0;
@@ -227,32 +264,49 @@ static int kd_grow(rc_store_t *self)
 
 rc_store_kent_t *rc_store_kd_get(rc_store_t *self, const uint8_t *key, size_t klen, uint32_t hash)
 {
-    /* At most 3/4 full, so probe runs stay short. */
+    /* At most 3/4 full, so probe runs stay short. A migration ends after
+     * nold/16 inserts, long before the new table (twice the size) is 3/4 full. */
     if ((self->nkeys + 1) * 4 > self->nbuckets * 3 && kd_grow(self) < 0)
         return NULL;
-    size_t i = kd_slot(self, key, klen, hash);
-    if (self->buckets[i].e)
-        return self->buckets[i].e;
-    rc_store_kent_t *e = malloc(sizeof *e + klen);
+    migrate(self);
+    size_t slot;
+    rc_store_kent_t *e = find_in(self->buckets, self->nbuckets, key, klen, hash, &slot);
+    if (e)
+        return e;
+    size_t old_slot;
+    if (self->old && (e = find_in(self->old, self->nold, key, klen, hash, &old_slot)))
+        return e;
+    e = malloc(sizeof *e + klen);
     if (!e)
         return NULL;
     memset(e, 0, sizeof *e);
     e->hash = hash;
     e->klen = (uint8_t) klen;
     memcpy(e->key, key, klen);
-    self->buckets[i].hash = hash;
-    self->buckets[i].e = e;
+    self->buckets[slot].hash = hash;
+    self->buckets[slot].e = e;
     self->nkeys++;
     return e;
 }
 
 void rc_store_kd_remove(rc_store_t *self, rc_store_kent_t *e)
 {
+    migrate(self);
     size_t mask = self->nbuckets - 1, i = e->hash & mask;
     while (self->buckets[i].e && self->buckets[i].e != e)
         i = (i + 1) & mask;
-    if (!self->buckets[i].e)
+    if (!self->buckets[i].e) {
+        /* Not moved yet: mark its old slot, probes go on past it. */
+        size_t omask = self->nold - 1, j = e->hash & omask;
+        while (self->old && self->old[j].e && self->old[j].e != e)
+            j = (j + 1) & omask;
+        if (!self->old || !self->old[j].e)
+            return;
+        self->old[j].e = KD_MOVED;
+        free(e);
+        self->nkeys--;
         return;
+    }
     free(e);
     self->nkeys--;
     /* Backward-shift deletion: pull later members of the run into the hole
@@ -273,9 +327,13 @@ void rc_store_kd_clear(rc_store_t *self)
 {
     for (size_t i = 0; i < self->nbuckets; i++)
         free(self->buckets[i].e);
+    for (size_t i = 0; i < self->nold; i++)
+        if (self->old[i].e != KD_MOVED)
+            free(self->old[i].e);
     free(self->buckets);
-    self->buckets = NULL;
-    self->nbuckets = self->nkeys = 0;
+    free(self->old);
+    self->buckets = self->old = NULL;
+    self->nbuckets = self->nkeys = self->nold = self->old_cursor = 0;
 }
 
 /* ---- the segment table: sorted by id (ids only grow), removed rows marked

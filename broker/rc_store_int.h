@@ -37,7 +37,7 @@ typedef struct rc_store_group {
     struct rc_store_group *next;
     uint64_t seq;
     uint8_t *data;
-    size_t len, cap;
+    size_t len, cap, charged; /* charged: what it counts against queue_max once queued */
     uint32_t nops;
 } rc_store_group_t;
 
@@ -101,8 +101,8 @@ struct rc_store {
     int close_code;
 
     /* The writer's own (and the opener's, before the thread starts). */
-    rc_store_kslot_t *buckets;
-    size_t nbuckets, nkeys;
+    rc_store_kslot_t *buckets, *old; /* old: the table being moved into buckets */
+    size_t nbuckets, nkeys, nold, old_cursor;
     rc_store_seg_t *segs;
     size_t nsegs, segs_cap, segs_gone, cursor;
     uint64_t next_ver, next_seg, max_ver;

@@ -4,7 +4,9 @@
  * command and prints its outcome. */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
+#include "rc_cli.h"
 #include "rc_cli_diag.h"
+#include "rc_cli_observe.h"
 #include "rc_cli_show.h"
 #include "rc_common.h"
 #include "rc_json.h"
@@ -37,6 +39,10 @@ static const char *const global_help =
     "  cancel REF                                  cancel a PENDING or PROCESSING task\n"
     "  delete REF                                  drop a terminal task and its result\n"
     "  stats                                       show the broker's counters\n"
+    "  list [--state S] [--function F] [--limit N] the newest tasks, with their state\n"
+    "  workers                                     the worker threads, their load and functions\n"
+    "  events [--ref REF]                          the live stream of transitions (Ctrl-C ends it)\n"
+    "  top                                         a live view: counts, rates, functions, workers\n"
     "  keygen PATH                                 write a CURVE certificate: PATH and PATH_secret\n"
     "\n"
     "global options (before or after the command; [the environment variable]):\n";
@@ -98,6 +104,26 @@ static const char *s_command_help(rc_cmd_t cmd)
                "Writes a new CURVE certificate: PATH (public) and PATH_secret (mode 0600).\n"
                "An existing PATH or PATH_secret is left alone (the broker or client using it\n"
                "would be locked out) unless --force is given.\n\n";
+    case RC_CMD_LIST:
+        return "usage: refcache list [--state S[,S...]] [--function F] [--limit N] [options]\n\n"
+               "Shows the newest tasks (of --namespace's namespace, or of every one with -A),\n"
+               "newest first: ref_id, state, function, age, attempt, progress. Under CURVE a\n"
+               "client sees only its own tasks (an admin key sees all).\n\n";
+    case RC_CMD_WORKERS:
+        return "usage: refcache workers\n\n"
+               "Shows the broker's worker threads: id, host and pid, whether ready, tasks held\n"
+               "of its credit, tasks ended, since when, when last heard, functions. Under CURVE\n"
+               "it needs an admin key.\n\n";
+    case RC_CMD_EVENTS:
+        return "usage: refcache events [--ref REF] [--function F] [-A] [--count N]\n\n"
+               "Streams every transition as it happens: the task, its function, the event,\n"
+               "old and new state, attempt, worker, and who asked (a CURVE key's name or a\n"
+               "connection); a cancel's stop shows when the worker confirms it. A watcher\n"
+               "too slow to keep up is told how many events it lost. Ctrl-C ends it (exit 0).\n\n";
+    case RC_CMD_TOP:
+        return "usage: refcache top [--interval MS] [-n N]\n\n"
+               "A live view, refreshed every second: tasks by state, rates, the busiest\n"
+               "functions, the workers. q or Ctrl-C quits and leaves the terminal clean.\n\n";
     default:
         return global_help;
     }
@@ -111,12 +137,8 @@ static void s_help(rc_cmd_t cmd)
         fputs(exit_help, stdout);
 }
 
-/* Everything one run needs, so that helpers take one argument. */
-typedef struct {
-    rc_cli_args_t *args;
-    refcache_client_t *client;
-    bool tty; /* stderr is a terminal and the output is for a person: progress bars */
-} cli_t;
+/* Everything one run needs (rc_cli.h), so that helpers take one argument. */
+typedef struct rc_cli cli_t;
 
 /* The signal that interrupted a call: the CLI exits 128 + it. */
 static volatile sig_atomic_t s_signal;
@@ -560,6 +582,27 @@ static int s_cmd_keygen(rc_cli_args_t *a)
     return RC_EXIT_OK;
 }
 
+/* The helpers above, for the commands of rc_cli_observe.c (rc_cli.h). */
+int rc_cli_report(rc_cli_t *cli, int rc)
+{
+    return s_report(cli, rc);
+}
+
+rc_json_t *rc_cli_json_start(rc_cli_t *cli, int rc)
+{
+    return s_json_start(cli, rc);
+}
+
+void rc_cli_json_emit(rc_json_t *json)
+{
+    s_json_emit(json);
+}
+
+void rc_cli_json_task(rc_json_t *json, const refcache_task_view_t *t)
+{
+    s_json_task(json, t, false, false);
+}
+
 int main(int argc, char **argv)
 {
     /* Ctrl-C and SIGTERM: the blocking call returns, the exit status says
@@ -625,6 +668,15 @@ int main(int argc, char **argv)
         break;
     case RC_CMD_STATS:
         rc = s_cmd_stats(&cli);
+        break;
+    case RC_CMD_LIST:
+        rc = rc_cli_observe_list(&cli);
+        break;
+    case RC_CMD_WORKERS:
+        rc = rc_cli_observe_workers(&cli);
+        break;
+    case RC_CMD_EVENTS:
+        rc = rc_cli_observe_events(&cli);
         break;
     default:
         rc = RC_EXIT_USAGE;

@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static const char *const cmd_names[] = {NULL,     "submit", "status", "wait",  "fetch",
-                                        "cancel", "delete", "stats",  "keygen"};
+static const char *const cmd_names[] = {NULL,     "submit", "status", "wait",    "fetch",  "cancel", "delete",
+                                        "stats",  "keygen", "list",   "workers", "events", "top"};
 
 const char *rc_cli_cmd_name(rc_cmd_t cmd)
 {
@@ -69,13 +70,14 @@ static rc_cmd_t s_command(const char *name)
 /* Scopes (rc_opts): before the command, and one per command. */
 #define SCOPE_TOP    1u
 #define SCOPE(cmd)   (1u << (cmd))
-#define SCOPE_ALL    (SCOPE_TOP | 0x3FEu)
+#define SCOPE_ALL    (SCOPE_TOP | 0x3FFEu)
 #define SCOPE_NOWAIT (SCOPE_ALL & ~SCOPE(RC_CMD_WAIT))
 
 typedef struct {
     rc_cli_args_t *args;
     uint64_t length; /* fetch --length, UINT64_MAX when not given */
     bool curve_server_alias;
+    const char *states; /* list --state, parsed after */
 } parse_t;
 
 /* The CLI's options: one table for parsing and for --help. */
@@ -159,13 +161,69 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = fetch;
     t[n++] = (rc_opt_t) RC_OPT_STR_("output", 'o', a->out_file, "FILE", "write the bytes to FILE");
     t[n - 1].scope = fetch;
+    /* list, events */
+    unsigned list = SCOPE(RC_CMD_LIST), events = SCOPE(RC_CMD_EVENTS);
+    t[n++] = (rc_opt_t) RC_OPT_STR_("state", 0, p->states, "S[,S...]",
+                                    "only tasks in these states (PENDING, PROCESSING, COMPLETE,\n"
+                                    "FAILED, CANCELLED)");
+    t[n - 1].scope = list;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("function", 0, a->function, "F", "only tasks of function F");
+    t[n - 1].scope = list | events;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("limit", 0, a->limit, 1, 1000000, "N", "show at most N tasks (100)");
+    t[n - 1].scope = list;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("newer-than", 0, a->newer_than_s, 1, UINT32_MAX, "S",
+                                     "only tasks accepted in the last S seconds");
+    t[n - 1].scope = list;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("older-than", 0, a->older_than_s, 1, UINT32_MAX, "S",
+                                     "only tasks accepted more than S seconds ago");
+    t[n - 1].scope = list;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("cursor", 0, a->cursor, "C", "continue from a page's next_cursor");
+    t[n - 1].scope = list;
+    t[n++] = (rc_opt_t) RC_OPT_FLAG_("all-namespaces", 'A', a->all_namespaces,
+                                     "every namespace, not only --namespace's");
+    t[n - 1].scope = list | events | SCOPE(RC_CMD_TOP);
+    t[n++] = (rc_opt_t) RC_OPT_STR_("ref", 0, a->ref, "REF", "only the events of task REF");
+    t[n - 1].scope = events;
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("count", 0, a->count, 1, UINT64_MAX, "N",
+                                     "exit after N events (default: until Ctrl-C)");
+    t[n - 1].scope = events;
+    /* top */
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("interval", 0, a->interval_ms, 100, 3600000, "MS",
+                                     "refresh every MS (1000)");
+    t[n - 1].scope = SCOPE(RC_CMD_TOP);
+    t[n++] = (rc_opt_t) RC_OPT_UINT_("iterations", 'n', a->iterations, 1, UINT64_MAX, "N",
+                                     "exit after N refreshes (default: until q or Ctrl-C)");
+    t[n - 1].scope = SCOPE(RC_CMD_TOP);
     /* keygen */
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("force", 0, a->force, "replace an existing key pair at PATH");
     t[n - 1].scope = SCOPE(RC_CMD_KEYGEN);
     return n;
 }
 
-#define TABLE_MAX 32
+#define TABLE_MAX 48
+
+/* --state S[,S...] into a set of REFCACHE_STATE_BIT()s; 0 or a usage error. */
+static int s_states(const char *list, unsigned *states, char *err, size_t errlen)
+{
+    static const char *const names[] = {NULL, "PENDING", "PROCESSING", "COMPLETE", "FAILED", "CANCELLED"};
+    *states = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (int s = 1; s <= 5; s++)
+            if (n == strlen(names[s]) && strncasecmp(p, names[s], n) == 0)
+                found = s;
+        if (!found)
+            return s_usage(err, errlen, "list: --state takes PENDING, PROCESSING, COMPLETE, FAILED or CANCELLED, not '%.*s'",
+                           (int) n, p);
+        *states |= REFCACHE_STATE_BIT(found);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
 
 static int s_operand(void *ctx, const char *arg, unsigned *scope, char *err, size_t errlen)
 {
@@ -220,6 +278,8 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
         args->length = (uint32_t) p.length;
         args->have_length = true;
     }
+    if (p.states && s_states(p.states, &args->states, err, errlen))
+        return RC_EXIT_USAGE;
     if (args->cmd == RC_CMD_NONE) {
         if (args->help || args->version)
             return 0;
@@ -228,9 +288,10 @@ int rc_cli_parse(int argc, char **argv, const char *env_endpoint, rc_cli_args_t 
     if (args->help)
         return 0;
     const char *cmd = rc_cli_cmd_name(args->cmd);
-    if (args->cmd == RC_CMD_STATS) {
+    if (args->cmd == RC_CMD_STATS || args->cmd == RC_CMD_LIST || args->cmd == RC_CMD_WORKERS ||
+        args->cmd == RC_CMD_EVENTS || args->cmd == RC_CMD_TOP) {
         if (args->operand)
-            return s_usage(err, errlen, "stats: unexpected argument '%s'", args->operand);
+            return s_usage(err, errlen, "%s: unexpected argument '%s'", cmd, args->operand);
     } else if (!args->operand) {
         const char *what = args->cmd == RC_CMD_SUBMIT   ? "FUNCTION"
                            : args->cmd == RC_CMD_KEYGEN ? "PATH"

@@ -36,7 +36,11 @@ typedef enum {
     RC_CMD_CANCEL,
     RC_CMD_DELETE,
     RC_CMD_STATS,
-    RC_CMD_KEYGEN
+    RC_CMD_KEYGEN,
+    RC_CMD_LIST,
+    RC_CMD_WORKERS,
+    RC_CMD_EVENTS,
+    RC_CMD_TOP
 } rc_cmd_t;
 
 typedef struct {
@@ -76,6 +80,19 @@ typedef struct {
     uint32_t length;
     bool have_length;
     const char *out_file;
+    /* list */
+    unsigned states; /* --state S[,S...]: REFCACHE_STATE_BIT()s; 0: every state */
+    const char *function;
+    uint32_t limit;  /* tasks to show in all (pages as needed); 0: 100 */
+    const char *cursor;
+    bool all_namespaces; /* list, events */
+    uint64_t newer_than_s, older_than_s;
+    /* events: --ref REF (and --function, --all-namespaces); --count N: exit after N */
+    const char *ref;
+    uint64_t count;
+    /* top: --interval MS, --iterations N (0: until q or Ctrl-C) */
+    uint32_t interval_ms;
+    uint64_t iterations;
     /* keygen: replace an existing key pair */
     bool force;
 } rc_cli_args_t;

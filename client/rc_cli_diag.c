@@ -87,7 +87,9 @@ static probe_t s_probe_tcp(const char *hostport, char *what, size_t len)
 
 void rc_cli_diag_no_reply(FILE *out, const char *endpoint, int timeout_ms, bool curve)
 {
-    fprintf(out, "refcache: no reply from %s within %d ms\n", endpoint, timeout_ms);
+    /* The call waited timeout_ms beyond any time it asked the broker to hold
+     * its reply (submit --async-timeout, wait --timeout). */
+    fprintf(out, "refcache: no reply from %s (--timeout %d ms)\n", endpoint, timeout_ms);
     char what[320] = "";
     probe_t p = PROBE_UNKNOWN;
     if (strncmp(endpoint, "tcp://", 6) == 0) {

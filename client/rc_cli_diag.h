@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Writes the explanation for "no reply from endpoint within timeout_ms"
+/* Writes the explanation for "no reply from endpoint" (timeout_ms: the --timeout)
  * (several lines, each starting "refcache: "), after probing the endpoint:
  * tcp://HOST:PORT by a TCP connection (refused, accepted, no answer, a
  * host that does not resolve), ipc://PATH by the socket file. curve: the

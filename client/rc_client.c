@@ -5,6 +5,7 @@
 #include "rc_arena.h"
 #include "rc_buf.h"
 #include "rc_client_codec.h"
+#include "rc_client_int.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 #include "rc_wire.h"
@@ -35,6 +36,7 @@ struct refcache_client {
     unsigned out_n, max_batch;
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
+    rc_client_watch_t watch; /* rc_client_observe.c's */
 };
 
 static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -358,6 +360,29 @@ int refcache_client_send_stats(refcache_client_t *self, uint64_t *id)
     return s_send_ref(self, &r, id);
 }
 
+int rc_client_send_pb(refcache_client_t *self, ProtobufCMessage *request, uint64_t *id)
+{
+    uint64_t rid = ++self->next_id;
+    ((Refcache__V1__Request *) request)->id = rid;
+    size_t len = protobuf_c_message_get_packed_size(request);
+    int rc = REFCACHE_ENOMEM;
+    uint8_t *at = s_queue(self, len, &rc);
+    if (!at)
+        return rc;
+    protobuf_c_message_pack(request, at);
+    return s_commit(self, at, len, rid, id);
+}
+
+const char *rc_client_namespace(const refcache_client_t *self)
+{
+    return self->namespace_name;
+}
+
+rc_client_watch_t *rc_client_watch_state(refcache_client_t *self)
+{
+    return &self->watch;
+}
+
 /* ------------------------------------------------------------ receiving */
 
 /* Waits until the socket is readable or the deadline (monotonic us) passes. */
@@ -471,6 +496,12 @@ static int s_await(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, re
             return REFCACHE_EREPLY; /* OK must carry its body */
         return out->code;
     }
+}
+
+int rc_client_await(refcache_client_t *self, uint64_t id, int timeout_ms, refcache_reply_kind_t kind,
+                    refcache_reply_t *out)
+{
+    return s_await(self, id, (uint64_t) (timeout_ms > 0 ? timeout_ms : 0), kind, out);
 }
 
 static uint64_t s_timeout(int timeout_ms, uint32_t hold_ms)

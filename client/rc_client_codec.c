@@ -197,6 +197,11 @@ static void s_fill_stats(refcache_stats_t *s, const Refcache__V1__StatsReply *r)
     snprintf(s->version, sizeof s->version, "%s", r->version ? r->version : "");
 }
 
+int rc_client_codec_task(refcache_task_view_t *t, const void *task_info)
+{
+    return s_fill_task(t, task_info);
+}
+
 /* The view of a Reply protobuf-c unpacked. */
 static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
 {
@@ -246,8 +251,8 @@ static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
         s_fill_stats(&out->stats, r->stats);
         break;
     default:
-        out->kind = REFCACHE_REPLY_NONE;
-        break;
+        /* List, Workers, Event, Metrics (rc_client_observe), or none. */
+        return rc_client_codec_reply_observe(out, r);
     }
     return 0;
 }
@@ -408,7 +413,8 @@ bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t 
 const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(ENC, refcache__v1__request__descriptor, RC_FIELD_REQUEST_ID, RC_FIELD_REQUEST_SUBMIT,
              RC_FIELD_REQUEST_STATUS, RC_FIELD_REQUEST_WAIT, RC_FIELD_REQUEST_FETCH, RC_FIELD_REQUEST_CANCEL,
-             RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS, RC_FIELD_REQUEST_BATCH),
+             RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS, RC_FIELD_REQUEST_BATCH, RC_FIELD_REQUEST_LIST,
+             RC_FIELD_REQUEST_WORKERS, RC_FIELD_REQUEST_WATCH, RC_FIELD_REQUEST_METRICS /* rc_client_observe */),
     RC_COVER(ENC, refcache__v1__request_batch__descriptor, RC_FIELD_REQUEST_BATCH_REQUESTS),
     RC_COVER(ENC, refcache__v1__submit_request__descriptor, SUBMIT(FUNCTION), SUBMIT(PARAMS), SUBMIT(PAYLOAD),
              SUBMIT(ASYNC_TIMEOUT_MS), SUBMIT(DEADLINE_MS), SUBMIT(MAX_RETRIES), SUBMIT(TTL_S),
@@ -429,6 +435,8 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(DEC, refcache__v1__reply__descriptor, RC_FIELD_REPLY_ID, RC_FIELD_REPLY_CODE,
              RC_FIELD_REPLY_MESSAGE, RC_FIELD_REPLY_SUBMIT, RC_FIELD_REPLY_TASK, RC_FIELD_REPLY_FETCH,
              RC_FIELD_REPLY_CANCEL, RC_FIELD_REPLY_DELETE, RC_FIELD_REPLY_STATS, RC_FIELD_REPLY_BATCH,
+             RC_FIELD_REPLY_LIST, RC_FIELD_REPLY_WORKERS, RC_FIELD_REPLY_EVENT,
+             RC_FIELD_REPLY_METRICS /* rc_client_observe */,
              RC_FIELD_REPLY_CLAMPED /* the fast path declines it: counted from protobuf-c's */),
     RC_COVER(DEC, refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
     /* Counted, each read by protobuf-c; the message names them for people. */

@@ -93,11 +93,22 @@ enum {
  * (read them with rc_wire_entry). False for anything else: a lone Reply. */
 bool rc_client_codec_reply_batch(const uint8_t *data, size_t len, const uint8_t **run, const uint8_t **end);
 
+/* The view of a TaskInfo protobuf-c unpacked (for List's pages): 0 or
+ * REFCACHE_EREPLY. */
+int rc_client_codec_task(refcache_task_view_t *t, const void *task_info);
+
+/* The part of the protobuf-c reader for List, Workers, Event and Metrics
+ * replies (rc_client_observe.c): sets out's kind, and its event or body_
+ * (the unpacked body, in the reply's memory); REFCACHE_REPLY_NONE for a
+ * reply without a body. 0 or REFCACHE_EREPLY. */
+int rc_client_codec_reply_observe(refcache_reply_t *out, const void *reply);
+
 /* The fast reader, and protobuf-c's where it declines. */
 int rc_client_codec_reply(const uint8_t *data, size_t len, ProtobufCAllocator *alloc, refcache_reply_t *out);
 
 /* What the codec writes and reads of each message, field by field, for
  * test_wire_drift (rc_wire.h); ended by a zeroed entry. */
 extern const rc_wire_cover_t rc_client_codec_covers[];
+extern const rc_wire_cover_t rc_client_observe_covers[];
 
 #endif

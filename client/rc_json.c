@@ -17,6 +17,7 @@ struct rc_json {
      * each outer one was at its first key. */
     unsigned depth;
     bool outer_first[RC_JSON_DEPTH];
+    char closer[RC_JSON_DEPTH]; /* '}' or ']' */
 };
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there
@@ -199,8 +200,53 @@ void rc_json_begin(rc_json_t *self, const char *key)
     }
     s_key(self, key);
     s_raw(self, "{", 1);
+    self->closer[self->depth] = '}';
     self->outer_first[self->depth++] = false;
     self->first = true;
+}
+
+void rc_json_array(rc_json_t *self, const char *key)
+{
+    if (self->depth >= RC_JSON_DEPTH) {
+        self->failed = true;
+        return;
+    }
+    s_key(self, key);
+    s_raw(self, "[", 1);
+    self->closer[self->depth] = ']';
+    self->outer_first[self->depth++] = false;
+    self->first = true;
+}
+
+/* The separator before an element of the array being written. */
+static bool s_element(rc_json_t *self)
+{
+    if (!self->depth || self->closer[self->depth - 1] != ']') {
+        self->failed = true;
+        return false;
+    }
+    if (!self->first)
+        s_raw(self, ", ", 2);
+    self->first = false;
+    return true;
+}
+
+void rc_json_element(rc_json_t *self)
+{
+    if (self->depth >= RC_JSON_DEPTH || !s_element(self)) {
+        self->failed = true;
+        return;
+    }
+    s_raw(self, "{", 1);
+    self->closer[self->depth] = '}';
+    self->outer_first[self->depth++] = false;
+    self->first = true;
+}
+
+void rc_json_element_str(rc_json_t *self, const char *value)
+{
+    if (s_element(self))
+        s_escaped(self, value ? value : "", value ? strlen(value) : 0);
 }
 
 void rc_json_end(rc_json_t *self)
@@ -209,8 +255,9 @@ void rc_json_end(rc_json_t *self)
         self->failed = true;
         return;
     }
-    s_raw(self, "}", 1);
-    self->first = self->outer_first[--self->depth];
+    self->depth--;
+    s_raw(self, &self->closer[self->depth], 1);
+    self->first = self->outer_first[self->depth];
 }
 
 const char *rc_json_finish(rc_json_t *self)

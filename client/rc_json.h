@@ -1,5 +1,6 @@
 /* rc_json: a tiny writer for one JSON object per call, as the CLI's --json
- * output and the bench's report need (objects nest up to RC_JSON_DEPTH). Strings are escaped so that the output is always
+ * output and the bench's report need (objects and arrays nest up to
+ * RC_JSON_DEPTH). Strings are escaped so that the output is always
  * valid JSON: valid UTF-8 passes through, control characters and every byte
  * that is not part of a valid UTF-8 sequence become \u00XX. */
 #ifndef RC_JSON_H
@@ -37,7 +38,15 @@ void rc_json_double(rc_json_t *self, const char *key, double value);
 /* Opens "key": { ... }, closed by rc_json_end; keys go into it meanwhile. */
 void rc_json_begin(rc_json_t *self, const char *key);
 
-/* Closes the object rc_json_begin opened. */
+/* Opens "key": [ ... ], closed by rc_json_end; its elements are objects
+ * (rc_json_element, each closed by rc_json_end) or strings
+ * (rc_json_element_str). */
+void rc_json_array(rc_json_t *self, const char *key);
+void rc_json_element(rc_json_t *self);
+void rc_json_element_str(rc_json_t *self, const char *value);
+
+/* Closes the object or array rc_json_begin, rc_json_array or
+ * rc_json_element opened. */
 void rc_json_end(rc_json_t *self);
 
 /* Closes the object (and any still open) and returns its text (owned by the writer); NULL if

@@ -222,8 +222,37 @@ typedef enum {
     REFCACHE_REPLY_FETCH,
     REFCACHE_REPLY_CANCEL,
     REFCACHE_REPLY_DELETE,
-    REFCACHE_REPLY_STATS
+    REFCACHE_REPLY_STATS,
+    REFCACHE_REPLY_LIST,    /* read with refcache_client_list */
+    REFCACHE_REPLY_WORKERS, /* read with refcache_client_workers */
+    REFCACHE_REPLY_EVENT,   /* one event of a watch */
+    REFCACHE_REPLY_METRICS  /* read with refcache_client_metrics */
 } refcache_reply_kind_t;
+
+/* Kinds of watch events (refcache.v1.EventKind). */
+enum {
+    REFCACHE_EVENT_TRANSITION = 0, /* a task changed (or an event applied to it) */
+    REFCACHE_EVENT_WATCHING = 1,   /* the first: the watch is on */
+    REFCACHE_EVENT_LOST = 2,       /* `lost` events were dropped before this one (the watcher was slow) */
+    REFCACHE_EVENT_HEARTBEAT = 3,  /* nothing happened for a while */
+    REFCACHE_EVENT_END = 4         /* the last: stopped (code OK) or dropped as too slow */
+};
+
+/* One event of a watch, as a view (the borrowing rule of refcache_reply_t).
+ * old_state / new_state REFCACHE_STATE_UNSPECIFIED mean "not there": before
+ * a submit, after the record went. */
+typedef struct {
+    int kind; /* REFCACHE_EVENT_* */
+    const char *ref_id, *function, *namespace_name;
+    int old_state, new_state;
+    const char *event; /* submit, dispatch, started, progress, result, failure, cancel, cancel_ack, ... */
+    uint32_t attempt;
+    const char *worker_id; /* "" when none */
+    int code;              /* the code the task recorded, or END's reason */
+    const char *client;    /* who asked (submit, cancel, delete): a CURVE key's name or "conn:<hex>" */
+    bool stop_confirmed;   /* cancel_ack: the worker confirmed that it stopped */
+    uint64_t at_us, lost, progress_done, progress_total;
+} refcache_event_t;
 
 /* A decoded reply from refcache_client_recv; everything in it borrows the client's
  * buffers and is valid until the next call on the client. */
@@ -238,6 +267,8 @@ typedef struct {
     int cancel_state;           /* REFCACHE_REPLY_CANCEL */
     bool found;                 /* REFCACHE_REPLY_DELETE */
     refcache_stats_t stats;     /* REFCACHE_REPLY_STATS */
+    refcache_event_t event;     /* REFCACHE_REPLY_EVENT */
+    const void *body_;          /* internal: LIST, WORKERS, METRICS as decoded */
     /* How many numbers of the request the broker used clamped to its
      * limits (a TTL, a timeout, a page length above them): the message
      * names each, with the value used. */
@@ -316,6 +347,122 @@ REFCACHE_EXPORT int refcache_client_delete(refcache_client_t *self, const char *
 
 /* Reads the broker's counters. */
 REFCACHE_EXPORT int refcache_client_stats(refcache_client_t *self, refcache_stats_t *stats, int timeout_ms);
+
+/* Seeing inside. Under CURVE, List and watches show a client only its own
+ * tasks, and Workers needs an admin key (the broker's --admin-allowed), which
+ * also sees every task; without CURVE everything is visible. */
+
+/* A bit per task state, for refcache_list_options_t.states. */
+#define REFCACHE_STATE_BIT(state) (1u << (state))
+
+/* What List returns: zero-init (or refcache_list_options_init) is the
+ * newest 100 tasks of the connection's namespace, in every state. */
+typedef struct {
+    unsigned states;            /* REFCACHE_STATE_BIT(s) | ...; 0: every state */
+    const char *function;       /* NULL or "": every function */
+    bool all_namespaces;        /* every namespace, not only the connection's */
+    uint64_t created_after_us;  /* only tasks accepted after (0: no bound) */
+    uint64_t created_before_us; /* only tasks accepted before (0: no bound) */
+    uint32_t limit;             /* tasks per page, at most 1000; 0: 100 */
+    const char *cursor;         /* NULL or "": from the newest; else a page's next_cursor */
+} refcache_list_options_t;
+
+/* One page of tasks, newest first (their views carry no result bytes, only
+ * result_size). A page may hold fewer than `limit` tasks yet have a
+ * next_cursor: the broker looks at a bounded number of records per call;
+ * call again with next_cursor until it is "". Free with
+ * refcache_task_list_destroy. */
+typedef struct refcache_task_list {
+    refcache_task_view_t *tasks;
+    size_t count;
+    char next_cursor[64]; /* "" when nothing older is left */
+    uint64_t scanned;     /* records the broker looked at */
+} refcache_task_list_t;
+
+/* One worker thread as the broker sees it. */
+typedef struct {
+    const char *worker_id;
+    const char *host; /* "" if it did not say */
+    uint32_t pid;     /* 0 if it did not say */
+    const char *const *functions;
+    size_t function_count;
+    uint32_t credit, tasks_held;
+    uint64_t joined_at_us, last_heard_at_us, tasks_ended;
+    bool ready; /* seen on both channels: it can take tasks */
+} refcache_worker_info_t;
+
+/* Free with refcache_worker_list_destroy. */
+typedef struct refcache_worker_list {
+    refcache_worker_info_t *workers;
+    size_t count;
+} refcache_worker_list_t;
+
+/* A histogram in microseconds: counts[i] tasks fell in (bounds_us[i-1],
+ * bounds_us[i]] of its refcache_metrics_t; the last count is above every
+ * bound (counts are not cumulative). */
+typedef struct {
+    const uint64_t *counts;
+    size_t count_n;
+    uint64_t sum_us, count;
+} refcache_histogram_t;
+
+typedef struct {
+    const char *function;
+    uint64_t queued; /* PENDING in its queue now */
+    refcache_histogram_t queue_time, run_time, cancel_stop_time;
+} refcache_function_metrics_t;
+
+/* Per-function histograms. Free with refcache_metrics_destroy. */
+typedef struct refcache_metrics {
+    const uint64_t *bounds_us;
+    size_t bound_count;
+    refcache_function_metrics_t *functions;
+    size_t function_count;
+} refcache_metrics_t;
+
+/* What a watch passes: zero-init is every event of the connection's
+ * namespace (the caller's own tasks under CURVE). */
+typedef struct {
+    const char *ref_id;   /* NULL or "": every task */
+    const char *function; /* NULL or "": every function */
+    bool all_namespaces;
+    uint32_t window; /* events it may be sent before acknowledging; 0: 1024, at most 4096 */
+} refcache_watch_options_t;
+
+REFCACHE_EXPORT void refcache_list_options_init(refcache_list_options_t *options);
+
+/* One page of tasks into *list_p (NULL on an error reply). */
+REFCACHE_EXPORT int refcache_client_list(refcache_client_t *self, const refcache_list_options_t *options,
+                                         refcache_task_list_t **list_p, int timeout_ms);
+REFCACHE_EXPORT void refcache_task_list_destroy(refcache_task_list_t **self_p);
+
+/* The broker's worker threads into *list_p. */
+REFCACHE_EXPORT int refcache_client_workers(refcache_client_t *self, refcache_worker_list_t **list_p,
+                                            int timeout_ms);
+REFCACHE_EXPORT void refcache_worker_list_destroy(refcache_worker_list_t **self_p);
+
+/* Per-function histograms of queue, run and cancel-to-stop time into *metrics_p. */
+REFCACHE_EXPORT int refcache_client_metrics(refcache_client_t *self, refcache_metrics_t **metrics_p,
+                                            int timeout_ms);
+REFCACHE_EXPORT void refcache_metrics_destroy(refcache_metrics_t **self_p);
+
+/* Starts a watch (one per client at a time) and waits for the broker to
+ * confirm it: from then on every transition that passes the options comes
+ * as an event. Read them with refcache_client_watch_next, which also
+ * acknowledges them (the broker sends a watcher at most its window ahead;
+ * beyond, events are dropped and a LOST event says how many). Other calls
+ * on the client meanwhile discard events. */
+REFCACHE_EXPORT int refcache_client_watch(refcache_client_t *self, const refcache_watch_options_t *options,
+                                          int timeout_ms);
+
+/* The next event of the watch into *event (a view valid until the next
+ * call); REFCACHE_ETIMEOUT if none came in timeout_ms. After an END event
+ * the watch is over. */
+REFCACHE_EXPORT int refcache_client_watch_next(refcache_client_t *self, refcache_event_t *event,
+                                               int timeout_ms);
+
+/* Ends the watch: the broker sends its END event, then answers. */
+REFCACHE_EXPORT int refcache_client_unwatch(refcache_client_t *self, int timeout_ms);
 
 /* A copy of a view that the caller owns (e.g. to keep a pipelined reply's
  * task past the next call); NULL on out of memory. */

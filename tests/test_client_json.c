@@ -94,6 +94,36 @@ static void test_nested(void **state)
     rc_json_destroy(&j);
 }
 
+static void test_arrays(void **state)
+{
+    (void) state;
+    rc_json_t *j = rc_json_new();
+    assert_non_null(j);
+    rc_json_array(j, "tasks");
+    rc_json_element(j);
+    rc_json_str(j, "ref_id", "a");
+    rc_json_array(j, "fns");
+    rc_json_element_str(j, "echo");
+    rc_json_element_str(j, "sl\"eep");
+    rc_json_end(j);
+    rc_json_end(j);
+    rc_json_element(j);
+    rc_json_end(j);
+    rc_json_end(j);
+    rc_json_array(j, "none");
+    rc_json_end(j);
+    rc_json_uint(j, "n", 2);
+    rc_json_array(j, "open"); /* closed by finish */
+    assert_string_equal(rc_json_finish(j), "{\"tasks\": [{\"ref_id\": \"a\", \"fns\": [\"echo\", \"sl\\\"eep\"]}, {}], "
+                                           "\"none\": [], \"n\": 2, \"open\": []}");
+    rc_json_destroy(&j);
+    /* An element outside an array is a mistake: no output. */
+    j = rc_json_new();
+    rc_json_element_str(j, "x");
+    assert_null(rc_json_finish(j));
+    rc_json_destroy(&j);
+}
+
 static void test_large_binary(void **state)
 {
     enum { N = 100000 };
@@ -121,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_object),
         cmocka_unit_test(test_large_binary),
         cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

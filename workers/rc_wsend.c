@@ -3,6 +3,7 @@
 #include "rc_wsend.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Sends msg (taken, also on failure). 0, or -1 if the socket refused it. */
 static int send_msg(void *sock, zmq_msg_t *msg)
@@ -207,6 +208,12 @@ int rc_wsend_announce(rc_wthread_t *w)
     ready.credit = (uint32_t) pool->credit;
     ready.max_batch = (uint32_t) (pool->credit < RESULTS_MAX ? pool->credit : RESULTS_MAX);
     ready.heartbeat_ms = (uint32_t) pool->heartbeat_ms;
+    /* Where it runs, for the broker's Workers list. */
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    ready.host = host;
+    ready.pid = (uint32_t) getpid();
     worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
     wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     wm.ready = &ready;

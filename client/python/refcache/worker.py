@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import socket
 import threading
 import time
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
@@ -222,6 +223,9 @@ class Worker:
         r.cacheable.extend(self.cacheable)
         r.credit = self.credit
         r.heartbeat_ms = self.heartbeat_ms
+        # Where it runs, for the broker's Workers list (`refcache workers`).
+        r.host = socket.gethostname()[:63]
+        r.pid = os.getpid()
         self._send_work(msg)
         self.announced.set()
 

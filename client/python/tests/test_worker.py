@@ -184,3 +184,21 @@ def test_worker_rejoins_restarted_broker(request):
     with refcache.Client(second.clients, timeout_ms=5000) as c:
         wait_for(lambda: c.stats()["workers"] == 1, timeout=10, what="worker rejoined")
         assert c.submit("pyupper", payload=b"b", async_timeout_ms=3000).result == b"B"
+
+
+def test_python_worker_shows_its_host_and_pid(bare_broker, start_worker):
+    """Ready carries the host and pid, which the broker's Workers shows."""
+    import json
+    import os
+    import socket
+    import subprocess
+
+    from conftest import cli_binary
+
+    start_worker(bare_broker, {"pyupper": upper})
+    out = subprocess.run([cli_binary(), "-e", bare_broker.clients, "--json", "workers"],
+                         capture_output=True, text=True, timeout=20, check=True).stdout
+    workers = json.loads(out)["workers"]
+    mine = [w for w in workers if "pyupper" in w["functions"]]
+    assert mine and all(w["pid"] == os.getpid() for w in mine)
+    assert all(w["host"] == socket.gethostname()[:63] for w in mine)

@@ -1,0 +1,14 @@
+# Seeing inside: the list index and the histograms as units; List, Workers,
+# Watch and Metrics against a real broker.
+rc_add_test(test_listidx SOURCES test_listidx.c LIBS rc_broker)
+rc_add_test(test_metrics SOURCES test_metrics.c LIBS rc_broker)
+rc_add_test(test_observe SOURCES test_observe.c LIBS rc_testkit TIMEOUT 120)
+
+# The CLI's list, workers and events, run as a user runs them (pytest).
+add_test(NAME cli_observe
+  COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_cli_observe.py)
+set_tests_properties(cli_observe PROPERTIES TIMEOUT 180
+  ENVIRONMENT "REFCACHE_BROKER=$<TARGET_FILE:refcache-broker>;REFCACHE_CLI=$<TARGET_FILE:refcache>;PYTHONDONTWRITEBYTECODE=1")
+
+# Who sees what under CURVE: client keys their own tasks, admin keys all.
+rc_add_test(test_observe_curve SOURCES test_observe_curve.c LIBS rc_testkit TIMEOUT 120)
