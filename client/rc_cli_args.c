@@ -135,6 +135,9 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = sub;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-cache", 0, a->no_cache, "never share this task through the cache");
     t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("request-key", 0, a->request_key, "K",
+                                    "an idempotency key: the same submit again gets\nthe first one's ref_id");
+    t[n - 1].scope = sub;
     /* submit, status, wait: what of the task is printed */
     unsigned shown = sub | SCOPE(RC_CMD_STATUS) | SCOPE(RC_CMD_WAIT);
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-preview", 0, a->no_preview,
