@@ -22,7 +22,7 @@ struct rc_broker {
     zactor_t *auth;    /* the ZAP handler, with CURVE */
     char auth_dir[64]; /* the allow-lists merged for it */
     refcache_pool_t *pool;
-    char endpoints[3][256];
+    char endpoints[4][256];
     atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
 
@@ -30,9 +30,9 @@ typedef struct {
     const rc_broker_config_t *cfg;
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
     zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
-    char work_inproc[64], control_inproc[64];
+    char work_inproc[64], control_inproc[64], clients_inproc[64];
     atomic_uint_fast64_t *cancel_bell;
-    char endpoints[3][256];
+    char endpoints[4][256];
     char err[256];
 } start_args_t;
 
@@ -187,6 +187,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
              bind_to(control, cfg->control_endpoint, args->endpoints[RC_EP_CONTROL], 256, args->err, 256) !=
                  0 ||
              bind_to(workers, args->work_inproc, NULL, 0, args->err, 256) != 0 ||
+             bind_to(clients, args->clients_inproc, NULL, 0, args->err, 256) != 0 ||
              bind_to(control, args->control_inproc, NULL, 0, args->err, 256) != 0)
         rc = -1;
     if (args->err[0]) {
@@ -447,6 +448,8 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     }
     int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
+    snprintf(args->clients_inproc, sizeof args->clients_inproc, "inproc://refcache-clients-%d", id);
+    snprintf(args->endpoints[RC_EP_CLIENTS_INPROC], sizeof args->endpoints[0], "%s", args->clients_inproc);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
     atomic_init(&self->cancel_bell, 0);
     args->cancel_bell = &self->cancel_bell;
@@ -486,7 +489,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
 
 const char *rc_broker_endpoint(rc_broker_t *self, int which)
 {
-    if (!self || which < 0 || which > 2)
+    if (!self || which < 0 || which > RC_EP_CLIENTS_INPROC)
         return NULL;
     return self->endpoints[which];
 }

@@ -44,6 +44,7 @@ void rc_codec_list_request(const rc_request_t *req, rc_listreq_t *v)
     *v = (rc_listreq_t){.function = str_of(l->function),
                         .ns = str_of(l->namespace_),
                         .cursor = str_of(l->cursor),
+                        .ref_id = str_of(l->ref_id),
                         .all_ns = l->all_namespaces,
                         .after_us = l->created_after_us,
                         .before_us = l->created_before_us,

@@ -345,6 +345,25 @@ static void on_list(rc_core_t *core, const rc_request_t *request)
         l.fn = zhashx_lookup(core->fns, req->function.ptr);
         empty = !l.fn; /* no worker ever served it: no task of it */
     }
+    if (req->ref_id.len) {
+        /* One ref: looked up, not scanned for. */
+        uint8_t ref[16];
+        if (rc_hex_decode(req->ref_id.ptr, req->ref_id.len, ref, 16) != 0) {
+            rc_reply_error(core, request->id, CODE(INVALID_ARGUMENT), "ref_id must be 32 hex characters");
+            return;
+        }
+        l.limit = 1;
+        rc_taskview_t view;
+        char hex[RC_REF_ID_LEN + 1];
+        l.views = &view;
+        l.hex = &hex;
+        if (!empty)
+            (void) list_visit(&l, ref);
+        struct rc_obsreply obs = {.tasks = &view, .n_tasks = l.n, .cursor = "", .scanned = l.scanned};
+        rc_reply_t r = {.id = request->id, .kind = RC_REPLY_LIST, .obs = &obs};
+        rc_reply(core, &r);
+        return;
+    }
     if (!before && req->before_us) {
         before = rc_listidx_seek(o->list, req->before_us);
         empty |= !before;

@@ -145,6 +145,7 @@ int refcache_client_list(refcache_client_t *self, const refcache_list_options_t 
     l.created_before_us = options->created_before_us;
     l.limit = options->limit;
     l.cursor = (char *) str_or_empty(options->cursor);
+    l.ref_id = (char *) str_or_empty(options->ref_id);
     r.body_case = REFCACHE__V1__REQUEST__BODY_LIST;
     r.list = &l;
     refcache_reply_t reply;
