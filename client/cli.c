@@ -7,6 +7,7 @@
 #include "rc_cli.h"
 #include "rc_cli_diag.h"
 #include "rc_cli_observe.h"
+#include "rc_cli_top.h"
 #include "rc_cli_show.h"
 #include "rc_common.h"
 #include "rc_json.h"
@@ -677,6 +678,9 @@ int main(int argc, char **argv)
         break;
     case RC_CMD_EVENTS:
         rc = rc_cli_observe_events(&cli);
+        break;
+    case RC_CMD_TOP:
+        rc = rc_cli_top_run(&cli);
         break;
     default:
         rc = RC_EXIT_USAGE;
