@@ -17,7 +17,7 @@
 static rc_broker_config_t cfg;
 static bool help, version;
 static const char *log_level = "info", *log_format = "text";
-static const char *http_addr; /* --http HOST:PORT */
+static const char *http_addr;   /* --http HOST:PORT */
 static const char *config_file; /* read by rc_opts itself; here for --help */
 
 static rc_opt_t options[] = {

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_core.h"
 #include "rc_common.h"
+#include "rc_core.h"
+#include "rc_zap.h"
 #include "refcache_worker.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
@@ -19,8 +20,7 @@
 
 struct rc_broker {
     zactor_t *actor;
-    zactor_t *auth;    /* the ZAP handler, with CURVE */
-    char auth_dir[64]; /* the allow-lists merged for it */
+    zactor_t *auth; /* the ZAP handler (rc_zap), with CURVE */
     refcache_pool_t *pool;
     char endpoints[4][256];
     atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
@@ -254,9 +254,9 @@ static void broker_actor(zsock_t *pipe, void *arg)
 }
 
 /* Loads the public keys (Z85) of every certificate in dir into a map to the
- * certificate file's name (what the event stream shows of a client), and
- * copies the certificate files into merged (the one directory zauth reads). */
-static zhashx_t *load_keys(const char *dir, const char *merged, const char *prefix, char *err, size_t errlen)
+ * certificate file's name (what the event stream and the ZAP handler's log
+ * show of a key). */
+static zhashx_t *load_keys(const char *dir, char *err, size_t errlen)
 {
     zhashx_t *keys = zhashx_new();
     if (keys) {
@@ -281,9 +281,6 @@ static zhashx_t *load_keys(const char *dir, const char *merged, const char *pref
             continue;
         const char *slash = strrchr(path, '/');
         zhashx_insert(keys, zcert_public_txt(cert), (void *) (slash ? slash + 1 : path));
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s/%s-%zu.txt", merged, prefix, i);
-        zcert_save_public(cert, copy);
         zcert_destroy(&cert);
     }
     zdir_flatten_free(&files);
@@ -311,15 +308,6 @@ static zcert_t *load_secret_cert(const char *file)
     return cert;
 }
 
-static void remove_dir(const char *path)
-{
-    zdir_t *d = zdir_new(path, "-");
-    if (d) {
-        zdir_remove(d, true);
-        zdir_destroy(&d);
-    }
-}
-
 static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_args_t *args, char *err,
                        size_t errlen)
 {
@@ -339,29 +327,23 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
             c->curve_secret_file);
         return -1;
     }
-    snprintf(self->auth_dir, sizeof self->auth_dir, "/tmp/refcache-allow-XXXXXX");
-    if (!mkdtemp(self->auth_dir)) {
-        self->auth_dir[0] = '\0';
-        snprintf(err, errlen, "cannot create a directory for the allow-list: %s", strerror(errno));
-        return -1;
-    }
-    args->client_keys = load_keys(c->clients_allowed_dir, self->auth_dir, "client", err, errlen);
+    args->client_keys = load_keys(c->clients_allowed_dir, err, errlen);
     if (!args->client_keys)
         return -1;
-    args->worker_keys = load_keys(c->workers_allowed_dir, self->auth_dir, "worker", err, errlen);
+    args->worker_keys = load_keys(c->workers_allowed_dir, err, errlen);
     if (!args->worker_keys)
         return -1;
     if (c->admin_allowed_dir) {
         /* Admin keys act as clients that see every task, and the workers. */
-        args->admin_keys = load_keys(c->admin_allowed_dir, self->auth_dir, "admin", err, errlen);
+        args->admin_keys = load_keys(c->admin_allowed_dir, err, errlen);
         if (!args->admin_keys)
             return -1;
         for (const char *name = zhashx_first(args->admin_keys); name; name = zhashx_next(args->admin_keys))
             zhashx_update(args->client_keys, zhashx_cursor(args->admin_keys), (void *) name);
     }
-    self->auth = zactor_new(zauth, NULL);
-    if (!self->auth || zstr_sendx(self->auth, "CURVE", self->auth_dir, NULL) != 0 ||
-        zsock_wait(self->auth) != 0) {
+    zhashx_t *sets[] = {args->client_keys, args->worker_keys};
+    self->auth = rc_zap_new(sets, 2);
+    if (!self->auth) {
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
     }
@@ -503,8 +485,6 @@ void rc_broker_destroy(rc_broker_t **self_p)
     refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
     zactor_destroy(&self->auth);
-    if (self->auth_dir[0])
-        remove_dir(self->auth_dir);
     free(self);
     *self_p = NULL;
 }

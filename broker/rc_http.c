@@ -19,9 +19,9 @@
 #include "rc_log.h"
 #include "refcache.h"
 
-#define CALL_MS      2000 /* a call to the broker (over inproc: at once, unless it is stuck) */
-#define EVENTS_KEPT  100  /* the latest transitions the page shows */
-#define EVENTS_IDLE  (30 * 1000000ull) /* the watch ends this long after the page stopped asking */
+#define CALL_MS     2000              /* a call to the broker (over inproc: at once, unless it is stuck) */
+#define EVENTS_KEPT 100               /* the latest transitions the page shows */
+#define EVENTS_IDLE (30 * 1000000ull) /* the watch ends this long after the page stopped asking */
 
 extern const char rc_http_page_html[]; /* status.html (rc_http_page.c, generated) */
 extern const size_t rc_http_page_html_len;
@@ -38,7 +38,7 @@ struct rc_http {
     struct MHD_Daemon *daemon;
     char endpoint[128]; /* the broker's clients channel */
     char url[160];
-    refcache_client_t *client; /* calls: made in the server's thread at its first use */
+    refcache_client_t *client;  /* calls: made in the server's thread at its first use */
     refcache_client_t *watcher; /* the page's watch, while it asks */
     uint64_t events_asked_us;
     uint64_t lost;
@@ -164,13 +164,15 @@ static int api_status(rc_http_t *self, rc_json_t *j)
         rc_json_uint(j, "now_us", rc_wall_us());
         rc_json_begin(j, "stats");
 #define STAT(f) rc_json_uint(j, #f, s.f);
-        STAT(tasks_pending) STAT(tasks_processing) STAT(tasks_complete) STAT(tasks_failed) STAT(tasks_cancelled)
-        STAT(queue_depth) STAT(workers) STAT(workers_busy) STAT(cache_bytes) STAT(cache_entries)
-        STAT(submitted_total) STAT(completed_total) STAT(failed_total) STAT(cancelled_total)
-        STAT(cache_hits_total) STAT(dedup_total) STAT(expired_total) STAT(evicted_total) STAT(retries_total)
-        STAT(workers_lost_total) STAT(waiters) STAT(rss_bytes) STAT(uptime_ms) STAT(requests_total)
+        STAT(tasks_pending)
+        STAT(tasks_processing) STAT(tasks_complete) STAT(tasks_failed) STAT(tasks_cancelled) STAT(queue_depth)
+            STAT(workers) STAT(workers_busy) STAT(cache_bytes) STAT(cache_entries) STAT(submitted_total)
+                STAT(completed_total) STAT(failed_total) STAT(cancelled_total) STAT(cache_hits_total)
+                    STAT(dedup_total) STAT(expired_total) STAT(evicted_total) STAT(retries_total)
+                        STAT(workers_lost_total) STAT(waiters) STAT(rss_bytes) STAT(uptime_ms)
+                            STAT(requests_total)
 #undef STAT
-        rc_json_str(j, "version", s.version);
+                                rc_json_str(j, "version", s.version);
         rc_json_end(j);
         rc_json_array(j, "workers");
         for (size_t i = 0; i < w->count; i++) {
@@ -265,8 +267,8 @@ static int api_task(rc_http_t *self, const char *ref, rc_json_t *j)
 
 /* ------------------------------------------------------------ HTTP */
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, const void *body,
-                               size_t len)
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               const void *body, size_t len)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -290,9 +292,9 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, rc_http_t *sel
     char text[512];
     const char *msg = self->client ? refcache_client_message(self->client) : "";
     snprintf(text, sizeof text, "%s%s%s\n", refcache_strerror(rc), *msg ? ": " : "", msg);
-    return respond_text(conn, rc == REFCACHE_CODE_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
-                                                                   : MHD_HTTP_SERVICE_UNAVAILABLE,
-                        text);
+    return respond_text(
+        conn, rc == REFCACHE_CODE_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE,
+        text);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -313,22 +315,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (self->watcher && rc_mono_us() - self->events_asked_us > EVENTS_IDLE)
         watch_end(self); /* nobody looks at the page's events any more */
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
-        return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", rc_http_page_html, rc_http_page_html_len);
+        return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", rc_http_page_html,
+                       rc_http_page_html_len);
     if (strcmp(url, "/metrics") == 0) {
         rc_buf_t out = {0};
         refcache_client_t *c = client(self);
         int rc = c ? rc_http_metrics_text(c, CALL_MS, &out) : REFCACHE_ETRANSPORT;
-        enum MHD_Result r = rc ? respond_error(conn, self, rc)
-                               : respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
-                                         out.data, out.len);
+        enum MHD_Result r =
+            rc ? respond_error(conn, self, rc)
+               : respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
         rc_buf_free(&out);
         return r;
     }
     bool status = strcmp(url, "/api/status") == 0, events = strcmp(url, "/api/events") == 0,
          task = strcmp(url, "/api/task") == 0;
     if (!status && !events && !task)
-        return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: /, /metrics, /api/status, /api/events, "
-                                                      "/api/task?ref=REF\n");
+        return respond_text(conn, MHD_HTTP_NOT_FOUND,
+                            "not found: /, /metrics, /api/status, /api/events, "
+                            "/api/task?ref=REF\n");
     rc_json_t *j = rc_json_new();
     if (!j)
         return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -407,7 +411,8 @@ static int parse_addr(const char *addr, bool insecure, struct sockaddr_storage *
     return 0;
 }
 
-rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endpoint, char *err, size_t errlen)
+rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endpoint, char *err,
+                       size_t errlen)
 {
     struct sockaddr_storage sa;
     if (parse_addr(addr, insecure, &sa, err, errlen) != 0)
@@ -421,9 +426,9 @@ rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endp
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
-                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64, MHD_OPTION_CONNECTION_TIMEOUT,
-                                    (unsigned) 30, MHD_OPTION_END);
+    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, self, MHD_OPTION_SOCK_ADDR,
+                                    (struct sockaddr *) &sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot serve HTTP on %s (in use, or not an address of this machine)", addr);
         free(self);
@@ -435,8 +440,8 @@ rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endp
         inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, host, sizeof host);
     else
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, host, sizeof host);
-    snprintf(self->url, sizeof self->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u/" : "http://%s:%u/", host,
-             info ? (unsigned) info->port : 0);
+    snprintf(self->url, sizeof self->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u/" : "http://%s:%u/",
+             host, info ? (unsigned) info->port : 0);
     return self;
 }
 

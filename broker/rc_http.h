@@ -25,7 +25,8 @@ typedef struct rc_http rc_http_t;
 /* Serves on addr ("HOST:PORT"; PORT * or 0 picks a free one) as a client of
  * the broker at clients_endpoint. A non-loopback HOST needs insecure; a
  * wildcard one (0.0.0.0, ::) is refused. NULL with a one-line message. */
-rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endpoint, char *err, size_t errlen);
+rc_http_t *rc_http_new(const char *addr, bool insecure, const char *clients_endpoint, char *err,
+                       size_t errlen);
 
 /* "http://HOST:PORT/", the port resolved. */
 const char *rc_http_url(const rc_http_t *self);

@@ -60,7 +60,8 @@ static int stats_text(rc_buf_t *out, const refcache_stats_t *s)
     static const char *const states[] = {"pending", "processing", "complete", "failed", "cancelled"};
     const uint64_t by_state[] = {s->tasks_pending, s->tasks_processing, s->tasks_complete, s->tasks_failed,
                                  s->tasks_cancelled};
-    if (head(out, "refcache_tasks", "gauge", "Task records now, by state (a finished one is kept until its TTL)."))
+    if (head(out, "refcache_tasks", "gauge",
+             "Task records now, by state (a finished one is kept until its TTL)."))
         return -1;
     for (int i = 0; i < 5; i++)
         if (put(out, "refcache_tasks{state=\"%s\"} %" PRIu64 "\n", states[i], by_state[i]))
@@ -70,7 +71,8 @@ static int stats_text(rc_buf_t *out, const refcache_stats_t *s)
         uint64_t v;
     } f[] = {
         {"refcache_queue_depth", "gauge", "PENDING tasks waiting in a queue for a worker.", s->queue_depth},
-        {"refcache_workers", "gauge", "Worker threads that can take tasks (seen on both channels).", s->workers},
+        {"refcache_workers", "gauge", "Worker threads that can take tasks (seen on both channels).",
+         s->workers},
         {"refcache_workers_busy", "gauge", "Worker threads holding at least one task.", s->workers_busy},
         {"refcache_cache_bytes", "gauge", "Result bytes held.", s->cache_bytes},
         {"refcache_cache_entries", "gauge", "Results shareable through the cache.", s->cache_entries},
@@ -113,23 +115,25 @@ static int stats_text(rc_buf_t *out, const refcache_stats_t *s)
 }
 
 /* One histogram of each function, in seconds (the buckets cumulative). */
-static int hist_text(rc_buf_t *out, const refcache_metrics_t *m, int which, const char *name, const char *help)
+static int hist_text(rc_buf_t *out, const refcache_metrics_t *m, int which, const char *name,
+                     const char *help)
 {
     if (head(out, name, "histogram", help))
         return -1;
     for (size_t i = 0; i < m->function_count; i++) {
         const refcache_function_metrics_t *f = &m->functions[i];
-        const refcache_histogram_t *h =
-            which == 0 ? &f->queue_time : which == 1 ? &f->run_time : &f->cancel_stop_time;
+        const refcache_histogram_t *h = which == 0   ? &f->queue_time
+                                        : which == 1 ? &f->run_time
+                                                     : &f->cancel_stop_time;
         char fn[300];
         label(fn, sizeof fn, f->function);
         uint64_t cumulative = 0;
         for (size_t b = 0; b < h->count_n; b++) {
             cumulative += h->counts[b];
-            int rc = b < m->bound_count
-                         ? put(out, "%s_bucket{function=\"%s\",le=\"%g\"} %" PRIu64 "\n", name, fn,
-                               (double) m->bounds_us[b] / 1e6, cumulative)
-                         : put(out, "%s_bucket{function=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, fn, cumulative);
+            int rc = b < m->bound_count ? put(out, "%s_bucket{function=\"%s\",le=\"%g\"} %" PRIu64 "\n", name,
+                                              fn, (double) m->bounds_us[b] / 1e6, cumulative)
+                                        : put(out, "%s_bucket{function=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+                                              name, fn, cumulative);
             if (rc)
                 return -1;
         }
@@ -152,8 +156,9 @@ static int functions_text(rc_buf_t *out, const refcache_metrics_t *m)
     }
     return hist_text(out, m, 0, "refcache_task_queue_seconds",
                      "Time from acceptance (or a retry's back-off) to dispatch, per function.") ||
-           hist_text(out, m, 1, "refcache_task_run_seconds",
-                     "Time from the worker's Started (or its Result) to its Result or Failure, per function.") ||
+           hist_text(
+               out, m, 1, "refcache_task_run_seconds",
+               "Time from the worker's Started (or its Result) to its Result or Failure, per function.") ||
            hist_text(out, m, 2, "refcache_task_cancel_stop_seconds",
                      "Time from the cancel (or deadline) of a running task to the worker's confirmed stop.");
 }

@@ -157,7 +157,9 @@ static int fn_busier(const void *a, const void *b)
 static int worker_busier(const void *a, const void *b)
 {
     const refcache_worker_info_t *x = a, *y = b;
-    return x->tasks_held < y->tasks_held ? 1 : x->tasks_held > y->tasks_held ? -1 : strcmp(x->worker_id, y->worker_id);
+    return x->tasks_held < y->tasks_held   ? 1
+           : x->tasks_held > y->tasks_held ? -1
+                                           : strcmp(x->worker_id, y->worker_id);
 }
 
 static void frame(rc_cli_t *cli, screen_t *sc, const sample_t *now, const sample_t *prev,
@@ -171,18 +173,19 @@ static void frame(rc_cli_t *cli, screen_t *sc, const sample_t *now, const sample
         fputs("\033[H\033[2J", stdout);
     printf("refcache top - %s - broker %s, up %s - q quits\n", cli->args->endpoint, s->version,
            human_us(a, sizeof a, (double) s->uptime_ms * 1000));
-    printf("tasks   %" PRIu64 " pending  %" PRIu64 " processing  %" PRIu64 " complete  %" PRIu64 " failed  %" PRIu64
-           " cancelled   queue %" PRIu64 "\n",
+    printf("tasks   %" PRIu64 " pending  %" PRIu64 " processing  %" PRIu64 " complete  %" PRIu64
+           " failed  %" PRIu64 " cancelled   queue %" PRIu64 "\n",
            s->tasks_pending, s->tasks_processing, s->tasks_complete, s->tasks_failed, s->tasks_cancelled,
            s->queue_depth);
-    printf("workers %" PRIu64 " busy / %" PRIu64 " ready   cache %s in %" PRIu64 " entries   memory %s   waiters %" PRIu64
-           "\n",
+    printf("workers %" PRIu64 " busy / %" PRIu64 " ready   cache %s in %" PRIu64
+           " entries   memory %s   waiters %" PRIu64 "\n",
            s->workers_busy, s->workers, human_bytes(a, sizeof a, s->cache_bytes), s->cache_entries,
            human_bytes(b, sizeof b, s->rss_bytes), s->waiters);
     if (prev)
         printf("rates/s %.1f submitted  %.1f completed  %.1f failed  %.1f cancelled  %.1f requests\n",
                per_s(s->submitted_total, prev->s.submitted_total, dt),
-               per_s(s->completed_total, prev->s.completed_total, dt), per_s(s->failed_total, prev->s.failed_total, dt),
+               per_s(s->completed_total, prev->s.completed_total, dt),
+               per_s(s->failed_total, prev->s.failed_total, dt),
                per_s(s->cancelled_total, prev->s.cancelled_total, dt),
                per_s(s->requests_total, prev->s.requests_total, dt));
     else
@@ -200,7 +203,8 @@ static void frame(rc_cli_t *cli, screen_t *sc, const sample_t *now, const sample
         for (size_t k = 0; prev && k < prev->n_fn; k++) {
             if (strcmp(prev->fn[k].name, f->function) != 0)
                 continue;
-            uint64_t runs = f->run_time.count - prev->fn[k].runs, disp = f->queue_time.count - prev->fn[k].dispatched;
+            uint64_t runs = f->run_time.count - prev->fn[k].runs,
+                     disp = f->queue_time.count - prev->fn[k].dispatched;
             r->runs_s = per_s(f->run_time.count, prev->fn[k].runs, dt);
             r->mean_run = runs ? (double) (f->run_time.sum_us - prev->fn[k].run_us) / (double) runs : 0;
             r->mean_wait = disp ? (double) (f->queue_time.sum_us - prev->fn[k].queue_us) / (double) disp : 0;
@@ -224,9 +228,10 @@ static void frame(rc_cli_t *cli, screen_t *sc, const sample_t *now, const sample
             const refcache_worker_info_t *x = &w->workers[i];
             char held[24];
             snprintf(held, sizeof held, "%" PRIu32 "/%" PRIu32, x->tasks_held, x->credit);
-            printf("%-28.28s %-16.16s %8" PRIu32 " %11s %9" PRIu64 " %10s\n", x->worker_id, *x->host ? x->host : "-",
-                   x->pid, held, x->tasks_ended,
-                   human_us(a, sizeof a, wall > x->last_heard_at_us ? (double) (wall - x->last_heard_at_us) : 0));
+            printf("%-28.28s %-16.16s %8" PRIu32 " %11s %9" PRIu64 " %10s\n", x->worker_id,
+                   *x->host ? x->host : "-", x->pid, held, x->tasks_ended,
+                   human_us(a, sizeof a,
+                            wall > x->last_heard_at_us ? (double) (wall - x->last_heard_at_us) : 0));
         }
     }
     if (!sc->tty)

@@ -6,7 +6,7 @@ rc_add_test(test_observe SOURCES test_observe.c LIBS rc_testkit TIMEOUT 120)
 
 # The CLI's list, workers and events, run as a user runs them (pytest).
 add_test(NAME cli_observe
-  COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_cli_observe.py ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_top.py)
+  COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_cli_observe.py ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_top.py ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_logs.py)
 set_tests_properties(cli_observe PROPERTIES TIMEOUT 180
   ENVIRONMENT "REFCACHE_BROKER=$<TARGET_FILE:refcache-broker>;REFCACHE_CLI=$<TARGET_FILE:refcache>;PYTHONDONTWRITEBYTECODE=1")
 

@@ -2,6 +2,7 @@
  * stopping the threads (CZMQ actors), each thread's loop (take a dispatch,
  * look for cancel notices before starting it, run it, report), and the
  * functions the pool serves. */
+#include "rc_wmon.h"
 #include "rc_wpoll.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
@@ -162,6 +163,7 @@ static void pool_free(refcache_pool_t *self)
         free(w);
     }
     free(self->workers);
+    zactor_destroy(&self->monitor);
     for (size_t i = 0; i < self->function_count; i++)
         free(self->function_names[i]);
     free(self->function_names);
@@ -296,6 +298,10 @@ refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errb
         return NULL;
     }
     rc_hex_encode(rnd, sizeof rnd, self->id_prefix);
+    /* Handshakes, refused keys and lost connections in the log: over TCP
+     * (an in-process pool's inproc sockets have none). */
+    if (strncmp(self->work_endpoint, "tcp://", 6) == 0)
+        self->monitor = rc_wmon_new(self->id_prefix, self->threads);
 
     self->workers = calloc((size_t) self->threads, sizeof *self->workers);
     if (!self->workers) {

@@ -173,6 +173,8 @@ struct refcache_pool {
     int started;
     atomic_uint_fast64_t tasks_done;
     const atomic_uint_fast64_t *doorbell; /* the broker's, or NULL */
+    zactor_t *monitor;                    /* rc_wmon: its connections in the log (TCP only), or NULL */
+    atomic_uint_fast64_t silence_said_us; /* when a reconnection for a silent broker was last logged */
 };
 
 #endif
