@@ -918,10 +918,11 @@ static void full_child(const char *path, int fd, rlim_t limit)
         _exit(5);
     if (write(fd, st.write_error_msg, sizeof st.write_error_msg) != sizeof st.write_error_msg)
         _exit(5);
-    /* Stop as a crash would: no close (it would hand over the unfinished
-     * group), no exit handlers (valgrind would count the open store as lost). */
-    kill(getpid(), SIGKILL);
-    _exit(7);
+    /* Wait to be killed, as a crash would stop it: no close (it would hand
+     * over the unfinished group), no exit handlers (valgrind would count the
+     * open store as lost). */
+    for (;;)
+        pause();
 }
 
 static uint64_t run_full_child(const char *path, rlim_t limit, model_t *m, uint64_t *applied)
@@ -936,11 +937,13 @@ static uint64_t run_full_child(const char *path, rlim_t limit, model_t *m, uint6
     close(pfd[1]);
     uint64_t msg[4] = {0};
     char emsg[160] = "";
-    assert_int_equal(read(pfd[0], msg, sizeof msg), (ssize_t) sizeof msg);
-    assert_int_equal(read(pfd[0], emsg, sizeof emsg), (ssize_t) sizeof emsg);
+    ssize_t n1 = read(pfd[0], msg, sizeof msg), n2 = read(pfd[0], emsg, sizeof emsg);
     close(pfd[0]);
+    kill(pid, SIGKILL); /* before any assertion: never leave the child behind */
     int status;
     waitpid(pid, &status, 0);
+    assert_int_equal(n1, (ssize_t) sizeof msg);
+    assert_int_equal(n2, (ssize_t) sizeof emsg);
     print_message("full disk: durable up to group %llu, write error %d (%s: %s), put %d, del %d\n",
                   (unsigned long long) msg[0], (int) msg[1], rc_store_strerror((int) msg[1]), emsg,
                   (int) msg[2], (int) msg[3]);
