@@ -1,9 +1,16 @@
 /* rc_wmon: what a worker pool's connections to the broker go through, in
  * its log (see rc_wmon.h). Each worker thread has libzmq monitor its work
- * socket onto inproc://rc-wmon-PREFIX-INDEX (zmq_socket_monitor); this
- * actor holds a PAIR connected to each, reads the events and logs them.
- * When a thread reconnects, its old monitor stops (MONITOR_STOPPED) and the
- * actor connects again, for the new socket's monitor to bind. */
+ * socket onto inproc://rc-wmon-PREFIX-INDEX.GENERATION (zmq_socket_monitor;
+ * a new name for each socket it opens); this actor reads the events and
+ * logs them.
+ *
+ * libzmq's IO thread sends a monitor's events with a blocking send, holding
+ * the socket's monitor lock: a monitor with no reader connected would stop
+ * that IO thread (and every socket it serves) and the socket's owner at its
+ * next zmq_socket_monitor. So the actor is always connected first: it holds
+ * a PAIR to each thread's current generation and, ahead of time, to the
+ * next AHEAD ones (inproc lets a connect wait for its bind), and lets go of
+ * a generation only at its MONITOR_STOPPED, the last event it sends. */
 #include "rc_wmon.h"
 
 #include <stdio.h>
@@ -17,11 +24,17 @@
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED)
 #define REPEAT_EVERY_US (60 * 1000000ull) /* the same trouble is said again at most this often */
+#define AHEAD           3                 /* generations connected to ahead of their socket */
+
+typedef struct {
+    zsock_t *pair;
+    unsigned generation;
+} conn_t;
 
 typedef struct {
     char prefix[32];
     int threads;
-    zsock_t **pairs;
+    conn_t *conns;       /* AHEAD + 1 per thread: threads x (AHEAD + 1) */
     uint64_t said_us[4]; /* when each kind of line was last written */
     uint64_t quiet[4];   /* how many of its kind were not written since */
     bool connected;      /* the last thing said was "connected" */
@@ -29,15 +42,15 @@ typedef struct {
 
 enum { SAY_CONNECTED, SAY_AUTH, SAY_PROTOCOL, SAY_LOST };
 
-void rc_wmon_endpoint(const char *prefix, int index, char *buf, size_t len)
+void rc_wmon_endpoint(const char *prefix, int index, unsigned generation, char *buf, size_t len)
 {
-    snprintf(buf, len, "inproc://rc-wmon-%s-%d", prefix, index);
+    snprintf(buf, len, "inproc://rc-wmon-%s-%d.%u", prefix, index, generation);
 }
 
-int rc_wmon_watch(void *socket, const char *prefix, int index)
+int rc_wmon_watch(void *socket, const char *prefix, int index, unsigned generation)
 {
     char ep[96];
-    rc_wmon_endpoint(prefix, index, ep, sizeof ep);
+    rc_wmon_endpoint(prefix, index, generation, ep, sizeof ep);
     return zmq_socket_monitor(socket, ep, MON_EVENTS);
 }
 
@@ -46,14 +59,15 @@ void rc_wmon_unwatch(void *socket)
     zmq_socket_monitor(socket, NULL, 0);
 }
 
-static zsock_t *pair_for(const mon_t *m, int index)
+/* Connects slot c to thread index's monitor of that generation. */
+static void conn_open(const mon_t *m, conn_t *c, int index, unsigned generation)
 {
     char ep[96];
-    rc_wmon_endpoint(m->prefix, index, ep, sizeof ep);
-    zsock_t *p = zsock_new(ZMQ_PAIR);
-    if (p && zsock_connect(p, "%s", ep) != 0)
-        zsock_destroy(&p);
-    return p;
+    rc_wmon_endpoint(m->prefix, index, generation, ep, sizeof ep);
+    c->generation = generation;
+    c->pair = zsock_new(ZMQ_PAIR);
+    if (c->pair && zsock_connect(c->pair, "%s", ep) != 0)
+        zsock_destroy(&c->pair);
 }
 
 /* Writes a line of a kind, unless one of it was written less than a minute
@@ -74,9 +88,11 @@ static void say(mon_t *m, int kind, rc_log_level_t level, const char *msg)
     m->quiet[kind] = 0;
 }
 
-static void event(mon_t *m, int index)
+static void event(mon_t *m, int slot)
 {
-    zmsg_t *msg = zmsg_recv(m->pairs[index]);
+    int index = slot / (AHEAD + 1);
+    conn_t *c = &m->conns[slot];
+    zmsg_t *msg = zmsg_recv(c->pair);
     zframe_t *f = msg ? zmsg_first(msg) : NULL;
     if (!f || zframe_size(f) < 6) {
         zmsg_destroy(&msg);
@@ -126,11 +142,22 @@ static void event(mon_t *m, int index)
             say(m, SAY_LOST, RC_LOG_WARN, line);
         m->connected = false;
         break;
-    case ZMQ_EVENT_MONITOR_STOPPED:
-        /* Its thread opens a new socket: be there when that one's monitor binds. */
-        zsock_destroy(&m->pairs[index]);
-        m->pairs[index] = pair_for(m, index);
+    case ZMQ_EVENT_MONITOR_STOPPED: {
+        /* The generation's last event. Its slot, and any of an older one
+         * (whose monitor never bound: its name is never used again), take
+         * the next generations to come, after the latest this thread has. */
+        conn_t *mine = &m->conns[index * (AHEAD + 1)];
+        unsigned stopped = c->generation, latest = stopped;
+        for (int k = 0; k <= AHEAD; k++)
+            if ((int) (mine[k].generation - latest) > 0)
+                latest = mine[k].generation;
+        for (int k = 0; k <= AHEAD; k++)
+            if ((int) (mine[k].generation - stopped) <= 0) {
+                zsock_destroy(&mine[k].pair);
+                conn_open(m, &mine[k], index, ++latest);
+            }
         break;
+    }
     }
 }
 
@@ -138,15 +165,16 @@ static void mon_actor(zsock_t *pipe, void *arg)
 {
     mon_t *m = arg;
     zsock_signal(pipe, 0);
-    for (;;) {
-        zmq_pollitem_t items[1 + 256];
+    int slots = m->threads * (AHEAD + 1);
+    zmq_pollitem_t *items = calloc((size_t) slots + 1, sizeof *items);
+    int *slot_of = calloc((size_t) slots + 1, sizeof *slot_of);
+    for (; items && slot_of;) {
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(pipe), 0, ZMQ_POLLIN, 0};
-        int index_of[256];
-        for (int i = 0; i < m->threads && n < 257; i++)
-            if (m->pairs[i]) {
-                index_of[n - 1] = i;
-                items[n++] = (zmq_pollitem_t){zsock_resolve(m->pairs[i]), 0, ZMQ_POLLIN, 0};
+        for (int i = 0; i < slots; i++)
+            if (m->conns[i].pair) {
+                slot_of[n] = i;
+                items[n++] = (zmq_pollitem_t){zsock_resolve(m->conns[i].pair), 0, ZMQ_POLLIN, 0};
             }
         if (zmq_poll(items, n, -1) < 0 && zmq_errno() != EINTR)
             break;
@@ -159,11 +187,13 @@ static void mon_actor(zsock_t *pipe, void *arg)
         }
         for (int k = 1; k < n; k++)
             if (items[k].revents & ZMQ_POLLIN)
-                event(m, index_of[k - 1]);
+                event(m, slot_of[k]);
     }
-    for (int i = 0; i < m->threads; i++)
-        zsock_destroy(&m->pairs[i]);
-    free(m->pairs);
+    free(items);
+    free(slot_of);
+    for (int i = 0; i < slots; i++)
+        zsock_destroy(&m->conns[i].pair);
+    free(m->conns);
     free(m);
 }
 
@@ -172,14 +202,16 @@ zactor_t *rc_wmon_new(const char *prefix, int threads)
     if (threads <= 0 || threads > 256)
         return NULL;
     mon_t *m = calloc(1, sizeof *m);
-    if (!m || !(m->pairs = calloc((size_t) threads, sizeof *m->pairs))) {
+    if (!m || !(m->conns = calloc((size_t) threads * (AHEAD + 1), sizeof *m->conns))) {
         free(m);
         return NULL;
     }
     snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
     m->threads = threads;
-    /* Connected before the threads' monitors bind (inproc allows it). */
+    /* Connected before the threads' monitors bind (inproc allows it): the
+     * first generations of each. */
     for (int i = 0; i < threads; i++)
-        m->pairs[i] = pair_for(m, i);
+        for (int k = 0; k <= AHEAD; k++)
+            conn_open(m, &m->conns[i * (AHEAD + 1) + k], i, (unsigned) k);
     return zactor_new(mon_actor, m);
 }

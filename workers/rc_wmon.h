@@ -13,12 +13,13 @@
  * prefix; NULL if it cannot. */
 zactor_t *rc_wmon_new(const char *prefix, int threads);
 
-/* A thread's socket: monitored onto the actor's endpoint for that thread
- * (0, or -1 when libzmq refuses), or no longer (before it is closed). */
-int rc_wmon_watch(void *socket, const char *prefix, int index);
+/* A thread's socket of a generation (0 for its first, +1 for each socket
+ * it opens after): monitored onto the actor's endpoint for it (0, or -1
+ * when libzmq refuses), or no longer (before it is closed). */
+int rc_wmon_watch(void *socket, const char *prefix, int index, unsigned generation);
 void rc_wmon_unwatch(void *socket);
 
-/* The inproc endpoint of thread index's monitor. */
-void rc_wmon_endpoint(const char *prefix, int index, char *buf, size_t len);
+/* The inproc endpoint of a generation of thread index's monitor. */
+void rc_wmon_endpoint(const char *prefix, int index, unsigned generation, char *buf, size_t len);
 
 #endif

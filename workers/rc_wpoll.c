@@ -156,7 +156,7 @@ int rc_wpoll_open_sockets(rc_wthread_t *w)
     }
     w->work_h = zsock_resolve(w->work);
     w->control_h = zsock_resolve(w->control);
-    if (w->pool->monitor && rc_wmon_watch(w->work_h, w->pool->id_prefix, w->index) != 0)
+    if (w->pool->monitor && rc_wmon_watch(w->work_h, w->pool->id_prefix, w->index, w->generation) != 0)
         rc_log(RC_LOG_DEBUG, "connection", "thread %d: no monitor of its connection: %s", w->index,
                zmq_strerror(zmq_errno()));
     w->work_fd = zsock_fd(w->work);
