@@ -35,6 +35,16 @@ static rc_opt_t options[] = {
     RC_OPT_UINT_("dispatch-window-us", 0, cfg.dispatch_window_us, 0, 60000000, "US",
                  "a busy worker is sent more tasks only while what it holds is\n"
                  "expected to take at most this long (1000; 0: never)"),
+    RC_OPT_SECTION_("durable state:"),
+    RC_OPT_STR_("store", 0, cfg.store_path, "PATH",
+                "the broker's state on disk, recovered at start (default:\n"
+                "$STATE_DIRECTORY/broker.db under systemd, else\n"
+                "${XDG_STATE_HOME:-~/.local/state}/refcache/broker.db;\n"
+                "'none': in memory only, lost at exit)"),
+    RC_OPT_FLAG_("store-relaxed", 0, cfg.store_relaxed,
+                 "replies do not wait for fsync: a crash of the machine (not\n"
+                 "of the broker) may lose the last second (docs/store.md)"),
+    RC_OPT_SECTION_("network:"),
     RC_OPT_FLAG_("insecure", 0, cfg.insecure,
                  "allow binding a specific non-loopback address without CURVE\n"
                  "(never a wildcard such as 0.0.0.0)"),
@@ -104,6 +114,33 @@ static void usage(FILE *out)
                  "the file.\n"
                  "\n");
     rc_opts_help(&spec, 0, out);
+}
+
+/* The store's default path (see --help), its directory made; NULL with a
+ * message when there is no place for it. */
+static const char *s_default_store(char *path, size_t len, char *err, size_t errlen)
+{
+    const char *state = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char dir[PATH_MAX - 16];
+    if (state && *state) {
+        /* systemd may list several directories, separated by ':'. */
+        snprintf(dir, sizeof dir, "%.*s", (int) strcspn(state, ":"), state);
+    } else if (xdg && *xdg) {
+        snprintf(dir, sizeof dir, "%s/refcache", xdg);
+    } else if (home && *home) {
+        snprintf(dir, sizeof dir, "%s/.local/state/refcache", home);
+    } else {
+        snprintf(err, errlen, "no place for the store (no STATE_DIRECTORY, XDG_STATE_HOME or HOME): "
+                              "give --store PATH, or --store none");
+        return NULL;
+    }
+    if (zsys_dir_create("%s", dir) != 0) {
+        snprintf(err, errlen, "cannot create %.200s for the store: %s (give --store PATH, or --store none)",
+                 dir, strerror(errno));
+        return NULL;
+    }
+    snprintf(path, len, "%s/broker.db", dir);
+    return path;
 }
 
 /* A wildcard address, reachable from every network of the machine. */
@@ -190,6 +227,14 @@ int main(int argc, char **argv)
         return 2;
     }
     rc_log_setup("refcache-broker", (rc_log_level_t) level, strcmp(log_format, "json") == 0);
+    char store[PATH_MAX];
+    if (!cfg.store_path && !(cfg.store_path = s_default_store(store, sizeof store, err, sizeof err))) {
+        fprintf(stderr, "refcache-broker: %s\n", err);
+        rc_opts_free(&spec);
+        return 1;
+    }
+    if (strcmp(cfg.store_path, "none") == 0)
+        cfg.store_path = NULL;
 
     /* Signals are taken by sigwait() in this thread only: block them before
      * any thread starts, so every thread inherits the mask. */
@@ -217,8 +262,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    printf("clients %s\nworkers %s\ncontrol %s\n", rc_broker_endpoint(broker, RC_EP_CLIENTS),
-           rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL));
+    printf("clients %s\nworkers %s\ncontrol %s\nstore %s\n", rc_broker_endpoint(broker, RC_EP_CLIENTS),
+           rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL),
+           cfg.store_path ? cfg.store_path : "none (memory only)");
     if (http)
         printf("http %s\n", rc_http_url(http));
     printf("ready\n");

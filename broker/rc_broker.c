@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_board.h"
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_pool.h"
 #include "rc_zap.h"
-#include "refcache_worker.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
@@ -22,8 +23,10 @@ struct rc_broker {
     zactor_t *actor;
     zactor_t *auth; /* the ZAP handler (rc_zap), with CURVE */
     refcache_pool_t *pool;
+    /* The cancel boards of the in-process pool's threads: the loop posts,
+     * each thread reads its own. Freed after both the pool and the loop. */
+    rc_board_registry_t *boards;
     char endpoints[4][256];
-    atomic_uint_fast64_t cancel_bell; /* the loop rings it, the pool's threads read it */
 };
 
 typedef struct {
@@ -31,7 +34,7 @@ typedef struct {
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
     zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64], clients_inproc[64];
-    atomic_uint_fast64_t *cancel_bell;
+    rc_board_registry_t *boards;
     char endpoints[4][256];
     char err[256];
 } start_args_t;
@@ -176,10 +179,12 @@ static void broker_actor(zsock_t *pipe, void *arg)
     core.worker_keys = args->worker_keys;
     core.admin_keys = args->admin_keys;
     core.shared_ns = args->shared_ns;
-    core.cancel_bell = args->cancel_bell;
+    core.boards = args->boards;
     args->client_keys = args->worker_keys = args->admin_keys = args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
+    else if (rc_journal_open(&core, args->err, sizeof args->err) != 0)
+        rc = -1; /* the store first: nothing is served before its state is back */
     else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
                  0 ||
              bind_to(workers, cfg->workers_endpoint, args->endpoints[RC_EP_WORKERS], 256, args->err, 256) !=
@@ -194,6 +199,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
         zsock_destroy(&clients);
         zsock_destroy(&workers);
         zsock_destroy(&control);
+        rc_journal_close(&core);
         rc_core_fini(&core);
         zsock_signal(pipe, 1);
         return;
@@ -208,7 +214,9 @@ static void broker_actor(zsock_t *pipe, void *arg)
         {core.workers, 0, ZMQ_POLLIN, 0},
         {core.control, 0, ZMQ_POLLIN, 0},
         {core.clients, 0, ZMQ_POLLIN, 0},
+        {NULL, rc_journal_fd(&core), ZMQ_POLLIN, 0}, /* the store's durable mark moved */
     };
+    int n_items = rc_journal_fd(&core) >= 0 ? 5 : 4;
     bool running = true;
     while (running) {
         uint64_t now = rc_mono_us();
@@ -218,7 +226,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
             now = rc_mono_us();
             timeout = next <= now ? 0 : (long) ((next - now + 999) / 1000);
         }
-        if (zmq_poll(items, 4, timeout) < 0) {
+        if (zmq_poll(items, n_items, timeout) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
@@ -246,7 +254,12 @@ static void broker_actor(zsock_t *pipe, void *arg)
             drain(&core, core.control, rc_core_control_msg);
         if (items[3].revents & ZMQ_POLLIN)
             drain(&core, core.clients, rc_core_client_msg);
+        if (n_items == 5 && items[4].revents & ZMQ_POLLIN) {
+            rc_journal_durable(&core);
+            rc_outbox_flush_all(&core);
+        }
     }
+    rc_journal_close(&core);
     rc_core_fini(&core);
     zsock_destroy(&clients);
     zsock_destroy(&workers);
@@ -433,8 +446,17 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     snprintf(args->clients_inproc, sizeof args->clients_inproc, "inproc://refcache-clients-%d", id);
     snprintf(args->endpoints[RC_EP_CLIENTS_INPROC], sizeof args->endpoints[0], "%s", args->clients_inproc);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
-    atomic_init(&self->cancel_bell, 0);
-    args->cancel_bell = &self->cancel_bell;
+    if (config->workers > 0) {
+        self->boards = rc_board_registry_new(config->cancel_board_slots);
+        if (!self->boards) {
+            snprintf(errbuf, errlen, "cannot make cancel boards of %u entries (a power of two is needed)",
+                     config->cancel_board_slots);
+            free_args(args);
+            rc_broker_destroy(&self);
+            return NULL;
+        }
+    }
+    args->boards = self->boards;
     self->actor = zactor_new(broker_actor, args);
     if (!self->actor || args->err[0]) {
         snprintf(errbuf, errlen, "%s", args->err[0] ? args->err : "cannot start the broker thread");
@@ -451,12 +473,11 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
             .credit = config->worker_credit,
             .heartbeat_ms = (int) config->heartbeat_ms,
             .liveness = (int) config->liveness,
-            .doorbell = &self->cancel_bell,
             /* Leave room for the envelope under the broker's message limit. */
             .max_result_bytes =
                 config->max_msg_bytes > (128 << 10) ? (size_t) config->max_msg_bytes - (64 << 10) : 0,
         };
-        self->pool = refcache_pool_new(&pc, errbuf, errlen);
+        self->pool = rc_pool_new(&pc, self->boards, errbuf, errlen);
         if (!self->pool || wait_for_workers(self->actor, config->workers) != 0) {
             if (self->pool)
                 snprintf(errbuf, errlen, "the in-process workers did not announce themselves");
@@ -484,6 +505,7 @@ void rc_broker_destroy(rc_broker_t **self_p)
     /* Workers first, so none is cut off mid-message by the broker's exit. */
     refcache_pool_destroy(&self->pool);
     zactor_destroy(&self->actor);
+    rc_board_registry_destroy(&self->boards);
     zactor_destroy(&self->auth);
     free(self);
     *self_p = NULL;

@@ -19,6 +19,8 @@ typedef struct {
     const char *control_endpoint; /* default tcp://127.0.0.1:5572 */
     int workers;                  /* in-process worker threads over inproc; 0: none */
     int worker_credit;            /* credit of the in-process workers; 0: REFCACHE_DEFAULT_CREDIT (256) */
+    uint32_t cancel_board_slots;  /* tests: entries of each in-process worker's cancel board (a power
+                                     of two); 0: sized from the credit (rc_board.h) */
     uint32_t dispatch_window_us;  /* expected work a busy worker may hold; default 1000; 0: none */
     bool insecure;                /* allow binding a non-loopback address without CURVE */
 
@@ -39,6 +41,10 @@ typedef struct {
     uint32_t liveness;            /* silent intervals before a worker is lost; default 5 */
     uint32_t retry_base_ms;       /* first retry back-off; default 100 */
     uint32_t retry_max_ms;        /* back-off cap; default 10,000 */
+
+    /* The durable store (NULL, "" or "none": memory only). */
+    const char *store_path;
+    bool store_relaxed; /* a crash of the machine may lose the last second (docs/store.md) */
 
     /* CURVE (NULL: off). */
     const char *curve_secret_file;   /* the broker's secret certificate */

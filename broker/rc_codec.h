@@ -67,6 +67,7 @@ typedef struct {
     size_t n_params;
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
+    rc_str_t request_key; /* "": none */
     size_t n_entries; /* batch: how many requests it holds */
     /* batch: the entries not yet taken, as a run of bytes (read in place)
      * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
@@ -219,6 +220,7 @@ typedef struct {
     rc_reply_kind_t kind;
     const rc_taskview_t *task;    /* SUBMIT, TASK */
     bool cache_hit, deduplicated; /* SUBMIT */
+    bool replayed;                /* SUBMIT: the request_key named an earlier Submit */
     rc_bytes_t data;              /* FETCH */
     uint64_t total_size, offset;  /* FETCH */
     bool flag;                    /* CANCEL: cancelled; DELETE: found */

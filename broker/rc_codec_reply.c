@@ -122,7 +122,8 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
             body += rc_wire_sz_msg(RC_FIELD_SUBMIT_REPLY_TASK, tz.total);
         }
         body += rc_wire_sz_bool(RC_FIELD_SUBMIT_REPLY_CACHE_HIT, r->cache_hit) +
-                rc_wire_sz_bool(RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, r->deduplicated);
+                rc_wire_sz_bool(RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, r->deduplicated) +
+                rc_wire_sz_bool(RC_FIELD_SUBMIT_REPLY_REPLAYED, r->replayed);
         break;
     case RC_REPLY_TASK:
         if (!r->task)
@@ -176,6 +177,7 @@ int rc_codec_reply(rc_buf_t *buf, const rc_reply_t *r)
         }
         p = rc_wire_put_bool(p, RC_FIELD_SUBMIT_REPLY_CACHE_HIT, r->cache_hit);
         p = rc_wire_put_bool(p, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, r->deduplicated);
+        p = rc_wire_put_bool(p, RC_FIELD_SUBMIT_REPLY_REPLAYED, r->replayed);
         break;
     case RC_FIELD_REPLY_TASK:
         p = task_put(p, r->task, &tz);
@@ -222,7 +224,7 @@ const rc_wire_cover_t rc_codec_reply_covers[] = {
              RC_FIELD_CLAMPED_REQUESTED, RC_FIELD_CLAMPED_USED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__reply_batch__descriptor, RC_FIELD_REPLY_BATCH_REPLIES),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
-             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),
+             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, RC_FIELD_SUBMIT_REPLY_REPLAYED),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__task_info__descriptor, TASK(REF_ID), TASK(STATE),
              TASK(RESULT), TASK(RESULT_SIZE), TASK(RESULT_TRUNCATED), TASK(PROGRESS_DONE),
              TASK(PROGRESS_TOTAL), TASK(ATTEMPT), TASK(ERROR_CODE), TASK(ERROR), TASK(FUNCTION),

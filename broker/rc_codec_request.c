@@ -13,7 +13,7 @@ static const uint8_t submit_kinds[] = {
     RC_SCAN(SUBMIT_REQUEST, PAYLOAD),     RC_SCAN(SUBMIT_REQUEST, ASYNC_TIMEOUT_MS),
     RC_SCAN(SUBMIT_REQUEST, DEADLINE_MS), RC_SCAN(SUBMIT_REQUEST, MAX_RETRIES),
     RC_SCAN(SUBMIT_REQUEST, TTL_S),       RC_SCAN(SUBMIT_REQUEST, NAMESPACE),
-    RC_SCAN(SUBMIT_REQUEST, NO_CACHE),
+    RC_SCAN(SUBMIT_REQUEST, NO_CACHE),    RC_SCAN(SUBMIT_REQUEST, REQUEST_KEY),
 };
 static const uint8_t entry_kinds[] = {RC_SCAN(SUBMIT_REQUEST_PARAMS_ENTRY, KEY),
                                       RC_SCAN(SUBMIT_REQUEST_PARAMS_ENTRY, VALUE)};
@@ -49,7 +49,8 @@ static Refcache__V1__Request *fast_request(rc_arena_t *a, const uint8_t *data, s
     pb->submit = s;
     s->function = fast_string(a, &f[RC_FIELD_SUBMIT_REQUEST_FUNCTION]);
     s->namespace_ = fast_string(a, &f[RC_FIELD_SUBMIT_REQUEST_NAMESPACE]);
-    if (!s->function || !s->namespace_ || !fast_bytes(a, &f[RC_FIELD_SUBMIT_REQUEST_PAYLOAD], &s->payload))
+    s->request_key = fast_string(a, &f[RC_FIELD_SUBMIT_REQUEST_REQUEST_KEY]);
+    if (!s->function || !s->namespace_ || !s->request_key || !fast_bytes(a, &f[RC_FIELD_SUBMIT_REQUEST_PAYLOAD], &s->payload))
         return NULL;
     s->async_timeout_ms = (uint32_t) f[RC_FIELD_SUBMIT_REQUEST_ASYNC_TIMEOUT_MS].v;
     s->deadline_ms = (uint32_t) f[RC_FIELD_SUBMIT_REQUEST_DEADLINE_MS].v;
@@ -194,6 +195,7 @@ int rc_codec_request(const uint8_t *data, size_t len, rc_request_t *req, const c
         req->max_retries = s->max_retries;
         req->ttl_s = s->ttl_s;
         req->no_cache = s->no_cache;
+        req->request_key = str_of(s->request_key);
         return 0;
     }
     case REFCACHE__V1__REQUEST__BODY_STATUS:
@@ -298,7 +300,7 @@ const rc_wire_cover_t rc_codec_request_covers[] = {
              RC_FIELD_SUBMIT_REQUEST_FUNCTION, RC_FIELD_SUBMIT_REQUEST_PARAMS,
              RC_FIELD_SUBMIT_REQUEST_PAYLOAD, RC_FIELD_SUBMIT_REQUEST_ASYNC_TIMEOUT_MS,
              RC_FIELD_SUBMIT_REQUEST_DEADLINE_MS, RC_FIELD_SUBMIT_REQUEST_MAX_RETRIES,
-             RC_FIELD_SUBMIT_REQUEST_TTL_S, RC_FIELD_SUBMIT_REQUEST_NAMESPACE,
+             RC_FIELD_SUBMIT_REQUEST_TTL_S, RC_FIELD_SUBMIT_REQUEST_NAMESPACE, RC_FIELD_SUBMIT_REQUEST_REQUEST_KEY,
              RC_FIELD_SUBMIT_REQUEST_NO_CACHE),
     RC_COVER("rc_codec: Request decoder", refcache__v1__submit_request__params_entry__descriptor,
              RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_KEY, RC_FIELD_SUBMIT_REQUEST_PARAMS_ENTRY_VALUE),

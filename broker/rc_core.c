@@ -31,6 +31,21 @@ void rc_core_note(const rc_core_t *core, const char *fmt, ...)
     va_end(ap);
 }
 
+rc_fn_t *rc_core_fn(rc_core_t *core, const char *name)
+{
+    rc_fn_t *fn = zhashx_lookup(core->fns, name);
+    if (fn)
+        return fn;
+    fn = calloc(1, sizeof *fn);
+    if (!fn || !(fn->name = strdup(name))) {
+        free(fn);
+        return NULL;
+    }
+    rc_list_init(&fn->queue);
+    zhashx_insert(core->fns, fn->name, fn);
+    return fn;
+}
+
 uint64_t rc_core_owner_of(rc_core_t *core, const char *key)
 {
     rc_key_state_t ks;
@@ -73,6 +88,7 @@ void rc_core_flush(rc_core_t *core)
 {
     rc_dispatch_flush(core);
     rc_runner_settle(core);
+    rc_journal_flush(core);
     /* Last, as handing tasks back may have answered waiters. */
     rc_outbox_flush_all(core);
     rc_observe_flush(core);
@@ -170,7 +186,7 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     rc_list_init(&core->to_flush);
     rc_cache_init(core);
     rc_waiters_init(core);
-    if (rc_handles_init(core) != 0 || !core->timers || !core->tasks || !core->index || !core->fns ||
+    if (rc_handles_init(core) != 0 || rc_idem_init(core) != 0 || !core->timers || !core->tasks || !core->index || !core->fns ||
         !core->peer_ids)
         return -1;
     zhashx_set_destructor(core->fns, fn_destroy);
@@ -202,6 +218,7 @@ void rc_core_fini(rc_core_t *core)
         free(all);
     }
     rc_handles_fini(core);
+    rc_idem_fini(core);
     rc_peers_free_all(core);
     zhashx_destroy(&core->client_keys);
     zhashx_destroy(&core->worker_keys);

@@ -14,15 +14,17 @@
 #define RC_CORE_H
 
 #include <czmq.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rc_board.h"
 #include "rc_broker.h"
 #include "rc_cache.h"
 #include "rc_codec.h"
 #include "rc_dispatch.h"
 #include "rc_handles.h"
+#include "rc_idem.h"
+#include "rc_journal.h"
 #include "rc_list.h"
 #include "rc_observe.h"
 #include "rc_ops.h"
@@ -76,6 +78,12 @@ struct rc_core {
     rc_table_t *handles;     /* ref -> extra handle */
     rc_table_t *handle_sets; /* task ref -> rc_handles_t, for tasks with F_HANDLES */
     rc_list_t dead_handles;  /* handles that went in this message, to be freed */
+    /* rc_idem */
+    rc_table_t *idem;      /* request_key digest -> rc_idem_t */
+    rc_table_t *idem_refs; /* handle ref -> the same rc_idem_t */
+    /* rc_journal: NULL without a store */
+    rc_journal_t *journal;
+    bool promise; /* the reply being sent promises a fact (held until durable) */
     uint64_t freed_since_trim; /* records freed since memory was last handed back */
     rc_spare_t spare_records;  /* freed active records, for reuse */
     uint8_t key_secret[16];
@@ -118,9 +126,10 @@ struct rc_core {
     zhashx_t *client_keys, *worker_keys; /* key -> its certificate's name */
     zhashx_t *admin_keys;                /* among client_keys: those that see everything */
     zhashx_t *shared_ns; /* namespaces whose cache is shared across owners */
-    /* The in-process pool's doorbell (rc_pool_config_t): incremented after
-     * each cancel notice sent; NULL when there is none. */
-    atomic_uint_fast64_t *cancel_bell;
+    /* The cancel boards of the in-process pool's threads (rc_board.h),
+     * where a peer's is looked up when its Ready arrives; NULL without a
+     * pool. */
+    rc_board_registry_t *boards;
     rc_observe_t *observe;
 };
 
@@ -141,6 +150,9 @@ uint64_t rc_core_timers(rc_core_t *core, uint64_t now_us);
 /* Sends the dispatches waiting in peers' batches and the replies waiting
  * in outboxes: the loop calls it after draining a socket. */
 void rc_core_flush(rc_core_t *core);
+
+/* The function of that name, made known if it was not; NULL without memory. */
+rc_fn_t *rc_core_fn(rc_core_t *core, const char *name);
 
 /* The owner id of a CURVE public key (Z85): a keyed hash, never 0. */
 uint64_t rc_core_owner_of(rc_core_t *core, const char *key);

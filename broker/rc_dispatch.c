@@ -123,6 +123,12 @@ static rc_slot_t *slot_take(rc_peer_t *w)
 static void slot_release(rc_peer_t *w, rc_slot_t *s)
 {
     uint32_t k = (uint32_t) (s - w->slots);
+    /* The task whose notice missed the board is answered (or given up):
+     * its worker holds it no more. */
+    if (s->unposted) {
+        s->unposted = false;
+        rc_board_settle(w->board);
+    }
     w->slot_done = k + 1 == w->credit ? 0 : k + 1;
     w->backlog_ns = w->backlog_ns > s->est_ns ? w->backlog_ns - s->est_ns : 0;
     s->used = false;
@@ -309,10 +315,23 @@ void rc_dispatch_notice(rc_core_t *core, rc_peer_t *w, const uint8_t ref[16], ui
     char hex[RC_REF_ID_LEN + 1];
     /* The dispatch it cancels goes first, if it still waits in the batch. */
     batch_send(core, w);
+    /* A thread of the broker's own pool reads the notice on its board,
+     * before it starts a held task and at its job's step boundaries: posted
+     * before the send, it is seen by the thread's next look whenever the
+     * copy below reaches its socket. A full board (rc_board.h) cannot hold
+     * it: the thread then looks at its socket before every held task until
+     * this task is answered. */
+    if (w->board && !rc_board_post(w->board, ref, attempt)) {
+        rc_slot_t *s = rc_dispatch_slot_find(w, ref, attempt);
+        if (s && !s->unposted) {
+            s->unposted = true;
+            rc_board_miss(w->board);
+        }
+    }
+    /* The notice still goes: a worker without a board (over TCP) learns of
+     * the cancel from it alone. */
     rc_hex_encode(ref, 16, hex);
     if (rc_codec_cancel_notice(&core->out, hex, attempt, reason) != 0)
         return;
-    if (rc_route(core->control, w->id, w->id_len, false, core->out.data, core->out.len, NULL) == 0 &&
-        core->cancel_bell)
-        atomic_fetch_add_explicit(core->cancel_bell, 1, memory_order_release);
+    rc_route(core->control, w->id, w->id_len, false, core->out.data, core->out.len, NULL);
 }

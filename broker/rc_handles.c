@@ -278,6 +278,70 @@ void rc_view_handle(rc_core_t *core, const rc_task_t *t, const rc_handle_t *h, r
     v->expires_at_us = left_us + ttl_us(ttl_s);
 }
 
+/* A wall clock time as a monotonic due time (now if it has passed). */
+static uint64_t due_of(rc_core_t *core, uint64_t wall_us)
+{
+    uint64_t now = rc_core_wall_us(core);
+    return rc_core_mono_us(core) + (wall_us > now ? wall_us - now : 0);
+}
+
+rc_handle_t *rc_handles_restore(rc_core_t *core, rc_task_t *t, const uint8_t ref[16], int state, uint32_t ttl_s,
+                                uint64_t owner, uint64_t created_us, uint64_t left_us, uint64_t deadline_us)
+{
+    uint64_t saved = core->owner;
+    core->owner = owner;
+    rc_handle_t *h = rc_handles_new(core, t, ttl_s, 0, ref);
+    core->owner = saved;
+    if (!h)
+        return NULL;
+    h->created_us = created_us;
+    h->state = (uint8_t) state;
+    h->left_us = left_us;
+    rc_handles_t *hs = set_of(core, t);
+    rc_list_push_back(&hs->handles, &h->link);
+    hs->holding++;
+    if (state) {
+        h->timer.kind = T_HTTL;
+        rc_timers_set(core->timers, &h->timer, due_of(core, left_us + ttl_us(ttl_s)));
+    } else if (live(t)) {
+        hs->wanting++;
+        if (deadline_us) {
+            h->timer.kind = T_HDEADLINE;
+            rc_timers_set(core->timers, &h->timer, due_of(core, deadline_us));
+        }
+    } else {
+        uint64_t from = created_us > t->finished_us ? created_us : t->finished_us;
+        h->timer.kind = T_HTTL;
+        rc_timers_set(core->timers, &h->timer, due_of(core, from + ttl_us(ttl_s)));
+    }
+    return h;
+}
+
+void rc_handles_restore_own(rc_core_t *core, rc_task_t *t, uint64_t own_left_us)
+{
+    rc_handles_t *hs = set_of(core, t);
+    if (!hs)
+        return;
+    /* rc_handles_new counted the own handle as it stood when the set was
+     * made: that is its state now too (restored before the handles). */
+    hs->own_left_us = own_left_us;
+}
+
+uint64_t rc_handles_own_left(rc_core_t *core, const rc_task_t *t)
+{
+    rc_handles_t *hs = set_of(core, t);
+    return hs ? hs->own_left_us : 0;
+}
+
+rc_handle_t *rc_handles_next(rc_core_t *core, const rc_task_t *t, const rc_handle_t *h)
+{
+    rc_handles_t *hs = set_of(core, t);
+    if (!hs)
+        return NULL;
+    const rc_list_t *n = h ? h->link.next : hs->handles.next;
+    return n == &hs->handles ? NULL : rc_container_of(n, rc_handle_t, link);
+}
+
 uint64_t rc_handles_count(rc_core_t *core)
 {
     return rc_table_size(core->handles);

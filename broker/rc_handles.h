@@ -25,6 +25,7 @@ typedef struct rc_core rc_core_t;
 struct rc_handle {
     uint8_t ref[16]; /* the key of core->handles */
     uint8_t state;   /* 0: shows its task's state; CANCELLED or FAILED once it left */
+    uint8_t jflags;  /* the journal's (rc_journal) */
     uint32_t ttl_s;
     uint64_t owner;
     uint64_t created_us, left_us; /* wall clock; left_us: when it left, else 0 */
@@ -92,6 +93,20 @@ uint64_t rc_handles_own_due(rc_core_t *core, const rc_task_t *t, uint64_t now_us
 
 /* Fills v as rc_view_task does, as handle h (NULL: t's own) sees it. */
 void rc_view_handle(rc_core_t *core, const rc_task_t *t, const rc_handle_t *h, rc_taskview_t *v, char *hex);
+
+/* Recovery (rc_recover): an extra handle read back from the store, on t,
+ * attached as it was (times in wall clock; deadline_us 0: none). NULL
+ * without memory. Then the state of t's own handle, once its extra
+ * handles are there. */
+rc_handle_t *rc_handles_restore(rc_core_t *core, rc_task_t *t, const uint8_t ref[16], int state, uint32_t ttl_s,
+                                uint64_t owner, uint64_t created_us, uint64_t left_us, uint64_t deadline_us);
+void rc_handles_restore_own(rc_core_t *core, rc_task_t *t, uint64_t own_left_us);
+
+/* When the task's own handle left the work (wall clock), or 0. */
+uint64_t rc_handles_own_left(rc_core_t *core, const rc_task_t *t);
+
+/* The extra handles of t, one after the other (NULL after the last). */
+rc_handle_t *rc_handles_next(rc_core_t *core, const rc_task_t *t, const rc_handle_t *h);
 
 /* The extra handles that exist (for Stats). */
 uint64_t rc_handles_count(rc_core_t *core);

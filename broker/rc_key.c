@@ -1,3 +1,5 @@
+/* rc_key: SipHash-2-4 with a 128-bit digest, fed a word at a time, for the
+ * result cache's keys and the owner ids of CURVE keys (see rc_key.h). */
 #include "rc_key.h"
 
 #include <stdbool.h>

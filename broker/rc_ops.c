@@ -69,6 +69,8 @@ static const char *submit_invalid(const rc_request_t *req)
         return "namespace too long or not printable";
     if (req->n_params > RC_MAX_PARAMS)
         return "too many params";
+    if (req->request_key.len > RC_MAX_REQUEST_KEY)
+        return "request_key over " RC_STR(RC_MAX_REQUEST_KEY) " bytes";
     return NULL;
 }
 
@@ -86,11 +88,11 @@ uint64_t rc_ops_clamp(rc_core_t *core, const char *field, uint64_t requested, ui
  * or no more replies can be held (--max-waiters: then the time is clamped
  * to 0, and the reply says so). */
 static bool hold(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t id, int kind, uint32_t timeout_ms,
-                 bool dedup, const char *field)
+                 unsigned sflags, const char *field)
 {
     if (timeout_ms == 0 || rc_task_terminal(rc_handles_state(t, h)))
         return false;
-    if (rc_waiter_add(core, t, h, id, kind, timeout_ms, dedup) == 0)
+    if (rc_waiter_add(core, t, h, id, kind, timeout_ms, sflags) == 0)
         return true;
     if (core->waiters >= core->cfg.max_waiters) {
         core->c.resource_exhausted++;
@@ -125,10 +127,23 @@ static bool ns_shared(rc_core_t *core, const rc_str_t *ns)
     return zhashx_lookup(core->shared_ns, name) != NULL;
 }
 
+/* Answers a Submit with its handle (t and h; NULL: t's own): held by its
+ * async timeout, or now. Either reply hands out a ref_id: a promise, held
+ * (with --store) until the store has the handle. */
+static inline void submit_answer(rc_core_t *core, rc_request_t *req, rc_task_t *t, rc_handle_t *h,
+                                 unsigned sflags)
+{
+    if (hold(core, t, h, req->id, W_SUBMIT, req->async_timeout_ms, sflags, "async_timeout_ms"))
+        return;
+    core->promise = true;
+    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, h, sflags);
+    core->promise = false;
+}
+
 /* A Submit that found its key in the index: a cache hit, or identical
  * work in flight joined. Either way it gets a handle of its own on the
  * task, which its holder alone can cancel or delete. */
-static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
+static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit, const uint8_t *idem)
 {
     uint8_t ref[16];
     rc_handle_t *h;
@@ -153,9 +168,40 @@ static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit)
     } else {
         core->c.dedup++;
     }
-    if (hold(core, hit, h, req->id, W_SUBMIT, req->async_timeout_ms, true, "async_timeout_ms"))
-        return;
-    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, hit, h, complete, !complete);
+    if (idem)
+        (void) rc_idem_add(core, idem, h->ref);
+    submit_answer(core, req, hit, h, complete ? RC_SF_HIT : RC_SF_DEDUP);
+}
+
+/* The handle a ref_id names — the task, and the extra handle in *h or NULL
+ * for the task's own — or NULL when it is gone. */
+static rc_task_t *find(rc_core_t *core, const uint8_t ref[16], rc_handle_t **h)
+{
+    *h = NULL;
+    rc_task_t *t = rc_table_get(core->tasks, ref);
+    if (t)
+        /* Its own handle went (or its TTL passed) while others hold it. */
+        return t->hstate && rc_handles_own_expired(core, t) ? NULL : t;
+    if ((*h = rc_handles_lookup(core, ref)))
+        return (*h)->task;
+    return NULL;
+}
+
+/* A Submit whose request_key names an earlier one whose handle still
+ * exists: that handle, as its Submit's reply would show it now. */
+static bool submit_replay(rc_core_t *core, rc_request_t *req, const uint8_t idem[16])
+{
+    const uint8_t *ref = rc_idem_ref(core, idem);
+    if (!ref)
+        return false;
+    rc_handle_t *h;
+    rc_task_t *t = find(core, ref, &h);
+    if (!t) {
+        rc_idem_forget(core, ref);
+        return false;
+    }
+    submit_answer(core, req, t, h, RC_SF_REPLAYED);
+    return true;
 }
 
 /* A new task record for req in PENDING's place: not yet accepted (NEW). */
@@ -208,6 +254,13 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         return;
     }
     submit_numbers(core, req);
+    uint8_t digest[16], *idem = NULL;
+    if (req->request_key.len) {
+        rc_idem_digest(core, core->owner, &req->ns, &req->request_key, digest);
+        idem = digest;
+        if (submit_replay(core, req, idem))
+            return;
+    }
     char name[RC_MAX_NAME + 1];
     memcpy(name, req->function.ptr, req->function.len);
     name[req->function.len] = '\0';
@@ -216,6 +269,14 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         char msg[RC_MAX_NAME + 64];
         snprintf(msg, sizeof msg, "no worker serves function '%s'", name);
         rc_reply_error(core, req->id, CODE(UNIMPLEMENTED), msg);
+        return;
+    }
+    const char *why;
+    int refusal = core->journal ? rc_journal_refusal(core, &why) : 0;
+    if (refusal) {
+        if (refusal == CODE(RESOURCE_EXHAUSTED))
+            core->c.resource_exhausted++;
+        rc_reply_error(core, req->id, refusal, why);
         return;
     }
     bool shared = ns_shared(core, &req->ns);
@@ -227,7 +288,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         rc_cache_key(core, req, shared ? 0 : core->owner, key);
         rc_task_t *hit = rc_cache_lookup(core, key);
         if (hit) {
-            submit_hit(core, req, hit);
+            submit_hit(core, req, hit, idem);
             return;
         }
     }
@@ -245,9 +306,9 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
     /* Accepted: queued, and dispatched at once if a worker is free (the
      * record stays put whatever happens to the task meanwhile). */
     rc_run(core, &(rc_ev_t){.event = RC_EV_SUBMIT, .task = t, .cause = client_cause(core)});
-    if (hold(core, t, NULL, req->id, W_SUBMIT, req->async_timeout_ms, false, "async_timeout_ms"))
-        return;
-    rc_reply_task(core, req->id, RC_REPLY_SUBMIT, t, NULL, false, false);
+    if (idem)
+        (void) rc_idem_add(core, idem, t->ref);
+    submit_answer(core, req, t, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- by ref_id */
@@ -274,20 +335,10 @@ static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_r
         rc_reply(core, &r);
         return NULL;
     }
-    *h = NULL;
-    uint64_t owner = 0;
-    rc_task_t *t = rc_table_get(core->tasks, ref);
-    if (t) {
-        owner = t->owner;
-        /* Its own handle went (or its TTL passed) while others hold it. */
-        if (t->hstate && rc_handles_own_expired(core, t))
-            t = NULL;
-    } else if ((*h = rc_handles_lookup(core, ref))) {
-        t = (*h)->task;
-        owner = (*h)->owner;
-    }
+    rc_task_t *t = find(core, ref, h);
     /* Another owner's or another namespace's task is indistinguishable
      * from a missing one. */
+    uint64_t owner = t ? (*h ? (*h)->owner : t->owner) : 0;
     if (t && ((owner != core->owner && !(t->flags & F_SHARED_NS)) || !same_ns(t, &req->ns)))
         t = NULL;
     if (!t) {
@@ -305,7 +356,7 @@ static void on_status(rc_core_t *core, rc_request_t *req)
     if (!t)
         return;
     rc_cache_touch(core, t);
-    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, false, false);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, 0);
 }
 
 static void on_wait(rc_core_t *core, rc_request_t *req)
@@ -315,10 +366,10 @@ static void on_wait(rc_core_t *core, rc_request_t *req)
     if (!t)
         return;
     uint32_t timeout = (uint32_t) rc_ops_clamp(core, "timeout_ms", req->timeout_ms, core->cfg.max_wait_ms);
-    if (hold(core, t, h, req->id, W_WAIT, timeout, false, "timeout_ms"))
+    if (hold(core, t, h, req->id, W_WAIT, timeout, 0, "timeout_ms"))
         return;
     rc_cache_touch(core, t);
-    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, false, false);
+    rc_reply_task(core, req->id, RC_REPLY_TASK, t, h, 0);
 }
 
 static void on_fetch(rc_core_t *core, rc_request_t *req)
@@ -354,6 +405,16 @@ static void on_cancel(rc_core_t *core, rc_request_t *req)
     rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_CANCEL, &h);
     if (!t)
         return;
+    /* cancelled = true is a promise: with a store that cannot take it now,
+     * the cancel is refused (the task goes on) rather than half made. */
+    const char *why;
+    int refusal = !core->journal || rc_task_terminal(rc_handles_state(t, h)) ? 0 : rc_journal_refusal(core, &why);
+    if (refusal) {
+        rc_reply_t r = {.id = req->id, .code = refusal, .message = why, .kind = RC_REPLY_CANCEL,
+                        .state = rc_handles_state(t, h)};
+        rc_reply(core, &r);
+        return;
+    }
     bool cancelled =
         rc_run(core, &(rc_ev_t){.event = RC_EV_CANCEL, .task = t, .handle = h, .cause = client_cause(core)});
     rc_reply_t r = {.id = req->id,
@@ -361,7 +422,9 @@ static void on_cancel(rc_core_t *core, rc_request_t *req)
                     .flag = cancelled,
                     .state = rc_handles_state(t, h),
                     .message = cancelled ? "cancelled" : "task already finished"};
+    core->promise = cancelled;
     rc_reply(core, &r);
+    core->promise = false;
 }
 
 static void on_delete(rc_core_t *core, rc_request_t *req)
@@ -376,7 +439,9 @@ static void on_delete(rc_core_t *core, rc_request_t *req)
         return;
     }
     rc_reply_t r = {.id = req->id, .kind = RC_REPLY_DELETE, .flag = true, .message = "deleted"};
+    core->promise = true; /* found = true: held until the deletion is durable */
     rc_reply(core, &r);
+    core->promise = false;
 }
 
 static uint64_t rss_bytes(void)

@@ -63,30 +63,53 @@ static rc_outbox_t *outbox_for(rc_core_t *core, const uint8_t *rid, size_t rid_l
 
 /* Sends an encoded reply now, or (to a batched request) puts it in the
  * client's outbox. One that would not fit in a batch goes alone. */
-static void send_encoded(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                         const rc_buf_t *reply)
+static inline void outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                               const uint8_t *body, size_t len)
 {
-    if (batched && reply->len <= RC_BATCH_BYTES / 2) {
+    if (batched && len <= RC_BATCH_BYTES / 2) {
         rc_outbox_t *o = outbox_for(core, rid, rid_len, envelope);
-        if (o->n && (o->n >= RC_MAX_BATCH || o->buf.len + reply->len + 6 > RC_BATCH_BYTES))
+        if (o->n && (o->n >= RC_MAX_BATCH || o->buf.len + len + 6 > RC_BATCH_BYTES))
             outbox_flush(core, o);
-        if (rc_codec_batch_entry(&o->buf, reply->data, reply->len) == 0) {
-            o->last_len = reply->len;
+        if (rc_codec_batch_entry(&o->buf, body, len) == 0) {
+            o->last_len = len;
             o->n++;
             return;
         }
     }
-    rc_route(core->clients, rid, rid_len, envelope, reply->data, reply->len, &core->c.dropped_replies);
+    rc_route(core->clients, rid, rid_len, envelope, body, len, &core->c.dropped_replies);
 }
 
-void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                 const rc_reply_t *r)
+void rc_outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                    const uint8_t *body, size_t len)
+{
+    outbox_send(core, rid, rid_len, envelope, batched, body, len);
+}
+
+/* Sends a reply now, unless it promises a fact the store does not hold yet
+ * (core->promise, with --store): then the journal holds it until it does. */
+static void send_encoded(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                         const rc_buf_t *reply)
+{
+    if (core->promise && core->journal &&
+        rc_journal_hold(core, rid, rid_len, envelope, batched, reply->data, reply->len))
+        return;
+    outbox_send(core, rid, rid_len, envelope, batched, reply->data, reply->len);
+}
+
+static inline void reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                            const rc_reply_t *r)
 {
     if (rc_codec_reply(&core->out, r) != 0) {
         core->c.dropped_replies++;
         return;
     }
     send_encoded(core, rid, rid_len, envelope, batched, &core->out);
+}
+
+void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                 const rc_reply_t *r)
+{
+    reply_to(core, rid, rid_len, envelope, batched, r);
 }
 
 /* Says in r's message which numbers were clamped, when it has none. */
@@ -168,8 +191,8 @@ void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *h
 }
 
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
-                      bool dedup, const rc_clamp_t *clamped, size_t n_clamped)
+                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, unsigned sflags,
+                      const rc_clamp_t *clamped, size_t n_clamped)
 {
     rc_taskview_t v;
     char hex[RC_REF_ID_LEN + 1];
@@ -181,18 +204,20 @@ void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool 
                     .code = 0,
                     .kind = kind,
                     .task = &v,
-                    .cache_hit = hit,
-                    .deduplicated = dedup,
+                    .cache_hit = sflags & RC_SF_HIT,
+                    .deduplicated = sflags & RC_SF_DEDUP,
+                    .replayed = sflags & RC_SF_REPLAYED,
                     .clamped = clamped,
                     .n_clamped = n_clamped};
-    r.message = clamp_text(core, &r);
-    rc_reply_to(core, rid, rid_len, envelope, batched, &r);
+    if (n_clamped)
+        r.message = clamp_text(core, &r);
+    reply_to(core, rid, rid_len, envelope, batched, &r);
 }
 
 void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
-                   bool hit, bool dedup)
+                   unsigned sflags)
 {
-    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, h, hit, dedup,
+    rc_reply_task_to(core, core->rid, core->rid_len, core->envelope, core->batched, id, kind, t, h, sflags,
                      core->clamps, core->n_clamps);
 }
 

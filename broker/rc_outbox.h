@@ -32,22 +32,30 @@ typedef struct {
 int rc_route(void *sock, const void *rid, size_t rid_len, bool envelope, const void *body, size_t len,
              uint64_t *dropped);
 
+/* What a Submit's reply says of how it was served (rc_reply_task). */
+enum { RC_SF_HIT = 1u << 0, RC_SF_DEDUP = 1u << 1, RC_SF_REPLAYED = 1u << 2 };
+
 /* Replies to the request being handled (core->rid, envelope, batched),
  * with the numbers it had clamped (rc_ops_clamp). */
 void rc_reply(rc_core_t *core, const rc_reply_t *r);
 void rc_reply_error(rc_core_t *core, uint64_t id, int code, const char *message);
 void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,
-                   bool hit, bool dedup);
+                   unsigned sflags);
 
 /* Replies to another connection (a held reply). */
 void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                  const rc_reply_t *r);
 void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, bool hit,
-                      bool dedup, const rc_clamp_t *clamped, size_t n_clamped);
+                      uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h, unsigned sflags,
+                      const rc_clamp_t *clamped, size_t n_clamped);
 
 /* Fills v (and hex, RC_REF_ID_LEN + 1 bytes) with what a reply shows of t. */
 void rc_view_task(rc_core_t *core, const rc_task_t *t, rc_taskview_t *v, char *hex);
+
+/* Sends an encoded reply now, or (to a request that came in a batch) puts
+ * it in its connection's outbox. */
+void rc_outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                    const uint8_t *body, size_t len);
 
 /* Sends every open outbox (rc_core_flush). */
 void rc_outbox_flush_all(rc_core_t *core);

@@ -98,19 +98,16 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
         rc_str_t name = rc_codec_wmsg_function(m, i);
         if (name.len == 0 || name.len > RC_MAX_NAME || !printable(name.ptr, name.len))
             continue;
-        rc_fn_t *fn = zhashx_lookup(core->fns, name.ptr);
-        if (!fn) {
-            fn = calloc(1, sizeof *fn);
-            if (!fn || !(fn->name = strdup(name.ptr))) {
-                free(fn);
-                continue;
-            }
-            rc_list_init(&fn->queue);
-            zhashx_insert(core->fns, fn->name, fn);
-        }
+        bool known = zhashx_lookup(core->fns, name.ptr) != NULL;
+        rc_fn_t *fn = rc_core_fn(core, name.ptr);
+        if (!fn)
+            continue;
+        bool was_cacheable = fn->cacheable;
         for (size_t j = 0; j < m->n_cacheable; j++)
             if (strcmp(rc_codec_wmsg_cacheable(m, j).ptr, name.ptr) == 0)
                 fn->cacheable = true;
+        if (!known || fn->cacheable != was_cacheable)
+            rc_journal_function(core, fn);
         fns[k++] = fn;
     }
     uint32_t credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
@@ -121,6 +118,7 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     free(w->fns);
     w->fns = fns;
     w->nfns = k;
+    w->heartbeat_ms = m->heartbeat_ms;
     w->ready = true;
     w->joined_us = rc_core_mono_us(core);
     w->pid = rc_codec_wmsg_pid(m);
@@ -128,6 +126,11 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     w->host[0] = '\0';
     if (host.len && printable(host.ptr, host.len))
         snprintf(w->host, sizeof w->host, "%.*s", (int) host.len, host.ptr);
+    /* Once per Ready (the look-up takes the registry's mutex): a thread of
+     * the broker's own pool registered its board under this id before it
+     * sent this Ready. */
+    if (core->boards)
+        w->board = rc_board_find(core->boards, w->id);
     rc_log(RC_LOG_INFO, "worker", "worker %s joined%s%s (pid %u): %zu function(s), credit %u", w->id,
            *w->host ? " from " : "", w->host, w->pid, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
@@ -272,14 +275,17 @@ void rc_peers_tick(rc_core_t *core, uint64_t now)
 {
     /* Workers are few (threads, not tasks), so one pass per interval is
      * cheap. */
-    uint64_t limit = (uint64_t) core->cfg.heartbeat_ms * core->cfg.liveness * 1000;
     if (rc_codec_broker_heartbeat(&core->out) != 0)
         return;
     rc_list_t *n = core->peers.next;
     while (n != &core->peers) {
         rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
         n = n->next;
-        if (now - w->last_seen_us > limit) {
+        /* A worker is lost after `liveness` of its own silent intervals:
+         * one that said it heartbeats less often than the broker does is
+         * given that much longer. */
+        uint32_t beat = w->heartbeat_ms > core->cfg.heartbeat_ms ? w->heartbeat_ms : core->cfg.heartbeat_ms;
+        if (now - w->last_seen_us > (uint64_t) beat * core->cfg.liveness * 1000) {
             drop(core, w);
             /* Handing its tasks back may have reused the reply buffer. */
             if (rc_codec_broker_heartbeat(&core->out) != 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "rc_board.h"
 #include "rc_codec.h"
 #include "rc_list.h"
 
@@ -24,6 +25,7 @@ typedef struct {
     uint8_t ref[16];
     uint32_t attempt;
     bool used;
+    bool unposted; /* its cancel notice found the peer's board full (rc_board_miss) */
     rc_fn_t *fn;
     uint64_t est_ns; /* the function's service time when dispatched */
 } rc_slot_t;
@@ -44,11 +46,16 @@ typedef struct rc_peer {
      * previous task's end, or the dispatch if it was idle. */
     uint64_t busy_since_ns;
     uint64_t last_seen_us;
+    /* The thread's cancel board when it is one of the broker's own pool
+     * (found by its routing id when its Ready arrives), else NULL: cancel
+     * notices are posted there before they are sent. */
+    rc_board_t *board;
     /* What Workers shows besides: where it runs (from its Ready), since when
      * (its last Ready, monotonic), and how many tasks it ended (rc_observe). */
     char host[64];
     uint32_t pid;
     uint64_t joined_us, tasks_ended;
+    uint32_t heartbeat_ms; /* how often it said it sends a Heartbeat when quiet (its Ready); 0: ours */
     rc_list_t link; /* core->peers, rotated for fairness */
     /* Dispatches to send together, when the worker takes batches
      * (max_batch > 1): their specs behind RC_BATCH_HEAD bytes of room for

@@ -54,6 +54,7 @@ typedef struct rc_task {
      * shows the task's state; CANCELLED or FAILED once it left work that
      * others still wanted; GONE once it went while others held the record. */
     uint8_t hstate;
+    uint8_t jflags; /* the journal's (rc_journal): changed since the store last heard of it */
     uint32_t ttl_s;
     uint32_t result_len; /* results are bounded by the message size limit */
     rc_fn_t *fn;

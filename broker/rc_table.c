@@ -1,3 +1,5 @@
+/* rc_table: the open-addressing hash table of 16-byte-keyed objects that
+ * holds the broker's records, handles and cache index (see rc_table.h). */
 #include "rc_table.h"
 
 #include <assert.h>

@@ -1,3 +1,5 @@
+/* rc_timer: the binary min-heap of timers embedded in records, handles,
+ * waiters and lanes (see rc_timer.h). */
 #include "rc_timer.h"
 
 #include <stdlib.h>

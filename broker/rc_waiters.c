@@ -53,9 +53,13 @@ static void unlink_from_task(rc_waiter_t *w)
 /* Answers a waiter with its task's state now and frees it. */
 static void answer(rc_core_t *core, rc_waiter_t *w)
 {
+    /* A Submit's reply hands out its ref_id: a promise (held until the
+     * store has it, with --store). */
+    core->promise = w->kind == W_SUBMIT;
     rc_reply_task_to(core, w->rid, w->rid_len, w->envelope, w->batched, w->req_id,
-                     w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->handle, w->cache_hit,
-                     w->deduplicated, w->clamped, w->n_clamped);
+                     w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->handle, w->sflags,
+                     w->clamped, w->n_clamped);
+    core->promise = false;
     unlink_from_task(w);
     release(core, w);
 }
@@ -97,7 +101,7 @@ static int arm(rc_core_t *core, rc_waiter_t *w, uint32_t timeout_ms)
 }
 
 int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind, uint32_t timeout_ms,
-                  bool dedup)
+                  unsigned sflags)
 {
     /* A finished task has nothing to wait for (and its shrunk record has
      * no waiter list): the caller answers at once. */
@@ -111,7 +115,7 @@ int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id
     w->handle = h;
     w->req_id = req_id;
     w->kind = (uint8_t) kind;
-    w->deduplicated = dedup;
+    w->sflags = (uint8_t) sflags;
     w->envelope = core->envelope;
     w->batched = core->batched;
     w->rid_len = (uint8_t) core->rid_len;

@@ -38,7 +38,7 @@ struct rc_waiter {
     uint64_t due_us;
     uint64_t req_id;
     uint8_t kind;
-    bool cache_hit, deduplicated;
+    uint8_t sflags; /* RC_SF_*: what the held Submit's reply says of how it was served */
     bool envelope; /* the client used a REQ envelope */
     bool batched;  /* the request came in a batch: the reply may go in one */
     uint8_t n_clamped;
@@ -53,7 +53,7 @@ void rc_waiters_init(rc_core_t *core);
  * finishes or timeout_ms (capped by --max-wait-ms) passes. -1 when it
  * cannot: t is finished already, too many waiters, no memory. */
 int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind, uint32_t timeout_ms,
-                  bool dedup);
+                  unsigned sflags);
 
 /* Answers every waiter of t with t's state now (t just finished). */
 void rc_waiters_answer_all(rc_core_t *core, rc_task_t *t);

@@ -319,6 +319,7 @@ static int s_cmd_submit(cli_t *cli)
     opts.max_retries = a->retries;
     opts.ttl_s = a->ttl_s;
     opts.no_cache = a->no_cache;
+    opts.request_key = a->request_key;
     refcache_task_t *t = NULL;
     int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);

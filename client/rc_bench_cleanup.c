@@ -1,4 +1,5 @@
-/* rc_bench_cleanup: see rc_bench_cleanup.h. */
+/* rc_bench_cleanup: the bench deleting the tasks it created (see
+ * rc_bench_cleanup.h). */
 #include "rc_bench_cleanup.h"
 #include "rc_buf.h"
 

@@ -1,3 +1,5 @@
+/* rc_cli_args: the refcache CLI's command line, from its rc_opts table,
+ * into a plain struct (see rc_cli_args.h). */
 #include "rc_buf.h"
 #include "rc_cli_args.h"
 #include "rc_opts.h"
@@ -132,6 +134,9 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
         (rc_opt_t) RC_OPT_UINT_("ttl", 0, a->ttl_s, 0, UINT32_MAX, "S", "keep the terminal record S seconds");
     t[n - 1].scope = sub;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-cache", 0, a->no_cache, "never share this task through the cache");
+    t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("request-key", 0, a->request_key, "K",
+                                    "an idempotency key: the same submit again gets\nthe first one's ref_id");
     t[n - 1].scope = sub;
     /* submit, status, wait: what of the task is printed */
     unsigned shown = sub | SCOPE(RC_CMD_STATUS) | SCOPE(RC_CMD_WAIT);

@@ -36,13 +36,15 @@ size_t rc_client_codec_submit_size(rc_client_codec_submit_t *s)
     const refcache_submit_options_t *o = s->options;
     s->function_len_ = strlen(s->function);
     s->ns_len_ = s_len(s->ns);
+    s->key_len_ = s_len(o->request_key);
     size_t body =
         rc_wire_sz_bytes(SUBMIT(FUNCTION), s->function_len_) +
         rc_wire_sz_bytes(SUBMIT(PAYLOAD), s_payload_len(o)) +
         rc_wire_sz_varint(SUBMIT(ASYNC_TIMEOUT_MS), o->async_timeout_ms) +
         rc_wire_sz_varint(SUBMIT(DEADLINE_MS), o->deadline_ms) +
         rc_wire_sz_varint(SUBMIT(MAX_RETRIES), o->max_retries) + rc_wire_sz_varint(SUBMIT(TTL_S), o->ttl_s) +
-        rc_wire_sz_bytes(SUBMIT(NAMESPACE), s->ns_len_) + rc_wire_sz_bool(SUBMIT(NO_CACHE), o->no_cache);
+        rc_wire_sz_bytes(SUBMIT(NAMESPACE), s->ns_len_) + rc_wire_sz_bool(SUBMIT(NO_CACHE), o->no_cache) +
+        rc_wire_sz_bytes(SUBMIT(REQUEST_KEY), s->key_len_);
     for (size_t i = 0; i < o->param_count; i++)
         body += rc_wire_sz_msg(SUBMIT(PARAMS), s_param_size(&o->params[i]));
     s->body_len_ = body;
@@ -69,6 +71,7 @@ uint8_t *rc_client_codec_submit_put(const rc_client_codec_submit_t *s, uint8_t *
     p = rc_wire_put_varint(p, SUBMIT(TTL_S), o->ttl_s);
     p = rc_wire_put_bytes(p, SUBMIT(NAMESPACE), s->ns, s->ns_len_);
     p = rc_wire_put_bool(p, SUBMIT(NO_CACHE), o->no_cache);
+    p = rc_wire_put_bytes(p, SUBMIT(REQUEST_KEY), o->request_key, s->key_len_);
     return p;
 }
 
@@ -214,6 +217,7 @@ static int s_fill_reply(refcache_reply_t *out, const Refcache__V1__Reply *r)
             return REFCACHE_EREPLY;
         out->task.cache_hit = r->submit->cache_hit;
         out->task.deduplicated = r->submit->deduplicated;
+        out->task.replayed = r->submit->replayed;
         break;
     case REFCACHE__V1__REPLY__BODY_TASK:
         out->kind = REFCACHE_REPLY_TASK;
@@ -272,7 +276,7 @@ int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator
 static const uint8_t s_reply_kinds[] = {RC_SCAN(REPLY, ID), RC_SCAN(REPLY, CODE), RC_SCAN(REPLY, MESSAGE),
                                         RC_SCAN(REPLY, SUBMIT), RC_SCAN(REPLY, TASK)};
 static const uint8_t s_submit_kinds[] = {RC_SCAN(SUBMIT_REPLY, TASK), RC_SCAN(SUBMIT_REPLY, CACHE_HIT),
-                                         RC_SCAN(SUBMIT_REPLY, DEDUPLICATED)};
+                                         RC_SCAN(SUBMIT_REPLY, DEDUPLICATED), RC_SCAN(SUBMIT_REPLY, REPLAYED)};
 static const uint8_t s_task_kinds[] = {
     RC_SCAN(TASK_INFO, REF_ID),           RC_SCAN(TASK_INFO, STATE),
     RC_SCAN(TASK_INFO, RESULT),           RC_SCAN(TASK_INFO, RESULT_SIZE),
@@ -362,6 +366,7 @@ int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocat
         out->kind = REFCACHE_REPLY_SUBMIT;
         out->task.cache_hit = s[RC_FIELD_SUBMIT_REPLY_CACHE_HIT].v;
         out->task.deduplicated = s[RC_FIELD_SUBMIT_REPLY_DEDUPLICATED].v;
+        out->task.replayed = s[RC_FIELD_SUBMIT_REPLY_REPLAYED].v;
     } else if (task->ptr) {
         if (!s_fast_task(task->ptr, (size_t) task->v, alloc, &out->task))
             return -1;
@@ -413,7 +418,7 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(ENC, refcache__v1__request_batch__descriptor, RC_FIELD_REQUEST_BATCH_REQUESTS),
     RC_COVER(ENC, refcache__v1__submit_request__descriptor, SUBMIT(FUNCTION), SUBMIT(PARAMS), SUBMIT(PAYLOAD),
              SUBMIT(ASYNC_TIMEOUT_MS), SUBMIT(DEADLINE_MS), SUBMIT(MAX_RETRIES), SUBMIT(TTL_S),
-             SUBMIT(NAMESPACE), SUBMIT(NO_CACHE)),
+             SUBMIT(NAMESPACE), SUBMIT(NO_CACHE), SUBMIT(REQUEST_KEY)),
     RC_COVER(ENC, refcache__v1__submit_request__params_entry__descriptor, PARAM(KEY), PARAM(VALUE)),
     RC_COVER(ENC, refcache__v1__status_request__descriptor, RC_FIELD_STATUS_REQUEST_REF_ID,
              RC_FIELD_STATUS_REQUEST_NAMESPACE),
@@ -438,7 +443,7 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(DEC, refcache__v1__clamped__descriptor, RC_FIELD_CLAMPED_FIELD, RC_FIELD_CLAMPED_REQUESTED,
              RC_FIELD_CLAMPED_USED),
     RC_COVER(DEC, refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
-             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED),
+             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, RC_FIELD_SUBMIT_REPLY_REPLAYED),
     RC_COVER(DEC, refcache__v1__task_info__descriptor, RC_FIELD_TASK_INFO_REF_ID, RC_FIELD_TASK_INFO_STATE,
              RC_FIELD_TASK_INFO_RESULT, RC_FIELD_TASK_INFO_RESULT_SIZE, RC_FIELD_TASK_INFO_RESULT_TRUNCATED,
              RC_FIELD_TASK_INFO_PROGRESS_DONE, RC_FIELD_TASK_INFO_PROGRESS_TOTAL, RC_FIELD_TASK_INFO_ATTEMPT,

@@ -29,7 +29,7 @@ typedef struct {
     const char *function;
     const refcache_submit_options_t *options;
     const char *ns;                           /* NULL or "": none */
-    size_t function_len_, ns_len_, body_len_; /* internal: measured */
+    size_t function_len_, ns_len_, key_len_, body_len_; /* internal: measured */
 } rc_client_codec_submit_t;
 
 /* Measures the Request: returns its size in bytes. */

@@ -1,3 +1,4 @@
+/* rc_json: the one JSON writer of the CLI and the bench (see rc_json.h). */
 #include "rc_json.h"
 #include "rc_buf.h"
 

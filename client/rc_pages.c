@@ -1,3 +1,4 @@
+/* rc_pages: reassembling a result read page by page (see rc_pages.h). */
 #include "rc_pages.h"
 #include "refcache.h"
 

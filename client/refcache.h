@@ -151,6 +151,7 @@ typedef struct {
     bool ever_started;
     bool cache_hit;    /* Submit only */
     bool deduplicated; /* Submit only */
+    bool replayed;     /* Submit only: its request_key named an earlier Submit, whose handle this is */
 } refcache_task_view_t;
 
 /* A task's state the caller owns: what the blocking calls hand out. One
@@ -205,6 +206,13 @@ typedef struct {
      * non-empty name wins over it for this submit. */
     const char *namespace_name;
     bool no_cache;
+    /* NULL or "": none. An idempotency key (up to 128 bytes): the same
+     * Submit sent again with the same key (same owner, same namespace) while
+     * the first one's handle exists gets that handle back (its reply says
+     * `replayed`) instead of starting anything, also after a broker restart
+     * with a store. The client library re-sends such a Submit by itself when
+     * the broker went away. */
+    const char *request_key;
 } refcache_submit_options_t;
 
 typedef enum {

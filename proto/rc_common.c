@@ -1,3 +1,5 @@
+/* rc_common: code and state names, clocks, random bytes and hex, shared by
+ * the broker, the workers and the clients (see rc_common.h). */
 #include "rc_common.h"
 
 #include <errno.h>

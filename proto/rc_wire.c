@@ -1,3 +1,5 @@
+/* rc_wire: the out-of-line part of the hand wire helpers: rc_wire_scan,
+ * which reads a hot message's simple shape or declines (see rc_wire.h). */
 #include "rc_wire.h"
 
 bool rc_wire_scan(const uint8_t *p, const uint8_t *end, const uint8_t *kinds, unsigned n, unsigned repeated,

@@ -206,6 +206,7 @@ static void assert_submit_as_pb(const uint8_t *got, size_t got_len, uint64_t id,
     sub.ttl_s = o->ttl_s;
     sub.namespace_ = (char *) ns;
     sub.no_cache = o->no_cache;
+    sub.request_key = (char *) (o->request_key ? o->request_key : "");
     Refcache__V1__Request req = REFCACHE__V1__REQUEST__INIT;
     req.id = id;
     req.body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
@@ -250,6 +251,7 @@ static void test_submit_bytes_random(void **state)
         o.max_retries = rnd_u32();
         o.ttl_s = rnd_u32();
         o.no_cache = chance(2);
+        o.request_key = chance(2) ? NULL : rnd_cstr();
         char *fn = rnd_cstr();
         check_submit(1 + rnd_u64() % UINT64_MAX, fn ? fn : "", &o, rnd_cstr());
         pool_clear();

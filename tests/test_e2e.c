@@ -367,18 +367,22 @@ static bool s_start_spin(refcache_client_t *c, uint64_t n, char *ref)
     return running;
 }
 
-/* A task held by the only worker, behind one that runs without a step
- * boundary, and cancelled while held never starts: the worker looks at its
- * control socket before it starts a held task (with the in-process pool,
- * because the broker rang its doorbell). The window lets the broker send it
- * ahead once both functions are known to be quick. The spin must outlast
- * the submit and the cancel of the held task: its length is measured from
- * here (valgrind too, whose scheduler may starve the client thread while
- * the worker spins), and doubled until the scenario holds. */
-static void s_held_cancel_never_starts(refcache_client_t *c)
+#define HELD_MAX 3
+
+/* Tasks held by the only worker, behind one that runs without a step
+ * boundary, and cancelled while held never start: the worker learns of
+ * each cancel before it starts a held task (with the in-process pool, from
+ * the cancel board the broker posted it on; over TCP, from its control
+ * socket). The window lets the broker send them ahead once both functions
+ * are known to be quick. The spin must outlast the submits and the cancels
+ * of the held tasks: its length is measured from here (valgrind too, whose
+ * scheduler may starve the client thread while the worker spins), and
+ * doubled until the scenario holds. Each cancelled task is answered once:
+ * a second CancelAck would count as a stale message. */
+static void s_held_cancel_never_starts(refcache_client_t *c, int n_held)
 {
     const uint64_t n0 = 2000000;
-    char a[REFCACHE_REF_MAX + 1], b[REFCACHE_REF_MAX + 1];
+    char a[REFCACHE_REF_MAX + 1], b[HELD_MAX][REFCACHE_REF_MAX + 1];
     uint64_t t0 = rc_mono_us();
     (void) s_start_spin(c, n0, a);
     refcache_task_t *t = NULL;
@@ -391,42 +395,59 @@ static void s_held_cancel_never_starts(refcache_client_t *c)
     for (int round = 0;; round++, n *= 2) {
         if (round == 6)
             fail_msg("no held task could be cancelled while the one ahead ran");
+        refcache_stats_t before;
+        assert_int_equal(refcache_client_stats(c, &before, CALL_MS), REFCACHE_CODE_OK);
         if (!s_start_spin(c, n, a))
             continue;
         const char *quick_kv[] = {"ms=0", NULL};
-        assert_int_equal(s_submit(c, "sleep", quick_kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
-        strcpy(b, t->info.ref_id);
-        int b_state = t->info.state;
-        refcache_task_destroy(&t);
-        bool cancelled = false;
-        assert_int_equal(refcache_client_cancel(c, b, &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
+        bool held = true;
+        for (int i = 0; i < n_held; i++) {
+            assert_int_equal(s_submit(c, "sleep", quick_kv, NULL, 0, true, &t), REFCACHE_CODE_OK);
+            strcpy(b[i], t->info.ref_id);
+            held &= t->info.state == REFCACHE_STATE_PROCESSING;
+            refcache_task_destroy(&t);
+        }
+        for (int i = 0; i < n_held; i++) {
+            bool cancelled = false;
+            assert_int_equal(refcache_client_cancel(c, b[i], &cancelled, NULL, CALL_MS), REFCACHE_CODE_OK);
+            held &= cancelled;
+        }
         assert_int_equal(refcache_client_status(c, a, &t, CALL_MS), REFCACHE_CODE_OK);
-        int a_state = t->info.state;
+        held &= t->info.state == REFCACHE_STATE_PROCESSING;
         refcache_task_destroy(&t);
         assert_int_equal(s_wait_terminal(c, a, &t, 120000), REFCACHE_STATE_COMPLETE);
         refcache_task_destroy(&t);
-        if (b_state != REFCACHE_STATE_PROCESSING || !cancelled || a_state != REFCACHE_STATE_PROCESSING) {
-            /* B was not held behind a running A when its notice came. */
-            s_wait_terminal(c, b, &t, 60000);
-            refcache_task_destroy(&t);
+        if (!held) {
+            /* Not every B was held behind a running A when its notice came. */
+            for (int i = 0; i < n_held; i++) {
+                s_wait_terminal(c, b[i], &t, 60000);
+                refcache_task_destroy(&t);
+            }
             continue;
         }
-        /* B's CancelAck has come back once its stop time is set. */
-        s_poll_until(c, b, p_stopped, 60000, &t);
-        /* Had B started, its Started (at its first step boundary) or its
-         * CancelAck would have said so. */
-        assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
-        assert_false(t->info.ever_started);
-        assert_int_equal(t->info.started_at_us, 0);
-        refcache_task_destroy(&t);
+        for (int i = 0; i < n_held; i++) {
+            /* B's CancelAck has come back once its stop time is set. */
+            s_poll_until(c, b[i], p_stopped, 60000, &t);
+            /* Had B started, its Started (at its first step boundary) or its
+             * CancelAck would have said so. */
+            assert_int_equal(t->info.state, REFCACHE_STATE_CANCELLED);
+            assert_false(t->info.ever_started);
+            assert_int_equal(t->info.started_at_us, 0);
+            refcache_task_destroy(&t);
+        }
+        refcache_stats_t after;
+        assert_int_equal(refcache_client_stats(c, &after, CALL_MS), REFCACHE_CODE_OK);
+        assert_int_equal(after.stale_msgs_total, before.stale_msgs_total);
         return;
     }
 }
 
 /* Runs s_held_cancel_never_starts with one worker thread: the broker's
- * in-process pool (which has the broker's doorbell), or a pool over TCP
- * (which has none, as a worker process has). */
-static void s_held_cancel_with(bool inproc)
+ * in-process pool (which reads its cancel board), or a pool over TCP
+ * (which has none, as a worker process has). board_slots forces the
+ * in-process thread's board to that many entries (0: sized from the
+ * credit). */
+static void s_held_cancel_with(bool inproc, uint32_t board_slots, int n_held)
 {
     /* Under valgrind the spinning worker thread starves the broker's and
      * the client's for seconds (its scheduler is not fair by default), so
@@ -437,6 +458,7 @@ static void s_held_cancel_with(bool inproc)
     rc_testkit_config(&config);
     config.workers = inproc ? 1 : 0;
     config.dispatch_window_us = 60000000;
+    config.cancel_board_slots = board_slots;
     rc_broker_t *broker = rc_testkit_broker(&config);
     refcache_client_t *c = rc_testkit_client(broker);
     refcache_pool_t *pool = NULL;
@@ -462,7 +484,12 @@ static void s_held_cancel_with(bool inproc)
             zclock_sleep(2); /* a poll interval, not a synchronisation */
         }
     }
-    s_held_cancel_never_starts(c);
+    s_held_cancel_never_starts(c, n_held);
+    if (board_slots) {
+        /* After the full board: the missed notice's task is answered, so
+         * the thread is back to reading its board alone. */
+        s_held_cancel_never_starts(c, 1);
+    }
     refcache_pool_destroy(&pool);
     refcache_client_destroy(&c);
     rc_broker_destroy(&broker);
@@ -471,13 +498,24 @@ static void s_held_cancel_with(bool inproc)
 static void test_held_cancel_inproc(void **state)
 {
     (void) state;
-    s_held_cancel_with(true);
+    s_held_cancel_with(true, 0, 1);
 }
 
 static void test_held_cancel_tcp(void **state)
 {
     (void) state;
-    s_held_cancel_with(false);
+    s_held_cancel_with(false, 0, 1);
+}
+
+/* A board of two entries and three held tasks cancelled: the third notice
+ * finds the board full and goes by the control socket alone, which the
+ * thread then looks at before each held task, as a worker over TCP does
+ * (so, like test_held_cancel_tcp, this relies on the notice reaching the
+ * socket while the task ahead still runs). */
+static void test_held_cancel_board_full(void **state)
+{
+    (void) state;
+    s_held_cancel_with(true, 2, 3);
 }
 
 static void test_cancel_unknown(void **state)
@@ -1089,6 +1127,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_window, setup1, teardown),
         cmocka_unit_test(test_held_cancel_inproc),
         cmocka_unit_test(test_held_cancel_tcp),
+        cmocka_unit_test(test_held_cancel_board_full),
         cmocka_unit_test_setup_teardown(test_cancel_unknown, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_race, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_leaves_no_cache, setup2, teardown),

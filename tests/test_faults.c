@@ -360,9 +360,10 @@ static void *s_dealer(void *ctx, const char *id, const char *endpoint)
     return s;
 }
 
-/* Announces a hand-driven worker that serves fn. */
-static void s_announce(void *control, void *work, const char *id, const char *fn, uint32_t credit,
-                       uint32_t max_batch)
+/* Announces a hand-driven worker that serves fn and says it heartbeats
+ * every heartbeat_ms when quiet. */
+static void s_announce_beat(void *control, void *work, const char *id, const char *fn, uint32_t credit,
+                            uint32_t max_batch, uint32_t heartbeat_ms)
 {
     Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
     hello.worker_id = (char *) id;
@@ -374,11 +375,56 @@ static void s_announce(void *control, void *work, const char *id, const char *fn
     ready.n_functions = 1;
     ready.credit = credit;
     ready.max_batch = max_batch;
-    ready.heartbeat_ms = HEARTBEAT;
+    ready.heartbeat_ms = heartbeat_ms;
     Refcache__V1__WorkerMessage m = REFCACHE__V1__WORKER_MESSAGE__INIT;
     m.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     m.ready = &ready;
     s_send_wmsg(work, &m);
+}
+
+/* Announces a hand-driven worker that serves fn, with the broker's heartbeat. */
+static void s_announce(void *control, void *work, const char *id, const char *fn, uint32_t credit,
+                       uint32_t max_batch)
+{
+    s_announce_beat(control, work, id, fn, credit, max_batch, HEARTBEAT);
+}
+
+/* A worker that said it heartbeats less often than the broker does is
+ * given `liveness` of its own intervals before it is declared lost, not
+ * the broker's. */
+static void test_slow_heartbeat_worker(void **state)
+{
+    fixture_t *f = *state;
+    const char *id = "slow-beat-1";
+    void *ctx = zmq_ctx_new();
+    assert_non_null(ctx);
+    void *control = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_CONTROL));
+    void *work = s_dealer(ctx, id, rc_broker_endpoint(f->broker, RC_EP_WORKERS));
+    s_announce_beat(control, work, id, "echo", 1, 0, 4 * HEARTBEAT);
+    rc_testkit_wait_workers(f->client, 1, 5000);
+    uint64_t joined = rc_mono_us();
+    /* Twice the broker's own window of silence: still there. */
+    uint64_t until = joined + 2ull * HEARTBEAT * LIVENESS * 1000;
+    refcache_stats_t s;
+    while (rc_mono_us() < until) {
+        rc_testkit_stats(f->client, &s);
+        assert_int_equal(s.workers, 1);
+        zclock_sleep(20);
+    }
+    /* Its own window passes: lost. */
+    rc_testkit_wait_workers(f->client, 0, 8 * HEARTBEAT * LIVENESS);
+    uint64_t took = rc_mono_us() - joined;
+    print_message("a worker that beats every %d ms: lost after %.2f s of silence (the broker's own window: "
+                  "%.1f s)\n",
+                  4 * HEARTBEAT, took / 1e6, HEARTBEAT * LIVENESS / 1000.0);
+    /* Its window (2.4 s) counts from its last message, a little before
+     * `joined`; the broker's (0.6 s) would have dropped it long before. */
+    assert_true(took >= 3ull * HEARTBEAT * LIVENESS * 1000);
+    rc_testkit_stats(f->client, &s);
+    assert_int_equal(s.workers_lost_total, 1);
+    zmq_close(control);
+    zmq_close(work);
+    zmq_ctx_term(ctx);
 }
 
 static bool s_counters_reached(refcache_client_t *c, const refcache_stats_t *base, uint64_t bad,
@@ -840,6 +886,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_no_retries_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigstop_then_sigcont, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_heartbeat_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup_wide_window, teardown),
         cmocka_unit_test_setup_teardown(test_flood_beyond_pending_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vanishing_waiters, setup, teardown),

@@ -259,7 +259,8 @@ static void test_broker_encoders_write_what_they_claim(void **state)
                     .kind = RC_REPLY_SUBMIT,
                     .task = &v,
                     .cache_hit = true,
-                    .deduplicated = true};
+                    .deduplicated = true,
+                    .replayed = true};
     Refcache__V1__Reply *pb = broker_reply(&buf, &r);
     assert_int_equal(pb->body_case, REFCACHE__V1__REPLY__BODY_SUBMIT);
     assert_claims_kept(list, codec, &pb->base);
@@ -350,7 +351,8 @@ static void test_client_and_worker_encoders_write_what_they_claim(void **state)
                                    .deadline_ms = 2,
                                    .max_retries = 3,
                                    .ttl_s = 4,
-                                   .no_cache = true};
+                                   .no_cache = true,
+                                   .request_key = "k"};
     rc_client_codec_submit_t s = {.id = 1, .function = "f", .options = &o, .ns = "n"};
     uint8_t out[512];
     size_t n = rc_client_codec_submit_size(&s);

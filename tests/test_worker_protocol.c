@@ -16,9 +16,12 @@
 #include <cmocka.h>
 #include <czmq.h>
 
+#include "rc_board.h"
 #include "rc_builtins.h"
 #include "rc_common.h"
+#include "rc_pool.h"
 #include "rc_valgrind.h"
+#include "rc_wthread.h"
 #include "refcache_worker.h"
 
 typedef Refcache__V1__WorkerMessage worker_msg_t;
@@ -43,8 +46,8 @@ typedef struct {
     /* The Results of a ResultBatch not yet returned, one message each. */
     worker_msg_t *batched[64];
     size_t batched_n, batched_next;
-    int result_batches;                   /* ResultBatches seen */
-    const atomic_uint_fast64_t *doorbell; /* for the pool, as a broker's */
+    int result_batches;          /* ResultBatches seen */
+    rc_board_registry_t *boards; /* cancel boards for the pool, as a broker's; NULL: none */
 } fx_t;
 
 static uint64_t ms_since(uint64_t start_us)
@@ -399,9 +402,9 @@ static void pool_start(fx_t *f, int credit, int liveness, const char *secret, co
     cfg.functions = fns;
     cfg.function_count = n;
     cfg.max_result_bytes = max_result;
-    cfg.doorbell = f->doorbell;
     char err[256];
-    f->pool = refcache_pool_new(&cfg, err, sizeof err);
+    f->pool =
+        f->boards ? rc_pool_new(&cfg, f->boards, err, sizeof err) : refcache_pool_new(&cfg, err, sizeof err);
     if (!f->pool)
         fail_msg("refcache_pool_new: %s", err);
 }
@@ -424,6 +427,7 @@ static void fixture_destroy(fx_t **f_p)
         refcache__v1__worker_message__free_unpacked(f->batched[f->batched_next++], NULL);
     refcache_pool_destroy(&f->pool);
     assert_null(f->pool);
+    rc_board_registry_destroy(&f->boards); /* after the pool, as the broker does */
     zsock_destroy(&f->work);
     zsock_destroy(&f->control);
     free(f);
@@ -965,22 +969,33 @@ static void test_inproc(void **state)
     fixture_destroy(&f);
 }
 
-/* The doorbell test's broker side: the bell, a job that runs until it
- * rings (without a step boundary, so it never looks at the control socket)
- * and a job that counts its starts. */
-static atomic_uint_fast64_t bell;
-static atomic_bool ring_awaited;
+/* The cancel board tests' jobs: one that runs until the test lets it go
+ * (without a step boundary, so it never looks at the control socket), and
+ * then, if asked, until a message is readable on its thread's control socket
+ * (zmq_poll's documented POLLIN), so that what the test sent there is known
+ * to be in the socket when the held tasks behind it come up; and one that
+ * counts its starts. */
+static atomic_bool go, job_waiting, wait_control;
 static atomic_int marks;
 
-static int wait_ring_fn(refcache_job_t *job)
+static int wait_go_fn(refcache_job_t *job)
 {
-    uint64_t seen = atomic_load(&bell);
-    atomic_store(&ring_awaited, true);
+    atomic_store(&job_waiting, true);
     uint64_t start = rc_mono_us();
-    while (atomic_load(&bell) == seen && ms_since(start) < WAIT_MS)
+    while (!atomic_load(&go) && ms_since(start) < WAIT_MS)
         sched_yield();
-    atomic_store(&ring_awaited, false);
-    return refcache_job_result(job, "rang", 4);
+    atomic_store(&go, false);
+    atomic_store(&job_waiting, false);
+    if (atomic_load(&wait_control)) {
+        rc_wthread_t *w = job->worker; /* the library's own, which this test links */
+        zmq_pollitem_t item = {w->control_h, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, WAIT_MS) != 1)
+            return refcache_job_fail(job, REFCACHE__V1__CODE__CODE_INTERNAL, false, "no notice");
+        /* zmq_poll took the socket's news: the thread must receive to learn
+         * it, as after any receive that did not find the socket empty. */
+        w->control_armed = false;
+    }
+    return refcache_job_result(job, "went", 4);
 }
 
 static int mark_fn(refcache_job_t *job)
@@ -989,45 +1004,218 @@ static int mark_fn(refcache_job_t *job)
     return refcache_job_result(job, "marked", 6);
 }
 
-static void test_doorbell(void **state)
+static const refcache_function_t board_fns[] = {{"wait_go", wait_go_fn, false}, {"mark", mark_fn, false}};
+
+/* A ref_id that is 32 hex digits (a board carries the 16 bytes). */
+static void board_ref(char *hex, uint8_t ref[16], const char *tag, int i)
 {
-    /* An in-process pool with a doorbell looks at its control socket before
-     * a held task only when the bell rang. The bell is rung right after the
-     * notice's send returns, and the job ahead of the held task ends at that
-     * very moment: the worker's receive right after it sees the ring must
-     * find the notice (over inproc, the notice and the command that wakes
-     * its pipe are in place when zmq_send returns). Many rounds, to give a
-     * late notice every chance to show. */
-    (void) state;
-    fx_t *f = fixture_bind("inproc://test-refcache-work-bell", "inproc://test-refcache-control-bell");
-    f->doorbell = &bell;
-    const refcache_function_t fns[] = {{"wait_ring", wait_ring_fn, false}, {"mark", mark_fn, false}};
-    fixture_start_with(f, 2, 10, fns, 2, 0);
+    memset(ref, 0, 16);
+    snprintf((char *) ref, 16, "%s%d", tag, i);
+    rc_hex_encode(ref, 16, hex);
+}
+
+static void board_ref_hex(char *hex, const char *tag, int i)
+{
+    uint8_t ref[16];
+    board_ref(hex, ref, tag, i);
+}
+
+/* Dispatches wait_go as A, then the marks given (held behind A), and
+ * waits until A runs. */
+static void board_start_round(fx_t *f, const char *a, const char *const *held, size_t n)
+{
+    send_dispatch(f, a, 1, "wait_go", NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        send_dispatch(f, held[i], 1, "mark", NULL, NULL);
+    uint64_t start = rc_mono_us();
+    while (!atomic_load(&job_waiting) && ms_since(start) < WAIT_MS)
+        zclock_sleep(1); /* a poll interval, not a synchronisation */
+    assert_true(atomic_load(&job_waiting));
+}
+
+static void expect_ack(fx_t *f, const char *ref, bool started)
+{
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, ref, 1);
+    assert_int_equal(wm->cancel_ack->started, started);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static void expect_result(fx_t *f, const char *ref)
+{
+    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, ref, 1);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
+}
+
+static fx_t *board_fixture(const char *name, size_t slots, int credit)
+{
+    char work[64], control[64];
+    snprintf(work, sizeof work, "inproc://test-refcache-work-%s", name);
+    snprintf(control, sizeof control, "inproc://test-refcache-control-%s", name);
+    fx_t *f = fixture_bind(work, control);
+    f->boards = rc_board_registry_new(slots);
+    assert_non_null(f->boards);
+    fixture_start_with(f, credit, 10, board_fns, 2, 0);
     atomic_store(&marks, 0);
+    atomic_store(&go, false);
+    atomic_store(&wait_control, false);
+    return f;
+}
+
+static void test_cancel_board(void **state)
+{
+    /* A thread with a cancel board reads its board, not its control socket,
+     * before it starts a held task. The test plays the broker: it posts the
+     * notice on the thread's board (found under the routing id of its
+     * Ready), then sends it on the control socket, and lets the job ahead of
+     * the held task end at once. The board alone must keep the held task
+     * from starting, whenever the copy on the socket becomes readable. Many
+     * rounds, to give any race every chance to show. */
+    (void) state;
+    fx_t *f = board_fixture("board", 0, 2);
+    rc_board_t *board = rc_board_find(f->boards, f->wid);
+    assert_non_null(board);
     for (int i = 0; i < 200; i++) {
-        char a[32], b[32];
-        snprintf(a, sizeof a, "bell-a-%d", i);
-        snprintf(b, sizeof b, "bell-b-%d", i);
-        send_dispatch(f, a, 1, "wait_ring", NULL, NULL);
-        send_dispatch(f, b, 1, "mark", NULL, NULL);
-        uint64_t start = rc_mono_us();
-        while (!atomic_load(&ring_awaited) && ms_since(start) < WAIT_MS)
-            zclock_sleep(1); /* a poll interval, not a synchronisation */
-        assert_true(atomic_load(&ring_awaited));
+        char a[33], b[33];
+        uint8_t bref[16];
+        board_ref_hex(a, "a", i);
+        board_ref(b, bref, "b", i);
+        board_start_round(f, a, (const char *[]){b}, 1);
+        assert_true(rc_board_post(board, bref, 1));
         send_cancel(f, b, 1);
-        atomic_fetch_add_explicit(&bell, 1, memory_order_release);
-        worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, a, 1);
-        refcache__v1__worker_message__free_unpacked(wm, NULL);
-        wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_CANCEL_ACK, b, 1);
-        assert_false(wm->cancel_ack->started);
-        refcache__v1__worker_message__free_unpacked(wm, NULL);
+        atomic_store(&go, true);
+        expect_result(f, a);
+        expect_ack(f, b, false);
     }
     assert_int_equal(atomic_load(&marks), 0);
-    /* Without a cancel, the held task runs as usual. */
-    send_dispatch(f, "bell-c", 1, "mark", NULL, NULL);
-    worker_msg_t *wm = expect(f, REFCACHE__V1__WORKER_MESSAGE__BODY_RESULT, "bell-c", 1);
-    refcache__v1__worker_message__free_unpacked(wm, NULL);
+    /* Each cancel was answered once: had a copy on the socket been taken
+     * for a second cancel, its CancelAck would come before this Result. */
+    char c[33];
+    board_ref_hex(c, "c", 0);
+    send_dispatch(f, c, 1, "mark", NULL, NULL);
+    expect_result(f, c);
     assert_int_equal(atomic_load(&marks), 1);
+    /* A copy whose board entry was taken leaves nothing behind: the last
+     * b dispatched again (the broker never does) runs, where a tombstone
+     * or a held task removed by the copy would be answered with a
+     * CancelAck. */
+    char b[33];
+    board_ref_hex(b, "b", 199);
+    send_dispatch(f, b, 1, "mark", NULL, NULL);
+    expect_result(f, b);
+    assert_int_equal(atomic_load(&marks), 2);
+    fixture_destroy(&f);
+}
+
+/* Sends one DispatchBatch of the n tasks refs[i] of function fns[i]
+ * (attempt 1, no payload). */
+static void send_fn_batch(fx_t *f, const char *const *refs, const char *const *fns, size_t n)
+{
+    Refcache__V1__Dispatch d[16], *dp[16];
+    assert_true(n >= 2 && n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        refcache__v1__dispatch__init(&d[i]);
+        d[i].ref_id = (char *) refs[i];
+        d[i].attempt = 1;
+        d[i].function = (char *) fns[i];
+        dp[i] = &d[i];
+    }
+    Refcache__V1__DispatchBatch b = REFCACHE__V1__DISPATCH_BATCH__INIT;
+    b.dispatches = dp;
+    b.n_dispatches = n;
+    Refcache__V1__BrokerMessage bm = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    bm.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES;
+    bm.dispatches = &b;
+    send_broker(f, &bm);
+}
+
+static void test_cancel_board_unreceived(void **state)
+{
+    /* Cancels posted for dispatches the thread has not received yet: they
+     * wait in its work socket while its job runs, sent (as the broker does)
+     * before the cancels were posted. The thread empties its work socket
+     * before it reads its board, so each cancel finds its task held: more
+     * of them than its ring of tombstones could remember, and none runs. */
+    (void) state;
+    enum { N = 48 };
+    fx_t *f = board_fixture("board-unreceived", 0, 64);
+    rc_board_t *board = rc_board_find(f->boards, f->wid);
+    assert_non_null(board);
+    char a[33], h0[33], h[N][33];
+    uint8_t refs[N][16];
+    board_ref_hex(a, "unrecv-a", 0);
+    board_ref_hex(h0, "unrecv-h", 999);
+    /* A and a held task in one batch: A runs, and the thread, busy, receives
+     * nothing more until it ends. */
+    send_fn_batch(f, (const char *[]){a, h0}, (const char *[]){"wait_go", "mark"}, 2);
+    uint64_t start = rc_mono_us();
+    while (!atomic_load(&job_waiting) && ms_since(start) < WAIT_MS)
+        zclock_sleep(1); /* a poll interval, not a synchronisation */
+    assert_true(atomic_load(&job_waiting));
+    const char *ptrs[N], *fns[N];
+    for (int i = 0; i < N; i++) {
+        board_ref(h[i], refs[i], "unrecv-h", i);
+        ptrs[i] = h[i];
+        fns[i] = "mark";
+    }
+    for (int i = 0; i < N; i += 16)
+        send_fn_batch(f, ptrs + i, fns + i, 16);
+    for (int i = 0; i < N; i++)
+        assert_true(rc_board_post(board, refs[i], 1));
+    for (int i = 0; i < N; i++)
+        send_cancel(f, h[i], 1);
+    atomic_store(&go, true);
+    expect_result(f, a);
+    for (int i = 0; i < N; i++)
+        expect_ack(f, h[i], false);
+    expect_result(f, h0);
+    assert_int_equal(atomic_load(&marks), 1);
+    fixture_destroy(&f);
+}
+
+static void test_cancel_board_full(void **state)
+{
+    /* A board of two entries, three held tasks cancelled: the third notice
+     * finds the board full, so the broker counts it missed and sends it on
+     * the socket only. While it is missed, the thread looks at its control
+     * socket before each held task, as a worker without a board does. Once
+     * the broker settles it, the thread reads only its board again. */
+    (void) state;
+    fx_t *f = board_fixture("board-full", 2, 4);
+    rc_board_t *board = rc_board_find(f->boards, f->wid);
+    assert_non_null(board);
+    char a[33], h[3][33];
+    uint8_t refs[3][16];
+    board_ref_hex(a, "full-a", 0);
+    for (int i = 0; i < 3; i++)
+        board_ref(h[i], refs[i], "full-h", i);
+    board_start_round(f, a, (const char *[]){h[0], h[1], h[2]}, 3);
+    assert_true(rc_board_post(board, refs[0], 1));
+    assert_true(rc_board_post(board, refs[1], 1));
+    assert_false(rc_board_post(board, refs[2], 1));
+    rc_board_miss(board);
+    send_cancel(f, h[2], 1);
+    atomic_store(&wait_control, true);
+    atomic_store(&go, true);
+    expect_result(f, a);
+    for (int i = 0; i < 3; i++)
+        expect_ack(f, h[i], false);
+    assert_int_equal(atomic_load(&marks), 0);
+    send_cancel(f, h[0], 1); /* the copies of what was posted find their echoes */
+    send_cancel(f, h[1], 1);
+
+    /* Settled: a notice sent on the socket only (a broker that forgot the
+     * board) no longer stops a held task before it starts. */
+    rc_board_settle(board);
+    char a2[33], x[33];
+    board_ref_hex(a2, "full-a", 1);
+    board_ref_hex(x, "full-x", 0);
+    board_start_round(f, a2, (const char *[]){x}, 1);
+    send_cancel(f, x, 1);
+    atomic_store(&go, true);
+    expect_result(f, a2);
+    expect_result(f, x);
+    assert_int_equal(atomic_load(&marks), 1);
+    atomic_store(&wait_control, false);
     fixture_destroy(&f);
 }
 
@@ -1122,7 +1310,9 @@ int main(void)
         cmocka_unit_test(test_frozen_worker_disowns),
         cmocka_unit_test(test_result_too_large),
         cmocka_unit_test(test_inproc),
-        cmocka_unit_test(test_doorbell),
+        cmocka_unit_test(test_cancel_board),
+        cmocka_unit_test(test_cancel_board_full),
+        cmocka_unit_test(test_cancel_board_unreceived),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_curve),
     };

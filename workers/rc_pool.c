@@ -1,7 +1,9 @@
 /* rc_pool: the worker pool of workers/refcache_worker.h — starting and
  * stopping the threads (CZMQ actors), each thread's loop (take a dispatch,
- * look for cancel notices before starting it, run it, report), and the
- * functions the pool serves. */
+ * look for cancels before starting it, run it, report), the functions the
+ * pool serves, and the internal constructor of rc_pool.h through which the
+ * broker gives its own pool cancel boards. */
+#include "rc_pool.h"
 #include "rc_wmon.h"
 #include "rc_wpoll.h"
 #include "rc_wrecv.h"
@@ -87,9 +89,13 @@ static void worker_loop(rc_wthread_t *w)
                 rc_wpoll_check_timers(w);
             continue;
         }
-        /* Look for cancel notices before starting a held task (work first,
-         * then control), and at the pipe and the timers now and then. */
-        bool control = rc_wpoll_control_may_have_news(w);
+        /* Before a held task starts, the cancels that came for it: from the
+         * board when the thread has one (the broker posts there before it
+         * sends the notice, so a cancel posted before this check is seen
+         * now), else from the control socket (after the work socket, so that
+         * a dispatch and its cancel that arrive together find each other).
+         * The pipe and the timers are looked at now and then. */
+        bool control = rc_wrecv_cancels_may_wait(w);
         if (control || rc_mono_us() - w->last_look_us >= INPUT_CHECK_US) {
             rc_wpoll_look(w, 0, control);
             rc_wpoll_check_timers(w);
@@ -158,6 +164,7 @@ static void pool_free(refcache_pool_t *self)
         rc_wrecv_held_drop_all(w);
         rc_wrecv_arenas_free_all(w);
         free(w->held);
+        free(w->echoes);
         free(w->result_buf);
         rc_buf_free(&w->results);
         free(w);
@@ -174,6 +181,22 @@ static void pool_free(refcache_pool_t *self)
     free(self->work_endpoint);
     free(self->control_endpoint);
     free(self);
+}
+
+/* A thread's held ring and, with boards, its board and its echoes. */
+static int thread_alloc(refcache_pool_t *self, rc_wthread_t *w)
+{
+    w->held = calloc((size_t) self->credit, sizeof *w->held);
+    if (!w->held)
+        return -1;
+    if (!self->boards)
+        return 0;
+    w->board = rc_board_add(self->boards, (uint32_t) self->credit);
+    if (!w->board)
+        return -1;
+    w->echo_mask = w->board->mask;
+    w->echoes = calloc(w->echo_mask + 1, sizeof *w->echoes);
+    return w->echoes ? 0 : -1;
 }
 
 static int add_function(refcache_pool_t *self, const refcache_function_t *f)
@@ -223,7 +246,8 @@ static int load_curve(refcache_pool_t *self, const refcache_pool_config_t *cfg, 
     return 0;
 }
 
-refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errbuf, size_t errlen)
+refcache_pool_t *rc_pool_new(const refcache_pool_config_t *cfg, rc_board_registry_t *boards, char *errbuf,
+                             size_t errlen)
 {
     char dummy[8];
     if (!errbuf || errlen == 0) {
@@ -246,10 +270,7 @@ refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errb
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
-    /* Over TCP a notice is still on its way when the broker's send returns:
-     * a doorbell would be rung too early, so only inproc pools use it. */
-    if (cfg->control_endpoint && strncmp(cfg->control_endpoint, "inproc://", 9) == 0)
-        self->doorbell = cfg->doorbell;
+    self->boards = boards;
     if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
         snprintf(errbuf, errlen, "threads must be at most %d and credit at most %d", MAX_THREADS, MAX_CREDIT);
         pool_free(self);
@@ -312,10 +333,8 @@ refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errb
     for (int i = 0; i < self->threads; i++) {
         rc_wthread_t *w = calloc(1, sizeof *w);
         if (w)
-            w->held = calloc((size_t) self->credit, sizeof *w->held);
-        if (!w || !w->held) {
-            if (w)
-                free(w);
+            self->workers[self->started++] = w;
+        if (!w || thread_alloc(self, w) != 0) {
             snprintf(errbuf, errlen, "out of memory");
             pool_free(self);
             return NULL;
@@ -324,7 +343,6 @@ refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errb
         w->index = i;
         snprintf(w->id, sizeof w->id, "%s-%d", self->id_prefix, i);
         atomic_init(&w->setup_rc, -1);
-        self->workers[self->started++] = w;
         /* zactor_new returns once the thread has signalled: its sockets are
          * connected and its Ready sent, or setup failed. */
         w->actor = zactor_new(worker_actor, w);
@@ -336,6 +354,11 @@ refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errb
         }
     }
     return self;
+}
+
+refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *cfg, char *errbuf, size_t errlen)
+{
+    return rc_pool_new(cfg, NULL, errbuf, errlen);
 }
 
 void refcache_pool_destroy(refcache_pool_t **self_p)

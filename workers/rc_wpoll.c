@@ -1,4 +1,4 @@
-/* rc_wpoll: see rc_wpoll.h.
+/* rc_wpoll: socket readiness for a worker thread (see rc_wpoll.h).
  *
  * libzmq tells a socket's news through a descriptor (ZMQ_FD) that becomes
  * readable when commands reach the socket, such as "a message arrived in a
@@ -18,25 +18,37 @@
 #include <poll.h>
 #include <stdio.h>
 
-/* Handles what the sockets that are not armed hold (control only if asked),
- * work first: a dispatch and its cancel that arrive together find each
- * other. */
+/* Receives every message the work socket holds (a bounded number of
+ * rounds: the broker sends at most the credit's dispatches), even if it is
+ * armed: a receive on an armed socket only costs a system call. */
+static void drain_work(rc_wthread_t *w)
+{
+    for (int round = 0; round < 16 && w->work_h; round++) {
+        rc_wrecv_handle_work(w);
+        if (w->work_armed)
+            break;
+    }
+}
+
+/* Handles what the sockets that are not armed hold (control, and the cancel
+ * board, only if asked), work first: a dispatch and its cancel that arrive
+ * together find each other. A cancel on the board may name a dispatch sent
+ * before it was posted that waits in the work socket, armed or not: so the
+ * work socket is emptied before the board is read, and the cancel finds its
+ * task held rather than leaving a tombstone. */
 static void drain_unarmed(rc_wthread_t *w, bool control)
 {
-    if (!w->work_armed && w->work_h)
+    bool board_news = control && w->board && rc_board_pending(w->board);
+    if (board_news)
+        drain_work(w);
+    else if (!w->work_armed && w->work_h)
         rc_wrecv_handle_work(w);
+    if (board_news)
+        rc_wrecv_board_drain(w);
     if (control && !w->control_armed && w->control_h)
         rc_wrecv_handle_control(w);
     if (!w->pipe_armed)
         rc_wrecv_handle_pipe(w);
-}
-
-/* The doorbell's value now (0 without one). Acquire: a worker that sees a
- * ring also sees the notice the broker sent before it (see
- * control_may_have_news). */
-static uint64_t bell_read(rc_wthread_t *w)
-{
-    return w->pool->doorbell ? atomic_load_explicit(w->pool->doorbell, memory_order_acquire) : 0;
 }
 
 /* Waits up to timeout_ms (0: only looks) for input on the pipe, the work and
@@ -48,7 +60,6 @@ void rc_wpoll_look(rc_wthread_t *w, long timeout_ms, bool control)
 {
     if (timeout_ms != 0)
         rc_wsend_results_flush(w); /* nothing waits while the worker does (a job's sleep) */
-    uint64_t bell = bell_read(w);
     drain_unarmed(w, control);
     if (w->terminating)
         return;
@@ -82,30 +93,12 @@ void rc_wpoll_look(rc_wthread_t *w, long timeout_ms, bool control)
         if ((control && !w->control_armed) || !w->pipe_armed)
             drain_unarmed(w, control);
     }
-    /* Control found empty: every notice sent before the bell value read
-     * above has been handled. (Left unarmed by DRAIN_BATCH, it holds more:
-     * the old value makes the next check look again.) */
-    if (control && w->control_armed)
-        w->bell_seen = bell;
 }
 
 /* Looks at (or waits up to timeout_ms for) every input. */
 void rc_wpoll_input(rc_wthread_t *w, long timeout_ms)
 {
     rc_wpoll_look(w, timeout_ms, true);
-}
-
-/* True when a cancel notice may wait on the control socket, so that the
- * worker must look before it starts a held task (a task cancelled while held
- * never starts). Without a doorbell, always. With one: only when the broker
- * rang it since the last look. The broker rings after its send has
- * returned, and for inproc the notice is then in the socket's pipe and the
- * command that wakes the pipe (if it slept) in the socket's mailbox, so a
- * receive after an acquire load that sees the ring finds the notice. */
-bool rc_wpoll_control_may_have_news(rc_wthread_t *w)
-{
-    return !w->pool->doorbell ||
-           atomic_load_explicit(w->pool->doorbell, memory_order_acquire) != w->bell_seen;
 }
 
 static zsock_t *open_dealer(rc_wthread_t *w, const char *endpoint)
@@ -159,6 +152,13 @@ int rc_wpoll_open_sockets(rc_wthread_t *w)
     if (w->pool->monitor && rc_wmon_watch(w->work_h, w->pool->id_prefix, w->index, w->generation) != 0)
         rc_log(RC_LOG_DEBUG, "connection", "thread %d: no monitor of its connection: %s", w->index,
                zmq_strerror(zmq_errno()));
+    /* The board under the id of these connections, before their Ready:
+     * the broker looks it up when the Ready arrives. Echoes of notices sent
+     * to the old connections would wait for copies that never come. */
+    if (w->board) {
+        rc_board_name(w->pool->boards, w->board, w->id);
+        rc_wrecv_echoes_clear(w);
+    }
     w->work_fd = zsock_fd(w->work);
     w->control_fd = zsock_fd(w->control);
     w->work_armed = w->control_armed = false;

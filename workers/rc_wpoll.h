@@ -1,21 +1,21 @@
 /* rc_wpoll: socket readiness for a worker thread — waiting on the armed
- * sockets' descriptors with poll(), the doorbell that says when the control
- * socket may hold a cancel notice, opening and reconnecting the two DEALER
- * sockets, and the heartbeat and liveness timers. */
+ * sockets' descriptors with poll(), opening and reconnecting the two DEALER
+ * sockets (and registering the thread's cancel board under their routing
+ * id), and the heartbeat and liveness timers. */
 #ifndef RC_WPOLL_H
 #define RC_WPOLL_H
 
 #include "rc_wthread.h"
 
 /* Waits up to timeout_ms (0: only looks) for input on the pipe, the work
- * and (if asked) the control socket, and handles what arrived. */
+ * and (if asked) the control socket, and handles what arrived; asked for
+ * control, it also takes what the cancel board holds (after the work
+ * socket, before the control socket): a notice posted there stops a running
+ * job at this step boundary, wherever its copy on the socket is. */
 void rc_wpoll_look(rc_wthread_t *w, long timeout_ms, bool control);
 
 /* Looks at (or waits up to timeout_ms for) every input. */
 void rc_wpoll_input(rc_wthread_t *w, long timeout_ms);
-
-/* True when a cancel notice may wait on the control socket. */
-bool rc_wpoll_control_may_have_news(rc_wthread_t *w);
 
 /* Closes the work and control sockets. */
 void rc_wpoll_close_sockets(rc_wthread_t *w);

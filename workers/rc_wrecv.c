@@ -1,4 +1,5 @@
-/* rc_wrecv: see rc_wrecv.h. */
+/* rc_wrecv: what a worker thread receives and how it holds it (see
+ * rc_wrecv.h). */
 #include "rc_wrecv.h"
 #include "rc_log.h"
 #include "rc_wsend.h"
@@ -230,19 +231,80 @@ bool rc_wrecv_take_work(rc_wthread_t *w)
     return true;
 }
 
-static void on_cancel(rc_wthread_t *w, const Refcache__V1__CancelNotice *n)
+/* A cancel for (ref_id, attempt), from the board or the control socket:
+ * the running job stops at its next step boundary (and is answered when it
+ * ends), a held task is dropped and answered now, and one not held yet is
+ * remembered for its dispatch. Each of these answers once, so a task
+ * cancelled by both its board entry and its notice is answered once. */
+static void cancel(rc_wthread_t *w, const char *ref_id, uint32_t attempt)
 {
     refcache_job_t *job = w->job;
-    if (job && job->dispatch->attempt == n->attempt && strcmp(job->dispatch->ref_id, n->ref_id) == 0)
+    if (job && job->dispatch->attempt == attempt && strcmp(job->dispatch->ref_id, ref_id) == 0)
         job->cancelled = true;
-    else if (held_remove(w, n->ref_id, n->attempt))
-        rc_wsend_cancel_ack(w, n->ref_id, n->attempt, false);
+    else if (held_remove(w, ref_id, attempt))
+        rc_wsend_cancel_ack(w, ref_id, attempt, false);
     else
-        tombstone_add(w, n->ref_id, n->attempt);
+        tombstone_add(w, ref_id, attempt);
+}
+
+/* Remembers a notice taken from the board, so that its copy on the control
+ * socket is recognised. Full, the oldest is forgotten: its copy would then
+ * only leave a tombstone that no dispatch matches. */
+static void echo_add(rc_wthread_t *w, const rc_board_entry_t *e)
+{
+    if (w->echo_head - w->echo_tail > w->echo_mask)
+        w->echo_tail++;
+    w->echoes[w->echo_head++ & w->echo_mask] = *e;
+}
+
+/* True (and forgets it) if the notice for (ref_id, attempt) came from the
+ * board first. The broker posts and sends in the same order, so the copies
+ * come in the order of the echoes: those before a match never will (their
+ * send was refused, or went to a connection since closed). */
+static bool echo_take(rc_wthread_t *w, const char *ref_id, uint32_t attempt)
+{
+    uint8_t ref[16];
+    if (w->echo_head == w->echo_tail || rc_hex_decode(ref_id, strlen(ref_id), ref, sizeof ref) != 0)
+        return false;
+    for (size_t i = w->echo_tail; i != w->echo_head; i++) {
+        const rc_board_entry_t *e = &w->echoes[i & w->echo_mask];
+        if (e->attempt == attempt && memcmp(e->ref, ref, sizeof ref) == 0) {
+            w->echo_tail = i + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+void rc_wrecv_echoes_clear(rc_wthread_t *w)
+{
+    w->echo_tail = w->echo_head;
+}
+
+void rc_wrecv_board_drain(rc_wthread_t *w)
+{
+    rc_board_entry_t e;
+    while (rc_board_take(w->board, &e)) {
+        char hex[RC_REF_ID_LEN + 1];
+        rc_hex_encode(e.ref, sizeof e.ref, hex);
+        cancel(w, hex, e.attempt);
+        echo_add(w, &e);
+    }
+}
+
+static void on_cancel(rc_wthread_t *w, const Refcache__V1__CancelNotice *n)
+{
+    if (w->board && echo_take(w, n->ref_id, n->attempt))
+        return; /* taken from the board already */
+    cancel(w, n->ref_id, n->attempt);
 }
 
 void rc_wrecv_handle_control(rc_wthread_t *w)
 {
+    /* The board first: a notice's entry was posted before the notice was
+     * sent, so it is there now, and the notice then finds its echo. */
+    if (w->board && rc_board_pending(w->board))
+        rc_wrecv_board_drain(w);
     for (int n = 0; n < DRAIN_BATCH; n++) {
         int rc = recv_frame(w, w->control_h);
         if (rc == 0) {

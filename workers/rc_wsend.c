@@ -1,4 +1,5 @@
-/* rc_wsend: see rc_wsend.h. */
+/* rc_wsend: what a worker thread sends to the broker, and the batching of
+ * its results (see rc_wsend.h). */
 #include "rc_wsend.h"
 
 #include <string.h>

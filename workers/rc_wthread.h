@@ -7,10 +7,12 @@
  * same routing id (its worker id): one on the work channel, one on the
  * control channel (docs/protocol.md, "Workers"). The thread runs one task at
  * a time and holds up to `credit` dispatched tasks in a local FIFO. Nothing
- * is shared between threads except the read-only pool configuration and an
- * atomic counter, so there are no locks. The modules: rc_wsend (what goes to
- * the broker, results sent together), rc_wrecv (what comes from it: arenas,
- * held tasks, dispatches and cancel notices), rc_wpoll (waiting for sockets,
+ * is shared between threads except the read-only pool configuration and, in
+ * the broker's own pool, each thread's cancel board (rc_board: a lock-free
+ * ring the broker writes and the thread reads), so there are no locks. The
+ * modules: rc_wsend (what goes to the broker, results sent together),
+ * rc_wrecv (what comes from it: arenas, held tasks, dispatches and cancel
+ * notices, from the socket or the board), rc_wpoll (waiting for sockets,
  * connecting, timers), rc_job.c (the job API) and rc_pool.c (the thread's
  * loop and the pool). */
 #ifndef RC_WTHREAD_H
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include "rc_arena.h"
+#include "rc_board.h"
 #include "rc_buf.h"
 #include "rc_common.h"
 #include "rc_worker_codec.h"
@@ -52,9 +55,10 @@ typedef Refcache__V1__WorkerMessage worker_msg_t;
 /* While tasks keep the thread busy, look at the pipe and the timers (and
  * drain the work socket) when this long has passed since the last look:
  * looking costs system calls, and a stop request or a heartbeat can wait
- * this long. The control socket is looked at when it may hold a notice
- * instead (see control_may_have_news): with a doorbell, looking at it on a
- * timer would add nothing but hide a broker that forgot to ring. */
+ * this long. The control socket is looked at before every held task
+ * instead, unless the thread has a cancel board (the notice is then on the
+ * board): looking at it on a timer would add nothing but hide a broker that
+ * forgot to post. */
 #define INPUT_CHECK_US 1000
 #define MAX_THREADS    1024
 /* Results sent together, at most; and the most a batch's first waits. */
@@ -131,13 +135,19 @@ struct rc_wthread {
     size_t held_count;
     tombstone_t tombs[WORKER_TOMBSTONES];
     size_t tomb_next;
+    /* The cancel board (broker's own pool only; NULL otherwise), and the
+     * notices taken from it whose copy on the control socket has not come
+     * yet (a FIFO ring as large as the board: that copy then finds nothing
+     * to do, and leaves no tombstone). */
+    rc_board_t *board;
+    rc_board_entry_t *echoes;
+    size_t echo_mask, echo_head, echo_tail;
 
     uint64_t last_sent_us;
     uint64_t last_heard_us;
     bool terminating;
     bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
-    uint64_t bell_seen;    /* the pool's doorbell, read before the last look at control */
     refcache_job_t *job;   /* the running job, or NULL */
 
     uint8_t *result_buf; /* reused for copied results */
@@ -172,7 +182,7 @@ struct refcache_pool {
     rc_wthread_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
-    const atomic_uint_fast64_t *doorbell; /* the broker's, or NULL */
+    rc_board_registry_t *boards;          /* the broker's, for its own pool; or NULL */
     zactor_t *monitor;                    /* rc_wmon: its connections in the log (TCP only), or NULL */
     atomic_uint_fast64_t silence_said_us; /* when a reconnection for a silent broker was last logged */
 };

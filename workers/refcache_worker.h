@@ -1,4 +1,4 @@
-/* rc_worker: the refcache worker library — a pool of worker threads that
+/* refcache_worker.h: the refcache worker library — a pool of worker threads that
  * connect to a broker and run jobs written as compute steps.
  *
  * A job function runs on a worker thread. It calls refcache_job_cancelled()
@@ -10,7 +10,6 @@
 #ifndef REFCACHE_WORKER_H
 #define REFCACHE_WORKER_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,15 +96,6 @@ typedef struct {
      * and the broker's public certificate file. */
     const char *curve_secret_file;
     const char *broker_public_file;
-    /* A pool in the broker's own process (inproc control endpoint; ignored
-     * otherwise) may be given the broker's cancel doorbell: a counter the broker increments (release)
-     * right after each cancel notice it has sent. A thread then looks at its
-     * control socket before a held task only when the counter has moved
-     * since its last look, which costs nothing otherwise. NULL (any other
-     * pool): a thread looks before every held task. Either way a task
-     * cancelled while held never starts. Owned by the broker; it must
-     * outlive the pool. */
-    const atomic_uint_fast64_t *doorbell;
 } refcache_pool_config_t;
 
 /* Starts the pool's threads; returns once every thread has connected and

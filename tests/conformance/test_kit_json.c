@@ -104,7 +104,7 @@ static void test_pbjson_round_trip(void **state)
     assert_prints(
         tree, "{\"id\": 7, \"submit\": {\"function\": \"echo\", \"params\": {\"k\": \"v\"}, "
               "\"payload\": \"aGVsbG8=\", \"async_timeout_ms\": 5, \"deadline_ms\": 0, \"max_retries\": 0, "
-              "\"ttl_s\": 0, \"namespace\": \"\", \"no_cache\": true}}");
+              "\"ttl_s\": 0, \"namespace\": \"\", \"no_cache\": true, \"request_key\": \"\"}}");
     rc_jdoc_destroy(&tree);
     refcache__v1__request__free_unpacked(r, NULL);
     free(buf);
