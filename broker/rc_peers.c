@@ -7,6 +7,7 @@
 
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_log.h"
 
 static bool printable(const char *s, size_t len)
 {
@@ -61,8 +62,9 @@ static void peer_free(rc_peer_t *w)
 static void drop(rc_core_t *core, rc_peer_t *w)
 {
     core->c.workers_lost++;
-    rc_core_note(core, "worker %s lost (silent for %u heartbeats); its %u task(s) retried or failed", w->id,
-                 core->cfg.liveness, w->outstanding);
+    rc_log(RC_LOG_WARN, "worker",
+           "worker %s%s%s lost (silent for %u heartbeats); its %u task(s) retried or failed", w->id,
+           *w->host ? " on " : "", w->host, core->cfg.liveness, w->outstanding);
     rc_dispatch_release_all(core, w);
     rc_list_remove(&w->link);
     zhashx_delete(core->peer_ids, w->id);
@@ -81,8 +83,10 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     /* A second Ready means the worker restarted its session: whatever it
      * held is gone on its side. */
     if (w->ready) {
-        rc_core_note(core, "worker %s announced itself again; its %u task(s) retried or failed", w->id,
-                     w->outstanding);
+        rc_log(
+            RC_LOG_WARN, "worker",
+            "worker %s announced itself again (it restarted its session); its %u task(s) retried or failed",
+            w->id, w->outstanding);
         rc_dispatch_release_all(core, w);
     }
     size_t n = m->n_functions;
@@ -127,7 +131,8 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
      * sent this Ready. */
     if (core->boards)
         w->board = rc_board_find(core->boards, w->id);
-    rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
+    rc_log(RC_LOG_INFO, "worker", "worker %s joined%s%s (pid %u): %zu function(s), credit %u", w->id,
+           *w->host ? " from " : "", w->host, w->pid, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
 }
 

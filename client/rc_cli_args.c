@@ -184,7 +184,7 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = list;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("all-namespaces", 'A', a->all_namespaces,
                                      "every namespace, not only --namespace's");
-    t[n - 1].scope = list | events | SCOPE(RC_CMD_TOP);
+    t[n - 1].scope = list | events;
     t[n++] = (rc_opt_t) RC_OPT_STR_("ref", 0, a->ref, "REF", "only the events of task REF");
     t[n - 1].scope = events;
     t[n++] = (rc_opt_t) RC_OPT_UINT_("count", 0, a->count, 1, UINT64_MAX, "N",

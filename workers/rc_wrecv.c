@@ -1,6 +1,7 @@
 /* rc_wrecv: what a worker thread receives and how it holds it (see
  * rc_wrecv.h). */
 #include "rc_wrecv.h"
+#include "rc_log.h"
 #include "rc_wsend.h"
 
 #include <string.h>
@@ -188,6 +189,10 @@ static void on_work_frame(rc_wthread_t *w, int rc)
         /* The broker forgot us: it has already retried or failed what
          * we hold and run, so stop the running job and say nothing of it. */
         rc_wrecv_msg_free(w, m);
+        rc_log(RC_LOG_INFO, "connection",
+               "thread %d: the broker does not know it (it restarted, or found it silent): %u held task(s) "
+               "dropped, announcing again",
+               w->index, (unsigned) w->held_count);
         rc_wrecv_held_drop_all(w);
         if (w->job)
             w->job->cancelled = w->job->disowned = true;
