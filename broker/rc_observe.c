@@ -242,6 +242,44 @@ int rc_observe_init(rc_core_t *core)
     return 0;
 }
 
+typedef struct {
+    const uint8_t *ref;
+    uint64_t created_us;
+} seed_t;
+
+static int seed_cmp(const void *a, const void *b)
+{
+    const seed_t *x = a, *y = b;
+    if (x->created_us != y->created_us)
+        return x->created_us < y->created_us ? -1 : 1;
+    return memcmp(x->ref, y->ref, 16);
+}
+
+int rc_observe_seed(rc_core_t *core)
+{
+    size_t nt = 0, nh = 0;
+    void **tasks = rc_table_snapshot(core->tasks, &nt);
+    void **handles = core->handles ? rc_table_snapshot(core->handles, &nh) : NULL;
+    seed_t *all = malloc((nt + nh ? nt + nh : 1) * sizeof *all);
+    int rc = tasks && (handles || !core->handles) && all ? 0 : -1;
+    size_t n = 0;
+    for (size_t i = 0; all && tasks && i < nt; i++)
+        all[n++] = (seed_t){((rc_task_t *) tasks[i])->ref, ((rc_task_t *) tasks[i])->created_us};
+    for (size_t i = 0; all && handles && i < nh; i++)
+        all[n++] = (seed_t){((rc_handle_t *) handles[i])->ref, ((rc_handle_t *) handles[i])->created_us};
+    if (all)
+        qsort(all, n, sizeof *all, seed_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (rc_listidx_add(core->observe->list, all[i].ref, all[i].created_us) != 0)
+            rc = -1;
+    if (n)
+        rc_log(RC_LOG_INFO, "broker", "%zu task(s) and handle(s) recovered from the store, listed", n);
+    free(all);
+    free(tasks);
+    free(handles);
+    return rc;
+}
+
 void rc_observe_fini(rc_core_t *core)
 {
     rc_observe_t *o = core->observe;
