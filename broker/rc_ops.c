@@ -488,6 +488,9 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
     s.requests_total = core->c.requests;
     s.resource_exhausted_total = core->c.resource_exhausted;
     s.deadline_exceeded_total = core->c.deadline_exceeded;
+    s.reannounces_total = core->c.reannounces;
+    s.handed_back_total = core->c.handed_back;
+    s.draining = core->draining;
     s.version = RC_VERSION;
     rc_reply_t r = {.id = req->id, .kind = RC_REPLY_STATS, .stats = &s};
     rc_reply(core, &r);

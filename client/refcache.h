@@ -183,6 +183,9 @@ typedef struct {
     uint64_t workers_lost_total, bad_requests_total, bad_worker_msgs_total, stale_msgs_total;
     uint64_t dropped_replies_total, waiters, rss_bytes, uptime_ms, requests_total;
     uint64_t resource_exhausted_total, deadline_exceeded_total;
+    uint64_t reannounces_total; /* Reannounces sent to workers the broker did not know */
+    uint64_t handed_back_total; /* tasks given back by workers that never started them (no attempt counted) */
+    bool draining;              /* the broker is stopping: Submits are refused UNAVAILABLE */
     char version[64];
 } refcache_stats_t;
 
