@@ -202,6 +202,12 @@ void rc_rejoin_ready(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
 
 void rc_rejoin_hand_back(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
 {
+    /* Leaving first: what it gives back must not come back to it. */
+    if (m->leaving && !w->leaving) {
+        w->leaving = true;
+        rc_core_note(core, "worker %s is leaving; it holds %u task(s), gives back %zu", w->id, w->outstanding,
+                     m->n_tasks);
+    }
     for (size_t i = 0; i < m->n_tasks; i++) {
         uint32_t attempt;
         rc_str_t id = rc_codec_wmsg_task(m, i, &attempt);
@@ -215,9 +221,5 @@ void rc_rejoin_hand_back(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
             rc_dispatch_slot_hand_back(core, w, s);
         else
             rc_dispatch_slot_lost(core, w, s); /* releases the slot; the event is stale */
-    }
-    if (m->leaving && !w->leaving) {
-        w->leaving = true;
-        rc_core_note(core, "worker %s is leaving; it holds %u task(s)", w->id, w->outstanding);
     }
 }

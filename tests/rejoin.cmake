@@ -1,0 +1,9 @@
+# Workers that leave and come back: a broker in the test process and
+# hand-driven workers (rc_handworker), then real refcache-worker and
+# refcache-broker processes stopped, cut off and restarted.
+if(TARGET rc_broker AND TARGET rc_client)
+  add_library(rc_handworker STATIC rc_handworker.c)
+  target_include_directories(rc_handworker PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} PRIVATE ${CMOCKA_INCLUDE_DIR})
+  target_link_libraries(rc_handworker PUBLIC rc_testkit)
+  rc_add_test(test_rejoin SOURCES test_rejoin.c LIBS rc_handworker TIMEOUT 120)
+endif()
