@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "rc_broker.h"
+#include "rc_http.h"
 #include "rc_log.h"
 #include "rc_opts.h"
 
 static rc_broker_config_t cfg;
 static bool help, version;
 static const char *log_level = "info", *log_format = "text";
+static const char *http_addr;   /* --http HOST:PORT */
 static const char *config_file; /* read by rc_opts itself; here for --help */
 
 static rc_opt_t options[] = {
@@ -23,6 +25,9 @@ static rc_opt_t options[] = {
     RC_OPT_STR_("clients", 0, cfg.clients_endpoint, "EP", "client endpoint (tcp://127.0.0.1:5570)"),
     RC_OPT_STR_("workers-endpoint", 0, cfg.workers_endpoint, "EP", "worker endpoint (tcp://127.0.0.1:5571)"),
     RC_OPT_STR_("control", 0, cfg.control_endpoint, "EP", "control endpoint (tcp://127.0.0.1:5572)"),
+    RC_OPT_STR_("http", 0, http_addr, "HOST:PORT",
+                "serve /metrics (Prometheus) and a status page at / over HTTP\n"
+                "(loopback unless --insecure; PORT * picks a free one)"),
     RC_OPT_UINT_(
         "workers", 0, cfg.workers, 0, 1024, "N",
         "in-process worker threads (0; the embedded default of the\nREADME uses the number of cores)"),
@@ -246,16 +251,32 @@ int main(int argc, char **argv)
         rc_opts_free(&spec);
         return 1;
     }
-    printf("clients %s\nworkers %s\ncontrol %s\nstore %s\nready\n", rc_broker_endpoint(broker, RC_EP_CLIENTS),
+    rc_http_t *http = NULL;
+    if (http_addr) {
+        http = rc_http_new(http_addr, cfg.insecure, rc_broker_endpoint(broker, RC_EP_CLIENTS_INPROC), err,
+                           sizeof err);
+        if (!http) {
+            fprintf(stderr, "refcache-broker: %s\n", err);
+            rc_broker_destroy(&broker);
+            rc_opts_free(&spec);
+            return 1;
+        }
+    }
+    printf("clients %s\nworkers %s\ncontrol %s\nstore %s\n", rc_broker_endpoint(broker, RC_EP_CLIENTS),
            rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL),
            cfg.store_path ? cfg.store_path : "none (memory only)");
+    if (http)
+        printf("http %s\n", rc_http_url(http));
+    printf("ready\n");
     fflush(stdout);
-    rc_log(RC_LOG_INFO, "broker", "ready: clients %s, workers %s, control %s%s", rc_broker_endpoint(broker, RC_EP_CLIENTS),
-           rc_broker_endpoint(broker, RC_EP_WORKERS), rc_broker_endpoint(broker, RC_EP_CONTROL),
+    rc_log(RC_LOG_INFO, "broker", "ready: clients %s, workers %s, control %s%s%s%s",
+           rc_broker_endpoint(broker, RC_EP_CLIENTS), rc_broker_endpoint(broker, RC_EP_WORKERS),
+           rc_broker_endpoint(broker, RC_EP_CONTROL), http ? ", http " : "", http ? rc_http_url(http) : "",
            cfg.curve_secret_file ? " (CURVE)" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     rc_log(RC_LOG_INFO, "broker", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc_http_destroy(&http); /* a client of the broker: before it */
     rc_broker_destroy(&broker);
     rc_opts_free(&spec);
     return 0;

@@ -14,28 +14,28 @@
 #include "rc_common.h"
 #include "rc_core.h"
 #include "rc_pool.h"
+#include "rc_zap.h"
 
 #define RC_BATCH      256 /* requests or worker messages taken from one socket before looking at the others */
 #define RC_MAX_FRAMES 4   /* frames kept of one message; more makes it malformed */
 
 struct rc_broker {
     zactor_t *actor;
-    zactor_t *auth;    /* the ZAP handler, with CURVE */
-    char auth_dir[64]; /* the allow-lists merged for it */
+    zactor_t *auth; /* the ZAP handler (rc_zap), with CURVE */
     refcache_pool_t *pool;
     /* The cancel boards of the in-process pool's threads: the loop posts,
      * each thread reads its own. Freed after both the pool and the loop. */
     rc_board_registry_t *boards;
-    char endpoints[3][256];
+    char endpoints[4][256];
 };
 
 typedef struct {
     const rc_broker_config_t *cfg;
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
     zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
-    char work_inproc[64], control_inproc[64];
+    char work_inproc[64], control_inproc[64], clients_inproc[64];
     rc_board_registry_t *boards;
-    char endpoints[3][256];
+    char endpoints[4][256];
     char err[256];
 } start_args_t;
 
@@ -192,6 +192,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
              bind_to(control, cfg->control_endpoint, args->endpoints[RC_EP_CONTROL], 256, args->err, 256) !=
                  0 ||
              bind_to(workers, args->work_inproc, NULL, 0, args->err, 256) != 0 ||
+             bind_to(clients, args->clients_inproc, NULL, 0, args->err, 256) != 0 ||
              bind_to(control, args->control_inproc, NULL, 0, args->err, 256) != 0)
         rc = -1;
     if (args->err[0]) {
@@ -266,9 +267,9 @@ static void broker_actor(zsock_t *pipe, void *arg)
 }
 
 /* Loads the public keys (Z85) of every certificate in dir into a map to the
- * certificate file's name (what the event stream shows of a client), and
- * copies the certificate files into merged (the one directory zauth reads). */
-static zhashx_t *load_keys(const char *dir, const char *merged, const char *prefix, char *err, size_t errlen)
+ * certificate file's name (what the event stream and the ZAP handler's log
+ * show of a key). */
+static zhashx_t *load_keys(const char *dir, char *err, size_t errlen)
 {
     zhashx_t *keys = zhashx_new();
     if (keys) {
@@ -293,9 +294,6 @@ static zhashx_t *load_keys(const char *dir, const char *merged, const char *pref
             continue;
         const char *slash = strrchr(path, '/');
         zhashx_insert(keys, zcert_public_txt(cert), (void *) (slash ? slash + 1 : path));
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s/%s-%zu.txt", merged, prefix, i);
-        zcert_save_public(cert, copy);
         zcert_destroy(&cert);
     }
     zdir_flatten_free(&files);
@@ -323,15 +321,6 @@ static zcert_t *load_secret_cert(const char *file)
     return cert;
 }
 
-static void remove_dir(const char *path)
-{
-    zdir_t *d = zdir_new(path, "-");
-    if (d) {
-        zdir_remove(d, true);
-        zdir_destroy(&d);
-    }
-}
-
 static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_args_t *args, char *err,
                        size_t errlen)
 {
@@ -351,29 +340,23 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
             c->curve_secret_file);
         return -1;
     }
-    snprintf(self->auth_dir, sizeof self->auth_dir, "/tmp/refcache-allow-XXXXXX");
-    if (!mkdtemp(self->auth_dir)) {
-        self->auth_dir[0] = '\0';
-        snprintf(err, errlen, "cannot create a directory for the allow-list: %s", strerror(errno));
-        return -1;
-    }
-    args->client_keys = load_keys(c->clients_allowed_dir, self->auth_dir, "client", err, errlen);
+    args->client_keys = load_keys(c->clients_allowed_dir, err, errlen);
     if (!args->client_keys)
         return -1;
-    args->worker_keys = load_keys(c->workers_allowed_dir, self->auth_dir, "worker", err, errlen);
+    args->worker_keys = load_keys(c->workers_allowed_dir, err, errlen);
     if (!args->worker_keys)
         return -1;
     if (c->admin_allowed_dir) {
         /* Admin keys act as clients that see every task, and the workers. */
-        args->admin_keys = load_keys(c->admin_allowed_dir, self->auth_dir, "admin", err, errlen);
+        args->admin_keys = load_keys(c->admin_allowed_dir, err, errlen);
         if (!args->admin_keys)
             return -1;
         for (const char *name = zhashx_first(args->admin_keys); name; name = zhashx_next(args->admin_keys))
             zhashx_update(args->client_keys, zhashx_cursor(args->admin_keys), (void *) name);
     }
-    self->auth = zactor_new(zauth, NULL);
-    if (!self->auth || zstr_sendx(self->auth, "CURVE", self->auth_dir, NULL) != 0 ||
-        zsock_wait(self->auth) != 0) {
+    zhashx_t *sets[] = {args->client_keys, args->worker_keys};
+    self->auth = rc_zap_new(sets, 2);
+    if (!self->auth) {
         snprintf(err, errlen, "cannot start the ZAP handler");
         return -1;
     }
@@ -460,6 +443,8 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     }
     int id = __atomic_add_fetch(&instance, 1, __ATOMIC_RELAXED);
     snprintf(args->work_inproc, sizeof args->work_inproc, "inproc://refcache-work-%d", id);
+    snprintf(args->clients_inproc, sizeof args->clients_inproc, "inproc://refcache-clients-%d", id);
+    snprintf(args->endpoints[RC_EP_CLIENTS_INPROC], sizeof args->endpoints[0], "%s", args->clients_inproc);
     snprintf(args->control_inproc, sizeof args->control_inproc, "inproc://refcache-control-%d", id);
     if (config->workers > 0) {
         self->boards = rc_board_registry_new(config->cancel_board_slots);
@@ -507,7 +492,7 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
 
 const char *rc_broker_endpoint(rc_broker_t *self, int which)
 {
-    if (!self || which < 0 || which > 2)
+    if (!self || which < 0 || which > RC_EP_CLIENTS_INPROC)
         return NULL;
     return self->endpoints[which];
 }
@@ -522,8 +507,6 @@ void rc_broker_destroy(rc_broker_t **self_p)
     zactor_destroy(&self->actor);
     rc_board_registry_destroy(&self->boards);
     zactor_destroy(&self->auth);
-    if (self->auth_dir[0])
-        remove_dir(self->auth_dir);
     free(self);
     *self_p = NULL;
 }

@@ -69,7 +69,9 @@ void rc_broker_config_defaults(rc_broker_config_t *config);
  * message in errbuf. */
 rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_t errlen);
 
-enum { RC_EP_CLIENTS, RC_EP_WORKERS, RC_EP_CONTROL };
+/* RC_EP_CLIENTS_INPROC: the clients channel in this process, for a client
+ * in another thread of it (the HTTP server); its connections carry no key. */
+enum { RC_EP_CLIENTS, RC_EP_WORKERS, RC_EP_CONTROL, RC_EP_CLIENTS_INPROC };
 
 /* The endpoint actually bound (ephemeral ports resolved), owned by the broker. */
 const char *rc_broker_endpoint(rc_broker_t *self, int which);

@@ -310,7 +310,7 @@ int rc_codec_request_observe(const void *pb_request, rc_request_t *req);
 /* A List request's filters, read from the decoded request. */
 typedef struct {
     uint32_t states; /* a bit per State (1u << state); 0: all; bit 31: one out of range */
-    rc_str_t function, ns, cursor;
+    rc_str_t function, ns, cursor, ref_id;
     bool all_ns;
     uint64_t after_us, before_us;
     uint32_t limit;

@@ -44,6 +44,7 @@ void rc_codec_list_request(const rc_request_t *req, rc_listreq_t *v)
     *v = (rc_listreq_t){.function = str_of(l->function),
                         .ns = str_of(l->namespace_),
                         .cursor = str_of(l->cursor),
+                        .ref_id = str_of(l->ref_id),
                         .all_ns = l->all_namespaces,
                         .after_us = l->created_after_us,
                         .before_us = l->created_before_us,
@@ -222,15 +223,18 @@ int rc_codec_event(rc_buf_t *buf, const rc_eventview_t *e)
 {
     size_t ref = len_of(e->ref_hex), fn = len_of(e->function), ns = len_of(e->ns), ev = len_of(e->event),
            wid = len_of(e->worker_id), client = len_of(e->client);
-    size_t n = rc_wire_sz_enum(RC_FIELD_EVENT_KIND, e->kind) + rc_wire_sz_bytes(RC_FIELD_EVENT_REF_ID, ref) +
-               rc_wire_sz_bytes(RC_FIELD_EVENT_FUNCTION, fn) + rc_wire_sz_bytes(RC_FIELD_EVENT_NAMESPACE, ns) +
-               rc_wire_sz_enum(RC_FIELD_EVENT_OLD_STATE, e->old_state) + rc_wire_sz_enum(RC_FIELD_EVENT_NEW_STATE, e->new_state) +
-               rc_wire_sz_bytes(RC_FIELD_EVENT_EVENT, ev) + rc_wire_sz_varint(RC_FIELD_EVENT_ATTEMPT, e->attempt) +
-               rc_wire_sz_bytes(RC_FIELD_EVENT_WORKER_ID, wid) + rc_wire_sz_enum(RC_FIELD_EVENT_CODE, e->code) +
-               rc_wire_sz_bytes(RC_FIELD_EVENT_CLIENT, client) + rc_wire_sz_bool(RC_FIELD_EVENT_STOP_CONFIRMED, e->stop_confirmed) +
-               rc_wire_sz_varint(RC_FIELD_EVENT_AT_US, e->at_us) + rc_wire_sz_varint(RC_FIELD_EVENT_LOST, e->lost) +
-               rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_DONE, e->progress_done) +
-               rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_TOTAL, e->progress_total);
+    size_t n =
+        rc_wire_sz_enum(RC_FIELD_EVENT_KIND, e->kind) + rc_wire_sz_bytes(RC_FIELD_EVENT_REF_ID, ref) +
+        rc_wire_sz_bytes(RC_FIELD_EVENT_FUNCTION, fn) + rc_wire_sz_bytes(RC_FIELD_EVENT_NAMESPACE, ns) +
+        rc_wire_sz_enum(RC_FIELD_EVENT_OLD_STATE, e->old_state) +
+        rc_wire_sz_enum(RC_FIELD_EVENT_NEW_STATE, e->new_state) + rc_wire_sz_bytes(RC_FIELD_EVENT_EVENT, ev) +
+        rc_wire_sz_varint(RC_FIELD_EVENT_ATTEMPT, e->attempt) +
+        rc_wire_sz_bytes(RC_FIELD_EVENT_WORKER_ID, wid) + rc_wire_sz_enum(RC_FIELD_EVENT_CODE, e->code) +
+        rc_wire_sz_bytes(RC_FIELD_EVENT_CLIENT, client) +
+        rc_wire_sz_bool(RC_FIELD_EVENT_STOP_CONFIRMED, e->stop_confirmed) +
+        rc_wire_sz_varint(RC_FIELD_EVENT_AT_US, e->at_us) + rc_wire_sz_varint(RC_FIELD_EVENT_LOST, e->lost) +
+        rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_DONE, e->progress_done) +
+        rc_wire_sz_varint(RC_FIELD_EVENT_PROGRESS_TOTAL, e->progress_total);
     if (rc_buf_reserve(buf, n ? n : 1) != 0)
         return -1;
     uint8_t *p = buf->data;

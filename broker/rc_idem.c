@@ -22,7 +22,8 @@ int rc_idem_init(rc_core_t *core)
     core->idem_refs = rc_table_new(offsetof(rc_idem_t, ref));
     if (!core->idem || !core->idem_refs)
         return -1;
-    return rc_runner_observe(core, on_note, core);
+    /* Only the transitions where a handle goes. */
+    return rc_runner_observe_some(core, on_note, core, RC_ACT_DROP | RC_ACT_FORGET);
 }
 
 void rc_idem_fini(rc_core_t *core)

@@ -14,7 +14,7 @@ static size_t chunk_size(uint32_t cap)
 
 static void chunk_point(chunk_t *c)
 {
-    c->ref = (uint8_t (*)[16])(c + 1);
+    c->ref = (uint8_t(*)[16])(c + 1);
     c->off = (uint16_t *) (c->ref + c->cap);
 }
 

@@ -46,10 +46,10 @@ typedef struct {
 
 /* The index; its fields are rc_listidx.c's (here for the inline append). */
 struct rc_listidx {
-    rc_listidx_chunk_t *tail;   /* the last chunk, which takes appends (NULL: none yet) */
-    uint64_t next;              /* the next position (positions start at 1) */
-    size_t total;               /* entries held */
-    size_t live;                /* entries whose tasks are there: the caller's last count, plus appends */
+    rc_listidx_chunk_t *tail;    /* the last chunk, which takes appends (NULL: none yet) */
+    uint64_t next;               /* the next position (positions start at 1) */
+    size_t total;                /* entries held */
+    size_t live;                 /* entries whose tasks are there: the caller's last count, plus appends */
     rc_listidx_chunk_t **chunks; /* oldest first */
     size_t nc, cap_c;
     size_t at;     /* the chunk the sweep looks at next */

@@ -12,7 +12,7 @@ const uint64_t rc_metrics_bounds_[RC_METRICS_BUCKETS] = {RC_METRICS_BOUNDS, UINT
  * takes at most one step, as no range [2^(k-1), 2^k) holds two bounds
  * (test_metrics checks the table against a plain search). */
 const uint8_t rc_metrics_first_[65] = {
-    0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    0,  0,  0,  0,  0,  1,  2,  3,  4,  5,  6,  7,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
     16, 17, 18, 19, 20, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
     22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
 };

@@ -23,7 +23,7 @@
 
 /* Upper bounds of the buckets in microseconds; the last bucket is +Inf. */
 #define RC_METRICS_BOUNDS                                                                                    \
-    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,      \
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,       \
         2500000, 5000000, 10000000, 30000000, 60000000, 300000000
 #define RC_METRICS_BUCKETS 23 /* the bounds above and +Inf */
 

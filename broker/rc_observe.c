@@ -26,8 +26,10 @@ struct rc_observe {
     rc_listidx_t *list;
     rc_metrics_t *metrics;
     rc_watch_t watch;
-    bool watched;    /* on_note_watched is registered */
-    owner_t *owners; /* sorted by owner; built at the first need (the keys come after init) */
+    bool watched; /* on_note_watched is registered */
+    uint64_t limits_checked_ns;
+    rc_counters_t limits_seen; /* the counters at the last look (limits_log) */
+    owner_t *owners;           /* sorted by owner; built at the first need (the keys come after init) */
     size_t n_owners;
     bool owners_built;
 };
@@ -229,9 +231,43 @@ void rc_observe_fini(rc_core_t *core)
     core->observe = NULL;
 }
 
+/* Once a second at most, says what the counters tell of limits hit and of
+ * traffic refused since the last look: a line per kind, with how many, and
+ * nothing on the path of the messages that caused them. */
+static void limits_log(rc_core_t *core, rc_observe_t *o)
+{
+    const rc_counters_t *c = &core->c, *seen = &o->limits_seen;
+    double s = (double) (core->now_ns - o->limits_checked_ns) / 1e9;
+    if (c->resource_exhausted > seen->resource_exhausted)
+        rc_log(RC_LOG_WARN, "limits",
+               "%llu request(s) refused RESOURCE_EXHAUSTED in %.1f s: a limit was hit (--max-pending %llu, "
+               "--max-waiters %llu, or memory)",
+               (unsigned long long) (c->resource_exhausted - seen->resource_exhausted), s,
+               (unsigned long long) core->cfg.max_pending, (unsigned long long) core->cfg.max_waiters);
+    if (c->evicted > seen->evicted)
+        rc_log(RC_LOG_INFO, "limits",
+               "%llu finished task(s) evicted in %.1f s to stay within --max-records %llu and --cache-bytes "
+               "%llu",
+               (unsigned long long) (c->evicted - seen->evicted), s,
+               (unsigned long long) core->cfg.max_records, (unsigned long long) core->cfg.cache_bytes);
+    if (c->dropped_replies > seen->dropped_replies)
+        rc_log(RC_LOG_WARN, "limits", "%llu repl(ies) dropped in %.1f s: the client was gone, or not reading",
+               (unsigned long long) (c->dropped_replies - seen->dropped_replies), s);
+    if (c->bad_requests > seen->bad_requests)
+        rc_log(RC_LOG_WARN, "limits", "%llu bad or refused request(s) in %.1f s (see refcache stats)",
+               (unsigned long long) (c->bad_requests - seen->bad_requests), s);
+    if (c->bad_worker_msgs > seen->bad_worker_msgs)
+        rc_log(RC_LOG_WARN, "limits", "%llu bad worker message(s) in %.1f s",
+               (unsigned long long) (c->bad_worker_msgs - seen->bad_worker_msgs), s);
+    o->limits_seen = *c;
+    o->limits_checked_ns = core->now_ns;
+}
+
 void rc_observe_flush(rc_core_t *core)
 {
     rc_observe_t *o = core->observe;
+    if (o && core->now_ns - o->limits_checked_ns >= 1000000000ull)
+        limits_log(core, o);
     if (!o || !o->watched)
         return;
     rc_watch_flush(core, &o->watch);
@@ -344,6 +380,25 @@ static void on_list(rc_core_t *core, const rc_request_t *request)
     if (req->function.len) {
         l.fn = zhashx_lookup(core->fns, req->function.ptr);
         empty = !l.fn; /* no worker ever served it: no task of it */
+    }
+    if (req->ref_id.len) {
+        /* One ref: looked up, not scanned for. */
+        uint8_t ref[16];
+        if (rc_hex_decode(req->ref_id.ptr, req->ref_id.len, ref, 16) != 0) {
+            rc_reply_error(core, request->id, CODE(INVALID_ARGUMENT), "ref_id must be 32 hex characters");
+            return;
+        }
+        l.limit = 1;
+        rc_taskview_t view;
+        char hex[RC_REF_ID_LEN + 1];
+        l.views = &view;
+        l.hex = &hex;
+        if (!empty)
+            (void) list_visit(&l, ref);
+        struct rc_obsreply obs = {.tasks = &view, .n_tasks = l.n, .cursor = "", .scanned = l.scanned};
+        rc_reply_t r = {.id = request->id, .kind = RC_REPLY_LIST, .obs = &obs};
+        rc_reply(core, &r);
+        return;
     }
     if (!before && req->before_us) {
         before = rc_listidx_seek(o->list, req->before_us);

@@ -130,7 +130,8 @@ static bool ns_shared(rc_core_t *core, const rc_str_t *ns)
 /* Answers a Submit with its handle (t and h; NULL: t's own): held by its
  * async timeout, or now. Either reply hands out a ref_id: a promise, held
  * (with --store) until the store has the handle. */
-static void submit_answer(rc_core_t *core, rc_request_t *req, rc_task_t *t, rc_handle_t *h, unsigned sflags)
+static inline void submit_answer(rc_core_t *core, rc_request_t *req, rc_task_t *t, rc_handle_t *h,
+                                 unsigned sflags)
 {
     if (hold(core, t, h, req->id, W_SUBMIT, req->async_timeout_ms, sflags, "async_timeout_ms"))
         return;
@@ -271,7 +272,7 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         return;
     }
     const char *why;
-    int refusal = rc_journal_refusal(core, &why);
+    int refusal = core->journal ? rc_journal_refusal(core, &why) : 0;
     if (refusal) {
         if (refusal == CODE(RESOURCE_EXHAUSTED))
             core->c.resource_exhausted++;
@@ -407,7 +408,7 @@ static void on_cancel(rc_core_t *core, rc_request_t *req)
     /* cancelled = true is a promise: with a store that cannot take it now,
      * the cancel is refused (the task goes on) rather than half made. */
     const char *why;
-    int refusal = rc_task_terminal(rc_handles_state(t, h)) ? 0 : rc_journal_refusal(core, &why);
+    int refusal = !core->journal || rc_task_terminal(rc_handles_state(t, h)) ? 0 : rc_journal_refusal(core, &why);
     if (refusal) {
         rc_reply_t r = {.id = req->id, .code = refusal, .message = why, .kind = RC_REPLY_CANCEL,
                         .state = rc_handles_state(t, h)};

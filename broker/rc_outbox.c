@@ -63,8 +63,8 @@ static rc_outbox_t *outbox_for(rc_core_t *core, const uint8_t *rid, size_t rid_l
 
 /* Sends an encoded reply now, or (to a batched request) puts it in the
  * client's outbox. One that would not fit in a batch goes alone. */
-void rc_outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                    const uint8_t *body, size_t len)
+static inline void outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                               const uint8_t *body, size_t len)
 {
     if (batched && len <= RC_BATCH_BYTES / 2) {
         rc_outbox_t *o = outbox_for(core, rid, rid_len, envelope);
@@ -79,24 +79,37 @@ void rc_outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool en
     rc_route(core->clients, rid, rid_len, envelope, body, len, &core->c.dropped_replies);
 }
 
+void rc_outbox_send(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                    const uint8_t *body, size_t len)
+{
+    outbox_send(core, rid, rid_len, envelope, batched, body, len);
+}
+
 /* Sends a reply now, unless it promises a fact the store does not hold yet
  * (core->promise, with --store): then the journal holds it until it does. */
 static void send_encoded(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
                          const rc_buf_t *reply)
 {
-    if (core->promise && rc_journal_hold(core, rid, rid_len, envelope, batched, reply->data, reply->len))
+    if (core->promise && core->journal &&
+        rc_journal_hold(core, rid, rid_len, envelope, batched, reply->data, reply->len))
         return;
-    rc_outbox_send(core, rid, rid_len, envelope, batched, reply->data, reply->len);
+    outbox_send(core, rid, rid_len, envelope, batched, reply->data, reply->len);
 }
 
-void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
-                 const rc_reply_t *r)
+static inline void reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                            const rc_reply_t *r)
 {
     if (rc_codec_reply(&core->out, r) != 0) {
         core->c.dropped_replies++;
         return;
     }
     send_encoded(core, rid, rid_len, envelope, batched, &core->out);
+}
+
+void rc_reply_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool envelope, bool batched,
+                 const rc_reply_t *r)
+{
+    reply_to(core, rid, rid_len, envelope, batched, r);
 }
 
 /* Says in r's message which numbers were clamped, when it has none. */
@@ -196,8 +209,9 @@ void rc_reply_task_to(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool 
                     .replayed = sflags & RC_SF_REPLAYED,
                     .clamped = clamped,
                     .n_clamped = n_clamped};
-    r.message = clamp_text(core, &r);
-    rc_reply_to(core, rid, rid_len, envelope, batched, &r);
+    if (n_clamped)
+        r.message = clamp_text(core, &r);
+    reply_to(core, rid, rid_len, envelope, batched, &r);
 }
 
 void rc_reply_task(rc_core_t *core, uint64_t id, rc_reply_kind_t kind, const rc_task_t *t, const rc_handle_t *h,

@@ -7,6 +7,7 @@
 
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_log.h"
 
 static bool printable(const char *s, size_t len)
 {
@@ -121,7 +122,8 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
      * sent this Ready. */
     if (core->boards)
         w->board = rc_board_find(core->boards, w->id);
-    rc_core_note(core, "worker %s ready: %zu function(s), credit %u", w->id, w->nfns, w->credit);
+    rc_log(RC_LOG_INFO, "worker", "worker %s joined%s%s (pid %u): %zu function(s), credit %u", w->id,
+           *w->host ? " from " : "", w->host, w->pid, w->nfns, w->credit);
     rc_dispatch_peer(core, w);
 }
 

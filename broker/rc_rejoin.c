@@ -8,6 +8,7 @@
 
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_log.h"
 
 /* ---------------------------------------------------------------- reannounce */
 
@@ -110,8 +111,10 @@ void rc_rejoin_lost(rc_core_t *core, rc_peer_t *w)
         else
             rc_dispatch_slot_lost(core, w, s);
     }
-    rc_core_note(core, "worker %s lost (silent for %u heartbeats); %u task(s) wait for its report", w->id,
-                 core->cfg.liveness, waiting);
+    rc_log(RC_LOG_WARN, "worker",
+           "worker %s%s%s lost (silent for %u heartbeats); %u task(s) it may not have started wait for its "
+           "report, the others retried or failed",
+           w->id, *w->host ? " on " : "", w->host, core->cfg.liveness, waiting);
     rc_list_remove(&w->link);
     if (!waiting) {
         rc_peers_forget(core, w);
@@ -135,8 +138,8 @@ void rc_rejoin_tick(rc_core_t *core, uint64_t now)
         rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
         n = n->next;
         if (now >= w->lost_until_us) {
-            rc_core_note(core, "worker %s did not come back: its %u waiting task(s) are lost attempts", w->id,
-                         w->outstanding);
+            rc_log(RC_LOG_WARN, "worker", "worker %s did not come back: its %u waiting task(s) retried or failed",
+                   w->id, w->outstanding);
             ghost_free(core, w);
         }
     }
@@ -179,6 +182,8 @@ void rc_rejoin_ready(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
     }
     rc_peer_t *old = previous(core, w, m);
     if (old) {
+        rc_log(RC_LOG_INFO, "worker", "worker %s rejoined (session of %s): %u task(s) settled by its report", w->id,
+               old->id, old->outstanding);
         settle(core, old, m);
         if (old != w) {
             /* Its previous connections: nothing more comes from them. */
@@ -188,8 +193,9 @@ void rc_rejoin_ready(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
     } else if (w->ready || w->lost) {
         /* A new session that names nothing we know: what the worker held
          * is gone on its side, and may have run. */
-        rc_core_note(core, "worker %s announced itself again; its %u task(s) retried or failed", w->id,
-                     w->outstanding);
+        rc_log(RC_LOG_WARN, "worker",
+               "worker %s announced a new session with no report; its %u task(s) retried or failed", w->id,
+               w->outstanding);
         settle(core, w, NULL);
     }
     if (w->lost) {
@@ -205,8 +211,8 @@ void rc_rejoin_hand_back(rc_core_t *core, rc_peer_t *w, const rc_wmsg_t *m)
     /* Leaving first: what it gives back must not come back to it. */
     if (m->leaving && !w->leaving) {
         w->leaving = true;
-        rc_core_note(core, "worker %s is leaving; it holds %u task(s), gives back %zu", w->id, w->outstanding,
-                     m->n_tasks);
+        rc_log(RC_LOG_DEBUG, "worker", "worker %s is leaving: it holds %u task(s), gives back %zu", w->id,
+               w->outstanding, m->n_tasks);
     }
     for (size_t i = 0; i < m->n_tasks; i++) {
         uint32_t attempt;

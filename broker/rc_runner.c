@@ -42,15 +42,22 @@ void rc_runner_dispatch_later(rc_core_t *core, rc_fn_t *fn)
 
 /* ---------------------------------------------------------------- observers */
 
-int rc_runner_observe(rc_core_t *core, rc_observer_fn *fn, void *arg)
+int rc_runner_observe_some(rc_core_t *core, rc_observer_fn *fn, void *arg, uint32_t actions)
 {
     rc_runner_t *r = &core->runner;
     if (r->n_observers == RC_MAX_OBSERVERS)
         return -1;
     r->observers[r->n_observers].fn = fn;
     r->observers[r->n_observers].arg = arg;
+    r->observers[r->n_observers].actions = actions;
     r->n_observers++;
+    r->actions_observed |= actions;
     return 0;
+}
+
+int rc_runner_observe(rc_core_t *core, rc_observer_fn *fn, void *arg)
+{
+    return rc_runner_observe_some(core, fn, arg, ~0u);
 }
 
 void rc_runner_unobserve(rc_core_t *core, rc_observer_fn *fn, void *arg)
@@ -59,8 +66,11 @@ void rc_runner_unobserve(rc_core_t *core, rc_observer_fn *fn, void *arg)
     for (unsigned i = 0; i < r->n_observers; i++)
         if (r->observers[i].fn == fn && r->observers[i].arg == arg) {
             r->observers[i] = r->observers[--r->n_observers];
-            return;
+            break;
         }
+    r->actions_observed = 0;
+    for (unsigned i = 0; i < r->n_observers; i++)
+        r->actions_observed |= r->observers[i].actions;
 }
 
 /* ---------------------------------------------------------------- one transition */
@@ -118,7 +128,7 @@ static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int 
                     int code, const rc_peer_t *worker)
 {
     rc_runner_t *r = &core->runner;
-    if (!r->n_observers)
+    if (!(r->actions_observed & actions))
         return;
     rc_note_t note = {.task = t,
                       .handle = actions & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH) ? ev->handle : NULL,
@@ -130,7 +140,8 @@ static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int 
                       .cause = &ev->cause,
                       .worker = worker};
     for (unsigned i = 0; i < r->n_observers; i++)
-        r->observers[i].fn(r->observers[i].arg, &note);
+        if (r->observers[i].actions & actions)
+            r->observers[i].fn(r->observers[i].arg, &note);
 }
 
 /* Carries out one event on its task, completely; what it causes in turn is
@@ -267,7 +278,8 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
             core->c.evicted++;
         if (t->flags & F_HANDLES) {
             /* Each extra handle goes with the record: shown as its own end. */
-            for (rc_handle_t *h = NULL; core->runner.n_observers && (h = rc_handles_next(core, t, h));) {
+            for (rc_handle_t *h = NULL;
+                 core->runner.actions_observed & RC_ACT_FORGET && (h = rc_handles_next(core, t, h));) {
                 rc_ev_t one = *ev;
                 one.handle = h;
                 observe(core, t, &one, rc_handles_state(t, h), RC_GONE, RC_ACT_FORGET, 0, NULL);

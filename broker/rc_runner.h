@@ -99,8 +99,10 @@ typedef struct {
     struct {
         rc_observer_fn *fn;
         void *arg;
+        uint32_t actions; /* shown only transitions with one of these actions (all: ~0) */
     } observers[RC_MAX_OBSERVERS];
     unsigned n_observers;
+    uint32_t actions_observed; /* the union of the observers' action sets */
 } rc_runner_t;
 
 /* Runs ev. From outside a transition it is applied now, with every
@@ -114,6 +116,10 @@ void rc_runner_dispatch_later(rc_core_t *core, rc_fn_t *fn);
 
 /* Adds or removes an observer of every applied transition. 0 or -1 (full). */
 int rc_runner_observe(rc_core_t *core, rc_observer_fn *fn, void *arg);
+
+/* The same for an observer of the transitions with one of the actions in
+ * the set only (RC_ACT_*), which costs the others nothing. */
+int rc_runner_observe_some(rc_core_t *core, rc_observer_fn *fn, void *arg, uint32_t actions);
 void rc_runner_unobserve(rc_core_t *core, rc_observer_fn *fn, void *arg);
 
 /* The end of a message: records that finished are shrunk, those dropped

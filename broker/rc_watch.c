@@ -22,9 +22,9 @@ typedef struct {
     bool by_ref, by_fn, all_ns;
     uint8_t ref[16];      /* by_ref: the handle watched ... */
     uint8_t task_ref[16]; /* ... and the task it is on (the same for a task's own handle) */
-    char *fn_name;       /* by_fn: the function's name ... */
-    const rc_fn_t *fn;   /* ... and the broker's record of it, once known */
-    char *ns;            /* !all_ns: the namespace (NULL: the default one) */
+    char *fn_name;        /* by_fn: the function's name ... */
+    const rc_fn_t *fn;    /* ... and the broker's record of it, once known */
+    char *ns;             /* !all_ns: the namespace (NULL: the default one) */
     uint32_t window;
     uint64_t sent, acked; /* events handed to the socket; events the watcher read */
     uint64_t lost;        /* events dropped since the last one it got */
@@ -115,7 +115,9 @@ static int append(rc_core_t *core, rc_watch_t *self, watcher_t *w, const rc_buf_
 /* An event of its own for w (WATCHING, LOST, HEARTBEAT, END). */
 static int append_kind(rc_core_t *core, rc_watch_t *self, watcher_t *w, int kind, int code)
 {
-    rc_eventview_t v = {.kind = kind, .code = code, .lost = kind == RC_EVK_LOST ? w->lost : 0,
+    rc_eventview_t v = {.kind = kind,
+                        .code = code,
+                        .lost = kind == RC_EVK_LOST ? w->lost : 0,
                         .at_us = rc_core_wall_us(core)};
     if (rc_codec_event(&self->aux, &v) != 0)
         return 0;
@@ -218,7 +220,8 @@ void rc_watch_note(rc_core_t *core, rc_watch_t *self, const rc_note_t *note, con
         }
         if ((w->lost && append_kind(core, self, w, RC_EVK_LOST, 0) != 0) ||
             append(core, self, w, &self->ev) != 0) {
-            rc_log(RC_LOG_INFO, "watch", "watcher %llu gone (its connection closed)", (unsigned long long) w->id);
+            rc_log(RC_LOG_INFO, "watch", "watcher %llu gone (its connection closed)",
+                   (unsigned long long) w->id);
             watcher_free(self, w);
         }
     }
@@ -346,7 +349,8 @@ void rc_watch_request(rc_core_t *core, rc_watch_t *self, uint64_t id, const rc_w
     }
     if (req->acked) {
         if (req->acked < w->acked || req->acked > w->sent) {
-            rc_reply_error(core, id, CODE(INVALID_ARGUMENT), "acked is not between the last one and the events sent");
+            rc_reply_error(core, id, CODE(INVALID_ARGUMENT),
+                           "acked is not between the last one and the events sent");
             return;
         }
         self->in_flight -= req->acked - w->acked;
@@ -383,11 +387,12 @@ void rc_watch_flush(rc_core_t *core, rc_watch_t *self)
         n = n->next;
         if (probe && w->stalled_since_us && now - w->stalled_since_us >= RC_WATCH_STALL_US) {
             self->dropped_total++;
-            rc_log(RC_LOG_WARN, "watch",
-                   "watcher %llu dropped: it acknowledged nothing for %llu s with its window of %u events full "
-                   "(%llu events lost)",
-                   (unsigned long long) w->id, (unsigned long long) (RC_WATCH_STALL_US / 1000000), w->window,
-                   (unsigned long long) w->lost);
+            rc_log(
+                RC_LOG_WARN, "watch",
+                "watcher %llu dropped: it acknowledged nothing for %llu s with its window of %u events full "
+                "(%llu events lost)",
+                (unsigned long long) w->id, (unsigned long long) (RC_WATCH_STALL_US / 1000000), w->window,
+                (unsigned long long) w->lost);
             finish(core, self, w, CODE(RESOURCE_EXHAUSTED));
             continue;
         }
@@ -397,7 +402,8 @@ void rc_watch_flush(rc_core_t *core, rc_watch_t *self)
         if (rc == 0)
             rc = send_batch(core, self, w);
         if (rc != 0) {
-            rc_log(RC_LOG_INFO, "watch", "watcher %llu gone (its connection closed)", (unsigned long long) w->id);
+            rc_log(RC_LOG_INFO, "watch", "watcher %llu gone (its connection closed)",
+                   (unsigned long long) w->id);
             watcher_free(self, w);
         }
     }

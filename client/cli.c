@@ -3,11 +3,12 @@
  * broker in rc_cli_diag, the protocol in rc_client; this file runs one
  * command and prints its outcome. */
 #include "rc_buf.h"
-#include "rc_cli_args.h"
 #include "rc_cli.h"
+#include "rc_cli_args.h"
 #include "rc_cli_diag.h"
 #include "rc_cli_observe.h"
 #include "rc_cli_show.h"
+#include "rc_cli_top.h"
 #include "rc_common.h"
 #include "rc_json.h"
 #include "refcache.h"
@@ -318,6 +319,7 @@ static int s_cmd_submit(cli_t *cli)
     opts.max_retries = a->retries;
     opts.ttl_s = a->ttl_s;
     opts.no_cache = a->no_cache;
+    opts.request_key = a->request_key;
     refcache_task_t *t = NULL;
     int rc = refcache_client_submit(cli->client, a->operand, &opts, &t, a->timeout_ms);
     free(payload);
@@ -681,6 +683,9 @@ int main(int argc, char **argv)
         break;
     case RC_CMD_EVENTS:
         rc = rc_cli_observe_events(&cli);
+        break;
+    case RC_CMD_TOP:
+        rc = rc_cli_top_run(&cli);
         break;
     default:
         rc = RC_EXIT_USAGE;

@@ -135,6 +135,9 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = sub;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-cache", 0, a->no_cache, "never share this task through the cache");
     t[n - 1].scope = sub;
+    t[n++] = (rc_opt_t) RC_OPT_STR_("request-key", 0, a->request_key, "K",
+                                    "an idempotency key: the same submit again gets\nthe first one's ref_id");
+    t[n - 1].scope = sub;
     /* submit, status, wait: what of the task is printed */
     unsigned shown = sub | SCOPE(RC_CMD_STATUS) | SCOPE(RC_CMD_WAIT);
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("no-preview", 0, a->no_preview,
@@ -181,7 +184,7 @@ static size_t s_table(parse_t *p, rc_opt_t *t)
     t[n - 1].scope = list;
     t[n++] = (rc_opt_t) RC_OPT_FLAG_("all-namespaces", 'A', a->all_namespaces,
                                      "every namespace, not only --namespace's");
-    t[n - 1].scope = list | events | SCOPE(RC_CMD_TOP);
+    t[n - 1].scope = list | events;
     t[n++] = (rc_opt_t) RC_OPT_STR_("ref", 0, a->ref, "REF", "only the events of task REF");
     t[n - 1].scope = events;
     t[n++] = (rc_opt_t) RC_OPT_UINT_("count", 0, a->count, 1, UINT64_MAX, "N",

@@ -68,6 +68,7 @@ typedef struct {
     uint32_t retries;
     uint32_t ttl_s;
     bool no_cache;
+    const char *request_key;
     /* submit, status, wait: leave the result's bytes out; submit, wait:
      * print only the ref_id (submit) or nothing (wait) */
     bool no_preview;

@@ -49,8 +49,8 @@ static void s_list_row(const refcache_task_view_t *t, uint64_t now)
     if (t->progress_total)
         snprintf(progress, sizeof progress, "%" PRIu64 "/%" PRIu64, t->progress_done, t->progress_total);
     printf("%-32s  %-10s  %-14s  %-10s  %7s  %7" PRIu32 "  %s\n", t->ref_id, s_state(t->state), t->function,
-           *t->namespace_name ? t->namespace_name : "-", s_age(now, t->created_at_us, age, sizeof age), t->attempt,
-           progress);
+           *t->namespace_name ? t->namespace_name : "-", s_age(now, t->created_at_us, age, sizeof age),
+           t->attempt, progress);
 }
 
 int rc_cli_observe_list(rc_cli_t *cli)
@@ -166,8 +166,8 @@ int rc_cli_observe_workers(rc_cli_t *cli)
         rc_cli_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
-        printf("%-28s  %-16s  %7s  %5s  %9s  %9s  %8s  %9s  %s\n", "WORKER_ID", "HOST", "PID", "READY", "HELD",
-               "ENDED", "UP", "HEARD", "FUNCTIONS");
+        printf("%-28s  %-16s  %7s  %5s  %9s  %9s  %8s  %9s  %s\n", "WORKER_ID", "HOST", "PID", "READY",
+               "HELD", "ENDED", "UP", "HEARD", "FUNCTIONS");
         for (size_t i = 0; i < w->count; i++) {
             const refcache_worker_info_t *x = &w->workers[i];
             char held[24], up[16], heard[24], fns[256] = "";
@@ -251,7 +251,8 @@ static void s_event_human(const refcache_event_t *e)
     if (e->kind != REFCACHE_EVENT_TRANSITION)
         return;
     printf("%s  %s  %-10s  %-13s %-10s -> %-10s", ts, e->ref_id, e->function, e->event,
-           e->old_state ? rc_state_name(e->old_state) : "NEW", e->new_state ? rc_state_name(e->new_state) : "GONE");
+           e->old_state ? rc_state_name(e->old_state) : "NEW",
+           e->new_state ? rc_state_name(e->new_state) : "GONE");
     if (e->attempt)
         printf("  attempt %" PRIu32, e->attempt);
     if (*e->worker_id)
@@ -270,7 +271,8 @@ static void s_event_human(const refcache_event_t *e)
 int rc_cli_observe_events(rc_cli_t *cli)
 {
     const rc_cli_args_t *a = cli->args;
-    refcache_watch_options_t o = {.ref_id = a->ref, .function = a->function, .all_namespaces = a->all_namespaces};
+    refcache_watch_options_t o = {
+        .ref_id = a->ref, .function = a->function, .all_namespaces = a->all_namespaces};
     int rc = refcache_client_watch(cli->client, &o, a->timeout_ms);
     if (rc != 0) {
         if (a->json) {

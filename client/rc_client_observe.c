@@ -145,6 +145,7 @@ int refcache_client_list(refcache_client_t *self, const refcache_list_options_t 
     l.created_before_us = options->created_before_us;
     l.limit = options->limit;
     l.cursor = (char *) str_or_empty(options->cursor);
+    l.ref_id = (char *) str_or_empty(options->ref_id);
     r.body_case = REFCACHE__V1__REQUEST__BODY_LIST;
     r.list = &l;
     refcache_reply_t reply;
@@ -152,7 +153,8 @@ int refcache_client_list(refcache_client_t *self, const refcache_list_options_t 
     if (rc != 0)
         return rc;
     const Refcache__V1__ListReply *lr = reply.body_;
-    size_t n = lr->n_tasks, room = ALIGN8(sizeof(refcache_task_list_t)) + ALIGN8(n * sizeof(refcache_task_view_t));
+    size_t n = lr->n_tasks,
+           room = ALIGN8(sizeof(refcache_task_list_t)) + ALIGN8(n * sizeof(refcache_task_view_t));
     for (size_t i = 0; i < n; i++)
         room += str_room(lr->tasks[i]->error) + str_room(lr->tasks[i]->function) +
                 str_room(lr->tasks[i]->namespace_);
@@ -307,11 +309,12 @@ int refcache_client_metrics(refcache_client_t *self, refcache_metrics_t **metric
     out->function_count = n;
     for (size_t i = 0; i < n; i++) {
         const Refcache__V1__FunctionMetrics *f = mr->functions[i];
-        out->functions[i] = (refcache_function_metrics_t){.function = carve_str(&c, f->function),
-                                                          .queued = f->queued,
-                                                          .queue_time = carve_hist(&c, f->queue_time),
-                                                          .run_time = carve_hist(&c, f->run_time),
-                                                          .cancel_stop_time = carve_hist(&c, f->cancel_stop_time)};
+        out->functions[i] =
+            (refcache_function_metrics_t){.function = carve_str(&c, f->function),
+                                          .queued = f->queued,
+                                          .queue_time = carve_hist(&c, f->queue_time),
+                                          .run_time = carve_hist(&c, f->run_time),
+                                          .cancel_stop_time = carve_hist(&c, f->cancel_stop_time)};
     }
     *metrics_p = out;
     return 0;

@@ -368,6 +368,8 @@ typedef struct {
     uint64_t created_before_us; /* only tasks accepted before (0: no bound) */
     uint32_t limit;             /* tasks per page, at most 1000; 0: 100 */
     const char *cursor;         /* NULL or "": from the newest; else a page's next_cursor */
+    const char *ref_id;         /* NULL or "": every task; else only this one (a lookup: with
+                                   all_namespaces, in whatever namespace it is) */
 } refcache_list_options_t;
 
 /* One page of tasks, newest first (their views carry no result bytes, only

@@ -1,6 +1,7 @@
 /* rc_buf: the one growable buffer's growth (see rc_buf.h). */
 #include "rc_buf.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ int rc_buf_grow_(rc_buf_t *buf, size_t n)
 {
     if (n <= buf->cap)
         return 0;
+    if (n > PTRDIFF_MAX)
+        return -1; /* no object is that big */
     size_t cap = s_grown(buf->cap, n, 256);
     uint8_t *data = realloc(buf->data, cap);
     if (!data)
@@ -31,7 +34,7 @@ int rc_buf_grow_(rc_buf_t *buf, size_t n)
 
 int rc_buf_append(rc_buf_t *buf, const void *bytes, size_t n)
 {
-    if (n > SIZE_MAX - buf->len || rc_buf_reserve(buf, buf->len + n) != 0)
+    if (n > PTRDIFF_MAX - buf->len || rc_buf_reserve(buf, buf->len + n) != 0)
         return -1;
     if (n)
         memcpy(buf->data + buf->len, bytes, n);

@@ -16,12 +16,13 @@
              RC_FIELD_LIST_REQUEST_FUNCTION, RC_FIELD_LIST_REQUEST_NAMESPACE,                                \
              RC_FIELD_LIST_REQUEST_ALL_NAMESPACES, RC_FIELD_LIST_REQUEST_CREATED_AFTER_US,                   \
              RC_FIELD_LIST_REQUEST_CREATED_BEFORE_US, RC_FIELD_LIST_REQUEST_LIMIT,                           \
-             RC_FIELD_LIST_REQUEST_CURSOR),                                                                  \
+             RC_FIELD_LIST_REQUEST_CURSOR, RC_FIELD_LIST_REQUEST_REF_ID),                                    \
         RC_COVER_NONE(REQ, refcache__v1__workers_request__descriptor),                                       \
         RC_COVER(REQ, refcache__v1__watch_request__descriptor, RC_FIELD_WATCH_REQUEST_REF_ID,                \
                  RC_FIELD_WATCH_REQUEST_FUNCTION, RC_FIELD_WATCH_REQUEST_NAMESPACE,                          \
                  RC_FIELD_WATCH_REQUEST_ALL_NAMESPACES, RC_FIELD_WATCH_REQUEST_WINDOW,                       \
-                 RC_FIELD_WATCH_REQUEST_WATCH_ID, RC_FIELD_WATCH_REQUEST_ACKED, RC_FIELD_WATCH_REQUEST_STOP), \
+                 RC_FIELD_WATCH_REQUEST_WATCH_ID, RC_FIELD_WATCH_REQUEST_ACKED,                              \
+                 RC_FIELD_WATCH_REQUEST_STOP),                                                               \
         RC_COVER_NONE(REQ, refcache__v1__metrics_request__descriptor),                                       \
         RC_COVER(REP, refcache__v1__list_reply__descriptor, RC_FIELD_LIST_REPLY_TASKS,                       \
                  RC_FIELD_LIST_REPLY_NEXT_CURSOR, RC_FIELD_LIST_REPLY_SCANNED),                              \

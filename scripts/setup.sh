@@ -3,7 +3,9 @@
 # configures and builds it in ./build. Extra sets of packages:
 #   --test  what the test suite uses (pytest; venv, setuptools and wheel to
 #           build and install the Python package; systemd-analyze to verify
-#           the units; valgrind; clang for the fuzzer)
+#           the units; valgrind; clang for the fuzzer; the Prometheus
+#           client's parser for /metrics and headless Chromium for the
+#           status page)
 #   --plot  gnuplot, for the plots of refcache-bench --report and perf.sh --plot
 #   --deb   what scripts/deb.sh needs to build and check the .deb packages
 #           (dpkg-dev, file, binutils, lintian)
@@ -12,12 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc libc6-dev make cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
-      libcmocka-dev libsqlite3-dev)
+      libcmocka-dev libsqlite3-dev libmicrohttpd-dev)
 for arg in "$@"; do
   case "$arg" in
   --test)
     pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest python3-venv python3-setuptools
-           python3-wheel systemd valgrind clang libclang-rt-dev) ;;
+           python3-wheel systemd valgrind clang libclang-rt-dev python3-prometheus-client chromium) ;;
   --plot)
     pkgs+=(gnuplot-nox) ;;
   --deb)

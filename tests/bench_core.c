@@ -13,7 +13,14 @@
  *
  * (only the core's calls are collected, whatever the compiler inlined: the
  * total of "Collected" divided by the task count it prints). Without
- * valgrind it prints the wall time per task too. Usage: bench_core [ROUNDS] */
+ * valgrind it prints the wall time per task too.
+ *
+ * With `hits`, every Submit is the same echo: after the first, each is a
+ * cache hit that gets a handle of its own on the one kept result; it then
+ * also prints the heap bytes each such handle holds (mallinfo2). Compare two
+ * round counts under callgrind for the instructions of one hit.
+ * Usage: bench_core [ROUNDS] [hits] */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +117,8 @@ static bool take(void *s, zmq_msg_t *last)
 int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? atol(argv[1]) : 1000;
+    bool hits = argc > 2 && strcmp(argv[2], "hits") == 0;
+    size_t heap0 = 0;
     void *ctx = zmq_ctx_new();
     void *clients = sock(ctx, ZMQ_ROUTER, "inproc://bc-clients", NULL, true);
     void *workers = sock(ctx, ZMQ_ROUTER, "inproc://bc-workers", NULL, true);
@@ -171,7 +180,8 @@ int main(int argc, char **argv)
             refcache__v1__submit_request__init(&sub[i]);
             refcache__v1__request__init(&req[i]);
             memset(payload[i], 'p', sizeof payload[i]);
-            memcpy(payload[i], &id, sizeof id);
+            if (!hits)
+                memcpy(payload[i], &id, sizeof id);
             sub[i].function = "echo";
             sub[i].payload = (ProtobufCBinaryData){sizeof payload[i], payload[i]};
             sub[i].async_timeout_ms = 30000;
@@ -186,7 +196,9 @@ int main(int argc, char **argv)
         /* Play the worker: every dispatch gets its result, a ResultBatch
          * per message taken (one per round once the function's service
          * time is known; the first task of all goes alone). */
-        while (core->c.completed < (uint64_t) (r + 1) * PER_ROUND) {
+        if (hits && r == 1)
+            heap0 = mallinfo2().uordblks;
+        while (core->c.completed < (hits ? 1 : (uint64_t) (r + 1) * PER_ROUND)) {
             zmq_msg_t m;
             if (!take(work, &m))
                 die("no dispatch");
@@ -228,7 +240,13 @@ int main(int argc, char **argv)
     printf("bench_core: %llu tasks in %ld rounds of %d, %llu reply frames, completed %llu, %.0f ns per task\n",
            (unsigned long long) tasks, rounds, PER_ROUND, (unsigned long long) replies,
            (unsigned long long) core->c.completed, (double) ns / (double) tasks);
-    int rc = core->c.completed == tasks && replies >= (uint64_t) rounds ? 0 : 1;
+    if (hits && rounds > 1) {
+        uint64_t handles = core->c.cache_hits;
+        printf("bench_core: %llu cache hits, %llu handles held, %.0f heap bytes per hit's handle\n",
+               (unsigned long long) handles, (unsigned long long) rc_handles_count(core),
+               (double) (mallinfo2().uordblks - heap0) / (double) ((uint64_t) (rounds - 1) * PER_ROUND));
+    }
+    int rc = (hits ? core->c.completed == 1 : core->c.completed == tasks) && replies >= (uint64_t) rounds ? 0 : 1;
     rc_core_fini(core);
     free(core);
     zmq_close(clients);

@@ -13,6 +13,11 @@ rc_add_test(test_common SOURCES test_common.c LIBS rc_broker)
 # callgrind to compare builds); the smoke test keeps it working.
 add_executable(bench_core bench_core.c)
 target_link_libraries(bench_core PRIVATE rc_broker)
+# Linked as refcache-broker is (link-time optimised where the broker is).
+get_target_property(rc_broker_lto rc_broker INTERPROCEDURAL_OPTIMIZATION)
+if(rc_broker_lto)
+  set_target_properties(bench_core PROPERTIES INTERPROCEDURAL_OPTIMIZATION TRUE)
+endif()
 add_test(NAME bench_core_smoke COMMAND bench_core 50)
 set_tests_properties(bench_core_smoke PROPERTIES TIMEOUT 60)
 

@@ -242,6 +242,11 @@ static void s_check(refcache_client_t *c, const ledger_t *l, int cycle, bool fin
                               (unsigned long long) t->info.progress_total, t->info.function);
             refcache_task_destroy(&t);
         }
+        if (st.tasks_pending + st.tasks_processing && getenv("RC_CRASH_HOLD")) {
+            /* For a person debugging: the broker stays up a minute. */
+            print_message("broker pid %d held for 60 s\n", (int) s_live);
+            sleep(60);
+        }
         if (st.tasks_pending + st.tasks_processing)
             fail_msg("after 20 s, %llu tasks PENDING (queue depth %llu) and %llu PROCESSING; %llu workers, %llu "
                      "busy; retries %llu, lost %llu, stale %llu",

@@ -206,8 +206,10 @@ static void test_sweep_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_newest_first_and_cursor), cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_age_bounds),              cmocka_unit_test(test_sweep_fifo),
+        cmocka_unit_test(test_newest_first_and_cursor),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_age_bounds),
+        cmocka_unit_test(test_sweep_fifo),
         cmocka_unit_test(test_sweep_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

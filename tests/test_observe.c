@@ -153,6 +153,21 @@ static void test_list(void **state)
     assert_string_equal(l->tasks[0].namespace_name, "other");
     refcache_task_list_destroy(&l);
 
+    /* A lookup by ref_id: in its namespace, or in any with all_namespaces. */
+    refcache_list_options_init(&o);
+    o.ref_id = other;
+    assert_int_equal(refcache_client_list(f->client, &o, &l, 5000), 0);
+    assert_int_equal(l->count, 0);
+    refcache_task_list_destroy(&l);
+    o.all_namespaces = true;
+    assert_int_equal(refcache_client_list(f->client, &o, &l, 5000), 0);
+    assert_int_equal(l->count, 1);
+    assert_string_equal(l->tasks[0].ref_id, other);
+    assert_string_equal(l->next_cursor, "");
+    refcache_task_list_destroy(&l);
+    o.ref_id = "0123";
+    assert_int_equal(refcache_client_list(f->client, &o, &l, 5000), REFCACHE_CODE_INVALID_ARGUMENT);
+
     /* Pages of 7 through the cursor: every task once, in order. */
     refcache_list_options_init(&o);
     o.limit = 7;

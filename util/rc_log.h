@@ -32,7 +32,8 @@ int rc_log_level_parse(const char *name);
 bool rc_log_enabled(rc_log_level_t level);
 
 /* Writes one line (the message is cut at 1 KiB). */
-void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void rc_logv(rc_log_level_t level, const char *topic, const char *fmt, va_list ap);
 
 #endif

@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_log.h"
 #include "rc_opts.h"
 #include "refcache_worker.h"
 
 static refcache_pool_config_t cfg;
 static bool help, version;
+static const char *log_level = "info", *log_format = "text";
 static const char *config_file; /* read by rc_opts itself; here for --help */
 
 static rc_opt_t options[] = {
@@ -34,6 +36,9 @@ static rc_opt_t options[] = {
     RC_OPT_STR_("curve-secret", 0, cfg.curve_secret_file, "FILE",
                 "this worker's CURVE certificate (FILE and FILE_secret)"),
     RC_OPT_STR_("broker-public", 0, cfg.broker_public_file, "FILE", "the broker's public CURVE certificate"),
+    RC_OPT_STR_("log-level", 0, log_level, "LEVEL",
+                "lowest level logged to stderr: debug, info, warn, error, off (info)"),
+    RC_OPT_STR_("log-format", 0, log_format, "FMT", "text, or json: one object per line (text)"),
     RC_OPT_STR_("config", 0, config_file, "FILE", "read options from FILE (see above)"),
     RC_OPT_FLAG_("help", 'h', help, "show this help"),
     RC_OPT_FLAG_("version", 'V', version, "show the version"),
@@ -96,6 +101,15 @@ int main(int argc, char **argv)
         rc_opts_free(&spec);
         return 2;
     }
+    int level = rc_log_level_parse(log_level);
+    if (level < 0 || (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)) {
+        fprintf(stderr,
+                "refcache-worker: --log-level takes debug, info, warn, error or off, and --log-format "
+                "text or json (try --help)\n");
+        rc_opts_free(&spec);
+        return 2;
+    }
+    rc_log_setup("refcache-worker", (rc_log_level_t) level, strcmp(log_format, "json") == 0);
 
     /* We wait for the signals ourselves: block them before any thread
      * starts (threads inherit the mask) and keep CZMQ from catching them. */
@@ -112,13 +126,15 @@ int main(int argc, char **argv)
         rc_opts_free(&spec);
         return 1;
     }
-    fprintf(stderr, "refcache-worker: %d threads connected to %s (control %s)\n",
-            cfg.threads > 0 ? cfg.threads : (int) sysconf(_SC_NPROCESSORS_ONLN), cfg.work_endpoint,
-            cfg.control_endpoint);
+    /* Started; whether the broker lets them in is said when it answers
+     * (or refuses). */
+    rc_log(RC_LOG_INFO, "worker", "%d thread(s) started for the broker at %s (control %s)%s",
+           cfg.threads > 0 ? cfg.threads : (int) sysconf(_SC_NPROCESSORS_ONLN), cfg.work_endpoint,
+           cfg.control_endpoint, cfg.curve_secret_file ? ", with CURVE" : "");
     int sig = 0;
     sigwait(&stop, &sig);
-    fprintf(stderr, "refcache-worker: %s, stopping after %llu tasks (running jobs get up to %d ms)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long) refcache_pool_tasks_done(pool), cfg.drain_ms);
+    rc_log(RC_LOG_INFO, "worker", "%s: stopping after %llu task(s); running jobs get up to %d ms",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long) refcache_pool_tasks_done(pool), cfg.drain_ms);
     refcache_pool_destroy(&pool);
     rc_opts_free(&spec);
     return 0;

@@ -4,6 +4,7 @@
  * pool serves, and the internal constructor of rc_pool.h through which the
  * broker gives its own pool cancel boards. */
 #include "rc_pool.h"
+#include "rc_wmon.h"
 #include "rc_wpoll.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
@@ -179,6 +180,7 @@ static void pool_free(refcache_pool_t *self)
         free(w);
     }
     free(self->workers);
+    zactor_destroy(&self->monitor);
     for (size_t i = 0; i < self->function_count; i++)
         free(self->function_names[i]);
     free(self->function_names);
@@ -328,6 +330,10 @@ refcache_pool_t *rc_pool_new(const refcache_pool_config_t *cfg, rc_board_registr
         return NULL;
     }
     rc_hex_encode(rnd, sizeof rnd, self->id_prefix);
+    /* Handshakes, refused keys and lost connections in the log: over TCP
+     * (an in-process pool's inproc sockets have none). */
+    if (strncmp(self->work_endpoint, "tcp://", 6) == 0)
+        self->monitor = rc_wmon_new(self->id_prefix, self->threads);
 
     self->workers = calloc((size_t) self->threads, sizeof *self->workers);
     if (!self->workers) {

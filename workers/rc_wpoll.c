@@ -10,6 +10,8 @@
  * before and after waiting, a system call per socket each time. A send may
  * handle the socket's pending commands, so sending disarms the socket. */
 #include "rc_wpoll.h"
+#include "rc_log.h"
+#include "rc_wmon.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
 #include "rc_wsession.h"
@@ -128,6 +130,8 @@ static zsock_t *open_dealer(rc_wthread_t *w, const char *endpoint)
 
 void rc_wpoll_close_sockets(rc_wthread_t *w)
 {
+    if (w->work && w->pool->monitor)
+        rc_wmon_unwatch(zsock_resolve(w->work));
     zsock_destroy(&w->work);
     zsock_destroy(&w->control);
     w->work_h = w->control_h = NULL;
@@ -146,6 +150,9 @@ int rc_wpoll_open_sockets(rc_wthread_t *w)
     }
     w->work_h = zsock_resolve(w->work);
     w->control_h = zsock_resolve(w->control);
+    if (w->pool->monitor && rc_wmon_watch(w->work_h, w->pool->id_prefix, w->index, w->generation) != 0)
+        rc_log(RC_LOG_DEBUG, "connection", "thread %d: no monitor of its connection: %s", w->index,
+               zmq_strerror(zmq_errno()));
     /* The board under the id of these connections, before their Ready:
      * the broker looks it up when the Ready arrives. Echoes of notices sent
      * to the old connections would wait for copies that never come. */
@@ -164,6 +171,13 @@ int rc_wpoll_open_sockets(rc_wthread_t *w)
  * connection, and the broker has forgotten our held tasks anyway. */
 void rc_wpoll_reconnect(rc_wthread_t *w)
 {
+    /* Said once for the pool, and again at most every 30 s. */
+    uint64_t now = rc_mono_us(), said = atomic_load(&w->pool->silence_said_us);
+    if (w->work_h && (!said || now - said >= 30000000) &&
+        atomic_compare_exchange_strong(&w->pool->silence_said_us, &said, now))
+        rc_log(RC_LOG_WARN, "connection",
+               "no word from the broker at %s for %d heartbeats: connecting again and announcing anew",
+               w->pool->work_endpoint, w->pool->liveness);
     w->results_n = 0; /* for the old session: the broker has moved on */
     rc_wrecv_held_drop_all(w);
     rc_wsession_end(w, w->id);

@@ -1,6 +1,7 @@
 /* rc_wrecv: what a worker thread receives and how it holds it (see
  * rc_wrecv.h). */
 #include "rc_wrecv.h"
+#include "rc_log.h"
 #include "rc_wsend.h"
 #include "rc_wsession.h"
 

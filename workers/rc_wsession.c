@@ -2,6 +2,7 @@
  * answer to a burst of Reannounces, and the HandBack messages (see
  * rc_wsession.h). */
 #include "rc_wsession.h"
+#include "rc_log.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
 
@@ -86,6 +87,10 @@ void rc_wsession_reannounce(rc_wthread_t *w)
     }
     /* The broker forgot us: it has settled what we hold (or will, from the
      * report), so stop the running job, say nothing of it, and begin anew. */
+    rc_log(RC_LOG_INFO, "connection",
+           "thread %d: the broker does not know it (it restarted, or found it silent): %u held task(s) "
+           "dropped, announcing a new session",
+           w->index, (unsigned) w->held_count);
     rc_wrecv_held_drop_all(w);
     if (w->job)
         w->job->cancelled = w->job->disowned = true;

@@ -202,7 +202,9 @@ struct refcache_pool {
     rc_wthread_t **workers;
     int started;
     atomic_uint_fast64_t tasks_done;
-    rc_board_registry_t *boards; /* the broker's, for its own pool; or NULL */
+    rc_board_registry_t *boards;          /* the broker's, for its own pool; or NULL */
+    zactor_t *monitor;                    /* rc_wmon: its connections in the log (TCP only), or NULL */
+    atomic_uint_fast64_t silence_said_us; /* when a reconnection for a silent broker was last logged */
 };
 
 #endif

@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -31,6 +33,7 @@ class Broker:
                 self.endpoints[words[0]] = words[1]
         assert "clients" in self.endpoints, "the broker did not start: " + self.proc.stderr.read()
         self.clients = self.endpoints["clients"]
+        self.http = self.endpoints.get("http")  # with --http: its URL, "http://127.0.0.1:PORT/"
 
     def cli(self, *args, check=None, timeout=20):
         """Runs the CLI against this broker; returns the CompletedProcess."""
@@ -42,6 +45,16 @@ class Broker:
     def json(self, *args, check=0):
         r = self.cli("--json", *args, check=check)
         return json.loads(r.stdout)
+
+    def get(self, path, expect=200):
+        """GETs path from the broker's HTTP server: (content type, body text)."""
+        try:
+            with urllib.request.urlopen(self.http + path.lstrip("/"), timeout=10) as r:
+                assert r.status == expect
+                return r.headers.get("Content-Type"), r.read().decode()
+        except urllib.error.HTTPError as e:
+            assert e.code == expect, (path, e.code)
+            return e.headers.get("Content-Type"), e.read().decode()
 
     def stop(self):
         self.proc.terminate()
@@ -57,6 +70,13 @@ class Broker:
 @pytest.fixture
 def broker():
     b = Broker()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def http_broker():
+    b = Broker("--http", "127.0.0.1:*")
     yield b
     b.stop()
 

@@ -36,6 +36,7 @@ class Task:
     expires_at_us: int = 0
     cache_hit: bool = False         # Submit only: an earlier result was returned
     deduplicated: bool = False      # Submit only: joined an identical task in flight
+    replayed: bool = False          # Submit only: its request_key named an earlier Submit, whose handle this is
 
     @property
     def terminal(self) -> bool:
@@ -76,7 +77,7 @@ def task_from_pb(info, **extra):
 
 
 def submit_request(function, params=None, payload=b"", async_timeout_ms=0, deadline_ms=0,
-                   max_retries=0, ttl_s=0, namespace="", no_cache=False):
+                   max_retries=0, ttl_s=0, namespace="", no_cache=False, request_key=""):
     req = pb.Request()
     s = req.submit
     s.function = function
@@ -91,6 +92,7 @@ def submit_request(function, params=None, payload=b"", async_timeout_ms=0, deadl
     s.ttl_s = int(ttl_s)
     setattr(s, "namespace", namespace or "")
     s.no_cache = bool(no_cache)
+    s.request_key = request_key or ""
     return req
 
 
@@ -153,7 +155,8 @@ def check(reply):
 def parse_submit(reply):
     check(reply)
     body = _body(reply, "submit")
-    return task_from_pb(body.task, cache_hit=body.cache_hit, deduplicated=body.deduplicated)
+    return task_from_pb(body.task, cache_hit=body.cache_hit, deduplicated=body.deduplicated,
+                        replayed=body.replayed)
 
 
 def parse_task(reply):

@@ -104,9 +104,10 @@ class AsyncClient:
     async def submit(self, function: str, params: Optional[Mapping[str, object]] = None,
                      payload: Union[bytes, str] = b"", async_timeout_ms: int = 0, deadline_ms: int = 0,
                      max_retries: int = 0, ttl_s: int = 0, namespace: str = "", no_cache: bool = False,
+                     request_key: str = "",
                      timeout_ms: Optional[int] = None) -> Task:
         req = m.submit_request(function, params, payload, async_timeout_ms, deadline_ms,
-                               max_retries, ttl_s, namespace or self.namespace, no_cache)
+                               max_retries, ttl_s, namespace or self.namespace, no_cache, request_key)
         return m.parse_submit(await self._call(req, async_timeout_ms, timeout_ms))
 
     async def status(self, ref_id: str, timeout_ms: Optional[int] = None) -> Task:
