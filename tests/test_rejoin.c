@@ -366,6 +366,40 @@ static void test_goodbye_hands_back(void **state)
     assert_int_equal(s.workers_lost_total, 0);
 }
 
+/* A stopping broker tells its workers: the hand-driven one gives back the
+ * two tasks it holds and has not started (PENDING again, attempt 0: what a
+ * store would recover), finishes the running one, and the drain ends as
+ * soon as nothing runs; Submits are refused meanwhile. */
+static void test_drain_gives_back_held(void **state)
+{
+    fixture_t *f = *state;
+    join(f, &f->a, "drained-1", 0xaaaa, 4, 1);
+    rc_hw_ref_t held[3];
+    hold(f, &f->a, 3, held);
+    rc_hw_started(&f->a, &held[0]);
+    assert_int_equal(rc_broker_drain_start(f->broker, 5000), 0);
+    uint64_t deadline = rc_mono_us() + CALL_MS * 1000ull;
+    while (!f->a.stoppings && rc_mono_us() < deadline)
+        rc_hw_drain(&f->a, 20);
+    assert_int_equal(f->a.stoppings, 1);
+    refcache_submit_options_t o;
+    refcache_submit_options_init(&o);
+    assert_int_equal(refcache_client_submit(f->client, "job", &o, NULL, CALL_MS), REFCACHE_CODE_UNAVAILABLE);
+    rc_hw_hand_back(&f->a, &held[1], 2, false);
+    wait_state(f, held[1].ref, REFCACHE_STATE_PENDING, 0, CALL_MS);
+    wait_state(f, held[2].ref, REFCACHE_STATE_PENDING, 0, CALL_MS);
+    expect_task(f, held[1].ref, REFCACHE_STATE_PENDING, 0);
+    int processing = -1, pending = -1;
+    assert_int_equal(rc_broker_drain_wait(f->broker, 50, &processing, &pending), 0); /* one still runs */
+    rc_hw_result(&f->a, &held[0], "done");
+    assert_int_equal(rc_broker_drain_wait(f->broker, CALL_MS, &processing, &pending), 1);
+    assert_int_equal(processing, 0);
+    assert_int_equal(pending, 2);
+    wait_state(f, held[0].ref, REFCACHE_STATE_COMPLETE, 1, CALL_MS);
+    /* Nothing is dispatched while the broker stops. */
+    assert_int_equal(rc_hw_drain(&f->a, 3 * HEARTBEAT), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_worker_grace_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_worker_gets_nothing_new, setup_slow_loss, teardown),
         cmocka_unit_test_setup_teardown(test_goodbye_hands_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_gives_back_held, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,38 @@
+/* rc_procs: refcache-broker and refcache-worker processes for tests — started
+ * with the arguments a test gives, their bound endpoints read from what the
+ * broker prints before "ready", waited for with a timeout, and every one
+ * still alive killed by rc_procs_kill_all (the teardown's, also after a
+ * failed check). Their stderr goes to /dev/null unless RC_TEST_VERBOSE is
+ * set. Failures end the calling cmocka test. */
+#ifndef RC_PROCS_H
+#define RC_PROCS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    char clients[256], workers[256], control[256];
+} rc_procs_eps_t;
+
+/* Starts refcache-broker (path) with args (NULL-terminated; the three
+ * endpoints default to tcp://127.0.0.1:* unless args name them) and waits
+ * for its "ready"; its endpoints in *eps. */
+pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t *eps);
+
+/* Starts refcache-worker (path) against eps with args (NULL-terminated). */
+pid_t rc_procs_worker(const char *path, const rc_procs_eps_t *eps, const char *const *args);
+
+/* Waits up to ms for pid to exit: true with its exit status in *status (a
+ * signal's number as 128 + it), false if it still runs. */
+bool rc_procs_wait(pid_t pid, int ms, int *status);
+
+/* Sends sig to pid. */
+void rc_procs_signal(pid_t pid, int sig);
+
+/* Kills (SIGKILL) and reaps pid now. */
+void rc_procs_kill(pid_t pid);
+
+/* Kills and reaps every process started here that still runs. */
+void rc_procs_kill_all(void);
+
+#endif
