@@ -191,7 +191,8 @@ void rc_journal_flush(rc_core_t *core)
         /* Refused (the writer is behind, the disk full): what is left is
          * written at the next pass; the promises of this one wait. */
         if (!j->stuck)
-            rc_core_note(core, "store: writes refused (%s); replies that promise wait", rc_store_strerror(rc));
+            rc_core_note(core, "store: writes refused (%s); replies that promise wait",
+                         rc_store_strerror(rc));
         j->stuck = true;
         snprintf(j->why, sizeof j->why, "the store refuses writes: %s", rc_store_strerror(rc));
         memmove(j->dirty.data, j->dirty.data + done, j->dirty.len - done);
@@ -330,7 +331,8 @@ int rc_journal_open(rc_core_t *core, char *err, size_t errlen)
     /* The store holds results and the broker's secret: its owner's only. */
     (void) chmod(path, 0600);
     core->journal = j;
-    if (rc_runner_observe(core, on_note, core) != 0) {
+    /* Every transition but the store's own records coming back. */
+    if (rc_runner_observe_some(core, on_note, core, ~(uint32_t) RC_ACT_RESTORE) != 0) {
         snprintf(err, errlen, "no room for the journal's observer");
         core->journal = NULL;
         rc_store_close(&j->store);

@@ -36,10 +36,8 @@ static int new_ref(rc_core_t *core, uint8_t ref[16])
 
 static rc_cause_t client_cause(const rc_core_t *core)
 {
-    return (rc_cause_t){.kind = RC_CAUSE_CLIENT,
-                        .owner = core->owner,
-                        .rid = core->rid,
-                        .rid_len = (uint8_t) core->rid_len};
+    return (rc_cause_t){
+        .kind = RC_CAUSE_CLIENT, .owner = core->owner, .rid = core->rid, .rid_len = (uint8_t) core->rid_len};
 }
 
 /* A request that was read but asks for something invalid. */
@@ -156,7 +154,8 @@ static void submit_hit(rc_core_t *core, rc_request_t *req, rc_task_t *hit, const
         rc_reply_error(core, req->id, CODE(RESOURCE_EXHAUSTED), "out of memory");
         return;
     }
-    if (!rc_run(core, &(rc_ev_t){.event = RC_EV_JOIN, .task = hit, .handle = h, .cause = client_cause(core)})) {
+    if (!rc_run(core,
+                &(rc_ev_t){.event = RC_EV_JOIN, .task = hit, .handle = h, .cause = client_cause(core)})) {
         rc_handles_discard(core, h); /* cannot happen: the index holds live and COMPLETE tasks only */
         rc_reply_error(core, req->id, CODE(INTERNAL), "the task took no handle");
         return;
@@ -332,7 +331,8 @@ static bool same_ns(const rc_task_t *t, const rc_str_t *ns)
 /* The handle a request names — the task, and the extra handle in *h or
  * NULL for the task's own — or NULL after answering INVALID_ARGUMENT or
  * NOT_FOUND (with a Cancel's body for a Cancel). */
-static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind, rc_handle_t **h)
+static rc_task_t *lookup_or_reply(rc_core_t *core, const rc_request_t *req, rc_reply_kind_t kind,
+                                  rc_handle_t **h)
 {
     uint8_t ref[16];
     rc_reply_t r = {.id = req->id, .kind = kind == RC_REPLY_CANCEL ? RC_REPLY_CANCEL : RC_REPLY_NONE};
@@ -394,7 +394,8 @@ static void on_fetch(rc_core_t *core, rc_request_t *req)
         rc_reply_error(core, req->id, CODE(OUT_OF_RANGE), "offset beyond the end of the result");
         return;
     }
-    uint64_t len = req->length ? rc_ops_clamp(core, "length", req->length, core->cfg.max_page) : core->cfg.max_page;
+    uint64_t len =
+        req->length ? rc_ops_clamp(core, "length", req->length, core->cfg.max_page) : core->cfg.max_page;
     if (len > t->result_len - req->offset)
         len = t->result_len - req->offset;
     rc_cache_touch(core, t);
@@ -416,9 +417,13 @@ static void on_cancel(rc_core_t *core, rc_request_t *req)
     /* cancelled = true is a promise: with a store that cannot take it now,
      * the cancel is refused (the task goes on) rather than half made. */
     const char *why;
-    int refusal = !core->journal || rc_task_terminal(rc_handles_state(t, h)) ? 0 : rc_journal_refusal(core, &why);
+    int refusal =
+        !core->journal || rc_task_terminal(rc_handles_state(t, h)) ? 0 : rc_journal_refusal(core, &why);
     if (refusal) {
-        rc_reply_t r = {.id = req->id, .code = refusal, .message = why, .kind = RC_REPLY_CANCEL,
+        rc_reply_t r = {.id = req->id,
+                        .code = refusal,
+                        .message = why,
+                        .kind = RC_REPLY_CANCEL,
                         .state = rc_handles_state(t, h)};
         rc_reply(core, &r);
         return;
@@ -441,6 +446,15 @@ static void on_delete(rc_core_t *core, rc_request_t *req)
     rc_task_t *t = lookup_or_reply(core, req, RC_REPLY_DELETE, &h);
     if (!t)
         return;
+    /* found = true is a promise too: refused, the record stays, while the
+     * store cannot take the deletion. */
+    const char *why;
+    int refusal =
+        core->journal && rc_task_terminal(rc_handles_state(t, h)) ? rc_journal_refusal(core, &why) : 0;
+    if (refusal) {
+        rc_reply_error(core, req->id, refusal, why);
+        return;
+    }
     if (!rc_run(core,
                 &(rc_ev_t){.event = RC_EV_DELETE, .task = t, .handle = h, .cause = client_cause(core)})) {
         rc_reply_error(core, req->id, CODE(FAILED_PRECONDITION), "task is not finished; cancel it first");

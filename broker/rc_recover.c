@@ -18,6 +18,13 @@ typedef struct {
     uint64_t left_us;
 } own_t;
 
+/* A record given back, for the observers: in the order it was accepted. */
+typedef struct {
+    uint64_t created_us, n; /* n: the order it came in, for equal times */
+    rc_task_t *t;
+    rc_handle_t *h; /* an extra handle; NULL: the task's own record */
+} known_t;
+
 typedef struct {
     rc_core_t *core;
     rc_journal_t *j;
@@ -25,6 +32,7 @@ typedef struct {
     rc_buf_t handles;             /* rc_jhandle_t each */
     rc_buf_t owns;                /* own_t each: own handles that left shared work */
     rc_buf_t orphans;             /* store keys (17 bytes) to delete */
+    rc_buf_t known;               /* known_t each: every task and handle given back */
     uint64_t max_seq, tasks;
     bool secret;
     char *err;
@@ -38,6 +46,24 @@ static int push(rc_buf_t *b, const void *p, size_t n)
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
+}
+
+static int know(rec_t *r, rc_task_t *t, rc_handle_t *h, uint64_t created_us)
+{
+    known_t k = {.created_us = created_us, .n = r->known.len / sizeof k, .t = t, .h = h};
+    if (push(&r->known, &k, sizeof k) != 0) {
+        snprintf(r->err, r->errlen, "out of memory recovering the store");
+        return -1;
+    }
+    return 0;
+}
+
+static int by_created(const void *a, const void *b)
+{
+    const known_t *x = a, *y = b;
+    if (x->created_us != y->created_us)
+        return x->created_us < y->created_us ? -1 : 1;
+    return x->n < y->n ? -1 : x->n > y->n;
 }
 
 static char *dup_str(rc_bytes_t b)
@@ -93,7 +119,8 @@ static void fill_core(rc_task_t *t, const rc_jtask_t *jt, rc_fn_t *fn)
 static rc_task_t *finished(rec_t *r, const rc_jtask_t *jt, rc_fn_t *fn)
 {
     rc_core_t *core = r->core;
-    bool ext = jt->state != RC_COMPLETE || jt->ns.len || jt->progress_done || jt->progress_total || jt->stopped_us;
+    bool ext =
+        jt->state != RC_COMPLETE || jt->ns.len || jt->progress_done || jt->progress_total || jt->stopped_us;
     size_t head = ext ? RC_TASK_KEPT : RC_TASK_CORE;
     size_t inl = jt->state == RC_COMPLETE ? jt->result.len : jt->error.len + 1;
     rc_task_t *t = calloc(1, head + inl);
@@ -193,7 +220,7 @@ static int task(rec_t *r, const uint8_t *blob, size_t len)
     if (jt.own_left_us)
         push(&r->owns, &(own_t){t, jt.own_left_us}, sizeof(own_t));
     r->tasks++;
-    return 0;
+    return know(r, t, NULL, t->created_us);
 }
 
 static int visit(void *arg, const uint8_t *key, size_t key_len, const uint8_t *blob, size_t len)
@@ -230,7 +257,8 @@ static int visit(void *arg, const uint8_t *key, size_t key_len, const uint8_t *b
             fn->cacheable = cacheable;
         return 0;
     }
-    snprintf(r->err, r->errlen, "the store holds a record this broker does not know (key of %zu bytes)", key_len);
+    snprintf(r->err, r->errlen, "the store holds a record this broker does not know (key of %zu bytes)",
+             key_len);
     return -1;
 }
 
@@ -242,7 +270,7 @@ static int by_seq(const void *a, const void *b)
 
 /* Extra handles onto their tasks (whose records may come later in the
  * store's order than theirs); a handle whose task is gone goes too. */
-static void attach_handles(rec_t *r)
+static int attach_handles(rec_t *r)
 {
     rc_core_t *core = r->core;
     const rc_jhandle_t *h = (const rc_jhandle_t *) r->handles.data;
@@ -260,7 +288,10 @@ static void attach_handles(rec_t *r)
         }
         if (h[i].has_idem)
             (void) rc_idem_add(core, h[i].idem, x->ref);
+        if (know(r, t, x, h[i].created_us) != 0)
+            return -1;
     }
+    return 0;
 }
 
 int rc_journal_recover(rc_core_t *core, rc_journal_t *j, char *err, size_t errlen)
@@ -274,7 +305,10 @@ int rc_journal_recover(rc_core_t *core, rc_journal_t *j, char *err, size_t errle
             snprintf(err, errlen, "cannot read the store: %s", why);
         goto out;
     }
-    attach_handles(&r);
+    if (attach_handles(&r) != 0) {
+        rc = -1;
+        goto out;
+    }
     /* When the own handles of shared tasks left, now that their sets exist. */
     const own_t *o = (const own_t *) r.owns.data;
     for (size_t i = 0; i < r.owns.len / sizeof *o; i++)
@@ -300,6 +334,14 @@ int rc_journal_recover(rc_core_t *core, rc_journal_t *j, char *err, size_t errle
     }
     for (size_t i = 0; i < r.orphans.len; i += 17)
         (void) rc_store_del(j->store, r.orphans.data + i, 17);
+    /* The observers learn what exists, in the order it was accepted (the
+     * list index keeps that order). */
+    known_t *k = (known_t *) r.known.data;
+    size_t nk = r.known.len / sizeof *k;
+    if (nk)
+        qsort(k, nk, sizeof *k, by_created);
+    for (size_t i = 0; i < nk; i++)
+        rc_runner_restored(core, k[i].t, k[i].h);
     rc_core_note(core, "store: recovered %llu task(s) (%zu pending, %zu were running) in %.3f s",
                  (unsigned long long) r.tasks, np, r.processing.len / sizeof(rc_task_t *),
                  (double) (rc_mono_us() - t0) / 1e6);
@@ -319,5 +361,6 @@ out:
     rc_buf_free(&r.processing);
     rc_buf_free(&r.handles);
     rc_buf_free(&r.orphans);
+    rc_buf_free(&r.known);
     return rc == 0 ? 0 : -1;
 }

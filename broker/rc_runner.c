@@ -124,14 +124,16 @@ static bool handle_event(rc_event_t e)
 }
 
 /* Shows an applied transition to the observers: the one hook. */
-static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int from, int to, uint32_t actions,
-                    int code, const rc_peer_t *worker)
+static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int from, int to,
+                    uint32_t actions, int code, const rc_peer_t *worker)
 {
     rc_runner_t *r = &core->runner;
     if (!(r->actions_observed & actions))
         return;
     rc_note_t note = {.task = t,
-                      .handle = actions & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH) ? ev->handle : NULL,
+                      .handle = actions & (RC_ACT_LEAVE | RC_ACT_FORGET | RC_ACT_ATTACH | RC_ACT_RESTORE)
+                                    ? ev->handle
+                                    : NULL,
                       .from = from,
                       .to = to,
                       .event = ev->event,
@@ -142,6 +144,13 @@ static void observe(rc_core_t *core, const rc_task_t *t, const rc_ev_t *ev, int 
     for (unsigned i = 0; i < r->n_observers; i++)
         if (r->observers[i].actions & actions)
             r->observers[i].fn(r->observers[i].arg, &note);
+}
+
+void rc_runner_restored(rc_core_t *core, rc_task_t *t, rc_handle_t *h)
+{
+    rc_ev_t ev = {
+        .event = h ? RC_EV_JOIN : RC_EV_SUBMIT, .task = t, .handle = h, .cause = {.kind = RC_CAUSE_RESTART}};
+    observe(core, t, &ev, RC_NEW, h ? rc_handles_state(t, h) : t->state, RC_ACT_RESTORE, 0, NULL);
 }
 
 /* Carries out one event on its task, completely; what it causes in turn is

@@ -27,10 +27,10 @@ typedef struct rc_core rc_core_t;
 
 /* Where an event came from. */
 typedef enum {
-    RC_CAUSE_CLIENT, /* a client's request (Submit, Cancel, Delete) */
-    RC_CAUSE_WORKER, /* a worker's message about the task */
-    RC_CAUSE_TIMER,  /* the task's deadline, retry back-off or TTL */
-    RC_CAUSE_BROKER, /* the broker itself: a dispatch, a refused send, a lost worker, a cap */
+    RC_CAUSE_CLIENT,  /* a client's request (Submit, Cancel, Delete) */
+    RC_CAUSE_WORKER,  /* a worker's message about the task */
+    RC_CAUSE_TIMER,   /* the task's deadline, retry back-off or TTL */
+    RC_CAUSE_BROKER,  /* the broker itself: a dispatch, a refused send, a lost worker, a cap */
     RC_CAUSE_RESTART, /* the broker restarted (recovery from its store) */
 } rc_cause_kind_t;
 
@@ -63,7 +63,7 @@ typedef struct {
  * attach) names the handle: an extra one, or NULL for the task's own. */
 typedef struct {
     const rc_task_t *task;
-    const rc_handle_t *handle; /* leave, forget, attach of an extra handle; else NULL */
+    const rc_handle_t *handle; /* leave, forget, attach, restore of an extra handle; else NULL */
     int from, to;              /* the states the task (or that handle) shows before and after */
     rc_event_t event;
     uint32_t actions; /* RC_ACT_* */
@@ -92,8 +92,8 @@ typedef struct {
 } rc_followup_t;
 
 typedef struct {
-    bool in_transition; /* apply is running: rc_run queues */
-    bool draining;      /* follow-ups are being run */
+    bool in_transition;  /* apply is running: rc_run queues */
+    bool draining;       /* follow-ups are being run */
     rc_followup_t *ring; /* cap entries, a power of two */
     uint32_t cap, head, n;
     struct {
@@ -121,6 +121,13 @@ int rc_runner_observe(rc_core_t *core, rc_observer_fn *fn, void *arg);
  * the set only (RC_ACT_*), which costs the others nothing. */
 int rc_runner_observe_some(rc_core_t *core, rc_observer_fn *fn, void *arg, uint32_t actions);
 void rc_runner_unobserve(rc_core_t *core, rc_observer_fn *fn, void *arg);
+
+/* Tells the observers that the store gave back, at start, task t's own
+ * record (h NULL) or its extra handle h: no transition, only that it exists
+ * (the list index needs it), shown as a submit or a join from RC_NEW to the
+ * state it shows, with the action RC_ACT_RESTORE and the cause
+ * RC_CAUSE_RESTART. The journal, which has it already, does not observe it. */
+void rc_runner_restored(rc_core_t *core, rc_task_t *t, rc_handle_t *h);
 
 /* The end of a message: records that finished are shrunk, those dropped
  * freed, the caps enforced (rc_cache_settle). */

@@ -7,10 +7,10 @@
  * failed or timed-out task can hold no timer, no queue place and no worker. */
 #define TO_TERMINAL (RC_ACT_FINISH | RC_ACT_CANCEL_DEADLINE | RC_ACT_CANCEL_RETRY)
 
-#define CODE_CANCELLED     REFCACHE__V1__CODE__CODE_CANCELLED
-#define CODE_DEADLINE      REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED
-#define CODE_UNAVAILABLE   REFCACHE__V1__CODE__CODE_UNAVAILABLE
-#define CODE_NO_ROOM       REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED
+#define CODE_CANCELLED   REFCACHE__V1__CODE__CODE_CANCELLED
+#define CODE_DEADLINE    REFCACHE__V1__CODE__CODE_DEADLINE_EXCEEDED
+#define CODE_UNAVAILABLE REFCACHE__V1__CODE__CODE_UNAVAILABLE
+#define CODE_NO_ROOM     REFCACHE__V1__CODE__CODE_RESOURCE_EXHAUSTED
 
 static rc_transition_t go(int next, uint32_t actions, int code)
 {
@@ -165,9 +165,8 @@ const char *rc_task_state_name(int state)
 const char *rc_task_event_name(rc_event_t event)
 {
     static const char *const names[RC_EV_COUNT] = {
-        "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
-        "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict", "join",
-        "hand_back",
+        "dispatch", "started",   "progress", "result", "failure", "worker_lost", "cancel_ack", "cancel",
+        "deadline", "retry_due", "expire",   "delete", "submit",  "evict",       "join",       "hand_back",
     };
     return (unsigned) event < RC_EV_COUNT ? names[event] : "?";
 }
@@ -175,11 +174,11 @@ const char *rc_task_event_name(rc_event_t event)
 const char *rc_task_action_name(unsigned bit)
 {
     static const char *const names[RC_ACT_COUNT_] = {
-        "enqueue",      "dequeue",       "assign",       "mark_started",   "progress",
-        "store_result", "record_error",  "notify_worker", "unbind",        "schedule_retry",
-        "cancel_retry", "cancel_deadline", "finish",     "unindex",        "record_stopped",
-        "drop",         "stale",         "leave",        "forget",          "attach",
-        "uncount",
+        "enqueue",      "dequeue",         "assign",        "mark_started", "progress",
+        "store_result", "record_error",    "notify_worker", "unbind",       "schedule_retry",
+        "cancel_retry", "cancel_deadline", "finish",        "unindex",      "record_stopped",
+        "drop",         "stale",           "leave",         "forget",       "attach",
+        "restore",      "uncount",
     };
     return bit < RC_ACT_COUNT_ ? names[bit] : "?";
 }

@@ -73,8 +73,9 @@ enum {
     RC_ACT_LEAVE = 1u << 17,          /* only the handle ends (code says how); the task goes on for others */
     RC_ACT_FORGET = 1u << 18,         /* only the handle goes; the record stays for the others */
     RC_ACT_ATTACH = 1u << 19,         /* a new handle joins the task */
-    RC_ACT_UNCOUNT = 1u << 20,        /* the attempt given back does not count: attempt - 1 */
-    RC_ACT_COUNT_ = 21
+    RC_ACT_RESTORE = 1u << 20,        /* no transition: the store gave the record back at start */
+    RC_ACT_UNCOUNT = 1u << 21,        /* the attempt given back does not count: attempt - 1 */
+    RC_ACT_COUNT_ = 22
 };
 
 /* What an event's outcome depends on besides the state. */

@@ -303,6 +303,38 @@ static void test_deadline_counts_from_acceptance(void **state)
     refcache_task_destroy(&t);
 }
 
+/* List shows what came back, newest first as they were accepted: the
+ * records (running, queued) and a handle that joined one. */
+static void test_list_shows_what_came_back(void **state)
+{
+    fixture_t *f = *state;
+    s_start(f, 0, true, 0); /* one thread, credit 1: the gate runs, the rest waits */
+    const char *want[4];
+    refcache_task_t *t[4];
+    t[0] = s_submit(f->c, "gate", "g", NULL, 0, NULL);
+    refcache_task_t *run = s_until_state(f->c, t[0]->info.ref_id, REFCACHE_STATE_PROCESSING, CALL_MS);
+    refcache_task_destroy(&run);
+    t[1] = s_submit(f->c, "order", "a", NULL, 0, NULL);
+    t[2] = s_submit(f->c, "order", "b", NULL, 0, NULL);
+    t[3] = s_submit(f->c, "gate", "g", NULL, 0, NULL); /* the same work in flight: a handle of its own */
+    assert_string_not_equal(t[3]->info.ref_id, t[0]->info.ref_id);
+    for (int i = 0; i < 4; i++)
+        want[i] = t[i]->info.ref_id;
+    s_stop(f);
+
+    s_start(f, 0, true, 0);
+    refcache_list_options_t o;
+    refcache_list_options_init(&o);
+    refcache_task_list_t *list = NULL;
+    assert_int_equal(refcache_client_list(f->c, &o, &list, CALL_MS), REFCACHE_CODE_OK);
+    assert_int_equal(list->count, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(list->tasks[i].ref_id, want[3 - i]);
+    refcache_task_list_destroy(&list);
+    for (int i = 0; i < 4; i++)
+        refcache_task_destroy(&t[i]);
+}
+
 static void test_handles_and_request_keys_come_back(void **state)
 {
     fixture_t *f = *state;
@@ -368,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pending_in_order_running_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_counts_from_acceptance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handles_and_request_keys_come_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_shows_what_came_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_store_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
