@@ -66,7 +66,8 @@ static pid_t spawn(char *const *argv, int out_fd)
     return pid;
 }
 
-pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t *eps)
+/* Starts a broker; its pid, or -1 (killed) if it did not get to "ready". */
+static pid_t broker_try(const char *path, const char *const *args, rc_procs_eps_t *eps)
 {
     const char *argv[MAX_ARGS];
     int n = 0;
@@ -103,9 +104,30 @@ pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t 
     fclose(f);
     if (!ready) {
         rc_procs_kill(pid);
-        fail_msg("%s did not start (run with RC_TEST_VERBOSE=1 to see why)", path);
+        return -1;
     }
     return pid;
+}
+
+pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t *eps)
+{
+    pid_t pid = broker_try(path, args, eps);
+    if (pid < 0)
+        fail_msg("%s did not start (run with RC_TEST_VERBOSE=1 to see why)", path);
+    return pid;
+}
+
+pid_t rc_procs_broker_again(const char *path, const char *const *args, rc_procs_eps_t *eps, int ms)
+{
+    uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;
+    for (;;) {
+        pid_t pid = broker_try(path, args, eps);
+        if (pid > 0)
+            return pid;
+        if (rc_mono_us() > deadline)
+            fail_msg("%s did not start again within %d ms (run with RC_TEST_VERBOSE=1 to see why)", path, ms);
+        usleep(50000); /* a poll interval: the port may be held a moment */
+    }
 }
 
 pid_t rc_procs_worker(const char *path, const rc_procs_eps_t *eps, const char *const *args)

@@ -19,6 +19,11 @@ typedef struct {
  * for its "ready"; its endpoints in *eps. */
 pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t *eps);
 
+/* The same, for a restart on endpoints given in args: tried again for up
+ * to ms while it cannot bind them (a socket of a reconnecting peer may hold
+ * such a port for a moment as its own local port). */
+pid_t rc_procs_broker_again(const char *path, const char *const *args, rc_procs_eps_t *eps, int ms);
+
 /* Starts refcache-worker (path) against eps with args (NULL-terminated). */
 pid_t rc_procs_worker(const char *path, const rc_procs_eps_t *eps, const char *const *args);
 

@@ -185,7 +185,7 @@ static void test_broker_sigterm_drains(void **state)
                            eps.clients, "--workers-endpoint", eps.workers, "--control", eps.control,
                            NULL};
     rc_procs_eps_t eps2;
-    rc_procs_broker(RC_BROKER_PATH, again, &eps2);
+    rc_procs_broker_again(RC_BROKER_PATH, again, &eps2, 10000);
     refcache_client_destroy(&f->client);
     f->client = client_of(eps2.clients);
     wait_task(f->client, a, REFCACHE_STATE_COMPLETE, CALL_MS, &t);
@@ -226,7 +226,7 @@ static void test_broker_restart_no_storm(void **state)
     const char *again[] = {"--store",  f->store,    "--clients", eps.clients, "--workers-endpoint",
                            eps.workers, "--control", eps.control, NULL};
     rc_procs_eps_t eps2;
-    b = rc_procs_broker(RC_BROKER_PATH, again, &eps2);
+    b = rc_procs_broker_again(RC_BROKER_PATH, again, &eps2, 10000);
     refcache_client_destroy(&f->client);
     f->client = client_of(eps2.clients);
     wait_workers(f->client, 2, 10000);
@@ -260,7 +260,7 @@ static void test_broker_restart_no_storm(void **state)
     /* No worker at all now, and a restart: the store knows "echo". */
     rc_procs_kill(w);
     rc_procs_kill(b);
-    b = rc_procs_broker(RC_BROKER_PATH, again, &eps2);
+    b = rc_procs_broker_again(RC_BROKER_PATH, again, &eps2, 10000);
     refcache_client_destroy(&f->client);
     f->client = client_of(eps2.clients);
     stats(f->client, &s);
