@@ -158,6 +158,21 @@ static void hold(fixture_t *f, rc_hw_t *hw, size_t n, rc_hw_ref_t *held)
     }
 }
 
+/* Takes the next two dispatches on hw, both at attempt 1 (given back
+ * uncounted), and finishes them with data. */
+static void finish_two(rc_hw_t *hw, const char *data)
+{
+    rc_hw_ref_t two[2];
+    size_t n = 0;
+    while (n < 2 && rc_hw_take(hw, CALL_MS, two, &n, 2))
+        ;
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(two[i].attempt, 1);
+        rc_hw_result(hw, &two[i], data);
+    }
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* A worker the broker does not know, with many messages queued (as after a
@@ -216,15 +231,7 @@ static void test_new_session_report_settles(void **state)
     f->a.session = 0x2222;
     rc_hw_ready(&f->a, "job", 4, HEARTBEAT, 0x1111, f->a.id, &held[0], 1);
     wait_state(f, held[0].ref, REFCACHE_STATE_FAILED, 1, CALL_MS);
-    rc_hw_ref_t again[2];
-    size_t n = 0;
-    while (n < 2 && rc_hw_take(&f->a, CALL_MS, again, &n, 2))
-        ;
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(again[i].attempt, 1);
-        rc_hw_result(&f->a, &again[i], "done");
-    }
+    finish_two(&f->a, "done");
     wait_state(f, held[1].ref, REFCACHE_STATE_COMPLETE, 1, CALL_MS);
     wait_state(f, held[2].ref, REFCACHE_STATE_COMPLETE, 1, CALL_MS);
     refcache_stats_t s;
@@ -256,15 +263,7 @@ static void test_lost_worker_report_hands_back(void **state)
     rc_hw_open(&f->b, f->broker, "lost-1.1");
     f->b.session = 0x4444;
     rc_hw_ready(&f->b, "job", 4, HEARTBEAT, 0x3333, "lost-1", NULL, 0);
-    rc_hw_ref_t again[2];
-    size_t n = 0;
-    while (n < 2 && rc_hw_take(&f->b, CALL_MS, again, &n, 2))
-        ;
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(again[i].attempt, 1);
-        rc_hw_result(&f->b, &again[i], "done");
-    }
+    finish_two(&f->b, "done");
     wait_state(f, held[1].ref, REFCACHE_STATE_COMPLETE, 1, CALL_MS);
     wait_state(f, held[2].ref, REFCACHE_STATE_COMPLETE, 1, CALL_MS);
     rc_testkit_stats(f->client, &s);
@@ -336,21 +335,13 @@ static void test_goodbye_hands_back(void **state)
     /* It runs the first and gives back the two others. */
     rc_hw_started(&f->a, &held[0]);
     rc_hw_hand_back(&f->a, &held[1], 2, true);
-    rc_hw_ref_t moved[2];
-    size_t n = 0;
-    while (n < 2 && rc_hw_take(&f->b, CALL_MS, moved, &n, 2))
-        ;
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(moved[i].attempt, 1);
-        rc_hw_result(&f->b, &moved[i], "b");
-    }
+    finish_two(&f->b, "b");
     rc_testkit_wait_workers(f->client, 1, CALL_MS); /* a is leaving */
     /* More work goes to b alone. */
     char ref[33];
     submit(f, ref);
     rc_hw_ref_t t;
-    n = 0;
+    size_t n = 0;
     assert_int_equal(rc_hw_take(&f->b, CALL_MS, &t, &n, 1), 1);
     rc_hw_result(&f->b, &t, "b");
     rc_hw_result(&f->a, &held[0], "a");
