@@ -122,6 +122,11 @@ typedef struct {
     /* The most requests the pipelined API gathers in one frame; 0: 64 (the
      * default), 1: each request goes out alone, at once. */
     unsigned max_batch;
+    /* By default a blocking call whose broker goes away and comes back (a
+     * restart) before its reply sends its request again, with the same id,
+     * within its timeout — Status, Wait, Fetch, Cancel, Delete, Stats, and a
+     * Submit with a request_key, never one without. true: it only waits. */
+    bool no_retry;
 } refcache_client_options_t;
 
 /* State of one task, as a view: its pointers borrow memory it does not own.

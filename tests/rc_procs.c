@@ -117,6 +117,30 @@ pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t 
     return pid;
 }
 
+pid_t rc_procs_broker_fixed(const char *path, const char *const *args, rc_procs_eps_t *eps)
+{
+    const char *argv[MAX_ARGS];
+    char ep[3][64];
+    static const char *const eps_flags[] = {"--clients", "--workers-endpoint", "--control"};
+    for (int tries = 0; tries < 20; tries++) {
+        int n = 0;
+        uint16_t port = (uint16_t) (20000 + (rc_mono_us() * 7919 + (uint64_t) getpid() * 104729) % 9990);
+        for (int i = 0; i < 3; i++) {
+            snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%u", port + i);
+            argv[n++] = eps_flags[i];
+            argv[n++] = ep[i];
+        }
+        for (const char *const *a = args; a && *a && n < MAX_ARGS - 1; a++)
+            argv[n++] = *a;
+        argv[n] = NULL;
+        pid_t pid = broker_try(path, argv, eps);
+        if (pid > 0)
+            return pid;
+    }
+    fail_msg("%s did not start on fixed ports (run with RC_TEST_VERBOSE=1 to see why)", path);
+    return -1;
+}
+
 pid_t rc_procs_broker_again(const char *path, const char *const *args, rc_procs_eps_t *eps, int ms)
 {
     uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;

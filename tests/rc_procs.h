@@ -19,6 +19,13 @@ typedef struct {
  * for its "ready"; its endpoints in *eps. */
 pid_t rc_procs_broker(const char *path, const char *const *args, rc_procs_eps_t *eps);
 
+/* The same on three fixed ports below the kernel's ephemeral range (20000
+ * to 29999, picked at random, others tried if taken), for a broker to be
+ * restarted on the same endpoints: a port in the ephemeral range freed by a
+ * stopped broker may be taken at once by another test's "*". args must not
+ * name the endpoints. */
+pid_t rc_procs_broker_fixed(const char *path, const char *const *args, rc_procs_eps_t *eps);
+
 /* The same, for a restart on endpoints given in args: tried again for up
  * to ms while it cannot bind them (a socket of a reconnecting peer may hold
  * such a port for a moment as its own local port). */

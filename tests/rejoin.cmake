@@ -16,3 +16,8 @@ if(TARGET rc_broker AND TARGET rc_client AND TARGET refcache-worker AND TARGET r
                                                 RC_BROKER_PATH="$<TARGET_FILE:refcache-broker>")
   add_dependencies(test_stops refcache-worker refcache-broker)
 endif()
+if(TARGET rc_client AND TARGET refcache-broker)
+  rc_add_test(test_client_retry SOURCES test_client_retry.c LIBS rc_procs rc_client TIMEOUT 180)
+  target_compile_definitions(test_client_retry PRIVATE RC_BROKER_PATH="$<TARGET_FILE:refcache-broker>")
+  add_dependencies(test_client_retry refcache-broker)
+endif()

@@ -146,7 +146,7 @@ static void test_broker_sigterm_drains(void **state)
     fixture_t *f = *state;
     const char *args[] = {"--store", f->store, "--drain-timeout", "8000", "--heartbeat-ms", "200", NULL};
     rc_procs_eps_t eps;
-    pid_t b = rc_procs_broker(RC_BROKER_PATH, args, &eps);
+    pid_t b = rc_procs_broker_fixed(RC_BROKER_PATH, args, &eps);
     const char *wargs[] = {"--threads", "1", "--heartbeat-ms", "200", NULL};
     rc_procs_worker(RC_WORKER_PATH, &eps, wargs);
     f->client = client_of(eps.clients);
@@ -212,7 +212,7 @@ static void test_broker_restart_no_storm(void **state)
     fixture_t *f = *state;
     const char *args[] = {"--store", f->store, NULL};
     rc_procs_eps_t eps;
-    pid_t b = rc_procs_broker(RC_BROKER_PATH, args, &eps);
+    pid_t b = rc_procs_broker_fixed(RC_BROKER_PATH, args, &eps);
     const char *wargs[] = {"--threads", "2", NULL};
     pid_t w = rc_procs_worker(RC_WORKER_PATH, &eps, wargs);
     f->client = client_of(eps.clients);
