@@ -169,6 +169,11 @@ pid_t rc_procs_worker(const char *path, const rc_procs_eps_t *eps, const char *c
     return spawn((char *const *) argv, -1);
 }
 
+pid_t rc_procs_spawn(const char *const *argv)
+{
+    return spawn((char *const *) argv, -1);
+}
+
 bool rc_procs_wait(pid_t pid, int ms, int *status)
 {
     uint64_t deadline = rc_mono_us() + (uint64_t) ms * 1000;

@@ -34,6 +34,9 @@ pid_t rc_procs_broker_again(const char *path, const char *const *args, rc_procs_
 /* Starts refcache-worker (path) against eps with args (NULL-terminated). */
 pid_t rc_procs_worker(const char *path, const rc_procs_eps_t *eps, const char *const *args);
 
+/* Starts argv (argv[0] a path) as the other processes here are started. */
+pid_t rc_procs_spawn(const char *const *argv);
+
 /* Waits up to ms for pid to exit: true with its exit status in *status (a
  * signal's number as 128 + it), false if it still runs. */
 bool rc_procs_wait(pid_t pid, int ms, int *status);

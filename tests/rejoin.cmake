@@ -21,3 +21,11 @@ if(TARGET rc_client AND TARGET refcache-broker)
   target_compile_definitions(test_client_retry PRIVATE RC_BROKER_PATH="$<TARGET_FILE:refcache-broker>")
   add_dependencies(test_client_retry refcache-broker)
 endif()
+# The fault test across network namespaces (root: ip netns, veth).
+if(TARGET rc_client AND TARGET refcache-broker AND TARGET refcache-worker)
+  rc_add_test(test_fault_netns SOURCES test_fault_netns.c LIBS rc_procs rc_client TIMEOUT 180)
+  target_compile_definitions(test_fault_netns PRIVATE RC_WORKER_PATH="$<TARGET_FILE:refcache-worker>"
+                                                      RC_BROKER_PATH="$<TARGET_FILE:refcache-broker>")
+  add_dependencies(test_fault_netns refcache-broker refcache-worker)
+  set_tests_properties(test_fault_netns PROPERTIES SKIP_RETURN_CODE 77)
+endif()
