@@ -84,8 +84,8 @@ void rc_dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 
 void rc_dispatch_peer(rc_core_t *core, rc_peer_t *w)
 {
-    uint64_t now = core->now_ns;
-    while (usable(core, w, now / 1000)) {
+    uint64_t now = core->now_ns, now_us = now / 1000;
+    while (usable(core, w, now_us)) {
         rc_task_t *best = NULL;
         for (size_t i = 0; i < w->nfns; i++) {
             rc_list_t *front = rc_list_front(&w->fns[i]->queue);
