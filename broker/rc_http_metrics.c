@@ -155,10 +155,10 @@ static int functions_text(rc_buf_t *out, const refcache_metrics_t *m)
             return -1;
     }
     return hist_text(out, m, 0, "refcache_task_queue_seconds",
-                     "Time from acceptance (or a retry's back-off) to dispatch, per function.") ||
+                     "Time from acceptance until the task's first run began (queued in the broker and the worker).") ||
            hist_text(
                out, m, 1, "refcache_task_run_seconds",
-               "Time from the worker's Started (or its Result) to its Result or Failure, per function.") ||
+               "Time from a run's start (the worker's Started, or its Result) to its Result or Failure.") ||
            hist_text(out, m, 2, "refcache_task_cancel_stop_seconds",
                      "Time from the cancel (or deadline) of a running task to the worker's confirmed stop.");
 }

@@ -134,6 +134,14 @@ static int write_one(rc_core_t *core, rc_journal_t *j, const uint8_t *entry)
         t->jflags &= (uint8_t) ~J_DIRTY;
         if (rc_journal_encode_task(core, j, t) != 0)
             return RC_STORE_ENOMEM;
+        int rc = rc_store_put(j->store, key, sizeof key, j->blob.data, j->blob.len);
+        if (rc == 0 && !(t->jflags & J_WRITTEN)) {
+            /* Its first record is in the group being built. */
+            t->jflags |= J_WRITTEN;
+            if (rc_task_full(t))
+                t->jgroup = j->last_group + 1;
+        }
+        return rc;
     } else {
         rc_handle_t *h = rc_handles_lookup(core, entry + 1);
         if (!h)
@@ -201,7 +209,7 @@ void rc_journal_flush(rc_core_t *core)
     }
     j->dirty.len = 0;
     j->stuck = false;
-    uint64_t seq = rc_store_group(j->store);
+    uint64_t seq = j->last_group = rc_store_group(j->store);
     if (j->held.len > j->unmarked) {
         if (j->n_marks == j->marks_cap) {
             size_t cap = j->marks_cap ? j->marks_cap * 2 : 64;
@@ -249,6 +257,17 @@ bool rc_journal_hold(rc_core_t *core, const uint8_t *rid, size_t rid_len, bool e
     memcpy(p + 7 + rid_len, body, len);
     j->held.len += n;
     j->held_n++;
+    return true;
+}
+
+bool rc_journal_has_task(rc_core_t *core, rc_task_t *t)
+{
+    rc_journal_t *j = core->journal;
+    if (!j || t->jflags & J_DURABLE)
+        return true;
+    if (!(t->jflags & J_WRITTEN) || !rc_task_full(t) || t->jgroup > j->durable)
+        return false;
+    t->jflags |= J_DURABLE;
     return true;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 typedef struct rc_core rc_core_t;
+typedef struct rc_task rc_task_t;
 typedef struct rc_fn rc_fn_t;
 typedef struct rc_journal rc_journal_t;
 
@@ -37,6 +38,11 @@ void rc_journal_flush(rc_core_t *core);
 /* The store's descriptor woke the loop: releases the replies whose group is
  * durable now (the caller then flushes the outboxes). */
 void rc_journal_durable(rc_core_t *core);
+
+/* Whether task t's record is on disk (always, without a store): a reply
+ * that promises only its ref_id need not wait then. False when it is not
+ * known to be (not written yet, or its group not durable yet). */
+bool rc_journal_has_task(rc_core_t *core, rc_task_t *t);
 
 /* Whether a new fact may be promised now: 0, or the refcache.v1.Code to
  * refuse it with (UNAVAILABLE while the store cannot write, RESOURCE_EXHAUSTED

@@ -6,11 +6,16 @@
 
 #include "rc_buf.h"
 #include "rc_core.h"
-#include "rc_jrecord.h"
 #include "rc_journal.h"
+#include "rc_jrecord.h"
 #include "rc_store.h"
 
-enum { J_DIRTY = 1u << 0 }; /* jflags: marked since the last group */
+/* jflags */
+enum {
+    J_DIRTY = 1u << 0,   /* marked since the last group */
+    J_WRITTEN = 1u << 1, /* a task's record went into a group: jgroup, while the record is full */
+    J_DURABLE = 1u << 2, /* a task's record is known to be on disk */
+};
 
 /* The key of the broker's secret (cache keys and owner ids hash with it,
  * so they must stay the same across restarts). */
@@ -32,9 +37,10 @@ struct rc_journal {
     uint64_t held_n;
     rc_jmark_t *marks;
     size_t n_marks, marks_cap;
-    uint64_t durable;   /* the highest group known to be on disk */
-    bool stuck;         /* a write was refused: the marked records wait for the next pass */
-    char why[200];      /* why facts are refused now */
+    uint64_t durable;    /* the highest group known to be on disk */
+    uint64_t last_group; /* the last group ended: the one being built is the next */
+    bool stuck;          /* a write was refused: the marked records wait for the next pass */
+    char why[200];       /* why facts are refused now */
 };
 
 /* Encodes task t (or extra handle h) into j->blob; 0 or -1. */

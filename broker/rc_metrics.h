@@ -2,10 +2,14 @@
  * kept from the runner's notes by the observer (rc_observe) and read by the
  * Metrics request (what /metrics serves):
  *
- *   queue time        accepted (or a retry's back-off over) -> dispatched
- *   run time          the worker's Started (or, for a job that ended before
- *                     its first step boundary and sent none, its Result)
- *                     -> its Result or Failure
+ *   queue time        accepted -> its first run began (the worker's
+ *                     Started, or its Result for a job that ended before
+ *                     its first step boundary and sent none): the time in
+ *                     the broker's queue and in the worker's own; observed
+ *                     when that run ends (result, failure, cancel, deadline,
+ *                     worker lost), as only then is the task's note taken
+ *   run time          that beginning -> the run's Result or Failure (a
+ *                     retried task: each run)
  *   cancel-to-stop    a cancel or deadline of a running task -> the worker's
  *                     confirmation that it stopped
  *

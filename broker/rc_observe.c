@@ -107,43 +107,55 @@ static const char *client_of(rc_core_t *core, const rc_cause_t *c, char *buf, si
 
 /* ---------------------------------------------------------------- the observer */
 
-/* A function's first observation: its histograms are made. */
-static __attribute__((noinline)) void observe_first(rc_observe_t *o, rc_fn_t *fn, int which, uint64_t us)
+/* A function's histograms, made at its first observation (NULL without
+ * memory for them). */
+static __attribute__((noinline)) rc_fnmetrics_t *metrics_of(rc_observe_t *o, rc_fn_t *fn)
 {
     if (!fn->metrics)
         fn->metrics = rc_metrics_add(o->metrics, fn->name);
-    if (fn->metrics)
-        rc_metrics_observe(fn->metrics, which, us);
+    return fn->metrics;
 }
 
 static inline void observe(rc_observe_t *o, rc_fn_t *fn, int which, uint64_t us)
 {
-    if (__builtin_expect(fn->metrics != NULL, 1))
-        rc_metrics_observe(fn->metrics, which, us);
-    else
-        observe_first(o, fn, which, us);
+    rc_fnmetrics_t *m = fn->metrics ? fn->metrics : metrics_of(o, fn);
+    if (m)
+        rc_metrics_observe(m, which, us);
 }
 
-/* The observer of every transition. Each path ends in a return or a tail
- * call, so that the common ones save no registers. */
-static void on_note(void *arg, const rc_note_t *note)
+/* The transitions on_note needs, and no others: the runner builds no note
+ * for the rest (a task's dispatch, its Started and progress among them).
+ * A Submit enqueues, a join attaches, a worker's Result, Failure or
+ * CancelAck unbinds (or records the stop), a record or handle that goes
+ * drops or forgets. */
+#define NOTED                                                                                                \
+    (RC_ACT_ENQUEUE | RC_ACT_ATTACH | RC_ACT_UNBIND | RC_ACT_RECORD_STOPPED | RC_ACT_DROP | RC_ACT_FORGET)
+
+/* A worker's Result or Failure of the current run. Its run began at its
+ * Started, or, for a job that ended before its first step boundary and
+ * sent none, at this Result; the first run's wait is from the acceptance
+ * to that. */
+static __attribute__((noinline)) void note_run(rc_core_t *core, const rc_note_t *note)
 {
-    rc_core_t *core = arg;
+    const rc_task_t *t = note->task;
+    if (note->from != RC_PROCESSING)
+        return;
+    uint64_t now = rc_core_wall_us(core), started = t->started_us ? t->started_us : now;
+    ((rc_peer_t *) note->cause->peer)->tasks_ended++;
+    rc_fnmetrics_t *m = t->fn->metrics;
+    if (__builtin_expect(!m, 0) && !(m = metrics_of(core->observe, t->fn)))
+        return;
+    if (t->attempt <= 1)
+        rc_metrics_observe(m, RC_HIST_QUEUE, started > t->created_us ? started - t->created_us : 0);
+    rc_metrics_observe(m, RC_HIST_RUN, now - started);
+}
+
+/* The rarer notes: a join, a run that ends without a Result, a confirmed
+ * stop, a record or handle gone. */
+static __attribute__((noinline)) void note_rest(rc_core_t *core, const rc_note_t *note)
+{
     rc_observe_t *o = core->observe;
     const rc_task_t *t = note->task;
-    /* The three events of every task first, then the rest. */
-    if (note->event == RC_EV_DISPATCH) {
-        /* Queued since it was accepted, or since its retry's back-off ended
-         * (the retry timer's due time, on the monotonic clock). */
-        observe(o, t->fn, RC_HIST_QUEUE,
-                t->attempt <= 1 ? rc_core_wall_us(core) - t->created_us
-                                : rc_core_mono_us(core) - t->timer.due_us);
-        return;
-    }
-    if (note->event == RC_EV_SUBMIT) {
-        (void) rc_listidx_add(o->list, t->ref, t->created_us);
-        return;
-    }
     switch (note->event) {
     case RC_EV_JOIN:
         /* A Submit that joined work in flight or hit a kept result: a
@@ -151,14 +163,14 @@ static void on_note(void *arg, const rc_note_t *note)
         if (note->handle)
             (void) rc_listidx_add(o->list, note->handle->ref, note->handle->created_us);
         return;
-    case RC_EV_RESULT:
-    case RC_EV_FAILURE: {
-        /* From the worker that ran it (applied: its current attempt). */
-        uint64_t now = rc_core_wall_us(core);
-        ((rc_peer_t *) note->cause->peer)->tasks_ended++;
-        observe(o, t->fn, RC_HIST_RUN, now > t->started_us ? now - t->started_us : 0);
+    case RC_EV_CANCEL:
+    case RC_EV_DEADLINE:
+    case RC_EV_WORKER_LOST:
+        /* A first run that began and ends without a Result: its wait. */
+        if (note->from == RC_PROCESSING && t->attempt <= 1 && t->started_us)
+            observe(o, t->fn, RC_HIST_QUEUE,
+                    t->started_us > t->created_us ? t->started_us - t->created_us : 0);
         return;
-    }
     case RC_EV_CANCEL_ACK: {
         uint64_t stopped = rc_task_stopped_us(t);
         ((rc_peer_t *) note->cause->peer)->tasks_ended++;
@@ -174,6 +186,21 @@ static void on_note(void *arg, const rc_note_t *note)
         return;
     default:
         return;
+    }
+}
+
+/* The observer of those transitions: a Submit's append inline, the rest
+ * tail calls, so that it saves no registers. */
+static void on_note(void *arg, const rc_note_t *note)
+{
+    rc_core_t *core = arg;
+    if (note->event == RC_EV_SUBMIT) {
+        const rc_task_t *t = note->task;
+        (void) rc_listidx_add(core->observe->list, t->ref, t->created_us);
+    } else if (note->event == RC_EV_RESULT || note->event == RC_EV_FAILURE) {
+        note_run(core, note);
+    } else {
+        note_rest(core, note);
     }
 }
 
@@ -219,9 +246,47 @@ int rc_observe_init(rc_core_t *core)
     o->list = rc_listidx_new(ref_live, core);
     o->metrics = rc_metrics_new();
     rc_watch_init(&o->watch);
-    if (!o->list || !o->metrics || rc_runner_observe(core, on_note, core) != 0)
+    if (!o->list || !o->metrics || rc_runner_observe_some(core, on_note, core, NOTED) != 0)
         return -1;
     return 0;
+}
+
+typedef struct {
+    const uint8_t *ref;
+    uint64_t created_us;
+} seed_t;
+
+static int seed_cmp(const void *a, const void *b)
+{
+    const seed_t *x = a, *y = b;
+    if (x->created_us != y->created_us)
+        return x->created_us < y->created_us ? -1 : 1;
+    return memcmp(x->ref, y->ref, 16);
+}
+
+int rc_observe_seed(rc_core_t *core)
+{
+    size_t nt = 0, nh = 0;
+    void **tasks = rc_table_snapshot(core->tasks, &nt);
+    void **handles = core->handles ? rc_table_snapshot(core->handles, &nh) : NULL;
+    seed_t *all = malloc((nt + nh ? nt + nh : 1) * sizeof *all);
+    int rc = tasks && (handles || !core->handles) && all ? 0 : -1;
+    size_t n = 0;
+    for (size_t i = 0; all && tasks && i < nt; i++)
+        all[n++] = (seed_t){((rc_task_t *) tasks[i])->ref, ((rc_task_t *) tasks[i])->created_us};
+    for (size_t i = 0; all && handles && i < nh; i++)
+        all[n++] = (seed_t){((rc_handle_t *) handles[i])->ref, ((rc_handle_t *) handles[i])->created_us};
+    if (all)
+        qsort(all, n, sizeof *all, seed_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (rc_listidx_add(core->observe->list, all[i].ref, all[i].created_us) != 0)
+            rc = -1;
+    if (n)
+        rc_log(RC_LOG_INFO, "broker", "%zu task(s) and handle(s) recovered from the store, listed", n);
+    free(all);
+    free(tasks);
+    free(handles);
+    return rc;
 }
 
 void rc_observe_fini(rc_core_t *core)

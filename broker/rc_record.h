@@ -21,11 +21,11 @@ enum {
     F_INDEXED = 1u << 0,      /* in the cache / de-duplication index */
     F_EVER_STARTED = 1u << 1, /* some attempt began to run */
     F_SHARED_NS = 1u << 2,    /* in a namespace shared across owners: visible to all */
-    F_FULL = 1u << 3,         /* terminal, but not shrunk (yet, or for want of memory): fields as when active */
-    F_EXT = 1u << 4,          /* the record has the fields from ns to stopped_us */
-    F_UNSETTLED = 1u << 5,    /* finished in this message: shrunk at its end (core->unsettled) */
-    F_DEAD = 1u << 6,         /* dropped: out of every table, freed at the end of the message (core->dead) */
-    F_HANDLES = 1u << 7,      /* other handles than its own were given out on it (rc_handles) */
+    F_FULL = 1u << 3,      /* terminal, but not shrunk (yet, or for want of memory): fields as when active */
+    F_EXT = 1u << 4,       /* the record has the fields from ns to stopped_us */
+    F_UNSETTLED = 1u << 5, /* finished in this message: shrunk at its end (core->unsettled) */
+    F_DEAD = 1u << 6,      /* dropped: out of every table, freed at the end of the message (core->dead) */
+    F_HANDLES = 1u << 7,   /* other handles than its own were given out on it (rc_handles) */
 };
 
 /* A task record. The fields up to `ns` are kept for the record's whole
@@ -60,8 +60,8 @@ typedef struct rc_task {
     rc_fn_t *fn;
     uint64_t owner;                               /* keyed hash of the owner's key; 0 without CURVE */
     uint64_t created_us, started_us, finished_us; /* wall clock */
-    rc_list_t link;    /* fn->queue while queued; core->unsettled, then core->lru when terminal; core->dead */
-    rc_timer_t timer;  /* retry back-off (PENDING) or TTL (terminal) */
+    rc_list_t link;   /* fn->queue while queued; core->unsettled, then core->lru when terminal; core->dead */
+    rc_timer_t timer; /* retry back-off (PENDING) or TTL (terminal) */
     /* The extension (F_EXT). */
     char *ns; /* NULL: the default namespace */
     uint64_t progress_done, progress_total;
@@ -75,6 +75,7 @@ typedef struct rc_task {
     rc_timer_t deadline;
     rc_waiter_t *waiters;
     uint8_t *kept;       /* COMPLETE: the shrunk record to be, its result bytes already in it */
+    uint64_t jgroup;     /* --store: the group that first carried its record (rc_journal) */
     uint8_t spec_room[]; /* RC_SPEC_ROOM bytes in an active record */
 } rc_task_t;
 

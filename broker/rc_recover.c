@@ -104,6 +104,7 @@ static void fill_core(rc_task_t *t, const rc_jtask_t *jt, rc_fn_t *fn)
     t->attempt = jt->attempt;
     t->max_retries = jt->max_retries;
     t->hstate = jt->hstate;
+    t->jflags = J_DURABLE;
     t->ttl_s = jt->ttl_s;
     t->result_len = (uint32_t) jt->result.len;
     t->fn = fn;

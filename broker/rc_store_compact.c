@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A row under this is small: merged with its small neighbours. Rows above
+ * it cost SQLite no more than one row each, so they are left as they are
+ * until they hold dead records: a larger bound made every byte of a busy
+ * broker's store (a row per commit, tens of KiB) be rewritten several times
+ * as rows were merged up to it, the writer's largest cost. */
+#define SMALL_ROW (RC_STORE_SEG_TARGET / 64)
+
 /* Worth a step: dead bytes beyond half the live ones (so the store stays
  * under ~1.5x its live data, plus a few segments of slack), or many more
  * rows than the bytes need (small groups at a low rate make small rows).
@@ -18,7 +25,7 @@ bool rc_store_disk_compact_wanted(rc_store_t *self)
     uint64_t dead = self->stored_bytes - self->live_bytes;
     if (dead > self->live_bytes / 2 + 4ull * RC_STORE_SEG_TARGET)
         return true;
-    return self->st.segments > 64 && self->st.segments > 16 + self->stored_bytes / (RC_STORE_SEG_TARGET / 4);
+    return self->st.segments > 64 && self->st.segments > 16 + self->stored_bytes / (SMALL_ROW);
 }
 
 static rc_store_seg_t *next_seg(rc_store_t *self, size_t i)
@@ -39,11 +46,11 @@ static bool wasteful(rc_store_t *self, size_t i)
         return false;
     if ((uint64_t) s->live * 3 < (uint64_t) s->bytes * 2)
         return true;
-    if (s->bytes >= RC_STORE_SEG_TARGET / 4)
+    if (s->bytes >= SMALL_ROW)
         return false;
     uint64_t after = 0;
     rc_store_seg_t *n = next_seg(self, i);
-    for (int k = 0; n && k < 64 && !n->bad && n->bytes < RC_STORE_SEG_TARGET / 4; k++) {
+    for (int k = 0; n && k < 64 && !n->bad && n->bytes < SMALL_ROW; k++) {
         after += n->live;
         if (after >= s->live)
             return true;

@@ -53,9 +53,11 @@ static void unlink_from_task(rc_waiter_t *w)
 /* Answers a waiter with its task's state now and frees it. */
 static void answer(rc_core_t *core, rc_waiter_t *w)
 {
-    /* A Submit's reply hands out its ref_id: a promise (held until the
-     * store has it, with --store). */
-    core->promise = w->kind == W_SUBMIT;
+    /* A Submit's reply hands out its ref_id: a promise, held (with
+     * --store) until the store has the record, unless it has it already —
+     * the state the reply shows (COMPLETE, say) is not a promise, as a
+     * Status reply's is not. */
+    core->promise = w->kind == W_SUBMIT && (w->handle || !rc_journal_has_task(core, w->task));
     rc_reply_task_to(core, w->rid, w->rid_len, w->envelope, w->batched, w->req_id,
                      w->kind == W_SUBMIT ? RC_REPLY_SUBMIT : RC_REPLY_TASK, w->task, w->handle, w->sflags,
                      w->clamped, w->n_clamped);
@@ -100,15 +102,15 @@ static int arm(rc_core_t *core, rc_waiter_t *w, uint32_t timeout_ms)
     return 0;
 }
 
-int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind, uint32_t timeout_ms,
-                  unsigned sflags)
+int rc_waiter_add(rc_core_t *core, rc_task_t *t, rc_handle_t *h, uint64_t req_id, int kind,
+                  uint32_t timeout_ms, unsigned sflags)
 {
     /* A finished task has nothing to wait for (and its shrunk record has
      * no waiter list): the caller answers at once. */
     if (rc_task_terminal(t->state) || core->waiters >= core->cfg.max_waiters)
         return -1;
     rc_waiter_t *w = core->rid_len <= RC_WAITER_RID_ROOM ? rc_spare_get(&core->spare_waiters)
-                                                          : calloc(1, sizeof *w + core->rid_len);
+                                                         : calloc(1, sizeof *w + core->rid_len);
     if (!w)
         return -1;
     w->task = t;

@@ -256,6 +256,21 @@ static void s_check_submit(conn_t *c, const refcache_reply_t *r, uint64_t seq, u
     rc_bench_count_done(c);
 }
 
+/* Sends the Submit of request seq, its payload stamped, its id in *id. A
+ * send the library refused counts as a finished request with its error.
+ * 0, or the library's code. */
+static int s_send(conn_t *c, const refcache_submit_options_t *so, uint8_t *payload, uint64_t seq,
+                  uint64_t *id)
+{
+    rc_bench_stamp(payload, c->b->nonce, c->index, seq);
+    int rc = refcache_client_send_submit(c->client, c->b->o.function, so, id);
+    if (rc) {
+        rc_bench_error(c, rc_bench_err_class(rc));
+        rc_bench_count_done(c);
+    }
+    return rc;
+}
+
 /* throughput, and latency without --rate: a closed loop with depth requests
  * outstanding, each Submit held by async_timeout until its task finished. */
 static void s_run_closed(conn_t *c)
@@ -289,11 +304,7 @@ static void s_run_closed(conn_t *c)
                 break;
             }
             uint64_t id, seq = sent + 1;
-            rc_bench_stamp(payload, c->b->nonce, c->index, seq);
-            int rc = refcache_client_send_submit(c->client, o->function, &so, &id);
-            if (rc) {
-                rc_bench_error(c, rc_bench_err_class(rc));
-                rc_bench_count_done(c);
+            if (s_send(c, &so, payload, seq, &id) != 0) {
                 sent++, got++;
                 continue;
             }
@@ -396,15 +407,10 @@ static void s_run_open(conn_t *c)
                 break;
             }
             uint64_t id, seq = sent + 1;
-            rc_bench_stamp(payload, c->b->nonce, c->index, seq);
-            int rc = refcache_client_send_submit(c->client, o->function, &so, &id);
-            if (rc) {
-                rc_bench_error(c, rc_bench_err_class(rc));
-                rc_bench_count_done(c);
+            if (s_send(c, &so, payload, seq, &id) != 0)
                 got++;
-            } else {
+            else
                 rc_bench_infl_put(&m, id, next, 0, seq);
-            }
             sent++;
             next += interval;
         }

@@ -9,6 +9,10 @@
 #                                             same with --batch 1)
 #   relay ping / refcache-bench latency      (sequential round trips)
 #   refcache-bench cancel, storm (100,000), open-loop latency, mixed (10 s)
+# on memory-only brokers (--store none), and throughput and latency again on
+# a broker with a store (--store in build-rel/perf/), which is then started
+# again to time its recovery; the store's bytes per kept task are its files'
+# size over the tasks it holds.
 # Prints every run's figures and a table of medians with ratios to the relay.
 # JSON of every run is left in build-rel/perf/. With --plot, the last run's
 # mixed scenario also writes build-rel/perf/mixed-plot/plot.png (gnuplot; the
@@ -49,9 +53,10 @@ wait_ready() {
   echo "perf.sh: no 'ready' in $1" >&2; cat "$1" >&2; exit 1
 }
 
-# Starts a fresh broker on ephemeral ports: its pid in bpid, its clients endpoint in ep.
+# Starts a fresh broker on ephemeral ports, output in $1, its store $2
+# (default none): its pid in bpid, its clients endpoint in ep.
 start_broker() {
-  build-rel/broker/refcache-broker --workers 2 --clients 'tcp://127.0.0.1:*' \
+  build-rel/broker/refcache-broker --workers 2 --store "${2:-none}" --clients 'tcp://127.0.0.1:*' \
     --workers-endpoint 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' >"$1" 2>&1 &
   bpid=$!; pids+=("$bpid")
   wait_ready "$1"
@@ -84,7 +89,19 @@ for rep in $(seq 1 "$reps"); do
   report=()
   [ $plot = 1 ] && [ "$rep" = "$reps" ] && report=(--report "$out/mixed-plot")
   $bench -e "$ep" --json --duration "$mixed_s" "${report[@]}" mixed >"$out/mixed-$rep.json"
+  kill "$bpid"; wait "$bpid" 2>/dev/null || true
+  # The same throughput and latency with a store, and its recovery.
+  store="$out/store-$rep.db"
+  start_broker "$out/broker-store-$rep.txt" "$store"
+  $relay load "$relay_ep" $((500000 / div)) 1000 | tee "$out/relay-load-store-$rep.txt"
+  $bench -e "$ep" --json -c 1 -d 1000 -n $((200000 / div)) --keep throughput >"$out/store-throughput-$rep.json"
+  $bench -e "$ep" --json -n $((20000 / div)) --keep latency >"$out/store-latency-$rep.json"
+  sleep 1 # the last group's commit, and the WAL's checkpoint
+  du -b "$store" "$store-wal" 2>/dev/null | awk '{s += $1} END {print s}' >"$out/store-bytes-$rep.txt"
+  kill -9 "$bpid"; wait "$bpid" 2>/dev/null || true
+  start_broker "$out/broker-recover-$rep.txt" "$store"
   kill "$bpid" "$rpid"; wait "$bpid" "$rpid" 2>/dev/null || true
+  rm -f "$store" "$store-wal" "$store-shm"
 done
 
 /usr/bin/python3 - "$out" "$reps" <<'EOF'
@@ -127,7 +144,23 @@ for t in tp:
 row("memory per kept task beyond its 32 B result (B)", mem, "{:.0f}", goal="<= 200")
 mx = [j("mixed", r) for r in R]
 row("mixed 10 s (requests/s)", [t["throughput_rps"] for t in mx], "{:.0f}")
-errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "unbatched", "latency", "openloop", "cancel", "storm", "mixed") for r in R)
+stp = [j("store-throughput", r)["throughput_rps"] for r in R]
+row("--store: throughput (tasks/s)", stp, "{:.0f}", [relay("load-store", r)["relay_rps"] for r in R])
+rows.append(("--store: throughput / memory-only", f"{statistics.median(stp) / statistics.median(t['throughput_rps'] for t in tp):.3f}",
+             "", "", "", ">= 0.5", " / ".join(f"{a / b['throughput_rps']:.3f}" for a, b in zip(stp, tp))))
+slat = [j("store-latency", r) for r in R]
+row("--store: latency p50 (us)", [t["latency_us"]["p50"] for t in slat], "{:.1f}", [relay("ping", r)["p50"] for r in R])
+row("--store: latency p99 (us)", [t["latency_us"]["p99"] for t in slat], "{:.1f}", [relay("ping", r)["p99"] for r in R])
+def kept(r):
+    a = j("store-latency", r)["broker_after"]
+    return a["tasks"]
+row("--store: bytes per kept task (B)", [float(open(f"{out}/store-bytes-{r}.txt").read()) / kept(r) for r in R], "{:.0f}")
+import re
+def recovery(r):
+    m = re.search(r"recovered (\d+) task\(s\).* in ([0-9.]+) s", open(f"{out}/broker-recover-{r}.txt").read())
+    return float(m.group(2)) / int(m.group(1)) * 1e6
+row("--store: recovery (s per million records)", [recovery(r) for r in R], "{:.2f}")
+errs = sum(sum(j(n, r).get("errors", {}).values()) for n in ("throughput", "unbatched", "latency", "openloop", "cancel", "storm", "mixed", "store-throughput", "store-latency") for r in R)
 hdr = ("what", "refcache", "relay", "ratio", "ratio per run", "goal", "runs")
 w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
 print()

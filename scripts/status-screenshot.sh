@@ -9,7 +9,7 @@ out=${1:-docs/status-page.png}
 cmake --build build -j2 --target refcache-broker refcache >/dev/null
 tmp=$(mktemp -d)
 trap 'kill "$bpid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-build/broker/refcache-broker --workers 4 --clients 'tcp://127.0.0.1:*' --workers-endpoint 'tcp://127.0.0.1:*' \
+build/broker/refcache-broker --store none --workers 4 --clients 'tcp://127.0.0.1:*' --workers-endpoint 'tcp://127.0.0.1:*' \
   --control 'tcp://127.0.0.1:*' --http '127.0.0.1:*' >"$tmp/broker.txt" 2>"$tmp/broker.log" &
 bpid=$!
 for _ in $(seq 100); do grep -q '^ready' "$tmp/broker.txt" && break; sleep 0.05; done

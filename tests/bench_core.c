@@ -19,14 +19,29 @@
  * cache hit that gets a handle of its own on the one kept result; it then
  * also prints the heap bytes each such handle holds (mallinfo2). Compare two
  * round counts under callgrind for the instructions of one hit.
- * Usage: bench_core [ROUNDS] [hits] */
+ *
+ * With `store PATH` the core journals to a store at PATH (a new file), and
+ * each round waits until its replies are durable and sent. The instructions
+ * of the store's writer thread are counted apart:
+ *
+ *   valgrind --tool=callgrind --collect-atstart=no --toggle-collect=writer_main \
+ *       build/tests/bench_core 1000 store /tmp/bc.db
+ *
+ * counts the writer's (each thread's total in the output files), and the
+ * first command with `store PATH` the loop's side (marking, encoding, the
+ * held replies).
+ * Usage: bench_core [ROUNDS] [hits | store PATH] */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_journal.h"
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -118,6 +133,7 @@ int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? atol(argv[1]) : 1000;
     bool hits = argc > 2 && strcmp(argv[2], "hits") == 0;
+    const char *store = argc > 3 && strcmp(argv[2], "store") == 0 ? argv[3] : NULL;
     size_t heap0 = 0;
     void *ctx = zmq_ctx_new();
     void *clients = sock(ctx, ZMQ_ROUTER, "inproc://bc-clients", NULL, true);
@@ -134,9 +150,17 @@ int main(int argc, char **argv)
      * one batch whatever the measured service time: the same calls every
      * round (the loop's real window depends on timing). */
     cfg.dispatch_window_us = 10000000;
+    cfg.store_path = store;
+    if (store)
+        unlink(store);
     rc_core_t *core = calloc(1, sizeof *core);
     if (!core || rc_core_init(core, &cfg) != 0)
         die("core");
+    char err[256];
+    if (store && rc_journal_open(core, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_core: %s\n", err);
+        return 1;
+    }
     core->clients = clients;
     core->workers = workers;
     core->control = control;
@@ -229,6 +253,13 @@ int main(int argc, char **argv)
             CORE(rc_core_flush(core));
         }
         CORE(rc_core_timers(core, rc_mono_us()));
+        /* With a store the replies wait for their groups. */
+        while (store && rc_journal_held(core)) {
+            struct pollfd p = {.fd = rc_journal_fd(core), .events = POLLIN};
+            poll(&p, 1, 1000);
+            CORE(rc_journal_durable(core));
+            CORE(rc_core_flush(core));
+        }
         zmq_msg_t m;
         if (take(client, &m)) {
             replies++;
@@ -237,16 +268,19 @@ int main(int argc, char **argv)
     }
     uint64_t ns = rc_mono_ns() - t0;
     uint64_t tasks = (uint64_t) rounds * PER_ROUND;
-    printf("bench_core: %llu tasks in %ld rounds of %d, %llu reply frames, completed %llu, %.0f ns per task\n",
-           (unsigned long long) tasks, rounds, PER_ROUND, (unsigned long long) replies,
-           (unsigned long long) core->c.completed, (double) ns / (double) tasks);
+    printf(
+        "bench_core: %llu tasks in %ld rounds of %d, %llu reply frames, completed %llu, %.0f ns per task\n",
+        (unsigned long long) tasks, rounds, PER_ROUND, (unsigned long long) replies,
+        (unsigned long long) core->c.completed, (double) ns / (double) tasks);
     if (hits && rounds > 1) {
         uint64_t handles = core->c.cache_hits;
         printf("bench_core: %llu cache hits, %llu handles held, %.0f heap bytes per hit's handle\n",
                (unsigned long long) handles, (unsigned long long) rc_handles_count(core),
                (double) (mallinfo2().uordblks - heap0) / (double) ((uint64_t) (rounds - 1) * PER_ROUND));
     }
-    int rc = (hits ? core->c.completed == 1 : core->c.completed == tasks) && replies >= (uint64_t) rounds ? 0 : 1;
+    int rc =
+        (hits ? core->c.completed == 1 : core->c.completed == tasks) && replies >= (uint64_t) rounds ? 0 : 1;
+    rc_journal_close(core);
     rc_core_fini(core);
     free(core);
     zmq_close(clients);

@@ -19,3 +19,10 @@ add_test(NAME http_observe
   COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_http.py ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_page.py)
 set_tests_properties(http_observe PROPERTIES TIMEOUT 240
   ENVIRONMENT "REFCACHE_BROKER=$<TARGET_FILE:refcache-broker>;REFCACHE_CLI=$<TARGET_FILE:refcache>;PYTHONDONTWRITEBYTECODE=1")
+
+# List's loop time and the memory per kept task with millions of records
+# (a tool: build-rel/tests/bench_list 2000000); the smoke test keeps it working.
+add_executable(bench_list bench_list.c)
+target_link_libraries(bench_list PRIVATE rc_broker)
+add_test(NAME bench_list_smoke COMMAND bench_list 5000 5)
+set_tests_properties(bench_list_smoke PROPERTIES TIMEOUT 60)

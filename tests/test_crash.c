@@ -350,6 +350,18 @@ static void s_check(refcache_client_t *c, const ledger_t *l, int cycle, bool fin
                   cycle, l->n, complete, cancelled, gone, other);
 }
 
+static refcache_client_t *s_client(const char *ep)
+{
+    refcache_client_options_t co;
+    refcache_client_options_init(&co);
+    co.endpoint = ep;
+    char err[256];
+    refcache_client_t *c = refcache_client_new(&co, err, sizeof err);
+    if (!c)
+        fail_msg("client: %s", err);
+    return c;
+}
+
 static void test_crash_cycles(void **state)
 {
     (void) state;
@@ -362,12 +374,7 @@ static void test_crash_cycles(void **state)
     uint32_t counter = 0;
     for (int cycle = 1; cycle <= cycles; cycle++) {
         pid_t pid = s_live = s_broker(store, ep, sizeof ep);
-        refcache_client_options_t co;
-        refcache_client_options_init(&co);
-        co.endpoint = ep;
-        char err[256];
-        refcache_client_t *c = refcache_client_new(&co, err, sizeof err);
-        assert_non_null(c);
+        refcache_client_t *c = s_client(ep);
         s_check(c, &l, cycle, false);
         killer_t k = {.pid = pid, .delay_ms = 50 + (int) (rc_testkit_rnd(&s_rng) % 400)};
         pthread_t th;
@@ -381,12 +388,7 @@ static void test_crash_cycles(void **state)
     }
     /* A last start to check the last cycle's promises. */
     pid_t pid = s_live = s_broker(store, ep, sizeof ep);
-    refcache_client_options_t co;
-    refcache_client_options_init(&co);
-    co.endpoint = ep;
-    char err[256];
-    refcache_client_t *c = refcache_client_new(&co, err, sizeof err);
-    assert_non_null(c);
+    refcache_client_t *c = s_client(ep);
     s_check(c, &l, cycles + 1, true);
     refcache_client_destroy(&c);
     kill(pid, SIGTERM);
@@ -396,18 +398,6 @@ static void test_crash_cycles(void **state)
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
-}
-
-static refcache_client_t *s_client(const char *ep)
-{
-    refcache_client_options_t co;
-    refcache_client_options_init(&co);
-    co.endpoint = ep;
-    char err[256];
-    refcache_client_t *c = refcache_client_new(&co, err, sizeof err);
-    if (!c)
-        fail_msg("client: %s", err);
-    return c;
 }
 
 /* A full disk: refcache-broker whose store may not grow past a few MiB takes

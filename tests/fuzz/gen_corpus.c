@@ -406,6 +406,74 @@ static void client_batches(rc_replay_buf_t *b, char **fns)
     by_ref(b, "c1", 60, REFCACHE__V1__REQUEST__BODY_STATS, NULL);
 }
 
+/* The requests that look inside: List (filters, a cursor, a ref lookup),
+ * Workers, Metrics, and a Watch taking events, acked, then stopped. */
+static void observe(rc_replay_buf_t *b, char **fns)
+{
+    announce(b, "w1", fns, 3, 2);
+    submit(b, "c1", 1, "echo", "o1", 0, 0, 0);
+    submit(b, "c1", 2, "sleep", "o2", 0, 0, 0);
+    Refcache__V1__State states[] = {REFCACHE__V1__STATE__STATE_PENDING, REFCACHE__V1__STATE__STATE_PROCESSING};
+    Refcache__V1__ListRequest l = REFCACHE__V1__LIST_REQUEST__INIT;
+    l.states = states;
+    l.n_states = 2;
+    l.limit = 1;
+    Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
+    r.id = 3;
+    r.body_case = REFCACHE__V1__REQUEST__BODY_LIST;
+    r.list = &l;
+    req(b, "c1", &r);
+    Refcache__V1__ListRequest l2 = REFCACHE__V1__LIST_REQUEST__INIT;
+    l2.cursor = "c1";
+    l2.function = "sleep";
+    l2.all_namespaces = true;
+    r.id = 4;
+    r.list = &l2;
+    req(b, "c1", &r);
+    Refcache__V1__ListRequest l3 = REFCACHE__V1__LIST_REQUEST__INIT;
+    l3.ref_id = REF2;
+    l3.all_namespaces = true;
+    r.id = 5;
+    r.list = &l3;
+    req(b, "c1", &r);
+    Refcache__V1__WorkersRequest wr = REFCACHE__V1__WORKERS_REQUEST__INIT;
+    Refcache__V1__Request w = REFCACHE__V1__REQUEST__INIT;
+    w.id = 6;
+    w.body_case = REFCACHE__V1__REQUEST__BODY_WORKERS;
+    w.workers = &wr;
+    req(b, "c1", &w);
+    Refcache__V1__WatchRequest wa = REFCACHE__V1__WATCH_REQUEST__INIT;
+    wa.window = 2;
+    Refcache__V1__Request wq = REFCACHE__V1__REQUEST__INIT;
+    wq.id = 7;
+    wq.body_case = REFCACHE__V1__REQUEST__BODY_WATCH;
+    wq.watch = &wa;
+    req(b, "c2", &wq);
+    started(b, "w1", REF1, 1);
+    result(b, "w1", REF1, 1, 10);
+    by_ref(b, "c1", 8, REFCACHE__V1__REQUEST__BODY_CANCEL, REF2);
+    cancel_ack(b, "w1", REF2, 1);
+    Refcache__V1__WatchRequest ack = REFCACHE__V1__WATCH_REQUEST__INIT;
+    ack.watch_id = 7;
+    ack.acked = 3;
+    wq.id = 9;
+    wq.watch = &ack;
+    req(b, "c2", &wq);
+    rc_replay_put_clock(b, RC_REPLAY_STEP_10S);
+    Refcache__V1__MetricsRequest mr = REFCACHE__V1__METRICS_REQUEST__INIT;
+    Refcache__V1__Request m = REFCACHE__V1__REQUEST__INIT;
+    m.id = 10;
+    m.body_case = REFCACHE__V1__REQUEST__BODY_METRICS;
+    m.metrics = &mr;
+    req(b, "c1", &m);
+    Refcache__V1__WatchRequest stop = REFCACHE__V1__WATCH_REQUEST__INIT;
+    stop.watch_id = 7;
+    stop.stop = true;
+    wq.id = 11;
+    wq.watch = &stop;
+    req(b, "c2", &wq);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -490,6 +558,14 @@ int main(int argc, char **argv)
     rc_replay_put_clock(&b, RC_REPLAY_CLOCK);
     client_batches(&b, fns);
     rc |= save(dir, "client_batches_refused", &b);
+
+    /* Looking inside, replies delivered, then refused. */
+    rc_replay_put_clock(&b, nm);
+    observe(&b, fns);
+    rc |= save(dir, "observe", &b);
+    rc_replay_put_clock(&b, RC_REPLAY_CLOCK);
+    observe(&b, fns);
+    rc |= save(dir, "observe_refused", &b);
 
     /* Malformed frames on every channel, and a REQ envelope. */
     const void *f3[3] = {"", "\x0a\x01", "junk"};

@@ -17,7 +17,7 @@ CLI = os.environ.get("REFCACHE_CLI", "refcache")
 class Broker:
     def __init__(self, *extra):
         self.proc = subprocess.Popen(
-            [BROKER, "--workers", "2", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
+            [BROKER, "--store", "none", "--workers", "2", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
              "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.endpoints = {}

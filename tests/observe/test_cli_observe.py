@@ -119,3 +119,23 @@ def test_events_of_one_ref(broker):
     assert any(" cancel " in line and "PROCESSING -> CANCELLED" in line and " by conn:" in line for line in lines)
     assert "stop confirmed" in lines[-1]
     assert broker.cli("events", "--ref", "xyz", check=13).stderr.startswith("refcache: INVALID_ARGUMENT")
+
+
+def test_list_after_a_restart(tmp_path):
+    """Tasks the broker recovers from its store are listed, in the order they
+    were accepted, before and beside new ones."""
+    from conftest import Broker
+
+    store = str(tmp_path / "broker.db")
+    b = Broker("--store", store)
+    try:
+        old = [submit(b, "echo", "--payload", f"r{i}", "--async-timeout", "2000") for i in range(3)]
+    finally:
+        b.stop()
+    b = Broker("--store", store)
+    try:
+        assert [t["ref_id"] for t in b.json("list")["tasks"]] == old[::-1]
+        new = submit(b, "echo", "--payload", "after", "--async-timeout", "2000")
+        assert [t["ref_id"] for t in b.json("list")["tasks"]] == [new] + old[::-1]
+    finally:
+        b.stop()

@@ -111,7 +111,7 @@ def test_api_and_refusals(http_broker):
 
 def test_where_it_binds():
     for addr, why in (("0.0.0.0:8080", "wildcard"), ("192.0.2.1:8080", "--insecure"), ("nohost", "HOST:PORT")):
-        r = subprocess.run([BROKER, "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
+        r = subprocess.run([BROKER, "--store", "none", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
                             "--control", "tcp://127.0.0.1:*", "--http", addr],
                            capture_output=True, text=True, timeout=20)
         assert r.returncode != 0 and why in r.stderr, (addr, r.stderr)

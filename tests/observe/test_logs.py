@@ -58,7 +58,7 @@ def stop(*procs):
 
 def test_worker_join_lost_and_limits():
     log, wlog = Lines(), Lines()
-    broker = spawn([BROKER, "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
+    broker = spawn([BROKER, "--store", "none", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
                     "--control", "tcp://127.0.0.1:*", "--heartbeat-ms", "100", "--liveness", "3",
                     "--max-pending", "1"], log)
     eps = endpoints(broker)
@@ -89,7 +89,7 @@ def test_worker_join_lost_and_limits():
 
 def test_json_format_and_level():
     log = Lines()
-    broker = spawn([BROKER, "--workers", "1", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
+    broker = spawn([BROKER, "--store", "none", "--workers", "1", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
                     "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--log-format", "json"], log)
     endpoints(broker)
     log.wait('"topic":"broker"')
@@ -101,7 +101,7 @@ def test_json_format_and_level():
     assert lines[-1]["msg"] == "SIGTERM: stopping"
 
     quiet = Lines()
-    broker = spawn([BROKER, "--workers", "1", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
+    broker = spawn([BROKER, "--store", "none", "--workers", "1", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint",
                     "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--log-level", "warn"], quiet)
     endpoints(broker)
     stop(broker)
@@ -119,7 +119,7 @@ def test_refused_worker_key_said_on_both_sides(tmp_path):
     (tmp_path / "workers" / "good").write_text((keys / "good").read_text())
     stranger = re.search(r'public-key = "(.{40})"', (keys / "stranger").read_text()).group(1)
     log, wlog = Lines(), Lines()
-    broker = spawn([BROKER, "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
+    broker = spawn([BROKER, "--store", "none", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
                     "--control", "tcp://127.0.0.1:*", "--curve-secret", str(keys / "broker"),
                     "--clients-allowed", str(tmp_path / "clients"), "--workers-allowed", str(tmp_path / "workers")],
                    log)
