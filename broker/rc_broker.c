@@ -244,8 +244,6 @@ static void broker_actor(zsock_t *pipe, void *arg)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
     else if (rc_journal_open(&core, args->err, sizeof args->err) != 0)
         rc = -1; /* the store first: nothing is served before its state is back */
-    else if (rc_observe_seed(&core) != 0)
-        snprintf(args->err, sizeof args->err, "out of memory listing the tasks recovered");
     else if (bind_to(clients, cfg->clients_endpoint, args->endpoints[RC_EP_CLIENTS], 256, args->err, 256) !=
                  0 ||
              bind_to(workers, cfg->workers_endpoint, args->endpoints[RC_EP_WORKERS], 256, args->err, 256) !=

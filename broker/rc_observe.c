@@ -127,9 +127,11 @@ static inline void observe(rc_observe_t *o, rc_fn_t *fn, int which, uint64_t us)
  * for the rest (a task's dispatch, its Started and progress among them).
  * A Submit enqueues, a join attaches, a worker's Result, Failure or
  * CancelAck unbinds (or records the stop), a record or handle that goes
- * drops or forgets. */
+ * drops or forgets, and at start the store's records are restored (as a
+ * submit or a join, in the order they were accepted). */
 #define NOTED                                                                                                \
-    (RC_ACT_ENQUEUE | RC_ACT_ATTACH | RC_ACT_UNBIND | RC_ACT_RECORD_STOPPED | RC_ACT_DROP | RC_ACT_FORGET)
+    (RC_ACT_ENQUEUE | RC_ACT_ATTACH | RC_ACT_UNBIND | RC_ACT_RECORD_STOPPED | RC_ACT_DROP | RC_ACT_FORGET | \
+     RC_ACT_RESTORE)
 
 /* A worker's Result or Failure of the current run. Its run began at its
  * Started, or, for a job that ended before its first step boundary and
@@ -249,44 +251,6 @@ int rc_observe_init(rc_core_t *core)
     if (!o->list || !o->metrics || rc_runner_observe_some(core, on_note, core, NOTED) != 0)
         return -1;
     return 0;
-}
-
-typedef struct {
-    const uint8_t *ref;
-    uint64_t created_us;
-} seed_t;
-
-static int seed_cmp(const void *a, const void *b)
-{
-    const seed_t *x = a, *y = b;
-    if (x->created_us != y->created_us)
-        return x->created_us < y->created_us ? -1 : 1;
-    return memcmp(x->ref, y->ref, 16);
-}
-
-int rc_observe_seed(rc_core_t *core)
-{
-    size_t nt = 0, nh = 0;
-    void **tasks = rc_table_snapshot(core->tasks, &nt);
-    void **handles = core->handles ? rc_table_snapshot(core->handles, &nh) : NULL;
-    seed_t *all = malloc((nt + nh ? nt + nh : 1) * sizeof *all);
-    int rc = tasks && (handles || !core->handles) && all ? 0 : -1;
-    size_t n = 0;
-    for (size_t i = 0; all && tasks && i < nt; i++)
-        all[n++] = (seed_t){((rc_task_t *) tasks[i])->ref, ((rc_task_t *) tasks[i])->created_us};
-    for (size_t i = 0; all && handles && i < nh; i++)
-        all[n++] = (seed_t){((rc_handle_t *) handles[i])->ref, ((rc_handle_t *) handles[i])->created_us};
-    if (all)
-        qsort(all, n, sizeof *all, seed_cmp);
-    for (size_t i = 0; i < n; i++)
-        if (rc_listidx_add(core->observe->list, all[i].ref, all[i].created_us) != 0)
-            rc = -1;
-    if (n)
-        rc_log(RC_LOG_INFO, "broker", "%zu task(s) and handle(s) recovered from the store, listed", n);
-    free(all);
-    free(tasks);
-    free(handles);
-    return rc;
 }
 
 void rc_observe_fini(rc_core_t *core)

@@ -34,12 +34,6 @@ int rc_observe_init(rc_core_t *core);
 void rc_observe_keys_changed(rc_core_t *core);
 void rc_observe_fini(rc_core_t *core);
 
-/* Puts every task and handle the tables hold in the list index, in the
- * order they were accepted: for what recovery brought back from the store
- * (it makes no Submit notes). Call once, before anything is served; 0 or
- * -1 (out of memory: some are not listed). */
-int rc_observe_seed(rc_core_t *core);
-
 /* A List, Workers, Watch or Metrics request (the request being handled). */
 void rc_observe_request(rc_core_t *core, const rc_request_t *req);
 

@@ -272,14 +272,15 @@ int rc_client_codec_reply_pb(const uint8_t *data, size_t len, ProtobufCAllocator
 
 /* ------------------------------------------------------------ replies: fast */
 
-/* Field kinds of Reply{id, code, message, submit, task} (a later body field
- * is beyond them: declined), SubmitReply and TaskInfo. An enum is read as a
+/* Field kinds of Reply{id, code, message, submit, task, event} (another
+ * body field is declined), SubmitReply, TaskInfo and Event. An enum is read as a
  * uint32 and taken as protobuf-c does, as an int32; one written in ten bytes
  * (negative) is declined. */
-static const uint8_t s_reply_kinds[] = {RC_SCAN(REPLY, ID), RC_SCAN(REPLY, CODE), RC_SCAN(REPLY, MESSAGE),
-                                        RC_SCAN(REPLY, SUBMIT), RC_SCAN(REPLY, TASK)};
+static const uint8_t s_reply_kinds[] = {RC_SCAN(REPLY, ID),     RC_SCAN(REPLY, CODE), RC_SCAN(REPLY, MESSAGE),
+                                        RC_SCAN(REPLY, SUBMIT), RC_SCAN(REPLY, TASK), RC_SCAN(REPLY, EVENT)};
 static const uint8_t s_submit_kinds[] = {RC_SCAN(SUBMIT_REPLY, TASK), RC_SCAN(SUBMIT_REPLY, CACHE_HIT),
-                                         RC_SCAN(SUBMIT_REPLY, DEDUPLICATED), RC_SCAN(SUBMIT_REPLY, REPLAYED)};
+                                         RC_SCAN(SUBMIT_REPLY, DEDUPLICATED),
+                                         RC_SCAN(SUBMIT_REPLY, REPLAYED)};
 static const uint8_t s_task_kinds[] = {
     RC_SCAN(TASK_INFO, REF_ID),           RC_SCAN(TASK_INFO, STATE),
     RC_SCAN(TASK_INFO, RESULT),           RC_SCAN(TASK_INFO, RESULT_SIZE),
@@ -293,6 +294,15 @@ static const uint8_t s_task_kinds[] = {
     RC_SCAN(TASK_INFO, EVER_STARTED),
 };
 #define TASK(F) f[RC_FIELD_TASK_INFO_##F]
+static const uint8_t s_event_kinds[] = {
+    RC_SCAN(EVENT, KIND),           RC_SCAN(EVENT, REF_ID),    RC_SCAN(EVENT, FUNCTION),
+    RC_SCAN(EVENT, NAMESPACE),      RC_SCAN(EVENT, OLD_STATE), RC_SCAN(EVENT, NEW_STATE),
+    RC_SCAN(EVENT, EVENT),          RC_SCAN(EVENT, ATTEMPT),   RC_SCAN(EVENT, WORKER_ID),
+    RC_SCAN(EVENT, CODE),           RC_SCAN(EVENT, CLIENT),    RC_SCAN(EVENT, STOP_CONFIRMED),
+    RC_SCAN(EVENT, AT_US),          RC_SCAN(EVENT, LOST),      RC_SCAN(EVENT, PROGRESS_DONE),
+    RC_SCAN(EVENT, PROGRESS_TOTAL),
+};
+#define EVENT(F) f[RC_FIELD_EVENT_##F]
 
 /* A string field as a C string in alloc's memory (protobuf-c's copy is
  * NUL-terminated too, so a NUL inside ends both); "" when empty. */
@@ -344,14 +354,43 @@ static bool s_fast_task(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, r
     return t->error && t->function && t->namespace_name;
 }
 
+/* A watch's Event: a watcher reads every transition of a busy broker, so it
+ * is read here rather than by protobuf-c. */
+static bool s_fast_event(const uint8_t *p, size_t n, ProtobufCAllocator *alloc, refcache_event_t *e)
+{
+    rc_wire_field_t f[sizeof s_event_kinds];
+    if (!rc_wire_scan(p, p + n, s_event_kinds, RC_SCAN_N(s_event_kinds), 0, f))
+        return false;
+    *e = (refcache_event_t){
+        .kind = (int32_t) (uint32_t) EVENT(KIND).v,
+        .ref_id = s_string(alloc, &EVENT(REF_ID)),
+        .function = s_string(alloc, &EVENT(FUNCTION)),
+        .namespace_name = s_string(alloc, &EVENT(NAMESPACE)),
+        .old_state = (int32_t) (uint32_t) EVENT(OLD_STATE).v,
+        .new_state = (int32_t) (uint32_t) EVENT(NEW_STATE).v,
+        .event = s_string(alloc, &EVENT(EVENT)),
+        .attempt = (uint32_t) EVENT(ATTEMPT).v,
+        .worker_id = s_string(alloc, &EVENT(WORKER_ID)),
+        .code = (int32_t) (uint32_t) EVENT(CODE).v,
+        .client = s_string(alloc, &EVENT(CLIENT)),
+        .stop_confirmed = EVENT(STOP_CONFIRMED).v,
+        .at_us = EVENT(AT_US).v,
+        .lost = EVENT(LOST).v,
+        .progress_done = EVENT(PROGRESS_DONE).v,
+        .progress_total = EVENT(PROGRESS_TOTAL).v,
+    };
+    return e->ref_id && e->function && e->namespace_name && e->event && e->worker_id && e->client;
+}
+
 int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
                                refcache_reply_t *out)
 {
     rc_wire_field_t f[sizeof s_reply_kinds];
     if (!rc_wire_scan(data, data + len, s_reply_kinds, RC_SCAN_N(s_reply_kinds), 0, f))
         return -1;
-    const rc_wire_field_t *submit = &f[RC_FIELD_REPLY_SUBMIT], *task = &f[RC_FIELD_REPLY_TASK];
-    if (submit->ptr && task->ptr)
+    const rc_wire_field_t *submit = &f[RC_FIELD_REPLY_SUBMIT], *task = &f[RC_FIELD_REPLY_TASK],
+                          *event = &f[RC_FIELD_REPLY_EVENT];
+    if (!!submit->ptr + !!task->ptr + !!event->ptr > 1)
         return -1; /* two bodies of the oneof: protobuf-c keeps the last */
     memset(out, 0, sizeof *out);
     out->id = f[RC_FIELD_REPLY_ID].v;
@@ -374,6 +413,10 @@ int rc_client_codec_reply_fast(const uint8_t *data, size_t len, ProtobufCAllocat
         if (!s_fast_task(task->ptr, (size_t) task->v, alloc, &out->task))
             return -1;
         out->kind = REFCACHE_REPLY_TASK;
+    } else if (event->ptr) {
+        if (!s_fast_event(event->ptr, (size_t) event->v, alloc, &out->event))
+            return -1;
+        out->kind = REFCACHE_REPLY_EVENT;
     } else {
         out->kind = REFCACHE_REPLY_NONE;
     }
@@ -417,7 +460,8 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(ENC, refcache__v1__request__descriptor, RC_FIELD_REQUEST_ID, RC_FIELD_REQUEST_SUBMIT,
              RC_FIELD_REQUEST_STATUS, RC_FIELD_REQUEST_WAIT, RC_FIELD_REQUEST_FETCH, RC_FIELD_REQUEST_CANCEL,
              RC_FIELD_REQUEST_DELETE, RC_FIELD_REQUEST_STATS, RC_FIELD_REQUEST_BATCH, RC_FIELD_REQUEST_LIST,
-             RC_FIELD_REQUEST_WORKERS, RC_FIELD_REQUEST_WATCH, RC_FIELD_REQUEST_METRICS /* rc_client_observe */),
+             RC_FIELD_REQUEST_WORKERS, RC_FIELD_REQUEST_WATCH,
+             RC_FIELD_REQUEST_METRICS /* rc_client_observe */),
     RC_COVER(ENC, refcache__v1__request_batch__descriptor, RC_FIELD_REQUEST_BATCH_REQUESTS),
     RC_COVER(ENC, refcache__v1__submit_request__descriptor, SUBMIT(FUNCTION), SUBMIT(PARAMS), SUBMIT(PAYLOAD),
              SUBMIT(ASYNC_TIMEOUT_MS), SUBMIT(DEADLINE_MS), SUBMIT(MAX_RETRIES), SUBMIT(TTL_S),
@@ -446,7 +490,8 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
     RC_COVER(DEC, refcache__v1__clamped__descriptor, RC_FIELD_CLAMPED_FIELD, RC_FIELD_CLAMPED_REQUESTED,
              RC_FIELD_CLAMPED_USED),
     RC_COVER(DEC, refcache__v1__submit_reply__descriptor, RC_FIELD_SUBMIT_REPLY_TASK,
-             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED, RC_FIELD_SUBMIT_REPLY_REPLAYED),
+             RC_FIELD_SUBMIT_REPLY_CACHE_HIT, RC_FIELD_SUBMIT_REPLY_DEDUPLICATED,
+             RC_FIELD_SUBMIT_REPLY_REPLAYED),
     RC_COVER(DEC, refcache__v1__task_info__descriptor, RC_FIELD_TASK_INFO_REF_ID, RC_FIELD_TASK_INFO_STATE,
              RC_FIELD_TASK_INFO_RESULT, RC_FIELD_TASK_INFO_RESULT_SIZE, RC_FIELD_TASK_INFO_RESULT_TRUNCATED,
              RC_FIELD_TASK_INFO_PROGRESS_DONE, RC_FIELD_TASK_INFO_PROGRESS_TOTAL, RC_FIELD_TASK_INFO_ATTEMPT,

@@ -116,8 +116,24 @@ static void s_raw(rc_json_t *self, const char *text, size_t n)
     ((char *) self->b.data)[self->b.len] = '\0';
 }
 
+/* Whether the bytes need no escaping: printable ASCII, no quote, no
+ * backslash (ids, names, most messages). */
+static bool s_plain(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] < 0x20 || p[i] >= 0x7F || p[i] == '"' || p[i] == '\\')
+            return false;
+    return true;
+}
+
 static void s_escaped(rc_json_t *self, const void *bytes, size_t len)
 {
+    if (s_plain(bytes, len)) {
+        s_raw(self, "\"", 1);
+        s_raw(self, bytes, len);
+        s_raw(self, "\"", 1);
+        return;
+    }
     size_t need = rc_json_escape(bytes, len, NULL, 0);
     s_raw(self, "\"", 1);
     s_reserve(self, need);

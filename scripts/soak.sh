@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$build/broker/refcache-broker" --clients "$cep" --workers-endpoint "$wep" --control "$kep" --workers 2 \
-  --heartbeat-ms 500 --liveness 4 --retry-base-ms 50 --ttl "$ttl" >"$log/broker.log" 2>&1 &
+  --heartbeat-ms 500 --liveness 4 --retry-base-ms 50 --ttl "$ttl" --store "$log/broker.db" >"$log/broker.log" 2>&1 &
 pids+=($!)
 broker=$!
 

@@ -424,6 +424,7 @@ typedef struct {
     Refcache__V1__CancelReply cancel;
     Refcache__V1__DeleteReply del;
     Refcache__V1__StatsReply stats;
+    Refcache__V1__Event event;
     ProtobufCMessageUnknownField unknown;
     uint8_t unknown_data[16];
 } reply_parts_t;
@@ -438,7 +439,8 @@ static packed_t rnd_reply(bool common)
                        .fetch = REFCACHE__V1__FETCH_REPLY__INIT,
                        .cancel = REFCACHE__V1__CANCEL_REPLY__INIT,
                        .del = REFCACHE__V1__DELETE_REPLY__INIT,
-                       .stats = REFCACHE__V1__STATS_REPLY__INIT};
+                       .stats = REFCACHE__V1__STATS_REPLY__INIT,
+                       .event = REFCACHE__V1__EVENT__INIT};
     rnd_task(&m.task, common);
     m.reply.id = rnd_u64();
     m.reply.code = rnd_enum(common);
@@ -446,50 +448,72 @@ static packed_t rnd_reply(bool common)
     m.submit.task = !common && chance(10) ? NULL : &m.task;
     m.submit.cache_hit = chance(2);
     m.submit.deduplicated = chance(2);
-    unsigned body = (unsigned) (rnd() % (common ? 5 : 9));
-    switch (body) {
-    case 0:
-    case 1:
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_SUBMIT;
-        m.reply.submit = &m.submit;
-        break;
-    case 2:
-    case 3:
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_TASK;
-        m.reply.task = &m.task;
-        break;
-    case 5:
-        m.fetch.data.len = rnd_len();
-        m.fetch.data.data = (uint8_t *) rnd_cstr_n(m.fetch.data.len);
-        m.fetch.total_size = rnd_u64();
-        m.fetch.offset = rnd_u64();
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_FETCH;
-        m.reply.fetch = &m.fetch;
-        break;
-    case 6:
-        m.cancel.cancelled = chance(2);
-        m.cancel.state = rnd_enum(false);
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_CANCEL;
-        m.reply.cancel = &m.cancel;
-        break;
-    case 7:
-        m.del.found = chance(2);
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_DELETE;
-        m.reply.delete_ = &m.del;
-        break;
-    case 8:
-        m.stats.tasks_pending = rnd_u64();
-        m.stats.deadline_exceeded_total = rnd_u64();
-        m.stats.version = rnd_cstr();
-        m.reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
-        m.reply.stats = &m.stats;
-        break;
-    default: /* no body */
-        break;
+    unsigned body = (unsigned) (rnd() % (common ? 6 : 10));
+    if (body == (common ? 5u : 9u)) {
+        /* A watch's event. */
+        m.event.kind = rnd_enum(common);
+        m.event.ref_id = rnd_cstr();
+        m.event.function = rnd_cstr();
+        m.event.namespace_ = rnd_cstr();
+        m.event.old_state = rnd_enum(common);
+        m.event.new_state = rnd_enum(common);
+        m.event.event = rnd_cstr();
+        m.event.attempt = rnd_u32();
+        m.event.worker_id = rnd_cstr();
+        m.event.code = rnd_enum(common);
+        m.event.client = rnd_cstr();
+        m.event.stop_confirmed = chance(2);
+        m.event.at_us = rnd_u64();
+        m.event.lost = rnd_u64();
+        m.event.progress_done = rnd_u64();
+        m.event.progress_total = rnd_u64();
+        m.reply.body_case = REFCACHE__V1__REPLY__BODY_EVENT;
+        m.reply.event = &m.event;
+    } else {
+        switch (body) {
+        case 0:
+        case 1:
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_SUBMIT;
+            m.reply.submit = &m.submit;
+            break;
+        case 2:
+        case 3:
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_TASK;
+            m.reply.task = &m.task;
+            break;
+        case 5:
+            m.fetch.data.len = rnd_len();
+            m.fetch.data.data = (uint8_t *) rnd_cstr_n(m.fetch.data.len);
+            m.fetch.total_size = rnd_u64();
+            m.fetch.offset = rnd_u64();
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_FETCH;
+            m.reply.fetch = &m.fetch;
+            break;
+        case 6:
+            m.cancel.cancelled = chance(2);
+            m.cancel.state = rnd_enum(false);
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_CANCEL;
+            m.reply.cancel = &m.cancel;
+            break;
+        case 7:
+            m.del.found = chance(2);
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_DELETE;
+            m.reply.delete_ = &m.del;
+            break;
+        case 8:
+            m.stats.tasks_pending = rnd_u64();
+            m.stats.deadline_exceeded_total = rnd_u64();
+            m.stats.version = rnd_cstr();
+            m.reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
+            m.reply.stats = &m.stats;
+            break;
+        default: /* no body */
+            break;
+        }
     }
     if (!common && chance(4)) {
-        ProtobufCMessage *where[] = {&m.reply.base, &m.submit.base, &m.task.base};
-        rnd_unknown(where[rnd() % 3], &m.unknown, m.unknown_data);
+        ProtobufCMessage *where[] = {&m.reply.base, &m.submit.base, &m.task.base, &m.event.base};
+        rnd_unknown(where[rnd() % 4], &m.unknown, m.unknown_data);
     }
     packed_t p;
     p.len = refcache__v1__reply__get_packed_size(&m.reply);
@@ -551,6 +575,21 @@ static void assert_same_view(const refcache_reply_t *a, const refcache_reply_t *
     assert_int_equal(a->cancel_state, b->cancel_state);
     assert_int_equal(a->found, b->found);
     assert_memory_equal(&a->stats, &b->stats, sizeof a->stats);
+    const refcache_event_t *x = &a->event, *y = &b->event;
+    assert_int_equal(x->kind, y->kind);
+    assert_same_str(x->ref_id, y->ref_id);
+    assert_same_str(x->function, y->function);
+    assert_same_str(x->namespace_name, y->namespace_name);
+    assert_int_equal(x->old_state, y->old_state);
+    assert_int_equal(x->new_state, y->new_state);
+    assert_same_str(x->event, y->event);
+    assert_int_equal(x->attempt, y->attempt);
+    assert_same_str(x->worker_id, y->worker_id);
+    assert_int_equal(x->code, y->code);
+    assert_same_str(x->client, y->client);
+    assert_int_equal(x->stop_confirmed, y->stop_confirmed);
+    assert_true(x->at_us == y->at_us && x->lost == y->lost);
+    assert_true(x->progress_done == y->progress_done && x->progress_total == y->progress_total);
 }
 
 typedef struct {

@@ -1,6 +1,6 @@
 /* Integration tests: a real broker (rc_broker_new, in-process worker threads
- * over inproc) on ephemeral loopback ports, driven through rc_client. Covers
- * issue 2 §7. Waits are polls with a timeout, never fixed sleeps. */
+ * over inproc) on ephemeral loopback ports, driven through rc_client: the
+ * task life cycle end to end. Waits are polls with a timeout, never fixed sleeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Fault-injection integration tests (issue 3, "Proof"): a real broker in
+/* Fault-injection integration tests: a real broker in
  * this process on ephemeral loopback ports, real refcache-worker child
  * processes that are killed (SIGKILL) or frozen (SIGSTOP), a hand-driven
  * "worker" that answers with garbage, a flood of submits beyond the pending

@@ -1,4 +1,4 @@
-/* Security tests (issue 6): a real broker with CURVE on (rc_broker_new,
+/* Security tests: a real broker with CURVE on (rc_broker_new,
  * ephemeral loopback ports, no in-process workers), real worker pools that
  * connect over TCP with their own keys, and clients from refcache.h. The
  * certificates are generated per test in a mkdtemp directory.
