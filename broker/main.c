@@ -1,5 +1,7 @@
 /* refcache-broker: runs the broker (and, with --workers N, an in-process
- * pool of N worker threads) until SIGINT or SIGTERM. */
+ * pool of N worker threads) until SIGINT or SIGTERM, then stops gracefully
+ * (running tasks finish up to --drain-timeout); SIGHUP reloads the CURVE
+ * allow-lists. */
 #include <czmq.h>
 #include <errno.h>
 #include <limits.h>
@@ -84,6 +86,9 @@ static rc_opt_t options[] = {
     RC_OPT_UINT_("retry-base-ms", 0, cfg.retry_base_ms, 0, 3600000, "MS",
                  "first retry back-off (100), doubling up to"),
     RC_OPT_UINT_("retry-max-ms", 0, cfg.retry_max_ms, 0, 3600000, "MS", "(10000)"),
+    RC_OPT_UINT_("drain-timeout", 0, cfg.drain_timeout_ms, 0, 3600000, "MS",
+                 "on SIGTERM, how long running tasks may finish before the broker\n"
+                 "exits (5000); what is left is recovered at the next start"),
     RC_OPT_SECTION_("other:"),
     RC_OPT_STR_("config", 0, config_file, "FILE", "read options from FILE (see above)"),
     RC_OPT_STR_("log-level", 0, log_level, "LEVEL",
@@ -192,6 +197,47 @@ static int s_check_security(void)
     return 0;
 }
 
+/* Serves until SIGTERM or SIGINT (returned); SIGHUP reloads the CURVE
+ * allow-lists. */
+static int s_serve(rc_broker_t *broker, const sigset_t *sigs)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        char err[512];
+        if (rc_broker_reload(broker, err, sizeof err) != 0)
+            rc_log(RC_LOG_ERROR, "security", "SIGHUP: the allow-lists were not reloaded: %s", err);
+    }
+}
+
+/* The graceful stop: no new task, the running ones finish up to
+ * --drain-timeout (a second SIGTERM or SIGINT cuts it short), what is left
+ * is recovered at the next start. */
+static void s_drain(rc_broker_t *broker, const sigset_t *sigs, int sig)
+{
+    const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    rc_log(RC_LOG_INFO, "broker", "%s: draining: new tasks refused, running ones get up to %u ms", name,
+           cfg.drain_timeout_ms);
+    if (rc_broker_drain_start(broker, cfg.drain_timeout_ms) != 0)
+        return;
+    int processing = 0, pending = 0, done;
+    static const struct timespec now = {0, 0};
+    while ((done = rc_broker_drain_wait(broker, 100, &processing, &pending)) == 0) {
+        int again = sigtimedwait(sigs, NULL, &now);
+        if (again == SIGTERM || again == SIGINT) {
+            rc_log(RC_LOG_WARN, "broker", "%s again: stopping without waiting for the running tasks",
+                   again == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+    }
+    if (done > 0 && (processing || pending))
+        rc_log(RC_LOG_INFO, "broker", "drained: %d task(s) still running, %d pending: %s", processing, pending,
+               cfg.store_path ? "recovered at the next start" : "lost (no --store)");
+}
+
 int main(int argc, char **argv)
 {
     rc_broker_config_defaults(&cfg);
@@ -242,6 +288,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     zsys_handler_set(NULL);
 
@@ -273,8 +320,8 @@ int main(int argc, char **argv)
            rc_broker_endpoint(broker, RC_EP_CLIENTS), rc_broker_endpoint(broker, RC_EP_WORKERS),
            rc_broker_endpoint(broker, RC_EP_CONTROL), http ? ", http " : "", http ? rc_http_url(http) : "",
            cfg.curve_secret_file ? " (CURVE)" : "");
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = s_serve(broker, &sigs);
+    s_drain(broker, &sigs, sig);
     rc_log(RC_LOG_INFO, "broker", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc_http_destroy(&http); /* a client of the broker: before it */
     rc_broker_destroy(&broker);

@@ -13,6 +13,9 @@
 #include "rc_board.h"
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_keys.h"
+#include "rc_log.h"
+#include "rc_zap.h"
 #include "rc_pool.h"
 #include "rc_zap.h"
 
@@ -22,6 +25,8 @@
 struct rc_broker {
     zactor_t *actor;
     zactor_t *auth; /* the ZAP handler (rc_zap), with CURVE */
+    /* The allow-list directories, read again by rc_broker_reload. */
+    char *clients_dir, *workers_dir, *admin_dir;
     refcache_pool_t *pool;
     /* The cancel boards of the in-process pool's threads: the loop posts,
      * each thread reads its own. Freed after both the pool and the loop. */
@@ -32,7 +37,8 @@ struct rc_broker {
 typedef struct {
     const rc_broker_config_t *cfg;
     zcert_t *cert;                                   /* the broker's certificate, with CURVE */
-    zhashx_t *client_keys, *worker_keys, *admin_keys, *shared_ns; /* handed to the loop */
+    rc_keys_t keys;      /* the allow-lists, handed to the loop */
+    zhashx_t *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64], clients_inproc[64];
     rc_board_registry_t *boards;
     char endpoints[4][256];
@@ -69,6 +75,7 @@ void rc_broker_config_defaults(rc_broker_config_t *c)
     c->liveness = 5;
     c->retry_base_ms = 100;
     c->retry_max_ms = 10000;
+    c->drain_timeout_ms = 5000;
 }
 
 /* True for endpoints that only this machine can reach. */
@@ -165,6 +172,57 @@ static void drain(rc_core_t *core, void *sock, handler_fn *handle)
     rc_core_flush(core);
 }
 
+/* A command on the actor pipe ($TERM, WORKERS, DRAIN ms, KEYS keys); false
+ * for $TERM (or a pipe gone). */
+static bool command(rc_core_t *core, zsock_t *pipe, bool *drain_asked)
+{
+    char *cmd = NULL, *arg = NULL;
+    void *ptr = NULL;
+    if (zsock_recv(pipe, "ssp", &cmd, &arg, &ptr) != 0 || !cmd || streq(cmd, "$TERM")) {
+        zstr_free(&cmd);
+        zstr_free(&arg);
+        return false;
+    }
+    if (streq(cmd, "WORKERS")) {
+        /* How many workers can take work: rc_broker_new waits for its
+         * in-process pool with this. */
+        int ready = 0;
+        for (rc_list_t *n = core->peers.next; n != &core->peers; n = n->next) {
+            rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
+            ready += w->ready && w->hello;
+        }
+        zsock_send(pipe, "i", ready);
+    } else if (streq(cmd, "DRAIN") && arg) {
+        /* Stop accepting, dispatch nothing more, tell the workers (they
+         * give back what they hold), and answer once nothing runs. */
+        uint32_t ms = (uint32_t) strtoul(arg, NULL, 10);
+        core->draining = true;
+        core->drain_until_us = rc_mono_us() + (uint64_t) ms * 1000;
+        rc_peers_stopping(core, ms);
+        rc_core_flush(core);
+        *drain_asked = true;
+    } else if (streq(cmd, "KEYS") && ptr) {
+        rc_keys_t *k = ptr;
+        rc_log(RC_LOG_INFO, "security", "allow-lists reloaded: %zu client, %zu worker, %zu admin key(s) (were %zu, %zu, %zu)",
+               zhashx_size(k->client), zhashx_size(k->worker), k->admin ? zhashx_size(k->admin) : 0,
+               core->client_keys ? zhashx_size(core->client_keys) : 0,
+               core->worker_keys ? zhashx_size(core->worker_keys) : 0,
+               core->admin_keys ? zhashx_size(core->admin_keys) : 0);
+        zhashx_destroy(&core->client_keys);
+        zhashx_destroy(&core->worker_keys);
+        zhashx_destroy(&core->admin_keys);
+        core->client_keys = k->client;
+        core->worker_keys = k->worker;
+        core->admin_keys = k->admin;
+        free(k);
+        rc_observe_keys_changed(core);
+        zsock_signal(pipe, 0);
+    }
+    zstr_free(&cmd);
+    zstr_free(&arg);
+    return true;
+}
+
 static void broker_actor(zsock_t *pipe, void *arg)
 {
     start_args_t *args = arg;
@@ -175,12 +233,13 @@ static void broker_actor(zsock_t *pipe, void *arg)
     zsock_t *control = router(args, "refcache-workers", 100000, 1000);
     int rc = rc_core_init(&core, cfg);
     /* The loop owns the key sets from here on. */
-    core.client_keys = args->client_keys;
-    core.worker_keys = args->worker_keys;
-    core.admin_keys = args->admin_keys;
+    core.client_keys = args->keys.client;
+    core.worker_keys = args->keys.worker;
+    core.admin_keys = args->keys.admin;
     core.shared_ns = args->shared_ns;
     core.boards = args->boards;
-    args->client_keys = args->worker_keys = args->admin_keys = args->shared_ns = NULL;
+    args->keys = (rc_keys_t){0};
+    args->shared_ns = NULL;
     if (rc != 0 || !clients || !workers || !control)
         snprintf(args->err, sizeof args->err, "out of memory starting the broker");
     else if (rc_journal_open(&core, args->err, sizeof args->err) != 0)
@@ -217,10 +276,12 @@ static void broker_actor(zsock_t *pipe, void *arg)
         {NULL, rc_journal_fd(&core), ZMQ_POLLIN, 0}, /* the store's durable mark moved */
     };
     int n_items = rc_journal_fd(&core) >= 0 ? 5 : 4;
-    bool running = true;
+    bool running = true, drain_asked = false;
     while (running) {
         uint64_t now = rc_mono_us();
         uint64_t next = rc_core_timers(&core, now);
+        if (drain_asked && core.drain_until_us < next)
+            next = core.drain_until_us;
         long timeout = -1;
         if (next != UINT64_MAX) {
             now = rc_mono_us();
@@ -231,22 +292,8 @@ static void broker_actor(zsock_t *pipe, void *arg)
                 continue;
             break;
         }
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *cmd = zstr_recv(pipe);
-            if (!cmd || streq(cmd, "$TERM"))
-                running = false;
-            else if (streq(cmd, "WORKERS")) {
-                /* How many workers can take work: rc_broker_new waits for
-                 * its in-process pool with this. */
-                int ready = 0;
-                for (rc_list_t *n = core.peers.next; n != &core.peers; n = n->next) {
-                    rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
-                    ready += w->ready && w->hello;
-                }
-                zsock_send(pipe, "i", ready);
-            }
-            zstr_free(&cmd);
-        }
+        if (items[0].revents & ZMQ_POLLIN)
+            running = command(&core, pipe, &drain_asked);
         /* Worker traffic first: results free credit that queued work needs. */
         if (items[1].revents & ZMQ_POLLIN)
             drain(&core, core.workers, rc_core_worker_msg);
@@ -258,67 +305,20 @@ static void broker_actor(zsock_t *pipe, void *arg)
             rc_journal_durable(&core);
             rc_outbox_flush_all(&core);
         }
+        /* Stopping: done once nothing runs on a worker, or at the deadline. */
+        if (drain_asked && (!core.n_state[RC_PROCESSING] || rc_mono_us() >= core.drain_until_us)) {
+            zsock_send(pipe, "ii", (int) core.n_state[RC_PROCESSING], (int) core.n_state[RC_PENDING]);
+            drain_asked = false;
+        }
     }
+    /* The replies the store held go out once it is closed: let them leave. */
+    if (core.draining)
+        zsock_set_linger(clients, 1000);
     rc_journal_close(&core);
     rc_core_fini(&core);
     zsock_destroy(&clients);
     zsock_destroy(&workers);
     zsock_destroy(&control);
-}
-
-/* Loads the public keys (Z85) of every certificate in dir into a map to the
- * certificate file's name (what the event stream and the ZAP handler's log
- * show of a key). */
-static zhashx_t *load_keys(const char *dir, char *err, size_t errlen)
-{
-    zhashx_t *keys = zhashx_new();
-    if (keys) {
-        zhashx_set_duplicator(keys, (zhashx_duplicator_fn *) strdup);
-        zhashx_set_destructor(keys, (zhashx_destructor_fn *) zstr_free);
-    }
-    zdir_t *d = zdir_new(dir, "-");
-    if (!keys || !d) {
-        snprintf(err, errlen, "cannot read the allow-list directory %s", dir);
-        zhashx_destroy(&keys);
-        zdir_destroy(&d);
-        return NULL;
-    }
-    zfile_t **files = zdir_flatten(d);
-    for (size_t i = 0; files && files[i]; i++) {
-        const char *path = zfile_filename(files[i], NULL);
-        size_t len = strlen(path);
-        if (len > 7 && strcmp(path + len - 7, "_secret") == 0)
-            continue; /* a secret file has no place in an allow-list: skip it */
-        zcert_t *cert = zcert_load(path);
-        if (!cert)
-            continue;
-        const char *slash = strrchr(path, '/');
-        zhashx_insert(keys, zcert_public_txt(cert), (void *) (slash ? slash + 1 : path));
-        zcert_destroy(&cert);
-    }
-    zdir_flatten_free(&files);
-    zdir_destroy(&d);
-    return keys;
-}
-
-/* Loads a certificate given either of the two names zcert_save writes:
- * PATH (public) or PATH_secret. NULL if it has no secret key. */
-static zcert_t *load_secret_cert(const char *file)
-{
-    char base[512];
-    snprintf(base, sizeof base, "%s", file);
-    size_t len = strlen(base);
-    if (len > 7 && strcmp(base + len - 7, "_secret") == 0)
-        base[len - 7] = '\0';
-    zcert_t *cert = zcert_load(base);
-    if (!cert)
-        return NULL;
-    static const char zeros[41] = "0000000000000000000000000000000000000000";
-    if (strcmp(zcert_secret_txt(cert), zeros) == 0) {
-        zcert_destroy(&cert);
-        return NULL;
-    }
-    return cert;
 }
 
 static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_args_t *args, char *err,
@@ -332,7 +332,7 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
         snprintf(err, errlen, "CURVE needs --clients-allowed DIR and --workers-allowed DIR");
         return -1;
     }
-    args->cert = load_secret_cert(c->curve_secret_file);
+    args->cert = rc_keys_secret_cert(c->curve_secret_file);
     if (!args->cert) {
         snprintf(
             err, errlen,
@@ -340,21 +340,17 @@ static int setup_curve(rc_broker_t *self, const rc_broker_config_t *c, start_arg
             c->curve_secret_file);
         return -1;
     }
-    args->client_keys = load_keys(c->clients_allowed_dir, err, errlen);
-    if (!args->client_keys)
+    if (rc_keys_load(&args->keys, c->clients_allowed_dir, c->workers_allowed_dir, c->admin_allowed_dir, err,
+                     errlen) != 0)
         return -1;
-    args->worker_keys = load_keys(c->workers_allowed_dir, err, errlen);
-    if (!args->worker_keys)
+    self->clients_dir = strdup(c->clients_allowed_dir);
+    self->workers_dir = strdup(c->workers_allowed_dir);
+    self->admin_dir = c->admin_allowed_dir ? strdup(c->admin_allowed_dir) : NULL;
+    if (!self->clients_dir || !self->workers_dir || (c->admin_allowed_dir && !self->admin_dir)) {
+        snprintf(err, errlen, "out of memory");
         return -1;
-    if (c->admin_allowed_dir) {
-        /* Admin keys act as clients that see every task, and the workers. */
-        args->admin_keys = load_keys(c->admin_allowed_dir, err, errlen);
-        if (!args->admin_keys)
-            return -1;
-        for (const char *name = zhashx_first(args->admin_keys); name; name = zhashx_next(args->admin_keys))
-            zhashx_update(args->client_keys, zhashx_cursor(args->admin_keys), (void *) name);
     }
-    zhashx_t *sets[] = {args->client_keys, args->worker_keys};
+    zhashx_t *sets[] = {args->keys.client, args->keys.worker};
     self->auth = rc_zap_new(sets, 2);
     if (!self->auth) {
         snprintf(err, errlen, "cannot start the ZAP handler");
@@ -379,9 +375,7 @@ static zhashx_t *parse_set(const char *list)
 static void free_args(start_args_t *args)
 {
     zcert_destroy(&args->cert);
-    zhashx_destroy(&args->client_keys);
-    zhashx_destroy(&args->worker_keys);
-    zhashx_destroy(&args->admin_keys);
+    rc_keys_free(&args->keys);
     zhashx_destroy(&args->shared_ns);
     free(args);
 }
@@ -490,6 +484,55 @@ rc_broker_t *rc_broker_new(const rc_broker_config_t *config, char *errbuf, size_
     return self;
 }
 
+int rc_broker_drain_start(rc_broker_t *self, uint32_t drain_ms)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%u", drain_ms);
+    return self && zsock_send(self->actor, "ssp", "DRAIN", ms, NULL) == 0 ? 0 : -1;
+}
+
+int rc_broker_drain_wait(rc_broker_t *self, int timeout_ms, int *processing, int *pending)
+{
+    zmq_pollitem_t it = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return 0;
+    int a = 0, b = 0;
+    if (zsock_recv(self->actor, "ii", &a, &b) != 0)
+        return -1;
+    if (processing)
+        *processing = a;
+    if (pending)
+        *pending = b;
+    return 1;
+}
+
+int rc_broker_reload(rc_broker_t *self, char *err, size_t errlen)
+{
+    if (!self || !self->auth) {
+        snprintf(err, errlen, "no allow-lists to reload: the broker runs without CURVE");
+        return -1;
+    }
+    rc_keys_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (rc_keys_load(k, self->clients_dir, self->workers_dir, self->admin_dir, err, errlen) != 0) {
+        free(k);
+        return -1;
+    }
+    /* New handshakes first, then the loop's per-message checks. */
+    zhashx_t *sets[] = {k->client, k->worker};
+    if (rc_zap_set_keys(self->auth, sets, 2) != 0 || zsock_send(self->actor, "ssp", "KEYS", "", k) != 0) {
+        snprintf(err, errlen, "cannot hand the new allow-lists over");
+        rc_keys_free(k);
+        free(k);
+        return -1;
+    }
+    zsock_wait(self->actor); /* the loop has taken k */
+    return 0;
+}
+
 const char *rc_broker_endpoint(rc_broker_t *self, int which)
 {
     if (!self || which < 0 || which > RC_EP_CLIENTS_INPROC)
@@ -507,6 +550,9 @@ void rc_broker_destroy(rc_broker_t **self_p)
     zactor_destroy(&self->actor);
     rc_board_registry_destroy(&self->boards);
     zactor_destroy(&self->auth);
+    free(self->clients_dir);
+    free(self->workers_dir);
+    free(self->admin_dir);
     free(self);
     *self_p = NULL;
 }

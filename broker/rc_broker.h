@@ -41,6 +41,7 @@ typedef struct {
     uint32_t liveness;            /* silent intervals before a worker is lost; default 5 */
     uint32_t retry_base_ms;       /* first retry back-off; default 100 */
     uint32_t retry_max_ms;        /* back-off cap; default 10,000 */
+    uint32_t drain_timeout_ms;    /* a graceful stop waits this long for running tasks; default 5000 */
 
     /* The durable store (NULL, "" or "none": memory only). */
     const char *store_path;
@@ -75,6 +76,27 @@ enum { RC_EP_CLIENTS, RC_EP_WORKERS, RC_EP_CONTROL, RC_EP_CLIENTS_INPROC };
 
 /* The endpoint actually bound (ephemeral ports resolved), owned by the broker. */
 const char *rc_broker_endpoint(rc_broker_t *self, int which);
+
+/* A graceful stop (SIGTERM), in two steps. rc_broker_drain_start: new
+ * Submits are refused UNAVAILABLE (every other request is answered as ever),
+ * nothing more is dispatched, and every worker is told the broker stops
+ * (BrokerMessage{stopping}): each gives back the tasks it holds and has not
+ * started, and finishes its running one. rc_broker_drain_wait: waits up to
+ * timeout_ms for the drain to end — nothing runs on a worker any more, or
+ * drain_ms passed — and then gives how many tasks are still PROCESSING and
+ * PENDING (what a store recovers at the next start); 1 then, 0 while it goes
+ * on, -1 on error. rc_broker_destroy follows, which closes the store after
+ * its last write (the replies it held go out). */
+int rc_broker_drain_start(rc_broker_t *self, uint32_t drain_ms);
+int rc_broker_drain_wait(rc_broker_t *self, int timeout_ms, int *processing, int *pending);
+
+/* Reads the CURVE allow-list directories again (SIGHUP): keys added may
+ * connect from now on, keys removed are refused at their next handshake and
+ * on every request of a connection they already have (clients: answered
+ * PERMISSION_DENIED; workers: their messages are ignored, so they are found
+ * silent and lost after the liveness window). 0, or -1 with a message in err
+ * (the lists in use stay as they were). */
+int rc_broker_reload(rc_broker_t *self, char *err, size_t errlen);
 
 /* Stops the broker (and its in-process workers) and frees everything;
  * accepts NULL and clears the caller's pointer. */

@@ -144,13 +144,14 @@ typedef struct rc_taskview {
             X(expired_total) X(evicted_total) X(retries_total) X(workers_lost_total) X(bad_requests_total)   \
                 X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total) X(waiters)             \
                     X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)                  \
-                        X(deadline_exceeded_total)
+                        X(deadline_exceeded_total) X(reannounces_total) X(handed_back_total)
 
 typedef struct {
 #define RC_STATS_DECLARE(name) uint64_t name;
     RC_STATS_FIELDS(RC_STATS_DECLARE)
 #undef RC_STATS_DECLARE
     const char *version;
+    bool draining;
 } rc_statsview_t;
 
 typedef enum {
@@ -240,7 +241,8 @@ typedef enum {
     RC_WMSG_FAILURE,
     RC_WMSG_CANCEL_ACK,
     RC_WMSG_HEARTBEAT,
-    RC_WMSG_RESULTS, /* a ResultBatch: rc_codec_wmsg_result reads each */
+    RC_WMSG_RESULTS,   /* a ResultBatch: rc_codec_wmsg_result reads each */
+    RC_WMSG_HAND_BACK, /* held tasks given back (rc_codec_wmsg_task reads each); leaving: a goodbye */
 } rc_wmsg_kind_t;
 
 typedef struct {
@@ -257,6 +259,12 @@ typedef struct {
     uint32_t max_batch;            /* ready */
     size_t n_functions, n_cacheable;
     size_t n_results; /* results */
+    /* ready: the worker's session (0: it does not say), and the session it
+     * follows with the tasks of that one it started (rc_codec_wmsg_task) */
+    uint64_t session, previous_session;
+    rc_str_t previous_id;
+    size_t n_tasks;    /* ready: previous_started; hand_back: tasks */
+    bool leaving;      /* hand_back */
     void *pb_;
     void *arena_;
 } rc_wmsg_t;
@@ -272,6 +280,10 @@ void rc_codec_wmsg_result(const rc_wmsg_t *msg, size_t i, rc_wmsg_t *result);
 rc_str_t rc_codec_wmsg_function(const rc_wmsg_t *msg, size_t i);
 rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i);
 
+/* Task i (i < n_tasks) of a Ready's previous_started or a HandBack's tasks:
+ * its ref_id and attempt. */
+rc_str_t rc_codec_wmsg_task(const rc_wmsg_t *msg, size_t i, uint32_t *attempt);
+
 /* Where a Ready's worker runs: its host name and process id. */
 rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg);
 uint32_t rc_codec_wmsg_pid(const rc_wmsg_t *msg);
@@ -284,9 +296,10 @@ int rc_codec_control_hello(const uint8_t *data, size_t len);
 /* Encodes a ControlMessage{CancelNotice}. */
 int rc_codec_cancel_notice(rc_buf_t *buf, const char *ref_hex, uint32_t attempt, int reason);
 
-/* Encodes a BrokerMessage{heartbeat} or {reannounce}. */
+/* Encodes a BrokerMessage{heartbeat}, {reannounce} or {stopping}. */
 int rc_codec_broker_heartbeat(rc_buf_t *buf);
 int rc_codec_broker_reannounce(rc_buf_t *buf);
+int rc_codec_broker_stopping(rc_buf_t *buf, uint32_t drain_ms);
 
 /* The List, Workers, Watch and Metrics parts of rc_codec_request and
  * rc_codec_reply (rc_codec_observe.c): fills req from a decoded Request of

@@ -143,6 +143,10 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         msg->max_batch = pb->ready->max_batch;
         msg->n_functions = pb->ready->n_functions;
         msg->n_cacheable = pb->ready->n_cacheable;
+        msg->session = pb->ready->session;
+        msg->previous_session = pb->ready->previous_session;
+        msg->previous_id = str_of(pb->ready->previous_worker_id);
+        msg->n_tasks = pb->ready->n_previous_started;
         return 0;
     case REFCACHE__V1__WORKER_MESSAGE__BODY_STARTED:
         msg->kind = RC_WMSG_STARTED;
@@ -183,6 +187,11 @@ int rc_codec_wmsg(const uint8_t *data, size_t len, rc_wmsg_t *msg, const char **
         msg->kind = RC_WMSG_RESULTS;
         msg->n_results = pb->results->n_results;
         return 0;
+    case REFCACHE__V1__WORKER_MESSAGE__BODY_HAND_BACK:
+        msg->kind = RC_WMSG_HAND_BACK;
+        msg->n_tasks = pb->hand_back->n_tasks;
+        msg->leaving = pb->hand_back->leaving;
+        return 0;
     default:
         *why = "worker message has no body";
         return -1;
@@ -199,6 +208,16 @@ rc_str_t rc_codec_wmsg_cacheable(const rc_wmsg_t *msg, size_t i)
 {
     const Refcache__V1__WorkerMessage *pb = msg->pb_;
     return str_of(pb->ready->cacheable[i]);
+}
+
+rc_str_t rc_codec_wmsg_task(const rc_wmsg_t *msg, size_t i, uint32_t *attempt)
+{
+    const Refcache__V1__WorkerMessage *pb = msg->pb_;
+    const Refcache__V1__TaskRef *t = pb->body_case == REFCACHE__V1__WORKER_MESSAGE__BODY_READY
+                                         ? pb->ready->previous_started[i]
+                                         : pb->hand_back->tasks[i];
+    *attempt = t->attempt;
+    return str_of(t->ref_id);
 }
 
 rc_str_t rc_codec_wmsg_host(const rc_wmsg_t *msg)
@@ -367,6 +386,16 @@ int rc_codec_broker_reannounce(rc_buf_t *buf)
     return pack_into(buf, &m.base);
 }
 
+int rc_codec_broker_stopping(rc_buf_t *buf, uint32_t drain_ms)
+{
+    Refcache__V1__BrokerMessage m = REFCACHE__V1__BROKER_MESSAGE__INIT;
+    Refcache__V1__Stopping st = REFCACHE__V1__STOPPING__INIT;
+    st.drain_ms = drain_ms;
+    m.body_case = REFCACHE__V1__BROKER_MESSAGE__BODY_STOPPING;
+    m.stopping = &st;
+    return pack_into(buf, &m.base);
+}
+
 /* ---------------------------------------------------------------- coverage */
 
 #define WMSG "rc_codec: WorkerMessage decoder"
@@ -378,13 +407,14 @@ const rc_wire_cover_t rc_codec_worker_covers[] = {
              RC_FIELD_WORKER_MESSAGE_STARTED, RC_FIELD_WORKER_MESSAGE_PROGRESS,
              RC_FIELD_WORKER_MESSAGE_RESULT, RC_FIELD_WORKER_MESSAGE_FAILURE,
              RC_FIELD_WORKER_MESSAGE_CANCEL_ACK, RC_FIELD_WORKER_MESSAGE_HEARTBEAT,
-             RC_FIELD_WORKER_MESSAGE_RESULTS),
+             RC_FIELD_WORKER_MESSAGE_RESULTS, RC_FIELD_WORKER_MESSAGE_HAND_BACK),
     {.codec = WMSG,
      .file = __FILE__,
      .message = &refcache__v1__ready__descriptor,
      .fields = RC_FIELDS(RC_FIELD_READY_FUNCTIONS, RC_FIELD_READY_CREDIT, RC_FIELD_READY_HEARTBEAT_MS,
                          RC_FIELD_READY_CACHEABLE, RC_FIELD_READY_MAX_BATCH, RC_FIELD_READY_HOST,
-                         RC_FIELD_READY_PID),
+                         RC_FIELD_READY_PID, RC_FIELD_READY_SESSION, RC_FIELD_READY_PREVIOUS_SESSION,
+                         RC_FIELD_READY_PREVIOUS_WORKER_ID, RC_FIELD_READY_PREVIOUS_STARTED),
      /* The broker knows a worker by its routing id, which is the same. */
      .left_out = RC_FIELDS(RC_FIELD_READY_WORKER_ID)},
     RC_COVER(WMSG, refcache__v1__started__descriptor, RC_FIELD_STARTED_REF_ID, RC_FIELD_STARTED_ATTEMPT),
@@ -398,6 +428,8 @@ const rc_wire_cover_t rc_codec_worker_covers[] = {
     RC_COVER(WMSG, refcache__v1__cancel_ack__descriptor, RC_FIELD_CANCEL_ACK_REF_ID,
              RC_FIELD_CANCEL_ACK_ATTEMPT, RC_FIELD_CANCEL_ACK_STARTED),
     RC_COVER_NONE(WMSG, refcache__v1__heartbeat__descriptor),
+    RC_COVER(WMSG, refcache__v1__hand_back__descriptor, RC_FIELD_HAND_BACK_TASKS, RC_FIELD_HAND_BACK_LEAVING),
+    RC_COVER(WMSG, refcache__v1__task_ref__descriptor, RC_FIELD_TASK_REF_REF_ID, RC_FIELD_TASK_REF_ATTEMPT),
     {.codec = "rc_codec: ControlHello decoder",
      .file = __FILE__,
      .message = &refcache__v1__control_hello__descriptor,
@@ -406,7 +438,9 @@ const rc_wire_cover_t rc_codec_worker_covers[] = {
      .left_out = RC_FIELDS(RC_FIELD_CONTROL_HELLO_WORKER_ID)},
     RC_COVER(BMSG, refcache__v1__broker_message__descriptor, RC_FIELD_BROKER_MESSAGE_DISPATCH,
              RC_FIELD_BROKER_MESSAGE_HEARTBEAT, RC_FIELD_BROKER_MESSAGE_REANNOUNCE,
-             RC_FIELD_BROKER_MESSAGE_DISPATCHES /* the broker's dispatch batches, of specs */),
+             RC_FIELD_BROKER_MESSAGE_DISPATCHES /* the broker's dispatch batches, of specs */,
+             RC_FIELD_BROKER_MESSAGE_STOPPING),
+    RC_COVER(BMSG, refcache__v1__stopping__descriptor, RC_FIELD_STOPPING_DRAIN_MS),
     RC_COVER(BMSG, refcache__v1__dispatch_batch__descriptor, RC_FIELD_DISPATCH_BATCH_DISPATCHES),
     RC_COVER(BMSG, refcache__v1__dispatch__descriptor, RC_FIELD_DISPATCH_REF_ID, RC_FIELD_DISPATCH_ATTEMPT,
              RC_FIELD_DISPATCH_FUNCTION, RC_FIELD_DISPATCH_PARAMS, RC_FIELD_DISPATCH_PAYLOAD),

@@ -183,6 +183,7 @@ int rc_core_init(rc_core_t *core, const rc_broker_config_t *cfg)
     core->fns = zhashx_new();
     core->peer_ids = zhashx_new();
     rc_list_init(&core->peers);
+    rc_list_init(&core->ghosts);
     rc_list_init(&core->to_flush);
     rc_cache_init(core);
     rc_waiters_init(core);

@@ -31,6 +31,7 @@
 #include "rc_outbox.h"
 #include "rc_peers.h"
 #include "rc_record.h"
+#include "rc_rejoin.h"
 #include "rc_runner.h"
 #include "rc_spare.h"
 #include "rc_table.h"
@@ -58,7 +59,7 @@ struct rc_fn {
 typedef struct {
     uint64_t submitted, completed, failed, cancelled, cache_hits, dedup, expired, evicted, retries,
         workers_lost, bad_requests, bad_worker_msgs, stale_msgs, dropped_replies, requests,
-        resource_exhausted, deadline_exceeded;
+        resource_exhausted, deadline_exceeded, reannounces, handed_back;
 } rc_counters_t;
 
 struct rc_core {
@@ -91,6 +92,8 @@ struct rc_core {
     zhashx_t *fns;      /* name -> rc_fn_t */
     zhashx_t *peer_ids; /* id -> rc_peer_t */
     rc_list_t peers;
+    rc_list_t ghosts; /* lost peers whose tasks wait for their report (rc_rejoin) */
+    rc_reannounced_t reannounced[RC_REANNOUNCE_SLOTS];
     rc_list_t to_flush; /* peers with dispatches waiting in their batch */
     uint64_t window_ns; /* cfg.dispatch_window_us */
     /* rc_waiters */
@@ -122,6 +125,10 @@ struct rc_core {
     uint64_t now_ns;
     int64_t wall_off_us;
     rc_counters_t c;
+    /* Stopping (SIGTERM): Submits are refused and nothing is dispatched
+     * while the running tasks finish, until drain_until_us at the latest. */
+    bool draining;
+    uint64_t drain_until_us;
     /* CURVE: the public keys (Z85) allowed on each channel; NULL when off. */
     zhashx_t *client_keys, *worker_keys; /* key -> its certificate's name */
     zhashx_t *admin_keys;                /* among client_keys: those that see everything */

@@ -16,9 +16,14 @@ static bool serves(const rc_peer_t *w, const rc_fn_t *fn)
     return false;
 }
 
-static bool usable(const rc_peer_t *w)
+/* A worker that can take a task now: not one silent for more than two of
+ * its heartbeats (cut off, perhaps: it stays known until its liveness
+ * window passes, but what it is sent now might wait there all that time),
+ * nor one leaving, nor one of a stopping broker. */
+static bool usable(const rc_core_t *core, const rc_peer_t *w, uint64_t now_us)
 {
-    return w->ready && w->hello && !w->refused && w->outstanding < w->credit;
+    return w->ready && w->hello && !w->refused && !w->leaving && w->outstanding < w->credit &&
+           now_us - w->last_seen_us <= w->quiet_us && !core->draining;
 }
 
 /* What a task of fn is expected to cost a worker: its measured service
@@ -48,9 +53,10 @@ static bool has_room(const rc_core_t *core, const rc_peer_t *w, const rc_fn_t *f
 static rc_peer_t *pick(rc_core_t *core, const rc_fn_t *fn, uint64_t now)
 {
     rc_peer_t *partial = NULL;
+    uint64_t now_us = now / 1000;
     for (rc_list_t *n = core->peers.next; n != &core->peers; n = n->next) {
         rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
-        if (!usable(w) || !serves(w, fn) || !has_room(core, w, fn, now))
+        if (!usable(core, w, now_us) || !serves(w, fn) || !has_room(core, w, fn, now))
             continue;
         if (w->outstanding == 0)
             return w;
@@ -78,8 +84,8 @@ void rc_dispatch_fn(rc_core_t *core, rc_fn_t *fn)
 
 void rc_dispatch_peer(rc_core_t *core, rc_peer_t *w)
 {
-    uint64_t now = core->now_ns;
-    while (usable(w)) {
+    uint64_t now = core->now_ns, now_us = now / 1000;
+    while (usable(core, w, now_us)) {
         rc_task_t *best = NULL;
         for (size_t i = 0; i < w->nfns; i++) {
             rc_list_t *front = rc_list_front(&w->fns[i]->queue);
@@ -159,14 +165,15 @@ void rc_dispatch_slot_end(rc_core_t *core, rc_peer_t *w, rc_slot_t *s, bool canc
 }
 
 /* Empties a slot of a worker that will not run its task: the task goes
- * back (retry) or fails, as for a lost worker. */
-static void slot_lost(rc_core_t *core, rc_peer_t *w, rc_slot_t *s)
+ * back (retry) or fails, as for a lost worker (event worker_lost), or,
+ * never started, back to the queue uncounted (hand_back). */
+static void slot_end(rc_core_t *core, rc_peer_t *w, rc_slot_t *s, rc_event_t ev)
 {
     uint32_t attempt = s->attempt;
     rc_task_t *t = rc_table_get(core->tasks, s->ref);
     slot_release(w, s);
     if (t)
-        rc_run(core, &(rc_ev_t){.event = RC_EV_WORKER_LOST,
+        rc_run(core, &(rc_ev_t){.event = ev,
                                 .task = t,
                                 .peer = w,
                                 .attempt = attempt,
@@ -174,12 +181,22 @@ static void slot_lost(rc_core_t *core, rc_peer_t *w, rc_slot_t *s)
                                 .cause = {.kind = RC_CAUSE_BROKER, .peer = w}});
 }
 
+void rc_dispatch_slot_lost(rc_core_t *core, rc_peer_t *w, rc_slot_t *s)
+{
+    slot_end(core, w, s, RC_EV_WORKER_LOST);
+}
+
+void rc_dispatch_slot_hand_back(rc_core_t *core, rc_peer_t *w, rc_slot_t *s)
+{
+    slot_end(core, w, s, RC_EV_HAND_BACK);
+}
+
 void rc_dispatch_release_all(rc_core_t *core, rc_peer_t *w)
 {
     rc_dispatch_discard(w);
     for (uint32_t i = 0; i < w->credit; i++)
         if (w->slots[i].used)
-            slot_lost(core, w, &w->slots[i]);
+            rc_dispatch_slot_lost(core, w, &w->slots[i]);
 }
 
 int rc_dispatch_setup(rc_peer_t *w, uint32_t credit, uint32_t max_batch)
@@ -306,7 +323,7 @@ void rc_dispatch_flush(rc_core_t *core)
         rc_dispatch_discard(w);
         for (uint32_t i = 0; i < n; i++)
             if (w->slots[w->batch_slots[i]].used)
-                slot_lost(core, w, &w->slots[w->batch_slots[i]]);
+                rc_dispatch_slot_lost(core, w, &w->slots[w->batch_slots[i]]);
     }
 }
 

@@ -39,6 +39,11 @@ void rc_dispatch_slot_end(rc_core_t *core, rc_peer_t *peer, rc_slot_t *slot, boo
  * batch is not sent): each task still held goes back (retry) or fails. */
 void rc_dispatch_release_all(rc_core_t *core, rc_peer_t *peer);
 
+/* Empties one slot: its task's attempt is lost (retried or failed), or,
+ * when the worker never started it, given back uncounted (hand_back). */
+void rc_dispatch_slot_lost(rc_core_t *core, rc_peer_t *peer, rc_slot_t *slot);
+void rc_dispatch_slot_hand_back(rc_core_t *core, rc_peer_t *peer, rc_slot_t *slot);
+
 /* Sizes a peer's slots and batch for its Ready (all slots are free). 0 or -1. */
 int rc_dispatch_setup(rc_peer_t *peer, uint32_t credit, uint32_t max_batch);
 

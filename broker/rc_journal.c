@@ -379,6 +379,12 @@ void rc_journal_close(rc_core_t *core)
     int rc = rc_store_close(&j->store);
     if (rc)
         fprintf(stderr, "refcache-broker: the store's last writes failed: %s\n", rc_store_strerror(rc));
+    else if (core->clients) {
+        /* Everything is on disk: the replies that waited for it go out. */
+        j->durable = UINT64_MAX;
+        release(core, j);
+        rc_outbox_flush_all(core);
+    }
     journal_free(j);
     core->journal = NULL;
 }

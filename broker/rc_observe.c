@@ -60,6 +60,15 @@ static void owners_build(rc_core_t *core, rc_observe_t *o)
     qsort(o->owners, o->n_owners, sizeof *o->owners, owner_cmp);
 }
 
+void rc_observe_keys_changed(rc_core_t *core)
+{
+    rc_observe_t *o = core->observe;
+    free(o->owners);
+    o->owners = NULL;
+    o->n_owners = 0;
+    o->owners_built = false;
+}
+
 static const owner_t *owner_find(rc_core_t *core, uint64_t owner)
 {
     rc_observe_t *o = core->observe;

@@ -28,6 +28,10 @@ typedef struct rc_observe rc_observe_t;
 
 /* Creates core->observe and registers its observer; 0 or -1. */
 int rc_observe_init(rc_core_t *core);
+
+/* The allow-lists were reloaded: the owners' names are read again from them
+ * at the next need. */
+void rc_observe_keys_changed(rc_core_t *core);
 void rc_observe_fini(rc_core_t *core);
 
 /* A List, Workers, Watch or Metrics request (the request being handled). */

@@ -260,6 +260,14 @@ static void on_submit(rc_core_t *core, rc_request_t *req)
         if (submit_replay(core, req, idem))
             return;
     }
+    if (core->draining) {
+        /* Stopping: what runs finishes, nothing new starts (a Submit whose
+         * key names an earlier one was answered above: it starts nothing). */
+        rc_reply_error(core, req->id, CODE(UNAVAILABLE),
+                       "the broker is stopping: it accepts no new task while its running tasks finish; submit "
+                       "again once it is back (with a request_key, a repeated Submit is safe)");
+        return;
+    }
     char name[RC_MAX_NAME + 1];
     memcpy(name, req->function.ptr, req->function.len);
     name[req->function.len] = '\0';
@@ -503,6 +511,9 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
     s.requests_total = core->c.requests;
     s.resource_exhausted_total = core->c.resource_exhausted;
     s.deadline_exceeded_total = core->c.deadline_exceeded;
+    s.reannounces_total = core->c.reannounces;
+    s.handed_back_total = core->c.handed_back;
+    s.draining = core->draining;
     s.version = RC_VERSION;
     rc_reply_t r = {.id = req->id, .kind = RC_REPLY_STATS, .stats = &s};
     rc_reply(core, &r);

@@ -58,37 +58,24 @@ static void peer_free(rc_peer_t *w)
     free(w);
 }
 
-/* Forgets a peer: every task it held goes back (retry) or fails. */
-static void drop(rc_core_t *core, rc_peer_t *w)
+void rc_peers_forget(rc_core_t *core, rc_peer_t *w)
 {
-    core->c.workers_lost++;
-    rc_log(RC_LOG_WARN, "worker",
-           "worker %s%s%s lost (silent for %u heartbeats); its %u task(s) retried or failed", w->id,
-           *w->host ? " on " : "", w->host, core->cfg.liveness, w->outstanding);
-    rc_dispatch_release_all(core, w);
     rc_list_remove(&w->link);
+    rc_list_remove(&w->flush_link);
     zhashx_delete(core->peer_ids, w->id);
     peer_free(w);
 }
 
 static void reannounce(rc_core_t *core, const zmq_msg_t *rid)
 {
-    if (rc_codec_broker_reannounce(&core->out) == 0)
-        rc_route(core->workers, zmq_msg_data((zmq_msg_t *) rid), zmq_msg_size(rid), false, core->out.data,
-                 core->out.len, NULL);
+    rc_rejoin_reannounce(core, zmq_msg_data((zmq_msg_t *) rid), zmq_msg_size(rid));
 }
 
 static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
 {
-    /* A second Ready means the worker restarted its session: whatever it
-     * held is gone on its side. */
-    if (w->ready) {
-        rc_log(
-            RC_LOG_WARN, "worker",
-            "worker %s announced itself again (it restarted its session); its %u task(s) retried or failed",
-            w->id, w->outstanding);
-        rc_dispatch_release_all(core, w);
-    }
+    /* What a new session forgot, what its report says of the one before,
+     * or nothing at all for a Ready again of the same session. */
+    rc_rejoin_ready(core, w, m);
     size_t n = m->n_functions;
     rc_fn_t **fns = calloc(n ? n : 1, sizeof *fns);
     if (!fns)
@@ -111,7 +98,9 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
         fns[k++] = fn;
     }
     uint32_t credit = m->credit == 0 ? 1 : m->credit > RC_MAX_CREDIT ? RC_MAX_CREDIT : m->credit;
-    if (rc_dispatch_setup(w, credit, m->max_batch) != 0) {
+    /* The slots of what it still holds (a Ready again of its session) stay
+     * as they are. */
+    if (w->outstanding ? credit != w->credit : rc_dispatch_setup(w, credit, m->max_batch) != 0) {
         free(fns);
         return;
     }
@@ -119,6 +108,8 @@ static void on_ready(rc_core_t *core, rc_peer_t *w, rc_wmsg_t *m)
     w->fns = fns;
     w->nfns = k;
     w->heartbeat_ms = m->heartbeat_ms;
+    uint64_t beat = w->heartbeat_ms > core->cfg.heartbeat_ms ? w->heartbeat_ms : core->cfg.heartbeat_ms;
+    w->quiet_us = 2 * beat * 1000;
     w->ready = true;
     w->joined_us = rc_core_mono_us(core);
     w->pid = rc_codec_wmsg_pid(m);
@@ -222,7 +213,7 @@ int rc_peers_work_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
     if (!w || (!w->ready && m.kind != RC_WMSG_READY)) {
         /* A worker we do not know (we restarted, or declared it lost): it
          * must announce itself again before it gets or returns work. */
-        if (!w)
+        if (!w || w->lost)
             core->c.stale_msgs++;
         reannounce(core, &frames[0]);
         rc_codec_wmsg_release(&m);
@@ -243,11 +234,17 @@ int rc_peers_work_msg(rc_core_t *core, zmq_msg_t *frames, int nframes)
             ends |= on_task_msg(core, w, &one);
         }
         n = m.n_results > 0 ? (int) m.n_results : 1;
+    } else if (m.kind == RC_WMSG_HAND_BACK) {
+        rc_rejoin_hand_back(core, w, &m);
+        n = m.n_tasks > 0 ? (int) m.n_tasks : 1;
+        ends = true;
     } else if (m.kind != RC_WMSG_HEARTBEAT) {
         ends = on_task_msg(core, w, &m);
     }
     rc_codec_wmsg_release(&m);
-    if (ends)
+    if (w->leaving && !w->outstanding)
+        rc_peers_forget(core, w); /* it said goodbye and holds nothing more */
+    else if (ends)
         rc_dispatch_peer(core, w);
     return n;
 }
@@ -286,12 +283,24 @@ void rc_peers_tick(rc_core_t *core, uint64_t now)
          * given that much longer. */
         uint32_t beat = w->heartbeat_ms > core->cfg.heartbeat_ms ? w->heartbeat_ms : core->cfg.heartbeat_ms;
         if (now - w->last_seen_us > (uint64_t) beat * core->cfg.liveness * 1000) {
-            drop(core, w);
+            rc_rejoin_lost(core, w);
             /* Handing its tasks back may have reused the reply buffer. */
             if (rc_codec_broker_heartbeat(&core->out) != 0)
                 return;
             continue;
         }
+        if (w->ready)
+            w->unroutable = rc_route(core->workers, w->id, w->id_len, false, core->out.data, core->out.len, NULL) != 0;
+    }
+    rc_rejoin_tick(core, now);
+}
+
+void rc_peers_stopping(rc_core_t *core, uint32_t drain_ms)
+{
+    if (rc_codec_broker_stopping(&core->out, drain_ms) != 0)
+        return;
+    for (rc_list_t *n = core->peers.next; n != &core->peers; n = n->next) {
+        rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
         if (w->ready)
             rc_route(core->workers, w->id, w->id_len, false, core->out.data, core->out.len, NULL);
     }
@@ -304,7 +313,7 @@ void rc_peers_count(rc_core_t *core, uint64_t *ready, uint64_t *busy)
         rc_peer_t *w = rc_container_of(n, rc_peer_t, link);
         /* Only a worker seen on both channels can take tasks: one that has
          * sent its ControlHello but not yet its Ready is still connecting. */
-        if (!w->ready || !w->hello)
+        if (!w->ready || !w->hello || w->leaving)
             continue;
         (*ready)++;
         if (w->outstanding)
@@ -314,6 +323,7 @@ void rc_peers_count(rc_core_t *core, uint64_t *ready, uint64_t *busy)
 
 void rc_peers_free_all(rc_core_t *core)
 {
+    rc_rejoin_free_all(core);
     while (!rc_list_empty(&core->peers)) {
         rc_peer_t *w = rc_container_of(rc_list_front(&core->peers), rc_peer_t, link);
         rc_list_remove(&w->link);

@@ -35,6 +35,13 @@ typedef struct rc_peer {
     size_t id_len;
     bool ready, hello;
     bool refused; /* a send to it was refused: no dispatch until it speaks again */
+    bool leaving; /* it said goodbye: it is sent nothing more and forgotten once it holds nothing */
+    /* Declared lost but kept (in core->ghosts, not core->peers) while tasks
+     * it may never have started wait for its report (rc_rejoin.h). */
+    bool lost;
+    bool unroutable;        /* the last heartbeat to it was refused: its connection is gone */
+    uint64_t session;       /* the session of its last Ready (0: it does not say) */
+    uint64_t lost_until_us; /* lost: when what waits for its report is given up as lost attempts */
     rc_fn_t **fns;
     size_t nfns;
     uint32_t credit, outstanding;
@@ -46,6 +53,7 @@ typedef struct rc_peer {
      * previous task's end, or the dispatch if it was idle. */
     uint64_t busy_since_ns;
     uint64_t last_seen_us;
+    uint64_t quiet_us; /* silent longer than this (two of its heartbeats), it is sent no new task */
     /* The thread's cancel board when it is one of the broker's own pool
      * (found by its routing id when its Ready arrives), else NULL: cancel
      * notices are posted there before they are sent. */
@@ -56,7 +64,7 @@ typedef struct rc_peer {
     uint32_t pid;
     uint64_t joined_us, tasks_ended;
     uint32_t heartbeat_ms; /* how often it said it sends a Heartbeat when quiet (its Ready); 0: ours */
-    rc_list_t link; /* core->peers, rotated for fairness */
+    rc_list_t link; /* core->peers, rotated for fairness; core->ghosts while lost */
     /* Dispatches to send together, when the worker takes batches
      * (max_batch > 1): their specs behind RC_BATCH_HEAD bytes of room for
      * the head, and the credit slots they fill. They go out when the loop
@@ -84,5 +92,12 @@ void rc_peers_count(rc_core_t *core, uint64_t *ready, uint64_t *busy);
 
 /* Frees every peer (at shutdown; their tasks are gone already). */
 void rc_peers_free_all(rc_core_t *core);
+
+/* Forgets a peer at once: out of the registry and freed (its slots must be
+ * empty, or their tasks already dealt with). */
+void rc_peers_forget(rc_core_t *core, rc_peer_t *peer);
+
+/* Tells every worker the broker is stopping (BrokerMessage{stopping}). */
+void rc_peers_stopping(rc_core_t *core, uint32_t drain_ms);
 
 #endif

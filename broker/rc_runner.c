@@ -267,6 +267,15 @@ static bool apply(rc_core_t *core, const rc_ev_t *ev)
                                  .cause = {.kind = RC_CAUSE_BROKER, .peer = ev->peer}};
         }
     }
+    if (a & RC_ACT_UNCOUNT) {
+        /* Never started: as if it had never been dispatched. Its queue
+         * time counts from now (the metrics read a later attempt's from
+         * the retry timer's due time; the timer is not armed). */
+        t->attempt--;
+        if (!rc_timer_armed(&t->timer))
+            t->timer.due_us = rc_core_mono_us(core);
+        core->c.handed_back++;
+    }
     if (a & RC_ACT_STORE_RESULT)
         core->c.completed++;
     /* Before the state moves: what the record leaves behind (the cache's

@@ -45,7 +45,8 @@ static rc_transition_t stop(int state, const rc_task_facts_t *f, int code)
 /* The messages a worker sends about a task. */
 static bool worker_msg(rc_event_t event)
 {
-    return (event >= RC_EV_STARTED && event <= RC_EV_FAILURE) || event == RC_EV_CANCEL_ACK;
+    return (event >= RC_EV_STARTED && event <= RC_EV_FAILURE) || event == RC_EV_CANCEL_ACK ||
+           event == RC_EV_HAND_BACK;
 }
 
 rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t *f)
@@ -116,6 +117,13 @@ rc_transition_t rc_task_step(int state, rc_event_t event, const rc_task_facts_t 
             return go(state, RC_ACT_RECORD_STOPPED, 0);
         return stay(state, RC_ACT_STALE);
 
+    case RC_EV_HAND_BACK:
+        /* The worker never started this attempt: back to the queue, as if
+         * it had never been dispatched. */
+        if (state == RC_PROCESSING && f->current)
+            return go(RC_PENDING, RC_ACT_UNBIND | RC_ACT_UNCOUNT | RC_ACT_ENQUEUE, 0);
+        return stay(state, RC_ACT_STALE);
+
     case RC_EV_STARTED:
     case RC_EV_PROGRESS:
     case RC_EV_RESULT:
@@ -158,7 +166,7 @@ const char *rc_task_event_name(rc_event_t event)
 {
     static const char *const names[RC_EV_COUNT] = {
         "dispatch", "started",   "progress", "result", "failure", "worker_lost", "cancel_ack", "cancel",
-        "deadline", "retry_due", "expire",   "delete", "submit",  "evict",       "join",
+        "deadline", "retry_due", "expire",   "delete", "submit",  "evict",       "join",       "hand_back",
     };
     return (unsigned) event < RC_EV_COUNT ? names[event] : "?";
 }
@@ -170,7 +178,7 @@ const char *rc_task_action_name(unsigned bit)
         "store_result", "record_error",    "notify_worker", "unbind",       "schedule_retry",
         "cancel_retry", "cancel_deadline", "finish",        "unindex",      "record_stopped",
         "drop",         "stale",           "leave",         "forget",       "attach",
-        "restore",
+        "restore",      "uncount",
     };
     return bit < RC_ACT_COUNT_ ? names[bit] : "?";
 }

@@ -47,6 +47,7 @@ typedef enum {
     RC_EV_SUBMIT, /* a client's Submit accepted a new task */
     RC_EV_EVICT,  /* the record cap or the cache's byte cap needs the room */
     RC_EV_JOIN,   /* a Submit found the same work in flight, or its result kept: a new handle on it */
+    RC_EV_HAND_BACK, /* the worker gives the attempt back, never started (HandBack, its Ready's report) */
     RC_EV_COUNT
 } rc_event_t;
 
@@ -73,7 +74,8 @@ enum {
     RC_ACT_FORGET = 1u << 18,         /* only the handle goes; the record stays for the others */
     RC_ACT_ATTACH = 1u << 19,         /* a new handle joins the task */
     RC_ACT_RESTORE = 1u << 20,        /* no transition: the store gave the record back at start */
-    RC_ACT_COUNT_ = 21
+    RC_ACT_UNCOUNT = 1u << 21,        /* the attempt given back does not count: attempt - 1 */
+    RC_ACT_COUNT_ = 22
 };
 
 /* What an event's outcome depends on besides the state. */

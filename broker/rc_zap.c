@@ -140,8 +140,17 @@ static void zap_actor(zsock_t *pipe, void *arg)
                 handle(&z, sock);
                 continue;
             }
-            char *cmd = which == pipe ? zstr_recv(pipe) : NULL;
+            char *cmd = NULL;
+            void *keys = NULL;
+            if (which == pipe)
+                zsock_recv(pipe, "sp", &cmd, &keys);
             bool term = !cmd || streq(cmd, "$TERM");
+            if (!term && streq(cmd, "KEYS") && keys) {
+                /* The allow-lists read again (SIGHUP). */
+                zhashx_destroy(&z.keys);
+                z.keys = keys;
+                zsock_signal(pipe, 0);
+            }
             zstr_free(&cmd);
             if (term)
                 break;
@@ -153,7 +162,8 @@ static void zap_actor(zsock_t *pipe, void *arg)
     zhashx_destroy(&z.keys);
 }
 
-zactor_t *rc_zap_new(zhashx_t *const *sets, size_t n)
+/* One map of the keys of the n sets, to their names. */
+static zhashx_t *merge(zhashx_t *const *sets, size_t n)
 {
     zhashx_t *keys = zhashx_new();
     if (!keys)
@@ -163,6 +173,24 @@ zactor_t *rc_zap_new(zhashx_t *const *sets, size_t n)
     for (size_t i = 0; i < n; i++)
         for (const char *name = sets[i] ? zhashx_first(sets[i]) : NULL; name; name = zhashx_next(sets[i]))
             zhashx_update(keys, zhashx_cursor(sets[i]), (void *) name);
+    return keys;
+}
+
+int rc_zap_set_keys(zactor_t *zap, zhashx_t *const *sets, size_t n)
+{
+    zhashx_t *keys = merge(sets, n);
+    if (!keys || zsock_send(zap, "sp", "KEYS", keys) != 0) {
+        zhashx_destroy(&keys);
+        return -1;
+    }
+    return zsock_wait(zap) == 0 ? 0 : -1;
+}
+
+zactor_t *rc_zap_new(zhashx_t *const *sets, size_t n)
+{
+    zhashx_t *keys = merge(sets, n);
+    if (!keys)
+        return NULL;
     zactor_t *actor = zactor_new(zap_actor, keys); /* it owns keys from here */
     if (actor && zsock_wait(actor) != 0)
         zactor_destroy(&actor);

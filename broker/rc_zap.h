@@ -13,4 +13,8 @@
  * name; copied); NULL if it cannot bind the ZAP endpoint. */
 zactor_t *rc_zap_new(zhashx_t *const *sets, size_t n);
 
+/* Replaces the handler's keys with those of the n sets (copied): the next
+ * handshake sees them. 0, or -1 (out of memory). */
+int rc_zap_set_keys(zactor_t *zap, zhashx_t *const *sets, size_t n);
+
 #endif

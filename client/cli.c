@@ -519,6 +519,8 @@ static int s_cmd_stats(cli_t *cli)
         {"requests_total", s.requests_total},
         {"resource_exhausted_total", s.resource_exhausted_total},
         {"deadline_exceeded_total", s.deadline_exceeded_total},
+        {"reannounces_total", s.reannounces_total},
+        {"handed_back_total", s.handed_back_total},
     };
     size_t n = sizeof f / sizeof f[0];
     if (rc >= 0 && cli->args->json) {
@@ -526,6 +528,7 @@ static int s_cmd_stats(cli_t *cli)
         if (json && rc == 0) {
             for (size_t i = 0; i < n; i++)
                 rc_json_uint(json, f[i].name, f[i].value);
+            rc_json_bool(json, "draining", s.draining);
             rc_json_str(json, "version", s.version);
         }
         s_json_emit(json);
@@ -533,6 +536,7 @@ static int s_cmd_stats(cli_t *cli)
     } else if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             printf("%-26s %" PRIu64 "\n", f[i].name, f[i].value);
+        printf("%-26s %s\n", "draining", s.draining ? "yes" : "no");
         printf("%-26s %s\n", "version", s.version);
     }
     return s_report(cli, rc);

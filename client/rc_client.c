@@ -1,11 +1,15 @@
 /* rc_client: see refcache.h. One DEALER socket; requests are encoded by
  * rc_client_codec straight into ZeroMQ messages, and replies are read by its
  * fast reader (or protobuf-c's unpack) into an arena that is reset per reply,
- * so steady-state traffic allocates nothing here. */
+ * so steady-state traffic allocates nothing here. The connection, sending,
+ * receiving and waiting for a reply are here; the blocking calls, which send
+ * an idempotent request again when the broker comes back (rc_client_retry),
+ * are in rc_client_calls.c. */
 #include "rc_arena.h"
 #include "rc_buf.h"
 #include "rc_client_codec.h"
 #include "rc_client_int.h"
+#include "rc_client_retry.h"
 #include "rc_common.h"
 #include "rc_pages.h"
 #include "rc_wire.h"
@@ -37,6 +41,7 @@ struct refcache_client {
     /* The replies of the ReplyBatch in msg not yet handed out. */
     const uint8_t *in_next, *in_end;
     rc_client_watch_t watch; /* rc_client_observe.c's */
+    rc_client_mon_t mon;     /* the connection's comings and goings (rc_client_retry) */
 };
 
 static void s_errmsg(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -145,6 +150,9 @@ refcache_client_t *refcache_client_new(const refcache_client_options_t *options,
         s_errmsg(errbuf, errlen, "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
+    /* Without a monitor (none to be had) the calls just do not retry. */
+    if (!options->no_retry)
+        (void) rc_client_mon_open(&self->mon, self->handle);
     return self;
 fail:
     refcache_client_destroy(&self);
@@ -156,6 +164,8 @@ void refcache_client_destroy(refcache_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     refcache_client_t *self = *self_p;
+    if (self->sock)
+        rc_client_mon_close(&self->mon, self->handle);
     zsock_destroy(&self->sock);
     zmq_msg_close(&self->msg);
     rc_arena_destroy(&self->arena);
@@ -261,9 +271,12 @@ static int s_commit(refcache_client_t *self, uint8_t *at, size_t len, uint64_t i
     return 0;
 }
 
+/* Queues a request that names a task (or Stats); with r->id 0 it takes the
+ * next id. */
 static int s_send_ref(refcache_client_t *self, rc_client_codec_ref_t *r, uint64_t *id)
 {
-    r->id = ++self->next_id;
+    if (!r->id)
+        r->id = ++self->next_id;
     size_t len = rc_client_codec_ref_size(r);
     int rc = REFCACHE_ENOMEM;
     uint8_t *at = s_queue(self, len, &rc);
@@ -280,8 +293,10 @@ static bool s_ref_ok(const char *ref_id)
     return ref_id && strlen(ref_id) <= REFCACHE_REF_MAX;
 }
 
+/* Queues a Submit, with the id again_id when it is sent again, else the
+ * next. */
 static int s_send_submit(refcache_client_t *self, const char *function,
-                         const refcache_submit_options_t *options, uint64_t *id)
+                         const refcache_submit_options_t *options, uint64_t again_id, uint64_t *id)
 {
     if (!function)
         return REFCACHE_EINVAL;
@@ -299,7 +314,7 @@ static int s_send_submit(refcache_client_t *self, const char *function,
     /* The submit's own namespace wins over the connection's. */
     s.ns =
         options->namespace_name && *options->namespace_name ? options->namespace_name : self->namespace_name;
-    s.id = ++self->next_id;
+    s.id = again_id ? again_id : ++self->next_id;
     size_t len = rc_client_codec_submit_size(&s);
     int rc = REFCACHE_ENOMEM;
     uint8_t *at = s_queue(self, len, &rc);
@@ -314,7 +329,7 @@ static int s_send_submit(refcache_client_t *self, const char *function,
 int refcache_client_send_submit(refcache_client_t *self, const char *function,
                                 const refcache_submit_options_t *options, uint64_t *id)
 {
-    return s_send_submit(self, function, options, id);
+    return s_send_submit(self, function, options, 0, id);
 }
 
 /* The requests that name a task carry the connection's namespace. */
@@ -326,6 +341,28 @@ static int s_send_task_request(refcache_client_t *self, rc_client_codec_body_t b
     rc_client_codec_ref_t r = {
         .body = body, .ref_id = ref_id, .num = {num0, num1}, .n_num = n_num, .ns = self->namespace_name};
     return s_send_ref(self, &r, id);
+}
+
+int rc_client_send_again(refcache_client_t *self, const rc_client_again_t *a, uint64_t id)
+{
+    /* What is left of the time it asked the broker to hold the reply. */
+    uint64_t spent_ms = (rc_mono_us() - a->start_us) / 1000;
+    uint32_t left = a->hold_ms > spent_ms ? (uint32_t) (a->hold_ms - spent_ms) : 0;
+    int rc;
+    if (a->function) {
+        refcache_submit_options_t o = *a->options;
+        o.async_timeout_ms = left;
+        rc = s_send_submit(self, a->function, &o, id, NULL);
+    } else {
+        rc_client_codec_ref_t r = {.id = id,
+                                   .body = a->body,
+                                   .ref_id = a->ref_id,
+                                   .num = {a->body == RC_CLIENT_CODEC_WAIT ? left : a->num[0], a->num[1]},
+                                   .n_num = a->n_num,
+                                   .ns = a->ref_id ? self->namespace_name : NULL};
+        rc = s_send_ref(self, &r, NULL);
+    }
+    return rc ? rc : refcache_client_flush(self);
 }
 
 int refcache_client_send_status(refcache_client_t *self, const char *ref_id, uint64_t *id)
@@ -385,14 +422,16 @@ rc_client_watch_t *rc_client_watch_state(refcache_client_t *self)
 
 /* ------------------------------------------------------------ receiving */
 
-/* Waits until the socket is readable or the deadline (monotonic us) passes. */
+/* Waits until the socket is readable or the deadline (monotonic us) passes;
+ * RC_CLIENT_ECOMEBACK when the broker came back meanwhile. */
 static int s_poll(refcache_client_t *self, uint64_t deadline_us)
 {
     for (;;) {
         uint64_t now = rc_mono_us();
         long timeout = now >= deadline_us ? 0 : (long) ((deadline_us - now + 999) / 1000);
-        zmq_pollitem_t item = {self->handle, 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&item, 1, timeout);
+        int n = rc_client_mon_poll(&self->mon, self->handle, timeout);
+        if (n == RC_CLIENT_COMEBACK)
+            return RC_CLIENT_ECOMEBACK;
         if (n > 0)
             return 0;
         if (n < 0) {
@@ -464,21 +503,33 @@ int refcache_client_recv(refcache_client_t *self, refcache_reply_t *reply, int t
     if (!self || !reply)
         return REFCACHE_EINVAL;
     self->message = "";
-    int rc = s_recv_reply(self, 0, timeout_ms, reply);
+    /* A pipelined caller sends its requests again itself, if it wants to
+     * (a comeback, rare, only starts the wait anew). */
+    int rc;
+    while ((rc = s_recv_reply(self, 0, timeout_ms, reply)) == RC_CLIENT_ECOMEBACK)
+        ;
     if (rc == 0)
         self->message = reply->message;
     return rc;
 }
 
 /* Waits for the reply to request id, discarding any other (late replies to
- * calls that timed out). Returns the reply's code or a library error. */
+ * calls that timed out, or to a request sent twice). When the broker comes
+ * back meanwhile, the request is sent again (again; NULL: it is not
+ * idempotent, and only waited for). Returns the reply's code or a library
+ * error. */
 static int s_await(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, refcache_reply_kind_t kind,
-                   refcache_reply_t *out)
+                   refcache_reply_t *out, const rc_client_again_t *again)
 {
     self->message = "";
     uint64_t deadline = rc_mono_us() + timeout_ms * 1000;
     for (;;) {
         int rc = s_recv_reply(self, deadline, 0, out);
+        if (rc == RC_CLIENT_ECOMEBACK) {
+            if (again && (rc = rc_client_send_again(self, again, id)) != 0)
+                return rc;
+            continue;
+        }
         if ((rc == REFCACHE_EREPLY || rc == REFCACHE_ENOMEM) && out->id != id) {
             self->discarded++;
             continue;
@@ -501,177 +552,11 @@ static int s_await(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, re
 int rc_client_await(refcache_client_t *self, uint64_t id, int timeout_ms, refcache_reply_kind_t kind,
                     refcache_reply_t *out)
 {
-    return s_await(self, id, (uint64_t) (timeout_ms > 0 ? timeout_ms : 0), kind, out);
+    return s_await(self, id, (uint64_t) (timeout_ms > 0 ? timeout_ms : 0), kind, out, NULL);
 }
 
-static uint64_t s_timeout(int timeout_ms, uint32_t hold_ms)
+int rc_client_await_again(refcache_client_t *self, uint64_t id, uint64_t timeout_ms, refcache_reply_kind_t kind,
+                          refcache_reply_t *out, const rc_client_again_t *again)
 {
-    return (uint64_t) (timeout_ms > 0 ? timeout_ms : 0) + hold_ms;
-}
-
-/* Finishes a blocking call that answers with a task: an owned copy of the
- * reply's task, when it carried one and the caller asked for it. */
-static int s_task_result(int rc, const refcache_reply_t *reply, refcache_task_t **task_p)
-{
-    if (rc < 0 || reply->kind == REFCACHE_REPLY_NONE || !task_p)
-        return rc;
-    *task_p = refcache_task_dup(&reply->task);
-    return *task_p ? rc : REFCACHE_ENOMEM;
-}
-
-int refcache_client_submit(refcache_client_t *self, const char *function,
-                           const refcache_submit_options_t *options, refcache_task_t **task_p, int timeout_ms)
-{
-    if (task_p)
-        *task_p = NULL;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = s_send_submit(self, function, options, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, options ? options->async_timeout_ms : 0),
-                 REFCACHE_REPLY_SUBMIT, &reply);
-    return s_task_result(rc, &reply, task_p);
-}
-
-int refcache_client_status(refcache_client_t *self, const char *ref_id, refcache_task_t **task_p,
-                           int timeout_ms)
-{
-    if (task_p)
-        *task_p = NULL;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = refcache_client_send_status(self, ref_id, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_TASK, &reply);
-    return s_task_result(rc, &reply, task_p);
-}
-
-int refcache_client_wait(refcache_client_t *self, const char *ref_id, uint32_t wait_ms,
-                         refcache_task_t **task_p, int timeout_ms)
-{
-    if (task_p)
-        *task_p = NULL;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = refcache_client_send_wait(self, ref_id, wait_ms, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, wait_ms), REFCACHE_REPLY_TASK, &reply);
-    return s_task_result(rc, &reply, task_p);
-}
-
-int refcache_client_fetch(refcache_client_t *self, const char *ref_id, uint64_t offset, uint32_t length,
-                          refcache_page_t **page_p, int timeout_ms)
-{
-    if (page_p)
-        *page_p = NULL;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = refcache_client_send_fetch(self, ref_id, offset, length, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_FETCH, &reply);
-    if (rc < 0 || reply.kind != REFCACHE_REPLY_FETCH || !page_p)
-        return rc;
-    *page_p = refcache_page_dup(&reply.fetch);
-    return *page_p ? rc : REFCACHE_ENOMEM;
-}
-
-int refcache_client_fetch_all(refcache_client_t *self, const char *ref_id, uint32_t page_len, uint8_t **data,
-                              size_t *len, int timeout_ms)
-{
-    if (!self || !data || !len)
-        return REFCACHE_EINVAL;
-    *data = NULL;
-    *len = 0;
-    rc_pages_t pages;
-    rc_pages_init(&pages);
-    int rc = 0;
-    do {
-        uint64_t offset = rc_pages_next_offset(&pages), id = 0;
-        rc = refcache_client_send_fetch(self, ref_id, offset, page_len, &id);
-        if (rc)
-            break;
-        refcache_reply_t reply;
-        rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_FETCH, &reply);
-        if (rc)
-            break;
-        /* A reply whose offset field is unset (0) answers the offset asked. */
-        uint64_t at = reply.fetch.offset ? reply.fetch.offset : offset;
-        rc = rc_pages_add(&pages, at, reply.fetch.total_size, reply.fetch.data, reply.fetch.len);
-    } while (rc == 0 && !rc_pages_done(&pages));
-    if (rc == 0) {
-        *data = rc_pages_take(&pages, len);
-        if (!*data)
-            rc = REFCACHE_ENOMEM;
-    }
-    rc_pages_free(&pages);
-    return rc;
-}
-
-int refcache_client_cancel(refcache_client_t *self, const char *ref_id, bool *cancelled, int *state,
-                           int timeout_ms)
-{
-    if (cancelled)
-        *cancelled = false;
-    if (state)
-        *state = 0;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = refcache_client_send_cancel(self, ref_id, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_CANCEL, &reply);
-    if (rc >= 0 && reply.kind == REFCACHE_REPLY_CANCEL) {
-        if (cancelled)
-            *cancelled = reply.cancelled;
-        if (state)
-            *state = reply.cancel_state;
-    }
-    return rc;
-}
-
-int refcache_client_delete(refcache_client_t *self, const char *ref_id, bool *found, int timeout_ms)
-{
-    if (found)
-        *found = false;
-    if (!self)
-        return REFCACHE_EINVAL;
-    uint64_t id = 0;
-    int rc = refcache_client_send_delete(self, ref_id, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_DELETE, &reply);
-    if (rc >= 0 && reply.kind == REFCACHE_REPLY_DELETE && found)
-        *found = reply.found;
-    return rc;
-}
-
-int refcache_client_stats(refcache_client_t *self, refcache_stats_t *stats, int timeout_ms)
-{
-    if (!self || !stats)
-        return REFCACHE_EINVAL;
-    memset(stats, 0, sizeof *stats);
-    uint64_t id = 0;
-    int rc = refcache_client_send_stats(self, &id);
-    if (rc)
-        return rc;
-    refcache_reply_t reply;
-    rc = s_await(self, id, s_timeout(timeout_ms, 0), REFCACHE_REPLY_STATS, &reply);
-    if (rc >= 0 && reply.kind == REFCACHE_REPLY_STATS)
-        *stats = reply.stats;
-    return rc;
+    return s_await(self, id, timeout_ms, kind, out, again);
 }

@@ -194,6 +194,9 @@ static void s_fill_stats(refcache_stats_t *s, const Refcache__V1__StatsReply *r)
     s->requests_total = r->requests_total;
     s->resource_exhausted_total = r->resource_exhausted_total;
     s->deadline_exceeded_total = r->deadline_exceeded_total;
+    s->reannounces_total = r->reannounces_total;
+    s->handed_back_total = r->handed_back_total;
+    s->draining = r->draining;
     snprintf(s->version, sizeof s->version, "%s", r->version ? r->version : "");
 }
 
@@ -510,6 +513,7 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
              STATS(RETRIES_TOTAL), STATS(WORKERS_LOST_TOTAL), STATS(BAD_REQUESTS_TOTAL),
              STATS(BAD_WORKER_MSGS_TOTAL), STATS(STALE_MSGS_TOTAL), STATS(DROPPED_REPLIES_TOTAL),
              STATS(WAITERS), STATS(RSS_BYTES), STATS(UPTIME_MS), STATS(REQUESTS_TOTAL),
-             STATS(RESOURCE_EXHAUSTED_TOTAL), STATS(DEADLINE_EXCEEDED_TOTAL), STATS(VERSION)),
+             STATS(RESOURCE_EXHAUSTED_TOTAL), STATS(DEADLINE_EXCEEDED_TOTAL), STATS(VERSION),
+             STATS(REANNOUNCES_TOTAL), STATS(HANDED_BACK_TOTAL), STATS(DRAINING)),
     {0},
 };

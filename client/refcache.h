@@ -122,6 +122,11 @@ typedef struct {
     /* The most requests the pipelined API gathers in one frame; 0: 64 (the
      * default), 1: each request goes out alone, at once. */
     unsigned max_batch;
+    /* By default a blocking call whose broker goes away and comes back (a
+     * restart) before its reply sends its request again, with the same id,
+     * within its timeout — Status, Wait, Fetch, Cancel, Delete, Stats, and a
+     * Submit with a request_key, never one without. true: it only waits. */
+    bool no_retry;
 } refcache_client_options_t;
 
 /* State of one task, as a view: its pointers borrow memory it does not own.
@@ -183,6 +188,9 @@ typedef struct {
     uint64_t workers_lost_total, bad_requests_total, bad_worker_msgs_total, stale_msgs_total;
     uint64_t dropped_replies_total, waiters, rss_bytes, uptime_ms, requests_total;
     uint64_t resource_exhausted_total, deadline_exceeded_total;
+    uint64_t reannounces_total; /* Reannounces sent to workers the broker did not know */
+    uint64_t handed_back_total; /* tasks given back by workers that never started them (no attempt counted) */
+    bool draining;              /* the broker is stopping: Submits are refused UNAVAILABLE */
     char version[64];
 } refcache_stats_t;
 

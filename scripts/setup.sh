@@ -5,7 +5,8 @@
 #           build and install the Python package; systemd-analyze to verify
 #           the units; valgrind; clang for the fuzzer; the Prometheus
 #           client's parser for /metrics and headless Chromium for the
-#           status page)
+#           status page; iproute2's ip, for the fault test that cuts a
+#           worker's network namespace off)
 #   --plot  gnuplot, for the plots of refcache-bench --report and perf.sh --plot
 #   --deb   what scripts/deb.sh needs to build and check the .deb packages
 #           (dpkg-dev, file, binutils, lintian)
@@ -19,7 +20,8 @@ for arg in "$@"; do
   case "$arg" in
   --test)
     pkgs+=(protobuf-compiler python3-zmq python3-protobuf python3-pytest python3-venv python3-setuptools
-           python3-wheel systemd valgrind clang libclang-rt-dev python3-prometheus-client chromium) ;;
+           python3-wheel systemd valgrind clang libclang-rt-dev python3-prometheus-client chromium
+           iproute2) ;;
   --plot)
     pkgs+=(gnuplot-nox) ;;
   --deb)

@@ -30,7 +30,7 @@ bash scripts/fuzz.sh 60
 
 echo "== integration tests under valgrind (build/)"
 for t in test_e2e test_worker_protocol test_request_batches conformance/test_conformance test_store test_observe \
-  test_observe_curve; do
+  test_observe_curve test_rejoin; do
   [ -x "build/tests/$t" ] || { echo "missing build/tests/$t" >&2; exit 1; }
   REFCACHE_KIT_TIME_SCALE=5 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
     "build/tests/$t"

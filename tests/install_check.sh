@@ -120,6 +120,9 @@ units)
   mkdir -p "$root/lib/systemd"
   cp -a "$destdir/." "$root/"
   cp -a /lib/systemd/system "$root/lib/systemd/"
+  # The broker's ExecReload (SIGHUP: the allow-lists read again) runs kill.
+  mkdir -p "$root/bin"
+  cp /bin/kill "$root/bin/"
   unitdir=$root$prefix/lib/systemd/system
   for u in refcache-broker.service refcache-worker@.service; do
     [ -f "$unitdir/$u" ] || fail "$u is not installed in ${unitdir#$root}"

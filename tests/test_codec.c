@@ -621,6 +621,7 @@ static void test_reply_stats(void **state)
     RC_STATS_FIELDS(SET)
 #undef SET
     sv.version = "0.1.0";
+    sv.draining = true;
     rc_reply_t r = {.id = 5, .kind = RC_REPLY_STATS, .stats = &sv};
     Refcache__V1__Reply *m = encode_reply(&buf, &r);
     assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_STATS);
@@ -636,9 +637,10 @@ static void test_reply_stats(void **state)
     } while (0);
     RC_STATS_FIELDS(CHECK)
 #undef CHECK
-    /* Every numeric field of StatsReply (1..30) is covered by the list. */
-    assert_int_equal(fields, 30);
+    /* Every numeric field of StatsReply (1..30, 32, 33) is covered by the list. */
+    assert_int_equal(fields, 32);
     assert_string_equal(m->stats->version, "0.1.0");
+    assert_true(m->stats->draining);
     refcache__v1__reply__free_unpacked(m, NULL);
 
     /* No version: "". Without stats: no body. */

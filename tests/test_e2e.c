@@ -459,6 +459,10 @@ static void s_held_cancel_with(bool inproc, uint32_t board_slots, int n_held)
     config.workers = inproc ? 1 : 0;
     config.dispatch_window_us = 60000000;
     config.cancel_board_slots = board_slots;
+    /* The spin sends nothing while it runs (no step boundary): long
+     * heartbeats keep its worker from being found silent (two intervals:
+     * it would be sent nothing more) or lost while it spins. */
+    config.heartbeat_ms = 5000;
     rc_broker_t *broker = rc_testkit_broker(&config);
     refcache_client_t *c = rc_testkit_client(broker);
     refcache_pool_t *pool = NULL;
@@ -467,6 +471,7 @@ static void s_held_cancel_with(bool inproc, uint32_t board_slots, int n_held)
             .work_endpoint = rc_broker_endpoint(broker, RC_EP_WORKERS),
             .control_endpoint = rc_broker_endpoint(broker, RC_EP_CONTROL),
             .threads = 1,
+            .heartbeat_ms = (int) config.heartbeat_ms,
         };
         char err[256] = "";
         pool = refcache_pool_new(&pc, err, sizeof err);

@@ -453,12 +453,28 @@ static void test_processing_worker_lost(void **state)
                  RC_ACT_UNBIND | RC_ACT_RECORD_ERROR | RC_ACT_UNINDEX | TO_TERMINAL, CODE_UNAVAIL);
 }
 
+/* A worker that gives back an attempt it never started: the task is queued
+ * again and the attempt does not count, whatever the retries left (none
+ * were spent); anything else is stale. */
+static void test_processing_hand_back(void **state)
+{
+    (void) state;
+    static const rc_task_facts_t *const facts[] = {&CUR, &CUR_LEFT, &CUR_RETRY, &CUR_RETRY_NONE};
+    for (size_t k = 0; k < sizeof facts / sizeof facts[0]; k++)
+        expect_exact(RC_PROCESSING, RC_EV_HAND_BACK, facts[k], RC_PENDING,
+                     RC_ACT_UNBIND | RC_ACT_UNCOUNT | RC_ACT_ENQUEUE, 0);
+    for (size_t s = 0; s < N_ALL_STATES; s++)
+        if (all_states[s] != RC_PROCESSING)
+            expect_row(all_states[s], RC_EV_HAND_BACK, &CUR, all_states[s], false, 0, RC_ACT_STALE,
+                       ~(uint32_t) RC_ACT_STALE);
+}
+
 /* Worker messages that are not from the current attempt on the current
  * worker are discarded: never applied, counted as stale. */
 static void test_stale_worker_events(void **state)
 {
     static const rc_event_t msgs[] = {RC_EV_STARTED, RC_EV_PROGRESS, RC_EV_RESULT, RC_EV_FAILURE,
-                                      RC_EV_CANCEL_ACK};
+                                      RC_EV_CANCEL_ACK, RC_EV_HAND_BACK};
     static const rc_task_facts_t stale_facts[] = {
         {.current = false},
         {.current = false, .retryable = true},
@@ -680,6 +696,7 @@ static void test_names(void **state)
     static const char *const ev[RC_EV_COUNT] = {
         "dispatch", "started",  "progress",  "result", "failure", "worker_lost", "cancel_ack",
         "cancel",   "deadline", "retry_due", "expire", "delete",  "submit",      "evict", "join",
+        "hand_back",
     };
     for (int e = 0; e < RC_EV_COUNT; e++) {
         const char *n = rc_task_event_name((rc_event_t) e);
@@ -708,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_processing_result),
         cmocka_unit_test(test_processing_failure),
         cmocka_unit_test(test_processing_worker_lost),
+        cmocka_unit_test(test_processing_hand_back),
         cmocka_unit_test(test_stale_worker_events),
         cmocka_unit_test(test_late_result_on_cancelled),
         cmocka_unit_test(test_cancel_ack),

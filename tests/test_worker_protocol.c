@@ -835,7 +835,14 @@ static void test_destroy_while_running(void **state)
     refcache_pool_destroy(&f->pool);
     assert_null(f->pool);
     assert_true(ms_since(start) < 1000);
-    /* The broker hears that the task must go elsewhere. */
+    /* Its goodbye (nothing held to give back), then, with no drain time,
+     * the running task stopped: the broker hears that it must go elsewhere. */
+    wm = next_work(f, WAIT_MS);
+    assert_non_null(wm);
+    assert_int_equal(wm->body_case, REFCACHE__V1__WORKER_MESSAGE__BODY_HAND_BACK);
+    assert_true(wm->hand_back->leaving);
+    assert_int_equal(wm->hand_back->n_tasks, 0);
+    refcache__v1__worker_message__free_unpacked(wm, NULL);
     expect_failure(f, "d-1", REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "shutting down");
     refcache_pool_destroy(&f->pool); /* NULL is fine */
 }

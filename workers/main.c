@@ -1,5 +1,6 @@
 /* refcache-worker: runs a pool of worker threads against a broker until
- * SIGINT or SIGTERM. */
+ * SIGINT or SIGTERM, then stops gracefully: each thread gives back the
+ * tasks it holds and lets its running job finish (up to --drain-timeout). */
 #include <czmq.h>
 #include <errno.h>
 #include <signal.h>
@@ -29,6 +30,9 @@ static rc_opt_t options[] = {
     RC_OPT_UINT_("threads", 0, cfg.threads, 1, 1024, "N", "worker threads (default: number of cores)"),
     RC_OPT_UINT_("credit", 0, cfg.credit, 1, 1024, "N", "tasks a thread may hold at once (256)"),
     RC_OPT_UINT_("heartbeat-ms", 0, cfg.heartbeat_ms, 1, 3600 * 1000, "MS", "heartbeat interval (1000)"),
+    RC_OPT_UINT_("drain-timeout", 0, cfg.drain_ms, 0, 24 * 3600 * 1000, "MS",
+                 "on SIGTERM, how long running jobs may go on before they are\n"
+                 "told to stop (5000); held tasks go back to the broker at once"),
     RC_OPT_STR_("curve-secret", 0, cfg.curve_secret_file, "FILE",
                 "this worker's CURVE certificate (FILE and FILE_secret)"),
     RC_OPT_STR_("broker-public", 0, cfg.broker_public_file, "FILE", "the broker's public CURVE certificate"),
@@ -63,6 +67,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     cfg.work_endpoint = "tcp://127.0.0.1:5571";
+    cfg.drain_ms = 5000;
     cfg.control_endpoint = "tcp://127.0.0.1:5572";
     /* Every option but --broker (an alias), --help, --version and --config
      * can come from REFCACHE_<NAME>; the worker's former variable names
@@ -128,8 +133,8 @@ int main(int argc, char **argv)
            cfg.control_endpoint, cfg.curve_secret_file ? ", with CURVE" : "");
     int sig = 0;
     sigwait(&stop, &sig);
-    rc_log(RC_LOG_INFO, "worker", "%s: stopping after %llu task(s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-           (unsigned long long) refcache_pool_tasks_done(pool));
+    rc_log(RC_LOG_INFO, "worker", "%s: stopping after %llu task(s); running jobs get up to %d ms",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long) refcache_pool_tasks_done(pool), cfg.drain_ms);
     refcache_pool_destroy(&pool);
     rc_opts_free(&spec);
     return 0;

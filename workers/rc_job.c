@@ -5,6 +5,7 @@
  * its heartbeat. */
 #include "rc_wpoll.h"
 #include "rc_wsend.h"
+#include "rc_wsession.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,9 @@ bool refcache_job_cancelled(refcache_job_t *job)
     job_started(job);
     rc_wsend_results_flush_if_due(w);
     rc_wpoll_input(w, 0);
-    rc_wsend_heartbeat_if_due(w, rc_mono_us());
+    uint64_t now = rc_mono_us();
+    rc_wsend_heartbeat_if_due(w, now);
+    rc_wsession_check_stop(w, now);
     return job->cancelled || w->terminating;
 }
 
@@ -48,6 +51,7 @@ bool refcache_job_sleep(refcache_job_t *job, int ms)
     while (true) {
         rc_wsend_check_silence(w);
         rc_wsend_heartbeat_if_due(w, now);
+        rc_wsession_check_stop(w, now);
         if (job->cancelled || w->terminating)
             return true;
         if (now >= deadline)
@@ -55,6 +59,8 @@ bool refcache_job_sleep(refcache_job_t *job, int ms)
         uint64_t until = deadline;
         if (w->last_sent_us + hb_us < until)
             until = w->last_sent_us + hb_us;
+        if (w->leaving && w->stop_at_us < until)
+            until = w->stop_at_us;
         rc_wpoll_input(w, until > now ? (long) ((until - now + 999) / 1000) : 0);
         now = rc_mono_us();
     }
@@ -62,7 +68,7 @@ bool refcache_job_sleep(refcache_job_t *job, int ms)
 
 void refcache_job_progress(refcache_job_t *job, uint64_t done, uint64_t total)
 {
-    if (!job || !job->worker)
+    if (!job || !job->worker || job->disowned)
         return;
     rc_wsend_check_silence(job->worker);
     job_started(job);

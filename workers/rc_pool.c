@@ -8,6 +8,7 @@
 #include "rc_wpoll.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
+#include "rc_wsession.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static void run_task(rc_wthread_t *w, held_t *h)
         rc_wsend_failure(w, d, REFCACHE__V1__CODE__CODE_UNIMPLEMENTED, false, w->fail_msg);
     } else {
         refcache_job_t job = {.worker = w, .dispatch = d};
+        rc_wsession_started(w, d);
         w->job = &job;
         fn->fn(&job);
         w->job = NULL;
@@ -65,6 +67,15 @@ static void run_task(rc_wthread_t *w, held_t *h)
 static void worker_loop(rc_wthread_t *w)
 {
     while (!w->terminating) {
+        /* Held tasks never start while the broker stops or the thread
+         * leaves: they go back to the broker. A leaving thread is done once
+         * its job ended (here, none runs). */
+        if ((w->broker_stopping || w->leaving) && w->held_count)
+            rc_wsession_hand_back(w, w->leaving);
+        if (w->leaving) {
+            w->terminating = true;
+            break;
+        }
         rc_wsend_check_silence(w);
         if (w->silent_too_long) {
             w->silent_too_long = false;
@@ -101,23 +112,21 @@ static void worker_loop(rc_wthread_t *w)
             rc_wpoll_check_timers(w);
         }
         held_t h;
-        if (!w->terminating && rc_wrecv_held_pop(w, &h)) {
+        if (!w->terminating && !w->leaving && !w->broker_stopping && rc_wrecv_held_pop(w, &h)) {
             run_task(w, &h);
             rc_wsend_results_flush_if_due(w);
         }
     }
 }
 
-/* On the way out, tell the broker about held tasks so that it can hand them
- * to another worker at once instead of waiting for the heartbeat timeout. */
+/* On the way out, give the held tasks back and say goodbye, so that the
+ * broker hands them to another worker at once, uncounted, instead of
+ * waiting for the heartbeat timeout. */
 static void farewell(rc_wthread_t *w)
 {
     rc_wsend_results_flush(w);
-    held_t h;
-    while (rc_wrecv_held_pop(w, &h)) {
-        rc_wsend_failure(w, h.d, REFCACHE__V1__CODE__CODE_UNAVAILABLE, true, "worker shutting down");
-        rc_wrecv_msg_free(w, h.msg);
-    }
+    if (!w->leaving || w->held_count)
+        rc_wsession_hand_back(w, true);
     /* A short linger gives those failures (and the running task's) a chance
      * to leave; with linger 0 closing would discard them. It bounds how long
      * the context's shutdown can wait, not this thread. */
@@ -163,6 +172,7 @@ static void pool_free(refcache_pool_t *self)
         zactor_destroy(&w->actor);
         rc_wrecv_held_drop_all(w);
         rc_wrecv_arenas_free_all(w);
+        rc_wsession_free(w);
         free(w->held);
         free(w->echoes);
         free(w->result_buf);
@@ -187,7 +197,7 @@ static void pool_free(refcache_pool_t *self)
 static int thread_alloc(refcache_pool_t *self, rc_wthread_t *w)
 {
     w->held = calloc((size_t) self->credit, sizeof *w->held);
-    if (!w->held)
+    if (!w->held || rc_wsession_init(w) != 0)
         return -1;
     if (!self->boards)
         return 0;
@@ -269,6 +279,7 @@ refcache_pool_t *rc_pool_new(const refcache_pool_config_t *cfg, rc_board_registr
     self->credit = cfg->credit > 0 ? cfg->credit : REFCACHE_DEFAULT_CREDIT;
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->liveness = cfg->liveness > 0 ? cfg->liveness : 5;
+    self->drain_ms = cfg->drain_ms > 0 ? cfg->drain_ms : 0;
     self->max_result_bytes = cfg->max_result_bytes ? cfg->max_result_bytes : (16u << 20) - (64u << 10);
     self->boards = boards;
     if (self->threads > MAX_THREADS || self->credit > MAX_CREDIT) {
@@ -332,14 +343,15 @@ refcache_pool_t *rc_pool_new(const refcache_pool_config_t *cfg, rc_board_registr
     }
     for (int i = 0; i < self->threads; i++) {
         rc_wthread_t *w = calloc(1, sizeof *w);
-        if (w)
+        if (w) {
             self->workers[self->started++] = w;
+            w->pool = self; /* before its buffers, which are sized from the pool's credit */
+        }
         if (!w || thread_alloc(self, w) != 0) {
             snprintf(errbuf, errlen, "out of memory");
             pool_free(self);
             return NULL;
         }
-        w->pool = self;
         w->index = i;
         snprintf(w->id, sizeof w->id, "%s-%d", self->id_prefix, i);
         atomic_init(&w->setup_rc, -1);

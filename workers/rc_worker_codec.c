@@ -283,7 +283,8 @@ const rc_wire_cover_t rc_worker_codec_covers[] = {
      .message = &refcache__v1__broker_message__descriptor,
      .fields = RC_FIELDS(RC_FIELD_BROKER_MESSAGE_DISPATCH, RC_FIELD_BROKER_MESSAGE_DISPATCHES),
      /* Rare: declined here, unpacked by protobuf-c in rc_wrecv.c. */
-     .left_out = RC_FIELDS(RC_FIELD_BROKER_MESSAGE_HEARTBEAT, RC_FIELD_BROKER_MESSAGE_REANNOUNCE)},
+     .left_out = RC_FIELDS(RC_FIELD_BROKER_MESSAGE_HEARTBEAT, RC_FIELD_BROKER_MESSAGE_REANNOUNCE,
+                           RC_FIELD_BROKER_MESSAGE_STOPPING)},
     RC_COVER(DEC, refcache__v1__dispatch_batch__descriptor, RC_FIELD_DISPATCH_BATCH_DISPATCHES),
     RC_COVER(DEC, refcache__v1__dispatch__descriptor, RC_FIELD_DISPATCH_REF_ID, RC_FIELD_DISPATCH_ATTEMPT,
              RC_FIELD_DISPATCH_FUNCTION, RC_FIELD_DISPATCH_PARAMS, RC_FIELD_DISPATCH_PAYLOAD),
@@ -297,7 +298,7 @@ const rc_wire_cover_t rc_worker_codec_covers[] = {
      /* Rare: rc_wsend.c and rc_job.c pack them with protobuf-c. */
      .left_out = RC_FIELDS(RC_FIELD_WORKER_MESSAGE_READY, RC_FIELD_WORKER_MESSAGE_PROGRESS,
                            RC_FIELD_WORKER_MESSAGE_FAILURE, RC_FIELD_WORKER_MESSAGE_CANCEL_ACK,
-                           RC_FIELD_WORKER_MESSAGE_HEARTBEAT)},
+                           RC_FIELD_WORKER_MESSAGE_HEARTBEAT, RC_FIELD_WORKER_MESSAGE_HAND_BACK)},
     RC_COVER(ENC, refcache__v1__result_batch__descriptor, RC_FIELD_RESULT_BATCH_RESULTS),
     RC_COVER(ENC, refcache__v1__result__descriptor, RC_FIELD_RESULT_REF_ID, RC_FIELD_RESULT_ATTEMPT,
              RC_FIELD_RESULT_DATA),

@@ -14,6 +14,7 @@
 #include "rc_wmon.h"
 #include "rc_wrecv.h"
 #include "rc_wsend.h"
+#include "rc_wsession.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -179,6 +180,7 @@ void rc_wpoll_reconnect(rc_wthread_t *w)
                w->pool->work_endpoint, w->pool->liveness);
     w->results_n = 0; /* for the old session: the broker has moved on */
     rc_wrecv_held_drop_all(w);
+    rc_wsession_end(w, w->id);
     rc_wpoll_close_sockets(w);
     /* A new routing id for the new connections: a ROUTER without
      * ZMQ_ROUTER_HANDOVER rejects a peer whose id is still bound to the old,

@@ -3,6 +3,7 @@
 #include "rc_wrecv.h"
 #include "rc_log.h"
 #include "rc_wsend.h"
+#include "rc_wsession.h"
 
 #include <string.h>
 
@@ -175,6 +176,10 @@ static void on_work_frame(rc_wthread_t *w, int rc)
     broker_msg_t *m = msg_unpack(w, &refcache__v1__broker_message__descriptor, fast_dispatch);
     if (!m)
         return;
+    /* Whatever else the broker sends, it sends to a worker it knows: the
+     * last Ready has been taken. */
+    if (m->body_case != REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE)
+        w->unconfirmed = false;
     switch (m->body_case) {
     case REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH:
         on_dispatch(w, m, m->dispatch);
@@ -186,17 +191,16 @@ static void on_work_frame(rc_wthread_t *w, int rc)
         rc_wrecv_msg_free(w, m);
         break;
     case REFCACHE__V1__BROKER_MESSAGE__BODY_REANNOUNCE:
-        /* The broker forgot us: it has already retried or failed what
-         * we hold and run, so stop the running job and say nothing of it. */
         rc_wrecv_msg_free(w, m);
-        rc_log(RC_LOG_INFO, "connection",
-               "thread %d: the broker does not know it (it restarted, or found it silent): %u held task(s) "
-               "dropped, announcing again",
-               w->index, (unsigned) w->held_count);
-        rc_wrecv_held_drop_all(w);
-        if (w->job)
-            w->job->cancelled = w->job->disowned = true;
-        rc_wsend_announce(w);
+        rc_wsession_reannounce(w);
+        break;
+    case REFCACHE__V1__BROKER_MESSAGE__BODY_STOPPING:
+        /* The broker is stopping: what we hold goes back to it now, and
+         * nothing more starts until we join its successor; the running job
+         * finishes. */
+        rc_wrecv_msg_free(w, m);
+        w->broker_stopping = true;
+        rc_wsession_hand_back(w, false);
         break;
     default: /* heartbeat, or a body this version does not know */
         rc_wrecv_msg_free(w, m);
@@ -328,8 +332,9 @@ void rc_wrecv_handle_pipe(rc_wthread_t *w)
     zmq_msg_init(&msg);
     if (zmq_msg_recv(&msg, w->pipe_h, ZMQ_DONTWAIT) >= 0 || zmq_errno() != EAGAIN) {
         /* $TERM, or anything else: the pipe only ever carries a stop
-         * request, and an error means the pipe's peer is gone. */
-        w->terminating = true;
+         * request, and an error means the pipe's peer is gone. The thread
+         * says goodbye and lets its running job go on for the drain time. */
+        rc_wsession_leave(w);
     } else {
         w->pipe_armed = true;
     }

@@ -1,6 +1,7 @@
 /* rc_wsend: what a worker thread sends to the broker, and the batching of
  * its results (see rc_wsend.h). */
 #include "rc_wsend.h"
+#include "rc_wsession.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -214,11 +215,13 @@ int rc_wsend_announce(rc_wthread_t *w)
         host[0] = '\0';
     ready.host = host;
     ready.pid = (uint32_t) getpid();
+    rc_wsession_fill_ready(w, &ready);
     worker_msg_t wm = REFCACHE__V1__WORKER_MESSAGE__INIT;
     wm.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
     wm.ready = &ready;
     if (rc_wsend_work(w, &wm) != 0)
         return -1;
-    w->last_heard_us = rc_mono_us();
+    w->last_heard_us = w->announced_us = rc_mono_us();
+    w->unconfirmed = true;
     return 0;
 }

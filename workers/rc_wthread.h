@@ -98,6 +98,12 @@ typedef struct {
     bool used;
 } tombstone_t;
 
+/* One attempt of a task, as a worker's session report names it. */
+typedef struct {
+    char ref_id[RC_REF_ID_LEN + 1];
+    uint32_t attempt;
+} rc_wtaskref_t;
+
 /* A held task: its Dispatch, and the message it came in (shared by the
  * tasks of a DispatchBatch). */
 typedef struct {
@@ -145,6 +151,19 @@ struct rc_wthread {
 
     uint64_t last_sent_us;
     uint64_t last_heard_us;
+    /* The session with the broker (rc_wsession.h): its number, the tasks it
+     * started (the last credit + 1, a ring), and the report of the session
+     * before it, which every Ready of this one carries. */
+    uint64_t session, prev_session;
+    char prev_id[48];
+    rc_wtaskref_t *starts, *report; /* credit + 1 each */
+    size_t starts_head, starts_n, report_n;
+    Refcache__V1__TaskRef *report_pb, **report_ptrs; /* the report as Ready's previous_started */
+    bool unconfirmed;      /* a Ready went out and the broker has sent nothing else since */
+    uint64_t announced_us; /* when */
+    bool broker_stopping;  /* the broker is stopping: held tasks go back to it, none starts */
+    bool leaving;          /* this thread stops: it said goodbye, and finishes its running job */
+    uint64_t stop_at_us;   /* leaving: when the running job is told to stop */
     bool terminating;
     bool silent_too_long;  /* we sent nothing for the broker's whole liveness window */
     uint64_t last_look_us; /* when the sockets were last polled */
@@ -170,6 +189,7 @@ struct refcache_pool {
     int credit;
     int heartbeat_ms;
     int liveness;
+    int drain_ms; /* a stopping thread lets its running job go on this long */
     size_t max_result_bytes;
     refcache_function_t *functions; /* names duplicated */
     size_t function_count;

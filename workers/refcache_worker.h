@@ -96,6 +96,11 @@ typedef struct {
      * and the broker's public certificate file. */
     const char *curve_secret_file;
     const char *broker_public_file;
+    /* How long a stopping thread (refcache_pool_destroy) lets its running
+     * job go on before it tells the job to stop; 0: it stops it at once.
+     * Either way its held tasks go back to the broker, uncounted, with its
+     * goodbye. */
+    int drain_ms;
 } refcache_pool_config_t;
 
 /* Starts the pool's threads; returns once every thread has connected and
@@ -103,8 +108,11 @@ typedef struct {
 REFCACHE_EXPORT refcache_pool_t *refcache_pool_new(const refcache_pool_config_t *config, char *errbuf,
                                                    size_t errlen);
 
-/* Stops every thread (a running job sees refcache_job_cancelled() true) and frees
- * the pool; accepts NULL and clears the caller's pointer. */
+/* Stops every thread and frees the pool; accepts NULL and clears the
+ * caller's pointer. Each thread says goodbye to the broker, giving back the
+ * tasks it holds and has not started (they are not counted as attempts),
+ * lets its running job go on for the configured drain_ms, then makes
+ * refcache_job_cancelled() true for it. */
 REFCACHE_EXPORT void refcache_pool_destroy(refcache_pool_t **self_p);
 
 /* Number of tasks the pool's threads have finished (result, failure or

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Union
 import zmq
 
 from . import _curve
+from . import _retry
 
 from . import _messages as m
 from ._pb import pb
@@ -29,6 +30,11 @@ class Client:
     arrives after its call gave up is discarded. One Client may be shared by
     threads (calls are serialised); use AsyncClient for many calls in flight.
 
+    If the broker goes away and comes back (a restart) before a call's reply,
+    the call sends its request again, with the same id, within its timeout --
+    Status, Wait, Fetch, Cancel, Delete, Stats, and a Submit with a
+    ``request_key``; never a Submit without one. ``retry=False``: it only waits.
+
     ``namespace`` is the connection's namespace, sent on every request: a task
     is found only in the namespace it was submitted in (from any other one,
     status/wait/fetch/delete raise NotFound and cancel returns False).
@@ -37,7 +43,8 @@ class Client:
 
     def __init__(self, endpoint: Optional[str] = None, timeout_ms: int = 5000,
                  context: Optional[zmq.Context] = None, namespace: str = "",
-                 curve_secret_file: Optional[str] = None, broker_public_file: Optional[str] = None) -> None:
+                 curve_secret_file: Optional[str] = None, broker_public_file: Optional[str] = None,
+                 retry: bool = True) -> None:
         self.endpoint = endpoint or os.environ.get("REFCACHE_ENDPOINT") or DEFAULT_ENDPOINT
         self.timeout_ms = timeout_ms
         # Sent on every request: a task is found only in its own namespace.
@@ -51,11 +58,15 @@ class Client:
             self._sock.close(0)
             raise
         self._sock.connect(self.endpoint)
+        self._comebacks = _retry.Comebacks(self._sock) if retry else None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         if self._sock is not None:
+            if self._comebacks is not None:
+                self._comebacks.close(self._sock)
+                self._comebacks = None
             self._sock.close(0)
             self._sock = None
 
@@ -78,13 +89,22 @@ class Client:
             if self._sock is None:
                 raise RuntimeError("client is closed")
             req.id = next(self._ids)
+            start = time.monotonic()
             self._sock.send(req.SerializeToString())
-            deadline = time.monotonic() + (hold_ms + timeout_ms) / 1000.0
+            deadline = start + (hold_ms + timeout_ms) / 1000.0
+            resend = self._comebacks is not None and _retry.idempotent(req)
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0:
                     raise Timeout("no reply from %s within %d ms"
                                   % (self.endpoint, hold_ms + timeout_ms))
+                ready = self._wait(left_ms)
+                if ready is None:  # the broker came back: it may never have had the request
+                    if resend:
+                        self._sock.send(_retry.again(req, hold_ms, start))
+                    continue
+                if not ready:
+                    continue
                 frames = self._sock.recv_multipart()
                 reply = pb.Reply()
                 try:
@@ -95,6 +115,24 @@ class Client:
                 if reply.id == req.id:
                     return reply
                 # else: a late reply to a call that timed out -- discard
+
+    def _wait(self, left_ms: int) -> Optional[bool]:
+        """Waits up to left_ms for a reply: True when one waits, False when
+        none came, None when the broker came back meanwhile."""
+        if self._comebacks is None:
+            return bool(self._sock.poll(max(1, left_ms), zmq.POLLIN))
+        # A reply on its way comes first: the monitor is not looked at.
+        if self._sock.poll(max(1, min(left_ms, _retry.LOOK_MS)), zmq.POLLIN):
+            return True
+        if left_ms <= _retry.LOOK_MS:
+            return False
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._comebacks.socket, zmq.POLLIN)
+        events = dict(poller.poll(left_ms - _retry.LOOK_MS))
+        if self._comebacks.socket in events and self._comebacks.read():
+            return None
+        return self._sock in events
 
     def submit(self, function: str, params: Optional[Mapping[str, object]] = None,
                payload: Union[bytes, str] = b"", async_timeout_ms: int = 0, deadline_ms: int = 0,

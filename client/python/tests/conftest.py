@@ -57,7 +57,7 @@ class Broker:
     """A refcache-broker subprocess; endpoints read from its stdout."""
 
     def __init__(self, workers=2, extra=(), start_timeout=15.0, workers_endpoint="tcp://127.0.0.1:*",
-                 control_endpoint="tcp://127.0.0.1:*"):
+                 control_endpoint="tcp://127.0.0.1:*", clients_endpoint="tcp://127.0.0.1:*"):
         path = broker_binary()
         if not path or not os.path.isfile(path):
             pytest.fail("refcache-broker not found (%s): build it (cmake --build BUILD --target "
@@ -65,7 +65,7 @@ class Broker:
                                                                      % REPO), pytrace=False)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [path, "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", workers_endpoint,
+            [path, "--clients", clients_endpoint, "--workers-endpoint", workers_endpoint,
              "--control", control_endpoint, "--workers", str(workers), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr)
         self.endpoints = {}
