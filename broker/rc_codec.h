@@ -68,7 +68,7 @@ typedef struct {
     uint32_t async_timeout_ms, deadline_ms, max_retries, ttl_s;
     bool no_cache;
     rc_str_t request_key; /* "": none */
-    size_t n_entries; /* batch: how many requests it holds */
+    size_t n_entries;     /* batch: how many requests it holds */
     /* batch: the entries not yet taken, as a run of bytes (read in place)
      * or as decoded Requests (from protobuf-c, re-encoded one at a time) */
     const uint8_t *run_, *run_end_;
@@ -139,12 +139,15 @@ typedef struct rc_taskview {
     X(tasks_complete)                                                                                        \
     X(tasks_failed)                                                                                          \
     X(tasks_cancelled)                                                                                       \
-    X(queue_depth) X(workers) X(workers_busy) X(cache_bytes) X(cache_entries) X(submitted_total)             \
-        X(completed_total) X(failed_total) X(cancelled_total) X(cache_hits_total) X(dedup_total)             \
-            X(expired_total) X(evicted_total) X(retries_total) X(workers_lost_total) X(bad_requests_total)   \
+    X(queue_depth)                                                                                           \
+    X(workers) X(workers_busy) X(cache_bytes) X(cache_entries) X(submitted_total) X(completed_total)         \
+        X(failed_total) X(cancelled_total) X(cache_hits_total) X(dedup_total) X(expired_total)               \
+            X(evicted_total) X(retries_total) X(workers_lost_total) X(bad_requests_total)                    \
                 X(bad_worker_msgs_total) X(stale_msgs_total) X(dropped_replies_total) X(waiters)             \
                     X(rss_bytes) X(uptime_ms) X(requests_total) X(resource_exhausted_total)                  \
-                        X(deadline_exceeded_total) X(reannounces_total) X(handed_back_total)
+                        X(deadline_exceeded_total) X(reannounces_total) X(handed_back_total)                 \
+                            X(store_records) X(store_file_bytes) X(store_records_written_total)              \
+                                X(store_commits_total) X(store_queued_bytes) X(store_max_commit_us)
 
 typedef struct {
 #define RC_STATS_DECLARE(name) uint64_t name;
@@ -152,6 +155,7 @@ typedef struct {
 #undef RC_STATS_DECLARE
     const char *version;
     bool draining;
+    const char *store_path, *store_error; /* NULL: "" */
 } rc_statsview_t;
 
 typedef enum {
@@ -263,8 +267,8 @@ typedef struct {
      * follows with the tasks of that one it started (rc_codec_wmsg_task) */
     uint64_t session, previous_session;
     rc_str_t previous_id;
-    size_t n_tasks;    /* ready: previous_started; hand_back: tasks */
-    bool leaving;      /* hand_back */
+    size_t n_tasks; /* ready: previous_started; hand_back: tasks */
+    bool leaving;   /* hand_back */
     void *pb_;
     void *arena_;
 } rc_wmsg_t;

@@ -100,6 +100,8 @@ static int reply_stats(rc_buf_t *buf, const rc_reply_t *r)
 #undef RC_STATS_COPY
     stats.version = (char *) (r->stats->version ? r->stats->version : "");
     stats.draining = r->stats->draining;
+    stats.store_path = (char *) (r->stats->store_path ? r->stats->store_path : "");
+    stats.store_error = (char *) (r->stats->store_error ? r->stats->store_error : "");
     reply.body_case = REFCACHE__V1__REPLY__BODY_STATS;
     reply.stats = &stats;
     return pack_into(buf, &reply.base);
@@ -236,10 +238,11 @@ const rc_wire_cover_t rc_codec_reply_covers[] = {
     RC_COVER("rc_codec: Reply encoder", refcache__v1__cancel_reply__descriptor,
              RC_FIELD_CANCEL_REPLY_CANCELLED, RC_FIELD_CANCEL_REPLY_STATE),
     RC_COVER("rc_codec: Reply encoder", refcache__v1__delete_reply__descriptor, RC_FIELD_DELETE_REPLY_FOUND),
-    /* reply_stats copies the RC_STATS_FIELDS list, the version and draining. */
+    /* reply_stats copies the RC_STATS_FIELDS list, the version, draining and the store's strings. */
     {.codec = "rc_codec: Reply encoder",
      .file = __FILE__,
      .message = &refcache__v1__stats_reply__descriptor,
-     .names = (const char *const[]){RC_STATS_FIELDS(STATS_NAME) "version", "draining", NULL}},
+     .names = (const char *const[]){RC_STATS_FIELDS(STATS_NAME) "version", "draining", "store_path",
+                                     "store_error", NULL}},
     {0},
 };

@@ -102,6 +102,21 @@ static int stats_text(rc_buf_t *out, const refcache_stats_t *s)
          s->resource_exhausted_total},
         {"refcache_deadline_exceeded_total", "counter", "Tasks failed by their deadline.",
          s->deadline_exceeded_total},
+        {"refcache_reannounces_total", "counter", "Reannounces sent to workers the broker did not know.",
+         s->reannounces_total},
+        {"refcache_handed_back_total", "counter",
+         "Tasks given back by workers that never started them (no attempt counted).", s->handed_back_total},
+        {"refcache_draining", "gauge", "1 while the broker is stopping (Submits refused).", s->draining},
+        {"refcache_store_records", "gauge", "Keys with a value in the durable store (0: memory only).",
+         s->store_records},
+        {"refcache_store_file_bytes", "gauge", "The store's database file and its WAL.", s->store_file_bytes},
+        {"refcache_store_queued_bytes", "gauge", "Bytes handed to the store's writer, not yet committed.",
+         s->store_queued_bytes},
+        {"refcache_store_records_written_total", "counter", "Records the store committed.",
+         s->store_records_written_total},
+        {"refcache_store_commits_total", "counter", "Group commits of the store.", s->store_commits_total},
+        {"refcache_store_write_failing", "gauge", "1 while the store cannot write (Submits refused).",
+         *s->store_error != '\0'},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (one(out, f[i].name, f[i].type, f[i].help, f[i].v))
@@ -110,6 +125,8 @@ static int stats_text(rc_buf_t *out, const refcache_stats_t *s)
     label(version, sizeof version, s->version);
     return head(out, "refcache_uptime_seconds", "gauge", "Seconds since the broker started.") ||
            put(out, "refcache_uptime_seconds %.3f\n", (double) s->uptime_ms / 1000.0) ||
+           head(out, "refcache_store_max_commit_seconds", "gauge", "The store's longest commit so far.") ||
+           put(out, "refcache_store_max_commit_seconds %.6f\n", (double) s->store_max_commit_us / 1e6) ||
            head(out, "refcache_build_info", "gauge", "The broker's version, as a label.") ||
            put(out, "refcache_build_info{version=\"%s\"} 1\n", version);
 }
@@ -155,7 +172,8 @@ static int functions_text(rc_buf_t *out, const refcache_metrics_t *m)
             return -1;
     }
     return hist_text(out, m, 0, "refcache_task_queue_seconds",
-                     "Time from acceptance until the task's first run began (queued in the broker and the worker).") ||
+                     "Time from acceptance until the task's first run began (queued in the broker and the "
+                     "worker).") ||
            hist_text(
                out, m, 1, "refcache_task_run_seconds",
                "Time from a run's start (the worker's Started, or its Result) to its Result or Failure.") ||

@@ -311,6 +311,26 @@ uint64_t rc_journal_held(rc_core_t *core)
     return core->journal ? core->journal->held_n : 0;
 }
 
+void rc_journal_stats(rc_core_t *core, rc_statsview_t *s)
+{
+    rc_journal_t *j = core->journal;
+    if (!j)
+        return;
+    rc_store_stats_t st;
+    rc_store_stats(j->store, &st);
+    s->store_path = core->cfg.store_path;
+    s->store_records = st.live_records;
+    s->store_file_bytes = st.file_bytes;
+    s->store_records_written_total = st.records_written;
+    s->store_commits_total = st.transactions;
+    s->store_queued_bytes = st.queued_bytes;
+    s->store_max_commit_us = st.max_commit_us;
+    j->error[0] = '\0';
+    if (st.write_error)
+        snprintf(j->error, sizeof j->error, "%s: %s", rc_store_strerror(st.write_error), st.write_error_msg);
+    s->store_error = j->error;
+}
+
 int rc_journal_fd(rc_core_t *core)
 {
     return core->journal ? rc_store_fd(core->journal->store) : -1;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_codec.h"
+
 typedef struct rc_core rc_core_t;
 typedef struct rc_task rc_task_t;
 typedef struct rc_fn rc_fn_t;
@@ -59,5 +61,9 @@ void rc_journal_function(rc_core_t *core, const rc_fn_t *fn);
 
 /* Replies held and records written, for Stats and tests. */
 uint64_t rc_journal_held(rc_core_t *core);
+
+/* The store's part of Stats (left as it is without a store); its strings
+ * are valid until the next call. */
+void rc_journal_stats(rc_core_t *core, rc_statsview_t *s);
 
 #endif

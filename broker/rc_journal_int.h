@@ -41,6 +41,7 @@ struct rc_journal {
     uint64_t last_group; /* the last group ended: the one being built is the next */
     bool stuck;          /* a write was refused: the marked records wait for the next pass */
     char why[200];       /* why facts are refused now */
+    char error[200];     /* Stats' store_error, valid until the next rc_journal_stats */
 };
 
 /* Encodes task t (or extra handle h) into j->blob; 0 or -1. */

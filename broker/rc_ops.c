@@ -515,6 +515,7 @@ static void on_stats(rc_core_t *core, rc_request_t *req)
     s.handed_back_total = core->c.handed_back;
     s.draining = core->draining;
     s.version = RC_VERSION;
+    rc_journal_stats(core, &s);
     rc_reply_t r = {.id = req->id, .kind = RC_REPLY_STATS, .stats = &s};
     rc_reply(core, &r);
 }

@@ -521,6 +521,12 @@ static int s_cmd_stats(cli_t *cli)
         {"deadline_exceeded_total", s.deadline_exceeded_total},
         {"reannounces_total", s.reannounces_total},
         {"handed_back_total", s.handed_back_total},
+        {"store_records", s.store_records},
+        {"store_file_bytes", s.store_file_bytes},
+        {"store_records_written_total", s.store_records_written_total},
+        {"store_commits_total", s.store_commits_total},
+        {"store_queued_bytes", s.store_queued_bytes},
+        {"store_max_commit_us", s.store_max_commit_us},
     };
     size_t n = sizeof f / sizeof f[0];
     if (rc >= 0 && cli->args->json) {
@@ -529,15 +535,20 @@ static int s_cmd_stats(cli_t *cli)
             for (size_t i = 0; i < n; i++)
                 rc_json_uint(json, f[i].name, f[i].value);
             rc_json_bool(json, "draining", s.draining);
+            rc_json_str(json, "store_path", s.store_path);
+            rc_json_str(json, "store_error", s.store_error);
             rc_json_str(json, "version", s.version);
         }
         s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
         for (size_t i = 0; i < n; i++)
-            printf("%-26s %" PRIu64 "\n", f[i].name, f[i].value);
-        printf("%-26s %s\n", "draining", s.draining ? "yes" : "no");
-        printf("%-26s %s\n", "version", s.version);
+            printf("%-28s %" PRIu64 "\n", f[i].name, f[i].value);
+        printf("%-28s %s\n", "draining", s.draining ? "yes" : "no");
+        printf("%-28s %s\n", "store_path", *s.store_path ? s.store_path : "none (memory only)");
+        if (*s.store_error)
+            printf("%-28s %s\n", "store_error", s.store_error);
+        printf("%-28s %s\n", "version", s.version);
     }
     return s_report(cli, rc);
 }

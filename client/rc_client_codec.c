@@ -198,6 +198,14 @@ static void s_fill_stats(refcache_stats_t *s, const Refcache__V1__StatsReply *r)
     s->handed_back_total = r->handed_back_total;
     s->draining = r->draining;
     snprintf(s->version, sizeof s->version, "%s", r->version ? r->version : "");
+    snprintf(s->store_path, sizeof s->store_path, "%s", r->store_path ? r->store_path : "");
+    s->store_records = r->store_records;
+    s->store_file_bytes = r->store_file_bytes;
+    s->store_records_written_total = r->store_records_written_total;
+    s->store_commits_total = r->store_commits_total;
+    s->store_queued_bytes = r->store_queued_bytes;
+    s->store_max_commit_us = r->store_max_commit_us;
+    snprintf(s->store_error, sizeof s->store_error, "%s", r->store_error ? r->store_error : "");
 }
 
 int rc_client_codec_task(refcache_task_view_t *t, const void *task_info)
@@ -514,6 +522,9 @@ const rc_wire_cover_t rc_client_codec_covers[] = {
              STATS(BAD_WORKER_MSGS_TOTAL), STATS(STALE_MSGS_TOTAL), STATS(DROPPED_REPLIES_TOTAL),
              STATS(WAITERS), STATS(RSS_BYTES), STATS(UPTIME_MS), STATS(REQUESTS_TOTAL),
              STATS(RESOURCE_EXHAUSTED_TOTAL), STATS(DEADLINE_EXCEEDED_TOTAL), STATS(VERSION),
-             STATS(REANNOUNCES_TOTAL), STATS(HANDED_BACK_TOTAL), STATS(DRAINING)),
+             STATS(REANNOUNCES_TOTAL), STATS(HANDED_BACK_TOTAL), STATS(DRAINING), STATS(STORE_PATH),
+             STATS(STORE_RECORDS), STATS(STORE_FILE_BYTES), STATS(STORE_RECORDS_WRITTEN_TOTAL),
+             STATS(STORE_COMMITS_TOTAL), STATS(STORE_QUEUED_BYTES), STATS(STORE_MAX_COMMIT_US),
+             STATS(STORE_ERROR)),
     {0},
 };

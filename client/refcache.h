@@ -192,6 +192,15 @@ typedef struct {
     uint64_t handed_back_total; /* tasks given back by workers that never started them (no attempt counted) */
     bool draining;              /* the broker is stopping: Submits are refused UNAVAILABLE */
     char version[64];
+    /* The durable store (--store); zero and "" for a memory-only broker. */
+    char store_path[256];
+    uint64_t store_records;               /* keys with a value in the store */
+    uint64_t store_file_bytes;            /* the database file and its WAL */
+    uint64_t store_records_written_total; /* records committed */
+    uint64_t store_commits_total;         /* group commits */
+    uint64_t store_queued_bytes;          /* handed to the store's writer, not yet committed */
+    uint64_t store_max_commit_us;         /* the longest commit so far */
+    char store_error[256];                /* why writes fail now ("" while they work) */
 } refcache_stats_t;
 
 typedef struct {

@@ -622,6 +622,8 @@ static void test_reply_stats(void **state)
 #undef SET
     sv.version = "0.1.0";
     sv.draining = true;
+    sv.store_path = "/var/lib/refcache/broker.db";
+    sv.store_error = "the store's disk is full: write failed";
     rc_reply_t r = {.id = 5, .kind = RC_REPLY_STATS, .stats = &sv};
     Refcache__V1__Reply *m = encode_reply(&buf, &r);
     assert_int_equal(m->body_case, REFCACHE__V1__REPLY__BODY_STATS);
@@ -637,16 +639,21 @@ static void test_reply_stats(void **state)
     } while (0);
     RC_STATS_FIELDS(CHECK)
 #undef CHECK
-    /* Every numeric field of StatsReply (1..30, 32, 33) is covered by the list. */
-    assert_int_equal(fields, 32);
+    /* Every numeric field of StatsReply (1..30, 32, 33, 36..41) is covered by the list. */
+    assert_int_equal(fields, 38);
     assert_string_equal(m->stats->version, "0.1.0");
     assert_true(m->stats->draining);
+    assert_string_equal(m->stats->store_path, sv.store_path);
+    assert_string_equal(m->stats->store_error, sv.store_error);
     refcache__v1__reply__free_unpacked(m, NULL);
 
     /* No version: "". Without stats: no body. */
     sv.version = NULL;
+    sv.store_path = sv.store_error = NULL;
     m = encode_reply(&buf, &r);
     assert_string_equal(m->stats->version, "");
+    assert_string_equal(m->stats->store_path, "");
+    assert_string_equal(m->stats->store_error, "");
     refcache__v1__reply__free_unpacked(m, NULL);
     r.stats = NULL;
     m = encode_reply(&buf, &r);

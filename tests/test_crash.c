@@ -482,6 +482,8 @@ static void test_full_disk(void **state)
     assert_int_equal(refcache_client_delete(c, refs[0], &found, 5000), REFCACHE_CODE_UNAVAILABLE);
     refcache_stats_t st;
     rc_testkit_stats(c, &st);
+    assert_string_equal(st.store_path, store); /* Stats says why, too */
+    assert_non_null(strstr(st.store_error, "full"));
     refcache_client_destroy(&c);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);

@@ -291,7 +291,7 @@ static void test_broker_encoders_write_what_they_claim(void **state)
     assert_claims_kept(list, codec, &pb->delete_->base);
     refcache__v1__reply__free_unpacked(pb, NULL);
 
-    rc_statsview_t s = {.version = "v", .draining = true};
+    rc_statsview_t s = {.version = "v", .draining = true, .store_path = "p", .store_error = "e"};
     uint64_t k = 0;
 #define SET(name) s.name = ++k;
     RC_STATS_FIELDS(SET)
