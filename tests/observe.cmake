@@ -26,3 +26,8 @@ add_executable(bench_list bench_list.c)
 target_link_libraries(bench_list PRIVATE rc_broker)
 add_test(NAME bench_list_smoke COMMAND bench_list 5000 5)
 set_tests_properties(bench_list_smoke PROPERTIES TIMEOUT 60)
+
+# One watcher that only counts events, beside refcache-bench throughput: what
+# watching costs the broker (a tool, docs/performance.md; not a test).
+add_executable(watch_count watch_count.c)
+target_link_libraries(watch_count PRIVATE rc_client)
