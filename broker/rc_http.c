@@ -16,6 +16,7 @@
 #include "rc_common.h"
 #include "rc_http_metrics.h"
 #include "rc_json.h"
+#include "rc_json_info.h"
 #include "rc_log.h"
 #include "refcache.h"
 
@@ -163,36 +164,11 @@ static int api_status(rc_http_t *self, rc_json_t *j)
     if (rc == 0) {
         rc_json_uint(j, "now_us", rc_wall_us());
         rc_json_begin(j, "stats");
-#define STAT(f) rc_json_uint(j, #f, s.f);
-        STAT(tasks_pending)
-        STAT(tasks_processing) STAT(tasks_complete) STAT(tasks_failed) STAT(tasks_cancelled) STAT(queue_depth)
-            STAT(workers) STAT(workers_busy) STAT(cache_bytes) STAT(cache_entries) STAT(submitted_total)
-                STAT(completed_total) STAT(failed_total) STAT(cancelled_total) STAT(cache_hits_total)
-                    STAT(dedup_total) STAT(expired_total) STAT(evicted_total) STAT(retries_total)
-                        STAT(workers_lost_total) STAT(waiters) STAT(rss_bytes) STAT(uptime_ms)
-                            STAT(requests_total)
-#undef STAT
-                                rc_json_str(j, "version", s.version);
+        rc_json_stats(j, &s);
         rc_json_end(j);
         rc_json_array(j, "workers");
-        for (size_t i = 0; i < w->count; i++) {
-            const refcache_worker_info_t *x = &w->workers[i];
-            rc_json_element(j);
-            rc_json_str(j, "worker_id", x->worker_id);
-            rc_json_str(j, "host", x->host);
-            rc_json_uint(j, "pid", x->pid);
-            rc_json_bool(j, "ready", x->ready);
-            rc_json_uint(j, "credit", x->credit);
-            rc_json_uint(j, "tasks_held", x->tasks_held);
-            rc_json_uint(j, "tasks_ended", x->tasks_ended);
-            rc_json_uint(j, "joined_at_us", x->joined_at_us);
-            rc_json_uint(j, "last_heard_at_us", x->last_heard_at_us);
-            rc_json_array(j, "functions");
-            for (size_t f = 0; f < x->function_count; f++)
-                rc_json_element_str(j, x->functions[f]);
-            rc_json_end(j);
-            rc_json_end(j);
-        }
+        for (size_t i = 0; i < w->count; i++)
+            rc_json_worker(j, &w->workers[i]);
         rc_json_end(j);
         rc_json_array(j, "functions");
         for (size_t i = 0; i < m->function_count; i++) {

@@ -11,6 +11,7 @@
 #include "rc_cli_top.h"
 #include "rc_common.h"
 #include "rc_json.h"
+#include "rc_json_info.h"
 #include "refcache.h"
 
 #include <czmq.h>
@@ -485,65 +486,15 @@ static int s_cmd_stats(cli_t *cli)
 {
     refcache_stats_t s;
     int rc = refcache_client_stats(cli->client, &s, cli->args->timeout_ms);
-    const struct {
-        const char *name;
-        uint64_t value;
-    } f[] = {
-        {"tasks_pending", s.tasks_pending},
-        {"tasks_processing", s.tasks_processing},
-        {"tasks_complete", s.tasks_complete},
-        {"tasks_failed", s.tasks_failed},
-        {"tasks_cancelled", s.tasks_cancelled},
-        {"queue_depth", s.queue_depth},
-        {"workers", s.workers},
-        {"workers_busy", s.workers_busy},
-        {"cache_bytes", s.cache_bytes},
-        {"cache_entries", s.cache_entries},
-        {"submitted_total", s.submitted_total},
-        {"completed_total", s.completed_total},
-        {"failed_total", s.failed_total},
-        {"cancelled_total", s.cancelled_total},
-        {"cache_hits_total", s.cache_hits_total},
-        {"dedup_total", s.dedup_total},
-        {"expired_total", s.expired_total},
-        {"evicted_total", s.evicted_total},
-        {"retries_total", s.retries_total},
-        {"workers_lost_total", s.workers_lost_total},
-        {"bad_requests_total", s.bad_requests_total},
-        {"bad_worker_msgs_total", s.bad_worker_msgs_total},
-        {"stale_msgs_total", s.stale_msgs_total},
-        {"dropped_replies_total", s.dropped_replies_total},
-        {"waiters", s.waiters},
-        {"rss_bytes", s.rss_bytes},
-        {"uptime_ms", s.uptime_ms},
-        {"requests_total", s.requests_total},
-        {"resource_exhausted_total", s.resource_exhausted_total},
-        {"deadline_exceeded_total", s.deadline_exceeded_total},
-        {"reannounces_total", s.reannounces_total},
-        {"handed_back_total", s.handed_back_total},
-        {"store_records", s.store_records},
-        {"store_file_bytes", s.store_file_bytes},
-        {"store_records_written_total", s.store_records_written_total},
-        {"store_commits_total", s.store_commits_total},
-        {"store_queued_bytes", s.store_queued_bytes},
-        {"store_max_commit_us", s.store_max_commit_us},
-    };
-    size_t n = sizeof f / sizeof f[0];
     if (rc >= 0 && cli->args->json) {
         rc_json_t *json = s_json_start(cli, rc);
-        if (json && rc == 0) {
-            for (size_t i = 0; i < n; i++)
-                rc_json_uint(json, f[i].name, f[i].value);
-            rc_json_bool(json, "draining", s.draining);
-            rc_json_str(json, "store_path", s.store_path);
-            rc_json_str(json, "store_error", s.store_error);
-            rc_json_str(json, "version", s.version);
-        }
+        if (json && rc == 0)
+            rc_json_stats(json, &s);
         s_json_emit(json);
         rc_json_destroy(&json);
     } else if (rc == 0) {
-        for (size_t i = 0; i < n; i++)
-            printf("%-28s %" PRIu64 "\n", f[i].name, f[i].value);
+        for (size_t i = 0; i < rc_stats_field_count; i++)
+            printf("%-28s %" PRIu64 "\n", rc_stats_fields[i].name, rc_stats_value(&s, &rc_stats_fields[i]));
         printf("%-28s %s\n", "draining", s.draining ? "yes" : "no");
         printf("%-28s %s\n", "store_path", *s.store_path ? s.store_path : "none (memory only)");
         if (*s.store_error)

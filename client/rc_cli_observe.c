@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "rc_common.h"
+#include "rc_json_info.h"
 
 /* "3.2s", "14m", "2h", "5d": how long ago a wall-clock time was. */
 static const char *s_age(uint64_t now_us, uint64_t at_us, char *buf, size_t len)
@@ -143,24 +144,8 @@ int rc_cli_observe_workers(rc_cli_t *cli)
         rc_json_t *json = rc_cli_json_start(cli, rc);
         if (json && w) {
             rc_json_array(json, "workers");
-            for (size_t i = 0; i < w->count; i++) {
-                const refcache_worker_info_t *x = &w->workers[i];
-                rc_json_element(json);
-                rc_json_str(json, "worker_id", x->worker_id);
-                rc_json_str(json, "host", x->host);
-                rc_json_uint(json, "pid", x->pid);
-                rc_json_bool(json, "ready", x->ready);
-                rc_json_uint(json, "credit", x->credit);
-                rc_json_uint(json, "tasks_held", x->tasks_held);
-                rc_json_uint(json, "tasks_ended", x->tasks_ended);
-                rc_json_uint(json, "joined_at_us", x->joined_at_us);
-                rc_json_uint(json, "last_heard_at_us", x->last_heard_at_us);
-                rc_json_array(json, "functions");
-                for (size_t f = 0; f < x->function_count; f++)
-                    rc_json_element_str(json, x->functions[f]);
-                rc_json_end(json);
-                rc_json_end(json);
-            }
+            for (size_t i = 0; i < w->count; i++)
+                rc_json_worker(json, &w->workers[i]);
             rc_json_end(json);
         }
         rc_cli_json_emit(json);
