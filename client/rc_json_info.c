@@ -1,20 +1,49 @@
 /* rc_json_info: Stats and worker records as JSON (see rc_json_info.h). */
 #include "rc_json_info.h"
 
-#define FIELD(f) {#f, offsetof(refcache_stats_t, f)},
+/* clang-format off */
+#define FIELD(f) {#f, offsetof(refcache_stats_t, f)}
 const rc_stats_field_t rc_stats_fields[] = {
-    FIELD(tasks_pending) FIELD(tasks_processing) FIELD(tasks_complete) FIELD(tasks_failed)
-        FIELD(tasks_cancelled) FIELD(queue_depth) FIELD(workers) FIELD(workers_busy) FIELD(cache_bytes)
-            FIELD(cache_entries) FIELD(submitted_total) FIELD(completed_total) FIELD(failed_total)
-                FIELD(cancelled_total) FIELD(cache_hits_total) FIELD(dedup_total) FIELD(expired_total)
-                    FIELD(evicted_total) FIELD(retries_total) FIELD(workers_lost_total)
-                        FIELD(bad_requests_total) FIELD(bad_worker_msgs_total) FIELD(stale_msgs_total)
-                            FIELD(dropped_replies_total) FIELD(waiters) FIELD(rss_bytes) FIELD(uptime_ms)
-                                FIELD(requests_total) FIELD(resource_exhausted_total)
-                                    FIELD(deadline_exceeded_total) FIELD(reannounces_total)
-                                        FIELD(handed_back_total) FIELD(store_records) FIELD(store_file_bytes)
-                                            FIELD(store_records_written_total) FIELD(store_commits_total)
-                                                FIELD(store_queued_bytes) FIELD(store_max_commit_us)};
+    FIELD(tasks_pending),
+    FIELD(tasks_processing),
+    FIELD(tasks_complete),
+    FIELD(tasks_failed),
+    FIELD(tasks_cancelled),
+    FIELD(queue_depth),
+    FIELD(workers),
+    FIELD(workers_busy),
+    FIELD(cache_bytes),
+    FIELD(cache_entries),
+    FIELD(submitted_total),
+    FIELD(completed_total),
+    FIELD(failed_total),
+    FIELD(cancelled_total),
+    FIELD(cache_hits_total),
+    FIELD(dedup_total),
+    FIELD(expired_total),
+    FIELD(evicted_total),
+    FIELD(retries_total),
+    FIELD(workers_lost_total),
+    FIELD(bad_requests_total),
+    FIELD(bad_worker_msgs_total),
+    FIELD(stale_msgs_total),
+    FIELD(dropped_replies_total),
+    FIELD(waiters),
+    FIELD(rss_bytes),
+    FIELD(uptime_ms),
+    FIELD(requests_total),
+    FIELD(resource_exhausted_total),
+    FIELD(deadline_exceeded_total),
+    FIELD(reannounces_total),
+    FIELD(handed_back_total),
+    FIELD(store_records),
+    FIELD(store_file_bytes),
+    FIELD(store_records_written_total),
+    FIELD(store_commits_total),
+    FIELD(store_queued_bytes),
+    FIELD(store_max_commit_us),
+};
+/* clang-format on */
 #undef FIELD
 const size_t rc_stats_field_count = sizeof rc_stats_fields / sizeof rc_stats_fields[0];
 
