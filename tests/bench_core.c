@@ -41,6 +41,7 @@
 
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_coredrive.h"
 #include "rc_journal.h"
 
 #if __has_include(<valgrind/callgrind.h>)
@@ -59,74 +60,23 @@
 
 static void die(const char *what)
 {
-    fprintf(stderr, "bench_core: %s: %s\n", what, zmq_strerror(zmq_errno()));
+    fprintf(stderr, "bench_core: %s\n", what);
     exit(1);
 }
 
-static void *sock(void *ctx, int type, const char *ep, const char *id, bool bind)
-{
-    void *s = zmq_socket(ctx, type);
-    int on = 1, zero = 0;
-    if (!s)
-        die("socket");
-    if (type == ZMQ_ROUTER && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &on, sizeof on) != 0)
-        die("setsockopt");
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero);
-    if (id)
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
-    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) != 0)
-        die(ep);
-    return s;
-}
-
-/* Hands one frame, as the ROUTER would have received it from rid, to a
- * core entry point. */
-static void feed(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int), const char *rid,
-                 const void *body, size_t len)
-{
-    zmq_msg_t f[2];
-    zmq_msg_init_size(&f[0], strlen(rid));
-    memcpy(zmq_msg_data(&f[0]), rid, strlen(rid));
-    zmq_msg_init_size(&f[1], len);
-    memcpy(zmq_msg_data(&f[1]), body, len);
-    CORE(entry(core, f, 2));
-    zmq_msg_close(&f[0]);
-    zmq_msg_close(&f[1]);
-}
-
+/* Hands m, as the ROUTER would have received it from rid, to a core entry
+ * point. */
 static void feed_pb(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int), const char *rid,
                     const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    protobuf_c_message_pack(m, buf);
-    feed(core, entry, rid, buf, len);
+    size_t len;
+    uint8_t *buf = rc_coredrive_pack(m, &len);
+    zmq_msg_t f[2];
+    rc_coredrive_frames(f, rid, buf, len);
+    CORE(entry(core, f, 2));
+    zmq_msg_close(&f[0]);
+    zmq_msg_close(&f[1]);
     free(buf);
-}
-
-/* Receives whatever waits on s (without waiting); returns the last frame's
- * message (caller closes) or false. */
-static bool take(void *s, zmq_msg_t *last)
-{
-    bool got = false;
-    for (;;) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            return got;
-        }
-        if (zmq_msg_more(&m)) {
-            zmq_msg_close(&m);
-            continue;
-        }
-        if (got)
-            zmq_msg_close(last);
-        *last = m;
-        got = true;
-    }
 }
 
 int main(int argc, char **argv)
@@ -135,15 +85,6 @@ int main(int argc, char **argv)
     bool hits = argc > 2 && strcmp(argv[2], "hits") == 0;
     const char *store = argc > 3 && strcmp(argv[2], "store") == 0 ? argv[3] : NULL;
     size_t heap0 = 0;
-    void *ctx = zmq_ctx_new();
-    void *clients = sock(ctx, ZMQ_ROUTER, "inproc://bc-clients", NULL, true);
-    void *workers = sock(ctx, ZMQ_ROUTER, "inproc://bc-workers", NULL, true);
-    void *control = sock(ctx, ZMQ_ROUTER, "inproc://bc-control", NULL, true);
-    void *client = sock(ctx, ZMQ_DEALER, "inproc://bc-clients", "c", false);
-    void *work = sock(ctx, ZMQ_DEALER, "inproc://bc-workers", "w", false);
-    void *ctl = sock(ctx, ZMQ_DEALER, "inproc://bc-control", "w", false);
-    (void) ctl;
-
     rc_broker_config_t cfg;
     rc_broker_config_defaults(&cfg);
     /* A window that always has room, so each round's 64 dispatches go in
@@ -153,33 +94,11 @@ int main(int argc, char **argv)
     cfg.store_path = store;
     if (store)
         unlink(store);
-    rc_core_t *core = calloc(1, sizeof *core);
-    if (!core || rc_core_init(core, &cfg) != 0)
-        die("core");
-    char err[256];
-    if (store && rc_journal_open(core, err, sizeof err) != 0) {
-        fprintf(stderr, "bench_core: %s\n", err);
-        return 1;
-    }
-    core->clients = clients;
-    core->workers = workers;
-    core->control = control;
-
-    /* The worker announces itself on both channels. */
-    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
-    hello.worker_id = "w";
-    feed_pb(core, rc_core_control_msg, "w", &hello.base);
-    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    rc_coredrive_t drv;
+    rc_coredrive_open(&drv, "bc", &cfg);
+    rc_core_t *core = drv.core;
     char *fns[] = {"echo"};
-    ready.worker_id = "w";
-    ready.n_functions = ready.n_cacheable = 1;
-    ready.functions = ready.cacheable = fns;
-    ready.credit = 256;
-    ready.max_batch = 64;
-    Refcache__V1__WorkerMessage wready = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wready.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
-    wready.ready = &ready;
-    feed_pb(core, rc_core_worker_msg, "w", &wready.base);
+    rc_coredrive_join(&drv, fns, 1, 1, 256);
 
     uint8_t payload[PER_ROUND][32];
     Refcache__V1__SubmitRequest sub[PER_ROUND];
@@ -224,7 +143,7 @@ int main(int argc, char **argv)
             heap0 = mallinfo2().uordblks;
         while (core->c.completed < (hits ? 1 : (uint64_t) (r + 1) * PER_ROUND)) {
             zmq_msg_t m;
-            if (!take(work, &m))
+            if (!rc_coredrive_take(drv.work, &m))
                 die("no dispatch");
             Refcache__V1__BrokerMessage *bm =
                 refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
@@ -261,7 +180,7 @@ int main(int argc, char **argv)
             CORE(rc_core_flush(core));
         }
         zmq_msg_t m;
-        if (take(client, &m)) {
+        if (rc_coredrive_take(drv.client, &m)) {
             replies++;
             zmq_msg_close(&m);
         }
@@ -280,15 +199,6 @@ int main(int argc, char **argv)
     }
     int rc =
         (hits ? core->c.completed == 1 : core->c.completed == tasks) && replies >= (uint64_t) rounds ? 0 : 1;
-    rc_journal_close(core);
-    rc_core_fini(core);
-    free(core);
-    zmq_close(clients);
-    zmq_close(workers);
-    zmq_close(control);
-    zmq_close(client);
-    zmq_close(work);
-    zmq_close(ctl);
-    zmq_ctx_term(ctx);
+    rc_coredrive_close(&drv);
     return rc;
 }

@@ -19,6 +19,7 @@
 
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_coredrive.h"
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -35,36 +36,8 @@
 
 static void die(const char *what)
 {
-    fprintf(stderr, "bench_list: %s: %s\n", what, zmq_strerror(zmq_errno()));
+    fprintf(stderr, "bench_list: %s\n", what);
     exit(1);
-}
-
-static void *sock(void *ctx, int type, const char *ep, const char *id, bool bind)
-{
-    void *s = zmq_socket(ctx, type);
-    int on = 1, zero = 0;
-    if (!s)
-        die("socket");
-    if (type == ZMQ_ROUTER && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &on, sizeof on) != 0)
-        die("setsockopt");
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero);
-    if (id)
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
-    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) != 0)
-        die(ep);
-    return s;
-}
-
-static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
-{
-    *len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(*len ? *len : 1);
-    if (!buf)
-        die("out of memory");
-    protobuf_c_message_pack(m, buf);
-    return buf;
 }
 
 /* Hands one frame from rid to a core entry point; returns the nanoseconds
@@ -73,10 +46,7 @@ static uint64_t feed(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int
                      const void *body, size_t len, bool collect)
 {
     zmq_msg_t f[2];
-    zmq_msg_init_size(&f[0], strlen(rid));
-    memcpy(zmq_msg_data(&f[0]), rid, strlen(rid));
-    zmq_msg_init_size(&f[1], len);
-    memcpy(zmq_msg_data(&f[1]), body, len);
+    rc_coredrive_frames(f, rid, body, len);
     uint64_t t0 = rc_mono_ns();
     COLLECT(collect);
     entry(core, f, 2);
@@ -86,22 +56,6 @@ static uint64_t feed(rc_core_t *core, int (*entry)(rc_core_t *, zmq_msg_t *, int
     zmq_msg_close(&f[0]);
     zmq_msg_close(&f[1]);
     return ns;
-}
-
-/* Empties a socket; returns how many messages (last frames) it held. */
-static int drain(void *s)
-{
-    int n = 0;
-    for (;;) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            return n;
-        }
-        n += !zmq_msg_more(&m);
-        zmq_msg_close(&m);
-    }
 }
 
 static uint64_t rss(void)
@@ -152,7 +106,7 @@ static void fill(rc_core_t *core, void *work, uint64_t n, const char *fn, uint64
         size_t len;
         uint8_t *buf;
         if (k) {
-            buf = pack(&outer.base, &len);
+            buf = rc_coredrive_pack(&outer.base, &len);
             feed(core, rc_core_client_msg, "c", buf, len, false);
             free(buf);
         }
@@ -185,7 +139,7 @@ static void fill(rc_core_t *core, void *work, uint64_t n, const char *fn, uint64
                     res[i].data = d[off + i]->payload;
                     resp[i] = &res[i];
                 }
-                buf = pack(&wres.base, &len);
+                buf = rc_coredrive_pack(&wres.base, &len);
                 feed(core, rc_core_worker_msg, "w", buf, len, false);
                 free(buf);
             }
@@ -201,15 +155,15 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Times `calls` List requests of one shape; prints median and worst. */
-static void time_list(rc_core_t *core, void *client, const char *what, Refcache__V1__ListRequest *l, int calls,
-                      bool collect)
+static void time_list(rc_core_t *core, void *client, const char *what, Refcache__V1__ListRequest *l,
+                      int calls, bool collect)
 {
     Refcache__V1__Request r = REFCACHE__V1__REQUEST__INIT;
     r.id = 1;
     r.body_case = REFCACHE__V1__REQUEST__BODY_LIST;
     r.list = l;
     size_t len;
-    uint8_t *buf = pack(&r.base, &len);
+    uint8_t *buf = rc_coredrive_pack(&r.base, &len);
     uint64_t *ns = malloc((size_t) calls * sizeof *ns);
     uint64_t scanned = 0, tasks = 0;
     for (int i = 0; i < calls; i++) {
@@ -242,59 +196,29 @@ int main(int argc, char **argv)
 #ifdef RUNNING_ON_VALGRIND
     under_callgrind = RUNNING_ON_VALGRIND;
 #endif
-    void *ctx = zmq_ctx_new();
-    void *clients = sock(ctx, ZMQ_ROUTER, "inproc://bl-clients", NULL, true);
-    void *workers = sock(ctx, ZMQ_ROUTER, "inproc://bl-workers", NULL, true);
-    void *control = sock(ctx, ZMQ_ROUTER, "inproc://bl-control", NULL, true);
-    void *client = sock(ctx, ZMQ_DEALER, "inproc://bl-clients", "c", false);
-    void *work = sock(ctx, ZMQ_DEALER, "inproc://bl-workers", "w", false);
-    void *ctl = sock(ctx, ZMQ_DEALER, "inproc://bl-control", "w", false);
-
     rc_broker_config_t cfg;
     rc_broker_config_defaults(&cfg);
     cfg.dispatch_window_us = 10000000;
     cfg.max_records = n + 10000;
     cfg.max_pending = n + 10000;
     cfg.cache_bytes = 4ull << 30;
-    rc_core_t *core = calloc(1, sizeof *core);
-    if (!core || rc_core_init(core, &cfg) != 0)
-        die("core");
-    core->clients = clients;
-    core->workers = workers;
-    core->control = control;
-
-    Refcache__V1__ControlHello hello = REFCACHE__V1__CONTROL_HELLO__INIT;
-    hello.worker_id = "w";
-    size_t len;
-    uint8_t *buf = pack(&hello.base, &len);
-    feed(core, rc_core_control_msg, "w", buf, len, false);
-    free(buf);
-    Refcache__V1__Ready ready = REFCACHE__V1__READY__INIT;
+    rc_coredrive_t drv;
+    rc_coredrive_open(&drv, "bl", &cfg);
+    rc_core_t *core = drv.core;
+    void *work = drv.work, *client = drv.client;
     char *fns[] = {"echo", "rare"};
-    ready.worker_id = "w";
-    ready.n_functions = 2;
-    ready.functions = fns;
-    ready.n_cacheable = 1;
-    ready.cacheable = fns;
-    ready.credit = 1024;
-    ready.max_batch = 64;
-    Refcache__V1__WorkerMessage wready = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wready.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_READY;
-    wready.ready = &ready;
-    buf = pack(&wready.base, &len);
-    feed(core, rc_core_worker_msg, "w", buf, len, false);
-    free(buf);
+    rc_coredrive_join(&drv, fns, 2, 1, 1024);
 
     /* A few tasks of a rare function first (the oldest), then the many. */
     uint64_t id = 1, t0 = rc_mono_ns();
     fill(core, work, 10, "rare", &id);
-    drain(client);
+    rc_coredrive_take(drv.client, NULL);
     uint64_t before = rss();
     uint64_t middle_us = 0;
     for (uint64_t done = 0; done < n - 10;) {
         uint64_t step = n - 10 - done < 100000 ? n - 10 - done : 100000;
         fill(core, work, step, "echo", &id);
-        drain(client);
+        rc_coredrive_take(drv.client, NULL);
         done += step;
         if (!middle_us && done >= (n - 10) / 2)
             middle_us = rc_core_wall_us(core);
@@ -308,8 +232,8 @@ int main(int argc, char **argv)
            (double) (rc_mono_ns() - t0) / 1e9, (double) (after - before) / 1048576.0,
            (double) (after - before) / (double) (n - 10) - 32.0, os.list_entries,
            (double) os.list_bytes / (double) (os.list_entries ? os.list_entries : 1));
-    printf("List, %d calls each (loop time of one call: the request's handling and its reply's send)%s:\n", calls,
-           under_callgrind ? " [under callgrind: instructions counted, times meaningless]" : "");
+    printf("List, %d calls each (loop time of one call: the request's handling and its reply's send)%s:\n",
+           calls, under_callgrind ? " [under callgrind: instructions counted, times meaningless]" : "");
 
     Refcache__V1__ListRequest l = REFCACHE__V1__LIST_REQUEST__INIT;
     time_list(core, client, "first page of 100, no filter", &l, calls, under_callgrind);
@@ -336,14 +260,6 @@ int main(int argc, char **argv)
     l.all_namespaces = true;
     time_list(core, client, "one ref_id, any namespace", &l, calls, under_callgrind);
 
-    rc_core_fini(core);
-    free(core);
-    zmq_close(clients);
-    zmq_close(workers);
-    zmq_close(control);
-    zmq_close(client);
-    zmq_close(work);
-    zmq_close(ctl);
-    zmq_ctx_term(ctx);
+    rc_coredrive_close(&drv);
     return 0;
 }

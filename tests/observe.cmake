@@ -23,7 +23,7 @@ set_tests_properties(http_observe PROPERTIES TIMEOUT 240
 # List's loop time and the memory per kept task with millions of records
 # (a tool: build-rel/tests/bench_list 2000000); the smoke test keeps it working.
 add_executable(bench_list bench_list.c)
-target_link_libraries(bench_list PRIVATE rc_broker)
+target_link_libraries(bench_list PRIVATE rc_coredrive)
 add_test(NAME bench_list_smoke COMMAND bench_list 5000 5)
 set_tests_properties(bench_list_smoke PROPERTIES TIMEOUT 60)
 

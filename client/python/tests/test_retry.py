@@ -30,7 +30,7 @@ def _start_fixed(store):
 
 
 class Restarter:
-    """Kills the broker once it holds a reply (a waiter), then starts it
+    """Kills the broker once it holds a reply (a waiter) whose task is on disk, then starts it
     again on the same endpoints and store after a short outage. Every broker
     it starts joins `started` (the test stops them all)."""
 
@@ -50,6 +50,16 @@ class Restarter:
                     except refcache.Timeout:
                         pass
                     time.sleep(0.01)  # a poll interval, not a synchronisation
+                # The held call's task is on disk once a later Stats finds
+                # nothing queued for the store's writer: before that no reply
+                # had promised it, and a restarted broker may rightly lack it.
+                while time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    try:
+                        if watcher.stats()["store_queued_bytes"] == 0:
+                            break
+                    except refcache.Timeout:
+                        pass
             old = self.started[-1]
             old.proc.kill()
             old.proc.wait(5)
