@@ -1,4 +1,5 @@
-/* Unit tests of rc_json: escaping keeps any bytes valid JSON. */
+/* Unit tests of rc_json: escaping keeps any bytes valid JSON; and of
+ * rc_json_info: Stats as JSON names every field of StatsReply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +8,11 @@
 #include <cmocka.h>
 
 #include "rc_json.h"
+#include "rc_json_info.h"
+#include "refcache.pb-c.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 static void s_expect_escape(const void *in, size_t len, const char *want)
@@ -89,8 +94,9 @@ static void test_nested(void **state)
     rc_json_end(j);
     rc_json_bool(j, "z", true);
     rc_json_begin(j, "open"); /* closed by finish */
-    assert_string_equal(rc_json_finish(j), "{\"a\": \"x\", \"errors\": {}, \"h\": {\"count\": 2, \"in\": {\"p50\": 1.235}, "
-                                           "\"bad\": 0.000}, \"z\": true, \"open\": {}}");
+    assert_string_equal(rc_json_finish(j),
+                        "{\"a\": \"x\", \"errors\": {}, \"h\": {\"count\": 2, \"in\": {\"p50\": 1.235}, "
+                        "\"bad\": 0.000}, \"z\": true, \"open\": {}}");
     rc_json_destroy(&j);
 }
 
@@ -114,8 +120,9 @@ static void test_arrays(void **state)
     rc_json_end(j);
     rc_json_uint(j, "n", 2);
     rc_json_array(j, "open"); /* closed by finish */
-    assert_string_equal(rc_json_finish(j), "{\"tasks\": [{\"ref_id\": \"a\", \"fns\": [\"echo\", \"sl\\\"eep\"]}, {}], "
-                                           "\"none\": [], \"n\": 2, \"open\": []}");
+    assert_string_equal(rc_json_finish(j),
+                        "{\"tasks\": [{\"ref_id\": \"a\", \"fns\": [\"echo\", \"sl\\\"eep\"]}, {}], "
+                        "\"none\": [], \"n\": 2, \"open\": []}");
     rc_json_destroy(&j);
     /* An element outside an array is a mistake: no output. */
     j = rc_json_new();
@@ -142,6 +149,38 @@ static void test_large_binary(void **state)
     rc_json_destroy(&json);
 }
 
+/* Every field of StatsReply is one of rc_stats_fields or one of the four
+ * that are not counters, and rc_json_stats writes each: a field added to
+ * the .proto and refcache_stats_t but not to the table fails here. */
+static void test_stats_fields_match_the_proto(void **state)
+{
+    (void) state;
+    static const char *const others[] = {"draining", "store_path", "store_error", "version"};
+    const ProtobufCMessageDescriptor *d = &refcache__v1__stats_reply__descriptor;
+    assert_int_equal(d->n_fields, rc_stats_field_count + 4);
+    refcache_stats_t s;
+    memset(&s, 0, sizeof s);
+    rc_json_t *json = rc_json_new();
+    rc_json_stats(json, &s);
+    const char *text = rc_json_finish(json);
+    assert_non_null(text);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const char *name = d->fields[i].name;
+        bool found = false;
+        for (size_t k = 0; k < rc_stats_field_count && !found; k++)
+            found = strcmp(rc_stats_fields[k].name, name) == 0;
+        for (size_t k = 0; k < 4 && !found; k++)
+            found = strcmp(others[k], name) == 0;
+        if (!found)
+            fail_msg("StatsReply.%s is not in rc_stats_fields", name);
+        char key[80];
+        snprintf(key, sizeof key, "\"%s\":", name);
+        if (!strstr(text, key))
+            fail_msg("rc_json_stats does not write %s", name);
+    }
+    rc_json_destroy(&json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_large_binary),
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_stats_fields_match_the_proto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
