@@ -10,8 +10,9 @@
 #   relay ping / refcache-bench latency      (sequential round trips)
 #   refcache-bench cancel, storm (100,000), open-loop latency, mixed (10 s)
 # on memory-only brokers (--store none), and throughput and latency again on
-# a broker with a store (--store in build-rel/perf/), which is then started
-# again to time its recovery; the store's bytes per kept task are its files'
+# a broker with a store (--store in build-rel/perf/), each right after its
+# memory-only run, the broker then killed (SIGKILL) and started again to time
+# its recovery; the store's bytes per kept task are its files'
 # size over the tasks it holds.
 # Prints every run's figures and a table of medians with ratios to the relay.
 # JSON of every run is left in build-rel/perf/. With --plot, the last run's
@@ -72,17 +73,24 @@ start_relay() {
 }
 
 for rep in $(seq 1 "$reps"); do
+  store="$out/store-$rep.db"
+  start_broker "$out/broker-store-$rep.txt" "$store"
+  store_ep=$ep; store_pid=$bpid
   start_broker "$out/broker-unbatched-$rep.txt"
   unbatched_ep=$ep; unbatched_pid=$bpid
   start_broker "$out/broker-$rep.txt"
   start_relay "$out/relay-serve-$rep.txt"
   echo "== run $rep (broker $ep, relay $relay_ep)"
+  # Memory-only and with a store one right after the other, so that their
+  # ratio is not the machine's load moving between them.
   $relay load "$relay_ep" $((500000 / div)) 1000 | tee "$out/relay-load-$rep.txt"
   $bench -e "$ep" --json -c 1 -d 1000 -n $((200000 / div)) throughput >"$out/throughput-$rep.json"
+  $bench -e "$store_ep" --json -c 1 -d 1000 -n $((200000 / div)) --keep throughput >"$out/store-throughput-$rep.json"
   $bench -e "$unbatched_ep" --json -c 1 -d 1000 -n $((200000 / div)) --batch 1 throughput >"$out/unbatched-$rep.json"
   kill "$unbatched_pid"; wait "$unbatched_pid" 2>/dev/null || true
   $relay ping "$relay_ep" $((20000 / div)) | tee "$out/relay-ping-$rep.txt"
   $bench -e "$ep" --json -n $((20000 / div)) latency >"$out/latency-$rep.json"
+  $bench -e "$store_ep" --json -n $((20000 / div)) --keep latency >"$out/store-latency-$rep.json"
   $bench -e "$ep" --json --rate 2000 -n $((20000 / div)) latency >"$out/openloop-$rep.json"
   $bench -e "$ep" --json -n $((div == 1 ? 100 : 5)) cancel >"$out/cancel-$rep.json"
   $bench -e "$ep" --json -n $((100000 / div)) storm >"$out/storm-$rep.json"
@@ -90,15 +98,9 @@ for rep in $(seq 1 "$reps"); do
   [ $plot = 1 ] && [ "$rep" = "$reps" ] && report=(--report "$out/mixed-plot")
   $bench -e "$ep" --json --duration "$mixed_s" "${report[@]}" mixed >"$out/mixed-$rep.json"
   kill "$bpid"; wait "$bpid" 2>/dev/null || true
-  # The same throughput and latency with a store, and its recovery.
-  store="$out/store-$rep.db"
-  start_broker "$out/broker-store-$rep.txt" "$store"
-  $relay load "$relay_ep" $((500000 / div)) 1000 | tee "$out/relay-load-store-$rep.txt"
-  $bench -e "$ep" --json -c 1 -d 1000 -n $((200000 / div)) --keep throughput >"$out/store-throughput-$rep.json"
-  $bench -e "$ep" --json -n $((20000 / div)) --keep latency >"$out/store-latency-$rep.json"
-  sleep 1 # the last group's commit, and the WAL's checkpoint
+  # The store's size, then its recovery after a SIGKILL.
   du -b "$store" "$store-wal" 2>/dev/null | awk '{s += $1} END {print s}' >"$out/store-bytes-$rep.txt"
-  kill -9 "$bpid"; wait "$bpid" 2>/dev/null || true
+  kill -9 "$store_pid"; wait "$store_pid" 2>/dev/null || true
   start_broker "$out/broker-recover-$rep.txt" "$store"
   kill "$bpid" "$rpid"; wait "$bpid" "$rpid" 2>/dev/null || true
   rm -f "$store" "$store-wal" "$store-shm"
@@ -145,7 +147,7 @@ row("memory per kept task beyond its 32 B result (B)", mem, "{:.0f}", goal="<= 2
 mx = [j("mixed", r) for r in R]
 row("mixed 10 s (requests/s)", [t["throughput_rps"] for t in mx], "{:.0f}")
 stp = [j("store-throughput", r)["throughput_rps"] for r in R]
-row("--store: throughput (tasks/s)", stp, "{:.0f}", [relay("load-store", r)["relay_rps"] for r in R])
+row("--store: throughput (tasks/s)", stp, "{:.0f}", [relay("load", r)["relay_rps"] for r in R])
 rows.append(("--store: throughput / memory-only", f"{statistics.median(stp) / statistics.median(t['throughput_rps'] for t in tp):.3f}",
              "", "", "", ">= 0.5", " / ".join(f"{a / b['throughput_rps']:.3f}" for a, b in zip(stp, tp))))
 slat = [j("store-latency", r) for r in R]
