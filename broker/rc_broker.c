@@ -13,9 +13,9 @@
 #include "rc_board.h"
 #include "rc_common.h"
 #include "rc_core.h"
+#include "rc_hsmon.h"
 #include "rc_keys.h"
 #include "rc_log.h"
-#include "rc_zap.h"
 #include "rc_pool.h"
 #include "rc_zap.h"
 
@@ -36,7 +36,7 @@ struct rc_broker {
 
 typedef struct {
     const rc_broker_config_t *cfg;
-    zcert_t *cert;                                   /* the broker's certificate, with CURVE */
+    zcert_t *cert;       /* the broker's certificate, with CURVE */
     rc_keys_t keys;      /* the allow-lists, handed to the loop */
     zhashx_t *shared_ns; /* handed to the loop */
     char work_inproc[64], control_inproc[64], clients_inproc[64];
@@ -203,7 +203,8 @@ static bool command(rc_core_t *core, zsock_t *pipe, bool *drain_asked)
         *drain_asked = true;
     } else if (streq(cmd, "KEYS") && ptr) {
         rc_keys_t *k = ptr;
-        rc_log(RC_LOG_INFO, "security", "allow-lists reloaded: %zu client, %zu worker, %zu admin key(s) (were %zu, %zu, %zu)",
+        rc_log(RC_LOG_INFO, "security",
+               "allow-lists reloaded: %zu client, %zu worker, %zu admin key(s) (were %zu, %zu, %zu)",
                zhashx_size(k->client), zhashx_size(k->worker), k->admin ? zhashx_size(k->admin) : 0,
                core->client_keys ? zhashx_size(core->client_keys) : 0,
                core->worker_keys ? zhashx_size(core->worker_keys) : 0,
@@ -266,6 +267,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
     core.clients = zsock_resolve(clients);
     core.workers = zsock_resolve(workers);
     core.control = zsock_resolve(control);
+    rc_hsmon_t *hsmon = rc_hsmon_start(core.clients, core.workers, core.control);
     zsock_signal(pipe, 0);
 
     zmq_pollitem_t items[] = {
@@ -314,6 +316,7 @@ static void broker_actor(zsock_t *pipe, void *arg)
     /* The replies the store held go out once it is closed: let them leave. */
     if (core.draining)
         zsock_set_linger(clients, 1000);
+    rc_hsmon_stop(&hsmon, core.clients, core.workers, core.control);
     rc_journal_close(&core);
     rc_core_fini(&core);
     zsock_destroy(&clients);

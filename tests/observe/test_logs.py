@@ -137,3 +137,45 @@ def test_refused_worker_key_said_on_both_sides(tmp_path):
     assert wlog.text().count("refused this worker's CURVE key") == 1  # repeats are counted, not written
     assert re.search(r"WARN  refcache-broker security: refused the CURVE key .{40} \(in no allow-list\) from "
                      r"127\.0\.0\.1 on the worker channels", log.text())
+
+
+def test_failed_handshakes_said_by_the_broker(tmp_path):
+    """Handshakes that fail before any key is checked never reach the ZAP
+    handler: the broker says them from its sockets' monitors, once a minute
+    per cause, naming the endpoint and what to check."""
+    keys = tmp_path / "keys"
+    for d in ("keys", "clients", "workers"):
+        (tmp_path / d).mkdir()
+    for name in ("broker", "alice", "impostor"):
+        subprocess.run([CLI, "keygen", str(keys / name)], check=True, capture_output=True, timeout=10)
+    (tmp_path / "clients" / "alice").write_text((keys / "alice").read_text())
+    log = Lines()
+    broker = spawn([BROKER, "--store", "none", "--clients", "tcp://127.0.0.1:*", "--workers-endpoint", "tcp://127.0.0.1:*",
+                    "--control", "tcp://127.0.0.1:*", "--curve-secret", str(keys / "broker"),
+                    "--clients-allowed", str(tmp_path / "clients"), "--workers-allowed", str(tmp_path / "workers")],
+                   log)
+    eps = endpoints(broker)
+    try:
+        # An allowed key, but the wrong broker certificate: its HELLO cannot be decrypted.
+        for _ in range(3):
+            r = subprocess.run([CLI, "-e", eps["clients"], "--timeout", "300", "--curve-secret", str(keys / "alice"),
+                                "--broker-public", str(keys / "impostor"), "stats"], capture_output=True, text=True,
+                               timeout=10)
+            assert r.returncode == 1
+        log.wait("did not decrypt")
+        # No CURVE at all on a CURVE endpoint.
+        r = subprocess.run([CLI, "-e", eps["clients"], "--timeout", "300", "stats"], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 1
+        log.wait("another security mechanism")
+        # The right certificates still work.
+        r = subprocess.run([CLI, "-e", eps["clients"], "--curve-secret", str(keys / "alice"), "--broker-public",
+                            str(keys / "broker"), "stats"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+    finally:
+        stop(broker)
+    text = log.text()
+    assert re.search(r"WARN  refcache-broker security: a handshake failed on the clients endpoint tcp://127\.0\.0\.1:\d+: "
+                     r"its CURVE handshake did not decrypt", text), text
+    assert text.count("did not decrypt") == 1  # the next failures within the minute are counted, not written
+    assert "refused the CURVE key" not in text  # they never reached the key check
