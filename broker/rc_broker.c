@@ -76,6 +76,7 @@ void rc_broker_config_defaults(rc_broker_config_t *c)
     c->retry_base_ms = 100;
     c->retry_max_ms = 10000;
     c->drain_timeout_ms = 5000;
+    c->watch_stall_ms = 60000;
 }
 
 /* True for endpoints that only this machine can reach. */

@@ -42,6 +42,10 @@ typedef struct {
     uint32_t retry_base_ms;       /* first retry back-off; default 100 */
     uint32_t retry_max_ms;        /* back-off cap; default 10,000 */
     uint32_t drain_timeout_ms;    /* a graceful stop waits this long for running tasks; default 5000 */
+    /* A watcher that acknowledges nothing this long while its window is full
+     * is dropped (END, RESOURCE_EXHAUSTED); default 60,000 (no flag: tests
+     * shorten it). */
+    uint32_t watch_stall_ms;
 
     /* The durable store (NULL, "" or "none": memory only). */
     const char *store_path;

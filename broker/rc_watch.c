@@ -117,11 +117,11 @@ static int append_kind(rc_core_t *core, rc_watch_t *self, watcher_t *w, int kind
 {
     rc_eventview_t v = {.kind = kind,
                         .code = code,
-                        .lost = kind == RC_EVK_LOST ? w->lost : 0,
+                        .lost = kind == RC_EVK_LOST || kind == RC_EVK_END ? w->lost : 0,
                         .at_us = rc_core_wall_us(core)};
     if (rc_codec_event(&self->aux, &v) != 0)
         return 0;
-    if (kind == RC_EVK_LOST)
+    if (kind == RC_EVK_LOST || kind == RC_EVK_END)
         w->lost = 0;
     return append(core, self, w, &self->aux);
 }
@@ -385,13 +385,14 @@ void rc_watch_flush(rc_core_t *core, rc_watch_t *self)
     while (n != &self->watchers) {
         watcher_t *w = rc_container_of(n, watcher_t, link);
         n = n->next;
-        if (probe && w->stalled_since_us && now - w->stalled_since_us >= RC_WATCH_STALL_US) {
+        uint64_t stall_us = (uint64_t) (core->cfg.watch_stall_ms ? core->cfg.watch_stall_ms : 60000) * 1000;
+        if (probe && w->stalled_since_us && now - w->stalled_since_us >= stall_us) {
             self->dropped_total++;
             rc_log(
                 RC_LOG_WARN, "watch",
-                "watcher %llu dropped: it acknowledged nothing for %llu s with its window of %u events full "
+                "watcher %llu dropped: it acknowledged nothing for %.1f s with its window of %u events full "
                 "(%llu events lost)",
-                (unsigned long long) w->id, (unsigned long long) (RC_WATCH_STALL_US / 1000000), w->window,
+                (unsigned long long) w->id, (double) stall_us / 1e6, w->window,
                 (unsigned long long) w->lost);
             finish(core, self, w, CODE(RESOURCE_EXHAUSTED));
             continue;

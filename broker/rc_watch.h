@@ -23,7 +23,7 @@
  *    reply), when its connection is gone (a send to it is refused as
  *    unroutable; an idle watcher gets a HEARTBEAT event every
  *    RC_WATCH_IDLE_US, which finds that out), or when it has acknowledged
- *    nothing for RC_WATCH_STALL_US while its window was full (dropped as
+ *    nothing for the broker's watch_stall_ms (60 s) while its window was full (dropped as
  *    too slow, with an END event of code RESOURCE_EXHAUSTED if it can take
  *    one). Owned by the broker thread. */
 #ifndef RC_WATCH_H
@@ -45,7 +45,6 @@ typedef struct rc_core rc_core_t;
 #define RC_WATCH_BATCH      64
 #define RC_WATCH_EVENT_MAX  1024 /* an Event's Reply: ids and names are bounded (RC_MAX_NAME, routing ids) */
 #define RC_WATCH_IDLE_US    (5 * 1000000ull)
-#define RC_WATCH_STALL_US   (60 * 1000000ull)
 
 typedef struct {
     rc_list_t watchers;

@@ -400,6 +400,58 @@ static void test_watch_slow(void **state)
     refcache_client_destroy(&watcher);
 }
 
+/* A watcher that never acknowledges, its window full, is dropped after
+ * the broker's watch_stall_ms (shortened here from 60 s): the END event
+ * says RESOURCE_EXHAUSTED and how many events it missed, after the events
+ * it had been sent. */
+static void test_watch_stalled_dropped(void **state)
+{
+    (void) state;
+    rc_broker_config_t config;
+    rc_testkit_config(&config);
+    config.workers = 1;
+    config.watch_stall_ms = 1000;
+    rc_broker_t *broker = rc_testkit_broker(&config);
+    refcache_client_t *client = rc_testkit_client(broker);
+    refcache_client_t *watcher = rc_testkit_client(broker);
+    refcache_watch_options_t wo = {.function = "echo", .window = 16};
+    assert_int_equal(refcache_client_watch(watcher, &wo, 5000), 0);
+    char ref[REFCACHE_REF_MAX + 1];
+    for (int i = 0; i < 50; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "stall-%d", i);
+        submit(client, "echo", payload, NULL, NULL, 2000, ref);
+    }
+    /* The broker looks at its watchers once a second, at the end of a
+     * pass: keep it busy past the stall time. */
+    for (int i = 0; i < 30; i++) {
+        usleep(100000); /* paces the passes; the stall time is what is tested */
+        refcache_stats_t s;
+        rc_testkit_stats(client, &s);
+    }
+    uint64_t got = 0, lost = 0;
+    int end_code = -1;
+    refcache_event_t e;
+    while (end_code < 0 && refcache_client_watch_next(watcher, &e, 3000) == 0) {
+        if (e.kind == REFCACHE_EVENT_TRANSITION)
+            got++;
+        else if (e.kind == REFCACHE_EVENT_LOST)
+            lost += e.lost;
+        else if (e.kind == REFCACHE_EVENT_END) {
+            end_code = e.code;
+            lost += e.lost;
+        }
+    }
+    print_message("a watcher that never acknowledged: %llu events, %llu lost, then END %d\n",
+                  (unsigned long long) got, (unsigned long long) lost, end_code);
+    assert_int_equal(end_code, REFCACHE_CODE_RESOURCE_EXHAUSTED);
+    assert_true(got <= 16 + 1);
+    assert_int_equal(got + lost, 50 * 3); /* what it missed is told, at the END if not before */
+    refcache_client_destroy(&watcher);
+    refcache_client_destroy(&client);
+    rc_broker_destroy(&broker);
+}
+
 /* At most 64 watchers; one whose connection is gone is found out (its
  * events are refused) and its place freed. */
 static void test_watch_bounds(void **state)
@@ -484,6 +536,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_life, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_slow, setup, teardown),
+        cmocka_unit_test(test_watch_stalled_dropped),
         cmocka_unit_test_setup_teardown(test_watch_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
     };
