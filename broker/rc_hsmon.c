@@ -7,6 +7,7 @@
 
 #include "rc_common.h"
 #include "rc_log.h"
+#include "rc_wmon.h"
 
 #define REPEAT_EVERY_US (60 * 1000000ull) /* a cause is logged again at most this often */
 #define EVENTS          (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
@@ -52,21 +53,11 @@ static int cause_index(unsigned code)
 
 static void on_event(watch_t *w, int ch)
 {
-    zmsg_t *msg = zmsg_recv(w->pairs[ch]);
-    zframe_t *f = msg ? zmsg_first(msg) : NULL;
-    if (!f || zframe_size(f) < 6) {
-        zmsg_destroy(&msg);
-        return;
-    }
     uint16_t ev;
     uint32_t value;
-    memcpy(&ev, zframe_data(f), 2);
-    memcpy(&value, zframe_data(f) + 2, 4);
-    char endpoint[256] = "";
-    zframe_t *a = zmsg_next(msg);
-    if (a)
-        snprintf(endpoint, sizeof endpoint, "%.*s", (int) zframe_size(a), (const char *) zframe_data(a));
-    zmsg_destroy(&msg);
+    char endpoint[256];
+    if (!rc_wmon_read(w->pairs[ch], &ev, &value, endpoint, sizeof endpoint))
+        return;
     unsigned code = ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? value : 0;
     int k = cause_index(code);
     uint64_t now = rc_mono_us();

@@ -88,25 +88,31 @@ static void say(mon_t *m, int kind, rc_log_level_t level, const char *msg)
     m->quiet[kind] = 0;
 }
 
+bool rc_wmon_read(zsock_t *pair, uint16_t *event, uint32_t *value, char *endpoint, size_t len)
+{
+    zmsg_t *msg = zmsg_recv(pair);
+    zframe_t *f = msg ? zmsg_first(msg) : NULL;
+    if (!f || zframe_size(f) < 6) {
+        zmsg_destroy(&msg);
+        return false;
+    }
+    memcpy(event, zframe_data(f), 2);
+    memcpy(value, zframe_data(f) + 2, 4);
+    zframe_t *a = zmsg_next(msg);
+    snprintf(endpoint, len, "%.*s", a ? (int) zframe_size(a) : 0, a ? (const char *) zframe_data(a) : "");
+    zmsg_destroy(&msg);
+    return true;
+}
+
 static void event(mon_t *m, int slot)
 {
     int index = slot / (AHEAD + 1);
     conn_t *c = &m->conns[slot];
-    zmsg_t *msg = zmsg_recv(c->pair);
-    zframe_t *f = msg ? zmsg_first(msg) : NULL;
-    if (!f || zframe_size(f) < 6) {
-        zmsg_destroy(&msg);
-        return;
-    }
     uint16_t ev;
     uint32_t value;
-    memcpy(&ev, zframe_data(f), 2);
-    memcpy(&value, zframe_data(f) + 2, 4);
-    char addr[256] = "";
-    zframe_t *a = zmsg_next(msg);
-    if (a)
-        snprintf(addr, sizeof addr, "%.*s", (int) zframe_size(a), (const char *) zframe_data(a));
-    zmsg_destroy(&msg);
+    char addr[256];
+    if (!rc_wmon_read(c->pair, &ev, &value, addr, sizeof addr))
+        return;
     char line[640];
     switch (ev) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:

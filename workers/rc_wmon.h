@@ -8,6 +8,8 @@
 #define RC_WMON_H
 
 #include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 /* Starts the actor for a pool of `threads` threads whose ids start with
  * prefix; NULL if it cannot. */
@@ -18,6 +20,11 @@ zactor_t *rc_wmon_new(const char *prefix, int threads);
  * when libzmq refuses), or no longer (before it is closed). */
 int rc_wmon_watch(void *socket, const char *prefix, int index, unsigned generation);
 void rc_wmon_unwatch(void *socket);
+
+/* Reads one event from the PAIR socket connected to a socket monitor (this
+ * one's or the broker's, rc_hsmon): its id, its value and the endpoint it
+ * names (cut to len). False when what came was not an event. */
+bool rc_wmon_read(zsock_t *pair, uint16_t *event, uint32_t *value, char *endpoint, size_t len);
 
 /* The inproc endpoint of a generation of thread index's monitor. */
 void rc_wmon_endpoint(const char *prefix, int index, unsigned generation, char *buf, size_t len);
