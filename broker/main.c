@@ -15,12 +15,14 @@
 #include "rc_http.h"
 #include "rc_log.h"
 #include "rc_opts.h"
+#include "rc_store.h"
 
 static rc_broker_config_t cfg;
 static bool help, version;
 static const char *log_level = "info", *log_format = "text";
 static const char *http_addr;   /* --http HOST:PORT */
 static const char *config_file; /* read by rc_opts itself; here for --help */
+static const char *salvage_to;  /* --salvage-to: copy what is intact of --store there, and exit */
 
 static rc_opt_t options[] = {
     RC_OPT_SECTION_("endpoints (use port * for an ephemeral port; the bound endpoints are printed):"),
@@ -46,6 +48,9 @@ static rc_opt_t options[] = {
     RC_OPT_FLAG_("store-relaxed", 0, cfg.store_relaxed,
                  "replies do not wait for fsync: a crash of the machine (not\n"
                  "of the broker) may lose the last second (docs/store.md)"),
+    RC_OPT_STR_("salvage-to", 0, salvage_to, "PATH",
+                "do not serve: copy every intact record of the damaged --store\n"
+                "into a new store at PATH, say what was kept and skipped, exit"),
     RC_OPT_SECTION_("network:"),
     RC_OPT_FLAG_("insecure", 0, cfg.insecure,
                  "allow binding a specific non-loopback address without CURVE\n"
@@ -121,6 +126,24 @@ static void usage(FILE *out)
     rc_opts_help(&spec, 0, out);
 }
 
+/* --salvage-to: what is intact of the store at from, into a new store at
+ * to (the damaged file is not modified). 0, or 1 with why. */
+static int s_salvage(const char *from, const char *to)
+{
+    if (!from) {
+        fprintf(stderr, "refcache-broker: --salvage-to needs the damaged store's --store PATH\n");
+        return 2;
+    }
+    char why[512];
+    int code = rc_store_salvage(from, to, why, sizeof why);
+    if (code != 0) {
+        fprintf(stderr, "refcache-broker: cannot salvage %s into %s: %s\n", from, to, why);
+        return 1;
+    }
+    printf("refcache-broker: %s\n", why);
+    return 0;
+}
+
 /* The store's default path (see --help), its directory made; NULL with a
  * message when there is no place for it. */
 static const char *s_default_store(char *path, size_t len, char *err, size_t errlen)
@@ -135,8 +158,9 @@ static const char *s_default_store(char *path, size_t len, char *err, size_t err
     } else if (home && *home) {
         snprintf(dir, sizeof dir, "%s/.local/state/refcache", home);
     } else {
-        snprintf(err, errlen, "no place for the store (no STATE_DIRECTORY, XDG_STATE_HOME or HOME): "
-                              "give --store PATH, or --store none");
+        snprintf(err, errlen,
+                 "no place for the store (no STATE_DIRECTORY, XDG_STATE_HOME or HOME): "
+                 "give --store PATH, or --store none");
         return NULL;
     }
     if (zsys_dir_create("%s", dir) != 0) {
@@ -234,8 +258,8 @@ static void s_drain(rc_broker_t *broker, const sigset_t *sigs, int sig)
         }
     }
     if (done > 0 && (processing || pending))
-        rc_log(RC_LOG_INFO, "broker", "drained: %d task(s) still running, %d pending: %s", processing, pending,
-               cfg.store_path ? "recovered at the next start" : "lost (no --store)");
+        rc_log(RC_LOG_INFO, "broker", "drained: %d task(s) still running, %d pending: %s", processing,
+               pending, cfg.store_path ? "recovered at the next start" : "lost (no --store)");
 }
 
 int main(int argc, char **argv)
@@ -267,8 +291,9 @@ int main(int argc, char **argv)
     }
     int level = cfg.verbose ? RC_LOG_DEBUG : rc_log_level_parse(log_level);
     if (level < 0 || (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)) {
-        fprintf(stderr, "refcache-broker: --log-level takes debug, info, warn, error or off, and --log-format "
-                        "text or json (try --help)\n");
+        fprintf(stderr,
+                "refcache-broker: --log-level takes debug, info, warn, error or off, and --log-format "
+                "text or json (try --help)\n");
         rc_opts_free(&spec);
         return 2;
     }
@@ -281,6 +306,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cfg.store_path, "none") == 0)
         cfg.store_path = NULL;
+    if (salvage_to) {
+        rc = s_salvage(cfg.store_path, salvage_to);
+        rc_opts_free(&spec);
+        return rc;
+    }
 
     /* Signals are taken by sigwait() in this thread only: block them before
      * any thread starts, so every thread inherits the mask. */

@@ -361,9 +361,12 @@ int rc_journal_open(rc_core_t *core, char *err, size_t errlen)
     rc_store_options_defaults(&o);
     o.relaxed = core->cfg.store_relaxed;
     char why[256] = "";
-    j->store = rc_store_open(path, &o, NULL, why, sizeof why);
+    int code = 0;
+    j->store = rc_store_open(path, &o, &code, why, sizeof why);
     if (!j->store) {
-        snprintf(err, errlen, "cannot open the store: %s", why); /* which names the path */
+        /* why names the path; a damaged store can give what is intact. */
+        snprintf(err, errlen, "cannot open the store: %s%s", why,
+                 code == RC_STORE_ECORRUPT ? " (--salvage-to NEW copies what is intact into a new store)" : "");
         journal_free(j);
         return -1;
     }

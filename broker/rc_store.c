@@ -360,7 +360,7 @@ static int check_size(rc_store_t *self, uint64_t size)
         return 0;
     rc_store_set_error(self,
                        "%s: damaged refcache store: the file is truncated (%llu bytes; its header says "
-                       "%llu); rc_store_salvage copies out what is intact",
+                       "%llu)",
                        self->path, (unsigned long long) size, (unsigned long long) (pages * ps));
     return RC_STORE_ECORRUPT;
 }

@@ -5,6 +5,7 @@
  * [version, request id, status code, status text, user id, metadata]. */
 #include "rc_zap.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,16 @@ static void zap_actor(zsock_t *pipe, void *arg)
     /* zactor_new takes the first signal; rc_zap_new waits for the second,
      * which says whether the handler is bound. */
     zsock_signal(pipe, 0);
-    if (!z.refused || !sock || zsock_bind(sock, ZAP_ENDPOINT) != 0 ||
-        !(poller = zpoller_new(pipe, sock, NULL))) {
+    /* The endpoint is the context's: a handler closed just before (a broker
+     * stopped and started again in one process) frees it only once libzmq's
+     * reaper has closed its socket, a moment later. */
+    int bound = -1;
+    for (int tries = 0; sock && tries < 100; tries++) {
+        if ((bound = zsock_bind(sock, ZAP_ENDPOINT)) == 0 || zmq_errno() != EADDRINUSE)
+            break;
+        zclock_sleep(10); /* waits for the reaper; bounded to a second */
+    }
+    if (!z.refused || bound != 0 || !(poller = zpoller_new(pipe, sock, NULL))) {
         zsock_signal(pipe, 1);
     } else {
         zsock_signal(pipe, 0);

@@ -9,6 +9,8 @@ endif()
 
 # The broker on a store: what a restart keeps.
 rc_add_test(test_store_broker SOURCES test_store_broker.c LIBS rc_testkit TIMEOUT 120)
+target_compile_definitions(test_store_broker PRIVATE RC_BROKER_PATH="$<TARGET_FILE:refcache-broker>")
+add_dependencies(test_store_broker refcache-broker)
 
 # refcache-broker killed with SIGKILL under load and started again on its
 # store, many times: every promise a reply made is kept.
