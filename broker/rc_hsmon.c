@@ -5,14 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rc_common.h"
 #include "rc_log.h"
 #include "rc_wmon.h"
 
-#define REPEAT_EVERY_US (60 * 1000000ull) /* a cause is logged again at most this often */
-#define EVENTS          (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-#define CHANNELS        3
-#define CAUSES          4
+#define EVENTS   (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+#define CHANNELS 3
+#define CAUSES   4
 
 static const char *const channel_names[CHANNELS] = {"clients", "workers", "control"};
 
@@ -21,11 +19,11 @@ struct rc_hsmon {
     char eps[CHANNELS][64]; /* the monitors' inproc endpoints */
 };
 
-/* The thread's side: a PAIR per monitor, and per channel and cause when it
- * last logged and how many failed since. */
+/* The thread's side: a PAIR per monitor, and a line per channel and cause
+ * at most once a minute. */
 typedef struct {
     zsock_t *pairs[CHANNELS];
-    uint64_t said_us[CHANNELS][CAUSES], quiet[CHANNELS][CAUSES];
+    rc_log_every_t said[CHANNELS][CAUSES];
 } watch_t;
 
 const char *rc_hsmon_cause(unsigned code)
@@ -59,20 +57,9 @@ static void on_event(watch_t *w, int ch)
     if (!rc_wmon_read(w->pairs[ch], &ev, &value, endpoint, sizeof endpoint))
         return;
     unsigned code = ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? value : 0;
-    int k = cause_index(code);
-    uint64_t now = rc_mono_us();
-    if (w->said_us[ch][k] && now - w->said_us[ch][k] < REPEAT_EVERY_US) {
-        w->quiet[ch][k]++;
-        return;
-    }
-    char more[64] = "";
-    if (w->quiet[ch][k])
-        snprintf(more, sizeof more, " (and %llu more since the last such line)",
-                 (unsigned long long) w->quiet[ch][k]);
-    rc_log(RC_LOG_WARN, "security", "a handshake failed on the %s endpoint %s%s: %s (protocol error 0x%x)",
-           channel_names[ch], endpoint, more, rc_hsmon_cause(code), code);
-    w->said_us[ch][k] = now;
-    w->quiet[ch][k] = 0;
+    rc_log_every(&w->said[ch][cause_index(code)], RC_LOG_WARN, "security",
+                 "a handshake failed on the %s endpoint %s: %s (protocol error 0x%x)", channel_names[ch],
+                 endpoint, rc_hsmon_cause(code), code);
 }
 
 static void run(zsock_t *pipe, void *arg)

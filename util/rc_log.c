@@ -62,6 +62,29 @@ void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...)
     va_end(ap);
 }
 
+void rc_log_every(rc_log_every_t *e, rc_log_level_t level, const char *topic, const char *fmt, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+    if (e->said_us && now - e->said_us < 60 * 1000000ull) {
+        e->quiet++;
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (e->quiet)
+        rc_log(level, topic, "%s (and %llu more since the last such line)", msg,
+               (unsigned long long) e->quiet);
+    else
+        rc_log(level, topic, "%s", msg);
+    e->said_us = now ? now : 1;
+    e->quiet = 0;
+}
+
 void rc_logv(rc_log_level_t level, const char *topic, const char *fmt, va_list ap)
 {
     if (!rc_log_enabled(level))

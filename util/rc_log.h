@@ -18,6 +18,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum { RC_LOG_DEBUG, RC_LOG_INFO, RC_LOG_WARN, RC_LOG_ERROR, RC_LOG_OFF } rc_log_level_t;
 
@@ -35,5 +36,18 @@ bool rc_log_enabled(rc_log_level_t level);
 void rc_log(rc_log_level_t level, const char *topic, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rc_logv(rc_log_level_t level, const char *topic, const char *fmt, va_list ap);
+
+/* One kind of trouble, said at most once a minute: the repeats in between
+ * are counted and told on its next line ("(and N more since the last such
+ * line)"). Zero-initialise one per kind; it belongs to one thread.
+ * said_us = 0 lets the next one through at once. */
+typedef struct {
+    uint64_t said_us, quiet;
+} rc_log_every_t;
+
+/* Writes the line unless e's kind was written less than a minute ago (then
+ * counts it). */
+void rc_log_every(rc_log_every_t *e, rc_log_level_t level, const char *topic, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -23,8 +23,7 @@
 #define MON_EVENTS                                                                                           \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED)
-#define REPEAT_EVERY_US (60 * 1000000ull) /* the same trouble is said again at most this often */
-#define AHEAD           3                 /* generations connected to ahead of their socket */
+#define AHEAD 3 /* generations connected to ahead of their socket */
 
 typedef struct {
     zsock_t *pair;
@@ -34,10 +33,9 @@ typedef struct {
 typedef struct {
     char prefix[32];
     int threads;
-    conn_t *conns;       /* AHEAD + 1 per thread: threads x (AHEAD + 1) */
-    uint64_t said_us[4]; /* when each kind of line was last written */
-    uint64_t quiet[4];   /* how many of its kind were not written since */
-    bool connected;      /* the last thing said was "connected" */
+    conn_t *conns;          /* AHEAD + 1 per thread: threads x (AHEAD + 1) */
+    rc_log_every_t said[4]; /* each kind of line, once a minute */
+    bool connected;         /* the last thing said was "connected" */
 } mon_t;
 
 enum { SAY_CONNECTED, SAY_AUTH, SAY_PROTOCOL, SAY_LOST };
@@ -74,18 +72,7 @@ static void conn_open(const mon_t *m, conn_t *c, int index, unsigned generation)
  * ago (then counts it). */
 static void say(mon_t *m, int kind, rc_log_level_t level, const char *msg)
 {
-    uint64_t now = rc_mono_us();
-    if (m->said_us[kind] && now - m->said_us[kind] < REPEAT_EVERY_US) {
-        m->quiet[kind]++;
-        return;
-    }
-    if (m->quiet[kind])
-        rc_log(level, "connection", "%s (and %llu times more in the last minute)", msg,
-               (unsigned long long) m->quiet[kind]);
-    else
-        rc_log(level, "connection", "%s", msg);
-    m->said_us[kind] = now;
-    m->quiet[kind] = 0;
+    rc_log_every(&m->said[kind], level, "connection", "%s", msg);
 }
 
 bool rc_wmon_read(zsock_t *pair, uint16_t *event, uint32_t *value, char *endpoint, size_t len)
@@ -122,7 +109,7 @@ static void event(mon_t *m, int slot)
         else
             rc_log(RC_LOG_DEBUG, "connection", "thread %d connected to the broker at %s", index, addr);
         m->connected = true;
-        m->said_us[SAY_LOST] = 0;
+        m->said[SAY_LOST].said_us = 0;
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         m->connected = false;
