@@ -56,7 +56,7 @@
 #define CORE(call) call
 #endif
 
-#define PER_ROUND 64
+#define PER_ROUND RC_COREDRIVE_ROUND
 
 static void die(const char *what)
 {
@@ -100,40 +100,13 @@ int main(int argc, char **argv)
     char *fns[] = {"echo"};
     rc_coredrive_join(&drv, fns, 1, 1, 256);
 
-    uint8_t payload[PER_ROUND][32];
-    Refcache__V1__SubmitRequest sub[PER_ROUND];
-    Refcache__V1__Request req[PER_ROUND], *reqp[PER_ROUND];
-    Refcache__V1__RequestBatch batch = REFCACHE__V1__REQUEST_BATCH__INIT;
-    Refcache__V1__Request outer = REFCACHE__V1__REQUEST__INIT;
-    outer.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
-    outer.batch = &batch;
-    batch.n_requests = PER_ROUND;
-    batch.requests = reqp;
-
-    Refcache__V1__Result res[PER_ROUND], *resp[PER_ROUND];
-    Refcache__V1__ResultBatch rbatch = REFCACHE__V1__RESULT_BATCH__INIT;
-    Refcache__V1__WorkerMessage wres = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wres.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
-    wres.results = &rbatch;
-    rbatch.results = resp;
+    static rc_coredrive_round_t round;
+    rc_coredrive_round_init(&round);
 
     uint64_t id = 1, t0 = rc_mono_ns(), replies = 0;
     for (long r = 0; r < rounds; r++) {
-        for (int i = 0; i < PER_ROUND; i++) {
-            refcache__v1__submit_request__init(&sub[i]);
-            refcache__v1__request__init(&req[i]);
-            memset(payload[i], 'p', sizeof payload[i]);
-            if (!hits)
-                memcpy(payload[i], &id, sizeof id);
-            sub[i].function = "echo";
-            sub[i].payload = (ProtobufCBinaryData){sizeof payload[i], payload[i]};
-            sub[i].async_timeout_ms = 30000;
-            req[i].id = id++;
-            req[i].body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
-            req[i].submit = &sub[i];
-            reqp[i] = &req[i];
-        }
-        feed_pb(core, rc_core_client_msg, "c", &outer.base);
+        feed_pb(core, rc_core_client_msg, "c",
+                rc_coredrive_submits(&round, PER_ROUND, "echo", &id, hits, 30000));
         CORE(rc_core_flush(core));
 
         /* Play the worker: every dispatch gets its result, a ResultBatch
@@ -148,26 +121,11 @@ int main(int argc, char **argv)
             Refcache__V1__BrokerMessage *bm =
                 refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
             zmq_msg_close(&m);
-            Refcache__V1__Dispatch **d = NULL;
-            size_t n = 0;
-            if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
-                d = bm->dispatches->dispatches;
-                n = bm->dispatches->n_dispatches;
-            } else if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
-                d = &bm->dispatch;
-                n = 1;
-            } else {
+            size_t n;
+            Refcache__V1__Dispatch **d = rc_coredrive_dispatches(bm, &n);
+            if (!d)
                 die("not a dispatch");
-            }
-            rbatch.n_results = n;
-            for (size_t i = 0; i < n; i++) {
-                refcache__v1__result__init(&res[i]);
-                res[i].ref_id = d[i]->ref_id;
-                res[i].attempt = d[i]->attempt;
-                res[i].data = d[i]->payload;
-                resp[i] = &res[i];
-            }
-            feed_pb(core, rc_core_worker_msg, "w", &wres.base);
+            feed_pb(core, rc_core_worker_msg, "w", rc_coredrive_results(&round, d, n));
             refcache__v1__broker_message__free_unpacked(bm, NULL);
             CORE(rc_core_flush(core));
         }

@@ -32,7 +32,7 @@
 #define COLLECT(on) ((void) (on))
 #endif
 
-#define PER_ROUND 64
+#define PER_ROUND RC_COREDRIVE_ROUND
 
 static void die(const char *what)
 {
@@ -73,40 +73,15 @@ static uint64_t rss(void)
  * worker's results for their dispatches. */
 static void fill(rc_core_t *core, void *work, uint64_t n, const char *fn, uint64_t *id)
 {
-    uint8_t payload[PER_ROUND][32];
-    Refcache__V1__SubmitRequest sub[PER_ROUND];
-    Refcache__V1__Request req[PER_ROUND], *reqp[PER_ROUND];
-    Refcache__V1__RequestBatch batch = REFCACHE__V1__REQUEST_BATCH__INIT;
-    Refcache__V1__Request outer = REFCACHE__V1__REQUEST__INIT;
-    outer.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
-    outer.batch = &batch;
-    batch.requests = reqp;
-    Refcache__V1__Result res[PER_ROUND], *resp[PER_ROUND];
-    Refcache__V1__ResultBatch rbatch = REFCACHE__V1__RESULT_BATCH__INIT;
-    Refcache__V1__WorkerMessage wres = REFCACHE__V1__WORKER_MESSAGE__INIT;
-    wres.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
-    wres.results = &rbatch;
-    rbatch.results = resp;
+    static rc_coredrive_round_t round;
+    rc_coredrive_round_init(&round);
     uint64_t goal = core->c.submitted + n;
     while (core->c.submitted < goal || core->c.completed < core->c.submitted) {
         size_t k = goal - core->c.submitted < PER_ROUND ? (size_t) (goal - core->c.submitted) : PER_ROUND;
-        batch.n_requests = k;
-        for (size_t i = 0; i < k; i++) {
-            refcache__v1__submit_request__init(&sub[i]);
-            refcache__v1__request__init(&req[i]);
-            memset(payload[i], 'p', sizeof payload[i]);
-            memcpy(payload[i], id, sizeof *id);
-            sub[i].function = (char *) fn;
-            sub[i].payload = (ProtobufCBinaryData){sizeof payload[i], payload[i]};
-            req[i].id = (*id)++;
-            req[i].body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
-            req[i].submit = &sub[i];
-            reqp[i] = &req[i];
-        }
         size_t len;
         uint8_t *buf;
         if (k) {
-            buf = rc_coredrive_pack(&outer.base, &len);
+            buf = rc_coredrive_pack(rc_coredrive_submits(&round, k, fn, id, false, 0), &len);
             feed(core, rc_core_client_msg, "c", buf, len, false);
             free(buf);
         }
@@ -121,25 +96,11 @@ static void fill(rc_core_t *core, void *work, uint64_t n, const char *fn, uint64
             Refcache__V1__BrokerMessage *bm =
                 refcache__v1__broker_message__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
             zmq_msg_close(&m);
-            Refcache__V1__Dispatch **d = NULL;
-            size_t nd = 0;
-            if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
-                d = bm->dispatches->dispatches;
-                nd = bm->dispatches->n_dispatches;
-            } else if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
-                d = &bm->dispatch;
-                nd = 1;
-            }
+            size_t nd;
+            Refcache__V1__Dispatch **d = rc_coredrive_dispatches(bm, &nd);
             for (size_t off = 0; off < nd; off += PER_ROUND) {
-                rbatch.n_results = nd - off < PER_ROUND ? nd - off : PER_ROUND;
-                for (size_t i = 0; i < rbatch.n_results; i++) {
-                    refcache__v1__result__init(&res[i]);
-                    res[i].ref_id = d[off + i]->ref_id;
-                    res[i].attempt = d[off + i]->attempt;
-                    res[i].data = d[off + i]->payload;
-                    resp[i] = &res[i];
-                }
-                buf = rc_coredrive_pack(&wres.base, &len);
+                size_t k2 = nd - off < PER_ROUND ? nd - off : PER_ROUND;
+                buf = rc_coredrive_pack(rc_coredrive_results(&round, d + off, k2), &len);
                 feed(core, rc_core_worker_msg, "w", buf, len, false);
                 free(buf);
             }

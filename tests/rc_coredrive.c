@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_common.h"
 #include "rc_journal.h"
 
 static void die(const char *what)
@@ -138,4 +137,67 @@ int rc_coredrive_take(void *s, zmq_msg_t *last)
             zmq_msg_close(last);
         *last = m;
     }
+}
+
+void rc_coredrive_round_init(rc_coredrive_round_t *r)
+{
+    memset(r, 0, sizeof *r);
+    refcache__v1__request_batch__init(&r->batch);
+    refcache__v1__request__init(&r->outer);
+    r->outer.body_case = REFCACHE__V1__REQUEST__BODY_BATCH;
+    r->outer.batch = &r->batch;
+    r->batch.requests = r->reqp;
+    refcache__v1__result_batch__init(&r->rbatch);
+    refcache__v1__worker_message__init(&r->wres);
+    r->wres.body_case = REFCACHE__V1__WORKER_MESSAGE__BODY_RESULTS;
+    r->wres.results = &r->rbatch;
+    r->rbatch.results = r->resp;
+}
+
+const ProtobufCMessage *rc_coredrive_submits(rc_coredrive_round_t *r, size_t k, const char *fn, uint64_t *id,
+                                             bool same, uint32_t async_ms)
+{
+    r->batch.n_requests = k;
+    for (size_t i = 0; i < k; i++) {
+        refcache__v1__submit_request__init(&r->sub[i]);
+        refcache__v1__request__init(&r->req[i]);
+        memset(r->payload[i], 'p', sizeof r->payload[i]);
+        if (!same)
+            memcpy(r->payload[i], id, sizeof *id);
+        r->sub[i].function = (char *) fn;
+        r->sub[i].payload = (ProtobufCBinaryData){sizeof r->payload[i], r->payload[i]};
+        r->sub[i].async_timeout_ms = async_ms;
+        r->req[i].id = (*id)++;
+        r->req[i].body_case = REFCACHE__V1__REQUEST__BODY_SUBMIT;
+        r->req[i].submit = &r->sub[i];
+        r->reqp[i] = &r->req[i];
+    }
+    return &r->outer.base;
+}
+
+Refcache__V1__Dispatch **rc_coredrive_dispatches(Refcache__V1__BrokerMessage *bm, size_t *n)
+{
+    *n = 0;
+    if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCHES) {
+        *n = bm->dispatches->n_dispatches;
+        return bm->dispatches->dispatches;
+    }
+    if (bm && bm->body_case == REFCACHE__V1__BROKER_MESSAGE__BODY_DISPATCH) {
+        *n = 1;
+        return &bm->dispatch;
+    }
+    return NULL;
+}
+
+const ProtobufCMessage *rc_coredrive_results(rc_coredrive_round_t *r, Refcache__V1__Dispatch **d, size_t n)
+{
+    r->rbatch.n_results = n;
+    for (size_t i = 0; i < n; i++) {
+        refcache__v1__result__init(&r->res[i]);
+        r->res[i].ref_id = d[i]->ref_id;
+        r->res[i].attempt = d[i]->attempt;
+        r->res[i].data = d[i]->payload;
+        r->resp[i] = &r->res[i];
+    }
+    return &r->wres.base;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "rc_common.h"
 #include "rc_core.h"
 
 typedef struct {
@@ -42,6 +43,36 @@ uint8_t *rc_coredrive_pack(const ProtobufCMessage *m, size_t *len);
 /* The two frames a ROUTER hands over for body from rid (the caller closes
  * them after the entry point took them). */
 void rc_coredrive_frames(zmq_msg_t f[2], const char *rid, const void *body, size_t len);
+
+/* A round of the client and the worker: up to RC_COREDRIVE_ROUND Submits
+ * in one RequestBatch, and the ResultBatch that answers dispatches, built
+ * in place (no allocation per round). */
+#define RC_COREDRIVE_ROUND 64
+typedef struct {
+    uint8_t payload[RC_COREDRIVE_ROUND][32];
+    Refcache__V1__SubmitRequest sub[RC_COREDRIVE_ROUND];
+    Refcache__V1__Request req[RC_COREDRIVE_ROUND], *reqp[RC_COREDRIVE_ROUND];
+    Refcache__V1__RequestBatch batch;
+    Refcache__V1__Request outer;
+    Refcache__V1__Result res[RC_COREDRIVE_ROUND], *resp[RC_COREDRIVE_ROUND];
+    Refcache__V1__ResultBatch rbatch;
+    Refcache__V1__WorkerMessage wres;
+} rc_coredrive_round_t;
+
+void rc_coredrive_round_init(rc_coredrive_round_t *r);
+
+/* The Request (a batch) of k Submits of fn, request ids *id on (advanced),
+ * 32-byte payloads of 'p' that start with their request id unless `same`,
+ * held by async_ms. */
+const ProtobufCMessage *rc_coredrive_submits(rc_coredrive_round_t *r, size_t k, const char *fn, uint64_t *id,
+                                             bool same, uint32_t async_ms);
+
+/* The dispatches bm carries (*n of them), or NULL when it is not one. */
+Refcache__V1__Dispatch **rc_coredrive_dispatches(Refcache__V1__BrokerMessage *bm, size_t *n);
+
+/* The WorkerMessage with the results of dispatches d[0..n) (n at most
+ * RC_COREDRIVE_ROUND), each its payload echoed. */
+const ProtobufCMessage *rc_coredrive_results(rc_coredrive_round_t *r, Refcache__V1__Dispatch **d, size_t n);
 
 /* Receives whatever waits on s, without waiting: the number of messages
  * (last frames), and the last one in *last when last is not NULL (the
