@@ -15,25 +15,14 @@
 #include "rc_common.h"
 #include "rc_testkit.h"
 
-static void *dealer(void *ctx, const char *id, const char *endpoint)
-{
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    assert_non_null(s);
-    int zero = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)), 0);
-    assert_int_equal(zmq_connect(s, endpoint), 0);
-    return s;
-}
-
 void rc_hw_open(rc_hw_t *hw, rc_broker_t *broker, const char *id)
 {
     memset(hw, 0, sizeof *hw);
     snprintf(hw->id, sizeof hw->id, "%s", id);
     hw->ctx = zmq_ctx_new();
     assert_non_null(hw->ctx);
-    hw->control = dealer(hw->ctx, id, rc_broker_endpoint(broker, RC_EP_CONTROL));
-    hw->work = dealer(hw->ctx, id, rc_broker_endpoint(broker, RC_EP_WORKERS));
+    hw->control = rc_testkit_socket(hw->ctx, ZMQ_DEALER, id, rc_broker_endpoint(broker, RC_EP_CONTROL));
+    hw->work = rc_testkit_socket(hw->ctx, ZMQ_DEALER, id, rc_broker_endpoint(broker, RC_EP_WORKERS));
 }
 
 void rc_hw_close(rc_hw_t *hw)
@@ -52,7 +41,8 @@ static void send_wmsg(rc_hw_t *hw, Refcache__V1__WorkerMessage *m)
 }
 
 /* TaskRef messages for n attempts, in refs (pointers in ptrs). */
-static void task_refs(const rc_hw_ref_t *t, size_t n, Refcache__V1__TaskRef *refs, Refcache__V1__TaskRef **ptrs)
+static void task_refs(const rc_hw_ref_t *t, size_t n, Refcache__V1__TaskRef *refs,
+                      Refcache__V1__TaskRef **ptrs)
 {
     for (size_t i = 0; i < n; i++) {
         refcache__v1__task_ref__init(&refs[i]);

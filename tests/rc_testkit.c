@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -65,6 +66,18 @@ Refcache__V1__BrokerMessage *rc_testkit_take_dispatches(void *work, int ms, Refc
         *n = bm->dispatches->n_dispatches;
     }
     return bm;
+}
+
+void *rc_testkit_socket(void *ctx, int type, const char *id, const char *endpoint)
+{
+    void *s = zmq_socket(ctx, type);
+    assert_non_null(s);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (id)
+        assert_int_equal(zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)), 0);
+    assert_int_equal(zmq_connect(s, endpoint), 0);
+    return s;
 }
 
 void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m)

@@ -18,6 +18,10 @@ rc_broker_t *rc_testkit_broker(const rc_broker_config_t *config);
 /* A client connected to broker's clients endpoint, or fails the test. */
 refcache_client_t *rc_testkit_client(rc_broker_t *broker);
 
+/* A raw ZeroMQ socket of type in ctx, connected to endpoint, with no
+ * linger and routing id `id` (unless NULL), or fails the test. */
+void *rc_testkit_socket(void *ctx, int type, const char *id, const char *endpoint);
+
 /* Sends m, packed, as one frame on a raw ZeroMQ socket (or fails the test). */
 void rc_testkit_send_pb(void *sock, const ProtobufCMessage *m);
 

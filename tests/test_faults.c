@@ -351,13 +351,7 @@ static void s_result(void *sock, const char *ref, uint32_t attempt, const char *
 
 static void *s_dealer(void *ctx, const char *id, const char *endpoint)
 {
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    assert_non_null(s);
-    int zero = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)), 0);
-    assert_int_equal(zmq_connect(s, endpoint), 0);
-    return s;
+    return rc_testkit_socket(ctx, ZMQ_DEALER, id, endpoint);
 }
 
 /* Announces a hand-driven worker that serves fn and says it heartbeats

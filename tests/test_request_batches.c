@@ -37,11 +37,11 @@
 #define HELD_FN       "held"
 #define WORKER_CREDIT 64
 
-#define B_SUBMIT  REFCACHE__V1__REQUEST__BODY_SUBMIT
-#define B_STATUS  REFCACHE__V1__REQUEST__BODY_STATUS
-#define B_WAIT    REFCACHE__V1__REQUEST__BODY_WAIT
-#define B_STATS   REFCACHE__V1__REQUEST__BODY_STATS
-#define B_BATCH   REFCACHE__V1__REQUEST__BODY_BATCH
+#define B_SUBMIT REFCACHE__V1__REQUEST__BODY_SUBMIT
+#define B_STATUS REFCACHE__V1__REQUEST__BODY_STATUS
+#define B_WAIT   REFCACHE__V1__REQUEST__BODY_WAIT
+#define B_STATS  REFCACHE__V1__REQUEST__BODY_STATS
+#define B_BATCH  REFCACHE__V1__REQUEST__BODY_BATCH
 
 typedef struct {
     rc_broker_t *broker;
@@ -79,14 +79,7 @@ static int teardown(void **state)
 
 static void *s_socket(fixture_t *f, int type, const char *id, int endpoint)
 {
-    void *s = zmq_socket(f->ctx, type);
-    assert_non_null(s);
-    int zero = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    if (id)
-        assert_int_equal(zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)), 0);
-    assert_int_equal(zmq_connect(s, rc_broker_endpoint(f->broker, endpoint)), 0);
-    return s;
+    return rc_testkit_socket(f->ctx, type, id, rc_broker_endpoint(f->broker, endpoint));
 }
 
 /* ------------------------------------------------------------ requests */
