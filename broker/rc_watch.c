@@ -381,11 +381,11 @@ void rc_watch_flush(rc_core_t *core, rc_watch_t *self)
     bool probe = now - self->last_probe_us >= PROBE_EVERY_US;
     if (probe)
         self->last_probe_us = now;
+    uint64_t stall_us = (uint64_t) (core->cfg.watch_stall_ms ? core->cfg.watch_stall_ms : 60000) * 1000;
     rc_list_t *n = self->watchers.next;
     while (n != &self->watchers) {
         watcher_t *w = rc_container_of(n, watcher_t, link);
         n = n->next;
-        uint64_t stall_us = (uint64_t) (core->cfg.watch_stall_ms ? core->cfg.watch_stall_ms : 60000) * 1000;
         if (probe && w->stalled_since_us && now - w->stalled_since_us >= stall_us) {
             self->dropped_total++;
             rc_log(
